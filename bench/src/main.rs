@@ -1,0 +1,46 @@
+//! The `duet` binary: `duet serve` runs a node; later subcommands (`duet bench`)
+//! live here too, which is why the binary sits at the top of the crate stack.
+
+use clap::{Parser, Subcommand};
+use duet_server::cli::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "duet",
+    version,
+    about = "Duet: a distributed HTAP database speaking MySQL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a Duet node (default: one embedded node, ./duet-data, MySQL on 127.0.0.1:4000).
+    Serve(ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            init_logging(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(duet_server::cli::serve(config))?;
+        }
+    }
+    Ok(())
+}
+
+fn init_logging(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}

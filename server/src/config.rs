@@ -1,0 +1,219 @@
+//! The one configuration struct of a Duet node. Values are layered: built-in
+//! defaults, then a TOML file (`--config`), then `DUET_*` environment
+//! variables, then command-line flags; [`Config::validate`] checks the result.
+//! `etc/duet.toml` at the top of the repository is the commented template.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Everything a node reads at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding all of the node's data. Created if missing.
+    pub data_dir: PathBuf,
+    /// Address of the MySQL protocol listener.
+    pub mysql_addr: String,
+    /// Address of the HTTP status listener (`/health`, `/metrics`).
+    pub status_addr: String,
+    /// Connections served at once; one more is refused with error 1040.
+    pub max_connections: usize,
+    /// Largest packet accepted from a client, in bytes (MySQL's `max_allowed_packet`).
+    pub max_allowed_packet: usize,
+    /// How long shutdown waits for in-flight statements before aborting them.
+    pub shutdown_timeout_secs: u64,
+    /// Log filter in `tracing` syntax, e.g. `info` or `duet_server=debug,info`.
+    pub log: String,
+    /// Accounts that may log in.
+    pub users: Vec<User>,
+}
+
+/// A MySQL account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// The user name.
+    pub name: String,
+    /// The password in plain text; empty means none.
+    #[serde(default)]
+    pub password: String,
+    /// Where the account may connect from: `localhost` (loopback addresses
+    /// only), `%` (anywhere) or one IP address.
+    #[serde(default = "default_host")]
+    pub host: String,
+}
+
+fn default_host() -> String {
+    "localhost".into()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./duet-data"),
+            mysql_addr: "127.0.0.1:4000".into(),
+            status_addr: "127.0.0.1:10080".into(),
+            max_connections: 1000,
+            max_allowed_packet: 64 << 20,
+            shutdown_timeout_secs: 10,
+            log: "info".into(),
+            users: vec![User {
+                name: "root".into(),
+                password: String::new(),
+                host: default_host(),
+            }],
+        }
+    }
+}
+
+/// The keys `DUET_<KEY>` environment variables may set.
+const ENV_KEYS: &[&str] = &[
+    "data_dir",
+    "mysql_addr",
+    "status_addr",
+    "max_connections",
+    "max_allowed_packet",
+    "shutdown_timeout_secs",
+    "log",
+];
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given, it must exist) and by `DUET_*`
+    /// environment variables (`DUET_MYSQL_ADDR=…`, `DUET_DATA_DIR=…`).
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "config file {} not found",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Only the scalar keys: other DUET_* variables (DUET_BIN, …) belong to
+        // other tools and must not trip `deny_unknown_fields`.
+        figment = figment.merge(Env::prefixed("DUET_").only(ENV_KEYS));
+        figment.extract().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Parses a TOML document over the defaults (no environment).
+    pub fn from_toml(text: &str) -> Result<Config> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Checks that the configuration can run.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        for (name, addr) in [
+            ("mysql_addr", &self.mysql_addr),
+            ("status_addr", &self.status_addr),
+        ] {
+            if addr.parse::<SocketAddr>().is_err() {
+                return bad(format!("{name} = {addr:?} is not an IP:PORT address"));
+            }
+        }
+        if self.mysql_addr == self.status_addr && !self.mysql_addr.ends_with(":0") {
+            return bad("mysql_addr and status_addr must differ".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir must not be empty".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1".into());
+        }
+        if !(1024..=1 << 30).contains(&self.max_allowed_packet) {
+            return bad("max_allowed_packet must be between 1024 and 1073741824".into());
+        }
+        if self.users.is_empty() {
+            return bad("at least one user is needed".into());
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.name.is_empty() {
+                return bad("a user has an empty name".into());
+            }
+            if u.host != "localhost" && u.host != "%" && u.host.parse::<IpAddr>().is_err() {
+                return bad(format!(
+                    "user {:?}: host {:?} is not localhost, % or an IP",
+                    u.name, u.host
+                ));
+            }
+            if self.users[..i]
+                .iter()
+                .any(|o| o.name == u.name && o.host == u.host)
+            {
+                return bad(format!("user {:?}@{:?} is listed twice", u.name, u.host));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_node() {
+        let c = Config::default();
+        assert_eq!(c.mysql_addr, "127.0.0.1:4000");
+        assert_eq!(c.status_addr, "127.0.0.1:10080");
+        assert_eq!(c.data_dir, PathBuf::from("./duet-data"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn template_parses_and_matches_defaults() {
+        let text = include_str!("../../etc/duet.toml");
+        let c = Config::from_toml(text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c,
+            Config::default(),
+            "etc/duet.toml should spell out the defaults"
+        );
+    }
+
+    #[test]
+    fn file_overrides_and_unknown_keys_fail() {
+        let c = Config::from_toml(
+            "mysql_addr = '127.0.0.1:4100'\n[[users]]\nname = 'app'\npassword = 'pw'\nhost = '%'\n",
+        )
+        .unwrap();
+        assert_eq!(c.mysql_addr, "127.0.0.1:4100");
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.users[0].host, "%");
+        assert!(Config::from_toml("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn validate_refuses_bad_values() {
+        let mut c = Config {
+            mysql_addr: "nowhere".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        c = Config {
+            max_allowed_packet: 10,
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        c = Config {
+            status_addr: "127.0.0.1:4000".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        c = Config::default();
+        c.users[0].host = "somewhere".into();
+        assert!(c.validate().is_err());
+    }
+}

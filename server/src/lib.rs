@@ -1,0 +1,155 @@
+//! Duet's server: the `duet serve` process around the SQL layer. It owns the
+//! configuration, the MySQL wire protocol and per-connection sessions, the
+//! HTTP status and metrics endpoints, and the orderly start and stop of a
+//! node. It does not interpret SQL (that is `duet-sql`).
+
+pub mod cli;
+pub mod config;
+mod error;
+mod metrics;
+mod mysql;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use duet_sql::{Database, DatabaseOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::{Config, User};
+pub use error::{Error, Result};
+pub use metrics::Metrics;
+
+/// A started node: its bound addresses and the handle to stop it.
+pub struct Server {
+    mysql_addr: SocketAddr,
+    status_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Validates `config`, prepares the data directory, binds both listeners
+    /// and starts serving.
+    pub async fn start(config: Config) -> Result<Server> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
+            context: format!("cannot create data dir {}", config.data_dir.display()),
+            source,
+        })?;
+        let mysql = bind(&config.mysql_addr).await?;
+        let status = bind(&config.status_addr).await?;
+        let mysql_addr = local_addr(&mysql)?;
+        let status_addr = local_addr(&status)?;
+        let db = Database::open(&DatabaseOptions {
+            mysql_port: mysql_addr.port(),
+            max_allowed_packet: config.max_allowed_packet as u64,
+            max_connections: config.max_connections as u64,
+            data_dir: config.data_dir.display().to_string(),
+        })?;
+        let metrics = Arc::new(Metrics::new());
+        let shared = Arc::new(mysql::Shared::new(db, &config, Arc::clone(&metrics)));
+        let shutdown = CancellationToken::new();
+        let grace = Duration::from_secs(config.shutdown_timeout_secs);
+        let task = tokio::spawn(run(mysql, status, shared, metrics, shutdown.clone(), grace));
+        info!(%mysql_addr, %status_addr, data_dir = %config.data_dir.display(), "Duet is serving");
+        Ok(Server {
+            mysql_addr,
+            status_addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The address the MySQL listener is bound to.
+    pub fn mysql_addr(&self) -> SocketAddr {
+        self.mysql_addr
+    }
+
+    /// The address the HTTP status listener is bound to.
+    pub fn status_addr(&self) -> SocketAddr {
+        self.status_addr
+    }
+
+    /// A token whose cancellation starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Starts a graceful shutdown and waits until it is complete.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the server has shut down (after the token is cancelled).
+    pub async fn wait(self) {
+        if let Err(e) = self.task.await {
+            warn!(error = %e, "server task failed");
+        }
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+fn local_addr(l: &TcpListener) -> Result<SocketAddr> {
+    l.local_addr().map_err(|source| Error::Io {
+        context: "listener address".into(),
+        source,
+    })
+}
+
+/// Serves until `shutdown`, then: stop accepting, report unhealthy, let busy
+/// connections finish their statement (closing idle ones), abort whatever is
+/// still running after `grace`, and stop the status listener.
+async fn run(
+    mysql: TcpListener,
+    status: TcpListener,
+    shared: Arc<mysql::Shared>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let serving = Arc::new(AtomicBool::new(true));
+    let status_stop = CancellationToken::new();
+    let status_task = tokio::spawn(status::serve(
+        status,
+        metrics,
+        Arc::clone(&serving),
+        status_stop.clone(),
+    ));
+    let mut connections = mysql::serve(mysql, shared, shutdown.clone(), shutdown.clone()).await;
+    serving.store(false, Ordering::Release);
+    info!(
+        open = connections.len(),
+        "shutting down: waiting for in-flight statements"
+    );
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            open = connections.len(),
+            "shutdown grace period over: aborting connections"
+        );
+        connections.shutdown().await;
+    }
+    status_stop.cancel();
+    match status_task.await {
+        Ok(Err(e)) => warn!(error = %e, "status listener failed"),
+        Err(e) => warn!(error = %e, "status listener task failed"),
+        Ok(Ok(())) => {}
+    }
+    info!("Duet stopped");
+}

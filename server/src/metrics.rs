@@ -1,0 +1,108 @@
+//! Prometheus metrics of one node, served as text on `GET /metrics`.
+
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// The node's metrics and the registry that exports them.
+pub struct Metrics {
+    registry: Registry,
+    pub connections_total: IntCounter,
+    pub connections_active: IntGauge,
+    pub connections_refused: IntCounter,
+    pub auth_failures: IntCounter,
+    statements: IntCounterVec,
+    statement_seconds: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("duet".into()), None).expect("valid prefix");
+        let m = Metrics {
+            connections_total: IntCounter::new("connections_total", "MySQL connections accepted")
+                .expect("valid"),
+            connections_active: IntGauge::new("connections_active", "MySQL connections open now")
+                .expect("valid"),
+            connections_refused: IntCounter::new(
+                "connections_refused_total",
+                "connections refused by max_connections",
+            )
+            .expect("valid"),
+            auth_failures: IntCounter::new("auth_failures_total", "failed logins").expect("valid"),
+            statements: IntCounterVec::new(
+                Opts::new("statements_total", "statements executed"),
+                &["result"],
+            )
+            .expect("valid"),
+            statement_seconds: Histogram::with_opts(
+                HistogramOpts::new("statement_duration_seconds", "statement latency")
+                    .buckets(prometheus::exponential_buckets(0.0001, 4.0, 10).expect("valid")),
+            )
+            .expect("valid"),
+            registry,
+        };
+        m.register();
+        m
+    }
+
+    fn register(&self) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 6] = [
+            Box::new(self.connections_total.clone()),
+            Box::new(self.connections_active.clone()),
+            Box::new(self.connections_refused.clone()),
+            Box::new(self.auth_failures.clone()),
+            Box::new(self.statements.clone()),
+            Box::new(self.statement_seconds.clone()),
+        ];
+        for c in collectors {
+            self.registry.register(c).expect("metric names are unique");
+        }
+    }
+
+    /// Records one statement's outcome and latency.
+    pub fn observe_statement(&self, started: Instant, ok: bool) {
+        self.statement_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.statements
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.connections_total.inc();
+        m.observe_statement(Instant::now(), true);
+        let text = m.render();
+        assert!(text.contains("duet_connections_total 1"), "{text}");
+        assert!(
+            text.contains("duet_statements_total{result=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE duet_statement_duration_seconds histogram"),
+            "{text}"
+        );
+    }
+}

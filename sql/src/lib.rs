@@ -1,0 +1,22 @@
+//! Duet's SQL layer: it turns MySQL-dialect statements into work for the row
+//! store and the columnar replica. The server reaches it through one seam, a
+//! [`Session`] that executes one statement at a time and answers with an
+//! [`Output`] or an [`Error`] that carries its MySQL code and SQLSTATE.
+//!
+//! This crate owns MySQL semantics (types, system variables, error codes); it
+//! does not own the wire protocol (that is `duet-server`) nor storage.
+
+mod error;
+mod eval;
+mod session;
+mod value;
+mod vars;
+
+pub use error::{Error, Result};
+pub use session::{
+    Database, DatabaseOptions, Identity, SERVER_VERSION, Session, SessionStatus, StatementMeta,
+    Warning,
+};
+pub use value::{
+    Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, Time, Value, format_double,
+};

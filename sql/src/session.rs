@@ -1,0 +1,836 @@
+//! The seam between the server and SQL: a [`Database`] shared by every
+//! connection, and a [`Session`] per connection that executes one statement at
+//! a time (text or prepared) and returns rows, an OK, or a typed error.
+//!
+//! Until the catalog and executors land, a session answers everything that
+//! needs no table — the statements clients send on connect, `SET`, `SHOW
+//! VARIABLES`, constant `SELECT`s, `USE` and transaction control — and
+//! refuses the rest with `ER_NOT_SUPPORTED_YET`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use datafusion::sql::sqlparser::ast::{
+    self, Expr, ObjectName, SelectItem, SetExpr, ShowStatementFilter, Statement, VisitMut,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::MySqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Span;
+use std::ops::ControlFlow;
+
+use crate::error::{Error, Result};
+use crate::eval::{self, Env};
+use crate::value::{Column, FieldType, Output, ResultSet, Value};
+use crate::vars::{self, Globals, SessionVars, VarScope};
+
+/// The version string Duet reports to clients (`SELECT VERSION()`, handshake).
+pub const SERVER_VERSION: &str = concat!("8.0.11-Duet-", env!("CARGO_PKG_VERSION"));
+
+/// Databases every instance has.
+const BUILTIN_DATABASES: &[&str] = &["information_schema", "mysql", "test"];
+
+/// Settings of a database instance that sessions can observe.
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// The MySQL port, reported as `@@port`.
+    pub mysql_port: u16,
+    /// Largest packet accepted, reported as `@@max_allowed_packet`.
+    pub max_allowed_packet: u64,
+    /// Reported as `@@max_connections`.
+    pub max_connections: u64,
+    /// Reported as `@@datadir`.
+    pub data_dir: String,
+}
+
+/// State shared by every session of one Duet instance.
+#[derive(Debug)]
+pub struct Database {
+    globals: Globals,
+    databases: RwLock<BTreeSet<String>>,
+}
+
+impl Database {
+    /// Opens the instance.
+    pub fn open(options: &DatabaseOptions) -> Result<Arc<Self>> {
+        let globals = Globals::new(&[
+            ("port", Value::UInt(u64::from(options.mysql_port))),
+            (
+                "max_allowed_packet",
+                Value::UInt(options.max_allowed_packet),
+            ),
+            ("max_connections", Value::UInt(options.max_connections)),
+            ("datadir", Value::Str(options.data_dir.clone())),
+            ("version", Value::Str(SERVER_VERSION.into())),
+        ]);
+        let databases = BUILTIN_DATABASES.iter().map(|d| d.to_string()).collect();
+        Ok(Arc::new(Database {
+            globals,
+            databases: RwLock::new(databases),
+        }))
+    }
+
+    /// A new session for an authenticated connection.
+    pub fn session(self: &Arc<Self>, identity: Identity) -> Session {
+        Session {
+            db: Arc::clone(self),
+            identity,
+            vars: SessionVars::default(),
+            user_vars: HashMap::new(),
+            current_db: None,
+            in_transaction: false,
+            warnings: Vec::new(),
+            prepared: HashMap::new(),
+            next_statement_id: 1,
+            last_insert_id: 0,
+        }
+    }
+
+    fn has_database(&self, name: &str) -> bool {
+        self.databases
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+    }
+}
+
+/// Who a session belongs to.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub connection_id: u32,
+    /// The user name the client logged in with.
+    pub user: String,
+    /// The client's address.
+    pub client_host: String,
+    /// The host part of the account that matched (`localhost`, `%`, …).
+    pub account_host: String,
+}
+
+/// A note attached to the last statement (`SHOW WARNINGS`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    pub level: &'static str,
+    pub code: u16,
+    pub message: String,
+}
+
+/// What the server needs to know about a prepared statement.
+#[derive(Debug, Clone)]
+pub struct StatementMeta {
+    pub id: u32,
+    pub params: u16,
+    /// Result columns when known at prepare time; empty otherwise.
+    pub columns: Vec<Column>,
+}
+
+/// Transaction state flags the server reports in OK packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStatus {
+    pub autocommit: bool,
+    pub in_transaction: bool,
+}
+
+struct Prepared {
+    sql: String,
+    statement: Statement,
+    params: usize,
+}
+
+/// One connection's SQL state.
+pub struct Session {
+    db: Arc<Database>,
+    identity: Identity,
+    vars: SessionVars,
+    user_vars: HashMap<String, Value>,
+    current_db: Option<String>,
+    in_transaction: bool,
+    warnings: Vec<Warning>,
+    prepared: HashMap<u32, Prepared>,
+    next_statement_id: u32,
+    last_insert_id: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Executes one statement of text protocol.
+    pub async fn execute(&mut self, sql: &str) -> Result<Output> {
+        let result = parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[]));
+        self.finish(result)
+    }
+
+    /// Parses and keeps a statement for later execution with parameters.
+    pub async fn prepare(&mut self, sql: &str) -> Result<StatementMeta> {
+        let mut statement = parse_one(sql)?;
+        let params = number_placeholders(&mut statement);
+        let params_u16 = u16::try_from(params).map_err(|_| Error::Parse {
+            message: "too many parameter markers".into(),
+        })?;
+        let id = self.next_statement_id;
+        self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
+        self.prepared.insert(
+            id,
+            Prepared {
+                sql: sql.to_string(),
+                statement,
+                params,
+            },
+        );
+        Ok(StatementMeta {
+            id,
+            params: params_u16,
+            columns: Vec::new(),
+        })
+    }
+
+    /// Executes a prepared statement with one value per parameter marker.
+    pub async fn execute_prepared(&mut self, id: u32, params: &[Value]) -> Result<Output> {
+        let prepared = self.prepared.get(&id).ok_or(Error::UnknownStatement {
+            id,
+            command: "mysqld_stmt_execute",
+        })?;
+        if prepared.params != params.len() {
+            return Err(Error::WrongArguments("mysqld_stmt_execute"));
+        }
+        let (sql, statement) = (prepared.sql.clone(), prepared.statement.clone());
+        let result = self.run(&sql, &statement, params);
+        self.finish(result)
+    }
+
+    /// Forgets a prepared statement; unknown ids are ignored, as in MySQL.
+    pub fn close_prepared(&mut self, id: u32) {
+        self.prepared.remove(&id);
+    }
+
+    /// `COM_INIT_DB` and `USE db`.
+    pub fn use_database(&mut self, name: &str) -> Result<()> {
+        if !self.db.has_database(name) {
+            return Err(Error::UnknownDatabase(name.to_string()));
+        }
+        self.current_db = Some(name.to_string());
+        Ok(())
+    }
+
+    /// `COM_FIELD_LIST`: the columns of a table in the current database.
+    pub fn field_list(&self, table: &str) -> Result<Vec<Column>> {
+        let database = self.current_db.clone().ok_or(Error::NoDatabaseSelected)?;
+        Err(Error::NoSuchTable {
+            database,
+            table: table.to_string(),
+        })
+    }
+
+    /// `COM_RESET_CONNECTION`: back to a fresh session, same login.
+    pub fn reset(&mut self) {
+        self.vars.reset();
+        self.user_vars.clear();
+        self.in_transaction = false;
+        self.warnings.clear();
+        self.prepared.clear();
+        self.last_insert_id = 0;
+    }
+
+    /// Autocommit and transaction flags for OK packets.
+    pub fn status(&self) -> SessionStatus {
+        let autocommit = self
+            .vars
+            .get(&self.db.globals, "autocommit", None)
+            .map(|v| eval::truthy(&v))
+            .unwrap_or(true);
+        SessionStatus {
+            autocommit,
+            in_transaction: self.in_transaction,
+        }
+    }
+
+    /// Warnings left by the last statement.
+    pub fn warning_count(&self) -> u16 {
+        u16::try_from(self.warnings.len()).unwrap_or(u16::MAX)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn current_database(&self) -> Option<&str> {
+        self.current_db.as_deref()
+    }
+
+    /// Records an error as the statement's diagnostics, as MySQL does.
+    fn finish(&mut self, result: Result<Output>) -> Result<Output> {
+        if let Err(e) = &result {
+            self.warnings = vec![Warning {
+                level: "Error",
+                code: e.code(),
+                message: e.to_string(),
+            }];
+        }
+        result
+    }
+
+    fn run(&mut self, sql: &str, stmt: &Statement, params: &[Value]) -> Result<Output> {
+        let keeps_diagnostics =
+            matches!(stmt, Statement::ShowVariables { .. }) || is_show_warnings(sql);
+        if is_show_warnings(sql) {
+            return Ok(self.show_warnings());
+        }
+        if !keeps_diagnostics {
+            self.warnings.clear();
+        }
+        match stmt {
+            Statement::Query(q) => self.select(sql, q, params),
+            Statement::Set(set) => self.set(set, params),
+            Statement::ShowVariables { filter, global, .. } => {
+                let scope = if *global {
+                    VarScope::Global
+                } else {
+                    VarScope::Session
+                };
+                self.show_variables(filter.as_ref(), scope, params)
+            }
+            Statement::ShowDatabases { .. } => Ok(self.show_databases()),
+            Statement::Use(u) => {
+                let name = use_target(u)?;
+                self.use_database(&name)?;
+                Ok(Output::ok())
+            }
+            Statement::StartTransaction { .. } => {
+                self.in_transaction = true;
+                Ok(Output::ok())
+            }
+            Statement::Commit { .. } | Statement::Rollback { .. } => {
+                self.in_transaction = false;
+                Ok(Output::ok())
+            }
+            _ => Err(Error::not_supported(statement_kind(sql))),
+        }
+    }
+
+    fn env<'a>(&'a self, params: &'a [Value]) -> Ctx<'a> {
+        Ctx {
+            session: self,
+            params,
+            row: &[],
+        }
+    }
+
+    fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return Err(Error::not_supported("this form of SELECT"));
+        };
+        let grouped =
+            !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+        if q.with.is_some() || q.order_by.is_some() || grouped || select.having.is_some() {
+            return Err(Error::not_supported(
+                "SELECT with WITH, ORDER BY or GROUP BY without tables",
+            ));
+        }
+        if let Some(table) = select.from.first().and_then(|t| table_name(&t.relation))
+            && !table.eq_ignore_ascii_case("dual")
+        {
+            return Err(self.missing_table(&table));
+        }
+        let env = self.env(params);
+        let mut columns = Vec::with_capacity(select.projection.len());
+        let mut row = Vec::with_capacity(select.projection.len());
+        for item in &select.projection {
+            let (expr, name) = match item {
+                SelectItem::UnnamedExpr(e) => (e, expr_text(sql, e)),
+                SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone()),
+                _ => return Err(Error::NoTablesUsed),
+            };
+            let value = eval::eval(&env, expr)?;
+            let mut column = Column::expr(name, value.field_type());
+            column.unsigned = matches!(value, Value::UInt(_));
+            column.binary = matches!(value, Value::Bytes(_));
+            columns.push(column);
+            row.push(value);
+        }
+        let keep = match &select.selection {
+            Some(cond) => eval::truthy(&eval::eval(&env, cond)?),
+            None => true,
+        };
+        let keep = keep && limit_allows_one_row(&env, q.limit_clause.as_ref())?;
+        let rows = if keep { vec![row] } else { vec![] };
+        Ok(Output::Rows(ResultSet { columns, rows }))
+    }
+
+    fn missing_table(&self, name: &str) -> Error {
+        match name.split_once('.') {
+            Some((database, table)) => Error::NoSuchTable {
+                database: database.into(),
+                table: table.into(),
+            },
+            None => match &self.current_db {
+                Some(database) => Error::NoSuchTable {
+                    database: database.clone(),
+                    table: name.into(),
+                },
+                None => Error::NoDatabaseSelected,
+            },
+        }
+    }
+
+    fn set(&mut self, set: &ast::Set, params: &[Value]) -> Result<Output> {
+        use ast::Set as S;
+        match set {
+            S::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => {
+                let [value] = values.as_slice() else {
+                    return Err(Error::not_supported("SET with a list of values"));
+                };
+                self.assign(*scope, variable, value, params)?;
+            }
+            S::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    self.assign(a.scope, &a.name, &a.value, params)?;
+                }
+            }
+            S::SetNames {
+                charset_name,
+                collation_name,
+            } => {
+                self.set_names(&charset_name.value, collation_name.as_deref())?;
+            }
+            S::SetNamesDefault {} => self.set_names("utf8mb4", None)?,
+            S::SetTimeZone { value, .. } => {
+                let v = self.set_value(value, params)?;
+                self.set_system("time_zone", VarScope::Session, v)?;
+            }
+            S::SetTransaction { modes, .. } => {
+                for mode in modes {
+                    let (name, value) = transaction_mode(mode);
+                    self.set_system(name, VarScope::Session, Some(value))?;
+                }
+            }
+            other => return Err(Error::not_supported(other.to_string())),
+        }
+        Ok(Output::ok())
+    }
+
+    fn assign(
+        &mut self,
+        scope: Option<ast::ContextModifier>,
+        name: &ObjectName,
+        value: &Expr,
+        params: &[Value],
+    ) -> Result<()> {
+        let parts = name_parts(name);
+        let (mut var_scope, var) = match parts.as_slice() {
+            [one] if one.starts_with("@@") => (VarScope::Session, one[2..].to_string()),
+            [one] if one.starts_with('@') => {
+                let v = eval::eval(&self.env(params), value)?;
+                self.user_vars.insert(one[1..].to_ascii_lowercase(), v);
+                return Ok(());
+            }
+            [scope, var] if scope.starts_with("@@") => {
+                let s = match scope[2..].to_ascii_lowercase().as_str() {
+                    "global" => VarScope::Global,
+                    "session" | "local" => VarScope::Session,
+                    _ => return Err(Error::UnknownSystemVariable(parts.join("."))),
+                };
+                (s, var.clone())
+            }
+            [one] => (VarScope::Session, one.clone()),
+            _ => return Err(Error::UnknownSystemVariable(parts.join("."))),
+        };
+        if scope == Some(ast::ContextModifier::Global) {
+            var_scope = VarScope::Global;
+        }
+        let v = self.set_value(value, params)?;
+        self.set_system(&var, var_scope, v)
+    }
+
+    /// The value of a `SET` right-hand side: bare words (`ON`, `utf8mb4`) are
+    /// strings and `DEFAULT` is `None`.
+    fn set_value(&self, value: &Expr, params: &[Value]) -> Result<Option<Value>> {
+        if let Expr::Identifier(id) = value
+            && id.quote_style.is_none()
+            && !id.value.starts_with('@')
+        {
+            if id.value.eq_ignore_ascii_case("DEFAULT") {
+                return Ok(None);
+            }
+            return Ok(Some(Value::Str(id.value.clone())));
+        }
+        eval::eval(&self.env(params), value).map(Some)
+    }
+
+    fn set_system(&mut self, name: &str, scope: VarScope, value: Option<Value>) -> Result<()> {
+        let was_autocommit = self.status().autocommit;
+        self.vars.set(&self.db.globals, name, scope, value)?;
+        if name.eq_ignore_ascii_case("autocommit") && !was_autocommit && self.status().autocommit {
+            self.in_transaction = false;
+        }
+        if name.eq_ignore_ascii_case("transaction_isolation")
+            || name.eq_ignore_ascii_case("tx_isolation")
+        {
+            let level = self
+                .vars
+                .get(&self.db.globals, "transaction_isolation", None)?;
+            if level != Value::Str("REPEATABLE-READ".into()) {
+                self.warnings.push(Warning {
+                    level: "Warning",
+                    code: 1105,
+                    message: "Duet runs every transaction under snapshot isolation (reported as REPEATABLE-READ)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn set_names(&mut self, charset: &str, collation: Option<&str>) -> Result<()> {
+        if !vars::is_known_charset(charset) {
+            return Err(Error::UnknownCharset(charset.to_string()));
+        }
+        let collation = match collation {
+            Some(c) if vars::is_known_collation(c) => c.to_string(),
+            Some(c) => return Err(Error::UnknownCollation(c.to_string())),
+            None => format!("{}_bin", charset.to_ascii_lowercase()),
+        };
+        for var in [
+            "character_set_client",
+            "character_set_connection",
+            "character_set_results",
+        ] {
+            self.set_system(
+                var,
+                VarScope::Session,
+                Some(Value::Str(charset.to_string())),
+            )?;
+        }
+        self.set_system(
+            "collation_connection",
+            VarScope::Session,
+            Some(Value::Str(collation)),
+        )
+    }
+
+    fn show_variables(
+        &self,
+        filter: Option<&ShowStatementFilter>,
+        scope: VarScope,
+        params: &[Value],
+    ) -> Result<Output> {
+        let columns = vec![
+            Column::expr("Variable_name", FieldType::VarString),
+            Column::expr("Value", FieldType::VarString),
+        ];
+        let mut rows = Vec::new();
+        for (name, value) in self.vars.show(&self.db.globals, scope) {
+            let row = [
+                ("Variable_name", Value::Str(name.into())),
+                ("Value", Value::Str(value)),
+            ];
+            if self.filter_accepts(filter, name, &row, params)? {
+                rows.push(row.into_iter().map(|(_, v)| v).collect());
+            }
+        }
+        Ok(Output::Rows(ResultSet { columns, rows }))
+    }
+
+    fn show_databases(&self) -> Output {
+        let names = self.db.databases.read().unwrap_or_else(|e| e.into_inner());
+        Output::Rows(ResultSet {
+            columns: vec![Column::expr("Database", FieldType::VarString)],
+            rows: names.iter().map(|n| vec![Value::Str(n.clone())]).collect(),
+        })
+    }
+
+    fn show_warnings(&self) -> Output {
+        let columns = vec![
+            Column::expr("Level", FieldType::VarString),
+            Column::expr("Code", FieldType::Long),
+            Column::expr("Message", FieldType::VarString),
+        ];
+        let rows = self
+            .warnings
+            .iter()
+            .map(|w| {
+                vec![
+                    Value::Str(w.level.into()),
+                    Value::Int(w.code.into()),
+                    Value::Str(w.message.clone()),
+                ]
+            })
+            .collect();
+        Output::Rows(ResultSet { columns, rows })
+    }
+
+    fn filter_accepts(
+        &self,
+        filter: Option<&ShowStatementFilter>,
+        name: &str,
+        row: &[(&str, Value)],
+        params: &[Value],
+    ) -> Result<bool> {
+        Ok(match filter {
+            None => true,
+            Some(ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p)) => {
+                eval::like(name, p, true)
+            }
+            Some(ShowStatementFilter::Where(expr)) => {
+                let env = Ctx {
+                    session: self,
+                    params,
+                    row,
+                };
+                eval::truthy(&eval::eval(&env, expr)?)
+            }
+            Some(other) => return Err(Error::not_supported(other.to_string())),
+        })
+    }
+}
+
+/// The evaluation environment of one statement in one session.
+struct Ctx<'a> {
+    session: &'a Session,
+    params: &'a [Value],
+    row: &'a [(&'a str, Value)],
+}
+
+impl Env for Ctx<'_> {
+    fn system_var(&self, name: &str, scope: Option<VarScope>) -> Result<Value> {
+        if name.eq_ignore_ascii_case("last_insert_id") || name.eq_ignore_ascii_case("identity") {
+            return Ok(Value::UInt(self.session.last_insert_id));
+        }
+        if name.eq_ignore_ascii_case("warning_count") || name.eq_ignore_ascii_case("error_count") {
+            return Ok(Value::UInt(self.session.warnings.len() as u64));
+        }
+        self.session.vars.get(&self.session.db.globals, name, scope)
+    }
+
+    fn user_var(&self, name: &str) -> Value {
+        self.session
+            .user_vars
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn param(&self, n: usize) -> Result<Value> {
+        self.params
+            .get(n)
+            .cloned()
+            .ok_or(Error::WrongArguments("mysqld_stmt_execute"))
+    }
+
+    fn session_fn(&self, name: &str) -> Option<Value> {
+        let id = &self.session.identity;
+        Some(match name {
+            "DATABASE" | "SCHEMA" => self
+                .session
+                .current_db
+                .clone()
+                .map_or(Value::Null, Value::Str),
+            "VERSION" => Value::Str(SERVER_VERSION.into()),
+            "CONNECTION_ID" => Value::UInt(id.connection_id.into()),
+            "USER" | "SESSION_USER" | "SYSTEM_USER" => {
+                Value::Str(format!("{}@{}", id.user, id.client_host))
+            }
+            "CURRENT_USER" => Value::Str(format!("{}@{}", id.user, id.account_host)),
+            "LAST_INSERT_ID" => Value::UInt(self.session.last_insert_id),
+            _ => return None,
+        })
+    }
+
+    fn column(&self, name: &str) -> Result<Value> {
+        self.row
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| Error::UnknownColumn(name.to_string()))
+    }
+}
+
+/// Parses exactly one statement, with MySQL's message for a syntax error.
+fn parse_one(sql: &str) -> Result<Statement> {
+    let mut statements =
+        Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))?;
+    match statements.len() {
+        0 => Err(Error::EmptyQuery),
+        1 => Ok(statements.remove(0)),
+        _ => Err(Error::Parse {
+            message: "multiple statements in one query need CLIENT_MULTI_STATEMENTS, which Duet does not offer".into(),
+        }),
+    }
+}
+
+/// Turns a parser message ending in `at Line: L, Column: C` into MySQL's
+/// `near '…' at line L`.
+fn syntax_error(sql: &str, message: &str) -> Error {
+    let position = message.rfind("Line: ").and_then(|at| {
+        let rest = &message[at + 6..];
+        let (line, rest) = rest.split_once(", Column: ")?;
+        let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some((line.parse::<usize>().ok()?, column.parse::<usize>().ok()?))
+    });
+    let (line, near) = match position {
+        Some((line, column)) => {
+            let text = sql.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            let start: String = text.chars().skip(column.saturating_sub(1)).collect();
+            let rest_lines: Vec<&str> = sql.lines().skip(line).collect();
+            let mut near = start;
+            for l in rest_lines {
+                near.push('\n');
+                near.push_str(l);
+            }
+            (line, near.chars().take(80).collect::<String>())
+        }
+        None => (1, String::new()),
+    };
+    Error::Parse {
+        message: format!("near '{near}' at line {line}"),
+    }
+}
+
+/// Replaces each `?` with `$1`, `$2`, … in textual order; returns how many.
+fn number_placeholders(stmt: &mut Statement) -> usize {
+    struct Numberer(usize);
+    impl VisitorMut for Numberer {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(v) = expr
+                && let ast::Value::Placeholder(p) = &mut v.value
+                && p == "?"
+            {
+                self.0 += 1;
+                *p = format!("${}", self.0);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut n = Numberer(0);
+    let _ = stmt.visit(&mut n);
+    n.0
+}
+
+/// The text a client typed for an expression, which MySQL uses as its column name.
+fn expr_text(sql: &str, expr: &Expr) -> String {
+    use datafusion::sql::sqlparser::ast::Spanned;
+    let span: Span = expr.span();
+    slice_span(sql, span).unwrap_or_else(|| expr.to_string())
+}
+
+fn slice_span(sql: &str, span: Span) -> Option<String> {
+    if span.start.line == 0 || span.end.line == 0 {
+        return None;
+    }
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let mut at = 0;
+        for (i, l) in sql.split_inclusive('\n').enumerate() {
+            if i as u64 + 1 == line {
+                let col = usize::try_from(column).ok()?.checked_sub(1)?;
+                return Some(at + l.char_indices().nth(col).map_or(l.len(), |(b, _)| b));
+            }
+            at += l.len();
+        }
+        None
+    };
+    let (start, end) = (
+        offset(span.start.line, span.start.column)?,
+        offset(span.end.line, span.end.column)?,
+    );
+    (start < end).then(|| sql[start..end].to_string())
+}
+
+fn limit_allows_one_row(env: &Ctx<'_>, limit: Option<&ast::LimitClause>) -> Result<bool> {
+    let count = |e: &Expr| -> Result<i128> {
+        match eval::eval(env, e)? {
+            Value::Int(i) => Ok(i.into()),
+            Value::UInt(u) => Ok(u.into()),
+            _ => Err(Error::WrongArguments("LIMIT")),
+        }
+    };
+    Ok(match limit {
+        None => true,
+        Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
+            let limit_ok = match limit {
+                Some(l) => count(l)? > 0,
+                None => true,
+            };
+            let offset_ok = match offset {
+                Some(o) => count(&o.value)? == 0,
+                None => true,
+            };
+            limit_ok && offset_ok
+        }
+        Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+            count(limit)? > 0 && count(offset)? == 0
+        }
+    })
+}
+
+fn table_name(t: &ast::TableFactor) -> Option<String> {
+    match t {
+        ast::TableFactor::Table { name, .. } => Some(name_parts(name).join(".")),
+        _ => Some("(subquery)".into()),
+    }
+}
+
+/// The unquoted parts of a dotted name.
+fn name_parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map_or_else(|| p.to_string(), |i| i.value.clone())
+        })
+        .collect()
+}
+
+fn use_target(u: &ast::Use) -> Result<String> {
+    match u {
+        ast::Use::Object(name) | ast::Use::Database(name) | ast::Use::Schema(name) => {
+            Ok(name_parts(name).join("."))
+        }
+        other => Err(Error::not_supported(other.to_string())),
+    }
+}
+
+fn transaction_mode(mode: &ast::TransactionMode) -> (&'static str, Value) {
+    use ast::{TransactionAccessMode as A, TransactionIsolationLevel as L, TransactionMode as M};
+    match mode {
+        M::AccessMode(A::ReadOnly) => ("transaction_read_only", Value::Int(1)),
+        M::AccessMode(A::ReadWrite) => ("transaction_read_only", Value::Int(0)),
+        M::IsolationLevel(level) => {
+            let name = match level {
+                L::ReadUncommitted => "READ-UNCOMMITTED",
+                L::ReadCommitted => "READ-COMMITTED",
+                L::Serializable => "SERIALIZABLE",
+                _ => "REPEATABLE-READ",
+            };
+            ("transaction_isolation", Value::Str(name.into()))
+        }
+    }
+}
+
+fn is_show_warnings(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    words.len() == 2 && words[0] == "SHOW" && words[1].trim_end_matches(';') == "WARNINGS"
+}
+
+/// The first words of a statement, naming the feature an unsupported one needs.
+fn statement_kind(sql: &str) -> String {
+    let words: Vec<String> = sql
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    words.join(" ")
+}

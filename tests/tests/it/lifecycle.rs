@@ -1,0 +1,119 @@
+//! The server as a process and as a service: status endpoints, the `duet`
+//! binary's flags, and graceful shutdown on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duet_tests::{TestServer, duet_binary, free_port, http_get};
+use mysql_async::prelude::*;
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let t = TestServer::start().await;
+    let addr = t.status_addr();
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(addr, "/health"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((code, body.trim()), (200, "ok"));
+    let mut c = t.connect().await;
+    c.query_drop("SELECT 1").await.unwrap();
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("duet_connections_total 1"), "{body}");
+    let ok_statements = body
+        .lines()
+        .find_map(|l| l.strip_prefix("duet_statements_total{result=\"ok\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(ok_statements >= Some(1), "{body}");
+    let (code, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nope"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn in_process_stop_closes_idle_connections() {
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("SELECT 1").await.unwrap();
+    let addr = t.mysql_addr();
+    tokio::time::timeout(Duration::from_secs(10), t.server.stop())
+        .await
+        .expect("stops promptly");
+    assert!(
+        c.query_drop("SELECT 1").await.is_err(),
+        "idle connection was closed"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener is gone"
+    );
+}
+
+#[tokio::test]
+async fn binary_serves_with_flags_and_exits_zero_on_sigterm() {
+    let bin = duet_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let (mysql_port, status_port) = (free_port(), free_port());
+    let mut child = Command::new(bin)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--mysql-addr", &format!("127.0.0.1:{mysql_port}")])
+        .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("duet starts");
+    let status_addr = format!("127.0.0.1:{status_port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = tokio::task::spawn_blocking(move || http_get(status_addr, "/health"))
+            .await
+            .unwrap();
+        if matches!(health, Ok((200, _))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "duet did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dir.path().join("data").is_dir(), "data dir created");
+    let url = format!("mysql://root@127.0.0.1:{mysql_port}");
+    let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "duet did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0), "clean exit");
+    assert!(
+        c.query_drop("SELECT 1").await.is_err(),
+        "connection closed by shutdown"
+    );
+}
+
+#[test]
+fn binary_refuses_a_bad_config() {
+    let out = Command::new(duet_binary())
+        .args(["serve", "--mysql-addr", "not-an-address"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mysql_addr"), "{stderr}");
+}
