@@ -4,8 +4,6 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use duet_server::{Config, Server, User};
 
@@ -105,27 +103,24 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     Ok((code, body))
 }
 
-/// The `duet` binary, built once per test run if needed.
+/// The `duet` binary: `$DUET_BIN`, else the one cargo built next to this
+/// test (`cargo test --workspace` builds it, through duet-bench's own tests;
+/// after `cargo test -p duet-tests` alone it may be missing or stale).
 pub fn duet_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test exe path");
-        // target/<profile>/deps/<test> -> target/<profile>/duet
-        let profile_dir = exe
-            .parent()
-            .and_then(|p| p.parent())
-            .expect("target dir")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "duet-bench", "--bin", "duet"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build runs");
-        assert!(status.success(), "building the duet binary failed");
-        let bin = profile_dir.join("duet");
-        assert!(bin.is_file(), "no binary at {}", bin.display());
-        bin
-    })
-    .clone()
+    if let Some(bin) = std::env::var_os("DUET_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test exe path");
+    // target/<profile>/deps/<test> -> target/<profile>/duet
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("duet");
+    assert!(
+        bin.is_file(),
+        "no duet binary at {}: run `cargo test --workspace` or `cargo build -p duet-bench` first",
+        bin.display()
+    );
+    bin
 }

@@ -1,0 +1,37 @@
+//! The `duet` command line is a contract: its subcommands and flags must stay
+//! as documented. (This test also makes `cargo test --workspace` build the
+//! binary that the integration tests in `tests/` start.)
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(args)
+        .output()
+        .expect("duet runs");
+    assert!(
+        out.status.success(),
+        "duet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn serve_flags_are_the_documented_ones() {
+    assert!(help(&["--help"]).contains("serve"));
+    let serve = help(&["serve", "--help"]);
+    for flag in [
+        "--config <FILE>",
+        "--data-dir <DIR>",
+        "--mysql-addr <HOST:PORT>",
+        "--status-addr <HOST:PORT>",
+    ] {
+        assert!(serve.contains(flag), "missing {flag} in:\n{serve}");
+    }
+}
+
+#[test]
+fn version_is_reported() {
+    assert!(help(&["--version"]).starts_with("duet "));
+}
