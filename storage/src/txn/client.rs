@@ -1,0 +1,346 @@
+//! The transaction client: buffers a transaction's writes, reads at its
+//! start timestamp (resolving the locks of crashed or finished transactions
+//! through their primary), and commits with two-phase commit: prewrite every
+//! key, commit the primary — the commit point — then the secondaries.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::commands::{
+    AcquirePessimisticLock, CheckTxnStatus, Commit, Mutation, Op, PessimisticRollback, Prewrite,
+    ResolveLock, Response, Rollback, TxnStatus,
+};
+use super::store::TxnStore;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::mvcc::{LockInfo, MvccReader};
+use crate::tso::Tso;
+
+/// Tuning of the client.
+#[derive(Debug, Clone)]
+pub struct TxnOptions {
+    /// Lock TTL in milliseconds: how long others wait before cleaning up.
+    pub lock_ttl_ms: u64,
+    /// How long a reader or writer waits for a live lock before giving up.
+    pub lock_wait: Duration,
+    /// Pause between attempts while waiting for a lock.
+    pub backoff: Duration,
+}
+
+impl Default for TxnOptions {
+    fn default() -> Self {
+        TxnOptions {
+            lock_ttl_ms: 3000,
+            lock_wait: Duration::from_secs(5),
+            backoff: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Where a commit stops, to test recovery from a crash at that point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitFault {
+    /// After every key is prewritten, before the primary commits.
+    AfterPrewrite,
+    /// After the primary commits, before any secondary does.
+    AfterPrimary,
+}
+
+/// Starts transactions against a store.
+pub struct TxnClient<S: TxnStore, E: Engine> {
+    store: Arc<S>,
+    tso: Arc<Tso<E>>,
+    options: TxnOptions,
+}
+
+impl<S: TxnStore, E: Engine> Clone for TxnClient<S, E> {
+    fn clone(&self) -> Self {
+        TxnClient {
+            store: Arc::clone(&self.store),
+            tso: Arc::clone(&self.tso),
+            options: self.options.clone(),
+        }
+    }
+}
+
+impl<S: TxnStore, E: Engine> TxnClient<S, E> {
+    pub fn new(store: Arc<S>, tso: Arc<Tso<E>>, options: TxnOptions) -> Self {
+        TxnClient {
+            store,
+            tso,
+            options,
+        }
+    }
+
+    /// An optimistic transaction reading at a fresh timestamp.
+    pub fn begin(&self) -> Result<Transaction<S, E>> {
+        Ok(Transaction {
+            client: self.clone(),
+            start_ts: self.tso.get_ts()?,
+            writes: BTreeMap::new(),
+            pessimistic_locks: BTreeMap::new(),
+            primary: None,
+        })
+    }
+
+    /// A read-only view at `ts` (no buffering, no commit).
+    pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>> {
+        self.with_lock_resolution(|| MvccReader::new(&self.store.snapshot()).get(key, ts))
+    }
+
+    /// Runs `read`, resolving the locks it reports, until it succeeds or a
+    /// live lock outlasts the wait.
+    fn with_lock_resolution<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match read() {
+                Err(Error::KeyIsLocked(info)) => {
+                    if !self.resolve(&info)? {
+                        if waited >= self.options.lock_wait {
+                            return Err(Error::KeyIsLocked(info));
+                        }
+                        std::thread::sleep(self.options.backoff);
+                        waited += self.options.backoff;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Settles the transaction behind `lock` through its primary. `false` if
+    /// it is still alive.
+    fn resolve(&self, lock: &LockInfo) -> Result<bool> {
+        let status = self.store.execute(
+            CheckTxnStatus {
+                primary: lock.primary.clone(),
+                lock_ts: lock.start_ts,
+                current_ts: self.tso.get_ts()?,
+                rollback_if_not_exist: true,
+            }
+            .into(),
+        )?;
+        let Response::TxnStatus(status) = status else {
+            return Err(Error::Tso(
+                "check-txn-status answered without a status".into(),
+            ));
+        };
+        let commit_ts = match status {
+            TxnStatus::Locked { .. } => return Ok(false),
+            TxnStatus::Committed { commit_ts } => commit_ts,
+            TxnStatus::RolledBack
+            | TxnStatus::TtlExpired
+            | TxnStatus::LockNotExistRolledBack
+            | TxnStatus::NotFound => 0,
+        };
+        let cmd = ResolveLock {
+            keys: vec![lock.key.clone()],
+            start_ts: lock.start_ts,
+            commit_ts,
+        };
+        self.store.execute(cmd.into())?;
+        Ok(true)
+    }
+}
+
+/// One transaction: snapshot reads at `start_ts`, buffered writes.
+pub struct Transaction<S: TxnStore, E: Engine> {
+    client: TxnClient<S, E>,
+    start_ts: u64,
+    writes: BTreeMap<Vec<u8>, Mutation>,
+    /// Keys holding this transaction's pessimistic lock, with their `for_update_ts`.
+    pessimistic_locks: BTreeMap<Vec<u8>, u64>,
+    primary: Option<Vec<u8>>,
+}
+
+impl<S: TxnStore, E: Engine> Transaction<S, E> {
+    pub fn start_ts(&self) -> u64 {
+        self.start_ts
+    }
+
+    /// The value of `key`: this transaction's own write, else the snapshot.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(m) = self.writes.get(key) {
+            return Ok(match m.op() {
+                Op::Put | Op::Insert => Some(m.value.clone()),
+                Op::Delete => None,
+                Op::Lock => self.client.get_at(key, self.start_ts)?,
+            });
+        }
+        self.client.get_at(key, self.start_ts)
+    }
+
+    /// Up to `limit` pairs of `[start, end)`, merged with this transaction's writes.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let committed = self.client.with_lock_resolution(|| {
+            MvccReader::new(&self.client.store.snapshot()).scan(
+                start,
+                end,
+                self.start_ts,
+                usize::MAX,
+            )
+        })?;
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = committed.into_iter().collect();
+        let in_range = |k: &[u8]| k >= start && end.is_none_or(|e| k < e);
+        for (k, m) in self.writes.iter().filter(|(k, _)| in_range(k)) {
+            match m.op() {
+                Op::Put | Op::Insert => {
+                    merged.insert(k.clone(), m.value.clone());
+                }
+                Op::Delete => {
+                    merged.remove(k);
+                }
+                Op::Lock => {}
+            }
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.buffer(Mutation::new(Op::Put, key, value));
+    }
+
+    /// Puts `key` only if it has no value at commit (else `AlreadyExist`).
+    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.buffer(Mutation::new(Op::Insert, key, value));
+    }
+
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.buffer(Mutation::new(Op::Delete, key, Vec::new()));
+    }
+
+    fn buffer(&mut self, m: Mutation) {
+        self.primary.get_or_insert_with(|| m.key.clone());
+        self.writes.insert(m.key.clone(), m);
+    }
+
+    /// `SELECT … FOR UPDATE`: locks `keys` now and returns their latest
+    /// committed values. A commit after the lock is taken fails with
+    /// `WriteConflict`, which the caller retries.
+    pub fn lock_for_update(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let for_update_ts = self.client.tso.get_ts()?;
+        let primary = self.primary.get_or_insert_with(|| keys[0].clone()).clone();
+        let cmd = AcquirePessimisticLock {
+            keys: keys.to_vec(),
+            primary,
+            start_ts: self.start_ts,
+            for_update_ts,
+            lock_ttl: self.client.options.lock_ttl_ms,
+        };
+        self.client
+            .with_lock_resolution(|| self.client.store.execute(cmd.clone().into()))?;
+        for k in keys {
+            self.pessimistic_locks.insert(k.clone(), for_update_ts);
+            self.writes
+                .entry(k.clone())
+                .or_insert_with(|| Mutation::new(Op::Lock, k.clone(), Vec::new()));
+        }
+        let snap = self.client.store.snapshot();
+        let reader = MvccReader::new(&snap);
+        keys.iter()
+            .map(|k| reader.get_committed(k, for_update_ts))
+            .collect()
+    }
+
+    /// Two-phase commit; returns the commit timestamp (0 if nothing was written).
+    pub fn commit(self) -> Result<u64> {
+        self.commit_with_fault(None)
+    }
+
+    /// [`commit`](Self::commit), stopping early at `fault` as a crash would.
+    pub fn commit_with_fault(mut self, fault: Option<CommitFault>) -> Result<u64> {
+        let Some(primary) = self.primary.clone() else {
+            return Ok(0);
+        };
+        let mut mutations: Vec<Mutation> = std::mem::take(&mut self.writes).into_values().collect();
+        // The primary goes first, so its lock exists before any secondary's.
+        if let Some(i) = mutations.iter().position(|m| m.key == primary) {
+            mutations.swap(0, i);
+        }
+        let max_for_update = self.pessimistic_locks.values().copied().max().unwrap_or(0);
+        let prewrite = Prewrite {
+            pessimistic: mutations
+                .iter()
+                .map(|m| self.pessimistic_locks.contains_key(&m.key))
+                .collect(),
+            mutations,
+            primary: primary.clone(),
+            start_ts: self.start_ts,
+            lock_ttl: self.client.options.lock_ttl_ms,
+            for_update_ts: max_for_update,
+            min_commit_ts: max_for_update + 1,
+        };
+        let keys: Vec<Vec<u8>> = prewrite.mutations.iter().map(|m| m.key.clone()).collect();
+        if let Err(e) = self
+            .client
+            .with_lock_resolution(|| self.client.store.execute(prewrite.clone().into()))
+        {
+            let _ = self.rollback_keys(&keys);
+            return Err(e);
+        }
+        if fault == Some(CommitFault::AfterPrewrite) {
+            return Ok(0);
+        }
+        let commit_ts = self.client.tso.get_ts()?;
+        let commit = Commit {
+            keys: vec![primary.clone()],
+            start_ts: self.start_ts,
+            commit_ts,
+        };
+        self.client.store.execute(commit.into())?;
+        if fault == Some(CommitFault::AfterPrimary) {
+            return Ok(commit_ts);
+        }
+        let secondaries: Vec<Vec<u8>> = keys.into_iter().filter(|k| *k != primary).collect();
+        if !secondaries.is_empty() {
+            // The transaction is committed; a failure here is repaired by readers.
+            let _ = self.client.store.execute(
+                Commit {
+                    keys: secondaries,
+                    start_ts: self.start_ts,
+                    commit_ts,
+                }
+                .into(),
+            );
+        }
+        Ok(commit_ts)
+    }
+
+    /// Abandons the transaction, releasing any locks it took.
+    pub fn rollback(mut self) -> Result<()> {
+        let keys: Vec<Vec<u8>> = self.pessimistic_locks.keys().cloned().collect();
+        self.writes.clear();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .store
+            .execute(
+                PessimisticRollback {
+                    keys,
+                    start_ts: self.start_ts,
+                }
+                .into(),
+            )
+            .map(|_| ())
+    }
+
+    fn rollback_keys(&self, keys: &[Vec<u8>]) -> Result<()> {
+        self.client
+            .store
+            .execute(
+                Rollback {
+                    keys: keys.to_vec(),
+                    start_ts: self.start_ts,
+                }
+                .into(),
+            )
+            .map(|_| ())
+    }
+}

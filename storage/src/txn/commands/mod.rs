@@ -1,0 +1,234 @@
+//! The transaction actions, one file each, as a command enum that Raft
+//! replicates and the columnar learner decodes. Every action is a pure
+//! function: a snapshot in, a write batch and a response out. Applying the
+//! same command to the same state yields the same batch on every replica; an
+//! action that fails writes nothing.
+
+mod check_txn_status;
+mod commit;
+mod pessimistic;
+mod prewrite;
+mod resolve_lock;
+mod rollback;
+#[cfg(test)]
+mod tests;
+
+use prost::Message;
+
+use crate::engine::{Snapshot, WriteBatch};
+use crate::error::{Error, Result};
+
+pub use check_txn_status::TxnStatus;
+
+/// What a prewrite does to one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum Op {
+    Put = 0,
+    Delete = 1,
+    /// Lock the key at commit without changing it.
+    Lock = 2,
+    /// Put, but fail with `AlreadyExist` if the key has a visible value.
+    Insert = 3,
+}
+
+/// One key of a prewrite.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Mutation {
+    #[prost(enumeration = "Op", tag = "1")]
+    pub op: i32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub value: Vec<u8>,
+}
+
+impl Mutation {
+    pub fn new(op: Op, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Mutation {
+            op: op as i32,
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Phase one of two-phase commit: lock every key, checking for conflicts.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Prewrite {
+    #[prost(message, repeated, tag = "1")]
+    pub mutations: Vec<Mutation>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub primary: Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    pub start_ts: u64,
+    #[prost(uint64, tag = "4")]
+    pub lock_ttl: u64,
+    /// Non-zero for a pessimistic transaction.
+    #[prost(uint64, tag = "5")]
+    pub for_update_ts: u64,
+    /// Per mutation: whether the key already holds this transaction's pessimistic lock.
+    #[prost(bool, repeated, tag = "6")]
+    pub pessimistic: Vec<bool>,
+    #[prost(uint64, tag = "7")]
+    pub min_commit_ts: u64,
+}
+
+/// Phase two: turn locks into commit records.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Commit {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub keys: Vec<Vec<u8>>,
+    #[prost(uint64, tag = "2")]
+    pub start_ts: u64,
+    #[prost(uint64, tag = "3")]
+    pub commit_ts: u64,
+}
+
+/// Abort: remove locks and leave rollback records that stop a late prewrite.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Rollback {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub keys: Vec<Vec<u8>>,
+    #[prost(uint64, tag = "2")]
+    pub start_ts: u64,
+}
+
+/// Decide the fate of a transaction by its primary key.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CheckTxnStatus {
+    #[prost(bytes = "vec", tag = "1")]
+    pub primary: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub lock_ts: u64,
+    /// Now, from the timestamp oracle: locks past their TTL by then are rolled back.
+    #[prost(uint64, tag = "3")]
+    pub current_ts: u64,
+    /// With no lock and no record, write a rollback record (so a late prewrite fails).
+    #[prost(bool, tag = "4")]
+    pub rollback_if_not_exist: bool,
+}
+
+/// Commit (`commit_ts > 0`) or roll back the locks of a decided transaction.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ResolveLock {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub keys: Vec<Vec<u8>>,
+    #[prost(uint64, tag = "2")]
+    pub start_ts: u64,
+    #[prost(uint64, tag = "3")]
+    pub commit_ts: u64,
+}
+
+/// Lock keys before prewrite (`SELECT … FOR UPDATE`, pessimistic DML).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct AcquirePessimisticLock {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub keys: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub primary: Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    pub start_ts: u64,
+    #[prost(uint64, tag = "4")]
+    pub for_update_ts: u64,
+    #[prost(uint64, tag = "5")]
+    pub lock_ttl: u64,
+}
+
+/// Release pessimistic locks that were never prewritten.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PessimisticRollback {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub keys: Vec<Vec<u8>>,
+    #[prost(uint64, tag = "2")]
+    pub start_ts: u64,
+}
+
+/// One replicated transaction action.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Command {
+    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
+    pub kind: Option<command::Kind>,
+}
+
+pub mod command {
+    //! The cases of [`Command`](super::Command).
+    #[derive(Clone, PartialEq, Eq, prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Prewrite(super::Prewrite),
+        #[prost(message, tag = "2")]
+        Commit(super::Commit),
+        #[prost(message, tag = "3")]
+        Rollback(super::Rollback),
+        #[prost(message, tag = "4")]
+        CheckTxnStatus(super::CheckTxnStatus),
+        #[prost(message, tag = "5")]
+        ResolveLock(super::ResolveLock),
+        #[prost(message, tag = "6")]
+        AcquirePessimisticLock(super::AcquirePessimisticLock),
+        #[prost(message, tag = "7")]
+        PessimisticRollback(super::PessimisticRollback),
+    }
+}
+
+macro_rules! into_command {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Command {
+            fn from(c: $t) -> Command {
+                Command { kind: Some(command::Kind::$t(c)) }
+            }
+        }
+    )*};
+}
+into_command!(
+    Prewrite,
+    Commit,
+    Rollback,
+    CheckTxnStatus,
+    ResolveLock,
+    AcquirePessimisticLock,
+    PessimisticRollback
+);
+
+impl Command {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Command> {
+        Command::decode(bytes).map_err(|e| Error::Corruption {
+            what: "transaction command",
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// What an applied command reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Done,
+    TxnStatus(TxnStatus),
+}
+
+/// Applies `cmd` to `snap`: the writes to make and the response. Errors such
+/// as `WriteConflict` or `KeyIsLocked` are results of the command, identical
+/// on every replica; they come with no writes.
+pub fn apply<S: Snapshot>(snap: &S, cmd: &Command) -> Result<(WriteBatch, Response)> {
+    use command::Kind;
+    let kind = cmd.kind.as_ref().ok_or_else(|| Error::Corruption {
+        what: "transaction command",
+        detail: "empty".into(),
+    })?;
+    let done = |batch: WriteBatch| (batch, Response::Done);
+    match kind {
+        Kind::Prewrite(c) => prewrite::apply(snap, c).map(done),
+        Kind::Commit(c) => commit::apply(snap, c).map(done),
+        Kind::Rollback(c) => rollback::apply(snap, c).map(done),
+        Kind::CheckTxnStatus(c) => check_txn_status::apply(snap, c)
+            .map(|(batch, status)| (batch, Response::TxnStatus(status))),
+        Kind::ResolveLock(c) => resolve_lock::apply(snap, c).map(done),
+        Kind::AcquirePessimisticLock(c) => pessimistic::acquire(snap, c).map(done),
+        Kind::PessimisticRollback(c) => pessimistic::rollback(snap, c).map(done),
+    }
+}

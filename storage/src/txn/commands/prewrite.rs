@@ -1,0 +1,98 @@
+//! Prewrite: lock every key of a transaction, after checking that no other
+//! transaction holds it and (optimistically) that none committed it after our
+//! start. Pessimistic keys already hold our lock and skip the conflict check.
+
+use super::{Mutation, Op, Prewrite};
+use crate::engine::{Snapshot, WriteBatch};
+use crate::error::{Error, Result};
+use crate::mvcc::{Lock, LockKind, MvccReader, MvccTxn, SHORT_VALUE_MAX_LEN, WriteKind};
+
+pub(super) fn apply<S: Snapshot>(snap: &S, c: &Prewrite) -> Result<WriteBatch> {
+    let reader = MvccReader::new(snap);
+    let mut txn = MvccTxn::new();
+    for (i, m) in c.mutations.iter().enumerate() {
+        let pessimistic = c.pessimistic.get(i).copied().unwrap_or(false);
+        prewrite_key(&reader, &mut txn, c, m, pessimistic)?;
+    }
+    Ok(txn.into_batch())
+}
+
+fn prewrite_key<S: Snapshot>(
+    reader: &MvccReader<'_, S>,
+    txn: &mut MvccTxn,
+    c: &Prewrite,
+    m: &Mutation,
+    pessimistic: bool,
+) -> Result<()> {
+    let key = m.key.as_slice();
+    match reader.load_lock(key)? {
+        Some(lock) if lock.start_ts != c.start_ts => {
+            return Err(Error::KeyIsLocked(Box::new(lock.info(key))));
+        }
+        // Already prewritten by this transaction: a retry.
+        Some(lock) if lock.lock_kind() != LockKind::Pessimistic => return Ok(()),
+        Some(_) => {}
+        None if pessimistic => {
+            return Err(Error::TxnLockNotFound {
+                start_ts: c.start_ts,
+                key: key.to_vec(),
+            });
+        }
+        None => {
+            if already_committed(reader, key, c.start_ts)? {
+                return Ok(());
+            }
+        }
+    }
+    if m.op() == Op::Insert && reader.get_committed(key, u64::MAX)?.is_some() {
+        return Err(Error::AlreadyExist { key: key.to_vec() });
+    }
+    let (kind, inline) = match m.op() {
+        Op::Put | Op::Insert => (LockKind::Put, m.value.len() <= SHORT_VALUE_MAX_LEN),
+        Op::Delete => (LockKind::Delete, true),
+        Op::Lock => (LockKind::Lock, true),
+    };
+    let short_value = (kind == LockKind::Put && inline).then(|| m.value.clone());
+    if kind == LockKind::Put && !inline {
+        txn.put_value(key, c.start_ts, &m.value);
+    }
+    let lock = Lock {
+        kind: kind as i32,
+        primary: c.primary.clone(),
+        start_ts: c.start_ts,
+        ttl: c.lock_ttl,
+        short_value,
+        for_update_ts: c.for_update_ts,
+        min_commit_ts: c.min_commit_ts.max(c.start_ts + 1),
+    };
+    txn.put_lock(key, &lock);
+    Ok(())
+}
+
+/// Optimistic conflict check. `true` if this transaction already committed
+/// the key (a retried prewrite after commit); an error if another transaction
+/// committed it after `start_ts` or this one was rolled back.
+fn already_committed<S: Snapshot>(
+    reader: &MvccReader<'_, S>,
+    key: &[u8],
+    start_ts: u64,
+) -> Result<bool> {
+    for (commit_ts, write) in reader.writes_since(key, start_ts)? {
+        if write.start_ts == start_ts {
+            return match write.write_kind() {
+                WriteKind::Rollback => Err(Error::RolledBack { start_ts }),
+                _ => Ok(true),
+            };
+        }
+        if write.write_kind() != WriteKind::Rollback {
+            return Err(Error::WriteConflict {
+                start_ts,
+                conflict_start_ts: write.start_ts,
+                conflict_commit_ts: commit_ts,
+                key: key.to_vec(),
+                primary: Vec::new(),
+            });
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,302 @@
+//! A golden script of Percolator actions: each step prints the raw keys it
+//! writes (hex) with their decoded meaning, so any change to the encoding or
+//! to an action's effects shows up as a diff of `testdata/percolator.golden`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p duet-storage golden`.
+
+use std::fmt::Write as _;
+
+use super::*;
+use crate::engine::memory::MemoryEngine;
+use crate::engine::{Cf, Engine, Modify, WriteOptions};
+use crate::gc::gc;
+use crate::mvcc::{Lock, MvccReader, Write, compose_ts, decode_key, split_ts};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn printable(b: &[u8]) -> String {
+    if b.len() > 16 {
+        return format!("<{} bytes>", b.len());
+    }
+    b.iter()
+        .map(|&c| if c.is_ascii_graphic() { c as char } else { '.' })
+        .collect()
+}
+
+fn describe(cf: Cf, key: &[u8], value: Option<&[u8]>) -> String {
+    let (user, ts) = match cf {
+        Cf::Lock => (decode_key(key).unwrap(), None),
+        _ => {
+            let (enc, ts) = split_ts(key).unwrap();
+            (decode_key(enc).unwrap(), Some(ts))
+        }
+    };
+    let at = ts.map(|t| format!("@{t}")).unwrap_or_default();
+    let what = match (cf, value) {
+        (_, None) => String::new(),
+        (Cf::Lock, Some(v)) => {
+            let l = Lock::from_bytes(v).unwrap();
+            format!(
+                " = {:?} primary={} start={} ttl={} for_update={} min_commit={} short={:?}",
+                l.lock_kind(),
+                printable(&l.primary),
+                l.start_ts,
+                l.ttl,
+                l.for_update_ts,
+                l.min_commit_ts,
+                l.short_value.as_deref().map(printable)
+            )
+        }
+        (Cf::Write, Some(v)) => {
+            let w = Write::from_bytes(v).unwrap();
+            format!(
+                " = {:?} start={} short={:?}",
+                w.write_kind(),
+                w.start_ts,
+                w.short_value.as_deref().map(printable)
+            )
+        }
+        (_, Some(v)) => format!(" = {}", printable(v)),
+    };
+    format!(
+        "{:<7} {} ({}{at}){what}",
+        cf.name(),
+        hex(key),
+        printable(&user)
+    )
+}
+
+struct Script {
+    engine: MemoryEngine,
+    out: String,
+}
+
+impl Script {
+    fn step(&mut self, title: &str, cmd: Command) {
+        let _ = writeln!(self.out, "> {title}");
+        let snap = self.engine.snapshot();
+        match apply(&snap, &cmd) {
+            Ok((batch, response)) => {
+                if response != Response::Done {
+                    let _ = writeln!(self.out, "  {response:?}");
+                }
+                self.show(&batch);
+                self.engine.write(&batch, WriteOptions::default()).unwrap();
+            }
+            Err(e) => {
+                let _ = writeln!(self.out, "  error: {e}");
+            }
+        }
+    }
+
+    fn show(&mut self, batch: &crate::engine::WriteBatch) {
+        for m in &batch.modifies {
+            let line = match m {
+                Modify::Put { cf, key, value } => {
+                    format!("  put    {}", describe(*cf, key, Some(value)))
+                }
+                Modify::Delete { cf, key } => format!("  delete {}", describe(*cf, key, None)),
+                Modify::DeleteRange { cf, .. } => format!("  delete-range {}", cf.name()),
+            };
+            let _ = writeln!(self.out, "{line}");
+        }
+    }
+
+    fn read(&mut self, key: &[u8], ts: u64) {
+        let snap = self.engine.snapshot();
+        let got = MvccReader::new(&snap).get(key, ts);
+        let shown = match got {
+            Ok(v) => format!("{:?}", v.as_deref().map(printable)),
+            Err(e) => format!("error: {e}"),
+        };
+        let _ = writeln!(self.out, "> read {} at {ts}\n  {shown}", printable(key));
+    }
+}
+
+fn put(key: &str, value: &[u8]) -> Mutation {
+    Mutation::new(Op::Put, key.as_bytes(), value)
+}
+
+fn keys(ks: &[&str]) -> Vec<Vec<u8>> {
+    ks.iter().map(|k| k.as_bytes().to_vec()).collect()
+}
+
+fn prewrite(mutations: Vec<Mutation>, primary: &str, start_ts: u64) -> Prewrite {
+    Prewrite {
+        mutations,
+        primary: primary.as_bytes().to_vec(),
+        start_ts,
+        lock_ttl: 3000,
+        for_update_ts: 0,
+        pessimistic: vec![],
+        min_commit_ts: 0,
+    }
+}
+
+#[test]
+fn golden_percolator_script() {
+    let mut s = Script {
+        engine: MemoryEngine::new(),
+        out: String::new(),
+    };
+    let long = vec![b'x'; 70];
+    s.step(
+        "prewrite t10: put k1=v1 (primary), put k2=<70 bytes>, delete k3",
+        prewrite(
+            vec![
+                put("k1", b"v1"),
+                put("k2", &long),
+                Mutation::new(Op::Delete, "k3", ""),
+            ],
+            "k1",
+            10,
+        )
+        .into(),
+    );
+    s.read(b"k1", 15);
+    s.read(b"k1", 5);
+    s.step(
+        "commit t10 primary at 20",
+        Commit {
+            keys: keys(&["k1"]),
+            start_ts: 10,
+            commit_ts: 20,
+        }
+        .into(),
+    );
+    s.step(
+        "check t10 through its primary",
+        CheckTxnStatus {
+            primary: b"k1".to_vec(),
+            lock_ts: 10,
+            current_ts: 25,
+            rollback_if_not_exist: false,
+        }
+        .into(),
+    );
+    s.step(
+        "resolve t10's secondaries as committed at 20",
+        ResolveLock {
+            keys: keys(&["k2", "k3"]),
+            start_ts: 10,
+            commit_ts: 20,
+        }
+        .into(),
+    );
+    s.read(b"k2", 20);
+    s.read(b"k2", 19);
+    s.step(
+        "prewrite t15: put k1 (conflicts with the commit at 20)",
+        prewrite(vec![put("k1", b"late")], "k1", 15).into(),
+    );
+    s.step(
+        "commit t10 again (idempotent)",
+        Commit {
+            keys: keys(&["k1"]),
+            start_ts: 10,
+            commit_ts: 20,
+        }
+        .into(),
+    );
+    s.step(
+        "rollback t30 on k4 before it prewrites",
+        Rollback {
+            keys: keys(&["k4"]),
+            start_ts: 30,
+        }
+        .into(),
+    );
+    s.step(
+        "late prewrite t30 on k4",
+        prewrite(vec![put("k4", b"v")], "k4", 30).into(),
+    );
+    s.step(
+        "pessimistic lock t40 (for_update 41) on k1",
+        AcquirePessimisticLock {
+            keys: keys(&["k1"]),
+            primary: b"k1".to_vec(),
+            start_ts: 40,
+            for_update_ts: 41,
+            lock_ttl: 3000,
+        }
+        .into(),
+    );
+    s.read(b"k1", 45);
+    s.step(
+        "prewrite t35 on k1 meets t40's lock",
+        prewrite(vec![put("k1", b"x")], "k1", 35).into(),
+    );
+    let mut pw = prewrite(vec![put("k1", b"v40")], "k1", 40);
+    pw.for_update_ts = 41;
+    pw.pessimistic = vec![true];
+    s.step("prewrite t40 over its pessimistic lock", pw.into());
+    s.step(
+        "commit t40 at 42",
+        Commit {
+            keys: keys(&["k1"]),
+            start_ts: 40,
+            commit_ts: 42,
+        }
+        .into(),
+    );
+    let (t, later) = (compose_ts(1000, 0), compose_ts(1000 + 3000, 0));
+    s.step(
+        &format!("prewrite t{t}: insert k5"),
+        prewrite(vec![Mutation::new(Op::Insert, "k5", "v5")], "k5", t).into(),
+    );
+    s.step(
+        "check t while its lock lives",
+        CheckTxnStatus {
+            primary: b"k5".to_vec(),
+            lock_ts: t,
+            current_ts: later - 1,
+            rollback_if_not_exist: true,
+        }
+        .into(),
+    );
+    s.step(
+        "check t after its TTL",
+        CheckTxnStatus {
+            primary: b"k5".to_vec(),
+            lock_ts: t,
+            current_ts: later,
+            rollback_if_not_exist: true,
+        }
+        .into(),
+    );
+    s.step(
+        "insert k1 that exists",
+        prewrite(
+            vec![Mutation::new(Op::Insert, "k1", "dup")],
+            "k1",
+            later + 1,
+        )
+        .into(),
+    );
+    let snap = s.engine.snapshot();
+    let batch = gc(&snap, 50, b"", None).unwrap();
+    let _ = writeln!(s.out, "> gc at safe point 50");
+    s.show(&batch);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/txn/commands/testdata/percolator.golden"
+    );
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &s.out).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(
+        s.out, expected,
+        "golden output changed; rerun with UPDATE_GOLDEN=1 and review the diff"
+    );
+}
+
+#[test]
+fn commands_round_trip_through_prost_and_garbage_is_an_error() {
+    let cmd: Command = prewrite(vec![put("k", b"v")], "k", 7).into();
+    assert_eq!(Command::from_bytes(&cmd.to_bytes()).unwrap(), cmd);
+    assert!(Command::from_bytes(&[0x0a, 0xff, 0xff]).is_err());
+    let empty = Command { kind: None };
+    assert!(apply(&MemoryEngine::new().snapshot(), &empty).is_err());
+}

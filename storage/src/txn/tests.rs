@@ -1,0 +1,352 @@
+//! Snapshot isolation, lock resolution and crash recovery of the transaction
+//! client, on a manual clock: no sleeps, every outcome decided by the test.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::engine::Engine;
+use crate::engine::memory::MemoryEngine;
+use crate::engine::rocks::{RocksConfig, RocksEngine};
+use crate::error::Error;
+use crate::tso::Tso;
+
+const TTL_MS: u64 = 100;
+
+struct Env<E: Engine> {
+    client: TxnClient<LocalStore<E>, E>,
+    clock: Arc<AtomicU64>,
+}
+
+impl<E: Engine> Env<E> {
+    fn new(engine: Arc<E>, start_ms: u64) -> Self {
+        let clock = Arc::new(AtomicU64::new(start_ms));
+        let c = Arc::clone(&clock);
+        let tso = Arc::new(
+            Tso::with_clock(
+                Arc::clone(&engine),
+                1000,
+                Box::new(move || c.load(Ordering::SeqCst)),
+            )
+            .unwrap(),
+        );
+        let store = Arc::new(LocalStore::new(engine, false));
+        let options = TxnOptions {
+            lock_ttl_ms: TTL_MS,
+            lock_wait: Duration::ZERO,
+            backoff: Duration::ZERO,
+        };
+        Env {
+            client: TxnClient::new(store, tso, options),
+            clock,
+        }
+    }
+
+    fn memory() -> Env<MemoryEngine> {
+        Env::new(Arc::new(MemoryEngine::new()), 1_000)
+    }
+
+    /// Moves the clock past every lock's TTL.
+    fn expire_locks(&self) {
+        self.clock.fetch_add(TTL_MS + 1, Ordering::SeqCst);
+    }
+
+    fn commit_put(&self, key: &[u8], value: &[u8]) -> u64 {
+        let mut t = self.client.begin().unwrap();
+        t.put(key.to_vec(), value.to_vec());
+        t.commit().unwrap()
+    }
+
+    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.client.begin().unwrap().get(key).unwrap()
+    }
+}
+
+#[test]
+fn no_dirty_reads() {
+    let env = Env::<MemoryEngine>::memory();
+    let mut t1 = env.client.begin().unwrap();
+    t1.put(b"k".to_vec(), b"dirty".to_vec());
+    assert_eq!(env.read(b"k"), None, "buffered writes are invisible");
+    t1.commit_with_fault(Some(CommitFault::AfterPrewrite))
+        .unwrap();
+    // A live lock is reported, never read through.
+    let err = env.client.begin().unwrap().get(b"k").unwrap_err();
+    assert!(matches!(err, Error::KeyIsLocked(_)), "{err}");
+    // Once it expires the reader rolls the writer back.
+    env.expire_locks();
+    assert_eq!(env.read(b"k"), None);
+}
+
+#[test]
+fn reads_repeat_within_a_transaction() {
+    let env = Env::<MemoryEngine>::memory();
+    env.commit_put(b"k", b"v0");
+    let t1 = env.client.begin().unwrap();
+    assert_eq!(t1.get(b"k").unwrap(), Some(b"v0".to_vec()));
+    env.commit_put(b"k", b"v1");
+    assert_eq!(t1.get(b"k").unwrap(), Some(b"v0".to_vec()), "same snapshot");
+    assert_eq!(
+        t1.scan(b"", None, 10).unwrap(),
+        vec![(b"k".to_vec(), b"v0".to_vec())]
+    );
+    assert_eq!(env.read(b"k"), Some(b"v1".to_vec()));
+}
+
+#[test]
+fn one_of_two_conflicting_writers_aborts() {
+    let env = Env::<MemoryEngine>::memory();
+    env.commit_put(b"counter", b"0");
+    let mut a = env.client.begin().unwrap();
+    let mut b = env.client.begin().unwrap();
+    a.put(b"counter".to_vec(), b"a".to_vec());
+    b.put(b"counter".to_vec(), b"b".to_vec());
+    a.commit().unwrap();
+    let err = b.commit().unwrap_err();
+    assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(env.read(b"counter"), Some(b"a".to_vec()));
+}
+
+/// Snapshot isolation allows write skew: two transactions each read both
+/// keys and write a different one; both commit.
+#[test]
+fn write_skew_is_possible_under_snapshot_isolation() {
+    let env = Env::<MemoryEngine>::memory();
+    env.commit_put(b"x", b"1");
+    env.commit_put(b"y", b"1");
+    let mut a = env.client.begin().unwrap();
+    let mut b = env.client.begin().unwrap();
+    assert_eq!(
+        (a.get(b"x").unwrap(), a.get(b"y").unwrap()),
+        (Some(b"1".to_vec()), Some(b"1".to_vec()))
+    );
+    assert_eq!(
+        (b.get(b"x").unwrap(), b.get(b"y").unwrap()),
+        (Some(b"1".to_vec()), Some(b"1".to_vec()))
+    );
+    a.put(b"x".to_vec(), b"0".to_vec());
+    b.put(b"y".to_vec(), b"0".to_vec());
+    a.commit().unwrap();
+    b.commit().unwrap();
+    assert_eq!(
+        (env.read(b"x"), env.read(b"y")),
+        (Some(b"0".to_vec()), Some(b"0".to_vec()))
+    );
+}
+
+#[test]
+fn pessimistic_lock_blocks_others_and_sees_latest() {
+    let env = Env::<MemoryEngine>::memory();
+    let mut t = env.client.begin().unwrap();
+    env.commit_put(b"k", b"newer-than-t");
+    let got = t.lock_for_update(&[b"k".to_vec()]).unwrap();
+    assert_eq!(
+        got,
+        vec![Some(b"newer-than-t".to_vec())],
+        "FOR UPDATE reads the latest"
+    );
+    let mut other = env.client.begin().unwrap();
+    other.put(b"k".to_vec(), b"other".to_vec());
+    assert!(matches!(other.commit().unwrap_err(), Error::KeyIsLocked(_)));
+    t.put(b"k".to_vec(), b"mine".to_vec());
+    t.commit().unwrap();
+    assert_eq!(env.read(b"k"), Some(b"mine".to_vec()));
+}
+
+#[test]
+fn inserts_refuse_existing_keys() {
+    let env = Env::<MemoryEngine>::memory();
+    env.commit_put(b"k", b"v");
+    let mut t = env.client.begin().unwrap();
+    t.insert(b"k".to_vec(), b"again".to_vec());
+    t.insert(b"k2".to_vec(), b"new".to_vec());
+    assert!(matches!(
+        t.commit().unwrap_err(),
+        Error::AlreadyExist { .. }
+    ));
+    assert_eq!(
+        env.read(b"k2"),
+        None,
+        "nothing of the failed transaction is visible"
+    );
+}
+
+#[test]
+fn a_crash_mid_commit_resolves_all_or_nothing_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || Arc::new(RocksEngine::open(dir.path(), &RocksConfig::default()).unwrap());
+    {
+        let env = Env::new(open(), 1_000);
+        let mut before_commit = env.client.begin().unwrap();
+        let mut after_primary = env.client.begin().unwrap();
+        for i in 0..5u8 {
+            before_commit.put(vec![b'a', i], vec![i]);
+            after_primary.put(vec![b'b', i], vec![i]);
+        }
+        before_commit
+            .commit_with_fault(Some(CommitFault::AfterPrewrite))
+            .unwrap();
+        after_primary
+            .commit_with_fault(Some(CommitFault::AfterPrimary))
+            .unwrap();
+        // The "process" stops here: everything is dropped, the engine closed.
+    }
+    let env = Env::new(open(), 1_000);
+    env.expire_locks();
+    let t = env.client.begin().unwrap();
+    for i in 0..5u8 {
+        assert_eq!(
+            t.get(&[b'a', i]).unwrap(),
+            None,
+            "uncommitted transaction rolled back"
+        );
+        assert_eq!(
+            t.get(&[b'b', i]).unwrap(),
+            Some(vec![i]),
+            "committed transaction completed"
+        );
+    }
+}
+
+/// Commit timestamp and value (None: deleted) of each version.
+type History = Vec<(u64, Option<Vec<u8>>)>;
+
+/// A committed history per key, for checking reads against.
+#[derive(Default)]
+struct Model {
+    versions: BTreeMap<Vec<u8>, History>,
+}
+
+impl Model {
+    fn read(&self, key: &[u8], ts: u64) -> Option<Vec<u8>> {
+        let versions = self.versions.get(key)?;
+        versions
+            .iter()
+            .filter(|(c, _)| *c <= ts)
+            .max_by_key(|(c, _)| *c)
+            .and_then(|(_, v)| v.clone())
+    }
+
+    fn conflicts(&self, keys: &BTreeMap<Vec<u8>, Option<Vec<u8>>>, start_ts: u64) -> bool {
+        keys.keys().any(|k| {
+            self.versions
+                .get(k)
+                .is_some_and(|vs| vs.iter().any(|(c, _)| *c > start_ts))
+        })
+    }
+}
+
+struct Open<E: Engine> {
+    txn: Transaction<LocalStore<E>, E>,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+#[test]
+fn random_interleavings_match_a_model() {
+    for seed in 0..8 {
+        run_model(seed);
+    }
+}
+
+fn run_model(seed: u64) {
+    let env = Env::<MemoryEngine>::memory();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut model = Model::default();
+    let mut open: Vec<Open<MemoryEngine>> = Vec::new();
+    let key = |rng: &mut StdRng| vec![b'k', rng.random_range(0..6u8)];
+    for step in 0..400 {
+        let choice = if open.is_empty() {
+            0
+        } else {
+            rng.random_range(0..10)
+        };
+        match choice {
+            0 | 1 if open.len() < 4 => {
+                open.push(Open {
+                    txn: env.client.begin().unwrap(),
+                    writes: BTreeMap::new(),
+                });
+            }
+            0..=3 => {
+                let o = &open[rng.random_range(0..open.len())];
+                let k = key(&mut rng);
+                let expected = match o.writes.get(&k) {
+                    Some(own) => own.clone(),
+                    None => model.read(&k, o.txn.start_ts()),
+                };
+                assert_eq!(
+                    o.txn.get(&k).unwrap(),
+                    expected,
+                    "seed {seed} step {step}: read {k:?}"
+                );
+            }
+            4..=6 => {
+                let i = rng.random_range(0..open.len());
+                let k = key(&mut rng);
+                if rng.random_bool(0.8) {
+                    let v = vec![rng.random::<u8>()];
+                    open[i].txn.put(k.clone(), v.clone());
+                    open[i].writes.insert(k, Some(v));
+                } else {
+                    open[i].txn.delete(k.clone());
+                    open[i].writes.insert(k, None);
+                }
+            }
+            7 | 8 => {
+                let o = open.swap_remove(rng.random_range(0..open.len()));
+                let conflict = model.conflicts(&o.writes, o.txn.start_ts());
+                let crash = rng.random_bool(0.2);
+                let fault = crash.then(|| {
+                    if rng.random_bool(0.5) {
+                        CommitFault::AfterPrewrite
+                    } else {
+                        CommitFault::AfterPrimary
+                    }
+                });
+                match o.txn.commit_with_fault(fault) {
+                    Ok(commit_ts) => {
+                        assert!(
+                            !conflict,
+                            "seed {seed} step {step}: commit should have conflicted"
+                        );
+                        if fault != Some(CommitFault::AfterPrewrite) && commit_ts > 0 {
+                            for (k, v) in o.writes {
+                                model.versions.entry(k).or_default().push((commit_ts, v));
+                            }
+                        }
+                        if crash {
+                            env.expire_locks();
+                        }
+                    }
+                    Err(e) => {
+                        assert!(conflict, "seed {seed} step {step}: unexpected {e}");
+                        assert!(
+                            matches!(e, Error::WriteConflict { .. }),
+                            "seed {seed} step {step}: {e}"
+                        );
+                    }
+                }
+            }
+            _ => {
+                let o = open.swap_remove(rng.random_range(0..open.len()));
+                o.txn.rollback().unwrap();
+            }
+        }
+    }
+    // In the end, every key reads as the model's latest version.
+    let t = env.client.begin().unwrap();
+    for i in 0..6u8 {
+        let k = vec![b'k', i];
+        assert_eq!(
+            t.get(&k).unwrap(),
+            model.read(&k, u64::MAX),
+            "seed {seed}: final {k:?}"
+        );
+    }
+}
