@@ -1,5 +1,7 @@
 //! Duet's integration tests, in one binary so the whole dependency set links once.
 
+mod bank;
+mod crash;
 mod lifecycle;
 mod protocol;
 mod raw;
