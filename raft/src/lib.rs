@@ -1,3 +1,46 @@
-//! Duet's replication layer (planned): Multi-Raft regions on raft-rs, log
-//! storage, transport, snapshots, ReadIndex, the learner API and the
-//! timestamp oracle. Nothing is implemented yet; see the Raft issue.
+//! Duet's replication layer: regions replicated with raft-rs (the consensus
+//! core TiKV uses). A region peer ([`peer::Peer`]) keeps its log in the
+//! engine's `raft` column family ([`storage::PeerStorage`], key layout in
+//! [`keys`]) and applies committed entries — the storage crate's transaction
+//! commands — to the KV engine, reporting each applied entry to observers
+//! such as the columnar learner.
+//!
+//! Built so far: the peer and its log storage, driven by hand. Still to come:
+//! the store's Ready loop across regions, the TCP transport, snapshots with
+//! data, ReadIndex, routing and the CLI (see the Raft issue).
+
+mod error;
+pub mod keys;
+pub mod peer;
+pub mod storage;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+
+/// A logger for raft-rs that forwards to `tracing` at debug level.
+pub fn logger() -> slog::Logger {
+    slog::Logger::root(TracingDrain, slog::o!())
+}
+
+struct TracingDrain;
+
+impl slog::Drain for TracingDrain {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        _values: &slog::OwnedKVList,
+    ) -> Result<(), slog::Never> {
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => {
+                tracing::error!(target: "raft", "{}", record.msg())
+            }
+            slog::Level::Warning => tracing::warn!(target: "raft", "{}", record.msg()),
+            _ => tracing::debug!(target: "raft", "{}", record.msg()),
+        }
+        Ok(())
+    }
+}

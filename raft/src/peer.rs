@@ -1,0 +1,362 @@
+//! One region peer: a raft-rs `RawNode` over [`PeerStorage`], driven from
+//! outside — ticks, incoming messages and proposals go in; the Ready handling
+//! persists the log, returns the messages to send, and applies committed
+//! entries to the KV engine through the storage crate's deterministic
+//! command apply. No threads, no clock: tests drive it by hand.
+//!
+//! Apply contract: applying a committed entry either yields the same writes
+//! and the same answer on every replica (transaction conflicts included), or
+//! the node stops. An engine failure during apply panics; it is never
+//! reported to a client after the entry committed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use duet_storage::engine::{Cf, Engine, WriteBatch, WriteOptions};
+use duet_storage::txn::commands::{self, Command, Response};
+use protobuf::Message as _;
+use raft::prelude::{ConfChangeV2, ConfState, Entry, EntryType, Message};
+use raft::{Config, RawNode, StateRole};
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::storage::PeerStorage;
+
+/// The outcome of an applied command, as its proposer sees it.
+pub type ApplyResult = std::result::Result<Response, Error>;
+
+/// Called once with the outcome of a proposal.
+pub type Callback = Box<dyn FnOnce(ApplyResult) + Send>;
+
+/// What the learner API reports for each applied entry.
+#[derive(Debug)]
+pub enum Applied<'a> {
+    /// A transaction command and whether it took effect.
+    Command { command: &'a Command, ok: bool },
+    /// A membership change.
+    ConfChange(&'a ConfState),
+    /// An entry with no command (e.g. a new leader's empty entry).
+    Empty,
+}
+
+/// Receives, in log order, every entry a peer applies (the columnar learner
+/// subscribes here).
+pub trait ApplyObserver: Send + Sync {
+    fn on_applied(&self, region_id: u64, index: u64, term: u64, applied: &Applied<'_>);
+}
+
+/// Raft timing of a peer, in ticks.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub election_tick: usize,
+    pub heartbeat_tick: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            election_tick: 10,
+            heartbeat_tick: 3,
+        }
+    }
+}
+
+struct Proposal {
+    index: u64,
+    term: u64,
+    callback: Callback,
+}
+
+/// A replica of one region.
+pub struct Peer<E: Engine> {
+    region_id: u64,
+    id: u64,
+    node: RawNode<PeerStorage>,
+    engine: Arc<E>,
+    proposals: VecDeque<Proposal>,
+    observers: Vec<Arc<dyn ApplyObserver>>,
+    applied: u64,
+}
+
+impl<E: Engine> Peer<E> {
+    /// Opens peer `id` of `region_id`, restoring its log and applied index
+    /// from `engine` (or bootstrapping with `voters`/`learners`).
+    pub fn open(
+        engine: Arc<E>,
+        region_id: u64,
+        id: u64,
+        voters: &[u64],
+        learners: &[u64],
+        cfg: &PeerConfig,
+        logger: &slog::Logger,
+    ) -> Result<Self> {
+        let storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
+        let applied = match engine.get(Cf::Raft, &keys::apply_state_key(region_id))? {
+            Some(b) => {
+                u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corruption {
+                    what: "apply state",
+                    detail: format!("{} bytes instead of 8", b.len()),
+                })?)
+            }
+            None => 0,
+        };
+        let config = Config {
+            id,
+            election_tick: cfg.election_tick,
+            heartbeat_tick: cfg.heartbeat_tick,
+            // A fixed election timeout keeps hand-driven tests deterministic;
+            // clusters spread elections by starting campaigns at different ticks.
+            min_election_tick: cfg.election_tick,
+            max_election_tick: cfg.election_tick + 1,
+            applied,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Config::default()
+        };
+        let node = RawNode::new(&config, storage, logger)?;
+        Ok(Peer {
+            region_id,
+            id,
+            node,
+            engine,
+            proposals: VecDeque::new(),
+            observers: Vec::new(),
+            applied,
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn region_id(&self) -> u64 {
+        self.region_id
+    }
+
+    /// Subscribes `observer` to every entry applied from now on.
+    pub fn observe(&mut self, observer: Arc<dyn ApplyObserver>) {
+        self.observers.push(observer);
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.node.raft.state == StateRole::Leader
+    }
+
+    /// The leader this peer knows of.
+    pub fn leader(&self) -> Option<u64> {
+        let l = self.node.raft.leader_id;
+        (l != raft::INVALID_ID).then_some(l)
+    }
+
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
+    pub fn tick(&mut self) {
+        self.node.tick();
+    }
+
+    /// Starts an election now.
+    pub fn campaign(&mut self) -> Result<()> {
+        Ok(self.node.campaign()?)
+    }
+
+    /// Feeds a message from another peer of this region.
+    pub fn step(&mut self, msg: Message) -> Result<()> {
+        Ok(self.node.step(msg)?)
+    }
+
+    /// Proposes `command`; `callback` runs once it applied (or failed).
+    pub fn propose(&mut self, command: &Command, callback: Callback) {
+        if !self.is_leader() {
+            callback(Err(Error::NotLeader {
+                region_id: self.region_id,
+                leader: self.leader(),
+            }));
+            return;
+        }
+        let index = self.node.raft.raft_log.last_index() + 1;
+        let term = self.term();
+        if let Err(e) = self.node.propose(vec![], command.to_bytes()) {
+            callback(Err(e.into()));
+            return;
+        }
+        if self.node.raft.raft_log.last_index() < index {
+            callback(Err(Error::ProposalDropped {
+                region_id: self.region_id,
+            }));
+            return;
+        }
+        self.proposals.push_back(Proposal {
+            index,
+            term,
+            callback,
+        });
+    }
+
+    /// Proposes a membership change (joint consensus when it changes several peers).
+    pub fn propose_conf_change(&mut self, cc: ConfChangeV2) -> Result<()> {
+        if !self.is_leader() {
+            return Err(Error::NotLeader {
+                region_id: self.region_id,
+                leader: self.leader(),
+            });
+        }
+        Ok(self.node.propose_conf_change(vec![], cc)?)
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.node.has_ready()
+    }
+
+    /// Persists, applies and advances one Ready; returns the messages to send.
+    pub fn handle_ready(&mut self) -> Result<Vec<Message>> {
+        if !self.node.has_ready() {
+            return Ok(Vec::new());
+        }
+        let mut rd = self.node.ready();
+        let mut out = rd.take_messages();
+        let mut batch = WriteBatch::new();
+        let store = self.node.store();
+        store.append(rd.entries(), &mut batch)?;
+        if let Some(hs) = rd.hs() {
+            store.set_hard_state(hs, &mut batch);
+        }
+        if !batch.is_empty() {
+            self.engine.write(
+                &batch,
+                WriteOptions {
+                    sync: rd.must_sync(),
+                },
+            )?;
+        }
+        out.extend(rd.take_persisted_messages());
+        let committed = rd.take_committed_entries();
+        self.apply(committed);
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            let mut batch = WriteBatch::new();
+            self.node.store().set_commit(commit, &mut batch);
+            self.engine.write(&batch, WriteOptions::default())?;
+        }
+        out.extend(light.take_messages());
+        self.apply(light.take_committed_entries());
+        self.node.advance_apply();
+        Ok(out)
+    }
+
+    /// Applies committed entries in order. Panics if the engine fails: an
+    /// apply must never diverge between replicas.
+    fn apply(&mut self, entries: Vec<Entry>) {
+        for entry in entries {
+            if let Err(e) = self.apply_entry(&entry) {
+                panic!(
+                    "region {} peer {}: cannot apply entry {}: {e}",
+                    self.region_id, self.id, entry.index
+                );
+            }
+        }
+    }
+
+    fn apply_entry(&mut self, entry: &Entry) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        let (applied, result): (Applied<'_>, Option<ApplyResult>);
+        let command;
+        let conf_state;
+        match entry.get_entry_type() {
+            EntryType::EntryNormal if entry.data.is_empty() => {
+                applied = Applied::Empty;
+                result = None;
+            }
+            EntryType::EntryNormal => {
+                command = Command::from_bytes(&entry.data)?;
+                let outcome = commands::apply(&self.engine.snapshot(), &command);
+                let ok = outcome.is_ok();
+                result = Some(match outcome {
+                    Ok((writes, response)) => {
+                        batch = writes;
+                        Ok(response)
+                    }
+                    Err(e) if is_engine_failure(&e) => return Err(e.into()),
+                    Err(e) => Err(Error::Storage(e)),
+                });
+                applied = Applied::Command {
+                    command: &command,
+                    ok,
+                };
+            }
+            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                let bad = |e: protobuf::ProtobufError| Error::Corruption {
+                    what: "conf change",
+                    detail: e.to_string(),
+                };
+                conf_state = if entry.get_entry_type() == EntryType::EntryConfChange {
+                    let cc =
+                        raft::prelude::ConfChange::parse_from_bytes(&entry.data).map_err(bad)?;
+                    self.node.apply_conf_change(&cc)?
+                } else {
+                    let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?;
+                    self.node.apply_conf_change(&cc)?
+                };
+                self.node.store().set_conf_state(&conf_state, &mut batch);
+                applied = Applied::ConfChange(&conf_state);
+                result = None;
+            }
+        }
+        batch.put(
+            Cf::Raft,
+            keys::apply_state_key(self.region_id),
+            entry.index.to_be_bytes().to_vec(),
+        );
+        self.engine.write(&batch, WriteOptions::default())?;
+        self.applied = entry.index;
+        for o in &self.observers {
+            o.on_applied(self.region_id, entry.index, entry.term, &applied);
+        }
+        self.answer_proposals(entry, result);
+        Ok(())
+    }
+
+    /// Answers the proposal at this entry's index; proposals overtaken by a
+    /// different entry at their index were dropped by a leader change.
+    fn answer_proposals(&mut self, entry: &Entry, result: Option<ApplyResult>) {
+        let mut result = result;
+        while let Some(p) = self.proposals.front() {
+            if p.index > entry.index {
+                break;
+            }
+            let p = self.proposals.pop_front().expect("front exists");
+            if p.index == entry.index && p.term == entry.term {
+                let r = result.take().unwrap_or(Ok(Response::Done));
+                (p.callback)(r);
+            } else {
+                (p.callback)(Err(Error::ProposalDropped {
+                    region_id: self.region_id,
+                }));
+            }
+        }
+    }
+
+    /// Compacts the log up to the applied index.
+    pub fn compact_log(&mut self) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.node.store().compact(self.applied, &mut batch)?;
+        self.engine.write(&batch, WriteOptions::default())?;
+        Ok(())
+    }
+}
+
+/// Errors that come from the engine rather than from the command's logic.
+fn is_engine_failure(e: &duet_storage::Error) -> bool {
+    matches!(e, duet_storage::Error::Engine(_))
+}
