@@ -5,16 +5,20 @@
 //! commands — to the KV engine, reporting each applied entry to observers
 //! such as the columnar learner.
 //!
-//! Built so far: the peer and its log storage, driven by hand. Still to come:
-//! the store's Ready loop across regions, the TCP transport, snapshots with
-//! data, ReadIndex, routing and the CLI (see the Raft issue).
+//! A [`store::RaftStore`] runs the Ready loop of a node's peers on one thread
+//! and executes transaction commands for the storage crate; stores reach each
+//! other through a [`transport::Transport`]. Still to come: the TCP
+//! transport, snapshots with data, ReadIndex, routing and the CLI (see the
+//! Raft issue).
 
 mod error;
 pub mod keys;
 pub mod peer;
 pub mod storage;
+pub mod store;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 
 pub use error::{Error, Result};
 

@@ -56,6 +56,10 @@ pub enum Error {
     /// An insert met an existing row or unique-index entry.
     #[error("key already exists")]
     AlreadyExist { key: Vec<u8> },
+    /// The replication layer could not run the command (no leader, timeout);
+    /// it may or may not have applied.
+    #[error("replication unavailable: {0}")]
+    Unavailable(String),
     /// A timestamp request could not be served.
     #[error("timestamp oracle: {0}")]
     Tso(String),

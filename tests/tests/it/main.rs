@@ -4,4 +4,5 @@ mod bank;
 mod crash;
 mod lifecycle;
 mod protocol;
+mod raft_store;
 mod raw;

@@ -1,0 +1,294 @@
+//! A store: the regions one node hosts, driven by one thread that runs the
+//! Ready loop — it takes proposals and Raft messages from a channel, ticks
+//! every peer on a timer, and handles every peer's Ready in turn. Proposals
+//! that arrive together land in one Ready and share one log sync (group
+//! commit). The store executes transaction commands for the storage crate
+//! ([`TxnStore`]): propose, wait until applied, answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+use duet_storage::engine::Engine;
+use duet_storage::txn::TxnStore;
+use duet_storage::txn::commands::{Command, Response};
+use raft::prelude::Message;
+use tracing::warn;
+
+use crate::error::{Error, Result};
+use crate::peer::{ApplyObserver, Callback, Peer, PeerConfig};
+use crate::transport::Transport;
+
+/// The one region every store hosts until regions split.
+pub const FIRST_REGION: u64 = 1;
+
+/// What a store's thread is asked to do.
+pub enum StoreMsg {
+    Propose {
+        region_id: u64,
+        command: Command,
+        callback: Callback,
+    },
+    Raft {
+        region_id: u64,
+        message: Box<Message>,
+    },
+    Campaign {
+        region_id: u64,
+    },
+    Status {
+        reply: Sender<Vec<RegionStatus>>,
+    },
+    Stop,
+}
+
+/// One region as this store sees it (for `/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionStatus {
+    pub region_id: u64,
+    pub peer_id: u64,
+    pub leader: Option<u64>,
+    pub is_leader: bool,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+}
+
+/// How a store runs.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// This node's id; also its peer id in every region.
+    pub store_id: u64,
+    /// Founding voters (node ids) of the first region.
+    pub voters: Vec<u64>,
+    /// Founding learners of the first region.
+    pub learners: Vec<u64>,
+    /// Wall time of one Raft tick.
+    pub tick_interval: Duration,
+    pub peer: PeerConfig,
+    /// How long `execute` waits for a proposal to apply.
+    pub proposal_timeout: Duration,
+}
+
+impl StoreConfig {
+    /// A single voter: the embedded default.
+    pub fn single(store_id: u64) -> Self {
+        StoreConfig {
+            store_id,
+            voters: vec![store_id],
+            learners: vec![],
+            tick_interval: Duration::from_millis(100),
+            peer: PeerConfig::default(),
+            proposal_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running store.
+pub struct RaftStore<E: Engine> {
+    engine: Arc<E>,
+    sender: Sender<StoreMsg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    proposal_timeout: Duration,
+}
+
+impl<E: Engine> RaftStore<E> {
+    /// Opens the store's regions from `engine` and starts its thread.
+    /// `observers` see every entry applied by this store's peers.
+    pub fn start(
+        engine: Arc<E>,
+        config: &StoreConfig,
+        transport: Arc<dyn Transport>,
+        observers: Vec<Arc<dyn ApplyObserver>>,
+    ) -> Result<(Self, Sender<StoreMsg>)> {
+        let logger = crate::logger();
+        let mut peer = Peer::open(
+            Arc::clone(&engine),
+            FIRST_REGION,
+            config.store_id,
+            &config.voters,
+            &config.learners,
+            &config.peer,
+            &logger,
+        )?;
+        for o in observers {
+            peer.observe(o);
+        }
+        let single = config.voters == [config.store_id];
+        if single {
+            peer.campaign()?;
+        }
+        let (tx, rx) = channel::unbounded();
+        let mut peers = HashMap::new();
+        peers.insert(FIRST_REGION, peer);
+        let tick = config.tick_interval;
+        let thread = std::thread::Builder::new()
+            .name(format!("raft-store-{}", config.store_id))
+            .spawn(move || run(peers, rx, transport, tick))
+            .map_err(|e| Error::Corruption {
+                what: "store thread",
+                detail: e.to_string(),
+            })?;
+        let store = RaftStore {
+            engine,
+            sender: tx.clone(),
+            thread: Mutex::new(Some(thread)),
+            proposal_timeout: config.proposal_timeout,
+        };
+        Ok((store, tx))
+    }
+
+    pub fn engine(&self) -> &Arc<E> {
+        &self.engine
+    }
+
+    /// Proposes `command` to `region_id` and waits until it applied.
+    pub fn propose(&self, region_id: u64, command: Command) -> Result<Response> {
+        let (tx, rx) = channel::bounded(1);
+        let callback: Callback = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.sender
+            .send(StoreMsg::Propose {
+                region_id,
+                command,
+                callback,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        match rx.recv_timeout(self.proposal_timeout) {
+            Ok(r) => r,
+            Err(_) => Err(Error::ProposalDropped { region_id }),
+        }
+    }
+
+    /// Asks this store's peer of `region_id` to campaign.
+    pub fn campaign(&self, region_id: u64) {
+        let _ = self.sender.send(StoreMsg::Campaign { region_id });
+    }
+
+    /// The regions of this store.
+    pub fn status(&self) -> Vec<RegionStatus> {
+        let (tx, rx) = channel::bounded(1);
+        if self.sender.send(StoreMsg::Status { reply: tx }).is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    }
+
+    /// Stops the thread; proposals in flight are answered as dropped.
+    pub fn stop(&self) {
+        let _ = self.sender.send(StoreMsg::Stop);
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl<E: Engine> Drop for RaftStore<E> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl<E: Engine> TxnStore for RaftStore<E> {
+    type Engine = E;
+
+    fn snapshot(&self) -> E::Snapshot {
+        self.engine.snapshot()
+    }
+
+    fn execute(&self, command: Command) -> duet_storage::Result<Response> {
+        match self.propose(FIRST_REGION, command) {
+            Ok(r) => Ok(r),
+            Err(Error::Storage(e)) => Err(e),
+            Err(e) => Err(duet_storage::Error::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// The Ready loop of one store.
+fn run<E: Engine>(
+    mut peers: HashMap<u64, Peer<E>>,
+    rx: Receiver<StoreMsg>,
+    transport: Arc<dyn Transport>,
+    tick: Duration,
+) {
+    let mut next_tick = Instant::now() + tick;
+    loop {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        let first = match rx.recv_timeout(wait) {
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        // Take everything already queued: one Ready, one sync for all of it.
+        for msg in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(4096))
+        {
+            if !handle(&mut peers, msg) {
+                return;
+            }
+        }
+        if Instant::now() >= next_tick {
+            for p in peers.values_mut() {
+                p.tick();
+            }
+            next_tick += tick;
+        }
+        for (region_id, p) in peers.iter_mut() {
+            match p.handle_ready() {
+                Ok(msgs) if !msgs.is_empty() => transport.send(*region_id, msgs),
+                Ok(_) => {}
+                Err(e) => panic!("region {region_id}: cannot persist raft state: {e}"),
+            }
+        }
+    }
+}
+
+/// Handles one message; `false` to stop.
+fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
+    match msg {
+        StoreMsg::Propose {
+            region_id,
+            command,
+            callback,
+        } => match peers.get_mut(&region_id) {
+            Some(p) => p.propose(&command, callback),
+            None => callback(Err(Error::RegionNotFound(region_id))),
+        },
+        StoreMsg::Raft { region_id, message } => match peers.get_mut(&region_id) {
+            Some(p) => {
+                if let Err(e) = p.step(*message) {
+                    warn!(region_id, error = %e, "raft message refused");
+                }
+            }
+            None => warn!(region_id, "raft message for an unknown region"),
+        },
+        StoreMsg::Campaign { region_id } => {
+            if let Some(p) = peers.get_mut(&region_id) {
+                let _ = p.campaign();
+            }
+        }
+        StoreMsg::Status { reply } => {
+            let mut all: Vec<RegionStatus> = peers
+                .values()
+                .map(|p| RegionStatus {
+                    region_id: p.region_id(),
+                    peer_id: p.id(),
+                    leader: p.leader(),
+                    is_leader: p.is_leader(),
+                    term: p.term(),
+                    commit_index: p.commit_index(),
+                    applied_index: p.applied_index(),
+                })
+                .collect();
+            all.sort_by_key(|s| s.region_id);
+            let _ = reply.send(all);
+        }
+        StoreMsg::Stop => return false,
+    }
+    true
+}
