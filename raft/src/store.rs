@@ -24,6 +24,11 @@ use crate::transport::Transport;
 /// The one region every store hosts until regions split.
 pub const FIRST_REGION: u64 = 1;
 
+/// A new channel for a store's messages.
+pub fn inbox() -> (Sender<StoreMsg>, Receiver<StoreMsg>) {
+    channel::unbounded()
+}
+
 /// What a store's thread is asked to do.
 pub enum StoreMsg {
     Propose {
@@ -95,14 +100,16 @@ pub struct RaftStore<E: Engine> {
 }
 
 impl<E: Engine> RaftStore<E> {
-    /// Opens the store's regions from `engine` and starts its thread.
+    /// Opens the store's regions from `engine` and starts its thread, which
+    /// reads `inbox` (see [`inbox`]; transports deliver into its sender).
     /// `observers` see every entry applied by this store's peers.
     pub fn start(
         engine: Arc<E>,
         config: &StoreConfig,
         transport: Arc<dyn Transport>,
         observers: Vec<Arc<dyn ApplyObserver>>,
-    ) -> Result<(Self, Sender<StoreMsg>)> {
+        inbox: (Sender<StoreMsg>, Receiver<StoreMsg>),
+    ) -> Result<Self> {
         let logger = crate::logger();
         let mut peer = Peer::open(
             Arc::clone(&engine),
@@ -120,7 +127,7 @@ impl<E: Engine> RaftStore<E> {
         if single {
             peer.campaign()?;
         }
-        let (tx, rx) = channel::unbounded();
+        let (tx, rx) = inbox;
         let mut peers = HashMap::new();
         peers.insert(FIRST_REGION, peer);
         let tick = config.tick_interval;
@@ -131,13 +138,12 @@ impl<E: Engine> RaftStore<E> {
                 what: "store thread",
                 detail: e.to_string(),
             })?;
-        let store = RaftStore {
+        Ok(RaftStore {
             engine,
-            sender: tx.clone(),
+            sender: tx,
             thread: Mutex::new(Some(thread)),
             proposal_timeout: config.proposal_timeout,
-        };
-        Ok((store, tx))
+        })
     }
 
     pub fn engine(&self) -> &Arc<E> {

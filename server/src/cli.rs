@@ -23,6 +23,15 @@ pub struct ServeArgs {
     /// HTTP status listener address [default: 127.0.0.1:10080].
     #[arg(long, value_name = "HOST:PORT")]
     pub status_addr: Option<String>,
+    /// This node's id in the cluster [default: 1].
+    #[arg(long, value_name = "N")]
+    pub node_id: Option<u64>,
+    /// Raft listener address [default: 127.0.0.1:20160].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub raft_addr: Option<String>,
+    /// Raft addresses of all founding voters: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT.
+    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    pub initial_cluster: Option<String>,
 }
 
 impl ServeArgs {
@@ -37,6 +46,15 @@ impl ServeArgs {
         }
         if let Some(a) = &self.status_addr {
             config.status_addr = a.clone();
+        }
+        if let Some(n) = self.node_id {
+            config.node_id = n;
+        }
+        if let Some(a) = &self.raft_addr {
+            config.raft_addr = a.clone();
+        }
+        if let Some(c) = &self.initial_cluster {
+            config.initial_cluster = c.clone();
         }
         config.validate()?;
         Ok(config)

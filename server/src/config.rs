@@ -3,6 +3,7 @@
 //! variables, then command-line flags; [`Config::validate`] checks the result.
 //! `etc/duet.toml` at the top of the repository is the commented template.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,15 @@ pub struct Config {
     pub log: String,
     /// Accounts that may log in.
     pub users: Vec<User>,
+    /// This node's id in the cluster (and its peer id in every region).
+    pub node_id: u64,
+    /// Address of the Raft listener (bound only when the cluster has more than one node).
+    pub raft_addr: String,
+    /// The founding voters, `1=HOST:PORT,2=HOST:PORT,…` (their Raft
+    /// addresses); empty means a single node.
+    pub initial_cluster: String,
+    /// Messages from a cluster with another id are refused.
+    pub cluster_id: u64,
 }
 
 /// A MySQL account.
@@ -63,6 +73,10 @@ impl Default for Config {
             max_allowed_packet: 64 << 20,
             shutdown_timeout_secs: 10,
             log: "info".into(),
+            node_id: 1,
+            raft_addr: "127.0.0.1:20160".into(),
+            initial_cluster: String::new(),
+            cluster_id: 1,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -81,6 +95,10 @@ const ENV_KEYS: &[&str] = &[
     "max_allowed_packet",
     "shutdown_timeout_secs",
     "log",
+    "node_id",
+    "raft_addr",
+    "initial_cluster",
+    "cluster_id",
 ];
 
 impl Config {
@@ -134,6 +152,22 @@ impl Config {
         if !(1024..=1 << 30).contains(&self.max_allowed_packet) {
             return bad("max_allowed_packet must be between 1024 and 1073741824".into());
         }
+        if self.raft_addr.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "raft_addr = {:?} is not an IP:PORT address",
+                self.raft_addr
+            ));
+        }
+        if self.node_id == 0 {
+            return bad("node_id must be at least 1".into());
+        }
+        let cluster = self.cluster()?;
+        if !cluster.is_empty() && !cluster.contains_key(&self.node_id) {
+            return bad(format!(
+                "node_id {} is not in initial_cluster",
+                self.node_id
+            ));
+        }
         if self.users.is_empty() {
             return bad("at least one user is needed".into());
         }
@@ -155,6 +189,35 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The founding voters from `initial_cluster` (empty for a single node).
+    pub fn cluster(&self) -> Result<BTreeMap<u64, SocketAddr>> {
+        let mut out = BTreeMap::new();
+        for part in self
+            .initial_cluster
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let parsed = part.split_once('=').and_then(|(id, addr)| {
+                Some((
+                    id.trim().parse::<u64>().ok()?,
+                    addr.trim().parse::<SocketAddr>().ok()?,
+                ))
+            });
+            match parsed {
+                Some((id, addr)) if id > 0 && out.insert(id, addr).is_none() => {}
+                _ => {
+                    return Err(Error::Config(format!(
+                        "initial_cluster: {part:?} is not ID=IP:PORT (ids unique, from 1)"
+                    )));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -193,6 +256,23 @@ mod tests {
         assert_eq!(c.users.len(), 1);
         assert_eq!(c.users[0].host, "%");
         assert!(Config::from_toml("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn initial_cluster_parses_and_must_name_this_node() {
+        let mut c = Config {
+            initial_cluster: "1=127.0.0.1:20161, 2=127.0.0.1:20162,3=127.0.0.1:20163".into(),
+            node_id: 2,
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.cluster().unwrap().len(), 3);
+        c.node_id = 4;
+        assert!(c.validate().is_err());
+        c.initial_cluster = "1=nowhere".into();
+        assert!(c.validate().is_err());
+        c.initial_cluster = "1=127.0.0.1:1,1=127.0.0.1:2".into();
+        assert!(c.validate().is_err());
     }
 
     #[test]

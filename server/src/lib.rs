@@ -8,6 +8,7 @@ pub mod config;
 mod error;
 mod metrics;
 mod mysql;
+pub mod node;
 mod status;
 
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ impl Server {
         })?;
         let mysql = bind(&config.mysql_addr).await?;
         let status = bind(&config.status_addr).await?;
+        let node = Arc::new(node::Node::start(&config).await?);
         let mysql_addr = local_addr(&mysql)?;
         let status_addr = local_addr(&status)?;
         let db = Database::open(&DatabaseOptions {
@@ -56,7 +58,15 @@ impl Server {
         let shared = Arc::new(mysql::Shared::new(db, &config, Arc::clone(&metrics)));
         let shutdown = CancellationToken::new();
         let grace = Duration::from_secs(config.shutdown_timeout_secs);
-        let task = tokio::spawn(run(mysql, status, shared, metrics, shutdown.clone(), grace));
+        let task = tokio::spawn(run(
+            mysql,
+            status,
+            shared,
+            metrics,
+            node,
+            shutdown.clone(),
+            grace,
+        ));
         info!(%mysql_addr, %status_addr, data_dir = %config.data_dir.display(), "Duet is serving");
         Ok(Server {
             mysql_addr,
@@ -117,15 +127,19 @@ async fn run(
     status: TcpListener,
     shared: Arc<mysql::Shared>,
     metrics: Arc<Metrics>,
+    node: Arc<node::Node>,
     shutdown: CancellationToken,
     grace: Duration,
 ) {
     let serving = Arc::new(AtomicBool::new(true));
     let status_stop = CancellationToken::new();
+    let status_node = Arc::clone(&node);
+    let node_status: status::NodeStatus = Arc::new(move || status_node.status_json());
     let status_task = tokio::spawn(status::serve(
         status,
         metrics,
         Arc::clone(&serving),
+        node_status,
         status_stop.clone(),
     ));
     let mut connections = mysql::serve(mysql, shared, shutdown.clone(), shutdown.clone()).await;
@@ -144,6 +158,10 @@ async fn run(
             "shutdown grace period over: aborting connections"
         );
         connections.shutdown().await;
+    }
+    let stopping = Arc::clone(&node);
+    if let Err(e) = tokio::task::spawn_blocking(move || stopping.stop()).await {
+        warn!(error = %e, "stopping the raft store failed");
     }
     status_stop.cancel();
     match status_task.await {

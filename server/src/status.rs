@@ -1,5 +1,7 @@
 //! The HTTP status listener: `GET /health` (200 while serving, 503 while
-//! shutting down) and `GET /metrics` (Prometheus text format).
+//! shutting down), `GET /metrics` (Prometheus text format) and `GET /status`
+//! (JSON: the node's regions with role, leader, term, commit and applied
+//! index).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,10 +16,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
+/// Produces the `/status` document.
+pub(crate) type NodeStatus = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 #[derive(Clone)]
 struct StatusState {
     metrics: Arc<Metrics>,
     serving: Arc<AtomicBool>,
+    node: NodeStatus,
 }
 
 /// Serves the status endpoints until `stop` fires.
@@ -25,12 +31,18 @@ pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     serving: Arc<AtomicBool>,
+    node: NodeStatus,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
-        .with_state(StatusState { metrics, serving });
+        .route("/status", get(node_status))
+        .with_state(StatusState {
+            metrics,
+            serving,
+            node,
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
@@ -49,4 +61,13 @@ async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
+}
+
+async fn node_status(State(s): State<StatusState>) -> impl IntoResponse {
+    // The store answers from its own thread; don't hold up the runtime.
+    let node = Arc::clone(&s.node);
+    let doc = tokio::task::spawn_blocking(move || node())
+        .await
+        .unwrap_or_default();
+    axum::Json(doc)
 }

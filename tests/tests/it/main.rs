@@ -1,6 +1,7 @@
 //! Duet's integration tests, in one binary so the whole dependency set links once.
 
 mod bank;
+mod cluster;
 mod crash;
 mod lifecycle;
 mod protocol;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duet_raft::store::{FIRST_REGION, RaftStore, StoreConfig};
+use duet_raft::store::{FIRST_REGION, RaftStore, StoreConfig, inbox};
 use duet_raft::transport::LocalRouter;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot};
@@ -113,14 +113,16 @@ fn start_cluster(
             let engine = Arc::new(
                 RocksEngine::open(&n.dir.path().join("kv"), &RocksConfig::default()).unwrap(),
             );
-            let (store, tx) = RaftStore::start(
+            let (tx, rx) = inbox();
+            router.register(*id, tx.clone());
+            let store = RaftStore::start(
                 engine,
                 &config(*id, voters),
                 Arc::new(router.clone()),
                 vec![],
+                (tx, rx),
             )
             .unwrap();
-            router.register(*id, tx);
             let _ = &n.tso_engine;
             Arc::new(store)
         })
@@ -242,11 +244,12 @@ fn a_single_store_commits_and_restarts() {
     let commit_ts = {
         let engine = open();
         let tso = Arc::new(Tso::open(Arc::clone(&engine)).unwrap());
-        let (store, _) = RaftStore::start(
+        let store = RaftStore::start(
             engine,
             &StoreConfig::single(1),
             Arc::new(router.clone()),
             vec![],
+            inbox(),
         )
         .unwrap();
         let client = TxnClient::new(Arc::new(store), tso, TxnOptions::default());
@@ -257,8 +260,14 @@ fn a_single_store_commits_and_restarts() {
     assert!(commit_ts > 0);
     let engine = open();
     let tso = Arc::new(Tso::open(Arc::clone(&engine)).unwrap());
-    let (store, _) =
-        RaftStore::start(engine, &StoreConfig::single(1), Arc::new(router), vec![]).unwrap();
+    let store = RaftStore::start(
+        engine,
+        &StoreConfig::single(1),
+        Arc::new(router),
+        vec![],
+        inbox(),
+    )
+    .unwrap();
     let client = TxnClient::new(Arc::new(store), tso, TxnOptions::default());
     assert_eq!(
         client.begin().unwrap().get(b"k").unwrap(),

@@ -1,7 +1,10 @@
 //! How Raft messages travel between stores. A [`Transport`] takes messages
 //! addressed to peers (peer id = store id for now) and delivers them to the
 //! store that hosts the peer. [`LocalRouter`] connects stores in one process
-//! and can drop traffic between chosen stores, for tests.
+//! and can drop traffic between chosen stores, for tests; [`tcp`] connects
+//! stores across processes.
+
+pub mod tcp;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,301 @@
+//! Raft messages over TCP between stores: length-prefixed frames of
+//! prost-encoded batches, one connection per destination store, batching of
+//! whatever is queued, and reconnection with backoff. A frame that does not
+//! decode, is too large, or comes from another cluster closes that connection
+//! and is logged; the store carries on.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam::channel::Sender;
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::prelude::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::Transport;
+use crate::store::StoreMsg;
+
+/// Largest frame accepted (a batch of Raft messages).
+const MAX_FRAME: usize = 64 << 20;
+/// Messages per frame at most.
+const MAX_BATCH: usize = 256;
+
+/// One frame: messages from one store, for one cluster.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RaftBatch {
+    #[prost(uint64, tag = "1")]
+    cluster_id: u64,
+    #[prost(uint64, tag = "2")]
+    from_store: u64,
+    #[prost(message, repeated, tag = "3")]
+    envelopes: Vec<Envelope>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Envelope {
+    #[prost(uint64, tag = "1")]
+    region_id: u64,
+    /// A raft-rs `Message`, protobuf-encoded.
+    #[prost(bytes = "vec", tag = "2")]
+    message: Vec<u8>,
+}
+
+/// The TCP transport of one store.
+pub struct TcpTransport {
+    cluster_id: u64,
+    store_id: u64,
+    peers: HashMap<u64, SocketAddr>,
+    queues: Mutex<HashMap<u64, mpsc::UnboundedSender<Envelope>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl TcpTransport {
+    /// Serves `listener` (delivering to `inbox`) and prepares connections to
+    /// `peers` (store id → raft address), on `runtime`.
+    pub fn start(
+        cluster_id: u64,
+        store_id: u64,
+        listener: TcpListener,
+        peers: HashMap<u64, SocketAddr>,
+        inbox: Sender<StoreMsg>,
+        runtime: tokio::runtime::Handle,
+    ) -> Arc<Self> {
+        runtime.spawn(serve(listener, cluster_id, inbox));
+        Arc::new(TcpTransport {
+            cluster_id,
+            store_id,
+            peers,
+            queues: Mutex::new(HashMap::new()),
+            runtime,
+        })
+    }
+
+    fn queue(&self, to: u64) -> Option<mpsc::UnboundedSender<Envelope>> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(q) = queues.get(&to).filter(|q| !q.is_closed()) {
+            return Some(q.clone());
+        }
+        let addr = *self.peers.get(&to)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.runtime
+            .spawn(connection(addr, self.cluster_id, self.store_id, rx));
+        queues.insert(to, tx.clone());
+        Some(tx)
+    }
+}
+
+impl Transport for TcpTransport {
+    fn send(&self, region_id: u64, msgs: Vec<Message>) {
+        for m in msgs {
+            let Some(q) = self.queue(m.to) else {
+                debug!(to = m.to, "no address for store");
+                continue;
+            };
+            let message = m.write_to_bytes().unwrap_or_default();
+            let _ = q.send(Envelope { region_id, message });
+        }
+    }
+}
+
+/// Keeps a connection to `addr` and writes batches of queued envelopes,
+/// reconnecting with backoff. Messages that cannot be written are dropped.
+async fn connection(
+    addr: SocketAddr,
+    cluster_id: u64,
+    from_store: u64,
+    mut rx: mpsc::UnboundedReceiver<Envelope>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let mut stream: Option<TcpStream> = None;
+    while let Some(first) = rx.recv().await {
+        let mut envelopes = vec![first];
+        while envelopes.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(e) => envelopes.push(e),
+                Err(_) => break,
+            }
+        }
+        if stream.is_none() {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    stream = Some(s);
+                    backoff = Duration::from_millis(50);
+                }
+                Err(e) => {
+                    debug!(%addr, error = %e, "raft connection failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            }
+        }
+        let frame = encode_frame(&RaftBatch {
+            cluster_id,
+            from_store,
+            envelopes,
+        });
+        if let Some(s) = stream.as_mut()
+            && let Err(e) = s.write_all(&frame).await
+        {
+            debug!(%addr, error = %e, "raft connection lost");
+            stream = None;
+        }
+    }
+}
+
+fn encode_frame(batch: &RaftBatch) -> Vec<u8> {
+    let body = batch.encode_to_vec();
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+async fn serve(listener: TcpListener, cluster_id: u64, inbox: Sender<StoreMsg>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    if let Err(reason) = receive(stream, cluster_id, inbox).await {
+                        warn!(%peer, %reason, "raft connection refused");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "raft accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Reads frames until the peer closes (Ok) or sends something invalid (Err).
+async fn receive(
+    mut stream: TcpStream,
+    cluster_id: u64,
+    inbox: Sender<StoreMsg>,
+) -> Result<(), String> {
+    loop {
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).await.is_err() {
+            return Ok(());
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_FRAME {
+            return Err(format!("frame of {len} bytes is over the limit"));
+        }
+        let mut body = vec![0u8; len];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| format!("truncated frame: {e}"))?;
+        let batch = RaftBatch::decode(body.as_slice()).map_err(|e| format!("bad frame: {e}"))?;
+        if batch.cluster_id != cluster_id {
+            return Err(format!(
+                "frame from cluster {} (this is cluster {cluster_id})",
+                batch.cluster_id
+            ));
+        }
+        for env in batch.envelopes {
+            let message = Message::parse_from_bytes(&env.message)
+                .map_err(|e| format!("bad raft message: {e}"))?;
+            if inbox
+                .send(StoreMsg::Raft {
+                    region_id: env.region_id,
+                    message: Box::new(message),
+                })
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam::channel;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn msg(to: u64, from: u64, term: u64) -> Message {
+        Message {
+            to,
+            from,
+            term,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn delivers_and_refuses_garbage_and_strangers() {
+        let rt = runtime();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (inbox, received) = channel::unbounded();
+        let _server =
+            TcpTransport::start(7, 2, listener, HashMap::new(), inbox, rt.handle().clone());
+        let mut peers = HashMap::new();
+        peers.insert(2, addr);
+        let other_listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let (other_inbox, _) = channel::unbounded();
+        let client = TcpTransport::start(
+            7,
+            1,
+            other_listener,
+            peers,
+            other_inbox,
+            rt.handle().clone(),
+        );
+        client.send(1, vec![msg(2, 1, 5), msg(2, 1, 6)]);
+        for term in [5, 6] {
+            match received.recv_timeout(Duration::from_secs(10)).unwrap() {
+                StoreMsg::Raft { region_id, message } => {
+                    assert_eq!((region_id, message.term), (1, term))
+                }
+                _ => panic!("expected a raft message"),
+            }
+        }
+        // Garbage, an oversized frame, and another cluster: each connection is closed, nothing delivered.
+        rt.block_on(async {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let stranger = RaftBatch {
+                cluster_id: 99,
+                from_store: 1,
+                envelopes: vec![Envelope {
+                    region_id: 1,
+                    message: msg(2, 1, 1).write_to_bytes().unwrap(),
+                }],
+            };
+            s.write_all(&encode_frame(&stranger)).await.unwrap();
+        });
+        assert!(
+            received.recv_timeout(Duration::from_millis(300)).is_err(),
+            "nothing from bad frames"
+        );
+        // The transport still works afterwards.
+        client.send(1, vec![msg(2, 1, 8)]);
+        match received.recv_timeout(Duration::from_secs(10)).unwrap() {
+            StoreMsg::Raft { message, .. } => assert_eq!(message.term, 8),
+            _ => panic!("expected a raft message"),
+        }
+    }
+}

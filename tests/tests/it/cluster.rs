@@ -1,0 +1,195 @@
+//! Three `duet serve` processes on loopback, founded with `--initial-cluster`:
+//! they elect a leader, survive `kill -9` of the leader with a new one within
+//! seconds, take the killed node back (it catches up), and all restart from
+//! disk. Observed through each node's `GET /status`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duet_tests::{duet_binary, free_port, http_get};
+
+struct Node {
+    id: u64,
+    child: Option<Child>,
+    dir: PathBuf,
+    mysql: u16,
+    status: u16,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Node {
+    fn start(&mut self, cluster: &str, raft_port: u16) {
+        let child = Command::new(duet_binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(["--node-id", &self.id.to_string()])
+            .args(["--mysql-addr", &format!("127.0.0.1:{}", self.mysql)])
+            .args(["--status-addr", &format!("127.0.0.1:{}", self.status)])
+            .args(["--raft-addr", &format!("127.0.0.1:{raft_port}")])
+            .args(["--initial-cluster", cluster])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("duet starts");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(s) = c.try_wait().unwrap() {
+                    assert_eq!(s.code(), Some(0), "node {} exits cleanly", self.id);
+                    return;
+                }
+                assert!(Instant::now() < deadline, "node {} did not stop", self.id);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// (role, leader, term, commit, applied) of region 1, if the node answers.
+    fn region(&self) -> Option<(String, Option<u64>, u64, u64, u64)> {
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.status).parse().unwrap();
+        let (code, body) = http_get(addr, "/status").ok()?;
+        if code != 200 {
+            return None;
+        }
+        let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let r = &doc["regions"][0];
+        Some((
+            r["role"].as_str()?.to_string(),
+            r["leader"].as_u64(),
+            r["term"].as_u64()?,
+            r["commit_index"].as_u64()?,
+            r["applied_index"].as_u64()?,
+        ))
+    }
+}
+
+/// Waits until every node in `ids` names the same leader, which is one of
+/// them and says so; returns its id.
+fn agreed_leader(nodes: &[Node], ids: &[u64], within: Duration) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let views: Vec<_> = ids
+            .iter()
+            .map(|id| nodes[*id as usize - 1].region())
+            .collect();
+        if let Some(Some((_, Some(leader), _, _, _))) = views.first()
+            && ids.contains(leader)
+            && views
+                .iter()
+                .all(|v| matches!(v, Some((_, Some(l), _, _, _)) if l == leader))
+            && matches!(&views[ids.iter().position(|i| i == leader).unwrap()], Some((role, ..)) if role == "leader")
+        {
+            return *leader;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no agreed leader among {ids:?}: {views:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until node `id` has applied at least `index`.
+fn caught_up(nodes: &[Node], id: u64, index: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some((_, _, _, _, applied)) = nodes[id as usize - 1].region()
+            && applied >= index
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} did not reach index {index}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_processes_elect_fail_over_and_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let cluster = raft_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|id| Node {
+            id,
+            child: None,
+            dir: root.path().join(format!("n{id}")),
+            mysql: free_port(),
+            status: free_port(),
+        })
+        .collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.start(&cluster, raft_ports[i]);
+    }
+    let first = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
+
+    // kill -9 the leader: the other two agree on a new one within seconds.
+    nodes[first as usize - 1].kill();
+    let started = Instant::now();
+    let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != first).collect();
+    let second = agreed_leader(&nodes, &survivors, Duration::from_secs(15));
+    let failover = started.elapsed();
+    assert_ne!(second, first);
+    assert!(
+        failover < Duration::from_secs(10),
+        "failover took {failover:?}"
+    );
+    let (_, _, term, commit, _) = nodes[second as usize - 1].region().unwrap();
+
+    // The killed node comes back and catches up.
+    nodes[first as usize - 1].start(&cluster, raft_ports[first as usize - 1]);
+    caught_up(&nodes, first, commit, Duration::from_secs(20));
+    assert_eq!(
+        agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(20)),
+        second
+    );
+
+    // Everyone stops cleanly and restarts from disk.
+    for n in nodes.iter_mut() {
+        n.terminate();
+    }
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.start(&cluster, raft_ports[i]);
+    }
+    let third = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
+    let (_, _, term_after, commit_after, _) = nodes[third as usize - 1].region().unwrap();
+    assert!(term_after > term, "a new term after restart");
+    assert!(commit_after > commit, "the log survived and grew");
+    for id in [1, 2, 3] {
+        caught_up(&nodes, id, commit_after, Duration::from_secs(20));
+    }
+    eprintln!("cluster: failover to a new leader took {failover:?}");
+}
