@@ -399,3 +399,37 @@ fn every_replica_restarts_from_disk() {
     assert_eq!(outcome(&c.propose(2, put("after", 20))), Some(Ok(())));
     c.assert_replicas_equal(&[1, 2, 3]);
 }
+
+#[test]
+fn gc_runs_through_the_log_on_every_replica() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    for (start, commit_ts) in [(10, 11), (20, 21)] {
+        assert_eq!(outcome(&c.propose(1, put("k", start))), Some(Ok(())));
+        assert_eq!(
+            outcome(&c.propose(1, commit("k", start, commit_ts))),
+            Some(Ok(()))
+        );
+    }
+    let versions = |c: &Cluster<MemoryEngine>, id| {
+        c.dump(id)
+            .iter()
+            .filter(|(cf, _, _)| *cf == Cf::Write)
+            .count()
+    };
+    assert_eq!(versions(&c, 1), 2);
+    let gc = duet_storage::txn::commands::Gc {
+        safe_point: 30,
+        start: vec![],
+        end: vec![],
+    };
+    assert_eq!(outcome(&c.propose(1, gc.into())), Some(Ok(())));
+    for id in [1, 2, 3] {
+        assert_eq!(
+            versions(&c, id),
+            1,
+            "replica {id} kept only the newest version"
+        );
+    }
+    c.assert_replicas_equal(&[1, 2, 3]);
+}

@@ -42,6 +42,10 @@ pub struct Config {
     pub initial_cluster: String,
     /// Messages from a cluster with another id are refused.
     pub cluster_id: u64,
+    /// Old versions are kept this long; transactions must not run longer.
+    pub gc_life_time_secs: u64,
+    /// How often the region leader collects old versions (0: never).
+    pub gc_interval_secs: u64,
 }
 
 /// A MySQL account.
@@ -77,6 +81,8 @@ impl Default for Config {
             raft_addr: "127.0.0.1:20160".into(),
             initial_cluster: String::new(),
             cluster_id: 1,
+            gc_life_time_secs: 600,
+            gc_interval_secs: 600,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -99,6 +105,8 @@ const ENV_KEYS: &[&str] = &[
     "raft_addr",
     "initial_cluster",
     "cluster_id",
+    "gc_life_time_secs",
+    "gc_interval_secs",
 ];
 
 impl Config {

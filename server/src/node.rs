@@ -1,7 +1,8 @@
 //! A node's storage stack: the RocksDB engine under `data_dir/kv`, the Raft
 //! store hosting the node's regions (one voter by default; the founding
 //! voters of `initial_cluster` otherwise, talking over TCP on `raft_addr`),
-//! and the timestamp oracle.
+//! the timestamp oracle, and the MVCC garbage collector (the region leader
+//! proposes a replicated `Gc` command every `gc_interval_secs`).
 
 use std::sync::Arc;
 
@@ -10,8 +11,11 @@ use duet_raft::transport::tcp::TcpTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
+use duet_storage::mvcc::{compose_ts, physical_ms};
 use duet_storage::tso::Tso;
-use tracing::{info, warn};
+use duet_storage::txn::commands::Gc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -22,6 +26,7 @@ pub struct Node {
     pub engine: Arc<RocksEngine>,
     pub store: Arc<RaftStore<RocksEngine>>,
     pub tso: Arc<Tso<RocksEngine>>,
+    gc: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn storage_err(e: duet_storage::Error) -> Error {
@@ -78,11 +83,19 @@ impl Node {
             context: "raft store".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        let store = Arc::new(store);
+        let gc = (config.gc_interval_secs > 0).then(|| {
+            let (store, tso) = (Arc::clone(&store), Arc::clone(&tso));
+            let every = Duration::from_secs(config.gc_interval_secs);
+            let life_ms = config.gc_life_time_secs.saturating_mul(1000);
+            tokio::spawn(gc_loop(store, tso, every, life_ms))
+        });
         Ok(Node {
             node_id: config.node_id,
             engine,
-            store: Arc::new(store),
+            store,
             tso,
+            gc,
         })
     }
 
@@ -112,9 +125,51 @@ impl Node {
 
     /// Stops the Raft store and makes every write durable.
     pub fn stop(&self) {
+        if let Some(gc) = &self.gc {
+            gc.abort();
+        }
         self.store.stop();
         if let Err(e) = self.engine.sync() {
             warn!(error = %e, "final sync failed");
+        }
+    }
+}
+
+/// Every `every`, if this node leads the first region, collects versions
+/// older than `life_ms` through Raft.
+async fn gc_loop(
+    store: Arc<RaftStore<RocksEngine>>,
+    tso: Arc<Tso<RocksEngine>>,
+    every: Duration,
+    life_ms: u64,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let (store, tso) = (Arc::clone(&store), Arc::clone(&tso));
+        let outcome = tokio::task::spawn_blocking(move || {
+            if !store.status().first().is_some_and(|r| r.is_leader) {
+                return Ok(None);
+            }
+            let now = tso.get_ts().map_err(|e| e.to_string())?;
+            let safe_point = compose_ts(physical_ms(now).saturating_sub(life_ms), 0);
+            let gc = Gc {
+                safe_point,
+                start: Vec::new(),
+                end: Vec::new(),
+            };
+            store
+                .propose(duet_raft::store::FIRST_REGION, gc.into())
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(Some(safe_point))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(Some(safe_point))) => debug!(safe_point, "mvcc gc done"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => warn!(error = %e, "mvcc gc failed"),
+            Err(e) => warn!(error = %e, "mvcc gc task failed"),
         }
     }
 }

@@ -144,10 +144,24 @@ pub struct PessimisticRollback {
     pub start_ts: u64,
 }
 
+/// Remove versions no reader at or after `safe_point` can see, in
+/// `[start, end)` (an empty `end` means no bound). Replicated like any other
+/// command, so every replica deletes the same versions at the same log
+/// position.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Gc {
+    #[prost(uint64, tag = "1")]
+    pub safe_point: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub start: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub end: Vec<u8>,
+}
+
 /// One replicated transaction action.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Command {
-    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub kind: Option<command::Kind>,
 }
 
@@ -169,6 +183,8 @@ pub mod command {
         AcquirePessimisticLock(super::AcquirePessimisticLock),
         #[prost(message, tag = "7")]
         PessimisticRollback(super::PessimisticRollback),
+        #[prost(message, tag = "8")]
+        Gc(super::Gc),
     }
 }
 
@@ -182,6 +198,7 @@ macro_rules! into_command {
     )*};
 }
 into_command!(
+    Gc,
     Prewrite,
     Commit,
     Rollback,
@@ -230,5 +247,9 @@ pub fn apply<S: Snapshot>(snap: &S, cmd: &Command) -> Result<(WriteBatch, Respon
         Kind::ResolveLock(c) => resolve_lock::apply(snap, c).map(done),
         Kind::AcquirePessimisticLock(c) => pessimistic::acquire(snap, c).map(done),
         Kind::PessimisticRollback(c) => pessimistic::rollback(snap, c).map(done),
+        Kind::Gc(c) => {
+            let end = (!c.end.is_empty()).then_some(c.end.as_slice());
+            crate::gc::gc(snap, c.safe_point, &c.start, end).map(done)
+        }
     }
 }
