@@ -9,7 +9,7 @@
 //! the node stops. An engine failure during apply panics; it is never
 //! reported to a client after the entry committed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use duet_storage::engine::{Cf, Engine, WriteBatch, WriteOptions};
@@ -27,6 +27,15 @@ pub type ApplyResult = std::result::Result<Response, Error>;
 
 /// Called once with the outcome of a proposal.
 pub type Callback = Box<dyn FnOnce(ApplyResult) + Send>;
+
+/// Called once with a read index this peer has applied up to (or an error).
+pub type ReadCallback = Box<dyn FnOnce(Result<u64>) + Send>;
+
+struct PendingRead {
+    /// Known once the leader confirmed it.
+    index: Option<u64>,
+    callback: ReadCallback,
+}
 
 /// What the learner API reports for each applied entry.
 #[derive(Debug)]
@@ -76,6 +85,8 @@ pub struct Peer<E: Engine> {
     proposals: VecDeque<Proposal>,
     observers: Vec<Arc<dyn ApplyObserver>>,
     applied: u64,
+    reads: HashMap<u64, PendingRead>,
+    next_read: u64,
 }
 
 impl<E: Engine> Peer<E> {
@@ -124,6 +135,8 @@ impl<E: Engine> Peer<E> {
             proposals: VecDeque::new(),
             observers: Vec::new(),
             applied,
+            reads: HashMap::new(),
+            next_read: 0,
         })
     }
 
@@ -215,6 +228,46 @@ impl<E: Engine> Peer<E> {
         Ok(self.node.propose_conf_change(vec![], cc)?)
     }
 
+    /// ReadIndex: asks the leader (itself, or through Raft) for the commit
+    /// index, and calls back once this peer has applied that far — a read of
+    /// the local engine after that is linearizable. Followers and learners
+    /// use it to serve fresh reads.
+    pub fn read_index(&mut self, callback: ReadCallback) {
+        if self.leader().is_none() {
+            callback(Err(Error::NotLeader {
+                region_id: self.region_id,
+                leader: None,
+            }));
+            return;
+        }
+        self.next_read += 1;
+        let ctx = self.next_read;
+        self.reads.insert(
+            ctx,
+            PendingRead {
+                index: None,
+                callback,
+            },
+        );
+        self.node.read_index(ctx.to_be_bytes().to_vec());
+    }
+
+    /// Answers the reads whose index is confirmed and applied.
+    fn finish_reads(&mut self) {
+        let applied = self.applied;
+        let done: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.index.is_some_and(|i| i <= applied))
+            .map(|(c, _)| *c)
+            .collect();
+        for ctx in done {
+            if let Some(r) = self.reads.remove(&ctx) {
+                (r.callback)(Ok(r.index.unwrap_or(applied)));
+            }
+        }
+    }
+
     pub fn has_ready(&self) -> bool {
         self.node.has_ready()
     }
@@ -225,6 +278,17 @@ impl<E: Engine> Peer<E> {
             return Ok(Vec::new());
         }
         let mut rd = self.node.ready();
+        for rs in rd.take_read_states() {
+            let ctx = rs
+                .request_ctx
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Some(r) = self.reads.get_mut(&ctx) {
+                r.index = Some(rs.index);
+            }
+        }
         let mut out = rd.take_messages();
         let mut batch = WriteBatch::new();
         let store = self.node.store();
@@ -252,6 +316,7 @@ impl<E: Engine> Peer<E> {
         out.extend(light.take_messages());
         self.apply(light.take_committed_entries());
         self.node.advance_apply();
+        self.finish_reads();
         Ok(out)
     }
 

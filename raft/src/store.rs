@@ -18,7 +18,7 @@ use raft::prelude::Message;
 use tracing::warn;
 
 use crate::error::{Error, Result};
-use crate::peer::{ApplyObserver, Callback, Peer, PeerConfig};
+use crate::peer::{ApplyObserver, Callback, Peer, PeerConfig, ReadCallback};
 use crate::transport::Transport;
 
 /// The one region every store hosts until regions split.
@@ -42,6 +42,10 @@ pub enum StoreMsg {
     },
     Campaign {
         region_id: u64,
+    },
+    ReadIndex {
+        region_id: u64,
+        callback: ReadCallback,
     },
     Status {
         reply: Sender<Vec<RegionStatus>>,
@@ -169,6 +173,23 @@ impl<E: Engine> RaftStore<E> {
         }
     }
 
+    /// ReadIndex through this store's peer: returns once the peer has applied
+    /// everything committed when the call was made.
+    pub fn read_index(&self, region_id: u64) -> Result<u64> {
+        let (tx, rx) = channel::bounded(1);
+        let callback: ReadCallback = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.sender
+            .send(StoreMsg::ReadIndex {
+                region_id,
+                callback,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        rx.recv_timeout(self.proposal_timeout)
+            .unwrap_or(Err(Error::ProposalDropped { region_id }))
+    }
+
     /// Asks this store's peer of `region_id` to campaign.
     pub fn campaign(&self, region_id: u64) {
         let _ = self.sender.send(StoreMsg::Campaign { region_id });
@@ -272,6 +293,13 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
                 }
             }
             None => warn!(region_id, "raft message for an unknown region"),
+        },
+        StoreMsg::ReadIndex {
+            region_id,
+            callback,
+        } => match peers.get_mut(&region_id) {
+            Some(p) => p.read_index(callback),
+            None => callback(Err(Error::RegionNotFound(region_id))),
         },
         StoreMsg::Campaign { region_id } => {
             if let Some(p) = peers.get_mut(&region_id) {

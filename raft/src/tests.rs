@@ -433,3 +433,48 @@ fn gc_runs_through_the_log_on_every_replica() {
     }
     c.assert_replicas_equal(&[1, 2, 3]);
 }
+
+fn read_index(c: &mut Cluster<MemoryEngine>, id: u64) -> Arc<Mutex<Option<crate::Result<u64>>>> {
+    let out = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&out);
+    c.peers
+        .get_mut(&id)
+        .unwrap()
+        .read_index(Box::new(move |r| *slot.lock().unwrap() = Some(r)));
+    c.pump();
+    out
+}
+
+#[test]
+fn read_index_waits_until_the_reader_applied_what_was_committed() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[4]);
+    c.elect(1);
+    c.partition(&[4], &[1, 2, 3]);
+    assert_eq!(outcome(&c.propose(1, put("k", 10))), Some(Ok(())));
+    let committed = c.peers[&1].commit_index();
+    assert!(
+        c.peers[&4].applied_index() < committed,
+        "the learner is behind"
+    );
+    c.heal();
+    // The learner asks the leader, then catches up before answering.
+    let r = read_index(&mut c, 4);
+    let index = r.lock().unwrap().take().expect("answered").unwrap();
+    assert!(index >= committed);
+    assert!(c.peers[&4].applied_index() >= index);
+    c.assert_replicas_equal(&[1, 4]);
+    // The leader answers for itself.
+    let r = read_index(&mut c, 1);
+    assert!(r.lock().unwrap().take().expect("answered").unwrap() >= committed);
+}
+
+#[test]
+fn a_leader_without_quorum_cannot_confirm_a_read_index() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    assert_eq!(outcome(&c.propose(1, put("k", 10))), Some(Ok(())));
+    c.partition(&[1], &[2, 3]);
+    let r = read_index(&mut c, 1);
+    c.tick(2);
+    assert!(r.lock().unwrap().is_none(), "no quorum, no read index");
+}

@@ -165,7 +165,13 @@ fn three_stores_replicate_survive_the_leader_and_restart() {
             t.commit().unwrap();
             acked.push(i);
         }
-        wait_equal(&stores);
+        // ReadIndex on every replica: once it returns, the local engine has
+        // everything that was committed, with no further waiting.
+        let leader_data = dump(leader.wait_leader().engine());
+        for s in &stores {
+            s.read_index(FIRST_REGION).unwrap();
+            assert_eq!(dump(s.engine()), leader_data);
+        }
 
         // Lose the leader: the others elect a new one and keep serving.
         let old = leader.wait_leader().status()[0].peer_id;
