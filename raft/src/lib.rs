@@ -8,12 +8,13 @@
 //! A [`store::RaftStore`] runs the Ready loop of a node's peers on one thread
 //! and executes transaction commands for the storage crate; stores reach each
 //! other through a [`transport::Transport`]. Still to come: the TCP
-//! transport, snapshots with data, ReadIndex, routing and the CLI (see the
+//! transport, ReadIndex, routing and the CLI (see the
 //! Raft issue).
 
 mod error;
 pub mod keys;
 pub mod peer;
+pub mod snapshot;
 pub mod storage;
 pub mod store;
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub enum Applied<'a> {
 /// subscribes here).
 pub trait ApplyObserver: Send + Sync {
     fn on_applied(&self, region_id: u64, index: u64, term: u64, applied: &Applied<'_>);
+    /// The peer replaced its data by a snapshot taken at `index`.
+    fn on_snapshot(&self, _region_id: u64, _index: u64, _term: u64) {}
 }
 
 /// Raft timing of a peer, in ticks.
@@ -59,6 +61,9 @@ pub trait ApplyObserver: Send + Sync {
 pub struct PeerConfig {
     pub election_tick: usize,
     pub heartbeat_tick: usize,
+    /// Compact the log once more applied entries than this are kept;
+    /// followers behind the compacted log catch up by snapshot.
+    pub log_gc_threshold: u64,
 }
 
 impl Default for PeerConfig {
@@ -66,6 +71,7 @@ impl Default for PeerConfig {
         PeerConfig {
             election_tick: 10,
             heartbeat_tick: 3,
+            log_gc_threshold: 4096,
         }
     }
 }
@@ -87,6 +93,7 @@ pub struct Peer<E: Engine> {
     applied: u64,
     reads: HashMap<u64, PendingRead>,
     next_read: u64,
+    log_gc_threshold: u64,
 }
 
 impl<E: Engine> Peer<E> {
@@ -101,7 +108,11 @@ impl<E: Engine> Peer<E> {
         cfg: &PeerConfig,
         logger: &slog::Logger,
     ) -> Result<Self> {
-        let storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
+        let mut storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
+        let source = Arc::clone(&engine);
+        storage.set_snapshot_source(Box::new(move || {
+            crate::snapshot::build(source.as_ref(), region_id)
+        }));
         let applied = match engine.get(Cf::Raft, &keys::apply_state_key(region_id))? {
             Some(b) => {
                 u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corruption {
@@ -137,6 +148,7 @@ impl<E: Engine> Peer<E> {
             applied,
             reads: HashMap::new(),
             next_read: 0,
+            log_gc_threshold: cfg.log_gc_threshold,
         })
     }
 
@@ -173,6 +185,16 @@ impl<E: Engine> Peer<E> {
 
     pub fn applied_index(&self) -> u64 {
         self.applied
+    }
+
+    /// The first index still in the log (after compaction).
+    pub fn first_log_index(&self) -> u64 {
+        self.node.store().first_index_now()
+    }
+
+    /// Changes when the log is compacted (see [`PeerConfig::log_gc_threshold`]).
+    pub fn set_log_gc_threshold(&mut self, entries: u64) {
+        self.log_gc_threshold = entries;
     }
 
     pub fn tick(&mut self) {
@@ -290,6 +312,9 @@ impl<E: Engine> Peer<E> {
             }
         }
         let mut out = rd.take_messages();
+        if !rd.snapshot().is_empty() {
+            self.install_snapshot(rd.snapshot().clone())?;
+        }
         let mut batch = WriteBatch::new();
         let store = self.node.store();
         store.append(rd.entries(), &mut batch)?;
@@ -317,7 +342,33 @@ impl<E: Engine> Peer<E> {
         self.apply(light.take_committed_entries());
         self.node.advance_apply();
         self.finish_reads();
+        if self
+            .applied
+            .saturating_sub(self.node.store().first_index_now())
+            > self.log_gc_threshold
+        {
+            self.compact_log()?;
+        }
         Ok(out)
+    }
+
+    /// Replaces this peer's data and log by a snapshot from the leader.
+    fn install_snapshot(&mut self, snap: raft::prelude::Snapshot) -> Result<()> {
+        let (index, term) = (snap.get_metadata().index, snap.get_metadata().term);
+        let mut batch = WriteBatch::new();
+        self.node.store().apply_snapshot(&snap, &mut batch)?;
+        crate::snapshot::install(self.engine.as_ref(), &snap.data, &mut batch)?;
+        batch.put(
+            Cf::Raft,
+            keys::apply_state_key(self.region_id),
+            index.to_be_bytes().to_vec(),
+        );
+        self.engine.write(&batch, WriteOptions { sync: true })?;
+        self.applied = index;
+        for o in &self.observers {
+            o.on_snapshot(self.region_id, index, term);
+        }
+        Ok(())
     }
 
     /// Applies committed entries in order. Panics if the engine fails: an

@@ -12,10 +12,14 @@ use raft::{GetEntriesContext, RaftState, Storage};
 use crate::error::{Error, Result};
 use crate::keys;
 
+/// Builds the data of a snapshot at the current applied index: (index, data).
+pub type SnapshotSource = Box<dyn Fn() -> Result<(u64, Vec<u8>)> + Send + Sync>;
+
 /// The log of one region peer.
 pub struct PeerStorage {
     region_id: u64,
     mem: MemStorage,
+    snapshot_source: Option<SnapshotSource>,
 }
 
 fn corrupt(what: &'static str, e: impl std::fmt::Display) -> Error {
@@ -79,7 +83,11 @@ impl PeerStorage {
             mem.wl()
                 .set_hardstate(decode::<HardState>("hard state", &b)?);
         }
-        Ok(PeerStorage { region_id, mem })
+        Ok(PeerStorage {
+            region_id,
+            mem,
+            snapshot_source: None,
+        })
     }
 
     /// Appends (or overwrites a conflicting suffix with) `entries`.
@@ -147,6 +155,44 @@ impl PeerStorage {
         Ok(())
     }
 
+    /// Sets where snapshots with data come from (the peer's applied state).
+    pub fn set_snapshot_source(&mut self, source: SnapshotSource) {
+        self.snapshot_source = Some(source);
+    }
+
+    /// Installs a received snapshot's metadata: the log restarts after it.
+    pub fn apply_snapshot(&self, snap: &Snapshot, batch: &mut WriteBatch) -> Result<()> {
+        let meta = snap.get_metadata();
+        let last_old = self.mem.last_index()?;
+        let first_old = self.mem.first_index()?;
+        self.mem.wl().apply_snapshot(snap.clone())?;
+        batch.delete_range(
+            Cf::Raft,
+            keys::entry_key(self.region_id, first_old.min(meta.index + 1)),
+            keys::entry_key(self.region_id, last_old.max(meta.index) + 1),
+        );
+        batch.put(
+            Cf::Raft,
+            keys::truncated_state_key(self.region_id),
+            encode_truncated(meta.index, meta.term),
+        );
+        batch.put(
+            Cf::Raft,
+            keys::conf_state_key(self.region_id),
+            encode(meta.get_conf_state()),
+        );
+        batch.put(
+            Cf::Raft,
+            keys::hard_state_key(self.region_id),
+            encode(self.mem.rl().hard_state()),
+        );
+        Ok(())
+    }
+
+    pub fn first_index_now(&self) -> u64 {
+        self.mem.first_index().unwrap_or(1)
+    }
+
     pub fn hard_state(&self) -> HardState {
         self.mem.rl().hard_state().clone()
     }
@@ -200,6 +246,17 @@ impl Storage for PeerStorage {
     }
 
     fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
-        self.mem.snapshot(request_index, to)
+        let Some(source) = &self.snapshot_source else {
+            return self.mem.snapshot(request_index, to);
+        };
+        let (index, data) = source()
+            .map_err(|e| raft::Error::Store(raft::StorageError::Other(e.to_string().into())))?;
+        let mut snap = Snapshot::default();
+        snap.set_data(data.into());
+        let meta = snap.mut_metadata();
+        meta.index = index;
+        meta.term = self.mem.term(index)?;
+        meta.set_conf_state(self.mem.initial_state()?.conf_state);
+        Ok(snap)
     }
 }

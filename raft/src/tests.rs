@@ -20,6 +20,7 @@ fn config(id: u64) -> PeerConfig {
     PeerConfig {
         election_tick: 10 + 2 * id as usize,
         heartbeat_tick: 3,
+        ..PeerConfig::default()
     }
 }
 
@@ -477,4 +478,34 @@ fn a_leader_without_quorum_cannot_confirm_a_read_index() {
     let r = read_index(&mut c, 1);
     c.tick(2);
     assert!(r.lock().unwrap().is_none(), "no quorum, no read index");
+}
+
+#[test]
+fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
+    let engines: BTreeMap<u64, Arc<MemoryEngine>> = (1..=3)
+        .map(|id| (id, Arc::new(MemoryEngine::new())))
+        .collect();
+    let mut c = Cluster::open(engines, &[1, 2, 3], &[]);
+    for p in c.peers.values_mut() {
+        p.set_log_gc_threshold(5);
+    }
+    c.elect(1);
+    c.partition(&[3], &[1, 2]);
+    for i in 0..20u64 {
+        assert_eq!(
+            outcome(&c.propose(1, put(&format!("k{i:02}"), 100 + i))),
+            Some(Ok(()))
+        );
+    }
+    assert!(
+        c.peers[&1].first_log_index() > c.peers[&3].applied_index() + 1,
+        "the leader compacted past 3"
+    );
+    c.heal();
+    c.tick(4);
+    c.assert_replicas_equal(&[1, 2, 3]);
+    assert_eq!(c.peers[&3].applied_index(), c.peers[&1].applied_index());
+    // And the follower keeps following by log afterwards.
+    assert_eq!(outcome(&c.propose(1, put("after", 500))), Some(Ok(())));
+    c.assert_replicas_equal(&[1, 2, 3]);
 }

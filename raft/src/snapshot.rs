@@ -1,0 +1,97 @@
+//! Region snapshots with data: the KV contents of a region (its `default`,
+//! `lock` and `write` column families) at an applied index, built by the
+//! leader when a follower is too far behind the compacted log, and installed
+//! by the follower in place of its own copy.
+
+use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot as _, WriteBatch};
+use prost::Message as _;
+
+use crate::error::{Error, Result};
+
+/// The column families a snapshot carries (Raft's own state is not data).
+const DATA_CFS: [Cf; 3] = [Cf::Default, Cf::Lock, Cf::Write];
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct SnapshotData {
+    #[prost(message, repeated, tag = "1")]
+    pairs: Vec<Pair>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Pair {
+    #[prost(uint32, tag = "1")]
+    cf: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    value: Vec<u8>,
+}
+
+fn cf_code(cf: Cf) -> u32 {
+    match cf {
+        Cf::Default => 0,
+        Cf::Lock => 1,
+        Cf::Write => 2,
+        Cf::Raft => 3,
+    }
+}
+
+fn cf_from(code: u32) -> Result<Cf> {
+    match code {
+        0 => Ok(Cf::Default),
+        1 => Ok(Cf::Lock),
+        2 => Ok(Cf::Write),
+        other => Err(Error::Corruption {
+            what: "snapshot",
+            detail: format!("unknown column family {other}"),
+        }),
+    }
+}
+
+/// The applied index and every data key of `engine`, read from one engine
+/// snapshot so that they agree (the region covers all keys).
+pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
+    let snap = engine.snapshot();
+    let index = match snap.get(Cf::Raft, &crate::keys::apply_state_key(region_id))? {
+        Some(b) => u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corruption {
+            what: "apply state",
+            detail: format!("{} bytes instead of 8", b.len()),
+        })?),
+        None => 0,
+    };
+    let mut pairs = Vec::new();
+    for cf in DATA_CFS {
+        let mut it = snap.iter(cf, IterOptions::default())?;
+        let mut ok = it.seek_to_first()?;
+        while ok {
+            pairs.push(Pair {
+                cf: cf_code(cf),
+                key: it.key().to_vec(),
+                value: it.value().to_vec(),
+            });
+            ok = it.next()?;
+        }
+    }
+    Ok((index, SnapshotData { pairs }.encode_to_vec()))
+}
+
+/// Adds to `batch` the replacement of every data key of `engine` by `data`.
+pub fn install<E: Engine>(engine: &E, data: &[u8], batch: &mut WriteBatch) -> Result<()> {
+    let decoded = SnapshotData::decode(data).map_err(|e| Error::Corruption {
+        what: "snapshot",
+        detail: e.to_string(),
+    })?;
+    let snap = engine.snapshot();
+    for cf in DATA_CFS {
+        let mut it = snap.iter(cf, IterOptions::default())?;
+        let mut ok = it.seek_to_first()?;
+        while ok {
+            batch.delete(cf, it.key().to_vec());
+            ok = it.next()?;
+        }
+    }
+    for p in decoded.pairs {
+        batch.put(cf_from(p.cf)?, p.key, p.value);
+    }
+    Ok(())
+}
