@@ -509,3 +509,55 @@ fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     assert_eq!(outcome(&c.propose(1, put("after", 500))), Some(Ok(())));
     c.assert_replicas_equal(&[1, 2, 3]);
 }
+
+/// One line per peer: role, leader, term, commit, applied.
+fn states(c: &Cluster<MemoryEngine>) -> String {
+    c.peers
+        .values()
+        .map(|p| {
+            let role = if p.is_leader() { "leader" } else { "follower" };
+            format!(
+                "  {}: {role:<8} leader={:?} term={} commit={} applied={}\n",
+                p.id(),
+                p.leader(),
+                p.term(),
+                p.commit_index(),
+                p.applied_index()
+            )
+        })
+        .collect()
+}
+
+/// A scripted run whose every step's cluster state is compared with
+/// `testdata/election.golden` (regenerate with `UPDATE_GOLDEN=1`).
+#[test]
+fn golden_election_partition_and_recovery() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    let mut out = String::new();
+    let mut step = |c: &Cluster<MemoryEngine>, title: &str| {
+        out.push_str(&format!("> {title}\n{}", states(c)));
+    };
+    step(&c, "three fresh peers");
+    c.elect(1);
+    step(&c, "peer 1 campaigns");
+    let _ = c.propose(1, put("a", 10));
+    step(&c, "a prewrite through peer 1");
+    c.partition(&[1], &[2, 3]);
+    let _ = c.propose(1, put("b", 20));
+    step(&c, "peer 1 cut off, proposes b");
+    c.tick(30);
+    step(&c, "30 ticks later");
+    c.heal();
+    c.tick(12);
+    step(&c, "healed, 12 ticks later");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/election.golden");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+        std::fs::write(path, &out).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(
+        out, expected,
+        "golden output changed; rerun with UPDATE_GOLDEN=1 and review the diff"
+    );
+}
