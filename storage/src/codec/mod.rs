@@ -24,22 +24,23 @@
 //!
 //! Encodings: memcomparable numbers and byte strings in [`number`], SQL
 //! values as [`Datum`] with a memcomparable key encoding and a compact value
-//! encoding in [`datum`], and rows keyed by column id in [`row`].
+//! encoding in [`datum`], the decimal text format, its normalization and its
+//! memcomparable encoding in [`decimal`], and rows keyed by column id in
+//! [`row`].
 //!
 //! Both `key::decode_key` (a whole table key) and `datum::decode_key` (one
 //! datum) exist; at this level the datum one is [`decode_key`] and the table
 //! one is [`decode_table_key`].
 
 pub mod datum;
+pub mod decimal;
 pub mod error;
 pub mod key;
 pub mod number;
 pub mod row;
 
-pub use datum::{
-    Datum, decode_decimal, decode_key, decode_value, encode_decimal, encode_key, encode_value,
-    normalize_decimal,
-};
+pub use datum::{Datum, decode_key, decode_value, encode_key, encode_value};
+pub use decimal::{decode_decimal, encode_decimal, normalize_decimal};
 pub use error::CodecError;
 pub use key::{
     Handle, INDEX_SEPARATOR, ROW_SEPARATOR, TABLE_PREFIX, TableKey, decode_key as decode_table_key,
