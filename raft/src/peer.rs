@@ -54,6 +54,11 @@ pub trait ApplyObserver: Send + Sync {
     fn on_applied(&self, region_id: u64, index: u64, term: u64, applied: &Applied<'_>);
     /// The peer replaced its data by a snapshot taken at `index`.
     fn on_snapshot(&self, _region_id: u64, _index: u64, _term: u64) {}
+    /// How far the subscriber has itself applied `region_id` (it may apply
+    /// asynchronously behind the peer); `None` if it keeps up synchronously.
+    fn progress(&self, _region_id: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// Raft timing of a peer, in ticks.
@@ -185,6 +190,14 @@ impl<E: Engine> Peer<E> {
 
     pub fn applied_index(&self) -> u64 {
         self.applied
+    }
+
+    /// The lowest progress any observer reports (the learner's applied index).
+    pub fn observer_applied(&self) -> Option<u64> {
+        self.observers
+            .iter()
+            .filter_map(|o| o.progress(self.region_id))
+            .min()
     }
 
     /// The first index still in the log (after compaction).

@@ -63,6 +63,8 @@ pub struct RegionStatus {
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
+    /// How far this store's observers (the columnar learner) have applied.
+    pub observer_applied: Option<u64>,
 }
 
 /// How a store runs.
@@ -317,6 +319,7 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
                     term: p.term(),
                     commit_index: p.commit_index(),
                     applied_index: p.applied_index(),
+                    observer_applied: p.observer_applied(),
                 })
                 .collect();
             all.sort_by_key(|s| s.region_id);

@@ -286,6 +286,10 @@ struct Recorder {
 }
 
 impl ApplyObserver for Recorder {
+    fn progress(&self, _region: u64) -> Option<u64> {
+        self.seen.lock().unwrap().last().map(|(i, _)| *i)
+    }
+
     fn on_applied(&self, _region: u64, index: u64, _term: u64, applied: &Applied<'_>) {
         let kind = match applied {
             Applied::Command { ok, .. } => format!("command ok={ok}"),
@@ -314,6 +318,11 @@ fn a_learner_receives_everything_and_never_votes() {
         "every entry, in order"
     );
     assert_eq!(seen.last().unwrap().1, "command ok=true");
+    assert_eq!(
+        c.peers[&4].observer_applied(),
+        Some(c.peers[&4].applied_index()),
+        "progress is reported"
+    );
     // With the learner on the leader's side, the leader still lacks a quorum.
     c.partition(&[1, 4], &[2, 3]);
     let stuck = c.propose(1, put("j", 20));

@@ -117,6 +117,7 @@ impl Node {
                     "term": r.term,
                     "commit_index": r.commit_index,
                     "applied_index": r.applied_index,
+                    "observer_applied_index": r.observer_applied,
                 })
             })
             .collect();
