@@ -11,6 +11,7 @@
 //! transport, ReadIndex, routing and the CLI (see the
 //! Raft issue).
 
+pub mod cluster;
 mod error;
 pub mod keys;
 pub mod peer;

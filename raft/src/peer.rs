@@ -35,7 +35,13 @@ struct PendingRead {
     /// Known once the leader confirmed it.
     index: Option<u64>,
     callback: ReadCallback,
+    /// Ticks since the request was (re)sent without an answer.
+    waited: usize,
 }
+
+/// Unanswered read requests are sent again after this many ticks: raft-rs
+/// drops a ReadIndex that reaches a leader before it committed in its term.
+const READ_RETRY_TICKS: usize = 3;
 
 /// What the learner API reports for each applied entry.
 #[derive(Debug)]
@@ -212,6 +218,17 @@ impl<E: Engine> Peer<E> {
 
     pub fn tick(&mut self) {
         self.node.tick();
+        let mut again = Vec::new();
+        for (ctx, r) in self.reads.iter_mut().filter(|(_, r)| r.index.is_none()) {
+            r.waited += 1;
+            if r.waited >= READ_RETRY_TICKS {
+                r.waited = 0;
+                again.push(*ctx);
+            }
+        }
+        for ctx in again {
+            self.send_read_index(ctx);
+        }
     }
 
     /// Starts an election now.
@@ -226,30 +243,60 @@ impl<E: Engine> Peer<E> {
 
     /// Proposes `command`; `callback` runs once it applied (or failed).
     pub fn propose(&mut self, command: &Command, callback: Callback) {
+        let _ = self.propose_at(command, callback);
+    }
+
+    /// [`propose`](Self::propose), returning the log position the command
+    /// will take if it commits (`None` if it was refused at once).
+    pub fn propose_at(&mut self, command: &Command, callback: Callback) -> Option<(u64, u64)> {
         if !self.is_leader() {
             callback(Err(Error::NotLeader {
                 region_id: self.region_id,
                 leader: self.leader(),
             }));
-            return;
+            return None;
         }
         let index = self.node.raft.raft_log.last_index() + 1;
         let term = self.term();
         if let Err(e) = self.node.propose(vec![], command.to_bytes()) {
             callback(Err(e.into()));
-            return;
+            return None;
         }
         if self.node.raft.raft_log.last_index() < index {
             callback(Err(Error::ProposalDropped {
                 region_id: self.region_id,
             }));
-            return;
+            return None;
         }
         self.proposals.push_back(Proposal {
             index,
             term,
             callback,
         });
+        Some((index, term))
+    }
+
+    /// Calls back with the outcome of the entry at `(index, term)` when this
+    /// peer applies it — the same outcome the leader saw, since apply is
+    /// deterministic. Used for commands forwarded to the leader. If the entry
+    /// is already applied here the outcome is unknown and reported as
+    /// dropped; callers retry (transaction commands are idempotent).
+    pub fn watch(&mut self, index: u64, term: u64, callback: Callback) {
+        if index <= self.applied {
+            callback(Err(Error::ProposalDropped {
+                region_id: self.region_id,
+            }));
+            return;
+        }
+        let at = self.proposals.partition_point(|p| p.index <= index);
+        self.proposals.insert(
+            at,
+            Proposal {
+                index,
+                term,
+                callback,
+            },
+        );
     }
 
     /// Proposes a membership change (joint consensus when it changes several peers).
@@ -282,9 +329,17 @@ impl<E: Engine> Peer<E> {
             PendingRead {
                 index: None,
                 callback,
+                waited: 0,
             },
         );
-        self.node.read_index(ctx.to_be_bytes().to_vec());
+        self.send_read_index(ctx);
+    }
+
+    fn send_read_index(&mut self, ctx: u64) {
+        // The leader keys pending reads by context: make it unique cluster-wide.
+        let mut rctx = self.id.to_be_bytes().to_vec();
+        rctx.extend_from_slice(&ctx.to_be_bytes());
+        self.node.read_index(rctx);
     }
 
     /// Answers the reads whose index is confirmed and applied.
@@ -316,12 +371,12 @@ impl<E: Engine> Peer<E> {
         for rs in rd.take_read_states() {
             let ctx = rs
                 .request_ctx
-                .as_slice()
-                .try_into()
+                .get(8..16)
+                .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
             if let Some(r) = self.reads.get_mut(&ctx) {
-                r.index = Some(rs.index);
+                r.index.get_or_insert(rs.index);
             }
         }
         let mut out = rd.take_messages();
@@ -459,14 +514,17 @@ impl<E: Engine> Peer<E> {
     /// Answers the proposal at this entry's index; proposals overtaken by a
     /// different entry at their index were dropped by a leader change.
     fn answer_proposals(&mut self, entry: &Entry, result: Option<ApplyResult>) {
-        let mut result = result;
+        let mut result = Some(result.unwrap_or(Ok(Response::Done)));
         while let Some(p) = self.proposals.front() {
             if p.index > entry.index {
                 break;
             }
             let p = self.proposals.pop_front().expect("front exists");
             if p.index == entry.index && p.term == entry.term {
-                let r = result.take().unwrap_or(Ok(Response::Done));
+                // A second waiter on the same entry learns only that it is unknown.
+                let r = result.take().unwrap_or(Err(Error::ProposalDropped {
+                    region_id: self.region_id,
+                }));
                 (p.callback)(r);
             } else {
                 (p.callback)(Err(Error::ProposalDropped {

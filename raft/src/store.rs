@@ -47,6 +47,19 @@ pub enum StoreMsg {
         region_id: u64,
         callback: ReadCallback,
     },
+    /// Propose and report the log position at once (for a forwarded command).
+    ProposeAt {
+        region_id: u64,
+        command: Command,
+        reply: Sender<Result<(u64, u64)>>,
+    },
+    /// Call back with the outcome of the entry at `(index, term)` once applied here.
+    Watch {
+        region_id: u64,
+        index: u64,
+        term: u64,
+        callback: Callback,
+    },
     Status {
         reply: Sender<Vec<RegionStatus>>,
     },
@@ -192,6 +205,40 @@ impl<E: Engine> RaftStore<E> {
             .unwrap_or(Err(Error::ProposalDropped { region_id }))
     }
 
+    /// Proposes `command` if this store leads `region_id`, returning at once
+    /// the log position it will take (its outcome is not awaited).
+    pub fn propose_at(&self, region_id: u64, command: Command) -> Result<(u64, u64)> {
+        let (tx, rx) = channel::bounded(2);
+        self.sender
+            .send(StoreMsg::ProposeAt {
+                region_id,
+                command,
+                reply: tx,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        rx.recv_timeout(self.proposal_timeout)
+            .unwrap_or(Err(Error::ProposalDropped { region_id }))
+    }
+
+    /// Waits for this store to apply the entry at `(index, term)` and returns
+    /// its outcome.
+    pub fn watch(&self, region_id: u64, index: u64, term: u64) -> Result<Response> {
+        let (tx, rx) = channel::bounded(1);
+        let callback: Callback = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.sender
+            .send(StoreMsg::Watch {
+                region_id,
+                index,
+                term,
+                callback,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        rx.recv_timeout(self.proposal_timeout)
+            .unwrap_or(Err(Error::ProposalDropped { region_id }))
+    }
+
     /// Asks this store's peer of `region_id` to campaign.
     pub fn campaign(&self, region_id: u64) {
         let _ = self.sender.send(StoreMsg::Campaign { region_id });
@@ -224,8 +271,11 @@ impl<E: Engine> Drop for RaftStore<E> {
 impl<E: Engine> TxnStore for RaftStore<E> {
     type Engine = E;
 
-    fn snapshot(&self) -> E::Snapshot {
-        self.engine.snapshot()
+    /// Linearizable: waits for ReadIndex, so a follower reads fresh data.
+    fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
+        self.read_index(FIRST_REGION)
+            .map_err(|e| duet_storage::Error::Unavailable(e.to_string()))?;
+        Ok(self.engine.snapshot())
     }
 
     fn execute(&self, command: Command) -> duet_storage::Result<Response> {
@@ -301,6 +351,38 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
             callback,
         } => match peers.get_mut(&region_id) {
             Some(p) => p.read_index(callback),
+            None => callback(Err(Error::RegionNotFound(region_id))),
+        },
+        StoreMsg::ProposeAt {
+            region_id,
+            command,
+            reply,
+        } => match peers.get_mut(&region_id) {
+            Some(p) => {
+                let failed = reply.clone();
+                let at = p.propose_at(
+                    &command,
+                    Box::new(move |r| {
+                        if let Err(e) = r {
+                            let _ = failed.send(Err(e));
+                        }
+                    }),
+                );
+                if let Some(at) = at {
+                    let _ = reply.send(Ok(at));
+                }
+            }
+            None => {
+                let _ = reply.send(Err(Error::RegionNotFound(region_id)));
+            }
+        },
+        StoreMsg::Watch {
+            region_id,
+            index,
+            term,
+            callback,
+        } => match peers.get_mut(&region_id) {
+            Some(p) => p.watch(index, term, callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
         StoreMsg::Campaign { region_id } => {

@@ -570,3 +570,24 @@ fn golden_election_partition_and_recovery() {
         "golden output changed; rerun with UPDATE_GOLDEN=1 and review the diff"
     );
 }
+
+#[test]
+fn a_read_index_sent_before_the_new_leader_commits_is_retried() {
+    let mut c = Cluster::memory(&[1], &[]);
+    c.peers.get_mut(&1).unwrap().campaign().unwrap();
+    // Not pumped yet: the leader has not committed in its term and raft-rs
+    // drops the read; the peer sends it again after a few ticks.
+    let out = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&out);
+    c.peers
+        .get_mut(&1)
+        .unwrap()
+        .read_index(Box::new(move |r| *slot.lock().unwrap() = Some(r)));
+    c.pump();
+    assert!(out.lock().unwrap().is_none(), "dropped the first time");
+    c.tick(3);
+    assert!(
+        matches!(*out.lock().unwrap(), Some(Ok(1))),
+        "answered after the retry"
+    );
+}

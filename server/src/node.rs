@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
+use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
 use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox};
 use duet_raft::transport::tcp::TcpTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::mvcc::{compose_ts, physical_ms};
-use duet_storage::tso::Tso;
+use duet_storage::tso::{TimestampSource, Tso};
 use duet_storage::txn::commands::Gc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
@@ -25,7 +26,9 @@ pub struct Node {
     pub node_id: u64,
     pub engine: Arc<RocksEngine>,
     pub store: Arc<RaftStore<RocksEngine>>,
-    pub tso: Arc<Tso<RocksEngine>>,
+    /// Transaction commands from this node, forwarded to the leader as needed.
+    pub txn_store: Arc<ClusterStore<RocksEngine>>,
+    pub tso: Arc<dyn TimestampSource>,
     gc: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -42,12 +45,12 @@ impl Node {
         let path = config.data_dir.join("kv");
         let engine =
             Arc::new(RocksEngine::open(&path, &RocksConfig::default()).map_err(storage_err)?);
-        let tso = Arc::new(Tso::open(Arc::clone(&engine)).map_err(storage_err)?);
         let cluster = config.cluster()?;
         let mut store_config = StoreConfig::single(config.node_id);
         // Different timeouts per node make simultaneous campaigns unlikely.
         store_config.peer.election_tick = 10 + (config.node_id % 7) as usize;
         let (tx, rx) = inbox();
+        let mut tcp = None;
         let transport: Arc<dyn Transport> = if cluster.len() > 1 {
             store_config.voters = cluster.keys().copied().collect();
             let listener = tokio::net::TcpListener::bind(&config.raft_addr)
@@ -61,14 +64,16 @@ impl Node {
                 .filter(|(id, _)| *id != config.node_id)
                 .collect();
             info!(raft_addr = %config.raft_addr, "raft transport listening");
-            TcpTransport::start(
+            let t = TcpTransport::start(
                 config.cluster_id,
                 config.node_id,
                 listener,
                 peers,
                 tx.clone(),
                 tokio::runtime::Handle::current(),
-            )
+            );
+            tcp = Some(Arc::clone(&t));
+            t
         } else {
             Arc::new(LocalRouter::new())
         };
@@ -84,6 +89,20 @@ impl Node {
             source: std::io::Error::other(e.to_string()),
         })?;
         let store = Arc::new(store);
+        // A single node keeps its own oracle; in a cluster the region leader
+        // serves timestamps and the others forward to it.
+        let tso: Arc<dyn TimestampSource> = match &tcp {
+            None => Arc::new(Tso::open(Arc::clone(&engine)).map_err(storage_err)?),
+            Some(t) => {
+                let tso = Arc::new(ClusterTso::new(Arc::clone(&store), Some(Arc::clone(t))));
+                t.set_handler(Arc::new(Handler {
+                    store: Arc::clone(&store),
+                    tso: Arc::clone(&tso),
+                }));
+                tso
+            }
+        };
+        let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), tcp));
         let gc = (config.gc_interval_secs > 0).then(|| {
             let (store, tso) = (Arc::clone(&store), Arc::clone(&tso));
             let every = Duration::from_secs(config.gc_interval_secs);
@@ -94,6 +113,7 @@ impl Node {
             node_id: config.node_id,
             engine,
             store,
+            txn_store,
             tso,
             gc,
         })
@@ -140,7 +160,7 @@ impl Node {
 /// older than `life_ms` through Raft.
 async fn gc_loop(
     store: Arc<RaftStore<RocksEngine>>,
-    tso: Arc<Tso<RocksEngine>>,
+    tso: Arc<dyn TimestampSource>,
     every: Duration,
     life_ms: u64,
 ) {

@@ -11,7 +11,7 @@ use duet_storage::mvcc::MvccReader;
 use duet_storage::tso::Tso;
 use duet_storage::txn::{LocalStore, TxnClient, TxnOptions, TxnStore};
 
-type Client = TxnClient<LocalStore<RocksEngine>, RocksEngine>;
+type Client = TxnClient<LocalStore<RocksEngine>>;
 
 fn key(i: u64) -> Vec<u8> {
     format!("t1_r{i:010}").into_bytes()
@@ -68,7 +68,7 @@ fn main() {
             (
                 "point get at ts",
                 measure(50_000, |i| {
-                    let snap = store.snapshot();
+                    let snap = store.snapshot().expect("snapshot");
                     let v = MvccReader::new(&snap)
                         .get(&key((i * 7919) % 10_000), read_ts)
                         .expect("get");
@@ -83,7 +83,7 @@ fn main() {
             (
                 "1,000-row scan",
                 measure(200, |i| {
-                    let snap = store.snapshot();
+                    let snap = store.snapshot().expect("snapshot");
                     let start = key((i * 13) % 9000);
                     let got = MvccReader::new(&snap)
                         .scan(&start, None, read_ts, 1000)

@@ -11,7 +11,23 @@ use crate::error::{Error, Result};
 use crate::mvcc::{TS_LOGICAL_BITS, compose_ts};
 
 /// Where the high-water mark lives (`raft` CF, outside every region's keys).
-const LIMIT_KEY: &[u8] = b"\x00tso/limit";
+pub const LIMIT_KEY: &[u8] = b"\x00tso/limit";
+
+/// Anything that hands out strictly increasing, unique timestamps.
+pub trait TimestampSource: Send + Sync {
+    /// Reserves `n` consecutive timestamps and returns the last.
+    fn get_batch(&self, n: u32) -> Result<u64>;
+    /// One new timestamp.
+    fn get_ts(&self) -> Result<u64> {
+        self.get_batch(1)
+    }
+}
+
+impl<E: Engine> TimestampSource for Tso<E> {
+    fn get_batch(&self, n: u32) -> Result<u64> {
+        Tso::get_batch(self, n)
+    }
+}
 const MAX_LOGICAL: u64 = (1 << TS_LOGICAL_BITS) - 1;
 
 /// A source of wall-clock milliseconds (replaceable in tests).

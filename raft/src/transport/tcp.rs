@@ -35,6 +35,54 @@ struct RaftBatch {
     from_store: u64,
     #[prost(message, repeated, tag = "3")]
     envelopes: Vec<Envelope>,
+    #[prost(message, repeated, tag = "4")]
+    requests: Vec<Request>,
+    #[prost(message, repeated, tag = "5")]
+    replies: Vec<Reply>,
+}
+
+/// A request to another store: a transaction command to propose (it must
+/// lead the region), or, with an empty command, `ts_count` timestamps.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Request {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(uint64, tag = "2")]
+    pub region_id: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub command: Vec<u8>,
+    #[prost(uint32, tag = "4")]
+    pub ts_count: u32,
+}
+
+/// The answer to a [`Request`]: where the command was proposed, or the last
+/// timestamp of the batch, or the leader to ask instead, or an error.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Reply {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(uint64, tag = "2")]
+    pub index: u64,
+    #[prost(uint64, tag = "3")]
+    pub term: u64,
+    #[prost(uint64, tag = "4")]
+    pub ts: u64,
+    /// Non-zero: not the leader; this one is (as far as the replier knows).
+    #[prost(uint64, tag = "5")]
+    pub leader: u64,
+    #[prost(string, tag = "6")]
+    pub error: String,
+}
+
+/// Serves requests from other stores (runs on a blocking thread).
+pub trait RequestHandler: Send + Sync {
+    fn handle(&self, from_store: u64, request: Request) -> Reply;
+}
+
+enum Outgoing {
+    Raft(Envelope),
+    Request(Request),
+    Reply(Reply),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -51,8 +99,11 @@ pub struct TcpTransport {
     cluster_id: u64,
     store_id: u64,
     peers: HashMap<u64, SocketAddr>,
-    queues: Mutex<HashMap<u64, mpsc::UnboundedSender<Envelope>>>,
+    queues: Mutex<HashMap<u64, mpsc::UnboundedSender<Outgoing>>>,
     runtime: tokio::runtime::Handle,
+    pending: Mutex<HashMap<u64, crossbeam::channel::Sender<Reply>>>,
+    next_request: std::sync::atomic::AtomicU64,
+    handler: std::sync::OnceLock<Arc<dyn RequestHandler>>,
 }
 
 impl TcpTransport {
@@ -66,17 +117,64 @@ impl TcpTransport {
         inbox: Sender<StoreMsg>,
         runtime: tokio::runtime::Handle,
     ) -> Arc<Self> {
-        runtime.spawn(serve(listener, cluster_id, inbox));
-        Arc::new(TcpTransport {
+        let transport = Arc::new(TcpTransport {
             cluster_id,
             store_id,
             peers,
             queues: Mutex::new(HashMap::new()),
-            runtime,
-        })
+            runtime: runtime.clone(),
+            pending: Mutex::new(HashMap::new()),
+            next_request: std::sync::atomic::AtomicU64::new(1),
+            handler: std::sync::OnceLock::new(),
+        });
+        runtime.spawn(serve(listener, Arc::clone(&transport), inbox));
+        transport
     }
 
-    fn queue(&self, to: u64) -> Option<mpsc::UnboundedSender<Envelope>> {
+    /// Sets who answers requests from other stores (once).
+    pub fn set_handler(&self, handler: Arc<dyn RequestHandler>) {
+        let _ = self.handler.set(handler);
+    }
+
+    /// Sends `request` to store `to` and waits for its reply.
+    pub fn call(&self, to: u64, mut request: Request, timeout: Duration) -> Result<Reply, String> {
+        let id = self
+            .next_request
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        request.id = id;
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        let sent = self
+            .queue(to)
+            .is_some_and(|q| q.send(Outgoing::Request(request)).is_ok());
+        let reply = if sent {
+            rx.recv_timeout(timeout)
+                .map_err(|_| format!("store {to} did not answer"))
+        } else {
+            Err(format!("no route to store {to}"))
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        reply
+    }
+
+    fn deliver_reply(&self, reply: Reply) {
+        if let Some(tx) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&reply.id)
+        {
+            let _ = tx.send(reply);
+        }
+    }
+
+    fn queue(&self, to: u64) -> Option<mpsc::UnboundedSender<Outgoing>> {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(q) = queues.get(&to).filter(|q| !q.is_closed()) {
             return Some(q.clone());
@@ -98,7 +196,7 @@ impl Transport for TcpTransport {
                 continue;
             };
             let message = m.write_to_bytes().unwrap_or_default();
-            let _ = q.send(Envelope { region_id, message });
+            let _ = q.send(Outgoing::Raft(Envelope { region_id, message }));
         }
     }
 }
@@ -109,16 +207,27 @@ async fn connection(
     addr: SocketAddr,
     cluster_id: u64,
     from_store: u64,
-    mut rx: mpsc::UnboundedReceiver<Envelope>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     let mut backoff = Duration::from_millis(50);
     let mut stream: Option<TcpStream> = None;
     while let Some(first) = rx.recv().await {
-        let mut envelopes = vec![first];
-        while envelopes.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(e) => envelopes.push(e),
-                Err(_) => break,
+        let mut batch = RaftBatch {
+            cluster_id,
+            from_store,
+            ..Default::default()
+        };
+        let mut next = Some(first);
+        let mut count = 0;
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Raft(e) => batch.envelopes.push(e),
+                Outgoing::Request(r) => batch.requests.push(r),
+                Outgoing::Reply(r) => batch.replies.push(r),
+            }
+            count += 1;
+            if count < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
         if stream.is_none() {
@@ -136,11 +245,7 @@ async fn connection(
                 }
             }
         }
-        let frame = encode_frame(&RaftBatch {
-            cluster_id,
-            from_store,
-            envelopes,
-        });
+        let frame = encode_frame(&batch);
         if let Some(s) = stream.as_mut()
             && let Err(e) = s.write_all(&frame).await
         {
@@ -157,13 +262,13 @@ fn encode_frame(batch: &RaftBatch) -> Vec<u8> {
     frame
 }
 
-async fn serve(listener: TcpListener, cluster_id: u64, inbox: Sender<StoreMsg>) {
+async fn serve(listener: TcpListener, transport: Arc<TcpTransport>, inbox: Sender<StoreMsg>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let inbox = inbox.clone();
+                let (inbox, transport) = (inbox.clone(), Arc::clone(&transport));
                 tokio::spawn(async move {
-                    if let Err(reason) = receive(stream, cluster_id, inbox).await {
+                    if let Err(reason) = receive(stream, transport, inbox).await {
                         warn!(%peer, %reason, "raft connection refused");
                     }
                 });
@@ -179,9 +284,10 @@ async fn serve(listener: TcpListener, cluster_id: u64, inbox: Sender<StoreMsg>) 
 /// Reads frames until the peer closes (Ok) or sends something invalid (Err).
 async fn receive(
     mut stream: TcpStream,
-    cluster_id: u64,
+    transport: Arc<TcpTransport>,
     inbox: Sender<StoreMsg>,
 ) -> Result<(), String> {
+    let cluster_id = transport.cluster_id;
     loop {
         let mut len = [0u8; 4];
         if stream.read_exact(&mut len).await.is_err() {
@@ -215,6 +321,21 @@ async fn receive(
             {
                 return Ok(());
             }
+        }
+        for reply in batch.replies {
+            transport.deliver_reply(reply);
+        }
+        for request in batch.requests {
+            let (transport, from) = (Arc::clone(&transport), batch.from_store);
+            let Some(handler) = transport.handler.get().cloned() else {
+                continue;
+            };
+            tokio::task::spawn_blocking(move || {
+                let reply = handler.handle(from, request);
+                if let Some(q) = transport.queue(from) {
+                    let _ = q.send(Outgoing::Reply(reply));
+                }
+            });
         }
     }
 }
@@ -284,6 +405,7 @@ mod tests {
                     region_id: 1,
                     message: msg(2, 1, 1).write_to_bytes().unwrap(),
                 }],
+                ..Default::default()
             };
             s.write_all(&encode_frame(&stranger)).await.unwrap();
         });

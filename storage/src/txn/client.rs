@@ -12,10 +12,9 @@ use super::commands::{
     ResolveLock, Response, Rollback, TxnStatus,
 };
 use super::store::TxnStore;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::mvcc::{LockInfo, MvccReader};
-use crate::tso::Tso;
+use crate::tso::TimestampSource;
 
 /// Tuning of the client.
 #[derive(Debug, Clone)]
@@ -48,13 +47,13 @@ pub enum CommitFault {
 }
 
 /// Starts transactions against a store.
-pub struct TxnClient<S: TxnStore, E: Engine> {
+pub struct TxnClient<S: TxnStore> {
     store: Arc<S>,
-    tso: Arc<Tso<E>>,
+    tso: Arc<dyn TimestampSource>,
     options: TxnOptions,
 }
 
-impl<S: TxnStore, E: Engine> Clone for TxnClient<S, E> {
+impl<S: TxnStore> Clone for TxnClient<S> {
     fn clone(&self) -> Self {
         TxnClient {
             store: Arc::clone(&self.store),
@@ -64,8 +63,8 @@ impl<S: TxnStore, E: Engine> Clone for TxnClient<S, E> {
     }
 }
 
-impl<S: TxnStore, E: Engine> TxnClient<S, E> {
-    pub fn new(store: Arc<S>, tso: Arc<Tso<E>>, options: TxnOptions) -> Self {
+impl<S: TxnStore> TxnClient<S> {
+    pub fn new(store: Arc<S>, tso: Arc<dyn TimestampSource>, options: TxnOptions) -> Self {
         TxnClient {
             store,
             tso,
@@ -74,7 +73,7 @@ impl<S: TxnStore, E: Engine> TxnClient<S, E> {
     }
 
     /// An optimistic transaction reading at a fresh timestamp.
-    pub fn begin(&self) -> Result<Transaction<S, E>> {
+    pub fn begin(&self) -> Result<Transaction<S>> {
         Ok(Transaction {
             client: self.clone(),
             start_ts: self.tso.get_ts()?,
@@ -86,7 +85,7 @@ impl<S: TxnStore, E: Engine> TxnClient<S, E> {
 
     /// A read-only view at `ts` (no buffering, no commit).
     pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>> {
-        self.with_lock_resolution(|| MvccReader::new(&self.store.snapshot()).get(key, ts))
+        self.with_lock_resolution(|| MvccReader::new(&self.store.snapshot()?).get(key, ts))
     }
 
     /// Runs `read`, resolving the locks it reports, until it succeeds or a
@@ -145,8 +144,8 @@ impl<S: TxnStore, E: Engine> TxnClient<S, E> {
 }
 
 /// One transaction: snapshot reads at `start_ts`, buffered writes.
-pub struct Transaction<S: TxnStore, E: Engine> {
-    client: TxnClient<S, E>,
+pub struct Transaction<S: TxnStore> {
+    client: TxnClient<S>,
     start_ts: u64,
     writes: BTreeMap<Vec<u8>, Mutation>,
     /// Keys holding this transaction's pessimistic lock, with their `for_update_ts`.
@@ -154,7 +153,7 @@ pub struct Transaction<S: TxnStore, E: Engine> {
     primary: Option<Vec<u8>>,
 }
 
-impl<S: TxnStore, E: Engine> Transaction<S, E> {
+impl<S: TxnStore> Transaction<S> {
     pub fn start_ts(&self) -> u64 {
         self.start_ts
     }
@@ -179,7 +178,7 @@ impl<S: TxnStore, E: Engine> Transaction<S, E> {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let committed = self.client.with_lock_resolution(|| {
-            MvccReader::new(&self.client.store.snapshot()).scan(
+            MvccReader::new(&self.client.store.snapshot()?).scan(
                 start,
                 end,
                 self.start_ts,
@@ -241,7 +240,7 @@ impl<S: TxnStore, E: Engine> Transaction<S, E> {
                 .entry(k.clone())
                 .or_insert_with(|| Mutation::new(Op::Lock, k.clone(), Vec::new()));
         }
-        let snap = self.client.store.snapshot();
+        let snap = self.client.store.snapshot()?;
         let reader = MvccReader::new(&snap);
         keys.iter()
             .map(|k| reader.get_committed(k, for_update_ts))

@@ -13,8 +13,9 @@ use crate::error::Result;
 pub trait TxnStore: Send + Sync + 'static {
     type Engine: Engine;
 
-    /// A snapshot that reflects every command executed before the call.
-    fn snapshot(&self) -> <Self::Engine as Engine>::Snapshot;
+    /// A snapshot that reflects every command executed (anywhere) before the
+    /// call: a linearizable read point.
+    fn snapshot(&self) -> Result<<Self::Engine as Engine>::Snapshot>;
     /// Executes one command.
     fn execute(&self, cmd: Command) -> Result<Response>;
 }
@@ -44,8 +45,8 @@ impl<E: Engine> LocalStore<E> {
 impl<E: Engine> TxnStore for LocalStore<E> {
     type Engine = E;
 
-    fn snapshot(&self) -> E::Snapshot {
-        self.engine.snapshot()
+    fn snapshot(&self) -> Result<E::Snapshot> {
+        Ok(self.engine.snapshot())
     }
 
     fn execute(&self, cmd: Command) -> Result<Response> {

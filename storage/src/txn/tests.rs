@@ -19,7 +19,7 @@ use crate::tso::Tso;
 const TTL_MS: u64 = 100;
 
 struct Env<E: Engine> {
-    client: TxnClient<LocalStore<E>, E>,
+    client: TxnClient<LocalStore<E>>,
     clock: Arc<AtomicU64>,
 }
 
@@ -243,7 +243,7 @@ impl Model {
 }
 
 struct Open<E: Engine> {
-    txn: Transaction<LocalStore<E>, E>,
+    txn: Transaction<LocalStore<E>>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 

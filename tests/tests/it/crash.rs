@@ -13,7 +13,7 @@ use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::tso::Tso;
 use duet_storage::txn::{CommitFault, LocalStore, TxnClient, TxnOptions};
 
-type Client = TxnClient<LocalStore<RocksEngine>, RocksEngine>;
+type Client = TxnClient<LocalStore<RocksEngine>>;
 
 const CHILD_DIR: &str = "DUET_CRASH_CHILD_DIR";
 const CHILD_STAGE: &str = "DUET_CRASH_CHILD_STAGE";

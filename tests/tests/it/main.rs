@@ -2,6 +2,7 @@
 
 mod bank;
 mod cluster;
+mod cluster_txn;
 mod crash;
 mod lifecycle;
 mod protocol;

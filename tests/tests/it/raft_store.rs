@@ -56,8 +56,8 @@ impl Leader {
 impl TxnStore for Leader {
     type Engine = RocksEngine;
 
-    fn snapshot(&self) -> <RocksEngine as Engine>::Snapshot {
-        self.wait_leader().engine().snapshot()
+    fn snapshot(&self) -> duet_storage::Result<<RocksEngine as Engine>::Snapshot> {
+        Ok(self.wait_leader().engine().snapshot())
     }
 
     fn execute(&self, cmd: Command) -> duet_storage::Result<Response> {
@@ -145,7 +145,8 @@ fn three_stores_replicate_survive_the_leader_and_restart() {
             )
         })
         .collect();
-    let tso = Arc::new(Tso::open(Arc::clone(&tso_engine)).unwrap());
+    let tso: Arc<dyn duet_storage::tso::TimestampSource> =
+        Arc::new(Tso::open(Arc::clone(&tso_engine)).unwrap());
     let options = TxnOptions {
         lock_ttl_ms: 500,
         lock_wait: Duration::from_secs(5),

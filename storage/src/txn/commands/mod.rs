@@ -158,10 +158,19 @@ pub struct Gc {
     pub end: Vec<u8>,
 }
 
+/// Raise the replicated high-water mark of a cluster's timestamp oracle: the
+/// leader hands out timestamps below `limit` only after this applied, so a
+/// new leader starts above anything an old one issued.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TsoLimit {
+    #[prost(uint64, tag = "1")]
+    pub limit: u64,
+}
+
 /// One replicated transaction action.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Command {
-    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub kind: Option<command::Kind>,
 }
 
@@ -185,6 +194,8 @@ pub mod command {
         PessimisticRollback(super::PessimisticRollback),
         #[prost(message, tag = "8")]
         Gc(super::Gc),
+        #[prost(message, tag = "9")]
+        TsoLimit(super::TsoLimit),
     }
 }
 
@@ -198,6 +209,7 @@ macro_rules! into_command {
     )*};
 }
 into_command!(
+    TsoLimit,
     Gc,
     Prewrite,
     Commit,
@@ -247,6 +259,12 @@ pub fn apply<S: Snapshot>(snap: &S, cmd: &Command) -> Result<(WriteBatch, Respon
         Kind::ResolveLock(c) => resolve_lock::apply(snap, c).map(done),
         Kind::AcquirePessimisticLock(c) => pessimistic::acquire(snap, c).map(done),
         Kind::PessimisticRollback(c) => pessimistic::rollback(snap, c).map(done),
+        Kind::TsoLimit(c) => {
+            let mut batch = WriteBatch::new();
+            let key = crate::tso::LIMIT_KEY.to_vec();
+            batch.put(crate::engine::Cf::Raft, key, c.limit.to_be_bytes().to_vec());
+            Ok(done(batch))
+        }
         Kind::Gc(c) => {
             let end = (!c.end.is_empty()).then_some(c.end.as_slice());
             crate::gc::gc(snap, c.safe_point, &c.start, end).map(done)

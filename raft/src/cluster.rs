@@ -1,0 +1,262 @@
+//! A node's view of the cluster for transactions: [`ClusterStore`] executes a
+//! command on whichever store leads the region — locally, or by forwarding
+//! it to the leader and waiting until this node applies the same entry (apply
+//! is deterministic, so the local outcome is the leader's) — and reads
+//! through ReadIndex; [`ClusterTso`] hands out timestamps from the region
+//! leader only, with a high-water mark replicated through Raft.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use duet_storage::engine::{Cf, Engine};
+use duet_storage::mvcc::{TS_LOGICAL_BITS, compose_ts};
+use duet_storage::tso::{LIMIT_KEY, TimestampSource, wall_clock_ms};
+use duet_storage::txn::TxnStore;
+use duet_storage::txn::commands::{Command, Response, TsoLimit};
+
+use crate::error::Error;
+use crate::store::{FIRST_REGION, RaftStore};
+use crate::transport::tcp::{Reply, Request, RequestHandler, TcpTransport};
+
+/// How long one operation keeps retrying through leader changes.
+const RETRY_FOR: Duration = Duration::from_secs(10);
+const PAUSE: Duration = Duration::from_millis(30);
+
+fn unavailable(e: impl std::fmt::Display) -> duet_storage::Error {
+    duet_storage::Error::Unavailable(e.to_string())
+}
+
+/// Transaction commands for one node of a cluster (or a single node).
+pub struct ClusterStore<E: Engine> {
+    node_id: u64,
+    store: Arc<RaftStore<E>>,
+    transport: Option<Arc<TcpTransport>>,
+}
+
+impl<E: Engine> ClusterStore<E> {
+    pub fn new(
+        node_id: u64,
+        store: Arc<RaftStore<E>>,
+        transport: Option<Arc<TcpTransport>>,
+    ) -> Self {
+        ClusterStore {
+            node_id,
+            store,
+            transport,
+        }
+    }
+
+    /// Forwards `command` to store `leader`; the outcome is read from this
+    /// node's own apply of the same entry.
+    fn forward(&self, leader: u64, command: &Command) -> Result<Response, Option<Error>> {
+        let Some(transport) = &self.transport else {
+            return Err(None);
+        };
+        let request = Request {
+            id: 0,
+            region_id: FIRST_REGION,
+            command: command.to_bytes(),
+            ts_count: 0,
+        };
+        let reply = transport
+            .call(leader, request, Duration::from_secs(3))
+            .map_err(|_| None)?;
+        if reply.index == 0 {
+            return Err(None);
+        }
+        self.store
+            .watch(FIRST_REGION, reply.index, reply.term)
+            .map_err(Some)
+    }
+}
+
+impl<E: Engine> TxnStore for ClusterStore<E> {
+    type Engine = E;
+
+    fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
+        let deadline = Instant::now() + RETRY_FOR;
+        loop {
+            match self.store.read_index(FIRST_REGION) {
+                Ok(_) => return Ok(self.store.engine().snapshot()),
+                Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
+                Err(_) => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+
+    fn execute(&self, command: Command) -> duet_storage::Result<Response> {
+        let deadline = Instant::now() + RETRY_FOR;
+        loop {
+            let outcome = match self.store.propose(FIRST_REGION, command.clone()) {
+                Err(Error::NotLeader {
+                    leader: Some(l), ..
+                }) if l != self.node_id => self.forward(l, &command),
+                other => other.map_err(Some),
+            };
+            match outcome {
+                Ok(r) => return Ok(r),
+                Err(Some(Error::Storage(e))) => return Err(e),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(unavailable(
+                        e.map_or("no leader answered".to_string(), |e| e.to_string()),
+                    ));
+                }
+                // No leader yet, a leader change, or an unknown outcome:
+                // transaction commands are idempotent, so try again.
+                Err(_) => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+}
+
+struct TsoState {
+    /// The term this node leads in, if it has served timestamps in it.
+    term: u64,
+    physical: u64,
+    logical: u64,
+    limit: u64,
+}
+
+/// Cluster timestamps: served by the region leader, forwarded otherwise.
+pub struct ClusterTso<E: Engine> {
+    store: Arc<RaftStore<E>>,
+    transport: Option<Arc<TcpTransport>>,
+    state: Mutex<TsoState>,
+    window_ms: u64,
+}
+
+impl<E: Engine> ClusterTso<E> {
+    pub fn new(store: Arc<RaftStore<E>>, transport: Option<Arc<TcpTransport>>) -> Self {
+        let state = TsoState {
+            term: 0,
+            physical: 0,
+            logical: 0,
+            limit: 0,
+        };
+        ClusterTso {
+            store,
+            transport,
+            state: Mutex::new(state),
+            window_ms: 3000,
+        }
+    }
+
+    /// Allocates on the leader of `term`.
+    fn allocate(&self, n: u64, term: u64) -> Result<u64, Error> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.term != term {
+            // A new leadership: catch up on everything committed, then start
+            // above the replicated limit, which bounds all earlier timestamps.
+            self.store.read_index(FIRST_REGION)?;
+            let limit = match self.store.engine().get(Cf::Raft, LIMIT_KEY)? {
+                Some(b) => u64::from_be_bytes(b.as_slice().try_into().unwrap_or_default()),
+                None => 0,
+            };
+            *st = TsoState {
+                term,
+                physical: wall_clock_ms().max(limit),
+                logical: 0,
+                limit,
+            };
+        }
+        let now = wall_clock_ms();
+        if now > st.physical {
+            st.physical = now;
+            st.logical = 0;
+        }
+        if st.logical + n >= 1 << TS_LOGICAL_BITS {
+            st.physical += 1;
+            st.logical = 0;
+        }
+        if st.physical >= st.limit {
+            let limit = st.physical + self.window_ms;
+            self.store
+                .propose(FIRST_REGION, TsoLimit { limit }.into())?;
+            st.limit = limit;
+        }
+        st.logical += n;
+        Ok(compose_ts(st.physical, st.logical))
+    }
+}
+
+impl<E: Engine> TimestampSource for ClusterTso<E> {
+    fn get_batch(&self, n: u32) -> duet_storage::Result<u64> {
+        let n = u64::from(n.max(1));
+        let deadline = Instant::now() + RETRY_FOR;
+        loop {
+            let region = self.store.status().into_iter().next();
+            let attempt = match region {
+                Some(r) if r.is_leader => self.allocate(n, r.term).map_err(|e| e.to_string()),
+                Some(r) => match (r.leader, &self.transport) {
+                    (Some(l), Some(t)) => {
+                        let request = Request {
+                            id: 0,
+                            region_id: FIRST_REGION,
+                            command: vec![],
+                            ts_count: n as u32,
+                        };
+                        match t.call(l, request, Duration::from_secs(3)) {
+                            Ok(reply) if reply.ts > 0 => Ok(reply.ts),
+                            Ok(reply) => Err(reply.error),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    _ => Err("no leader".into()),
+                },
+                None => Err("no region".into()),
+            };
+            match attempt {
+                Ok(ts) => return Ok(ts),
+                Err(e) if Instant::now() >= deadline => return Err(duet_storage::Error::Tso(e)),
+                Err(_) => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+}
+
+/// Answers other stores: proposes forwarded commands (reporting where they
+/// went) and serves timestamps, when this node leads.
+pub struct Handler<E: Engine> {
+    pub store: Arc<RaftStore<E>>,
+    pub tso: Arc<ClusterTso<E>>,
+}
+
+impl<E: Engine> RequestHandler for Handler<E> {
+    fn handle(&self, _from: u64, request: Request) -> Reply {
+        let mut reply = Reply {
+            id: request.id,
+            ..Default::default()
+        };
+        let region = self.store.status().into_iter().next();
+        let Some(region) = region.clone().filter(|r| r.is_leader) else {
+            reply.leader = region.and_then(|r| r.leader).unwrap_or(0);
+            reply.error = "not leader".into();
+            return reply;
+        };
+        if request.command.is_empty() {
+            match self
+                .tso
+                .allocate(u64::from(request.ts_count.max(1)), region.term)
+            {
+                Ok(ts) => reply.ts = ts,
+                Err(e) => reply.error = e.to_string(),
+            }
+            return reply;
+        }
+        let command = match Command::from_bytes(&request.command) {
+            Ok(c) => c,
+            Err(e) => {
+                reply.error = e.to_string();
+                return reply;
+            }
+        };
+        match self.store.propose_at(request.region_id, command) {
+            Ok((index, term)) => {
+                reply.index = index;
+                reply.term = term;
+            }
+            Err(e) => reply.error = e.to_string(),
+        }
+        reply
+    }
+}
