@@ -299,6 +299,15 @@ impl<E: Engine> Peer<E> {
         );
     }
 
+    /// The current membership: (voters, learners), sorted.
+    pub fn membership(&self) -> (Vec<u64>, Vec<u64>) {
+        let cs = self.node.raft.prs().conf().to_conf_state();
+        let (mut voters, mut learners) = (cs.voters.clone(), cs.learners.clone());
+        voters.sort_unstable();
+        learners.sort_unstable();
+        (voters, learners)
+    }
+
     /// Proposes a membership change (joint consensus when it changes several peers).
     pub fn propose_conf_change(&mut self, cc: ConfChangeV2) -> Result<()> {
         if !self.is_leader() {

@@ -43,6 +43,11 @@ pub enum StoreMsg {
     Campaign {
         region_id: u64,
     },
+    ChangeMembership {
+        region_id: u64,
+        change: raft::prelude::ConfChangeV2,
+        reply: Sender<Result<()>>,
+    },
     ReadIndex {
         region_id: u64,
         callback: ReadCallback,
@@ -78,6 +83,8 @@ pub struct RegionStatus {
     pub applied_index: u64,
     /// How far this store's observers (the columnar learner) have applied.
     pub observer_applied: Option<u64>,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
 }
 
 /// How a store runs.
@@ -152,7 +159,17 @@ impl<E: Engine> RaftStore<E> {
         let tick = config.tick_interval;
         let thread = std::thread::Builder::new()
             .name(format!("raft-store-{}", config.store_id))
-            .spawn(move || run(peers, rx, transport, tick))
+            .spawn(move || {
+                // A failed persist or apply must stop the node, never leave it
+                // serving with a dead Raft thread (see the apply contract).
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run(peers, rx, transport, tick)
+                }));
+                if outcome.is_err() {
+                    tracing::error!("raft store thread failed: stopping the node");
+                    std::process::abort();
+                }
+            })
             .map_err(|e| Error::Corruption {
                 what: "store thread",
                 detail: e.to_string(),
@@ -233,6 +250,37 @@ impl<E: Engine> RaftStore<E> {
                 index,
                 term,
                 callback,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        rx.recv_timeout(self.proposal_timeout)
+            .unwrap_or(Err(Error::ProposalDropped { region_id }))
+    }
+
+    /// Proposes a membership change on the leader: each `(kind, node)` adds a
+    /// voter, adds a learner (or demotes a voter), or removes a peer. Several
+    /// changes at once go through joint consensus and leave it automatically.
+    pub fn change_membership(
+        &self,
+        region_id: u64,
+        changes: &[(raft::prelude::ConfChangeType, u64)],
+    ) -> Result<()> {
+        let mut change = raft::prelude::ConfChangeV2::default();
+        let singles: Vec<raft::prelude::ConfChangeSingle> = changes
+            .iter()
+            .map(|(kind, node)| {
+                let mut c = raft::prelude::ConfChangeSingle::default();
+                c.set_change_type(*kind);
+                c.node_id = *node;
+                c
+            })
+            .collect();
+        change.set_changes(singles.into());
+        let (tx, rx) = channel::bounded(1);
+        self.sender
+            .send(StoreMsg::ChangeMembership {
+                region_id,
+                change,
+                reply: tx,
             })
             .map_err(|_| Error::RegionNotFound(region_id))?;
         rx.recv_timeout(self.proposal_timeout)
@@ -385,6 +433,17 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
             Some(p) => p.watch(index, term, callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
+        StoreMsg::ChangeMembership {
+            region_id,
+            change,
+            reply,
+        } => {
+            let r = match peers.get_mut(&region_id) {
+                Some(p) => p.propose_conf_change(change),
+                None => Err(Error::RegionNotFound(region_id)),
+            };
+            let _ = reply.send(r);
+        }
         StoreMsg::Campaign { region_id } => {
             if let Some(p) = peers.get_mut(&region_id) {
                 let _ = p.campaign();
@@ -402,6 +461,8 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
                     commit_index: p.commit_index(),
                     applied_index: p.applied_index(),
                     observer_applied: p.observer_applied(),
+                    voters: p.membership().0,
+                    learners: p.membership().1,
                 })
                 .collect();
             all.sort_by_key(|s| s.region_id);

@@ -591,3 +591,62 @@ fn a_read_index_sent_before_the_new_leader_commits_is_retried() {
         "answered after the retry"
     );
 }
+
+fn conf_change(changes: &[(ConfChangeType, u64)]) -> ConfChangeV2 {
+    let mut cc = ConfChangeV2::default();
+    let singles: Vec<ConfChangeSingle> = changes
+        .iter()
+        .map(|(kind, node)| {
+            let mut s = ConfChangeSingle::default();
+            s.set_change_type(*kind);
+            s.node_id = *node;
+            s
+        })
+        .collect();
+    cc.set_changes(singles.into());
+    cc
+}
+
+#[test]
+fn joint_consensus_replaces_a_voter_and_promotes_a_learner() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[4]);
+    c.elect(1);
+    assert_eq!(outcome(&c.propose(1, put("k", 10))), Some(Ok(())));
+    // Two changes at once: 4 becomes a voter, 3 leaves. Raft goes through a
+    // joint configuration and leaves it by itself.
+    let cc = conf_change(&[
+        (ConfChangeType::AddNode, 4),
+        (ConfChangeType::RemoveNode, 3),
+    ]);
+    c.peers
+        .get_mut(&1)
+        .unwrap()
+        .propose_conf_change(cc)
+        .unwrap();
+    c.pump();
+    c.tick(4);
+    for id in [1, 2, 4] {
+        assert_eq!(
+            c.peers[&id].membership(),
+            (vec![1, 2, 4], vec![]),
+            "peer {id}"
+        );
+    }
+    // The new majority {1, 2, 4} commits without 3.
+    c.partition(&[3], &[1, 2, 4]);
+    assert_eq!(outcome(&c.propose(1, put("j", 20))), Some(Ok(())));
+    c.assert_replicas_equal(&[1, 2, 4]);
+    // And a change proposed on a follower is refused with the leader's id.
+    let err = c
+        .peers
+        .get_mut(&2)
+        .unwrap()
+        .propose_conf_change(conf_change(&[(ConfChangeType::AddLearnerNode, 9)]));
+    assert!(matches!(
+        err,
+        Err(crate::Error::NotLeader {
+            leader: Some(1),
+            ..
+        })
+    ));
+}

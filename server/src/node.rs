@@ -138,6 +138,8 @@ impl Node {
                     "commit_index": r.commit_index,
                     "applied_index": r.applied_index,
                     "observer_applied_index": r.observer_applied,
+                    "voters": r.voters,
+                    "learners": r.learners,
                 })
             })
             .collect();
