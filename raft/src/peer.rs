@@ -299,6 +299,11 @@ impl<E: Engine> Peer<E> {
         );
     }
 
+    /// Tells Raft a snapshot to `to` went out (see the store's Ready loop).
+    pub fn report_snapshot_sent(&mut self, to: u64) {
+        self.node.report_snapshot(to, raft::SnapshotStatus::Finish);
+    }
+
     /// The current membership: (voters, learners), sorted.
     pub fn membership(&self) -> (Vec<u64>, Vec<u64>) {
         let cs = self.node.raft.prs().conf().to_conf_state();

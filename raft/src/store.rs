@@ -367,7 +367,19 @@ fn run<E: Engine>(
         }
         for (region_id, p) in peers.iter_mut() {
             match p.handle_ready() {
-                Ok(msgs) if !msgs.is_empty() => transport.send(*region_id, msgs),
+                Ok(msgs) if !msgs.is_empty() => {
+                    let snapshots: Vec<u64> = msgs
+                        .iter()
+                        .filter(|m| m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot)
+                        .map(|m| m.to)
+                        .collect();
+                    transport.send(*region_id, msgs);
+                    // Delivery is not tracked: report snapshots as sent, so the
+                    // leader probes again and resends if the follower lacks it.
+                    for to in snapshots {
+                        p.report_snapshot_sent(to);
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => panic!("region {region_id}: cannot persist raft state: {e}"),
             }

@@ -25,6 +25,12 @@ use crate::store::StoreMsg;
 const MAX_FRAME: usize = 64 << 20;
 /// Messages per frame at most.
 const MAX_BATCH: usize = 256;
+/// A frame stops taking messages past this many bytes.
+const FRAME_TARGET: usize = 4 << 20;
+/// Messages larger than this (snapshots) are sent in chunks of this size.
+const CHUNK: usize = 1 << 20;
+/// A chunked message may not grow beyond this on the receiving side.
+const MAX_MESSAGE: usize = 1 << 30;
 
 /// One frame: messages from one store, for one cluster.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -89,9 +95,15 @@ enum Outgoing {
 struct Envelope {
     #[prost(uint64, tag = "1")]
     region_id: u64,
-    /// A raft-rs `Message`, protobuf-encoded.
+    /// A raft-rs `Message`, protobuf-encoded — or one chunk of it.
     #[prost(bytes = "vec", tag = "2")]
     message: Vec<u8>,
+    /// For a message sent in chunks (snapshots): how many chunks, and which
+    /// this is. Chunks travel in order on one connection.
+    #[prost(uint32, tag = "3")]
+    chunks: u32,
+    #[prost(uint32, tag = "4")]
+    chunk: u32,
 }
 
 /// The TCP transport of one store.
@@ -196,9 +208,35 @@ impl Transport for TcpTransport {
                 continue;
             };
             let message = m.write_to_bytes().unwrap_or_default();
-            let _ = q.send(Outgoing::Raft(Envelope { region_id, message }));
+            for e in envelopes(region_id, message) {
+                let _ = q.send(Outgoing::Raft(e));
+            }
         }
     }
+}
+
+/// One envelope for a message, or several chunks for a large one.
+fn envelopes(region_id: u64, message: Vec<u8>) -> Vec<Envelope> {
+    if message.len() <= CHUNK {
+        return vec![Envelope {
+            region_id,
+            message,
+            chunks: 0,
+            chunk: 0,
+        }];
+    }
+    let parts: Vec<&[u8]> = message.chunks(CHUNK).collect();
+    let chunks = parts.len() as u32;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| Envelope {
+            region_id,
+            message: part.to_vec(),
+            chunks,
+            chunk: i as u32,
+        })
+        .collect()
 }
 
 /// Keeps a connection to `addr` and writes batches of queued envelopes,
@@ -218,15 +256,21 @@ async fn connection(
             ..Default::default()
         };
         let mut next = Some(first);
-        let mut count = 0;
+        let (mut count, mut bytes) = (0, 0);
         while let Some(item) = next.take() {
             match item {
-                Outgoing::Raft(e) => batch.envelopes.push(e),
-                Outgoing::Request(r) => batch.requests.push(r),
+                Outgoing::Raft(e) => {
+                    bytes += e.message.len();
+                    batch.envelopes.push(e);
+                }
+                Outgoing::Request(r) => {
+                    bytes += r.command.len();
+                    batch.requests.push(r);
+                }
                 Outgoing::Reply(r) => batch.replies.push(r),
             }
             count += 1;
-            if count < MAX_BATCH {
+            if count < MAX_BATCH && bytes < FRAME_TARGET {
                 next = rx.try_recv().ok();
             }
         }
@@ -288,6 +332,9 @@ async fn receive(
     inbox: Sender<StoreMsg>,
 ) -> Result<(), String> {
     let cluster_id = transport.cluster_id;
+    // A message arriving in chunks, reassembled in order.
+    let mut partial: Vec<u8> = Vec::new();
+    let mut partial_count: u32 = 0;
     loop {
         let mut len = [0u8; 4];
         if stream.read_exact(&mut len).await.is_err() {
@@ -310,8 +357,28 @@ async fn receive(
             ));
         }
         for env in batch.envelopes {
-            let message = Message::parse_from_bytes(&env.message)
-                .map_err(|e| format!("bad raft message: {e}"))?;
+            let bytes = if env.chunks == 0 {
+                env.message
+            } else {
+                if env.chunk != partial_count || env.chunk >= env.chunks {
+                    return Err(format!(
+                        "chunk {} of {} out of order",
+                        env.chunk, env.chunks
+                    ));
+                }
+                if partial.len() + env.message.len() > MAX_MESSAGE {
+                    return Err("chunked message over the limit".into());
+                }
+                partial_count += 1;
+                partial.extend_from_slice(&env.message);
+                if partial_count < env.chunks {
+                    continue;
+                }
+                partial_count = 0;
+                std::mem::take(&mut partial)
+            };
+            let message =
+                Message::parse_from_bytes(&bytes).map_err(|e| format!("bad raft message: {e}"))?;
             if inbox
                 .send(StoreMsg::Raft {
                     region_id: env.region_id,
@@ -404,6 +471,8 @@ mod tests {
                 envelopes: vec![Envelope {
                     region_id: 1,
                     message: msg(2, 1, 1).write_to_bytes().unwrap(),
+                    chunks: 0,
+                    chunk: 0,
                 }],
                 ..Default::default()
             };
@@ -413,6 +482,18 @@ mod tests {
             received.recv_timeout(Duration::from_millis(300)).is_err(),
             "nothing from bad frames"
         );
+        // A message larger than a chunk (a snapshot) arrives whole.
+        let mut big = msg(2, 1, 9);
+        big.mut_snapshot()
+            .set_data(vec![7u8; 5 * CHUNK + 123].into());
+        client.send(3, vec![big]);
+        match received.recv_timeout(Duration::from_secs(10)).unwrap() {
+            StoreMsg::Raft { region_id, message } => {
+                assert_eq!((region_id, message.term), (3, 9));
+                assert_eq!(message.get_snapshot().get_data().len(), 5 * CHUNK + 123);
+            }
+            _ => panic!("expected a raft message"),
+        }
         // The transport still works afterwards.
         client.send(1, vec![msg(2, 1, 8)]);
         match received.recv_timeout(Duration::from_secs(10)).unwrap() {

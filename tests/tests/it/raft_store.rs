@@ -23,6 +23,8 @@ fn config(id: u64, voters: &[u64]) -> StoreConfig {
     c.tick_interval = Duration::from_millis(20);
     c.peer.election_tick = 10 + 3 * id as usize;
     c.proposal_timeout = Duration::from_secs(3);
+    // Compact often, so a node that was down catches up by snapshot.
+    c.peer.log_gc_threshold = 8;
     c
 }
 
@@ -238,6 +240,19 @@ fn three_stores_replicate_survive_the_leader_and_restart() {
         );
     }
     wait_equal(&stores);
+    for s in &stores {
+        let truncated = s
+            .engine()
+            .get(
+                Cf::Raft,
+                &duet_raft::keys::truncated_state_key(FIRST_REGION),
+            )
+            .unwrap();
+        assert!(
+            truncated.is_some(),
+            "every replica compacted its log (the one that was down by snapshot)"
+        );
+    }
     let status = stores[0].status();
     assert_eq!(status.len(), 1);
     assert_eq!(status[0].region_id, FIRST_REGION);
