@@ -14,9 +14,12 @@ pub enum Error {
     /// This peer is not the leader; `leader` is the one it knows, if any.
     #[error("region {region_id}: not leader (leader is {leader:?})")]
     NotLeader { region_id: u64, leader: Option<u64> },
-    /// The request's region epoch is stale.
+    /// The request's region epoch is stale; `current` is the region now.
     #[error("region {region_id}: epoch does not match")]
-    EpochNotMatch { region_id: u64 },
+    EpochNotMatch {
+        region_id: u64,
+        current: Box<crate::region::Region>,
+    },
     #[error("region {0} not found")]
     RegionNotFound(u64),
     /// The proposal was lost to a leader change; it did not apply.

@@ -15,6 +15,7 @@ pub mod cluster;
 mod error;
 pub mod keys;
 pub mod peer;
+pub mod region;
 pub mod snapshot;
 pub mod storage;
 pub mod store;

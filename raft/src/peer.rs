@@ -20,6 +20,7 @@ use raft::{Config, RawNode, StateRole};
 
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::region::{Region, RegionEpoch};
 use crate::storage::PeerStorage;
 
 /// The outcome of an applied command, as its proposer sees it.
@@ -105,6 +106,7 @@ pub struct Peer<E: Engine> {
     reads: HashMap<u64, PendingRead>,
     next_read: u64,
     log_gc_threshold: u64,
+    region: Region,
 }
 
 impl<E: Engine> Peer<E> {
@@ -120,6 +122,16 @@ impl<E: Engine> Peer<E> {
         logger: &slog::Logger,
     ) -> Result<Self> {
         let mut storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
+        let region = match Region::load(engine.as_ref(), region_id)? {
+            Some(r) => r,
+            None => {
+                let r = Region::bootstrap(region_id, voters, learners);
+                let mut batch = WriteBatch::new();
+                r.save(&mut batch);
+                engine.write(&batch, WriteOptions { sync: true })?;
+                r
+            }
+        };
         let source = Arc::clone(&engine);
         storage.set_snapshot_source(Box::new(move || {
             crate::snapshot::build(source.as_ref(), region_id)
@@ -160,6 +172,7 @@ impl<E: Engine> Peer<E> {
             reads: HashMap::new(),
             next_read: 0,
             log_gc_threshold: cfg.log_gc_threshold,
+            region,
         })
     }
 
@@ -297,6 +310,24 @@ impl<E: Engine> Peer<E> {
                 callback,
             },
         );
+    }
+
+    /// The region's descriptor as of the last applied entry.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Proposes `command` for a caller that saw the region at `epoch`: a
+    /// change of range since then answers `EpochNotMatch` with the region now.
+    pub fn propose_in_epoch(&mut self, command: &Command, epoch: RegionEpoch, callback: Callback) {
+        if epoch.version != self.region.epoch().version {
+            callback(Err(Error::EpochNotMatch {
+                region_id: self.region_id,
+                current: Box::new(self.region.clone()),
+            }));
+            return;
+        }
+        self.propose(command, callback);
     }
 
     /// Tells Raft a snapshot to `to` went out (see the store's Ready loop).
@@ -439,7 +470,7 @@ impl<E: Engine> Peer<E> {
         let (index, term) = (snap.get_metadata().index, snap.get_metadata().term);
         let mut batch = WriteBatch::new();
         self.node.store().apply_snapshot(&snap, &mut batch)?;
-        crate::snapshot::install(self.engine.as_ref(), &snap.data, &mut batch)?;
+        let region = crate::snapshot::install(self.engine.as_ref(), &snap.data, &mut batch)?;
         batch.put(
             Cf::Raft,
             keys::apply_state_key(self.region_id),
@@ -447,6 +478,9 @@ impl<E: Engine> Peer<E> {
         );
         self.engine.write(&batch, WriteOptions { sync: true })?;
         self.applied = index;
+        if let Some(region) = region {
+            self.region = region;
+        }
         for o in &self.observers {
             o.on_snapshot(self.region_id, index, term);
         }
@@ -507,6 +541,10 @@ impl<E: Engine> Peer<E> {
                     self.node.apply_conf_change(&cc)?
                 };
                 self.node.store().set_conf_state(&conf_state, &mut batch);
+                self.region = self
+                    .region
+                    .with_membership(&conf_state.voters, &conf_state.learners);
+                self.region.save(&mut batch);
                 applied = Applied::ConfChange(&conf_state);
                 result = None;
             }

@@ -15,6 +15,9 @@ const DATA_CFS: [Cf; 3] = [Cf::Default, Cf::Lock, Cf::Write];
 struct SnapshotData {
     #[prost(message, repeated, tag = "1")]
     pairs: Vec<Pair>,
+    /// The region descriptor at the snapshot's index.
+    #[prost(bytes = "vec", tag = "2")]
+    region: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -72,11 +75,19 @@ pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
             ok = it.next()?;
         }
     }
-    Ok((index, SnapshotData { pairs }.encode_to_vec()))
+    let region = snap
+        .get(Cf::Raft, &crate::keys::region_state_key(region_id))?
+        .unwrap_or_default();
+    Ok((index, SnapshotData { pairs, region }.encode_to_vec()))
 }
 
-/// Adds to `batch` the replacement of every data key of `engine` by `data`.
-pub fn install<E: Engine>(engine: &E, data: &[u8], batch: &mut WriteBatch) -> Result<()> {
+/// Adds to `batch` the replacement of every data key of `engine` by `data`;
+/// returns the region descriptor the snapshot carries.
+pub fn install<E: Engine>(
+    engine: &E,
+    data: &[u8],
+    batch: &mut WriteBatch,
+) -> Result<Option<crate::region::Region>> {
     let decoded = SnapshotData::decode(data).map_err(|e| Error::Corruption {
         what: "snapshot",
         detail: e.to_string(),
@@ -93,5 +104,15 @@ pub fn install<E: Engine>(engine: &E, data: &[u8], batch: &mut WriteBatch) -> Re
     for p in decoded.pairs {
         batch.put(cf_from(p.cf)?, p.key, p.value);
     }
-    Ok(())
+    if decoded.region.is_empty() {
+        return Ok(None);
+    }
+    let region = crate::region::Region::decode(decoded.region.as_slice()).map_err(|e| {
+        Error::Corruption {
+            what: "snapshot region",
+            detail: e.to_string(),
+        }
+    })?;
+    region.save(batch);
+    Ok(Some(region))
 }

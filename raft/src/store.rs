@@ -85,6 +85,8 @@ pub struct RegionStatus {
     pub observer_applied: Option<u64>,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
+    /// The region's epoch: (conf_ver, version).
+    pub epoch: (u64, u64),
 }
 
 /// How a store runs.
@@ -475,6 +477,7 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
                     observer_applied: p.observer_applied(),
                     voters: p.membership().0,
                     learners: p.membership().1,
+                    epoch: (p.region().epoch().conf_ver, p.region().epoch().version),
                 })
                 .collect();
             all.sort_by_key(|s| s.region_id);

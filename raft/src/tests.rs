@@ -398,6 +398,11 @@ fn every_replica_restarts_from_disk() {
     };
     let mut c = Cluster::open(open(&dirs), &[1, 2, 3], &[]);
     for id in [1, 2, 3] {
+        assert_eq!(
+            c.peers[&id].region().epoch().conf_ver,
+            1,
+            "replica {id} recovered its region"
+        );
         assert_eq!(c.dump(id), before, "replica {id} recovered its data");
         assert_eq!(
             c.peers[&id].applied_index(),
@@ -514,6 +519,11 @@ fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     c.tick(4);
     c.assert_replicas_equal(&[1, 2, 3]);
     assert_eq!(c.peers[&3].applied_index(), c.peers[&1].applied_index());
+    assert_eq!(
+        c.peers[&3].region(),
+        c.peers[&1].region(),
+        "the snapshot carried the region"
+    );
     // And the follower keeps following by log afterwards.
     assert_eq!(outcome(&c.propose(1, put("after", 500))), Some(Ok(())));
     c.assert_replicas_equal(&[1, 2, 3]);
@@ -649,4 +659,40 @@ fn joint_consensus_replaces_a_voter_and_promotes_a_learner() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_stale_epoch_is_refused_with_the_current_region() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let current = c.peers[&1].region().epoch();
+    let out: Outcome = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&out);
+    c.peers.get_mut(&1).unwrap().propose_in_epoch(
+        &put("k", 10),
+        current,
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+    );
+    c.pump();
+    assert_eq!(outcome(&out), Some(Ok(())));
+    let stale = crate::region::RegionEpoch {
+        conf_ver: current.conf_ver,
+        version: current.version + 1,
+    };
+    let out: Outcome = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&out);
+    c.peers.get_mut(&1).unwrap().propose_in_epoch(
+        &put("j", 20),
+        stale,
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+    );
+    match out.lock().unwrap().take() {
+        Some(Err(crate::Error::EpochNotMatch {
+            current: region, ..
+        })) => assert_eq!(region.epoch(), current),
+        other => panic!(
+            "expected EpochNotMatch, got {:?}",
+            other.map(|r| r.map(|_| ()))
+        ),
+    }
 }

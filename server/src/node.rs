@@ -140,6 +140,7 @@ impl Node {
                     "observer_applied_index": r.observer_applied,
                     "voters": r.voters,
                     "learners": r.learners,
+                    "epoch": { "conf_ver": r.epoch.0, "version": r.epoch.1 },
                 })
             })
             .collect();

@@ -1,0 +1,174 @@
+//! A region's descriptor: its key range `[start, end)` (empty `end` = no
+//! bound), its epoch, and its peers. `conf_ver` grows with every membership
+//! change and `version` with every change of range (split, merge), so a
+//! request stamped with an older epoch can be told it is out of date
+//! (`EpochNotMatch`) and re-routed. Stored in the `raft` CF and changed only
+//! by applying log entries, so every replica has the same one.
+
+use duet_storage::engine::{Cf, Engine, WriteBatch};
+use prost::Message as _;
+
+use crate::error::{Error, Result};
+use crate::keys;
+
+/// The epoch of a region.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct RegionEpoch {
+    #[prost(uint64, tag = "1")]
+    pub conf_ver: u64,
+    #[prost(uint64, tag = "2")]
+    pub version: u64,
+}
+
+/// One replica of a region.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerMeta {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(uint64, tag = "2")]
+    pub store_id: u64,
+    #[prost(bool, tag = "3")]
+    pub learner: bool,
+}
+
+/// A region: range, epoch, peers.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Region {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub start_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub end_key: Vec<u8>,
+    #[prost(message, optional, tag = "4")]
+    pub epoch: Option<RegionEpoch>,
+    #[prost(message, repeated, tag = "5")]
+    pub peers: Vec<PeerMeta>,
+}
+
+impl Region {
+    /// The first descriptor of a region covering every key (peer id = store id).
+    pub fn bootstrap(id: u64, voters: &[u64], learners: &[u64]) -> Region {
+        let mut region = Region {
+            id,
+            start_key: Vec::new(),
+            end_key: Vec::new(),
+            epoch: Some(RegionEpoch {
+                conf_ver: 1,
+                version: 1,
+            }),
+            peers: Vec::new(),
+        };
+        region.set_peers(voters, learners);
+        region
+    }
+
+    pub fn epoch(&self) -> RegionEpoch {
+        self.epoch.unwrap_or(RegionEpoch {
+            conf_ver: 0,
+            version: 0,
+        })
+    }
+
+    /// Whether `key` lies in the region's range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        key >= self.start_key.as_slice()
+            && (self.end_key.is_empty() || key < self.end_key.as_slice())
+    }
+
+    fn set_peers(&mut self, voters: &[u64], learners: &[u64]) {
+        let mut peers: Vec<PeerMeta> = voters
+            .iter()
+            .map(|id| PeerMeta {
+                id: *id,
+                store_id: *id,
+                learner: false,
+            })
+            .chain(learners.iter().map(|id| PeerMeta {
+                id: *id,
+                store_id: *id,
+                learner: true,
+            }))
+            .collect();
+        peers.sort_by_key(|p| p.id);
+        self.peers = peers;
+    }
+
+    /// The descriptor after a membership change: new peers, `conf_ver` + 1.
+    pub fn with_membership(&self, voters: &[u64], learners: &[u64]) -> Region {
+        let mut next = self.clone();
+        next.set_peers(voters, learners);
+        let epoch = self.epoch();
+        next.epoch = Some(RegionEpoch {
+            conf_ver: epoch.conf_ver + 1,
+            version: epoch.version,
+        });
+        next
+    }
+
+    /// Loads the descriptor of `region_id` from `engine`, if any.
+    pub fn load<E: Engine>(engine: &E, region_id: u64) -> Result<Option<Region>> {
+        engine
+            .get(Cf::Raft, &keys::region_state_key(region_id))?
+            .map(|b| {
+                Region::decode(b.as_slice()).map_err(|e| Error::Corruption {
+                    what: "region state",
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Adds the write of this descriptor to `batch`.
+    pub fn save(&self, batch: &mut WriteBatch) {
+        batch.put(
+            Cf::Raft,
+            keys::region_state_key(self.id),
+            self.encode_to_vec(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_changes_bump_conf_ver_and_ranges_are_half_open() {
+        let r = Region::bootstrap(1, &[3, 1, 2], &[4]);
+        assert_eq!(
+            r.epoch(),
+            RegionEpoch {
+                conf_ver: 1,
+                version: 1
+            }
+        );
+        assert_eq!(
+            r.peers
+                .iter()
+                .map(|p| (p.id, p.learner))
+                .collect::<Vec<_>>(),
+            vec![(1, false), (2, false), (3, false), (4, true)]
+        );
+        let next = r.with_membership(&[1, 2, 4], &[]);
+        assert_eq!(
+            next.epoch(),
+            RegionEpoch {
+                conf_ver: 2,
+                version: 1
+            }
+        );
+        assert!(r.contains(b"") && r.contains(b"anything"));
+        let bounded = Region {
+            start_key: b"b".to_vec(),
+            end_key: b"d".to_vec(),
+            ..r
+        };
+        assert!(
+            bounded.contains(b"b")
+                && bounded.contains(b"c")
+                && !bounded.contains(b"d")
+                && !bounded.contains(b"a")
+        );
+    }
+}
