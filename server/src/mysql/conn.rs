@@ -42,6 +42,13 @@ const SERVER_CAPABILITIES: CapabilityFlags = CapabilityFlags::CLIENT_LONG_PASSWO
     .union(CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
     .union(CapabilityFlags::CLIENT_DEPRECATE_EOF);
 
+/// How rows are encoded: text for COM_QUERY, binary for COM_STMT_EXECUTE.
+#[derive(Clone, Copy)]
+enum RowFormat {
+    Text,
+    Binary,
+}
+
 /// Flush the output buffer once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -294,7 +301,7 @@ impl Connection {
             .metrics
             .observe_statement(started, result.is_ok());
         match result {
-            Ok(out) => self.send_output(session, out, None).await,
+            Ok(out) => self.send_output(session, out, RowFormat::Text).await,
             Err(e) => self.send_err(&ErrorReply::from(&e)).await,
         }
     }
@@ -377,7 +384,7 @@ impl Connection {
             .metrics
             .observe_statement(started, result.is_ok());
         match result {
-            Ok(out) => self.send_output(session, out, Some(())).await,
+            Ok(out) => self.send_output(session, out, RowFormat::Binary).await,
             Err(e) => self.send_err(&ErrorReply::from(&e)).await,
         }
     }
@@ -421,7 +428,7 @@ impl Connection {
     }
 
     /// Writes a result set (text or binary protocol) or an OK packet.
-    async fn send_output(&mut self, session: &Session, out: Output, binary: Option<()>) -> Step {
+    async fn send_output(&mut self, session: &Session, out: Output, format: RowFormat) -> Step {
         let rs = match out {
             Output::Ok(s) => {
                 return self
@@ -438,9 +445,9 @@ impl Connection {
             self.send(packets::eof(status_flags(session), 0)).await?;
         }
         for row in &rs.rows {
-            let payload = match binary {
-                Some(()) => packets::binary_row(&rs.columns, row),
-                None => packets::text_row(row),
+            let payload = match format {
+                RowFormat::Binary => packets::binary_row(&rs.columns, row),
+                RowFormat::Text => packets::text_row(row),
             };
             self.send(payload).await?;
         }
