@@ -569,12 +569,17 @@ fn golden_election_partition_and_recovery() {
     c.heal();
     c.tick(12);
     step(&c, "healed, 12 ticks later");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testdata/election.golden");
+    // The checkout being tested (cargo sets it at run time; a test binary
+    // reused from another checkout must not read that one's files).
+    let dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let path = std::path::Path::new(&dir).join("src/testdata/election.golden");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
-        std::fs::write(path, &out).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &out).unwrap();
     }
-    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(
         out, expected,
         "golden output changed; rerun with UPDATE_GOLDEN=1 and review the diff"

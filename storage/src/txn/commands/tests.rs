@@ -278,14 +278,16 @@ fn golden_percolator_script() {
     let batch = gc(&snap, 50, b"", None).unwrap();
     let _ = writeln!(s.out, "> gc at safe point 50");
     s.show(&batch);
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/txn/commands/testdata/percolator.golden"
-    );
+    // The checkout being tested (cargo sets it at run time; a test binary
+    // reused from another checkout must not read that one's files).
+    let dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let path = std::path::Path::new(&dir).join("src/txn/commands/testdata/percolator.golden");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(path, &s.out).unwrap();
+        std::fs::write(&path, &s.out).unwrap();
     }
-    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(
         s.out, expected,
         "golden output changed; rerun with UPDATE_GOLDEN=1 and review the diff"
