@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The node's metrics and the registry that exports them.
@@ -16,6 +16,8 @@ pub struct Metrics {
     pub auth_failures: IntCounter,
     statements: IntCounterVec,
     statement_seconds: Histogram,
+    raft_index: IntGaugeVec,
+    raft_leader: IntGaugeVec,
 }
 
 impl Metrics {
@@ -42,6 +44,16 @@ impl Metrics {
                     .buckets(prometheus::exponential_buckets(0.0001, 4.0, 10).expect("valid")),
             )
             .expect("valid"),
+            raft_index: IntGaugeVec::new(
+                Opts::new("raft_index", "per region: term, commit and applied index"),
+                &["region", "kind"],
+            )
+            .expect("valid"),
+            raft_leader: IntGaugeVec::new(
+                Opts::new("raft_is_leader", "per region: 1 where this node leads"),
+                &["region"],
+            )
+            .expect("valid"),
             registry,
         };
         m.register();
@@ -49,7 +61,9 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 6] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+            Box::new(self.raft_index.clone()),
+            Box::new(self.raft_leader.clone()),
             Box::new(self.connections_total.clone()),
             Box::new(self.connections_active.clone()),
             Box::new(self.connections_refused.clone()),
@@ -69,6 +83,25 @@ impl Metrics {
         self.statements
             .with_label_values(&[if ok { "ok" } else { "error" }])
             .inc();
+    }
+
+    /// Records the Raft state of this node's regions (at scrape time).
+    pub fn observe_regions(&self, regions: &[duet_raft::store::RegionStatus]) {
+        for r in regions {
+            let region = r.region_id.to_string();
+            for (kind, value) in [
+                ("term", r.term),
+                ("commit", r.commit_index),
+                ("applied", r.applied_index),
+            ] {
+                self.raft_index
+                    .with_label_values(&[region.as_str(), kind])
+                    .set(value as i64);
+            }
+            self.raft_leader
+                .with_label_values(&[region.as_str()])
+                .set(i64::from(r.is_leader));
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -18,12 +18,15 @@ use crate::metrics::Metrics;
 
 /// Produces the `/status` document.
 pub(crate) type NodeStatus = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+/// The node's regions, for the Raft gauges on `/metrics`.
+pub(crate) type NodeRegions = Arc<dyn Fn() -> Vec<duet_raft::store::RegionStatus> + Send + Sync>;
 
 #[derive(Clone)]
 struct StatusState {
     metrics: Arc<Metrics>,
     serving: Arc<AtomicBool>,
     node: NodeStatus,
+    regions: NodeRegions,
 }
 
 /// Serves the status endpoints until `stop` fires.
@@ -32,6 +35,7 @@ pub(crate) async fn serve(
     metrics: Arc<Metrics>,
     serving: Arc<AtomicBool>,
     node: NodeStatus,
+    regions: NodeRegions,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -42,6 +46,7 @@ pub(crate) async fn serve(
             metrics,
             serving,
             node,
+            regions,
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
@@ -57,6 +62,11 @@ async fn health(State(s): State<StatusState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
+    let regions = Arc::clone(&s.regions);
+    let regions = tokio::task::spawn_blocking(move || regions())
+        .await
+        .unwrap_or_default();
+    s.metrics.observe_regions(&regions);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),

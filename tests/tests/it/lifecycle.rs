@@ -29,6 +29,14 @@ async fn health_and_metrics() {
         .find_map(|l| l.strip_prefix("duet_statements_total{result=\"ok\"} "))
         .and_then(|n| n.parse::<u64>().ok());
     assert!(ok_statements >= Some(1), "{body}");
+    assert!(
+        body.contains("duet_raft_is_leader{region=\"1\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("duet_raft_index{kind=\"applied\",region=\"1\"}"),
+        "{body}"
+    );
     let (code, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nope"))
         .await
         .unwrap()
