@@ -18,6 +18,10 @@ struct SnapshotData {
     /// The region descriptor at the snapshot's index.
     #[prost(bytes = "vec", tag = "2")]
     region: Vec<u8>,
+    /// The replicated timestamp-oracle limit (written by `TsoLimit` entries),
+    /// so a replica that catches up by snapshot can still lead the oracle.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    tso_limit: Option<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -78,7 +82,16 @@ pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
     let region = snap
         .get(Cf::Raft, &crate::keys::region_state_key(region_id))?
         .unwrap_or_default();
-    Ok((index, SnapshotData { pairs, region }.encode_to_vec()))
+    let tso_limit = snap.get(Cf::Raft, duet_storage::tso::LIMIT_KEY)?;
+    Ok((
+        index,
+        SnapshotData {
+            pairs,
+            region,
+            tso_limit,
+        }
+        .encode_to_vec(),
+    ))
 }
 
 /// Adds to `batch` the replacement of every data key of `engine` by `data`;
@@ -103,6 +116,9 @@ pub fn install<E: Engine>(
     }
     for p in decoded.pairs {
         batch.put(cf_from(p.cf)?, p.key, p.value);
+    }
+    if let Some(limit) = decoded.tso_limit {
+        batch.put(Cf::Raft, duet_storage::tso::LIMIT_KEY.to_vec(), limit);
     }
     if decoded.region.is_empty() {
         return Ok(None);

@@ -505,6 +505,8 @@ fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     }
     c.elect(1);
     c.partition(&[3], &[1, 2]);
+    let limit = duet_storage::txn::commands::TsoLimit { limit: 777 };
+    assert_eq!(outcome(&c.propose(1, limit.into())), Some(Ok(())));
     for i in 0..20u64 {
         assert_eq!(
             outcome(&c.propose(1, put(&format!("k{i:02}"), 100 + i))),
