@@ -38,7 +38,12 @@ struct PendingRead {
     callback: ReadCallback,
     /// Ticks since the request was (re)sent without an answer.
     waited: usize,
+    /// Times it was sent; past [`READ_MAX_SENDS`] the read fails.
+    sent: usize,
 }
+
+/// A read unanswered after this many sends fails (its caller has long given up).
+const READ_MAX_SENDS: usize = 20;
 
 /// Unanswered read requests are sent again after this many ticks: raft-rs
 /// drops a ReadIndex that reaches a leader before it committed in its term.
@@ -231,16 +236,28 @@ impl<E: Engine> Peer<E> {
 
     pub fn tick(&mut self) {
         self.node.tick();
-        let mut again = Vec::new();
+        let (mut again, mut expired) = (Vec::new(), Vec::new());
         for (ctx, r) in self.reads.iter_mut().filter(|(_, r)| r.index.is_none()) {
             r.waited += 1;
             if r.waited >= READ_RETRY_TICKS {
                 r.waited = 0;
-                again.push(*ctx);
+                r.sent += 1;
+                if r.sent > READ_MAX_SENDS {
+                    expired.push(*ctx);
+                } else {
+                    again.push(*ctx);
+                }
             }
         }
         for ctx in again {
             self.send_read_index(ctx);
+        }
+        for ctx in expired {
+            if let Some(r) = self.reads.remove(&ctx) {
+                (r.callback)(Err(Error::ProposalDropped {
+                    region_id: self.region_id,
+                }));
+            }
         }
     }
 
@@ -281,11 +298,17 @@ impl<E: Engine> Peer<E> {
             }));
             return None;
         }
-        self.proposals.push_back(Proposal {
-            index,
-            term,
-            callback,
-        });
+        // Kept in index order: after a leadership change, older proposals
+        // at higher indexes may still wait (they will be answered as dropped).
+        let at = self.proposals.partition_point(|p| p.index <= index);
+        self.proposals.insert(
+            at,
+            Proposal {
+                index,
+                term,
+                callback,
+            },
+        );
         Some((index, term))
     }
 
@@ -375,6 +398,7 @@ impl<E: Engine> Peer<E> {
                 index: None,
                 callback,
                 waited: 0,
+                sent: 1,
             },
         );
         self.send_read_index(ctx);
@@ -532,19 +556,28 @@ impl<E: Engine> Peer<E> {
                     what: "conf change",
                     detail: e.to_string(),
                 };
-                conf_state = if entry.get_entry_type() == EntryType::EntryConfChange {
+                let changed = if entry.get_entry_type() == EntryType::EntryConfChange {
                     let cc =
                         raft::prelude::ConfChange::parse_from_bytes(&entry.data).map_err(bad)?;
-                    self.node.apply_conf_change(&cc)?
+                    self.node.apply_conf_change(&cc)
                 } else {
                     let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?;
-                    self.node.apply_conf_change(&cc)?
+                    self.node.apply_conf_change(&cc)
                 };
-                self.node.store().set_conf_state(&conf_state, &mut batch);
-                self.region = self
-                    .region
-                    .with_membership(&conf_state.voters, &conf_state.learners);
-                self.region.save(&mut batch);
+                // An invalid change (e.g. removing every voter) fails the
+                // same way on every replica: it is skipped, not fatal.
+                conf_state = match changed {
+                    Ok(cs) => {
+                        self.node.store().set_conf_state(&cs, &mut batch);
+                        self.region = self.region.with_membership(&cs.voters, &cs.learners);
+                        self.region.save(&mut batch);
+                        cs
+                    }
+                    Err(e) => {
+                        tracing::warn!(region_id = self.region_id, index = entry.index, error = %e, "membership change refused");
+                        self.node.raft.prs().conf().to_conf_state()
+                    }
+                };
                 applied = Applied::ConfChange(&conf_state);
                 result = None;
             }

@@ -859,3 +859,33 @@ mod chaos {
         }
     }
 }
+
+#[test]
+fn an_invalid_membership_change_is_skipped_on_every_replica() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let bad = conf_change(&[
+        (ConfChangeType::RemoveNode, 1),
+        (ConfChangeType::RemoveNode, 2),
+        (ConfChangeType::RemoveNode, 3),
+    ]);
+    c.peers
+        .get_mut(&1)
+        .unwrap()
+        .propose_conf_change(bad)
+        .unwrap();
+    c.pump();
+    for id in [1, 2, 3] {
+        assert_eq!(
+            c.peers[&id].membership(),
+            (vec![1, 2, 3], vec![]),
+            "peer {id}"
+        );
+        assert_eq!(c.peers[&id].region().epoch().conf_ver, 1, "peer {id}");
+    }
+    assert_eq!(
+        outcome(&c.propose(1, put("k", 10))),
+        Some(Ok(())),
+        "the region still works"
+    );
+}
