@@ -143,6 +143,30 @@ impl<E: Engine> ClusterTso<E> {
 
     /// Allocates on the leader of `term`.
     fn allocate(&self, n: u64, term: u64) -> Result<u64, Error> {
+        if n == 0 || n >= 1 << TS_LOGICAL_BITS {
+            return Err(Error::Corruption {
+                what: "timestamp request",
+                detail: format!("a batch of {n} timestamps"),
+            });
+        }
+        let ts = self.reserve(n, term)?;
+        // A deposed leader must not hand out timestamps below a new leader's:
+        // confirm leadership with a quorum round after reserving. A voter that
+        // acknowledges it has not yet voted for a successor, so every
+        // timestamp a successor issues comes later.
+        self.store.read_index(FIRST_REGION)?;
+        match self.store.status().into_iter().next() {
+            Some(r) if r.is_leader && r.term == term => Ok(ts),
+            _ => Err(Error::NotLeader {
+                region_id: FIRST_REGION,
+                leader: None,
+            }),
+        }
+    }
+
+    /// Reserves `n` timestamps in the leader's window, extending it through
+    /// the log when needed.
+    fn reserve(&self, n: u64, term: u64) -> Result<u64, Error> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.term != term {
             // A new leadership: catch up on everything committed, then start

@@ -60,6 +60,9 @@ pub enum Error {
     /// it may or may not have applied.
     #[error("replication unavailable: {0}")]
     Unavailable(String),
+    /// GC was asked to collect below a lock that is still unresolved.
+    #[error("gc to safe point {safe_point} waits for a lock of transaction {lock_ts}")]
+    GcBlocked { lock_ts: u64, safe_point: u64 },
     /// A timestamp request could not be served.
     #[error("timestamp oracle: {0}")]
     Tso(String),

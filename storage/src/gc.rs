@@ -8,13 +8,23 @@ use crate::engine::{Cf, EngineIterator, IterOptions, Snapshot, WriteBatch};
 use crate::error::Result;
 use crate::mvcc::{Write, WriteKind, append_ts, encode_key, split_ts};
 
-/// The deletions that collect `[start, end)` up to `safe_point`.
+/// The deletions that collect `[start, end)` up to `safe_point`. Refused
+/// (`GcBlocked`) while a lock at or below the safe point exists in the range:
+/// resolving it may need the very commit or rollback records GC would drop.
 pub fn gc<S: Snapshot>(
     snap: &S,
     safe_point: u64,
     start: &[u8],
     end: Option<&[u8]>,
 ) -> Result<WriteBatch> {
+    let reader = crate::mvcc::MvccReader::new(snap);
+    let blocking = reader.scan_locks(start, end, safe_point, 1, |l| l.start_ts <= safe_point)?;
+    if let Some((_, lock)) = blocking.into_iter().next() {
+        return Err(crate::error::Error::GcBlocked {
+            lock_ts: lock.start_ts,
+            safe_point,
+        });
+    }
     let opts = IterOptions {
         lower: Some(encode_key(start)),
         upper: end.map(encode_key),
@@ -89,6 +99,37 @@ mod tests {
             let (batch, _) = commands::apply(&engine.snapshot(), &cmd).unwrap();
             engine.write(&batch, WriteOptions::default()).unwrap();
         }
+    }
+
+    #[test]
+    fn a_lock_below_the_safe_point_blocks_gc() {
+        let engine = MemoryEngine::new();
+        commit(&engine, b"a", Some(b"a1"), 1, 2);
+        let m = Mutation::new(Op::Put, b"b".to_vec(), b"pending".to_vec());
+        let p = Prewrite {
+            mutations: vec![m],
+            primary: b"a".to_vec(),
+            start_ts: 3,
+            lock_ttl: 10,
+            ..Default::default()
+        };
+        let (batch, _) = commands::apply(&engine.snapshot(), &p.into()).unwrap();
+        engine.write(&batch, WriteOptions::default()).unwrap();
+        let err = gc(&engine.snapshot(), 5, b"", None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::Error::GcBlocked {
+                    lock_ts: 3,
+                    safe_point: 5
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            gc(&engine.snapshot(), 2, b"", None).is_ok(),
+            "a newer lock does not block"
+        );
     }
 
     #[test]

@@ -500,7 +500,8 @@ impl Connection {
     async fn send(&mut self, payload: Vec<u8>) -> Step {
         let mut src = payload.as_slice();
         if let Err(e) = self.codec.encode(&mut src, &mut self.output) {
-            // Only an oversized payload can fail here; the client gets an error instead.
+            // Only an oversized payload can fail here; the client gets an error
+            // instead, and the connection ends (as MySQL does).
             debug!(conn = self.id, error = ?e, "response packet not sent");
             let e = ErrorReply::new(
                 1153,
@@ -511,6 +512,9 @@ impl Connection {
             self.codec
                 .encode(&mut payload.as_slice(), &mut self.output)
                 .map_err(codec_io)?;
+            // The rest of the response cannot follow an ERR packet: hang up.
+            self.flush().await?;
+            return Err(Close::AfterError);
         }
         if self.output.len() >= FLUSH_AT {
             self.flush().await?;

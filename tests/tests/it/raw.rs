@@ -157,3 +157,38 @@ async fn garbage_instead_of_a_handshake_is_refused() {
     let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+#[tokio::test]
+async fn a_result_row_over_max_allowed_packet_ends_with_an_error_and_a_close() {
+    let t = TestServer::start_with(|c| c.max_allowed_packet = 4096).await;
+    let mut raw = Raw::login(t.mysql_addr()).await;
+    let mut prepare = vec![0x16];
+    prepare.extend_from_slice(b"SELECT ?");
+    let ok = raw.command(&prepare).await;
+    let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    let _param_def = raw.read().await.expect("parameter definition");
+    // 9,000 bytes of parameter in three long-data packets (no reply to those).
+    for _ in 0..3 {
+        let mut long = vec![0x18];
+        long.extend_from_slice(&id.to_le_bytes());
+        long.extend_from_slice(&0u16.to_le_bytes());
+        long.extend_from_slice(&[b'x'; 3000]);
+        raw.write(0, &long).await;
+    }
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id.to_le_bytes());
+    exec.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xfd, 0]); // VAR_STRING, value from long data
+    raw.write(0, &exec).await;
+    let mut last = Vec::new();
+    while let Some((_, packet)) = raw.read().await {
+        last = packet;
+    }
+    assert_eq!(
+        err_code(&last),
+        1153,
+        "the response ends with ER_NET_PACKET_TOO_LARGE, then the connection closes"
+    );
+    let mut c = t.connect().await;
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}
