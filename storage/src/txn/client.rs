@@ -13,7 +13,7 @@ use super::commands::{
 };
 use super::store::TxnStore;
 use crate::error::{Error, Result};
-use crate::mvcc::{LockInfo, MvccReader};
+use crate::mvcc::{LockInfo, MvccReader, physical_ms};
 use crate::tso::TimestampSource;
 
 /// Tuning of the client.
@@ -230,7 +230,7 @@ impl<S: TxnStore> Transaction<S> {
             primary,
             start_ts: self.start_ts,
             for_update_ts,
-            lock_ttl: self.client.options.lock_ttl_ms,
+            lock_ttl: self.lock_ttl()?,
         };
         self.client
             .with_lock_resolution(|| self.client.store.execute(cmd.clone().into()))?;
@@ -271,7 +271,7 @@ impl<S: TxnStore> Transaction<S> {
             mutations,
             primary: primary.clone(),
             start_ts: self.start_ts,
-            lock_ttl: self.client.options.lock_ttl_ms,
+            lock_ttl: self.lock_ttl()?,
             for_update_ts: max_for_update,
             min_commit_ts: max_for_update + 1,
         };
@@ -292,7 +292,7 @@ impl<S: TxnStore> Transaction<S> {
             start_ts: self.start_ts,
             commit_ts,
         };
-        self.client.store.execute(commit.into())?;
+        self.commit_primary(commit)?;
         if fault == Some(CommitFault::AfterPrimary) {
             return Ok(commit_ts);
         }
@@ -309,6 +309,36 @@ impl<S: TxnStore> Transaction<S> {
             );
         }
         Ok(commit_ts)
+    }
+
+    /// Commits the primary: the commit point. If the store cannot tell
+    /// whether it applied (`Unavailable`), the command is sent again — commit
+    /// is idempotent — until its outcome is known.
+    fn commit_primary(&self, commit: Commit) -> Result<()> {
+        let mut attempts = 0;
+        loop {
+            match self.client.store.execute(commit.clone().into()) {
+                Err(Error::Unavailable(_)) if attempts < 10 => {
+                    attempts += 1;
+                    std::thread::sleep(self.client.options.backoff.max(Duration::from_millis(10)));
+                }
+                Err(Error::Unavailable(why)) => {
+                    return Err(Error::Unavailable(format!(
+                        "the outcome of transaction {} is unknown: {why}",
+                        self.start_ts
+                    )));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    /// A lock TTL counted from now rather than from `start_ts` (which is
+    /// what check-txn-status measures it against).
+    fn lock_ttl(&self) -> Result<u64> {
+        let now = physical_ms(self.client.tso.get_ts()?);
+        let elapsed = now.saturating_sub(physical_ms(self.start_ts));
+        Ok(elapsed + self.client.options.lock_ttl_ms)
     }
 
     /// Abandons the transaction, releasing any locks it took.

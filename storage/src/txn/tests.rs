@@ -350,3 +350,19 @@ fn run_model(seed: u64) {
         );
     }
 }
+
+#[test]
+fn a_late_prewrite_still_gets_a_live_lock() {
+    let env = Env::<MemoryEngine>::memory();
+    let mut slow = env.client.begin().unwrap();
+    // The transaction works for longer than a lock TTL before it prewrites.
+    env.clock.fetch_add(3 * TTL_MS, Ordering::SeqCst);
+    slow.put(b"k".to_vec(), b"v".to_vec());
+    slow.commit_with_fault(Some(CommitFault::AfterPrewrite))
+        .unwrap();
+    let err = env.client.begin().unwrap().get(b"k").unwrap_err();
+    assert!(
+        matches!(err, Error::KeyIsLocked(_)),
+        "the lock is alive, not expired at birth: {err}"
+    );
+}
