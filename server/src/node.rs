@@ -15,6 +15,7 @@ use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::mvcc::{compose_ts, physical_ms};
 use duet_storage::tso::{TimestampSource, Tso};
 use duet_storage::txn::commands::Gc;
+use duet_storage::txn::{TxnClient, TxnOptions};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -105,9 +106,14 @@ impl Node {
         let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), tcp));
         let gc = (config.gc_interval_secs > 0).then(|| {
             let (store, tso) = (Arc::clone(&store), Arc::clone(&tso));
+            let client = TxnClient::new(
+                Arc::clone(&txn_store),
+                Arc::clone(&tso),
+                TxnOptions::default(),
+            );
             let every = Duration::from_secs(config.gc_interval_secs);
             let life_ms = config.gc_life_time_secs.saturating_mul(1000);
-            tokio::spawn(gc_loop(store, tso, every, life_ms))
+            tokio::spawn(gc_loop(store, tso, client, every, life_ms))
         });
         Ok(Node {
             node_id: config.node_id,
@@ -164,6 +170,7 @@ impl Node {
 async fn gc_loop(
     store: Arc<RaftStore<RocksEngine>>,
     tso: Arc<dyn TimestampSource>,
+    client: TxnClient<ClusterStore<RocksEngine>>,
     every: Duration,
     life_ms: u64,
 ) {
@@ -171,13 +178,18 @@ async fn gc_loop(
     interval.tick().await;
     loop {
         interval.tick().await;
-        let (store, tso) = (Arc::clone(&store), Arc::clone(&tso));
+        let (store, tso, client) = (Arc::clone(&store), Arc::clone(&tso), client.clone());
         let outcome = tokio::task::spawn_blocking(move || {
             if !store.status().first().is_some_and(|r| r.is_leader) {
                 return Ok(None);
             }
             let now = tso.get_ts().map_err(|e| e.to_string())?;
             let safe_point = compose_ts(physical_ms(now).saturating_sub(life_ms), 0);
+            // Locks left below the safe point by crashed or slow clients would
+            // block GC: settle them through their primary first.
+            client
+                .resolve_locks_below(safe_point)
+                .map_err(|e| e.to_string())?;
             let gc = Gc {
                 safe_point,
                 start: Vec::new(),

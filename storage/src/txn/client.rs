@@ -108,6 +108,22 @@ impl<S: TxnStore> TxnClient<S> {
         }
     }
 
+    /// Settles every lock at or below `safe_point` whose transaction is
+    /// decided (or expired), so that GC to `safe_point` may run. Returns how
+    /// many were resolved.
+    pub fn resolve_locks_below(&self, safe_point: u64) -> Result<usize> {
+        let snap = self.store.snapshot()?;
+        let locks = MvccReader::new(&snap)
+            .scan_locks(b"", None, safe_point, 4096, |l| l.start_ts <= safe_point)?;
+        let mut resolved = 0;
+        for (key, lock) in locks {
+            if self.resolve(&lock.info(&key))? {
+                resolved += 1;
+            }
+        }
+        Ok(resolved)
+    }
+
     /// Settles the transaction behind `lock` through its primary. `false` if
     /// it is still alive.
     fn resolve(&self, lock: &LockInfo) -> Result<bool> {

@@ -20,6 +20,7 @@ const TTL_MS: u64 = 100;
 
 struct Env<E: Engine> {
     client: TxnClient<LocalStore<E>>,
+    client_store: Arc<LocalStore<E>>,
     clock: Arc<AtomicU64>,
 }
 
@@ -42,7 +43,8 @@ impl<E: Engine> Env<E> {
             backoff: Duration::ZERO,
         };
         Env {
-            client: TxnClient::new(store, tso, options),
+            client: TxnClient::new(Arc::clone(&store), tso, options),
+            client_store: store,
             clock,
         }
     }
@@ -364,5 +366,31 @@ fn a_late_prewrite_still_gets_a_live_lock() {
     assert!(
         matches!(err, Error::KeyIsLocked(_)),
         "the lock is alive, not expired at birth: {err}"
+    );
+}
+
+#[test]
+fn gc_waits_for_a_crashed_transaction_until_its_locks_are_resolved() {
+    let env = Env::<MemoryEngine>::memory();
+    let mut crashed = env.client.begin().unwrap();
+    crashed.put(b"p".to_vec(), b"1".to_vec());
+    crashed.put(b"s".to_vec(), b"2".to_vec());
+    crashed
+        .commit_with_fault(Some(CommitFault::AfterPrimary))
+        .unwrap();
+    let safe_point = env.client.begin().unwrap().start_ts();
+    let store = &env.client_store;
+    let gc = |sp: u64| crate::gc::gc(&store.engine().snapshot(), sp, b"", None);
+    assert!(
+        matches!(gc(safe_point), Err(Error::GcBlocked { .. })),
+        "the secondary's lock blocks GC"
+    );
+    env.expire_locks();
+    assert_eq!(env.client.resolve_locks_below(safe_point).unwrap(), 1);
+    assert!(gc(safe_point).is_ok());
+    assert_eq!(
+        env.read(b"s"),
+        Some(b"2".to_vec()),
+        "the committed secondary survived"
     );
 }
