@@ -192,3 +192,39 @@ async fn a_result_row_over_max_allowed_packet_ends_with_an_error_and_a_close() {
     let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_result_disturbs_nobody() {
+    let t = TestServer::start().await;
+    let mut other = t.connect().await;
+    let mut raw = Raw::login(t.mysql_addr()).await;
+    let mut prepare = vec![0x16];
+    prepare.extend_from_slice(b"SELECT ?, ?, ?, ?");
+    let ok = raw.command(&prepare).await;
+    let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    for _ in 0..4 {
+        let _param_def = raw.read().await.expect("parameter definition");
+    }
+    // Four 2 MiB parameters: an 8 MiB row the client will never read.
+    for param in 0..4u16 {
+        for _ in 0..2 {
+            let mut long = vec![0x18];
+            long.extend_from_slice(&id.to_le_bytes());
+            long.extend_from_slice(&param.to_le_bytes());
+            long.extend_from_slice(&vec![b'x'; 1 << 20]);
+            raw.write(0, &long).await;
+        }
+    }
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id.to_le_bytes());
+    exec.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0xfd, 0, 0xfd, 0, 0xfd, 0, 0xfd, 0]);
+    raw.write(0, &exec).await;
+    drop(raw);
+    for _ in 0..3 {
+        let one: Option<i64> = other.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+    }
+    let mut fresh = t.connect().await;
+    let two: Option<i64> = fresh.query_first("SELECT 2").await.unwrap();
+    assert_eq!(two, Some(2));
+}
