@@ -93,6 +93,23 @@ impl Default for PeerConfig {
     }
 }
 
+/// A membership change from `(kind, node)` pairs; several at once go
+/// through a joint configuration, left automatically.
+pub fn conf_change(changes: &[(raft::prelude::ConfChangeType, u64)]) -> ConfChangeV2 {
+    let singles: Vec<raft::prelude::ConfChangeSingle> = changes
+        .iter()
+        .map(|(kind, node)| {
+            let mut single = raft::prelude::ConfChangeSingle::default();
+            single.set_change_type(*kind);
+            single.node_id = *node;
+            single
+        })
+        .collect();
+    let mut cc = ConfChangeV2::default();
+    cc.set_changes(singles.into());
+    cc
+}
+
 struct Proposal {
     index: u64,
     term: u64,
@@ -298,17 +315,7 @@ impl<E: Engine> Peer<E> {
             }));
             return None;
         }
-        // Kept in index order: after a leadership change, older proposals
-        // at higher indexes may still wait (they will be answered as dropped).
-        let at = self.proposals.partition_point(|p| p.index <= index);
-        self.proposals.insert(
-            at,
-            Proposal {
-                index,
-                term,
-                callback,
-            },
-        );
+        self.enqueue(index, term, callback);
         Some((index, term))
     }
 
@@ -324,6 +331,13 @@ impl<E: Engine> Peer<E> {
             }));
             return;
         }
+        self.enqueue(index, term, callback);
+    }
+
+    /// Waits for the entry at `(index, term)`, kept in index order: after a
+    /// leadership change, older proposals at higher indexes may still wait
+    /// (they will be answered as dropped).
+    fn enqueue(&mut self, index: u64, term: u64, callback: Callback) {
         let at = self.proposals.partition_point(|p| p.index <= index);
         self.proposals.insert(
             at,

@@ -266,17 +266,7 @@ impl<E: Engine> RaftStore<E> {
         region_id: u64,
         changes: &[(raft::prelude::ConfChangeType, u64)],
     ) -> Result<()> {
-        let mut change = raft::prelude::ConfChangeV2::default();
-        let singles: Vec<raft::prelude::ConfChangeSingle> = changes
-            .iter()
-            .map(|(kind, node)| {
-                let mut c = raft::prelude::ConfChangeSingle::default();
-                c.set_change_type(*kind);
-                c.node_id = *node;
-                c
-            })
-            .collect();
-        change.set_changes(singles.into());
+        let change = crate::peer::conf_change(changes);
         let (tx, rx) = channel::bounded(1);
         self.sender
             .send(StoreMsg::ChangeMembership {

@@ -8,9 +8,9 @@ use duet_storage::engine::memory::MemoryEngine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot};
 use duet_storage::txn::commands::{Command, Commit, Mutation, Op, Prewrite};
-use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, Message};
+use raft::prelude::{ConfChangeType, Message};
 
-use crate::peer::{Applied, ApplyObserver, ApplyResult, Peer, PeerConfig};
+use crate::peer::{Applied, ApplyObserver, ApplyResult, Peer, PeerConfig, conf_change};
 
 const REGION: u64 = 1;
 
@@ -359,11 +359,7 @@ fn learners_join_through_a_conf_change() {
     .unwrap();
     c.engines.insert(4, e4);
     c.peers.insert(4, p4);
-    let mut cc = ConfChangeV2::default();
-    let mut single = ConfChangeSingle::default();
-    single.set_change_type(ConfChangeType::AddLearnerNode);
-    single.node_id = 4;
-    cc.set_changes(vec![single].into());
+    let cc = conf_change(&[(ConfChangeType::AddLearnerNode, 4)]);
     c.peers
         .get_mut(&1)
         .unwrap()
@@ -607,21 +603,6 @@ fn a_read_index_sent_before_the_new_leader_commits_is_retried() {
         matches!(*out.lock().unwrap(), Some(Ok(1))),
         "answered after the retry"
     );
-}
-
-fn conf_change(changes: &[(ConfChangeType, u64)]) -> ConfChangeV2 {
-    let mut cc = ConfChangeV2::default();
-    let singles: Vec<ConfChangeSingle> = changes
-        .iter()
-        .map(|(kind, node)| {
-            let mut s = ConfChangeSingle::default();
-            s.set_change_type(*kind);
-            s.node_id = *node;
-            s
-        })
-        .collect();
-    cc.set_changes(singles.into());
-    cc
 }
 
 #[test]
