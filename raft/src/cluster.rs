@@ -33,6 +33,10 @@ pub struct ClusterStore<E: Engine> {
     transport: Option<Arc<TcpTransport>>,
 }
 
+/// The outcome of one attempt in one region: `Err(None)` when nothing better
+/// than "try again" is known.
+type Attempt = Result<Response, Option<Error>>;
+
 impl<E: Engine> ClusterStore<E> {
     pub fn new(
         node_id: u64,
@@ -48,13 +52,13 @@ impl<E: Engine> ClusterStore<E> {
 
     /// Forwards `command` to store `leader`; the outcome is read from this
     /// node's own apply of the same entry.
-    fn forward(&self, leader: u64, command: &Command) -> Result<Response, Option<Error>> {
+    fn forward(&self, leader: u64, region_id: u64, command: &Command) -> Attempt {
         let Some(transport) = &self.transport else {
             return Err(None);
         };
         let request = Request {
             id: 0,
-            region_id: FIRST_REGION,
+            region_id,
             command: command.to_bytes(),
             ts_count: 0,
         };
@@ -65,32 +69,72 @@ impl<E: Engine> ClusterStore<E> {
             return Err(None);
         }
         self.store
-            .watch(FIRST_REGION, reply.index, reply.term)
+            .watch(region_id, reply.index, reply.term)
             .map_err(Some)
     }
-}
 
-impl<E: Engine> TxnStore for ClusterStore<E> {
-    type Engine = E;
-
-    fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
-        let deadline = Instant::now() + RETRY_FOR;
-        loop {
-            match self.store.read_index(FIRST_REGION) {
-                Ok(_) => return Ok(self.store.engine().snapshot()),
-                Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
-                Err(_) => std::thread::sleep(PAUSE),
-            }
-        }
+    /// The parts of `command`, one per region of the local view that it
+    /// touches.
+    fn route(&self, command: &Command) -> Vec<(u64, Command)> {
+        self.store
+            .view()
+            .regions()
+            .into_iter()
+            .filter_map(|r| Some((r.id, command.restrict(&r.start_key, &r.end_key)?)))
+            .collect()
     }
 
-    fn execute(&self, command: Command) -> duet_storage::Result<Response> {
-        let deadline = Instant::now() + RETRY_FOR;
+    /// Executes every part of `command` in its region, in parallel; the
+    /// first error (in key order) wins.
+    fn execute_routed(
+        &self,
+        command: &Command,
+        deadline: Instant,
+    ) -> duet_storage::Result<Response> {
+        let parts = self.route(command);
+        let outcomes: Vec<duet_storage::Result<Response>> = match parts.as_slice() {
+            [] => return Err(unavailable("no region holds the command's keys")),
+            [(region_id, part)] => vec![self.execute_in(*region_id, part, deadline)],
+            _ => std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .iter()
+                    .map(|(region_id, part)| {
+                        scope.spawn(move || self.execute_in(*region_id, part, deadline))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(unavailable("a routed part panicked")))
+                    })
+                    .collect()
+            }),
+        };
+        let mut response = Response::Done;
+        for outcome in outcomes {
+            match outcome? {
+                Response::Done => {}
+                status => response = status,
+            }
+        }
+        Ok(response)
+    }
+
+    /// Executes `part` in `region_id`, on its leader, retrying through
+    /// leader changes; a region that changed under the request (a split)
+    /// sends the part back to routing.
+    fn execute_in(
+        &self,
+        region_id: u64,
+        part: &Command,
+        deadline: Instant,
+    ) -> duet_storage::Result<Response> {
         loop {
-            let outcome = match self.store.propose(FIRST_REGION, command.clone()) {
+            let outcome = match self.store.propose(region_id, part.clone()) {
                 Err(Error::NotLeader {
                     leader: Some(l), ..
-                }) if l != self.node_id => self.forward(l, &command),
+                }) if l != self.node_id => self.forward(l, region_id, part),
                 other => other.map_err(Some),
             };
             match outcome {
@@ -101,11 +145,75 @@ impl<E: Engine> TxnStore for ClusterStore<E> {
                         e.map_or("no leader answered".to_string(), |e| e.to_string()),
                     ));
                 }
+                Err(Some(Error::EpochNotMatch { .. } | Error::RegionNotFound(_))) => {
+                    // This node's view is behind: catch up on the region's
+                    // log (which applies the split here), then route again.
+                    let _ = self.store.read_index(region_id);
+                    std::thread::sleep(PAUSE);
+                    return self.execute_routed(part, deadline);
+                }
                 // No leader yet, a leader change, or an unknown outcome:
                 // transaction commands are idempotent, so try again.
                 Err(_) => std::thread::sleep(PAUSE),
             }
         }
+    }
+
+    /// Splits the region holding `split_key` there; the new region takes
+    /// `new_region_id` (unique in the cluster: take it from the timestamp
+    /// oracle). Forwarding is not needed: it runs on the region's leader or
+    /// reports `NotLeader`.
+    pub fn split(&self, split_key: &[u8], new_region_id: u64) -> Result<(), Error> {
+        let region = self
+            .store
+            .view()
+            .locate(split_key)
+            .ok_or(Error::RegionNotFound(0))?;
+        if region.start_key == split_key {
+            return Ok(());
+        }
+        self.store.split(region.id, split_key, new_region_id)
+    }
+
+    /// A linearizable read point for `region_id`: waits until this node
+    /// applied everything its leader had committed.
+    fn read_index(&self, region_id: u64, deadline: Instant) -> duet_storage::Result<()> {
+        loop {
+            match self.store.read_index(region_id) {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
+                Err(_) => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+}
+
+impl<E: Engine> TxnStore for ClusterStore<E> {
+    type Engine = E;
+
+    /// Linearizable across regions: a ReadIndex round for every region, so
+    /// a follower reads everything committed before the call.
+    fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
+        let deadline = Instant::now() + RETRY_FOR;
+        let regions = self.store.view().regions();
+        match regions.as_slice() {
+            [one] => self.read_index(one.id, deadline)?,
+            _ => std::thread::scope(|scope| {
+                let handles: Vec<_> = regions
+                    .iter()
+                    .map(|r| scope.spawn(move || self.read_index(r.id, deadline)))
+                    .collect();
+                handles.into_iter().try_for_each(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(unavailable("a read index panicked")))
+                })
+            })?,
+        }
+        Ok(self.store.engine().snapshot())
+    }
+
+    fn execute(&self, command: Command) -> duet_storage::Result<Response> {
+        self.execute_routed(&command, Instant::now() + RETRY_FOR)
     }
 }
 
@@ -155,7 +263,7 @@ impl<E: Engine> ClusterTso<E> {
         // acknowledges it has not yet voted for a successor, so every
         // timestamp a successor issues comes later.
         self.store.read_index(FIRST_REGION)?;
-        match self.store.status().into_iter().next() {
+        match first_region(&self.store) {
             Some(r) if r.is_leader && r.term == term => Ok(ts),
             _ => Err(Error::NotLeader {
                 region_id: FIRST_REGION,
@@ -208,8 +316,7 @@ impl<E: Engine> TimestampSource for ClusterTso<E> {
         let n = u64::from(n.max(1));
         let deadline = Instant::now() + RETRY_FOR;
         loop {
-            let region = self.store.status().into_iter().next();
-            let attempt = match region {
+            let attempt = match first_region(&self.store) {
                 Some(r) if r.is_leader => self.allocate(n, r.term).map_err(|e| e.to_string()),
                 Some(r) => match (r.leader, &self.transport) {
                     (Some(l), Some(t)) => {
@@ -251,13 +358,14 @@ impl<E: Engine> RequestHandler for Handler<E> {
             id: request.id,
             ..Default::default()
         };
-        let region = self.store.status().into_iter().next();
-        let Some(region) = region.clone().filter(|r| r.is_leader) else {
-            reply.leader = region.and_then(|r| r.leader).unwrap_or(0);
-            reply.error = "not leader".into();
-            return reply;
-        };
         if request.command.is_empty() {
+            // The oracle is served by the first region's leader.
+            let region = first_region(&self.store);
+            let Some(region) = region.clone().filter(|r| r.is_leader) else {
+                reply.leader = region.and_then(|r| r.leader).unwrap_or(0);
+                reply.error = "not leader".into();
+                return reply;
+            };
             match self
                 .tso
                 .allocate(u64::from(request.ts_count.max(1)), region.term)
@@ -279,8 +387,20 @@ impl<E: Engine> RequestHandler for Handler<E> {
                 reply.index = index;
                 reply.term = term;
             }
+            Err(Error::NotLeader { leader, .. }) => {
+                reply.leader = leader.unwrap_or(0);
+                reply.error = "not leader".into();
+            }
             Err(e) => reply.error = e.to_string(),
         }
         reply
     }
+}
+
+/// This store's view of the first region, which serves the oracle.
+fn first_region<E: Engine>(store: &RaftStore<E>) -> Option<crate::store::RegionStatus> {
+    store
+        .status()
+        .into_iter()
+        .find(|r| r.region_id == FIRST_REGION)
 }

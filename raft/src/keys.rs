@@ -5,10 +5,31 @@
 
 const REGION_PREFIX: u8 = 0x01;
 
-fn region_key(region_id: u64, suffix: u8) -> Vec<u8> {
+/// `0x01 region`: the prefix of every key of one region.
+pub fn region_prefix(region_id: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(18);
     k.push(REGION_PREFIX);
     k.extend_from_slice(&region_id.to_be_bytes());
+    k
+}
+
+/// The bounds `[start, end)` of every region's keys.
+pub fn region_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![REGION_PREFIX], vec![REGION_PREFIX + 1])
+}
+
+/// The region a key of this layout belongs to.
+pub fn region_of(key: &[u8]) -> Option<u64> {
+    match key {
+        [REGION_PREFIX, id @ ..] if id.len() >= 8 => {
+            id[..8].try_into().ok().map(u64::from_be_bytes)
+        }
+        _ => None,
+    }
+}
+
+fn region_key(region_id: u64, suffix: u8) -> Vec<u8> {
+    let mut k = region_prefix(region_id);
     k.push(suffix);
     k
 }
@@ -54,5 +75,9 @@ mod tests {
         assert!(entry_key(1, 9) < entry_key(1, 10));
         assert!(entry_key(1, u64::MAX) < entry_key(2, 0));
         assert!(hard_state_key(1) > entry_key(1, u64::MAX) || hard_state_key(1) < entry_key(1, 0));
+        assert_eq!(region_of(&region_state_key(42)), Some(42));
+        assert_eq!(region_of(b"\x00tso"), None);
+        let (start, end) = region_range();
+        assert!(start <= entry_key(0, 0) && entry_key(u64::MAX, u64::MAX) < end);
     }
 }

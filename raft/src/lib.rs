@@ -5,17 +5,20 @@
 //! commands — to the KV engine, reporting each applied entry to observers
 //! such as the columnar learner.
 //!
-//! A [`store::RaftStore`] runs the Ready loop of a node's peers on one thread
-//! and executes transaction commands for the storage crate; stores reach each
-//! other through a [`transport::Transport`]. Still to come: the TCP
-//! transport, ReadIndex, routing and the CLI (see the
-//! Raft issue).
+//! A store hosts one peer of each region ([`regions::Regions`]: created by
+//! bootstrap, splits, or a message from a new region's leader), and
+//! [`store::RaftStore`] runs their Ready loop on one thread; stores reach
+//! each other through a [`transport::Transport`] (in-process, or TCP).
+//! [`cluster::ClusterStore`] is the client side: it splits each transaction
+//! command by region, sends each part to its region's leader, and re-routes
+//! when a region changed under it.
 
 pub mod cluster;
 mod error;
 pub mod keys;
 pub mod peer;
 pub mod region;
+pub mod regions;
 pub mod snapshot;
 pub mod storage;
 pub mod store;

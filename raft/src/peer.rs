@@ -56,6 +56,8 @@ pub enum Applied<'a> {
     Command { command: &'a Command, ok: bool },
     /// A membership change.
     ConfChange(&'a ConfState),
+    /// The region split: it keeps `left`, and `right` is a new region.
+    Split { left: &'a Region, right: &'a Region },
     /// An entry with no command (e.g. a new leader's empty entry).
     Empty,
 }
@@ -129,11 +131,15 @@ pub struct Peer<E: Engine> {
     next_read: u64,
     log_gc_threshold: u64,
     region: Region,
+    /// Regions this peer's splits created, for the store to open.
+    splits: Vec<Region>,
 }
 
 impl<E: Engine> Peer<E> {
     /// Opens peer `id` of `region_id`, restoring its log and applied index
-    /// from `engine` (or bootstrapping with `voters`/`learners`).
+    /// from `engine` (or bootstrapping with `voters`/`learners`). With no
+    /// stored state and no members, the peer is uninitialized: it waits for
+    /// its leader's snapshot (see [`crate::storage::SPLIT_INIT_INDEX`]).
     pub fn open(
         engine: Arc<E>,
         region_id: u64,
@@ -146,6 +152,7 @@ impl<E: Engine> Peer<E> {
         let mut storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
         let region = match Region::load(engine.as_ref(), region_id)? {
             Some(r) => r,
+            None if voters.is_empty() && learners.is_empty() => Region::uninitialized(region_id),
             None => {
                 let r = Region::bootstrap(region_id, voters, learners);
                 let mut batch = WriteBatch::new();
@@ -195,6 +202,7 @@ impl<E: Engine> Peer<E> {
             next_read: 0,
             log_gc_threshold: cfg.log_gc_threshold,
             region,
+            splits: Vec::new(),
         })
     }
 
@@ -296,6 +304,44 @@ impl<E: Engine> Peer<E> {
     /// [`propose`](Self::propose), returning the log position the command
     /// will take if it commits (`None` if it was refused at once).
     pub fn propose_at(&mut self, command: &Command, callback: Callback) -> Option<(u64, u64)> {
+        self.propose_entry(Vec::new(), command.to_bytes(), callback)
+    }
+
+    /// Proposes splitting this region at `split_key`; the new right-hand
+    /// region gets `new_region_id`. `callback` runs once it applied; a key
+    /// outside the range (the region changed meanwhile) answers
+    /// `EpochNotMatch`.
+    pub fn propose_split(&mut self, split_key: &[u8], new_region_id: u64, callback: Callback) {
+        if self.region.split(split_key, new_region_id).is_none() {
+            callback(Err(self.epoch_not_match()));
+            return;
+        }
+        let request = crate::region::SplitRequest {
+            split_key: split_key.to_vec(),
+            new_region_id,
+        };
+        let data = prost::Message::encode_to_vec(&request);
+        let _ = self.propose_entry(crate::region::SPLIT_CONTEXT.to_vec(), data, callback);
+    }
+
+    fn epoch_not_match(&self) -> Error {
+        Error::EpochNotMatch {
+            region_id: self.region_id,
+            current: Box::new(self.region.clone()),
+        }
+    }
+
+    /// The regions created by splits applied since the last call.
+    pub fn take_splits(&mut self) -> Vec<Region> {
+        std::mem::take(&mut self.splits)
+    }
+
+    fn propose_entry(
+        &mut self,
+        context: Vec<u8>,
+        data: Vec<u8>,
+        callback: Callback,
+    ) -> Option<(u64, u64)> {
         if !self.is_leader() {
             callback(Err(Error::NotLeader {
                 region_id: self.region_id,
@@ -305,7 +351,7 @@ impl<E: Engine> Peer<E> {
         }
         let index = self.node.raft.raft_log.last_index() + 1;
         let term = self.term();
-        if let Err(e) = self.node.propose(vec![], command.to_bytes()) {
+        if let Err(e) = self.node.propose(context, data) {
             callback(Err(e.into()));
             return None;
         }
@@ -358,10 +404,7 @@ impl<E: Engine> Peer<E> {
     /// change of range since then answers `EpochNotMatch` with the region now.
     pub fn propose_in_epoch(&mut self, command: &Command, epoch: RegionEpoch, callback: Callback) {
         if epoch.version != self.region.epoch().version {
-            callback(Err(Error::EpochNotMatch {
-                region_id: self.region_id,
-                current: Box::new(self.region.clone()),
-            }));
+            callback(Err(self.epoch_not_match()));
             return;
         }
         self.propose(command, callback);
@@ -543,22 +586,51 @@ impl<E: Engine> Peer<E> {
         let (applied, result): (Applied<'_>, Option<ApplyResult>);
         let command;
         let conf_state;
+        let split;
         match entry.get_entry_type() {
+            EntryType::EntryNormal if entry.get_context() == crate::region::SPLIT_CONTEXT => {
+                let request: crate::region::SplitRequest =
+                    prost::Message::decode(entry.data.as_ref()).map_err(|e| Error::Corruption {
+                        what: "split request",
+                        detail: e.to_string(),
+                    })?;
+                match self.apply_split(&request, &mut batch)? {
+                    Some(right) => {
+                        split = (self.region.clone(), right);
+                        applied = Applied::Split {
+                            left: &split.0,
+                            right: &split.1,
+                        };
+                        result = Some(Ok(Response::Done));
+                    }
+                    // The range changed since the proposal: refused alike everywhere.
+                    None => {
+                        applied = Applied::Empty;
+                        result = Some(Err(self.epoch_not_match()));
+                    }
+                }
+            }
             EntryType::EntryNormal if entry.data.is_empty() => {
                 applied = Applied::Empty;
                 result = None;
             }
             EntryType::EntryNormal => {
                 command = Command::from_bytes(&entry.data)?;
-                let outcome = commands::apply(&self.engine.snapshot(), &command);
-                let ok = outcome.is_ok();
+                // Routed by a stale view of the regions: refused, no writes.
+                let outcome = if command.within(&self.region.start_key, &self.region.end_key) {
+                    Ok(commands::apply(&self.engine.snapshot(), &command))
+                } else {
+                    Err(self.epoch_not_match())
+                };
+                let ok = matches!(outcome, Ok(Ok(_)));
                 result = Some(match outcome {
-                    Ok((writes, response)) => {
+                    Err(e) => Err(e),
+                    Ok(Ok((writes, response))) => {
                         batch = writes;
                         Ok(response)
                     }
-                    Err(e) if is_engine_failure(&e) => return Err(e.into()),
-                    Err(e) => Err(Error::Storage(e)),
+                    Ok(Err(e)) if is_engine_failure(&e) => return Err(e.into()),
+                    Ok(Err(e)) => Err(Error::Storage(e)),
                 });
                 applied = Applied::Command {
                     command: &command,
@@ -608,6 +680,43 @@ impl<E: Engine> Peer<E> {
         }
         self.answer_proposals(entry, result);
         Ok(())
+    }
+
+    /// Applies a split to this replica: narrows the region and, unless this
+    /// store already holds the new region (it caught up on it by snapshot),
+    /// writes the new region's descriptor and initial Raft state. The store
+    /// opens the new peer (see [`take_splits`](Self::take_splits)). Returns
+    /// the new region, or `None` if the split no longer fits the range.
+    fn apply_split(
+        &mut self,
+        request: &crate::region::SplitRequest,
+        batch: &mut WriteBatch,
+    ) -> Result<Option<Region>> {
+        let Some((left, right)) = self.region.split(&request.split_key, request.new_region_id)
+        else {
+            tracing::warn!(
+                region_id = self.region_id,
+                new_region_id = request.new_region_id,
+                "split refused: the key is outside the region"
+            );
+            return Ok(None);
+        };
+        left.save(batch);
+        let known =
+            Region::load(self.engine.as_ref(), right.id)?.is_some_and(|r| r.is_initialized());
+        if !known {
+            let conf_state = self.node.raft.prs().conf().to_conf_state();
+            crate::storage::write_split_state(
+                &self.engine.snapshot(),
+                right.id,
+                &conf_state,
+                batch,
+            )?;
+            right.save(batch);
+            self.splits.push(right.clone());
+        }
+        self.region = left;
+        Ok(Some(right))
     }
 
     /// Answers the proposal at this entry's index; proposals overtaken by a

@@ -31,6 +31,21 @@ pub struct PeerMeta {
     pub learner: bool,
 }
 
+/// A split, proposed to a region's leader as an admin entry (see
+/// [`SPLIT_CONTEXT`]): the region keeps `[start, split_key)` and a new
+/// region `new_region_id` takes `[split_key, end)`. The new id comes from the
+/// cluster's timestamp oracle, so no two splits pick the same one.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SplitRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    pub split_key: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub new_region_id: u64,
+}
+
+/// The context that marks a normal log entry as a [`SplitRequest`].
+pub const SPLIT_CONTEXT: &[u8] = b"duet:split";
+
 /// A region: range, epoch, peers.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Region {
@@ -106,6 +121,60 @@ impl Region {
         next
     }
 
+    /// Whether this descriptor came from a bootstrap, a split or a snapshot
+    /// (a peer created by a message from a new region's leader knows
+    /// nothing of its region until the first snapshot arrives).
+    pub fn is_initialized(&self) -> bool {
+        !self.peers.is_empty()
+    }
+
+    /// The descriptor of a peer that knows only its region's id.
+    pub fn uninitialized(id: u64) -> Region {
+        Region {
+            id,
+            start_key: Vec::new(),
+            end_key: Vec::new(),
+            epoch: None,
+            peers: Vec::new(),
+        }
+    }
+
+    /// Splits at `key` into this region's left part (same id) and a new
+    /// region `new_id` from `key` on, with the same peers; both bump
+    /// `version`. `None` if `key` is not strictly inside the range.
+    pub fn split(&self, key: &[u8], new_id: u64) -> Option<(Region, Region)> {
+        if key <= self.start_key.as_slice() || !self.contains(key) || new_id == self.id {
+            return None;
+        }
+        let epoch = self.epoch();
+        let epoch = Some(RegionEpoch {
+            conf_ver: epoch.conf_ver,
+            version: epoch.version + 1,
+        });
+        let left = Region {
+            end_key: key.to_vec(),
+            epoch,
+            ..self.clone()
+        };
+        let right = Region {
+            id: new_id,
+            start_key: key.to_vec(),
+            epoch,
+            ..self.clone()
+        };
+        Some((left, right))
+    }
+
+    /// The bounds of the region's data in the engine's MVCC column
+    /// families: user keys are stored memcomparable-encoded, so the encoded
+    /// bounds enclose every version of every key in the range. `None` = no
+    /// upper bound.
+    pub fn data_bounds(&self) -> (Vec<u8>, Option<Vec<u8>>) {
+        let start = duet_storage::mvcc::encode_key(&self.start_key);
+        let end = (!self.end_key.is_empty()).then(|| duet_storage::mvcc::encode_key(&self.end_key));
+        (start, end)
+    }
+
     /// Loads the descriptor of `region_id` from `engine`, if any.
     pub fn load<E: Engine>(engine: &E, region_id: u64) -> Result<Option<Region>> {
         engine
@@ -170,5 +239,27 @@ mod tests {
                 && !bounded.contains(b"d")
                 && !bounded.contains(b"a")
         );
+    }
+
+    #[test]
+    fn a_split_divides_the_range_and_bumps_the_version() {
+        let r = Region::bootstrap(1, &[1, 2, 3], &[]);
+        let (left, right) = r.split(b"m", 9).expect("m is inside");
+        assert_eq!((left.id, right.id), (1, 9));
+        assert_eq!(
+            (left.start_key.as_slice(), left.end_key.as_slice()),
+            (&b""[..], &b"m"[..])
+        );
+        assert_eq!(
+            (right.start_key.as_slice(), right.end_key.as_slice()),
+            (&b"m"[..], &b""[..])
+        );
+        assert_eq!(left.epoch().version, 2);
+        assert_eq!(right.epoch(), left.epoch());
+        assert_eq!(right.peers, r.peers);
+        assert!(left.split(b"m", 10).is_none(), "m is the left part's end");
+        assert!(left.split(b"", 10).is_none(), "the start cannot split");
+        assert!(right.split(b"m", 10).is_none() && right.split(b"n", 9).is_none());
+        assert!(!Region::uninitialized(4).is_initialized() && r.is_initialized());
     }
 }

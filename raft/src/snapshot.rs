@@ -1,12 +1,14 @@
-//! Region snapshots with data: the KV contents of a region (its `default`,
-//! `lock` and `write` column families) at an applied index, built by the
-//! leader when a follower is too far behind the compacted log, and installed
-//! by the follower in place of its own copy.
+//! Region snapshots with data: the KV contents of a region's key range (its
+//! `default`, `lock` and `write` column families) at an applied index, built
+//! by the leader when a follower is too far behind the compacted log (or has
+//! just been created for a new region), and installed by the follower in
+//! place of its own copy of that range. Other regions' keys are untouched.
 
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot as _, WriteBatch};
 use prost::Message as _;
 
 use crate::error::{Error, Result};
+use crate::region::Region;
 
 /// The column families a snapshot carries (Raft's own state is not data).
 const DATA_CFS: [Cf; 3] = [Cf::Default, Cf::Lock, Cf::Write];
@@ -55,8 +57,20 @@ fn cf_from(code: u32) -> Result<Cf> {
     }
 }
 
-/// The applied index and every data key of `engine`, read from one engine
-/// snapshot so that they agree (the region covers all keys).
+/// The iterator options for a region's data in one column family.
+fn range_options(region: Option<&Region>) -> IterOptions {
+    match region.map(Region::data_bounds) {
+        None => IterOptions::default(),
+        Some((start, Some(end))) => IterOptions::range(start, end),
+        Some((start, None)) => IterOptions {
+            lower: Some(start),
+            ..IterOptions::default()
+        },
+    }
+}
+
+/// The applied index and every data key of the region, read from one engine
+/// snapshot so that they agree.
 pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
     let snap = engine.snapshot();
     let index = match snap.get(Cf::Raft, &crate::keys::apply_state_key(region_id))? {
@@ -66,10 +80,16 @@ pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
         })?),
         None => 0,
     };
+    let region = snap
+        .get(Cf::Raft, &crate::keys::region_state_key(region_id))?
+        .unwrap_or_default();
+    let descriptor = decode_region(&region)?;
     let mut pairs = Vec::new();
     for cf in DATA_CFS {
-        let mut it = snap.iter(cf, IterOptions::default())?;
-        let mut ok = it.seek_to_first()?;
+        let opts = range_options(descriptor.as_ref());
+        let lower = opts.lower.clone().unwrap_or_default();
+        let mut it = snap.iter(cf, opts)?;
+        let mut ok = it.seek(&lower)?;
         while ok {
             pairs.push(Pair {
                 cf: cf_code(cf),
@@ -79,9 +99,6 @@ pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
             ok = it.next()?;
         }
     }
-    let region = snap
-        .get(Cf::Raft, &crate::keys::region_state_key(region_id))?
-        .unwrap_or_default();
     let tso_limit = snap.get(Cf::Raft, duet_storage::tso::LIMIT_KEY)?;
     Ok((
         index,
@@ -94,8 +111,20 @@ pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
     ))
 }
 
-/// Adds to `batch` the replacement of every data key of `engine` by `data`;
-/// returns the region descriptor the snapshot carries.
+fn decode_region(bytes: &[u8]) -> Result<Option<Region>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    Region::decode(bytes)
+        .map(Some)
+        .map_err(|e| Error::Corruption {
+            what: "snapshot region",
+            detail: e.to_string(),
+        })
+}
+
+/// Adds to `batch` the replacement of the region's data in `engine` by
+/// `data`; returns the region descriptor the snapshot carries.
 pub fn install<E: Engine>(
     engine: &E,
     data: &[u8],
@@ -105,10 +134,13 @@ pub fn install<E: Engine>(
         what: "snapshot",
         detail: e.to_string(),
     })?;
+    let region = decode_region(&decoded.region)?;
     let snap = engine.snapshot();
     for cf in DATA_CFS {
-        let mut it = snap.iter(cf, IterOptions::default())?;
-        let mut ok = it.seek_to_first()?;
+        let opts = range_options(region.as_ref());
+        let lower = opts.lower.clone().unwrap_or_default();
+        let mut it = snap.iter(cf, opts)?;
+        let mut ok = it.seek(&lower)?;
         while ok {
             batch.delete(cf, it.key().to_vec());
             ok = it.next()?;
@@ -120,15 +152,8 @@ pub fn install<E: Engine>(
     if let Some(limit) = decoded.tso_limit {
         batch.put(Cf::Raft, duet_storage::tso::LIMIT_KEY.to_vec(), limit);
     }
-    if decoded.region.is_empty() {
-        return Ok(None);
+    if let Some(region) = &region {
+        region.save(batch);
     }
-    let region = crate::region::Region::decode(decoded.region.as_slice()).map_err(|e| {
-        Error::Corruption {
-            what: "snapshot region",
-            detail: e.to_string(),
-        }
-    })?;
-    region.save(batch);
-    Ok(Some(region))
+    Ok(region)
 }

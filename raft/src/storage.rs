@@ -198,6 +198,56 @@ impl PeerStorage {
     }
 }
 
+/// Where the log of a region created by a split starts: every replica
+/// writes the same state at this index and term when it applies the split.
+/// A peer that did not (it is behind the split, or new) has an empty log
+/// and cannot take entries that follow this index, so the leader sends it a
+/// snapshot — which carries the region's data.
+pub const SPLIT_INIT_INDEX: u64 = 5;
+
+/// Adds to `batch` the initial Raft state of `region_id`, created by a
+/// split with membership `conf_state`. A vote this store already cast for
+/// the region (as a peer created by a message) in a later term is kept.
+pub fn write_split_state<S: duet_storage::engine::Snapshot>(
+    snap: &S,
+    region_id: u64,
+    conf_state: &ConfState,
+    batch: &mut WriteBatch,
+) -> Result<()> {
+    let mut hs = HardState::default();
+    if let Some(b) = snap.get(Cf::Raft, &keys::hard_state_key(region_id))? {
+        let old = decode::<HardState>("hard state", &b)?;
+        if old.term > SPLIT_INIT_INDEX {
+            hs.term = old.term;
+            hs.vote = old.vote;
+        }
+    }
+    hs.term = hs.term.max(SPLIT_INIT_INDEX);
+    hs.commit = SPLIT_INIT_INDEX;
+    batch.delete_range(
+        Cf::Raft,
+        keys::entry_key(region_id, 0),
+        keys::entry_key(region_id, u64::MAX),
+    );
+    batch.put(Cf::Raft, keys::hard_state_key(region_id), encode(&hs));
+    batch.put(
+        Cf::Raft,
+        keys::truncated_state_key(region_id),
+        encode_truncated(SPLIT_INIT_INDEX, SPLIT_INIT_INDEX),
+    );
+    batch.put(
+        Cf::Raft,
+        keys::conf_state_key(region_id),
+        encode(conf_state),
+    );
+    batch.put(
+        Cf::Raft,
+        keys::apply_state_key(region_id),
+        SPLIT_INIT_INDEX.to_be_bytes().to_vec(),
+    );
+    Ok(())
+}
+
 fn encode_truncated(index: u64, term: u64) -> Vec<u8> {
     let mut v = index.to_be_bytes().to_vec();
     v.extend_from_slice(&term.to_be_bytes());

@@ -1,28 +1,27 @@
-//! A store: the regions one node hosts, driven by one thread that runs the
-//! Ready loop — it takes proposals and Raft messages from a channel, ticks
-//! every peer on a timer, and handles every peer's Ready in turn. Proposals
-//! that arrive together land in one Ready and share one log sync (group
-//! commit). The store executes transaction commands for the storage crate
-//! ([`TxnStore`]): propose, wait until applied, answer.
+//! A store: the regions one node hosts ([`Regions`]), driven by one thread
+//! that runs the Ready loop — it takes proposals and Raft messages from a
+//! channel, ticks every peer on a timer, and handles every peer's Ready in
+//! turn. Proposals that arrive together land in one Ready and share one log
+//! sync (group commit). Callers propose to a region and wait until the entry
+//! applied; routing commands to regions is the cluster side's job
+//! ([`crate::cluster::ClusterStore`]).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use duet_storage::engine::Engine;
-use duet_storage::txn::TxnStore;
 use duet_storage::txn::commands::{Command, Response};
 use raft::prelude::Message;
 use tracing::warn;
 
 use crate::error::{Error, Result};
-use crate::peer::{ApplyObserver, Callback, Peer, PeerConfig, ReadCallback};
+use crate::peer::{ApplyObserver, Callback, PeerConfig, ReadCallback};
+use crate::regions::{RegionView, Regions};
 use crate::transport::Transport;
 
-/// The one region every store hosts until regions split.
-pub const FIRST_REGION: u64 = 1;
+pub use crate::regions::FIRST_REGION;
 
 /// A new channel for a store's messages.
 pub fn inbox() -> (Sender<StoreMsg>, Receiver<StoreMsg>) {
@@ -68,6 +67,13 @@ pub enum StoreMsg {
     Status {
         reply: Sender<Vec<RegionStatus>>,
     },
+    /// Split `region_id` at `split_key`; the right part becomes `new_region_id`.
+    Split {
+        region_id: u64,
+        split_key: Vec<u8>,
+        new_region_id: u64,
+        callback: Callback,
+    },
     Stop,
 }
 
@@ -87,6 +93,9 @@ pub struct RegionStatus {
     pub learners: Vec<u64>,
     /// The region's epoch: (conf_ver, version).
     pub epoch: (u64, u64),
+    /// The key range `[start_key, end_key)`; empty `end_key` = no bound.
+    pub start_key: Vec<u8>,
+    pub end_key: Vec<u8>,
 }
 
 /// How a store runs.
@@ -94,7 +103,8 @@ pub struct RegionStatus {
 pub struct StoreConfig {
     /// This node's id; also its peer id in every region.
     pub store_id: u64,
-    /// Founding voters (node ids) of the first region.
+    /// Founding voters (node ids) of the first region; regions split from it
+    /// have the same peers.
     pub voters: Vec<u64>,
     /// Founding learners of the first region.
     pub learners: Vec<u64>,
@@ -125,6 +135,7 @@ pub struct RaftStore<E: Engine> {
     sender: Sender<StoreMsg>,
     thread: Mutex<Option<JoinHandle<()>>>,
     proposal_timeout: Duration,
+    view: RegionView,
 }
 
 impl<E: Engine> RaftStore<E> {
@@ -138,26 +149,22 @@ impl<E: Engine> RaftStore<E> {
         observers: Vec<Arc<dyn ApplyObserver>>,
         inbox: (Sender<StoreMsg>, Receiver<StoreMsg>),
     ) -> Result<Self> {
-        let logger = crate::logger();
-        let mut peer = Peer::open(
+        let mut regions = Regions::open(
             Arc::clone(&engine),
-            FIRST_REGION,
             config.store_id,
             &config.voters,
             &config.learners,
-            &config.peer,
-            &logger,
+            config.peer.clone(),
+            observers,
         )?;
-        for o in observers {
-            peer.observe(o);
-        }
         let single = config.voters == [config.store_id];
         if single {
-            peer.campaign()?;
+            for p in regions.peers_mut() {
+                p.campaign()?;
+            }
         }
+        let view = regions.view();
         let (tx, rx) = inbox;
-        let mut peers = HashMap::new();
-        peers.insert(FIRST_REGION, peer);
         let tick = config.tick_interval;
         let thread = std::thread::Builder::new()
             .name(format!("raft-store-{}", config.store_id))
@@ -165,7 +172,7 @@ impl<E: Engine> RaftStore<E> {
                 // A failed persist or apply must stop the node, never leave it
                 // serving with a dead Raft thread (see the apply contract).
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(peers, rx, transport, tick)
+                    run(regions, rx, transport, tick)
                 }));
                 if outcome.is_err() {
                     tracing::error!("raft store thread failed: stopping the node");
@@ -181,11 +188,39 @@ impl<E: Engine> RaftStore<E> {
             sender: tx,
             thread: Mutex::new(Some(thread)),
             proposal_timeout: config.proposal_timeout,
+            view,
         })
     }
 
     pub fn engine(&self) -> &Arc<E> {
         &self.engine
+    }
+
+    /// The regions as this store has applied them (for routing).
+    pub fn view(&self) -> &RegionView {
+        &self.view
+    }
+
+    /// Splits `region_id` at `split_key` (on its leader) and waits until the
+    /// split applied here; the right part becomes region `new_region_id`,
+    /// which must be unique in the cluster.
+    pub fn split(&self, region_id: u64, split_key: &[u8], new_region_id: u64) -> Result<()> {
+        let (tx, rx) = channel::bounded(1);
+        let callback: Callback = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.sender
+            .send(StoreMsg::Split {
+                region_id,
+                split_key: split_key.to_vec(),
+                new_region_id,
+                callback,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        match rx.recv_timeout(self.proposal_timeout) {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(Error::ProposalDropped { region_id }),
+        }
     }
 
     /// Proposes `command` to `region_id` and waits until it applied.
@@ -308,28 +343,9 @@ impl<E: Engine> Drop for RaftStore<E> {
     }
 }
 
-impl<E: Engine> TxnStore for RaftStore<E> {
-    type Engine = E;
-
-    /// Linearizable: waits for ReadIndex, so a follower reads fresh data.
-    fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
-        self.read_index(FIRST_REGION)
-            .map_err(|e| duet_storage::Error::Unavailable(e.to_string()))?;
-        Ok(self.engine.snapshot())
-    }
-
-    fn execute(&self, command: Command) -> duet_storage::Result<Response> {
-        match self.propose(FIRST_REGION, command) {
-            Ok(r) => Ok(r),
-            Err(Error::Storage(e)) => Err(e),
-            Err(e) => Err(duet_storage::Error::Unavailable(e.to_string())),
-        }
-    }
-}
-
 /// The Ready loop of one store.
 fn run<E: Engine>(
-    mut peers: HashMap<u64, Peer<E>>,
+    mut peers: Regions<E>,
     rx: Receiver<StoreMsg>,
     transport: Arc<dyn Transport>,
     tick: Duration,
@@ -352,56 +368,49 @@ fn run<E: Engine>(
             }
         }
         if Instant::now() >= next_tick {
-            for p in peers.values_mut() {
-                p.tick();
-            }
+            peers.tick();
             next_tick += tick;
         }
-        for (region_id, p) in peers.iter_mut() {
-            match p.handle_ready() {
-                Ok(msgs) if !msgs.is_empty() => {
-                    let snapshots: Vec<u64> = msgs
-                        .iter()
-                        .filter(|m| m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot)
-                        .map(|m| m.to)
-                        .collect();
-                    transport.send(*region_id, msgs);
-                    // Delivery is not tracked: report snapshots as sent, so the
-                    // leader probes again and resends if the follower lacks it.
-                    for to in snapshots {
-                        p.report_snapshot_sent(to);
-                    }
+        match peers.handle_ready() {
+            Ok(out) => {
+                for (region_id, msgs) in out {
+                    transport.send(region_id, msgs);
                 }
-                Ok(_) => {}
-                Err(e) => panic!("region {region_id}: cannot persist raft state: {e}"),
             }
+            Err(e) => panic!("cannot persist raft state: {e}"),
         }
     }
 }
 
 /// Handles one message; `false` to stop.
-fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
+fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
     match msg {
         StoreMsg::Propose {
             region_id,
             command,
             callback,
-        } => match peers.get_mut(&region_id) {
+        } => match peers.get_mut(region_id) {
             Some(p) => p.propose(&command, callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
-        StoreMsg::Raft { region_id, message } => match peers.get_mut(&region_id) {
-            Some(p) => {
-                if let Err(e) = p.step(*message) {
-                    warn!(region_id, error = %e, "raft message refused");
-                }
+        StoreMsg::Raft { region_id, message } => {
+            if let Err(e) = peers.step(region_id, *message) {
+                warn!(region_id, error = %e, "raft message refused");
             }
-            None => warn!(region_id, "raft message for an unknown region"),
+        }
+        StoreMsg::Split {
+            region_id,
+            split_key,
+            new_region_id,
+            callback,
+        } => match peers.get_mut(region_id) {
+            Some(p) => p.propose_split(&split_key, new_region_id, callback),
+            None => callback(Err(Error::RegionNotFound(region_id))),
         },
         StoreMsg::ReadIndex {
             region_id,
             callback,
-        } => match peers.get_mut(&region_id) {
+        } => match peers.get_mut(region_id) {
             Some(p) => p.read_index(callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
@@ -409,7 +418,7 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
             region_id,
             command,
             reply,
-        } => match peers.get_mut(&region_id) {
+        } => match peers.get_mut(region_id) {
             Some(p) => {
                 let failed = reply.clone();
                 let at = p.propose_at(
@@ -433,7 +442,7 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
             index,
             term,
             callback,
-        } => match peers.get_mut(&region_id) {
+        } => match peers.get_mut(region_id) {
             Some(p) => p.watch(index, term, callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
@@ -442,20 +451,21 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
             change,
             reply,
         } => {
-            let r = match peers.get_mut(&region_id) {
+            let r = match peers.get_mut(region_id) {
                 Some(p) => p.propose_conf_change(change),
                 None => Err(Error::RegionNotFound(region_id)),
             };
             let _ = reply.send(r);
         }
         StoreMsg::Campaign { region_id } => {
-            if let Some(p) = peers.get_mut(&region_id) {
+            if let Some(p) = peers.get_mut(region_id) {
                 let _ = p.campaign();
             }
         }
         StoreMsg::Status { reply } => {
             let mut all: Vec<RegionStatus> = peers
-                .values()
+                .peers()
+                .filter(|p| p.region().is_initialized())
                 .map(|p| RegionStatus {
                     region_id: p.region_id(),
                     peer_id: p.id(),
@@ -468,6 +478,8 @@ fn handle<E: Engine>(peers: &mut HashMap<u64, Peer<E>>, msg: StoreMsg) -> bool {
                     voters: p.membership().0,
                     learners: p.membership().1,
                     epoch: (p.region().epoch().conf_ver, p.region().epoch().version),
+                    start_key: p.region().start_key.clone(),
+                    end_key: p.region().end_key.clone(),
                 })
                 .collect();
             all.sort_by_key(|s| s.region_id);

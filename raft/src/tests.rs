@@ -296,6 +296,7 @@ impl ApplyObserver for Recorder {
             Applied::ConfChange(cs) => {
                 format!("conf voters={:?} learners={:?}", cs.voters, cs.learners)
             }
+            Applied::Split { right, .. } => format!("split off region {}", right.id),
             Applied::Empty => "empty".into(),
         };
         self.seen.lock().unwrap().push((index, kind));
@@ -868,5 +869,328 @@ fn an_invalid_membership_change_is_skipped_on_every_replica() {
         outcome(&c.propose(1, put("k", 10))),
         Some(Ok(())),
         "the region still works"
+    );
+}
+
+mod split {
+    //! Whole stores (every region of each node) driven by hand: splits,
+    //! routing by range, a store that missed a split catching up by
+    //! snapshot, and restarts that rediscover every region.
+
+    use super::*;
+    use crate::region::Region;
+    use crate::regions::{FIRST_REGION, Regions};
+
+    struct Stores {
+        stores: BTreeMap<u64, Regions<MemoryEngine>>,
+        engines: BTreeMap<u64, Arc<MemoryEngine>>,
+        cut: HashSet<(u64, u64)>,
+        gc_threshold: u64,
+    }
+
+    impl Stores {
+        fn new(ids: &[u64], gc_threshold: u64) -> Self {
+            let engines = ids
+                .iter()
+                .map(|id| (*id, Arc::new(MemoryEngine::new())))
+                .collect();
+            Stores::open(engines, ids, gc_threshold)
+        }
+
+        fn open(engines: BTreeMap<u64, Arc<MemoryEngine>>, ids: &[u64], gc_threshold: u64) -> Self {
+            let stores = engines
+                .iter()
+                .map(|(id, e)| {
+                    let mut cfg = config(*id);
+                    cfg.log_gc_threshold = gc_threshold;
+                    let r = Regions::open(Arc::clone(e), *id, ids, &[], cfg, vec![]).unwrap();
+                    (*id, r)
+                })
+                .collect();
+            Stores {
+                stores,
+                engines,
+                cut: HashSet::new(),
+                gc_threshold,
+            }
+        }
+
+        fn pump(&mut self) {
+            for _ in 0..1000 {
+                let mut msgs = Vec::new();
+                for s in self.stores.values_mut() {
+                    msgs.extend(s.handle_ready().unwrap());
+                }
+                if msgs.is_empty() {
+                    return;
+                }
+                for (region_id, batch) in msgs {
+                    for m in batch {
+                        if self.cut.contains(&(m.from, m.to)) {
+                            continue;
+                        }
+                        if let Some(s) = self.stores.get_mut(&m.to) {
+                            s.step(region_id, m).unwrap();
+                        }
+                    }
+                }
+                // New peers (from splits or messages) compact like the rest.
+                let threshold = self.gc_threshold;
+                for s in self.stores.values_mut() {
+                    for p in s.peers_mut() {
+                        p.set_log_gc_threshold(threshold);
+                    }
+                }
+            }
+            panic!("stores did not settle");
+        }
+
+        fn tick(&mut self, n: usize) {
+            for _ in 0..n {
+                for s in self.stores.values_mut() {
+                    s.tick();
+                }
+                self.pump();
+            }
+        }
+
+        fn peer(&mut self, store: u64, region: u64) -> &mut Peer<MemoryEngine> {
+            self.stores
+                .get_mut(&store)
+                .unwrap()
+                .get_mut(region)
+                .unwrap()
+        }
+
+        fn propose(&mut self, store: u64, region: u64, cmd: Command) -> Outcome {
+            let out: Outcome = Arc::new(Mutex::new(None));
+            let slot = Arc::clone(&out);
+            self.peer(store, region)
+                .propose(&cmd, Box::new(move |r| *slot.lock().unwrap() = Some(r)));
+            self.pump();
+            out
+        }
+
+        fn split(&mut self, store: u64, region: u64, key: &[u8], new_id: u64) -> Outcome {
+            let out: Outcome = Arc::new(Mutex::new(None));
+            let slot = Arc::clone(&out);
+            self.peer(store, region).propose_split(
+                key,
+                new_id,
+                Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+            );
+            self.pump();
+            out
+        }
+
+        /// Commits `key` through the region that holds it, as seen by `store`.
+        fn write(&mut self, store: u64, key: &str, ts: u64) {
+            let region = self.stores[&store]
+                .view()
+                .locate(key.as_bytes())
+                .unwrap()
+                .id;
+            assert_eq!(
+                outcome(&self.propose(store, region, put(key, ts))),
+                Some(Ok(()))
+            );
+            assert_eq!(
+                outcome(&self.propose(store, region, commit(key, ts, ts + 1))),
+                Some(Ok(()))
+            );
+        }
+
+        fn dump(&self, id: u64) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
+            let snap = self.engines[&id].snapshot();
+            let mut out = Vec::new();
+            for cf in [Cf::Default, Cf::Lock, Cf::Write] {
+                let mut it = snap.iter(cf, IterOptions::default()).unwrap();
+                let mut ok = it.seek_to_first().unwrap();
+                while ok {
+                    out.push((cf, it.key().to_vec(), it.value().to_vec()));
+                    ok = it.next().unwrap();
+                }
+            }
+            out
+        }
+
+        /// (id, start, end, version) of every region a store applied.
+        fn ranges(&self, id: u64) -> Vec<(u64, String, String, u64)> {
+            self.stores[&id]
+                .view()
+                .regions()
+                .iter()
+                .map(|r: &Region| {
+                    (
+                        r.id,
+                        String::from_utf8_lossy(&r.start_key).into_owned(),
+                        String::from_utf8_lossy(&r.end_key).into_owned(),
+                        r.epoch().version,
+                    )
+                })
+                .collect()
+        }
+    }
+
+    fn elect(s: &mut Stores, store: u64, region: u64) {
+        s.peer(store, region).campaign().unwrap();
+        s.pump();
+        assert!(s.peer(store, region).is_leader());
+    }
+
+    #[test]
+    fn a_split_creates_a_region_on_every_store_led_by_the_same_leader() {
+        let mut s = Stores::new(&[1, 2, 3], 4096);
+        elect(&mut s, 2, FIRST_REGION);
+        s.write(2, "apple", 10);
+        s.write(2, "zebra", 20);
+        assert_eq!(outcome(&s.split(2, FIRST_REGION, b"m", 100)), Some(Ok(())));
+        let expected = vec![
+            (FIRST_REGION, String::new(), "m".to_string(), 2),
+            (100, "m".to_string(), String::new(), 2),
+        ];
+        for id in [1, 2, 3] {
+            assert_eq!(s.ranges(id), expected, "store {id}");
+        }
+        assert!(
+            s.peer(2, 100).is_leader(),
+            "the parent's leader leads the new region"
+        );
+        // Each region now takes only its own keys.
+        s.write(2, "monkey", 30);
+        s.write(2, "banana", 40);
+        assert_eq!(
+            s.peer(1, 100).applied_index(),
+            s.peer(2, 100).applied_index()
+        );
+        match outcome(&s.propose(2, FIRST_REGION, put("yak", 50))) {
+            Some(Err(e)) => assert!(e.contains("epoch"), "{e}"),
+            other => panic!("a key of region 100 sent to region 1: {other:?}"),
+        }
+        // Routing by a stale view: refused alike on every replica, no writes.
+        let before = s.dump(1);
+        assert_eq!(s.dump(3), before);
+        assert_eq!(s.dump(2), before);
+        assert!(
+            outcome(&s.split(2, FIRST_REGION, b"q", 101)).is_some_and(|r| r.is_err()),
+            "q is no longer in region 1"
+        );
+    }
+
+    #[test]
+    fn a_store_that_missed_the_split_catches_up_on_both_regions_by_snapshot() {
+        let mut s = Stores::new(&[1, 2, 3], 5);
+        elect(&mut s, 1, FIRST_REGION);
+        s.write(1, "a0", 10);
+        s.write(1, "z0", 20);
+        s.cut = [(3, 1), (1, 3), (3, 2), (2, 3)].into_iter().collect();
+        assert_eq!(outcome(&s.split(1, FIRST_REGION, b"m", 100)), Some(Ok(())));
+        for i in 0..8u64 {
+            s.write(1, &format!("a{}", i + 1), 100 + 10 * i);
+            s.write(1, &format!("z{}", i + 1), 200 + 10 * i);
+        }
+        assert_eq!(s.ranges(3).len(), 1, "store 3 missed the split");
+        assert!(
+            s.peer(1, FIRST_REGION).first_log_index() > s.peer(3, FIRST_REGION).applied_index() + 1,
+            "region 1's log was compacted past store 3"
+        );
+        s.cut.clear();
+        s.tick(6);
+        assert_eq!(s.ranges(3), s.ranges(1));
+        assert_eq!(s.dump(3), s.dump(1), "both ranges arrived by snapshot");
+        assert_eq!(
+            s.peer(3, 100).applied_index(),
+            s.peer(1, 100).applied_index()
+        );
+        // And both regions replicate to store 3 by log from now on.
+        s.write(1, "a9", 900);
+        s.write(1, "z9", 910);
+        assert_eq!(s.dump(3), s.dump(1));
+    }
+
+    #[test]
+    fn a_lagging_store_applies_the_split_from_the_log_after_the_new_region_reached_it() {
+        let mut s = Stores::new(&[1, 2, 3], 4096);
+        elect(&mut s, 1, FIRST_REGION);
+        s.write(1, "k", 10);
+        // Store 3 hears region 100 before it applies the split that made it.
+        s.cut = [(1, 3), (2, 3)].into_iter().collect();
+        assert_eq!(outcome(&s.split(1, FIRST_REGION, b"m", 100)), Some(Ok(())));
+        s.write(1, "x", 20);
+        s.cut.clear();
+        s.tick(6);
+        assert_eq!(s.ranges(3), s.ranges(1));
+        assert_eq!(s.dump(3), s.dump(1));
+        s.write(1, "y", 30);
+        assert_eq!(s.dump(3), s.dump(1));
+    }
+
+    #[test]
+    fn every_region_is_rediscovered_on_restart() {
+        let mut s = Stores::new(&[1, 2, 3], 4096);
+        elect(&mut s, 1, FIRST_REGION);
+        assert_eq!(outcome(&s.split(1, FIRST_REGION, b"g", 100)), Some(Ok(())));
+        assert_eq!(outcome(&s.split(1, 100, b"p", 200)), Some(Ok(())));
+        s.write(1, "c", 10);
+        s.write(1, "h", 20);
+        s.write(1, "t", 30);
+        let before: Vec<_> = [1, 2, 3]
+            .iter()
+            .map(|id| (s.ranges(*id), s.dump(*id)))
+            .collect();
+        assert_eq!(before[0].0.len(), 3);
+        let engines = std::mem::take(&mut s.engines);
+        drop(s);
+        let mut s = Stores::open(engines, &[1, 2, 3], 4096);
+        let after: Vec<_> = [1, 2, 3]
+            .iter()
+            .map(|id| (s.ranges(*id), s.dump(*id)))
+            .collect();
+        assert_eq!(after, before);
+        // The regions elect and serve again.
+        s.tick(30);
+        for region in [FIRST_REGION, 100, 200] {
+            let leaders = [1, 2, 3]
+                .iter()
+                .filter(|id| s.peer(**id, region).is_leader())
+                .count();
+            assert_eq!(leaders, 1, "region {region} has one leader");
+        }
+    }
+}
+
+#[test]
+fn a_region_past_its_key_limit_splits_in_the_middle() {
+    use crate::regions::find_split_key;
+    let mut c = Cluster::memory(&[1], &[]);
+    c.elect(1);
+    for i in 0..10u64 {
+        let key = format!("k{i}");
+        // Two versions of each key: keys count once.
+        for v in 0..2 {
+            let ts = 100 + 10 * i + 4 * v;
+            assert_eq!(outcome(&c.propose(1, put(&key, ts))), Some(Ok(())));
+            assert_eq!(
+                outcome(&c.propose(1, commit(&key, ts, ts + 1))),
+                Some(Ok(()))
+            );
+        }
+    }
+    let engine = c.engines[&1].as_ref();
+    let region = c.peers[&1].region().clone();
+    assert_eq!(
+        find_split_key(engine, &region, 10).unwrap(),
+        None,
+        "10 keys fit"
+    );
+    assert_eq!(
+        find_split_key(engine, &region, 9).unwrap(),
+        Some(b"k5".to_vec()),
+        "the sixth of ten keys starts the second half"
+    );
+    let (_, right) = region.split(b"k5", 2).unwrap();
+    assert_eq!(
+        find_split_key(engine, &right, 4).unwrap(),
+        Some(b"k7".to_vec())
     );
 }

@@ -46,6 +46,10 @@ pub struct Config {
     pub gc_life_time_secs: u64,
     /// How often the region leader collects old versions (0: never).
     pub gc_interval_secs: u64,
+    /// A region holding more keys than this splits in two (0: never).
+    pub region_split_keys: u64,
+    /// How often region leaders check whether their region should split.
+    pub split_check_interval_secs: u64,
 }
 
 /// A MySQL account.
@@ -83,6 +87,8 @@ impl Default for Config {
             cluster_id: 1,
             gc_life_time_secs: 600,
             gc_interval_secs: 600,
+            region_split_keys: 500_000,
+            split_check_interval_secs: 10,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -107,6 +113,8 @@ const ENV_KEYS: &[&str] = &[
     "cluster_id",
     "gc_life_time_secs",
     "gc_interval_secs",
+    "region_split_keys",
+    "split_check_interval_secs",
 ];
 
 impl Config {

@@ -4,9 +4,11 @@
 //! the timestamp oracle, and the MVCC garbage collector (the region leader
 //! proposes a replicated `Gc` command every `gc_interval_secs`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
+use duet_raft::regions::find_split_key;
 use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox};
 use duet_raft::transport::tcp::TcpTransport;
 use duet_raft::transport::{LocalRouter, Transport};
@@ -15,7 +17,7 @@ use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::mvcc::{compose_ts, physical_ms};
 use duet_storage::tso::{TimestampSource, Tso};
 use duet_storage::txn::commands::Gc;
-use duet_storage::txn::{TxnClient, TxnOptions};
+use duet_storage::txn::{TxnClient, TxnOptions, TxnStore};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -30,7 +32,8 @@ pub struct Node {
     /// Transaction commands from this node, forwarded to the leader as needed.
     pub txn_store: Arc<ClusterStore<RocksEngine>>,
     pub tso: Arc<dyn TimestampSource>,
-    gc: Option<tokio::task::JoinHandle<()>>,
+    /// The GC and split-check loops.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn storage_err(e: duet_storage::Error) -> Error {
@@ -104,8 +107,19 @@ impl Node {
             }
         };
         let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), tcp));
+        let mut background = Vec::new();
+        if config.region_split_keys > 0 && config.split_check_interval_secs > 0 {
+            background.push(tokio::spawn(split_loop(
+                Arc::clone(&store),
+                Arc::clone(&txn_store),
+                Arc::clone(&tso),
+                Duration::from_secs(config.split_check_interval_secs),
+                config.region_split_keys,
+            )));
+        }
         let gc = (config.gc_interval_secs > 0).then(|| {
-            let (store, tso) = (Arc::clone(&store), Arc::clone(&tso));
+            let (store, tso, txn_store) =
+                (Arc::clone(&store), Arc::clone(&tso), Arc::clone(&txn_store));
             let client = TxnClient::new(
                 Arc::clone(&txn_store),
                 Arc::clone(&tso),
@@ -113,7 +127,7 @@ impl Node {
             );
             let every = Duration::from_secs(config.gc_interval_secs);
             let life_ms = config.gc_life_time_secs.saturating_mul(1000);
-            tokio::spawn(gc_loop(store, tso, client, every, life_ms))
+            tokio::spawn(gc_loop(store, txn_store, tso, client, every, life_ms))
         });
         Ok(Node {
             node_id: config.node_id,
@@ -121,7 +135,7 @@ impl Node {
             store,
             txn_store,
             tso,
-            gc,
+            background: background.into_iter().chain(gc).collect(),
         })
     }
 
@@ -147,6 +161,8 @@ impl Node {
                     "voters": r.voters,
                     "learners": r.learners,
                     "epoch": { "conf_ver": r.epoch.0, "version": r.epoch.1 },
+                    "start_key": hex(&r.start_key),
+                    "end_key": hex(&r.end_key),
                 })
             })
             .collect();
@@ -155,8 +171,8 @@ impl Node {
 
     /// Stops the Raft store and makes every write durable.
     pub fn stop(&self) {
-        if let Some(gc) = &self.gc {
-            gc.abort();
+        for task in &self.background {
+            task.abort();
         }
         self.store.stop();
         if let Err(e) = self.engine.sync() {
@@ -166,9 +182,10 @@ impl Node {
 }
 
 /// Every `every`, if this node leads the first region, collects versions
-/// older than `life_ms` through Raft.
+/// older than `life_ms` through Raft, in every region.
 async fn gc_loop(
     store: Arc<RaftStore<RocksEngine>>,
+    txn_store: Arc<ClusterStore<RocksEngine>>,
     tso: Arc<dyn TimestampSource>,
     client: TxnClient<ClusterStore<RocksEngine>>,
     every: Duration,
@@ -178,9 +195,18 @@ async fn gc_loop(
     interval.tick().await;
     loop {
         interval.tick().await;
-        let (store, tso, client) = (Arc::clone(&store), Arc::clone(&tso), client.clone());
+        let (store, txn_store, tso, client) = (
+            Arc::clone(&store),
+            Arc::clone(&txn_store),
+            Arc::clone(&tso),
+            client.clone(),
+        );
         let outcome = tokio::task::spawn_blocking(move || {
-            if !store.status().first().is_some_and(|r| r.is_leader) {
+            let leads_first = store
+                .status()
+                .iter()
+                .any(|r| r.region_id == duet_raft::store::FIRST_REGION && r.is_leader);
+            if !leads_first {
                 return Ok(None);
             }
             let now = tso.get_ts().map_err(|e| e.to_string())?;
@@ -195,9 +221,7 @@ async fn gc_loop(
                 start: Vec::new(),
                 end: Vec::new(),
             };
-            store
-                .propose(duet_raft::store::FIRST_REGION, gc.into())
-                .map_err(|e| e.to_string())?;
+            txn_store.execute(gc.into()).map_err(|e| e.to_string())?;
             Ok::<_, String>(Some(safe_point))
         })
         .await;
@@ -208,4 +232,64 @@ async fn gc_loop(
             Err(e) => warn!(error = %e, "mvcc gc task failed"),
         }
     }
+}
+
+/// Every `every`, splits each region this node leads that holds more than
+/// `max_keys` keys (a region is checked again only after it applied more
+/// entries). New region ids come from the timestamp oracle.
+async fn split_loop(
+    store: Arc<RaftStore<RocksEngine>>,
+    txn_store: Arc<ClusterStore<RocksEngine>>,
+    tso: Arc<dyn TimestampSource>,
+    every: Duration,
+    max_keys: u64,
+) {
+    let checked = Arc::new(std::sync::Mutex::new(HashMap::<u64, u64>::new()));
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let (store, txn_store, tso, checked) = (
+            Arc::clone(&store),
+            Arc::clone(&txn_store),
+            Arc::clone(&tso),
+            Arc::clone(&checked),
+        );
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut checked = checked.lock().unwrap_or_else(|e| e.into_inner());
+            for r in store.status().into_iter().filter(|r| r.is_leader) {
+                if checked.get(&r.region_id) == Some(&r.applied_index) {
+                    continue;
+                }
+                checked.insert(r.region_id, r.applied_index);
+                let Some(region) = store.view().get(r.region_id) else {
+                    continue;
+                };
+                let engine = store.engine().as_ref();
+                let Some(key) =
+                    find_split_key(engine, &region, max_keys).map_err(|e| e.to_string())?
+                else {
+                    continue;
+                };
+                let new_id = tso.get_ts().map_err(|e| e.to_string())?;
+                txn_store.split(&key, new_id).map_err(|e| e.to_string())?;
+                info!(
+                    region_id = r.region_id,
+                    new_region_id = new_id,
+                    "region split"
+                );
+            }
+            Ok::<_, String>(())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "split check failed"),
+            Err(e) => warn!(error = %e, "split check task failed"),
+        }
+    }
+}
+
+/// Lower-case hex of a key, for `/status`.
+fn hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }

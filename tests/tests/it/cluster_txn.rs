@@ -2,7 +2,8 @@
 //! TCP on loopback): commands on followers are forwarded to the leader,
 //! reads go through ReadIndex, timestamps come from the leader only — so
 //! they are unique across the cluster, money is conserved, and losing the
-//! leader loses nothing.
+//! leader loses nothing. Regions split under a running workload: commands
+//! routed by a stale view are re-routed, and transactions span regions.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ type Client = TxnClient<ClusterStore<RocksEngine>>;
 struct Node {
     store: Arc<RaftStore<RocksEngine>>,
     tso: Arc<ClusterTso<RocksEngine>>,
+    cluster: Arc<ClusterStore<RocksEngine>>,
     client: Client,
 }
 
@@ -71,8 +73,13 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
                 lock_wait: Duration::from_secs(10),
                 backoff: Duration::from_millis(5),
             };
-            let client = TxnClient::new(cluster, tso.clone(), options);
-            Node { store, tso, client }
+            let client = TxnClient::new(Arc::clone(&cluster), tso.clone(), options);
+            Node {
+                store,
+                tso,
+                cluster,
+                client,
+            }
         })
         .collect()
 }
@@ -177,4 +184,89 @@ fn every_node_runs_transactions_with_cluster_timestamps() {
     assert_eq!(total(&survivor.client), 600);
     let other = &nodes[(leader + 2) % 3];
     assert_eq!(total(&other.client), 600);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// (id, start, end) of every region a node has applied.
+fn ranges(node: &Node) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+    node.store
+        .view()
+        .regions()
+        .into_iter()
+        .map(|r| (r.id, r.start_key, r.end_key))
+        .collect()
+}
+
+#[test]
+fn regions_split_under_a_running_workload_and_transactions_span_them() {
+    let rt = runtime();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes = start(&rt, &dirs);
+    nodes[0].store.campaign(FIRST_REGION);
+    let mut init = nodes[0].client.begin().unwrap();
+    for i in 0..6 {
+        init.put(format!("acct{i}"), "100");
+    }
+    init.commit().unwrap();
+    let leader = nodes
+        .iter()
+        .find(|n| n.store.status()[0].is_leader)
+        .expect("a leader");
+
+    std::thread::scope(|s| {
+        for (n, node) in nodes.iter().enumerate() {
+            s.spawn(move || {
+                for k in 0..20u64 {
+                    let from = (n as u64 + k) % 6;
+                    transfer(&node.client, from, (from + 1 + k % 5) % 6, k % 9 + 1);
+                }
+            });
+        }
+        // Split twice while the transfers run; region ids come from the oracle.
+        std::thread::sleep(Duration::from_millis(200));
+        let id = leader.tso.get_ts().unwrap();
+        leader.cluster.split(b"acct3", id).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let id = leader.tso.get_ts().unwrap();
+        leader.cluster.split(b"acct5", id).unwrap();
+    });
+    for node in &nodes {
+        assert_eq!(
+            total(&node.client),
+            600,
+            "money is conserved across regions"
+        );
+    }
+    // Every node applies the same three regions.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nodes.iter().any(|n| ranges(n) != ranges(leader)) {
+        assert!(Instant::now() < deadline, "the nodes agree on the regions");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bounds: Vec<(Vec<u8>, Vec<u8>)> =
+        ranges(leader).into_iter().map(|(_, s, e)| (s, e)).collect();
+    assert_eq!(
+        bounds,
+        vec![
+            (b"".to_vec(), b"acct3".to_vec()),
+            (b"acct3".to_vec(), b"acct5".to_vec()),
+            (b"acct5".to_vec(), b"".to_vec()),
+        ]
+    );
+
+    // Lose the node that leads every region; the others elect and go on.
+    let gone = nodes.iter().position(|n| std::ptr::eq(n, leader)).unwrap();
+    nodes[gone].store.stop();
+    let survivor = &nodes[(gone + 1) % 3];
+    transfer(&survivor.client, 1, 5, 7);
+    transfer(&survivor.client, 4, 0, 3);
+    assert_eq!(total(&survivor.client), 600);
+    assert_eq!(total(&nodes[(gone + 2) % 3].client), 600);
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use duet_raft::cluster::ClusterStore;
 use duet_raft::store::{FIRST_REGION, RaftStore, StoreConfig, inbox};
 use duet_raft::transport::LocalRouter;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
@@ -65,7 +66,9 @@ impl TxnStore for Leader {
     fn execute(&self, cmd: Command) -> duet_storage::Result<Response> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match self.wait_leader().execute(cmd.clone()) {
+            let leader = Arc::clone(self.wait_leader());
+            let id = leader.status()[0].peer_id;
+            match ClusterStore::new(id, leader, None).execute(cmd.clone()) {
                 Err(duet_storage::Error::Unavailable(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -274,7 +277,11 @@ fn a_single_store_commits_and_restarts() {
             inbox(),
         )
         .unwrap();
-        let client = TxnClient::new(Arc::new(store), tso, TxnOptions::default());
+        let client = TxnClient::new(
+            Arc::new(ClusterStore::new(1, Arc::new(store), None)),
+            tso,
+            TxnOptions::default(),
+        );
         let mut t = client.begin().unwrap();
         t.put(b"k".to_vec(), b"v".to_vec());
         t.commit().unwrap()
@@ -290,7 +297,11 @@ fn a_single_store_commits_and_restarts() {
         inbox(),
     )
     .unwrap();
-    let client = TxnClient::new(Arc::new(store), tso, TxnOptions::default());
+    let client = TxnClient::new(
+        Arc::new(ClusterStore::new(1, Arc::new(store), None)),
+        tso,
+        TxnOptions::default(),
+    );
     assert_eq!(
         client.begin().unwrap().get(b"k").unwrap(),
         Some(b"v".to_vec())

@@ -233,6 +233,99 @@ impl Command {
     }
 }
 
+/// Whether `key` lies in `[start, end)`; an empty `end` means no bound.
+pub fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
+    key >= start && (end.is_empty() || key < end)
+}
+
+fn retain(keys: &[Vec<u8>], start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
+    keys.iter()
+        .filter(|k| in_range(k, start, end))
+        .cloned()
+        .collect()
+}
+
+impl Command {
+    /// The part of this command that concerns the user keys in
+    /// `[start, end)` (an empty `end` means no bound), or `None` if none
+    /// does. A region executes only its part: this is how a command that
+    /// spans regions is split for routing. A `TsoLimit` belongs to the
+    /// region that starts at the empty key.
+    pub fn restrict(&self, start: &[u8], end: &[u8]) -> Option<Command> {
+        use command::Kind;
+        let kind = match self.kind.as_ref()? {
+            Kind::Prewrite(c) => {
+                let mut part = Prewrite {
+                    mutations: Vec::new(),
+                    pessimistic: Vec::new(),
+                    ..c.clone()
+                };
+                for (i, m) in c.mutations.iter().enumerate() {
+                    if in_range(&m.key, start, end) {
+                        part.mutations.push(m.clone());
+                        if let Some(p) = c.pessimistic.get(i) {
+                            part.pessimistic.push(*p);
+                        }
+                    }
+                }
+                (!part.mutations.is_empty()).then_some(Kind::Prewrite(part))?
+            }
+            Kind::Commit(c) => {
+                let keys = retain(&c.keys, start, end);
+                (!keys.is_empty()).then_some(Kind::Commit(Commit { keys, ..c.clone() }))?
+            }
+            Kind::Rollback(c) => {
+                let keys = retain(&c.keys, start, end);
+                (!keys.is_empty()).then_some(Kind::Rollback(Rollback { keys, ..c.clone() }))?
+            }
+            Kind::ResolveLock(c) => {
+                let keys = retain(&c.keys, start, end);
+                (!keys.is_empty())
+                    .then_some(Kind::ResolveLock(ResolveLock { keys, ..c.clone() }))?
+            }
+            Kind::AcquirePessimisticLock(c) => {
+                let keys = retain(&c.keys, start, end);
+                (!keys.is_empty()).then_some(Kind::AcquirePessimisticLock(
+                    AcquirePessimisticLock { keys, ..c.clone() },
+                ))?
+            }
+            Kind::PessimisticRollback(c) => {
+                let keys = retain(&c.keys, start, end);
+                (!keys.is_empty()).then_some(Kind::PessimisticRollback(PessimisticRollback {
+                    keys,
+                    ..c.clone()
+                }))?
+            }
+            Kind::CheckTxnStatus(c) => {
+                in_range(&c.primary, start, end).then_some(Kind::CheckTxnStatus(c.clone()))?
+            }
+            Kind::TsoLimit(c) => start.is_empty().then_some(Kind::TsoLimit(c.clone()))?,
+            Kind::Gc(c) => {
+                let from = c.start.as_slice().max(start).to_vec();
+                let to = match (c.end.is_empty(), end.is_empty()) {
+                    (true, _) => end.to_vec(),
+                    (false, true) => c.end.clone(),
+                    (false, false) => c.end.as_slice().min(end).to_vec(),
+                };
+                if !to.is_empty() && from >= to {
+                    return None;
+                }
+                Kind::Gc(Gc {
+                    safe_point: c.safe_point,
+                    start: from,
+                    end: to,
+                })
+            }
+        };
+        Some(Command { kind: Some(kind) })
+    }
+
+    /// Whether everything this command touches lies in `[start, end)`.
+    pub fn within(&self, start: &[u8], end: &[u8]) -> bool {
+        self.restrict(start, end).as_ref() == Some(self)
+    }
+}
+
 /// What an applied command reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {

@@ -302,3 +302,67 @@ fn commands_round_trip_through_prost_and_garbage_is_an_error() {
     let empty = Command { kind: None };
     assert!(apply(&MemoryEngine::new().snapshot(), &empty).is_err());
 }
+
+#[test]
+fn restrict_splits_a_command_by_key_range() {
+    let mut p = prewrite(
+        vec![put("a", b"1"), put("m", b"2"), put("z", b"3")],
+        "a",
+        10,
+    );
+    p.pessimistic = vec![true, false, true];
+    let cmd: Command = p.clone().into();
+    let left = cmd.restrict(b"", b"m").expect("a is left of m");
+    let right = cmd.restrict(b"m", b"").expect("m and z are right");
+    match (left.kind, right.kind) {
+        (Some(command::Kind::Prewrite(l)), Some(command::Kind::Prewrite(r))) => {
+            assert_eq!(l.mutations, vec![put("a", b"1")]);
+            assert_eq!(l.pessimistic, vec![true]);
+            assert_eq!(r.mutations, vec![put("m", b"2"), put("z", b"3")]);
+            assert_eq!(r.pessimistic, vec![false, true]);
+            assert_eq!((l.primary, r.start_ts), (b"a".to_vec(), 10));
+        }
+        other => panic!("prewrites expected, got {other:?}"),
+    }
+    assert!(cmd.restrict(b"b", b"c").is_none(), "no key in [b, c)");
+    assert!(cmd.within(b"", b"") && !cmd.within(b"b", b""));
+
+    let status: Command = CheckTxnStatus {
+        primary: b"k".to_vec(),
+        ..Default::default()
+    }
+    .into();
+    assert!(status.restrict(b"a", b"l").is_some() && status.restrict(b"l", b"").is_none());
+    let limit: Command = TsoLimit { limit: 5 }.into();
+    assert!(limit.restrict(b"", b"m").is_some() && limit.restrict(b"m", b"").is_none());
+
+    let gc: Command = Gc {
+        safe_point: 7,
+        start: b"c".to_vec(),
+        end: Vec::new(),
+    }
+    .into();
+    assert_eq!(
+        gc.restrict(b"", b"m"),
+        Some(
+            Gc {
+                safe_point: 7,
+                start: b"c".to_vec(),
+                end: b"m".to_vec()
+            }
+            .into()
+        )
+    );
+    assert_eq!(
+        gc.restrict(b"m", b""),
+        Some(
+            Gc {
+                safe_point: 7,
+                start: b"m".to_vec(),
+                end: Vec::new()
+            }
+            .into()
+        )
+    );
+    assert!(gc.restrict(b"a", b"b").is_none());
+}

@@ -1,0 +1,266 @@
+//! The peers of one store and everything that creates them: the first
+//! region's bootstrap, rediscovery of every region on restart, the new peer
+//! each applied split creates, and the empty peer a message from an unknown
+//! region's leader creates (it then receives a snapshot). Also the store's
+//! [`RegionView`]: the regions as this store last applied them, which the
+//! client side routes requests by. No threads, no clock: the store's thread
+//! drives it, and so do deterministic tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot as _};
+use raft::prelude::{Message, MessageType};
+use tracing::warn;
+
+use crate::error::Result;
+use crate::peer::{ApplyObserver, Peer, PeerConfig};
+use crate::region::Region;
+
+/// The one region every store starts with; it keeps its id through splits
+/// (a split's left part) and always starts at the empty key.
+pub const FIRST_REGION: u64 = 1;
+
+/// The regions a store has applied, shared with the routing side. Regions
+/// that split elsewhere may still look whole here; a request routed by a
+/// stale view is refused with `EpochNotMatch` and routed again.
+#[derive(Clone, Default)]
+pub struct RegionView {
+    regions: Arc<RwLock<BTreeMap<u64, Region>>>,
+}
+
+impl RegionView {
+    /// The region that holds `key`.
+    pub fn locate(&self, key: &[u8]) -> Option<Region> {
+        self.read().values().find(|r| r.contains(key)).cloned()
+    }
+
+    pub fn get(&self, region_id: u64) -> Option<Region> {
+        self.read().get(&region_id).cloned()
+    }
+
+    /// Every region, ordered by start key.
+    pub fn regions(&self) -> Vec<Region> {
+        let mut all: Vec<Region> = self.read().values().cloned().collect();
+        all.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+        all
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u64, Region>> {
+        self.regions.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, region: &Region) {
+        let mut map = self.regions.write().unwrap_or_else(|e| e.into_inner());
+        if region.is_initialized() && map.get(&region.id) != Some(region) {
+            map.insert(region.id, region.clone());
+        }
+    }
+}
+
+/// The peers of one store.
+pub struct Regions<E: Engine> {
+    store_id: u64,
+    engine: Arc<E>,
+    peers: HashMap<u64, Peer<E>>,
+    config: PeerConfig,
+    logger: slog::Logger,
+    observers: Vec<Arc<dyn ApplyObserver>>,
+    view: RegionView,
+}
+
+impl<E: Engine> Regions<E> {
+    /// Opens every region stored in `engine`; a store with none bootstraps
+    /// [`FIRST_REGION`] with `voters` and `learners`.
+    pub fn open(
+        engine: Arc<E>,
+        store_id: u64,
+        voters: &[u64],
+        learners: &[u64],
+        config: PeerConfig,
+        observers: Vec<Arc<dyn ApplyObserver>>,
+    ) -> Result<Self> {
+        let mut regions = Regions {
+            store_id,
+            engine,
+            peers: HashMap::new(),
+            config,
+            logger: crate::logger(),
+            observers,
+            view: RegionView::default(),
+        };
+        let mut ids = stored_regions(regions.engine.as_ref())?;
+        if ids.is_empty() {
+            ids.push(FIRST_REGION);
+        }
+        for id in ids {
+            regions.open_peer(id, voters, learners)?;
+        }
+        Ok(regions)
+    }
+
+    fn open_peer(&mut self, region_id: u64, voters: &[u64], learners: &[u64]) -> Result<()> {
+        let mut peer = Peer::open(
+            Arc::clone(&self.engine),
+            region_id,
+            self.store_id,
+            voters,
+            learners,
+            &self.config,
+            &self.logger,
+        )?;
+        for o in &self.observers {
+            peer.observe(Arc::clone(o));
+        }
+        self.view.update(peer.region());
+        self.peers.insert(region_id, peer);
+        Ok(())
+    }
+
+    pub fn view(&self) -> RegionView {
+        self.view.clone()
+    }
+
+    pub fn get_mut(&mut self, region_id: u64) -> Option<&mut Peer<E>> {
+        self.peers.get_mut(&region_id)
+    }
+
+    pub fn get(&self, region_id: u64) -> Option<&Peer<E>> {
+        self.peers.get(&region_id)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &Peer<E>> {
+        self.peers.values()
+    }
+
+    pub fn peers_mut(&mut self) -> impl Iterator<Item = &mut Peer<E>> {
+        self.peers.values_mut()
+    }
+
+    pub fn tick(&mut self) {
+        for p in self.peers.values_mut() {
+            p.tick();
+        }
+    }
+
+    /// Feeds a Raft message to its region's peer. A message from the leader
+    /// of a region this store does not know yet (a split it has not applied,
+    /// or missed while away) creates an empty peer that will be caught up by
+    /// snapshot.
+    pub fn step(&mut self, region_id: u64, message: Message) -> Result<()> {
+        if !self.peers.contains_key(&region_id) {
+            let from_leader = matches!(
+                message.get_msg_type(),
+                MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
+            );
+            if !from_leader {
+                warn!(region_id, "raft message for an unknown region");
+                return Ok(());
+            }
+            self.open_peer(region_id, &[], &[])?;
+        }
+        match self.peers.get_mut(&region_id) {
+            Some(p) => p.step(message),
+            None => Ok(()),
+        }
+    }
+
+    /// Handles every peer's Ready: persists, applies, opens the peers that
+    /// splits created. Returns the messages to send, by region. Snapshot
+    /// delivery is not tracked: snapshots are reported as sent, and the
+    /// leader probes again (and resends) if the follower still lacks one.
+    pub fn handle_ready(&mut self) -> Result<Vec<(u64, Vec<Message>)>> {
+        let mut out = Vec::new();
+        let mut created = Vec::new();
+        for (region_id, p) in self.peers.iter_mut() {
+            let msgs = p.handle_ready()?;
+            for right in p.take_splits() {
+                created.push((right, p.is_leader()));
+            }
+            self.view.update(p.region());
+            if msgs.is_empty() {
+                continue;
+            }
+            for m in &msgs {
+                if m.get_msg_type() == MessageType::MsgSnapshot {
+                    p.report_snapshot_sent(m.to);
+                }
+            }
+            out.push((*region_id, msgs));
+        }
+        for (right, was_leader) in created {
+            // Replaces an empty peer a message created meanwhile, if any.
+            self.peers.remove(&right.id);
+            self.open_peer(right.id, &[], &[])?;
+            if was_leader {
+                // The parent's leader leads the new region first: no wait
+                // for an election timeout.
+                if let Some(p) = self.peers.get_mut(&right.id) {
+                    let _ = p.campaign();
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The ids of the regions whose descriptors `engine` holds.
+fn stored_regions<E: Engine>(engine: &E) -> Result<Vec<u64>> {
+    let snap = engine.snapshot();
+    let mut ids = Vec::new();
+    let (start, end) = crate::keys::region_range();
+    let mut it = snap.iter(Cf::Raft, IterOptions::range(start.clone(), end))?;
+    let mut ok = it.seek(&start)?;
+    while ok {
+        let Some(id) = crate::keys::region_of(it.key()) else {
+            break;
+        };
+        if snap
+            .get(Cf::Raft, &crate::keys::region_state_key(id))?
+            .is_some()
+        {
+            ids.push(id);
+        }
+        match id.checked_add(1) {
+            Some(next) => ok = it.seek(&crate::keys::region_prefix(next))?,
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// Where to split `region` if it holds more than `max_keys` user keys: the
+/// key that starts its second half (by count of keys in the `write` column
+/// family, each key once however many versions it has). `None` while it is
+/// small enough. Costs one scan of at most `max_keys + 1` keys.
+pub fn find_split_key<E: Engine>(
+    engine: &E,
+    region: &Region,
+    max_keys: u64,
+) -> Result<Option<Vec<u8>>> {
+    let snap = engine.snapshot();
+    let (start, end) = region.data_bounds();
+    let opts = IterOptions {
+        lower: Some(start.clone()),
+        upper: end,
+        ..IterOptions::default()
+    };
+    let mut it = snap.iter(Cf::Write, opts)?;
+    let mut ok = it.seek(&start)?;
+    let (mut count, mut previous, mut middle) = (0u64, Vec::new(), None);
+    while ok {
+        let (encoded, _) = duet_storage::mvcc::split_ts(it.key())?;
+        if encoded != previous.as_slice() {
+            count += 1;
+            previous = encoded.to_vec();
+            if count == max_keys.div_ceil(2) + 1 {
+                middle = Some(duet_storage::mvcc::decode_key(encoded)?);
+            }
+            if count > max_keys {
+                return Ok(middle.filter(|m| region.split(m, u64::MAX).is_some()));
+            }
+        }
+        ok = it.next()?;
+    }
+    Ok(None)
+}
