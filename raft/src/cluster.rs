@@ -14,7 +14,11 @@ use duet_storage::tso::{LIMIT_KEY, TimestampSource, wall_clock_ms};
 use duet_storage::txn::TxnStore;
 use duet_storage::txn::commands::{Command, Response, TsoLimit};
 
+use protobuf::Message as _;
+use raft::prelude::{ConfChangeType, ConfChangeV2};
+
 use crate::error::Error;
+use crate::region::{PeerAddress, PeerAddresses};
 use crate::store::{FIRST_REGION, RaftStore};
 use crate::transport::tcp::{Reply, Request, RequestHandler, TcpTransport};
 
@@ -57,10 +61,9 @@ impl<E: Engine> ClusterStore<E> {
             return Err(None);
         };
         let request = Request {
-            id: 0,
             region_id,
             command: command.to_bytes(),
-            ts_count: 0,
+            ..Request::default()
         };
         let reply = transport
             .call(leader, request, Duration::from_secs(3))
@@ -173,6 +176,104 @@ impl<E: Engine> ClusterStore<E> {
             return Ok(());
         }
         self.store.split(region.id, split_key, new_region_id)
+    }
+
+    /// Changes the membership of every region — `(kind, node)` as in
+    /// [`RaftStore::change_membership`], `addrs` the Raft addresses of
+    /// joining stores — on each region's leader (forwarding when that is
+    /// another node), and returns once this node applied the change in
+    /// every region.
+    pub fn change_membership(
+        &self,
+        changes: &[(ConfChangeType, u64)],
+        addrs: &[PeerAddress],
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + RETRY_FOR * 2;
+        let mut change = crate::peer::conf_change(changes);
+        if !addrs.is_empty() {
+            let book = PeerAddresses {
+                peers: addrs.to_vec(),
+            };
+            change.context = prost::Message::encode_to_vec(&book).into();
+        }
+        for region in self.store.view().regions() {
+            let mut last_error = None;
+            while !self.has_membership(region.id, changes) {
+                if Instant::now() >= deadline {
+                    return Err(last_error.unwrap_or(Error::ProposalDropped {
+                        region_id: region.id,
+                    }));
+                }
+                match self.store.propose_conf_change(region.id, change.clone()) {
+                    Err(Error::NotLeader {
+                        leader: Some(l), ..
+                    }) if l != self.node_id => {
+                        if let Err(e) = self.forward_conf_change(l, region.id, &change) {
+                            last_error = Some(e);
+                        }
+                    }
+                    Err(e) => last_error = Some(e),
+                    Ok(()) => {}
+                }
+                // Wait for the change to apply here (raft-rs ignores a change
+                // proposed while another is pending: then propose it again).
+                let until = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < until && !self.has_membership(region.id, changes) {
+                    std::thread::sleep(PAUSE);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn forward_conf_change(
+        &self,
+        leader: u64,
+        region_id: u64,
+        change: &ConfChangeV2,
+    ) -> Result<(), Error> {
+        let Some(transport) = &self.transport else {
+            return Err(Error::NotLeader {
+                region_id,
+                leader: Some(leader),
+            });
+        };
+        let request = Request {
+            region_id,
+            conf_change: change.write_to_bytes().unwrap_or_default(),
+            ..Request::default()
+        };
+        let reply = transport
+            .call(leader, request, Duration::from_secs(3))
+            .map_err(|e| Error::Corruption {
+                what: "forwarded membership change",
+                detail: e,
+            })?;
+        if reply.error.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::NotLeader {
+                region_id,
+                leader: (reply.leader != 0).then_some(reply.leader),
+            })
+        }
+    }
+
+    /// Whether this node's replica of `region_id` has applied `changes`.
+    fn has_membership(&self, region_id: u64, changes: &[(ConfChangeType, u64)]) -> bool {
+        let Some(r) = self
+            .store
+            .status()
+            .into_iter()
+            .find(|r| r.region_id == region_id)
+        else {
+            return false;
+        };
+        changes.iter().all(|(kind, node)| match kind {
+            ConfChangeType::AddNode => r.voters.contains(node),
+            ConfChangeType::AddLearnerNode => r.learners.contains(node),
+            ConfChangeType::RemoveNode => !r.voters.contains(node) && !r.learners.contains(node),
+        })
     }
 
     /// A linearizable read point for `region_id`: waits until this node
@@ -321,10 +422,9 @@ impl<E: Engine> TimestampSource for ClusterTso<E> {
                 Some(r) => match (r.leader, &self.transport) {
                     (Some(l), Some(t)) => {
                         let request = Request {
-                            id: 0,
                             region_id: FIRST_REGION,
-                            command: vec![],
                             ts_count: n as u32,
+                            ..Request::default()
                         };
                         match t.call(l, request, Duration::from_secs(3)) {
                             Ok(reply) if reply.ts > 0 => Ok(reply.ts),
@@ -358,6 +458,23 @@ impl<E: Engine> RequestHandler for Handler<E> {
             id: request.id,
             ..Default::default()
         };
+        if !request.conf_change.is_empty() {
+            let proposed = ConfChangeV2::parse_from_bytes(&request.conf_change)
+                .map_err(|e| Error::Corruption {
+                    what: "forwarded membership change",
+                    detail: e.to_string(),
+                })
+                .and_then(|cc| self.store.propose_conf_change(request.region_id, cc));
+            match proposed {
+                Ok(()) => {}
+                Err(Error::NotLeader { leader, .. }) => {
+                    reply.leader = leader.unwrap_or(0);
+                    reply.error = "not leader".into();
+                }
+                Err(e) => reply.error = e.to_string(),
+            }
+            return reply;
+        }
         if request.command.is_empty() {
             // The oracle is served by the first region's leader.
             let region = first_region(&self.store);

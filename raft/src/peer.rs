@@ -139,7 +139,7 @@ impl<E: Engine> Peer<E> {
     /// Opens peer `id` of `region_id`, restoring its log and applied index
     /// from `engine` (or bootstrapping with `voters`/`learners`). With no
     /// stored state and no members, the peer is uninitialized: it waits for
-    /// its leader's snapshot (see [`crate::storage::SPLIT_INIT_INDEX`]).
+    /// its leader's snapshot (see [`crate::storage::INIT_INDEX`]).
     pub fn open(
         engine: Arc<E>,
         region_id: u64,
@@ -149,18 +149,30 @@ impl<E: Engine> Peer<E> {
         cfg: &PeerConfig,
         logger: &slog::Logger,
     ) -> Result<Self> {
-        let mut storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
         let region = match Region::load(engine.as_ref(), region_id)? {
             Some(r) => r,
             None if voters.is_empty() && learners.is_empty() => Region::uninitialized(region_id),
             None => {
+                // Bootstrap at the same initial index as a split, so a store
+                // added later gets the region by snapshot, never by replaying
+                // a log that lacks the founding membership.
                 let r = Region::bootstrap(region_id, voters, learners);
+                let mut cs = ConfState::default();
+                cs.set_voters(voters.to_vec());
+                cs.set_learners(learners.to_vec());
                 let mut batch = WriteBatch::new();
+                crate::storage::write_initial_state(
+                    &engine.snapshot(),
+                    region_id,
+                    &cs,
+                    &mut batch,
+                )?;
                 r.save(&mut batch);
                 engine.write(&batch, WriteOptions { sync: true })?;
                 r
             }
         };
+        let mut storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
         let source = Arc::clone(&engine);
         storage.set_snapshot_source(Box::new(move || {
             crate::snapshot::build(source.as_ref(), region_id)
@@ -642,20 +654,27 @@ impl<E: Engine> Peer<E> {
                     what: "conf change",
                     detail: e.to_string(),
                 };
-                let changed = if entry.get_entry_type() == EntryType::EntryConfChange {
+                let (changed, context) = if entry.get_entry_type() == EntryType::EntryConfChange {
                     let cc =
                         raft::prelude::ConfChange::parse_from_bytes(&entry.data).map_err(bad)?;
-                    self.node.apply_conf_change(&cc)
+                    (self.node.apply_conf_change(&cc), cc.get_context().to_vec())
                 } else {
                     let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?;
-                    self.node.apply_conf_change(&cc)
+                    (self.node.apply_conf_change(&cc), cc.get_context().to_vec())
                 };
+                // Addresses of joining stores; a context that does not decode
+                // decodes alike nowhere, and adds none.
+                let addrs =
+                    <crate::region::PeerAddresses as prost::Message>::decode(context.as_slice())
+                        .map(|a| a.peers)
+                        .unwrap_or_default();
                 // An invalid change (e.g. removing every voter) fails the
                 // same way on every replica: it is skipped, not fatal.
                 conf_state = match changed {
                     Ok(cs) => {
                         self.node.store().set_conf_state(&cs, &mut batch);
-                        self.region = self.region.with_membership(&cs.voters, &cs.learners);
+                        let (voters, learners) = (&cs.voters, &cs.learners);
+                        self.region = self.region.with_membership(voters, learners, &addrs);
                         self.region.save(&mut batch);
                         cs
                     }
@@ -706,7 +725,7 @@ impl<E: Engine> Peer<E> {
             Region::load(self.engine.as_ref(), right.id)?.is_some_and(|r| r.is_initialized());
         if !known {
             let conf_state = self.node.raft.prs().conf().to_conf_state();
-            crate::storage::write_split_state(
+            crate::storage::write_initial_state(
                 &self.engine.snapshot(),
                 right.id,
                 &conf_state,

@@ -29,6 +29,27 @@ pub struct PeerMeta {
     pub store_id: u64,
     #[prost(bool, tag = "3")]
     pub learner: bool,
+    /// The store's Raft address, when it joined after the founding (the
+    /// founders' addresses come from `--initial-cluster`).
+    #[prost(string, tag = "4")]
+    pub addr: String,
+}
+
+/// Raft addresses of the stores a membership change adds: carried in the
+/// change's context, so every replica's descriptor (and so every store's
+/// address book) learns them at the same log position.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerAddresses {
+    #[prost(message, repeated, tag = "1")]
+    pub peers: Vec<PeerAddress>,
+}
+
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PeerAddress {
+    #[prost(uint64, tag = "1")]
+    pub store_id: u64,
+    #[prost(string, tag = "2")]
+    pub addr: String,
 }
 
 /// A split, proposed to a region's leader as an admin entry (see
@@ -74,7 +95,7 @@ impl Region {
             }),
             peers: Vec::new(),
         };
-        region.set_peers(voters, learners);
+        region.set_peers(voters, learners, &[]);
         region
     }
 
@@ -91,28 +112,49 @@ impl Region {
             && (self.end_key.is_empty() || key < self.end_key.as_slice())
     }
 
-    fn set_peers(&mut self, voters: &[u64], learners: &[u64]) {
+    /// The Raft address recorded for `store_id`, if any.
+    pub fn address_of(&self, store_id: u64) -> Option<&str> {
+        self.peers
+            .iter()
+            .find(|p| p.store_id == store_id && !p.addr.is_empty())
+            .map(|p| p.addr.as_str())
+    }
+
+    /// Sets the peers; known addresses are kept, `addrs` adds new ones.
+    fn set_peers(&mut self, voters: &[u64], learners: &[u64], addrs: &[PeerAddress]) {
+        let addr = |id: u64| {
+            addrs
+                .iter()
+                .find(|a| a.store_id == id)
+                .map(|a| a.addr.clone())
+                .or_else(|| self.address_of(id).map(str::to_string))
+                .unwrap_or_default()
+        };
+        let meta = |id: &u64, learner: bool| PeerMeta {
+            id: *id,
+            store_id: *id,
+            learner,
+            addr: addr(*id),
+        };
         let mut peers: Vec<PeerMeta> = voters
             .iter()
-            .map(|id| PeerMeta {
-                id: *id,
-                store_id: *id,
-                learner: false,
-            })
-            .chain(learners.iter().map(|id| PeerMeta {
-                id: *id,
-                store_id: *id,
-                learner: true,
-            }))
+            .map(|id| meta(id, false))
+            .chain(learners.iter().map(|id| meta(id, true)))
             .collect();
         peers.sort_by_key(|p| p.id);
         self.peers = peers;
     }
 
-    /// The descriptor after a membership change: new peers, `conf_ver` + 1.
-    pub fn with_membership(&self, voters: &[u64], learners: &[u64]) -> Region {
+    /// The descriptor after a membership change: new peers (with the
+    /// addresses of those that joined), `conf_ver` + 1.
+    pub fn with_membership(
+        &self,
+        voters: &[u64],
+        learners: &[u64],
+        addrs: &[PeerAddress],
+    ) -> Region {
         let mut next = self.clone();
-        next.set_peers(voters, learners);
+        next.set_peers(voters, learners, addrs);
         let epoch = self.epoch();
         next.epoch = Some(RegionEpoch {
             conf_ver: epoch.conf_ver + 1,
@@ -219,7 +261,17 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![(1, false), (2, false), (3, false), (4, true)]
         );
-        let next = r.with_membership(&[1, 2, 4], &[]);
+        let joined = PeerAddress {
+            store_id: 4,
+            addr: "127.0.0.1:20164".into(),
+        };
+        let next = r.with_membership(&[1, 2, 4], &[], std::slice::from_ref(&joined));
+        assert_eq!(next.address_of(4), Some("127.0.0.1:20164"));
+        assert_eq!(
+            next.with_membership(&[1, 2], &[4], &[]).address_of(4),
+            Some("127.0.0.1:20164"),
+            "an address is kept across later changes"
+        );
         assert_eq!(
             next.epoch(),
             RegionEpoch {

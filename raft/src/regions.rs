@@ -71,7 +71,9 @@ pub struct Regions<E: Engine> {
 
 impl<E: Engine> Regions<E> {
     /// Opens every region stored in `engine`; a store with none bootstraps
-    /// [`FIRST_REGION`] with `voters` and `learners`.
+    /// [`FIRST_REGION`] with `voters` and `learners` if it is one of them —
+    /// otherwise it is joining a running cluster, and starts with no region
+    /// until a leader adds it and sends it a snapshot.
     pub fn open(
         engine: Arc<E>,
         store_id: u64,
@@ -90,7 +92,8 @@ impl<E: Engine> Regions<E> {
             view: RegionView::default(),
         };
         let mut ids = stored_regions(regions.engine.as_ref())?;
-        if ids.is_empty() {
+        let founder = voters.contains(&store_id) || learners.contains(&store_id);
+        if ids.is_empty() && founder {
             ids.push(FIRST_REGION);
         }
         for id in ids {

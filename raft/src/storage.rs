@@ -198,17 +198,17 @@ impl PeerStorage {
     }
 }
 
-/// Where the log of a region created by a split starts: every replica
-/// writes the same state at this index and term when it applies the split.
-/// A peer that did not (it is behind the split, or new) has an empty log
+/// Where the log of a new region starts, bootstrapped or split: every
+/// founding replica writes the same state at this index and term. A peer
+/// that did not (it is behind the split, or joined later) has an empty log
 /// and cannot take entries that follow this index, so the leader sends it a
-/// snapshot — which carries the region's data.
-pub const SPLIT_INIT_INDEX: u64 = 5;
+/// snapshot — which carries the region's data and membership.
+pub const INIT_INDEX: u64 = 5;
 
-/// Adds to `batch` the initial Raft state of `region_id`, created by a
-/// split with membership `conf_state`. A vote this store already cast for
-/// the region (as a peer created by a message) in a later term is kept.
-pub fn write_split_state<S: duet_storage::engine::Snapshot>(
+/// Adds to `batch` the initial Raft state of `region_id` with membership
+/// `conf_state`. A vote this store already cast for the region (as a peer
+/// created by a message) in a later term is kept.
+pub fn write_initial_state<S: duet_storage::engine::Snapshot>(
     snap: &S,
     region_id: u64,
     conf_state: &ConfState,
@@ -217,13 +217,13 @@ pub fn write_split_state<S: duet_storage::engine::Snapshot>(
     let mut hs = HardState::default();
     if let Some(b) = snap.get(Cf::Raft, &keys::hard_state_key(region_id))? {
         let old = decode::<HardState>("hard state", &b)?;
-        if old.term > SPLIT_INIT_INDEX {
+        if old.term > INIT_INDEX {
             hs.term = old.term;
             hs.vote = old.vote;
         }
     }
-    hs.term = hs.term.max(SPLIT_INIT_INDEX);
-    hs.commit = SPLIT_INIT_INDEX;
+    hs.term = hs.term.max(INIT_INDEX);
+    hs.commit = INIT_INDEX;
     batch.delete_range(
         Cf::Raft,
         keys::entry_key(region_id, 0),
@@ -233,7 +233,7 @@ pub fn write_split_state<S: duet_storage::engine::Snapshot>(
     batch.put(
         Cf::Raft,
         keys::truncated_state_key(region_id),
-        encode_truncated(SPLIT_INIT_INDEX, SPLIT_INIT_INDEX),
+        encode_truncated(INIT_INDEX, INIT_INDEX),
     );
     batch.put(
         Cf::Raft,
@@ -243,7 +243,7 @@ pub fn write_split_state<S: duet_storage::engine::Snapshot>(
     batch.put(
         Cf::Raft,
         keys::apply_state_key(region_id),
-        SPLIT_INIT_INDEX.to_be_bytes().to_vec(),
+        INIT_INDEX.to_be_bytes().to_vec(),
     );
     Ok(())
 }

@@ -296,12 +296,32 @@ impl<E: Engine> RaftStore<E> {
     /// Proposes a membership change on the leader: each `(kind, node)` adds a
     /// voter, adds a learner (or demotes a voter), or removes a peer. Several
     /// changes at once go through joint consensus and leave it automatically.
+    /// `addrs` are the Raft addresses of joining stores. Returns once
+    /// proposed; raft-rs drops a change proposed while another is pending,
+    /// so callers check the membership they wanted (see
+    /// [`crate::cluster::ClusterStore::change_membership`]).
     pub fn change_membership(
         &self,
         region_id: u64,
         changes: &[(raft::prelude::ConfChangeType, u64)],
+        addrs: &[crate::region::PeerAddress],
     ) -> Result<()> {
-        let change = crate::peer::conf_change(changes);
+        let mut change = crate::peer::conf_change(changes);
+        if !addrs.is_empty() {
+            let book = crate::region::PeerAddresses {
+                peers: addrs.to_vec(),
+            };
+            change.context = prost::Message::encode_to_vec(&book).into();
+        }
+        self.propose_conf_change(region_id, change)
+    }
+
+    /// Proposes an encoded membership change (one forwarded by another store).
+    pub fn propose_conf_change(
+        &self,
+        region_id: u64,
+        change: raft::prelude::ConfChangeV2,
+    ) -> Result<()> {
         let (tx, rx) = channel::bounded(1);
         self.sender
             .send(StoreMsg::ChangeMembership {

@@ -13,6 +13,8 @@ use raft::prelude::{ConfChangeType, Message};
 use crate::peer::{Applied, ApplyObserver, ApplyResult, Peer, PeerConfig, conf_change};
 
 const REGION: u64 = 1;
+/// Where every region's log starts.
+const INIT: u64 = crate::storage::INIT_INDEX;
 
 /// Election timeouts differ per peer (10 + 2·id ticks), so that when several
 /// peers lose their leader, the lowest id campaigns first: no split votes.
@@ -315,8 +317,8 @@ fn a_learner_receives_everything_and_never_votes() {
     let indexes: Vec<u64> = seen.iter().map(|(i, _)| *i).collect();
     assert_eq!(
         indexes,
-        (1..=indexes.len() as u64).collect::<Vec<_>>(),
-        "every entry, in order"
+        (INIT + 1..=INIT + indexes.len() as u64).collect::<Vec<_>>(),
+        "every entry after the initial state, in order"
     );
     assert_eq!(seen.last().unwrap().1, "command ok=true");
     assert_eq!(
@@ -601,7 +603,7 @@ fn a_read_index_sent_before_the_new_leader_commits_is_retried() {
     assert!(out.lock().unwrap().is_none(), "dropped the first time");
     c.tick(3);
     assert!(
-        matches!(*out.lock().unwrap(), Some(Ok(1))),
+        matches!(*out.lock().unwrap(), Some(Ok(i)) if i == INIT + 1),
         "answered after the retry"
     );
 }

@@ -38,7 +38,8 @@ pub struct Config {
     /// Address of the Raft listener (bound only when the cluster has more than one node).
     pub raft_addr: String,
     /// The founding voters, `1=HOST:PORT,2=HOST:PORT,…` (their Raft
-    /// addresses); empty means a single node.
+    /// addresses); empty means a single node. A node whose id is not listed
+    /// joins the running cluster of those founders.
     pub initial_cluster: String,
     /// Messages from a cluster with another id are refused.
     pub cluster_id: u64,
@@ -177,13 +178,9 @@ impl Config {
         if self.node_id == 0 {
             return bad("node_id must be at least 1".into());
         }
-        let cluster = self.cluster()?;
-        if !cluster.is_empty() && !cluster.contains_key(&self.node_id) {
-            return bad(format!(
-                "node_id {} is not in initial_cluster",
-                self.node_id
-            ));
-        }
+        // A node_id outside initial_cluster is a node joining a running
+        // cluster (it waits to be added through `POST /admin/membership`).
+        self.cluster()?;
         if self.users.is_empty() {
             return bad("at least one user is needed".into());
         }
@@ -275,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn initial_cluster_parses_and_must_name_this_node() {
+    fn initial_cluster_parses_and_may_omit_a_joining_node() {
         let mut c = Config {
             initial_cluster: "1=127.0.0.1:20161, 2=127.0.0.1:20162,3=127.0.0.1:20163".into(),
             node_id: 2,
@@ -284,7 +281,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.cluster().unwrap().len(), 3);
         c.node_id = 4;
-        assert!(c.validate().is_err());
+        c.validate().expect("node 4 joins the founders");
         c.initial_cluster = "1=nowhere".into();
         assert!(c.validate().is_err());
         c.initial_cluster = "1=127.0.0.1:1,1=127.0.0.1:2".into();

@@ -133,16 +133,11 @@ async fn run(
 ) {
     let serving = Arc::new(AtomicBool::new(true));
     let status_stop = CancellationToken::new();
-    let status_node = Arc::clone(&node);
-    let node_status: status::NodeStatus = Arc::new(move || status_node.status_json());
-    let regions_node = Arc::clone(&node);
-    let node_regions: status::NodeRegions = Arc::new(move || regions_node.regions());
     let status_task = tokio::spawn(status::serve(
         status,
         metrics,
         Arc::clone(&serving),
-        node_status,
-        node_regions,
+        Arc::clone(&node),
         status_stop.clone(),
     ));
     let mut connections = mysql::serve(mysql, shared, shutdown.clone(), shutdown.clone()).await;

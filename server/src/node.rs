@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
+use duet_raft::region::PeerAddress;
 use duet_raft::regions::find_split_key;
 use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox};
 use duet_raft::transport::tcp::TcpTransport;
@@ -18,6 +19,7 @@ use duet_storage::mvcc::{compose_ts, physical_ms};
 use duet_storage::tso::{TimestampSource, Tso};
 use duet_storage::txn::commands::Gc;
 use duet_storage::txn::{TxnClient, TxnOptions, TxnStore};
+use raft::prelude::ConfChangeType;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -55,7 +57,7 @@ impl Node {
         store_config.peer.election_tick = 10 + (config.node_id % 7) as usize;
         let (tx, rx) = inbox();
         let mut tcp = None;
-        let transport: Arc<dyn Transport> = if cluster.len() > 1 {
+        let transport: Arc<dyn Transport> = if !cluster.is_empty() {
             store_config.voters = cluster.keys().copied().collect();
             let listener = tokio::net::TcpListener::bind(&config.raft_addr)
                 .await
@@ -93,6 +95,16 @@ impl Node {
             source: std::io::Error::other(e.to_string()),
         })?;
         let store = Arc::new(store);
+        if let Some(t) = &tcp {
+            // Stores that joined after the founding: their addresses are in
+            // the region descriptors.
+            let view = store.view().clone();
+            t.set_resolver(Arc::new(move |id| {
+                view.regions()
+                    .iter()
+                    .find_map(|r| r.address_of(id)?.parse().ok())
+            }));
+        }
         // A single node keeps its own oracle; in a cluster the region leader
         // serves timestamps and the others forward to it.
         let tso: Arc<dyn TimestampSource> = match &tcp {
@@ -152,7 +164,13 @@ impl Node {
                 serde_json::json!({
                     "region_id": r.region_id,
                     "peer_id": r.peer_id,
-                    "role": if r.is_leader { "leader" } else { "follower" },
+                    "role": if r.is_leader {
+                        "leader"
+                    } else if r.learners.contains(&r.peer_id) {
+                        "learner"
+                    } else {
+                        "follower"
+                    },
                     "leader": r.leader,
                     "term": r.term,
                     "commit_index": r.commit_index,
@@ -167,6 +185,41 @@ impl Node {
             })
             .collect();
         serde_json::json!({ "node_id": self.node_id, "regions": regions })
+    }
+
+    /// Adds a voter or a learner (with its Raft address) to every region, or
+    /// removes a node from every region; returns once applied here.
+    pub fn change_membership(&self, change: &MembershipChange) -> Result<serde_json::Value> {
+        let kind = match change.change.as_str() {
+            "add_voter" => ConfChangeType::AddNode,
+            "add_learner" => ConfChangeType::AddLearnerNode,
+            "remove" => ConfChangeType::RemoveNode,
+            other => {
+                return Err(Error::Config(format!(
+                    "change {other:?} is not add_voter, add_learner or remove"
+                )));
+            }
+        };
+        let mut addrs = Vec::new();
+        if let Some(addr) = &change.raft_addr {
+            addr.parse::<std::net::SocketAddr>().map_err(|_| {
+                Error::Config(format!("raft_addr {addr:?} is not an IP:PORT address"))
+            })?;
+            addrs.push(PeerAddress {
+                store_id: change.node_id,
+                addr: addr.clone(),
+            });
+        }
+        if change.node_id == 0 {
+            return Err(Error::Config("node_id must be at least 1".into()));
+        }
+        self.txn_store
+            .change_membership(&[(kind, change.node_id)], &addrs)
+            .map_err(|e| Error::Io {
+                context: "membership change".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        Ok(self.status_json())
     }
 
     /// Stops the Raft store and makes every write durable.
@@ -292,4 +345,15 @@ async fn split_loop(
 /// Lower-case hex of a key, for `/status`.
 fn hex(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The body of `POST /admin/membership`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipChange {
+    /// `add_voter`, `add_learner` or `remove`.
+    pub change: String,
+    pub node_id: u64,
+    /// The Raft address of a node being added that is not a founder.
+    pub raft_addr: Option<String>,
 }

@@ -1,7 +1,9 @@
 //! The HTTP status listener: `GET /health` (200 while serving, 503 while
-//! shutting down), `GET /metrics` (Prometheus text format) and `GET /status`
-//! (JSON: the node's regions with role, leader, term, commit and applied
-//! index).
+//! shutting down), `GET /metrics` (Prometheus text format), `GET /status`
+//! (JSON: the node's regions with range, role, leader, term, commit and
+//! applied index) and the admin call `POST /admin/membership` (JSON
+//! `{"change": "add_voter"|"add_learner"|"remove", "node_id": N,
+//! "raft_addr": "IP:PORT"}`: changes every region, answers the new status).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,23 +12,18 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-
-/// Produces the `/status` document.
-pub(crate) type NodeStatus = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
-/// The node's regions, for the Raft gauges on `/metrics`.
-pub(crate) type NodeRegions = Arc<dyn Fn() -> Vec<duet_raft::store::RegionStatus> + Send + Sync>;
+use crate::node::{MembershipChange, Node};
 
 #[derive(Clone)]
 struct StatusState {
     metrics: Arc<Metrics>,
     serving: Arc<AtomicBool>,
-    node: NodeStatus,
-    regions: NodeRegions,
+    node: Arc<Node>,
 }
 
 /// Serves the status endpoints until `stop` fires.
@@ -34,19 +31,18 @@ pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     serving: Arc<AtomicBool>,
-    node: NodeStatus,
-    regions: NodeRegions,
+    node: Arc<Node>,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/status", get(node_status))
+        .route("/admin/membership", post(membership))
         .with_state(StatusState {
             metrics,
             serving,
             node,
-            regions,
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
@@ -62,8 +58,8 @@ async fn health(State(s): State<StatusState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
-    let regions = Arc::clone(&s.regions);
-    let regions = tokio::task::spawn_blocking(move || regions())
+    let node = Arc::clone(&s.node);
+    let regions = tokio::task::spawn_blocking(move || node.regions())
         .await
         .unwrap_or_default();
     s.metrics.observe_regions(&regions);
@@ -76,8 +72,24 @@ async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
 async fn node_status(State(s): State<StatusState>) -> impl IntoResponse {
     // The store answers from its own thread; don't hold up the runtime.
     let node = Arc::clone(&s.node);
-    let doc = tokio::task::spawn_blocking(move || node())
+    let doc = tokio::task::spawn_blocking(move || node.status_json())
         .await
         .unwrap_or_default();
     axum::Json(doc)
+}
+
+async fn membership(
+    State(s): State<StatusState>,
+    body: axum::extract::Json<MembershipChange>,
+) -> axum::response::Response {
+    let node = Arc::clone(&s.node);
+    let outcome = tokio::task::spawn_blocking(move || node.change_membership(&body.0)).await;
+    match outcome {
+        Ok(Ok(doc)) => axum::Json(doc).into_response(),
+        Ok(Err(e @ crate::error::Error::Config(_))) => {
+            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }

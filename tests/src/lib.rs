@@ -85,10 +85,28 @@ pub fn free_port() -> u16 {
 
 /// `GET path` over plain HTTP/1.0; returns (status code, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// `POST path` with a JSON body over plain HTTP/1.0; returns (status code, body).
+pub fn http_post_json(addr: SocketAddr, path: &str, json: &str) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            json.len()
+        ),
+    )
+}
+
+fn http(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    s.write_all(request.as_bytes())?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;
     let code = text

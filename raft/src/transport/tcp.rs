@@ -59,6 +59,9 @@ pub struct Request {
     pub command: Vec<u8>,
     #[prost(uint32, tag = "4")]
     pub ts_count: u32,
+    /// A membership change (a protobuf `ConfChangeV2`) to propose instead.
+    #[prost(bytes = "vec", tag = "5")]
+    pub conf_change: Vec<u8>,
 }
 
 /// The answer to a [`Request`]: where the command was proposed, or the last
@@ -116,7 +119,11 @@ pub struct TcpTransport {
     pending: Mutex<HashMap<u64, crossbeam::channel::Sender<Reply>>>,
     next_request: std::sync::atomic::AtomicU64,
     handler: std::sync::OnceLock<Arc<dyn RequestHandler>>,
+    resolver: std::sync::OnceLock<Resolver>,
 }
+
+/// Finds the address of a store that is not a founder (one that joined).
+pub type Resolver = Arc<dyn Fn(u64) -> Option<SocketAddr> + Send + Sync>;
 
 impl TcpTransport {
     /// Serves `listener` (delivering to `inbox`) and prepares connections to
@@ -138,9 +145,16 @@ impl TcpTransport {
             pending: Mutex::new(HashMap::new()),
             next_request: std::sync::atomic::AtomicU64::new(1),
             handler: std::sync::OnceLock::new(),
+            resolver: std::sync::OnceLock::new(),
         });
         runtime.spawn(serve(listener, Arc::clone(&transport), inbox));
         transport
+    }
+
+    /// Sets where addresses of stores outside the founding peers come from
+    /// (once): the region descriptors, which record joining stores.
+    pub fn set_resolver(&self, resolver: Resolver) {
+        let _ = self.resolver.set(resolver);
     }
 
     /// Sets who answers requests from other stores (once).
@@ -191,7 +205,10 @@ impl TcpTransport {
         if let Some(q) = queues.get(&to).filter(|q| !q.is_closed()) {
             return Some(q.clone());
         }
-        let addr = *self.peers.get(&to)?;
+        let addr = match self.peers.get(&to) {
+            Some(a) => *a,
+            None => (self.resolver.get()?)(to)?,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         self.runtime
             .spawn(connection(addr, self.cluster_id, self.store_id, rx));

@@ -1,14 +1,16 @@
 //! Three `duet serve` processes on loopback, founded with `--initial-cluster`:
 //! they elect a leader, survive `kill -9` of the leader with a new one within
 //! seconds, take the killed node back (it catches up), and all restart from
-//! disk. Observed through each node's `GET /status`.
+//! disk. A fourth process joins as a learner through `POST
+//! /admin/membership`, catches up, never counts in the quorum, then becomes a
+//! voter and is removed. Observed through each node's `GET /status`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use duet_tests::{duet_binary, free_port, http_get};
+use duet_tests::{duet_binary, free_port, http_get, http_post_json};
 
 struct Node {
     id: u64,
@@ -192,4 +194,149 @@ fn three_processes_elect_fail_over_and_restart() {
         caught_up(&nodes, id, commit_after, Duration::from_secs(20));
     }
     eprintln!("cluster: failover to a new leader took {failover:?}");
+}
+
+/// Three founders on fresh ports.
+fn founders(root: &std::path::Path) -> (Vec<Node>, Vec<u16>, String) {
+    let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let cluster = raft_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Node> = (1..=4)
+        .map(|id| Node {
+            id,
+            child: None,
+            dir: root.join(format!("n{id}")),
+            mysql: free_port(),
+            status: free_port(),
+        })
+        .collect();
+    for (i, n) in nodes.iter_mut().take(3).enumerate() {
+        n.start(&cluster, raft_ports[i]);
+    }
+    (nodes, raft_ports, cluster)
+}
+
+/// `POST /admin/membership` on `node`; returns (status code, body).
+fn change(node: &Node, change: &str, id: u64, raft_addr: Option<&str>) -> (u16, String) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
+    let json = match raft_addr {
+        Some(a) => format!(r#"{{"change":"{change}","node_id":{id},"raft_addr":"{a}"}}"#),
+        None => format!(r#"{{"change":"{change}","node_id":{id}}}"#),
+    };
+    http_post_json(addr, "/admin/membership", &json).unwrap()
+}
+
+/// The voters and learners of region 1 as `node` sees them.
+fn members(node: &Node) -> Option<(Vec<u64>, Vec<u64>)> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
+    let (_, body) = http_get(addr, "/status").ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let ids = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default()
+    };
+    let r = doc["regions"].get(0)?;
+    Some((ids(&r["voters"]), ids(&r["learners"])))
+}
+
+#[test]
+fn a_fourth_process_joins_as_a_learner_never_votes_then_becomes_a_voter() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut nodes, _, cluster) = founders(root.path());
+    let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+
+    // Node 4 is not a founder: it starts with no region.
+    let learner_port = free_port();
+    let learner_addr = format!("127.0.0.1:{learner_port}");
+    nodes[3].start(&cluster, learner_port);
+    let status: SocketAddr = format!("127.0.0.1:{}", nodes[3].status).parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        if let Ok((200, body)) = http_get(status, "/status") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "node 4 serves /status");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        doc["regions"],
+        serde_json::json!([]),
+        "no region before it is added"
+    );
+
+    // Bad requests are refused with 400.
+    assert_eq!(change(&nodes[0], "promote", 4, None).0, 400);
+    assert_eq!(change(&nodes[0], "add_learner", 4, Some("nowhere")).0, 400);
+
+    // Added as a learner through a follower (forwarded to the leader).
+    let (code, body) = change(
+        &nodes[follower as usize - 1],
+        "add_learner",
+        4,
+        Some(&learner_addr),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(members(&nodes[0]).unwrap(), (vec![1, 2, 3], vec![4]));
+    let (_, _, _, commit, _) = nodes[leader as usize - 1].region().unwrap();
+    caught_up(&nodes, 4, commit, Duration::from_secs(20));
+    assert_eq!(nodes[3].region().unwrap().0, "learner");
+
+    // The learner is not in the quorum: with it and one founder down, the
+    // other two founders still commit (a membership change needs a commit).
+    let down = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    nodes[3].kill();
+    nodes[down as usize - 1].kill();
+    let alive: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != down).collect();
+    let leader = agreed_leader(&nodes, &alive, Duration::from_secs(20));
+    let (code, body) = change(&nodes[leader as usize - 1], "remove", 4, None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        members(&nodes[leader as usize - 1]).unwrap(),
+        (vec![1, 2, 3], vec![])
+    );
+
+    // Back, then promoted straight to voter; then removed again.
+    nodes[down as usize - 1].start(&cluster, free_port_of(&cluster, down));
+    nodes[3].start(&cluster, learner_port);
+    let (code, body) = change(
+        &nodes[leader as usize - 1],
+        "add_voter",
+        4,
+        Some(&learner_addr),
+    );
+    assert_eq!(code, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while members(&nodes[3]) != Some((vec![1, 2, 3, 4], vec![])) {
+        assert!(
+            Instant::now() < deadline,
+            "node 4 learns it is a voter: {:?}",
+            members(&nodes[3])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, body) = change(&nodes[3], "remove", 4, None);
+    assert_eq!(code, 200, "{body}");
+    let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(20));
+    assert_eq!(
+        members(&nodes[leader as usize - 1]).unwrap(),
+        (vec![1, 2, 3], vec![])
+    );
+}
+
+/// The raft port of founder `id` in an `--initial-cluster` string.
+fn free_port_of(cluster: &str, id: u64) -> u16 {
+    cluster
+        .split(',')
+        .find_map(|p| {
+            let (i, addr) = p.split_once('=')?;
+            (i.parse::<u64>().ok()? == id).then(|| addr.rsplit(':').next()?.parse().ok())?
+        })
+        .expect("founder in the cluster")
 }
