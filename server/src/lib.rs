@@ -48,12 +48,19 @@ impl Server {
         let node = Arc::new(node::Node::start(&config).await?);
         let mysql_addr = local_addr(&mysql)?;
         let status_addr = local_addr(&status)?;
-        let db = Database::open(&DatabaseOptions {
+        let kv = Arc::new(duet_storage::txn::TxnClient::new(
+            Arc::clone(&node.txn_store),
+            Arc::clone(&node.tso),
+            duet_storage::txn::TxnOptions::default(),
+        ));
+        let options = DatabaseOptions {
             mysql_port: mysql_addr.port(),
             max_allowed_packet: config.max_allowed_packet as u64,
             max_connections: config.max_connections as u64,
             data_dir: config.data_dir.display().to_string(),
-        })?;
+        };
+        // Opening reads (and on first start writes) the catalog: blocking work.
+        let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;
         let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(mysql::Shared::new(db, &config, Arc::clone(&metrics)));
         let shutdown = CancellationToken::new();

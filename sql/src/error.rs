@@ -56,6 +56,75 @@ pub enum Error {
     WrongArguments(&'static str),
     #[error("{kind} value is out of range in '{expr}'")]
     OutOfRange { kind: &'static str, expr: String },
+    #[error("Can't create database '{0}'; database exists")]
+    DatabaseExists(String),
+    #[error("Can't drop database '{0}'; database doesn't exist")]
+    DropMissingDatabase(String),
+    #[error("Table '{0}' already exists")]
+    TableExists(String),
+    #[error("Unknown table '{0}'")]
+    UnknownTable(String),
+    #[error("Duplicate column name '{0}'")]
+    DuplicateColumn(String),
+    #[error("Duplicate key name '{0}'")]
+    DuplicateKeyName(String),
+    #[error("Multiple primary key defined")]
+    MultiplePrimaryKey,
+    #[error("Key column '{0}' doesn't exist in table")]
+    KeyColumnMissing(String),
+    #[error(
+        "Incorrect table definition; there can be only one auto column and it must be defined as a key"
+    )]
+    BadAutoIncrement,
+    #[error("A table must have at least 1 column")]
+    NoColumns,
+    #[error("Column length too big for column '{0}' (max = {1}); use BLOB or TEXT instead")]
+    TooBigLength(String, u32),
+    #[error("Too big precision {0} specified. Maximum is {1}.")]
+    TooBigPrecision(u64, u32),
+    #[error("Too big scale {0} specified. Maximum is {1}.")]
+    TooBigScale(u64, u32),
+    #[error("Invalid default value for '{0}'")]
+    InvalidDefault(String),
+    #[error("Can't DROP '{0}'; check that column/key exists")]
+    CantDrop(String),
+    #[error("Duplicate entry '{value}' for key '{key}'")]
+    DuplicateEntry { value: String, key: String },
+    #[error("Column '{0}' cannot be null")]
+    BadNull(String),
+    #[error("Field '{0}' doesn't have a default value")]
+    NoDefault(String),
+    #[error("Column count doesn't match value count at row {0}")]
+    ColumnCountMismatch(usize),
+    #[error("Out of range value for column '{0}' at row 1")]
+    OutOfRangeColumn(String),
+    #[error("Data too long for column '{0}' at row 1")]
+    DataTooLong(String),
+    #[error("Incorrect {kind} value: '{value}' for column '{column}' at row 1")]
+    IncorrectValue {
+        kind: &'static str,
+        value: String,
+        column: String,
+    },
+    #[error("Unknown column '{column}' in '{clause}'")]
+    UnknownColumnIn { column: String, clause: String },
+    #[error("Column '{0}' in field list is ambiguous")]
+    AmbiguousColumn(String),
+    #[error("Subquery returns more than 1 row")]
+    SubqueryRows,
+    #[error("Operand should contain {0} column(s)")]
+    OperandColumns(usize),
+    /// A write conflict or a deadlock: the transaction is rolled back.
+    #[error("Deadlock found when trying to get lock; try restarting transaction")]
+    Deadlock,
+    #[error("Lock wait timeout exceeded; try restarting transaction")]
+    LockWaitTimeout,
+    /// Storage or replication failed (no leader, timeout, I/O).
+    #[error("Storage error: {0}")]
+    Storage(String),
+    /// A query feature the engine refused while planning or executing.
+    #[error("{0}")]
+    Query(String),
     /// A bug or an unexpected state inside Duet; never the client's fault.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -87,7 +156,35 @@ impl Error {
             Error::UnknownCharset(_) => 1115,
             Error::UnknownCollation(_) => 1273,
             Error::NoTablesUsed => 1096,
-            Error::Internal(_) => 1105,
+            Error::DatabaseExists(_) => 1007,
+            Error::DropMissingDatabase(_) => 1008,
+            Error::TableExists(_) => 1050,
+            Error::UnknownTable(_) => 1051,
+            Error::DuplicateColumn(_) => 1060,
+            Error::DuplicateKeyName(_) => 1061,
+            Error::MultiplePrimaryKey => 1068,
+            Error::KeyColumnMissing(_) => 1072,
+            Error::BadAutoIncrement => 1075,
+            Error::NoColumns => 1113,
+            Error::TooBigLength(..) => 1074,
+            Error::TooBigPrecision(..) => 1426,
+            Error::TooBigScale(..) => 1425,
+            Error::InvalidDefault(_) => 1067,
+            Error::CantDrop(_) => 1091,
+            Error::DuplicateEntry { .. } => 1062,
+            Error::BadNull(_) => 1048,
+            Error::NoDefault(_) => 1364,
+            Error::ColumnCountMismatch(_) => 1136,
+            Error::OutOfRangeColumn(_) => 1264,
+            Error::DataTooLong(_) => 1406,
+            Error::IncorrectValue { .. } => 1366,
+            Error::UnknownColumnIn { .. } => 1054,
+            Error::AmbiguousColumn(_) => 1052,
+            Error::SubqueryRows => 1242,
+            Error::OperandColumns(_) => 1241,
+            Error::Deadlock => 1213,
+            Error::LockWaitTimeout => 1205,
+            Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
         }
     }
 
@@ -104,6 +201,35 @@ impl Error {
             | Error::WrongArgumentCount(_)
             | Error::UnknownCharset(_) => "42000",
             Error::NoDatabaseSelected => "3D000",
+            Error::DuplicateColumn(_)
+            | Error::DuplicateKeyName(_)
+            | Error::MultiplePrimaryKey
+            | Error::KeyColumnMissing(_)
+            | Error::BadAutoIncrement
+            | Error::NoColumns
+            | Error::TooBigLength(..)
+            | Error::TooBigPrecision(..)
+            | Error::TooBigScale(..)
+            | Error::InvalidDefault(_)
+            | Error::CantDrop(_)
+            | Error::OperandColumns(_) => "42000",
+            Error::TableExists(_) => "42S01",
+            Error::UnknownTable(_) => "42S02",
+            Error::UnknownColumnIn { .. } => "42S22",
+            Error::AmbiguousColumn(_) => "23000",
+            Error::DuplicateEntry { .. } | Error::BadNull(_) => "23000",
+            Error::ColumnCountMismatch(_) => "21S01",
+            Error::SubqueryRows => "21000",
+            Error::OutOfRangeColumn(_) => "22003",
+            Error::DataTooLong(_) => "22001",
+            Error::Deadlock => "40001",
+            Error::DatabaseExists(_)
+            | Error::DropMissingDatabase(_)
+            | Error::NoDefault(_)
+            | Error::IncorrectValue { .. }
+            | Error::LockWaitTimeout
+            | Error::Storage(_)
+            | Error::Query(_) => "HY000",
             Error::NoSuchTable { .. } => "42S02",
             Error::UnknownColumn(_) => "42S22",
             Error::OutOfRange { .. } => "22003",
@@ -118,6 +244,23 @@ impl Error {
             | Error::NoTablesUsed
             | Error::Internal(_) => "HY000",
         }
+    }
+
+    /// A storage failure as a client sees it: conflicts are retryable 1213s.
+    pub(crate) fn from_storage(e: duet_storage::Error) -> Self {
+        use duet_storage::Error as S;
+        match e {
+            S::WriteConflict { .. } | S::RolledBack { .. } | S::TxnLockNotFound { .. } => {
+                Error::Deadlock
+            }
+            S::KeyIsLocked(_) => Error::LockWaitTimeout,
+            other => Error::Storage(other.to_string()),
+        }
+    }
+
+    /// Whether the transaction this error ended must be retried by the client.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Deadlock | Error::LockWaitTimeout)
     }
 
     pub(crate) fn not_supported(feature: impl Into<String>) -> Self {

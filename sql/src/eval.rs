@@ -24,8 +24,38 @@ pub(crate) trait Env {
     fn param(&self, n: usize) -> Result<Value>;
     /// A session function such as `DATABASE()`; `None` if unknown.
     fn session_fn(&self, name: &str) -> Option<Value>;
+    /// `VALUES(col)` in `ON DUPLICATE KEY UPDATE`: the row that was to be
+    /// inserted.
+    fn inserted(&self, _name: &str) -> Option<Value> {
+        None
+    }
     /// A column of the row being filtered (for `SHOW … WHERE`).
     fn column(&self, name: &str) -> Result<Value>;
+}
+
+/// An environment with nothing in it: constants only (column defaults).
+pub(crate) struct NoEnv;
+
+impl Env for NoEnv {
+    fn system_var(&self, name: &str, _scope: Option<VarScope>) -> Result<Value> {
+        Err(Error::UnknownSystemVariable(name.to_string()))
+    }
+
+    fn user_var(&self, _name: &str) -> Value {
+        Value::Null
+    }
+
+    fn param(&self, _n: usize) -> Result<Value> {
+        Err(Error::WrongArguments("a constant expression"))
+    }
+
+    fn session_fn(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    fn column(&self, name: &str) -> Result<Value> {
+        Err(Error::UnknownColumn(name.to_string()))
+    }
 }
 
 /// Evaluates `expr` in `env`.
@@ -150,6 +180,7 @@ fn ident(env: &dyn Env, parts: &[&str], quoted: bool) -> Result<Value> {
         }
         [name] if !quoted && name.starts_with('@') => Ok(env.user_var(&name[1..])),
         [name] => env.column(name),
+        [_, _] | [_, _, _] => env.column(&parts.join(".")),
         _ => Err(Error::UnknownColumn(parts.join("."))),
     }
 }
@@ -330,6 +361,12 @@ fn function(env: &dyn Env, f: &ast::Function) -> Result<Value> {
     };
     if args.is_empty()
         && let Some(v) = env.session_fn(&name)
+    {
+        return Ok(v);
+    }
+    if name == "VALUES"
+        && let [Expr::Identifier(column)] = args.as_slice()
+        && let Some(v) = env.inserted(&column.value)
     {
         return Ok(v);
     }

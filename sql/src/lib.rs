@@ -3,12 +3,23 @@
 //! [`Session`] that executes one statement at a time and answers with an
 //! [`Output`] or an [`Error`] that carries its MySQL code and SQLSTATE.
 //!
-//! This crate owns MySQL semantics (types, system variables, error codes); it
-//! does not own the wire protocol (that is `duet-server`) nor storage.
+//! This crate owns MySQL semantics (types, system variables, error codes),
+//! the catalog, DDL, DML and the query engines' integration; it reaches
+//! storage only through the transactional key-value seam in [`kv`], and
+//! does not own the wire protocol (that is `duet-server`).
 
+mod autoid;
+mod catalog;
+mod ddl;
 mod error;
 mod eval;
+mod exec;
+pub mod kv;
+mod query;
+mod ranges;
 mod session;
+mod table;
+mod types;
 mod value;
 mod vars;
 

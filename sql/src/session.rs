@@ -2,12 +2,12 @@
 //! connection, and a [`Session`] per connection that executes one statement at
 //! a time (text or prepared) and returns rows, an OK, or a typed error.
 //!
-//! Until the catalog and executors land, a session answers everything that
-//! needs no table — the statements clients send on connect, `SET`, `SHOW
-//! VARIABLES`, constant `SELECT`s, `USE` and transaction control — and
-//! refuses the rest with `ER_NOT_SUPPORTED_YET`.
+//! The session answers what needs no table itself — the statements clients
+//! send on connect, `SET`, `SHOW VARIABLES`, constant `SELECT`s, `USE` — and
+//! hands statements on tables to [`crate::exec`] (DDL, DML, transactions)
+//! and queries to DataFusion ([`crate::query`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use datafusion::sql::sqlparser::ast::{
@@ -19,16 +19,55 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Span;
 use std::ops::ControlFlow;
 
+use crate::autoid::AutoIds;
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::eval::{self, Env};
-use crate::value::{Column, FieldType, Output, ResultSet, Value};
+use crate::exec::SharedTxn;
+use crate::kv::{Kv, KvTxn};
+use crate::value::{Column, Date, DateTime, FieldType, Output, ResultSet, Value};
 use crate::vars::{self, Globals, SessionVars, VarScope};
 
 /// The version string Duet reports to clients (`SELECT VERSION()`, handshake).
 pub const SERVER_VERSION: &str = concat!("8.0.11-Duet-", env!("CARGO_PKG_VERSION"));
 
-/// Databases every instance has.
-const BUILTIN_DATABASES: &[&str] = &["information_schema", "mysql", "test"];
+/// Databases every instance shows that are not in the catalog.
+const BUILTIN_DATABASES: &[&str] = &["information_schema", "mysql"];
+
+/// The database created on first start, as MySQL installs one.
+const DEFAULT_DATABASE: &str = "test";
+
+/// Whether `name` is a built-in (virtual) database.
+pub(crate) fn is_builtin_database(name: &str) -> bool {
+    BUILTIN_DATABASES
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(name))
+}
+
+/// The current local date and time (for `CURRENT_TIMESTAMP` defaults).
+pub(crate) fn now() -> DateTime {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let (days, rest) = (
+        micros.div_euclid(86_400_000_000),
+        micros.rem_euclid(86_400_000_000),
+    );
+    let (y, m, d) = crate::types::civil_from_days(days);
+    let secs = rest / 1_000_000;
+    DateTime {
+        date: Date {
+            year: y as u16,
+            month: m as u8,
+            day: d as u8,
+        },
+        hour: (secs / 3600) as u8,
+        minute: ((secs / 60) % 60) as u8,
+        second: (secs % 60) as u8,
+        micros: (rest % 1_000_000) as u32,
+    }
+}
 
 /// Settings of a database instance that sessions can observe.
 #[derive(Debug, Clone)]
@@ -44,15 +83,23 @@ pub struct DatabaseOptions {
 }
 
 /// State shared by every session of one Duet instance.
-#[derive(Debug)]
 pub struct Database {
-    globals: Globals,
-    databases: RwLock<BTreeSet<String>>,
+    pub(crate) globals: Globals,
+    pub(crate) kv: Arc<dyn Kv>,
+    /// The newest schema any session loaded.
+    catalog: RwLock<Arc<Catalog>>,
+    pub(crate) autoids: AutoIds,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").finish_non_exhaustive()
+    }
 }
 
 impl Database {
-    /// Opens the instance.
-    pub fn open(options: &DatabaseOptions) -> Result<Arc<Self>> {
+    /// Opens the instance over `kv`, creating the `test` database on first start.
+    pub fn open(options: &DatabaseOptions, kv: Arc<dyn Kv>) -> Result<Arc<Self>> {
         let globals = Globals::new(&[
             ("port", Value::UInt(u64::from(options.mysql_port))),
             (
@@ -63,11 +110,52 @@ impl Database {
             ("datadir", Value::Str(options.data_dir.clone())),
             ("version", Value::Str(SERVER_VERSION.into())),
         ]);
-        let databases = BUILTIN_DATABASES.iter().map(|d| d.to_string()).collect();
-        Ok(Arc::new(Database {
+        let db = Arc::new(Database {
             globals,
-            databases: RwLock::new(databases),
-        }))
+            autoids: AutoIds::new(Arc::clone(&kv)),
+            kv,
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+        });
+        // A node that is joining a cluster has no region yet: the default
+        // database comes from the founders, so a failure here is not fatal.
+        if let Err(e) = db.bootstrap() {
+            tracing::warn!(error = %e, "could not create the default database");
+        }
+        Ok(db)
+    }
+
+    /// Creates the default database if the catalog has never been written.
+    fn bootstrap(&self) -> Result<()> {
+        for _ in 0..20 {
+            let mut txn = self.kv.begin().map_err(Error::from_storage)?;
+            if Catalog::read_version(txn.as_ref())? > 0 {
+                return Ok(());
+            }
+            crate::catalog::SchemaWriter { txn: txn.as_mut() }.create_database(DEFAULT_DATABASE)?;
+            match txn.commit() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() => continue,
+                Err(e) => return Err(Error::from_storage(e)),
+            }
+        }
+        Err(Error::Deadlock)
+    }
+
+    /// The schema `txn` sees: the shared copy when its version matches.
+    pub(crate) fn catalog(&self, txn: &dyn KvTxn) -> Result<Arc<Catalog>> {
+        let version = Catalog::read_version(txn)?;
+        {
+            let cached = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            if cached.version == version {
+                return Ok(Arc::clone(&cached));
+            }
+        }
+        let loaded = Arc::new(Catalog::load(txn)?);
+        let mut cached = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        if loaded.version > cached.version {
+            *cached = Arc::clone(&loaded);
+        }
+        Ok(loaded)
     }
 
     /// A new session for an authenticated connection.
@@ -78,19 +166,12 @@ impl Database {
             vars: SessionVars::default(),
             user_vars: HashMap::new(),
             current_db: None,
-            in_transaction: false,
+            txn: None,
             warnings: Vec::new(),
             prepared: HashMap::new(),
             next_statement_id: 1,
             last_insert_id: 0,
         }
-    }
-
-    fn has_database(&self, name: &str) -> bool {
-        self.databases
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(name)
     }
 }
 
@@ -138,16 +219,17 @@ struct Prepared {
 
 /// One connection's SQL state.
 pub struct Session {
-    db: Arc<Database>,
+    pub(crate) db: Arc<Database>,
     identity: Identity,
     vars: SessionVars,
     user_vars: HashMap<String, Value>,
-    current_db: Option<String>,
-    in_transaction: bool,
-    warnings: Vec<Warning>,
+    pub(crate) current_db: Option<String>,
+    /// The open transaction (`BEGIN`, or autocommit off).
+    pub(crate) txn: Option<SharedTxn>,
+    pub(crate) warnings: Vec<Warning>,
     prepared: HashMap<u32, Prepared>,
     next_statement_id: u32,
-    last_insert_id: u64,
+    pub(crate) last_insert_id: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -159,9 +241,18 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Executes one statement of text protocol.
+    /// Executes one statement of text protocol. Storage and the query
+    /// engine block: the statement runs on this worker thread with the
+    /// runtime told so (`block_in_place`), so a multi-threaded runtime is
+    /// required.
     pub async fn execute(&mut self, sql: &str) -> Result<Output> {
-        let result = parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[]));
+        let result = tokio::task::block_in_place(|| match show_index_target(sql) {
+            Some(table) => {
+                self.warnings.clear();
+                self.show_index(&table)
+            }
+            None => parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[])),
+        });
         self.finish(result)
     }
 
@@ -199,7 +290,7 @@ impl Session {
             return Err(Error::WrongArguments("mysqld_stmt_execute"));
         }
         let (sql, statement) = (prepared.sql.clone(), prepared.statement.clone());
-        let result = self.run(&sql, &statement, params);
+        let result = tokio::task::block_in_place(|| self.run(&sql, &statement, params));
         self.finish(result)
     }
 
@@ -210,7 +301,15 @@ impl Session {
 
     /// `COM_INIT_DB` and `USE db`.
     pub fn use_database(&mut self, name: &str) -> Result<()> {
-        if !self.db.has_database(name) {
+        let known = is_builtin_database(name)
+            || tokio::task::block_in_place(|| {
+                self.with_txn(|s, txn| {
+                    Ok(s.catalog(crate::exec::lock(txn).as_ref())?
+                        .database(name)
+                        .is_some())
+                })
+            })?;
+        if !known {
             return Err(Error::UnknownDatabase(name.to_string()));
         }
         self.current_db = Some(name.to_string());
@@ -218,19 +317,39 @@ impl Session {
     }
 
     /// `COM_FIELD_LIST`: the columns of a table in the current database.
-    pub fn field_list(&self, table: &str) -> Result<Vec<Column>> {
+    pub fn field_list(&mut self, table: &str) -> Result<Vec<Column>> {
         let database = self.current_db.clone().ok_or(Error::NoDatabaseSelected)?;
-        Err(Error::NoSuchTable {
-            database,
+        let info = tokio::task::block_in_place(|| {
+            self.with_txn(|s, txn| {
+                let catalog = s.catalog(crate::exec::lock(txn).as_ref())?;
+                Ok(catalog.table(&database, table).cloned())
+            })
+        })?;
+        let info = info.ok_or_else(|| Error::NoSuchTable {
+            database: database.clone(),
             table: table.to_string(),
-        })
+        })?;
+        Ok(info
+            .columns
+            .iter()
+            .map(|c| {
+                let mut col = Column::expr(c.name.clone(), c.ty.field_type());
+                col.org_name = c.name.clone();
+                col.table = info.name.clone();
+                col.org_table = info.name.clone();
+                col.schema = database.clone();
+                col.unsigned = c.ty.unsigned;
+                col.not_null = !c.nullable;
+                col
+            })
+            .collect())
     }
 
     /// `COM_RESET_CONNECTION`: back to a fresh session, same login.
     pub fn reset(&mut self) {
         self.vars.reset();
         self.user_vars.clear();
-        self.in_transaction = false;
+        let _ = tokio::task::block_in_place(|| self.rollback());
         self.warnings.clear();
         self.prepared.clear();
         self.last_insert_id = 0;
@@ -245,7 +364,7 @@ impl Session {
             .unwrap_or(true);
         SessionStatus {
             autocommit,
-            in_transaction: self.in_transaction,
+            in_transaction: self.in_transaction(),
         }
     }
 
@@ -294,25 +413,34 @@ impl Session {
                 };
                 self.show_variables(filter.as_ref(), scope, params)
             }
-            Statement::ShowDatabases { .. } => Ok(self.show_databases()),
+            Statement::ShowDatabases { .. } => self.show_databases(),
             Statement::Use(u) => {
                 let name = use_target(u)?;
                 self.use_database(&name)?;
                 Ok(Output::ok())
             }
             Statement::StartTransaction { .. } => {
-                self.in_transaction = true;
+                self.begin()?;
                 Ok(Output::ok())
             }
-            Statement::Commit { .. } | Statement::Rollback { .. } => {
-                self.in_transaction = false;
+            Statement::Commit { .. } => {
+                self.commit()?;
                 Ok(Output::ok())
             }
-            _ => Err(Error::not_supported(statement_kind(sql))),
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                self.rollback()?;
+                Ok(Output::ok())
+            }
+            other => match self.run_table_statement(sql, other, params) {
+                Some(result) => result,
+                None => Err(Error::not_supported(statement_kind(sql))),
+            },
         }
     }
 
-    fn env<'a>(&'a self, params: &'a [Value]) -> Ctx<'a> {
+    pub(crate) fn ctx<'a>(&'a self, params: &'a [Value]) -> Ctx<'a> {
         Ctx {
             session: self,
             params,
@@ -322,8 +450,15 @@ impl Session {
 
     fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
         let SetExpr::Select(select) = q.body.as_ref() else {
-            return Err(Error::not_supported("this form of SELECT"));
+            return self.query(sql, q, params);
         };
+        let dual = select.from.is_empty()
+            || (select.from.len() == 1
+                && table_name(&select.from[0].relation)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("dual")));
+        if !dual {
+            return self.query(sql, q, params);
+        }
         let grouped =
             !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
         if q.with.is_some() || q.order_by.is_some() || grouped || select.having.is_some() {
@@ -331,12 +466,7 @@ impl Session {
                 "SELECT with WITH, ORDER BY or GROUP BY without tables",
             ));
         }
-        if let Some(table) = select.from.first().and_then(|t| table_name(&t.relation))
-            && !table.eq_ignore_ascii_case("dual")
-        {
-            return Err(self.missing_table(&table));
-        }
-        let env = self.env(params);
+        let env = self.ctx(params);
         let mut columns = Vec::with_capacity(select.projection.len());
         let mut row = Vec::with_capacity(select.projection.len());
         for item in &select.projection {
@@ -359,22 +489,6 @@ impl Session {
         let keep = keep && limit_allows_one_row(&env, q.limit_clause.as_ref())?;
         let rows = if keep { vec![row] } else { vec![] };
         Ok(Output::Rows(ResultSet { columns, rows }))
-    }
-
-    fn missing_table(&self, name: &str) -> Error {
-        match name.split_once('.') {
-            Some((database, table)) => Error::NoSuchTable {
-                database: database.into(),
-                table: table.into(),
-            },
-            None => match &self.current_db {
-                Some(database) => Error::NoSuchTable {
-                    database: database.clone(),
-                    table: name.into(),
-                },
-                None => Error::NoDatabaseSelected,
-            },
-        }
     }
 
     fn set(&mut self, set: &ast::Set, params: &[Value]) -> Result<Output> {
@@ -429,7 +543,7 @@ impl Session {
         let (mut var_scope, var) = match parts.as_slice() {
             [one] if one.starts_with("@@") => (VarScope::Session, one[2..].to_string()),
             [one] if one.starts_with('@') => {
-                let v = eval::eval(&self.env(params), value)?;
+                let v = eval::eval(&self.ctx(params), value)?;
                 self.user_vars.insert(one[1..].to_ascii_lowercase(), v);
                 return Ok(());
             }
@@ -463,14 +577,15 @@ impl Session {
             }
             return Ok(Some(Value::Str(id.value.clone())));
         }
-        eval::eval(&self.env(params), value).map(Some)
+        eval::eval(&self.ctx(params), value).map(Some)
     }
 
     fn set_system(&mut self, name: &str, scope: VarScope, value: Option<Value>) -> Result<()> {
         let was_autocommit = self.status().autocommit;
         self.vars.set(&self.db.globals, name, scope, value)?;
         if name.eq_ignore_ascii_case("autocommit") && !was_autocommit && self.status().autocommit {
-            self.in_transaction = false;
+            // Turning autocommit on commits the open transaction.
+            self.commit()?;
         }
         if name.eq_ignore_ascii_case("transaction_isolation")
             || name.eq_ignore_ascii_case("tx_isolation")
@@ -539,12 +654,15 @@ impl Session {
         Ok(Output::Rows(ResultSet { columns, rows }))
     }
 
-    fn show_databases(&self) -> Output {
-        let names = self.db.databases.read().unwrap_or_else(|e| e.into_inner());
-        Output::Rows(ResultSet {
+    fn show_databases(&mut self) -> Result<Output> {
+        let catalog = self.with_txn(|s, txn| s.catalog(crate::exec::lock(txn).as_ref()))?;
+        let mut names: Vec<String> = BUILTIN_DATABASES.iter().map(|d| d.to_string()).collect();
+        names.extend(catalog.databases().map(|d| d.name.clone()));
+        names.sort();
+        Ok(Output::Rows(ResultSet {
             columns: vec![Column::expr("Database", FieldType::VarString)],
-            rows: names.iter().map(|n| vec![Value::Str(n.clone())]).collect(),
-        })
+            rows: names.into_iter().map(|n| vec![Value::Str(n)]).collect(),
+        }))
     }
 
     fn show_warnings(&self) -> Output {
@@ -593,7 +711,7 @@ impl Session {
 }
 
 /// The evaluation environment of one statement in one session.
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     session: &'a Session,
     params: &'a [Value],
     row: &'a [(&'a str, Value)],
@@ -654,7 +772,7 @@ impl Env for Ctx<'_> {
 }
 
 /// Parses exactly one statement, with MySQL's message for a syntax error.
-fn parse_one(sql: &str) -> Result<Statement> {
+pub(crate) fn parse_one(sql: &str) -> Result<Statement> {
     let mut statements =
         Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| syntax_error(sql, &e.to_string()))?;
     match statements.len() {
@@ -716,7 +834,7 @@ fn number_placeholders(stmt: &mut Statement) -> usize {
 }
 
 /// The text a client typed for an expression, which MySQL uses as its column name.
-fn expr_text(sql: &str, expr: &Expr) -> String {
+pub(crate) fn expr_text(sql: &str, expr: &Expr) -> String {
     use datafusion::sql::sqlparser::ast::Spanned;
     let span: Span = expr.span();
     slice_span(sql, span).unwrap_or_else(|| expr.to_string())
@@ -813,6 +931,35 @@ fn transaction_mode(mode: &ast::TransactionMode) -> (&'static str, Value) {
             ("transaction_isolation", Value::Str(name.into()))
         }
     }
+}
+
+/// The table of `SHOW {INDEX|INDEXES|KEYS} {FROM|IN} t [{FROM|IN} db]`,
+/// which the parser does not know.
+fn show_index_target(sql: &str) -> Option<ObjectName> {
+    let words: Vec<&str> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
+    let [show, kind, from, rest @ ..] = words.as_slice() else {
+        return None;
+    };
+    let is = |w: &str, options: &[&str]| options.iter().any(|o| w.eq_ignore_ascii_case(o));
+    if !is(show, &["SHOW"])
+        || !is(kind, &["INDEX", "INDEXES", "KEYS"])
+        || !is(from, &["FROM", "IN"])
+    {
+        return None;
+    }
+    let unquote = |w: &str| w.trim_matches('`').to_string();
+    let parts: Vec<String> = match rest {
+        [table] => table.split('.').map(unquote).collect(),
+        [table, from_db, db] if is(from_db, &["FROM", "IN"]) => vec![unquote(db), unquote(table)],
+        _ => return None,
+    };
+    Some(ObjectName::from(
+        parts.into_iter().map(ast::Ident::new).collect::<Vec<_>>(),
+    ))
 }
 
 fn is_show_warnings(sql: &str) -> bool {

@@ -32,7 +32,20 @@ def test_mariadb_cli_reports_errors(duet):
     assert out.returncode != 0
     assert "ERROR 1064 (42000)" in out.stderr
     out = mariadb(duet, "-e", "create table t (a int)")
-    assert "ERROR 1235 (42000)" in out.stderr
+    assert "ERROR 1046 (3D000)" in out.stderr
+    out = mariadb(duet, "-D", "test", "-e", "select * from no_such_table")
+    assert "ERROR 1146 (42S02)" in out.stderr
+
+
+def test_mariadb_cli_creates_writes_and_reads_tables(duet):
+    script = ("create database cli; use cli; "
+              "create table t (id int primary key, name varchar(10), amount decimal(8,2)); "
+              "insert into t values (1, 'a', 1.50), (2, 'b', NULL), (3, 'c', 2.25); "
+              "update t set amount = amount * 2 where id = 3; delete from t where id = 2; "
+              "select id, name, amount from t order by id; select count(*), sum(amount) from t")
+    out = mariadb(duet, "-e", script)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["1\ta\t1.50", "3\tc\t4.50", "2\t6.00"]
 
 
 def test_pymysql_connects_and_queries(duet):
@@ -105,3 +118,43 @@ def test_connector_wrong_password(duet):
     with pytest.raises(mysql.connector.Error) as e:
         connector(duet, user="app", password="nope")
     assert e.value.errno == 1045
+
+
+def test_pymysql_transactions_commit_and_roll_back(duet):
+    conn = pymysql.connect(host=duet.host, port=duet.port, user="root", password="", database="test")
+    other = pymysql.connect(host=duet.host, port=duet.port, user="root", password="", database="test",
+                            autocommit=True)
+    try:
+        with conn.cursor() as cur, other.cursor() as ocur:
+            cur.execute("CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+            cur.executemany("INSERT INTO accounts VALUES (%s, %s)", [(1, 100), (2, 50)])
+            ocur.execute("SELECT COUNT(*) FROM accounts")
+            assert ocur.fetchone() == (0,), "uncommitted rows are invisible to others"
+            conn.commit()
+            cur.execute("UPDATE accounts SET balance = balance - 30 WHERE id = 1")
+            cur.execute("UPDATE accounts SET balance = balance + 30 WHERE id = 2")
+            conn.rollback()
+            ocur.execute("SELECT id, balance FROM accounts ORDER BY id")
+            assert ocur.fetchall() == ((1, 100), (2, 50))
+            with pytest.raises(pymysql.err.IntegrityError) as e:
+                cur.execute("INSERT INTO accounts VALUES (1, 0)")
+            assert e.value.args[0] == 1062
+    finally:
+        conn.close()
+        other.close()
+
+
+def test_connector_prepared_cursor_writes_and_reads_rows(duet):
+    conn = connector(duet, database="test", autocommit=True)
+    cur = conn.cursor(prepared=True)
+    cur.execute("CREATE TABLE events (id BIGINT PRIMARY KEY AUTO_INCREMENT, at DATETIME, note VARCHAR(20))")
+    for i in range(5):
+        cur.execute("INSERT INTO events (at, note) VALUES (?, ?)",
+                    (datetime.datetime(2026, 11, 28, 10, i), f"e{i}"))
+    assert cur.lastrowid == 5
+    cur.execute("SELECT id, at, note FROM events WHERE id = ?", (3,))
+    assert cur.fetchone() == (3, datetime.datetime(2026, 11, 28, 10, 2), "e2")
+    cur.execute("SELECT note FROM events WHERE id BETWEEN ? AND ? ORDER BY id DESC", (2, 4))
+    assert [r[0] for r in cur.fetchall()] == ["e3", "e2", "e1"]
+    cur.close()
+    conn.close()

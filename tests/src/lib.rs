@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use duet_server::{Config, Server, User};
 
+pub mod slt;
+
 /// An in-process server with its own data directory.
 pub struct TestServer {
     pub server: Server,

@@ -77,7 +77,11 @@ pub fn ok(
     buf.put_lenenc_int(insert_id);
     buf.extend_from_slice(&status.bits().to_le_bytes());
     buf.extend_from_slice(&warnings.to_le_bytes());
-    buf.extend_from_slice(info.as_bytes());
+    // MySQL servers send the info as a length-encoded string (and clients
+    // such as libmariadb read it so), though the protocol allows rest-of-packet.
+    if !info.is_empty() {
+        buf.put_lenenc_str(info.as_bytes());
+    }
     buf
 }
 

@@ -169,9 +169,39 @@ pub struct Transaction<S: TxnStore> {
     primary: Option<Vec<u8>>,
 }
 
+/// A transaction's buffered writes at one point: a statement that fails
+/// inside a transaction returns to it, leaving the earlier statements' writes.
+#[derive(Debug, Clone, Default)]
+pub struct Savepoint {
+    writes: BTreeMap<Vec<u8>, Mutation>,
+    primary: Option<Vec<u8>>,
+}
+
 impl<S: TxnStore> Transaction<S> {
     pub fn start_ts(&self) -> u64 {
         self.start_ts
+    }
+
+    /// The writes buffered so far.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            writes: self.writes.clone(),
+            primary: self.primary.clone(),
+        }
+    }
+
+    /// Forgets the writes buffered since `savepoint`. Pessimistic locks taken
+    /// since stay held (and are released with the transaction).
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        self.writes = savepoint.writes;
+        for k in self.pessimistic_locks.keys() {
+            self.writes
+                .entry(k.clone())
+                .or_insert_with(|| Mutation::new(Op::Lock, k.clone(), Vec::new()));
+        }
+        self.primary = savepoint
+            .primary
+            .or_else(|| self.writes.keys().next().cloned());
     }
 
     /// The value of `key`: this transaction's own write, else the snapshot.
@@ -222,8 +252,15 @@ impl<S: TxnStore> Transaction<S> {
     }
 
     /// Puts `key` only if it has no value at commit (else `AlreadyExist`).
+    /// A key this transaction deleted is simply put back: its committed
+    /// value is the one the delete removed.
     pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.buffer(Mutation::new(Op::Insert, key, value));
+        let key = key.into();
+        let op = match self.writes.get(&key) {
+            Some(m) if m.op() == Op::Delete => Op::Put,
+            _ => Op::Insert,
+        };
+        self.buffer(Mutation::new(op, key, value));
     }
 
     pub fn delete(&mut self, key: impl Into<Vec<u8>>) {

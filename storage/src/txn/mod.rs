@@ -6,7 +6,7 @@ mod client;
 pub mod commands;
 mod store;
 
-pub use client::{CommitFault, Transaction, TxnClient, TxnOptions};
+pub use client::{CommitFault, Savepoint, Transaction, TxnClient, TxnOptions};
 pub use store::{LocalStore, TxnStore};
 
 #[cfg(test)]

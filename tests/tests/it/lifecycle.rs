@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use duet_tests::{TestServer, duet_binary, free_port, http_get};
 use mysql_async::prelude::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics() {
     let t = TestServer::start().await;
     let addr = t.status_addr();
@@ -44,7 +44,7 @@ async fn health_and_metrics() {
     assert_eq!(code, 404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_stop_closes_idle_connections() {
     let t = TestServer::start().await;
     let mut c = t.connect().await;
@@ -63,7 +63,7 @@ async fn in_process_stop_closes_idle_connections() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_serves_with_flags_and_exits_zero_on_sigterm() {
     let bin = duet_binary();
     let dir = tempfile::tempdir().unwrap();

@@ -8,3 +8,5 @@ mod lifecycle;
 mod protocol;
 mod raft_store;
 mod raw;
+mod slt;
+mod sql;

@@ -80,7 +80,7 @@ fn err_code(packet: &[u8]) -> u16 {
     u16::from_le_bytes([packet[1], packet[2]])
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_malformed_commands_get_errors_and_the_connection_lives() {
     let t = TestServer::start().await;
     let mut other = t.connect().await;
@@ -123,7 +123,7 @@ async fn unknown_and_malformed_commands_get_errors_and_the_connection_lives() {
     assert_eq!(one, Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_packet_closes_only_that_connection() {
     let t = TestServer::start_with(|c| c.max_allowed_packet = 4096).await;
     let mut other = t.connect().await;
@@ -141,7 +141,7 @@ async fn oversized_packet_closes_only_that_connection() {
     assert_eq!(one, Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_instead_of_a_handshake_is_refused() {
     let t = TestServer::start().await;
     let mut raw = Raw {
@@ -158,7 +158,7 @@ async fn garbage_instead_of_a_handshake_is_refused() {
     assert_eq!(one, Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_row_over_max_allowed_packet_ends_with_an_error_and_a_close() {
     let t = TestServer::start_with(|c| c.max_allowed_packet = 4096).await;
     let mut raw = Raw::login(t.mysql_addr()).await;
@@ -193,7 +193,7 @@ async fn a_result_row_over_max_allowed_packet_ends_with_an_error_and_a_close() {
     assert_eq!(one, Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_vanishes_mid_result_disturbs_nobody() {
     let t = TestServer::start().await;
     let mut other = t.connect().await;

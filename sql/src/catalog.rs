@@ -1,0 +1,304 @@
+//! The catalog: databases, tables, their columns and indexes, kept in the
+//! KV store under `m` keys and changed only inside transactions — so a
+//! schema change commits through the same Raft log as the rows it governs,
+//! and every engine (the columnar learner included) sees it at the same log
+//! position. Every DDL also bumps the schema version; a [`Catalog`] is the
+//! whole schema at one version, cached and shared by sessions until the
+//! version they read moves.
+//!
+//! Key layout (all values JSON):
+//! - `m\x00next_id`: the last id handed out to a database or table;
+//! - `m\x00version`: the schema version;
+//! - `m\x01{database}`: a [`DatabaseInfo`];
+//! - `m\x02{database id, 8 bytes BE}{table}`: a [`TableInfo`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::kv::KvTxn;
+use crate::types::ColumnType;
+use crate::value::Value;
+
+const NEXT_ID_KEY: &[u8] = b"m\x00next_id";
+const VERSION_KEY: &[u8] = b"m\x00version";
+const DB_PREFIX: &[u8] = b"m\x01";
+const TABLE_PREFIX: &[u8] = b"m\x02";
+/// First id handed out: ids below are reserved.
+const FIRST_ID: i64 = 100;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseInfo {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A column default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DefaultValue {
+    /// A constant, already converted to the column's type.
+    Value(StoredValue),
+    /// `CURRENT_TIMESTAMP` / `NOW()`.
+    CurrentTimestamp,
+}
+
+/// A value as the catalog stores it (JSON has no place for our `Value`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoredValue {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Double(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl StoredValue {
+    pub fn from_value(v: &Value) -> StoredValue {
+        match v {
+            Value::Null => StoredValue::Null,
+            Value::Int(i) => StoredValue::Int(*i),
+            Value::UInt(u) => StoredValue::UInt(*u),
+            Value::Double(d) => StoredValue::Double(*d),
+            Value::Bytes(b) => StoredValue::Bytes(b.clone()),
+            other => StoredValue::Text(crate::types::value_text(other)),
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            StoredValue::Null => Value::Null,
+            StoredValue::Int(i) => Value::Int(*i),
+            StoredValue::UInt(u) => Value::UInt(*u),
+            StoredValue::Double(d) => Value::Double(*d),
+            StoredValue::Text(s) => Value::Str(s.clone()),
+            StoredValue::Bytes(b) => Value::Bytes(b.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    /// Stable id: the row format stores values by column id.
+    pub id: u32,
+    /// The name as declared (lookups ignore case).
+    pub name: String,
+    pub ty: ColumnType,
+    pub nullable: bool,
+    pub default: Option<DefaultValue>,
+    pub auto_increment: bool,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexInfo {
+    pub id: i64,
+    pub name: String,
+    /// Offsets into the table's columns.
+    pub columns: Vec<usize>,
+    pub unique: bool,
+    pub primary: bool,
+}
+
+/// How a table's rows are keyed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HandleKind {
+    /// A hidden row id (no primary key), allocated like an auto-increment.
+    RowId,
+    /// A single integer primary key column (its offset) is the row id.
+    IntPk(usize),
+    /// A clustered primary key of other types or several columns: its
+    /// values (the primary index's columns) form the row key.
+    Clustered,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableInfo {
+    pub id: i64,
+    pub database_id: i64,
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+    pub indexes: Vec<IndexInfo>,
+    pub handle: HandleKind,
+    pub next_column_id: u32,
+    pub next_index_id: i64,
+    #[serde(default)]
+    pub comment: String,
+}
+
+impl TableInfo {
+    /// The offset of the column named `name` (any case).
+    pub fn column_offset(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn primary_index(&self) -> Option<&IndexInfo> {
+        self.indexes.iter().find(|i| i.primary)
+    }
+
+    /// The indexes kept as separate entries (all but a clustered primary key).
+    pub fn secondary_indexes(&self) -> impl Iterator<Item = &IndexInfo> {
+        let clustered = !matches!(self.handle, HandleKind::RowId);
+        self.indexes
+            .iter()
+            .filter(move |i| !(i.primary && clustered))
+    }
+}
+
+/// The whole schema at one version.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub version: u64,
+    databases: BTreeMap<String, DatabaseInfo>,
+    /// Tables by database id, then name (lower case).
+    tables: BTreeMap<i64, BTreeMap<String, Arc<TableInfo>>>,
+}
+
+fn storage(e: duet_storage::Error) -> Error {
+    Error::from_storage(e)
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn parse<T: for<'a> Deserialize<'a>>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Internal(format!("catalog {what}: {e}")))
+}
+
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    duet_storage::codec::key::prefix_end(prefix)
+}
+
+fn table_key(database_id: i64, name: &str) -> Vec<u8> {
+    let mut k = TABLE_PREFIX.to_vec();
+    k.extend_from_slice(&database_id.to_be_bytes());
+    k.extend_from_slice(name.to_ascii_lowercase().as_bytes());
+    k
+}
+
+fn database_key(name: &str) -> Vec<u8> {
+    let mut k = DB_PREFIX.to_vec();
+    k.extend_from_slice(name.to_ascii_lowercase().as_bytes());
+    k
+}
+
+impl Catalog {
+    /// The schema version `txn` sees.
+    pub fn read_version(txn: &dyn KvTxn) -> Result<u64> {
+        Ok(match txn.get(VERSION_KEY).map_err(storage)? {
+            Some(b) => parse("version", &b)?,
+            None => 0,
+        })
+    }
+
+    /// Loads the whole schema as `txn` sees it.
+    pub fn load(txn: &dyn KvTxn) -> Result<Catalog> {
+        let version = Self::read_version(txn)?;
+        let mut catalog = Catalog {
+            version,
+            ..Catalog::default()
+        };
+        for (_, v) in txn
+            .scan(DB_PREFIX, &prefix_end(DB_PREFIX), usize::MAX)
+            .map_err(storage)?
+        {
+            let db: DatabaseInfo = parse("database", &v)?;
+            catalog.databases.insert(db.name.to_ascii_lowercase(), db);
+        }
+        for (_, v) in txn
+            .scan(TABLE_PREFIX, &prefix_end(TABLE_PREFIX), usize::MAX)
+            .map_err(storage)?
+        {
+            let t: TableInfo = parse("table", &v)?;
+            catalog
+                .tables
+                .entry(t.database_id)
+                .or_default()
+                .insert(t.name.to_ascii_lowercase(), Arc::new(t));
+        }
+        Ok(catalog)
+    }
+
+    pub fn database(&self, name: &str) -> Option<&DatabaseInfo> {
+        self.databases.get(&name.to_ascii_lowercase())
+    }
+
+    pub fn databases(&self) -> impl Iterator<Item = &DatabaseInfo> {
+        self.databases.values()
+    }
+
+    pub fn table(&self, database: &str, name: &str) -> Option<&Arc<TableInfo>> {
+        let db = self.database(database)?;
+        self.tables.get(&db.id)?.get(&name.to_ascii_lowercase())
+    }
+
+    /// The tables of a database, by name.
+    pub fn tables(&self, database: &str) -> Vec<Arc<TableInfo>> {
+        self.database(database)
+            .and_then(|db| self.tables.get(&db.id))
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Schema changes, inside a DDL transaction. Each bumps the version.
+pub struct SchemaWriter<'a> {
+    pub txn: &'a mut dyn KvTxn,
+}
+
+impl SchemaWriter<'_> {
+    fn bump_version(&mut self) -> Result<()> {
+        let v = Catalog::read_version(self.txn)? + 1;
+        self.txn.put(VERSION_KEY.to_vec(), json(&v));
+        Ok(())
+    }
+
+    /// A new id for a database or table.
+    pub fn next_id(&mut self) -> Result<i64> {
+        let last: i64 = match self.txn.get(NEXT_ID_KEY).map_err(storage)? {
+            Some(b) => parse("next id", &b)?,
+            None => FIRST_ID - 1,
+        };
+        let id = last + 1;
+        self.txn.put(NEXT_ID_KEY.to_vec(), json(&id));
+        Ok(id)
+    }
+
+    pub fn create_database(&mut self, name: &str) -> Result<DatabaseInfo> {
+        let id = self.next_id()?;
+        let db = DatabaseInfo {
+            id,
+            name: name.to_string(),
+        };
+        self.txn.put(database_key(name), json(&db));
+        self.bump_version()?;
+        Ok(db)
+    }
+
+    pub fn drop_database(&mut self, db: &DatabaseInfo, tables: &[Arc<TableInfo>]) -> Result<()> {
+        for t in tables {
+            self.drop_table(t)?;
+        }
+        self.txn.delete(database_key(&db.name));
+        self.bump_version()
+    }
+
+    pub fn put_table(&mut self, table: &TableInfo) -> Result<()> {
+        self.txn
+            .put(table_key(table.database_id, &table.name), json(table));
+        self.bump_version()
+    }
+
+    /// Removes a table's definition and every row and index entry.
+    pub fn drop_table(&mut self, table: &TableInfo) -> Result<()> {
+        self.txn.delete(table_key(table.database_id, &table.name));
+        crate::table::delete_all_data(self.txn, table.id)?;
+        self.bump_version()
+    }
+}

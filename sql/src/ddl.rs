@@ -1,0 +1,705 @@
+//! Schema statements: `CREATE/DROP DATABASE`, `CREATE/DROP TABLE`,
+//! `CREATE/DROP INDEX` (with back-fill), `ALTER TABLE ADD/DROP COLUMN|INDEX`,
+//! `TRUNCATE`, and the `SHOW`/`DESCRIBE` statements that read the catalog.
+//! Each change runs in its own transaction that writes the catalog (and,
+//! for indexes and drops, the data) — one commit through the Raft log.
+
+use std::collections::HashSet;
+
+use datafusion::sql::sqlparser::ast::{
+    self, AlterTableOperation, ColumnDef, ColumnOption, CreateTable, Expr, IndexColumn, ObjectName,
+    TableConstraint,
+};
+
+use crate::catalog::{
+    Catalog, ColumnInfo, DefaultValue, HandleKind, IndexInfo, SchemaWriter, StoredValue, TableInfo,
+};
+use crate::error::{Error, Result};
+use crate::session::Warning;
+use crate::types::{ColumnType, datum_to_value, value_text};
+use crate::value::{Column, FieldType, ResultSet, Value};
+
+/// The unquoted name of a column or index.
+fn ident_name(i: &ast::Ident) -> String {
+    i.value.clone()
+}
+
+/// The column names of an index definition.
+fn index_columns(columns: &[IndexColumn]) -> Result<Vec<String>> {
+    columns
+        .iter()
+        .map(|c| match &c.column.expr {
+            Expr::Identifier(i) => Ok(i.value.clone()),
+            other => Err(Error::not_supported(format!("index on expression {other}"))),
+        })
+        .collect()
+}
+
+/// Whether a column option is MySQL's `AUTO_INCREMENT`.
+fn is_auto_increment(option: &ColumnOption) -> bool {
+    matches!(option, ColumnOption::DialectSpecific(tokens)
+        if tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")))
+}
+
+/// A column of a `CREATE TABLE` or `ADD COLUMN`, and the keys it declares
+/// inline (`PRIMARY KEY`, `UNIQUE`).
+pub(crate) fn column_info(def: &ColumnDef, id: u32) -> Result<(ColumnInfo, bool, bool)> {
+    let name = ident_name(&def.name);
+    let ty = ColumnType::from_sql(&def.data_type).map_err(|e| match e {
+        Error::TooBigLength(_, max) => Error::TooBigLength(name.clone(), max),
+        other => other,
+    })?;
+    let mut column = ColumnInfo {
+        id,
+        name: name.clone(),
+        ty,
+        nullable: true,
+        default: None,
+        auto_increment: false,
+        comment: String::new(),
+    };
+    let (mut primary, mut unique) = (false, false);
+    let mut default_expr = None;
+    for option in def.options.iter().map(|o| &o.option) {
+        match option {
+            ColumnOption::Null => column.nullable = true,
+            ColumnOption::NotNull => column.nullable = false,
+            ColumnOption::Default(e) => default_expr = Some(e.clone()),
+            ColumnOption::PrimaryKey(_) => primary = true,
+            ColumnOption::Unique(_) => unique = true,
+            ColumnOption::Comment(c) => column.comment = c.clone(),
+            ColumnOption::CharacterSet(_)
+            | ColumnOption::Collation(_)
+            | ColumnOption::OnUpdate(_) => {}
+            o if is_auto_increment(o) => column.auto_increment = true,
+            other => return Err(Error::not_supported(format!("column option {other}"))),
+        }
+    }
+    if primary {
+        column.nullable = false;
+    }
+    if let Some(e) = default_expr {
+        column.default = Some(default_value(&column, &e)?);
+    }
+    Ok((column, primary, unique))
+}
+
+/// A `DEFAULT` converted to its column's type.
+fn default_value(column: &ColumnInfo, e: &Expr) -> Result<DefaultValue> {
+    let invalid = || Error::InvalidDefault(column.name.clone());
+    let text = e.to_string().to_ascii_uppercase();
+    if matches!(
+        text.as_str(),
+        "CURRENT_TIMESTAMP" | "CURRENT_TIMESTAMP()" | "NOW()" | "LOCALTIMESTAMP"
+    ) {
+        if !matches!(
+            column.ty.kind,
+            crate::types::TypeKind::DateTime | crate::types::TypeKind::Timestamp
+        ) {
+            return Err(invalid());
+        }
+        return Ok(DefaultValue::CurrentTimestamp);
+    }
+    let value = crate::eval::eval(&crate::eval::NoEnv, e).map_err(|_| invalid())?;
+    if matches!(value, Value::Null) {
+        if !column.nullable {
+            return Err(invalid());
+        }
+        return Ok(DefaultValue::Value(StoredValue::Null));
+    }
+    let datum = column
+        .ty
+        .coerce(&value, &column.name)
+        .map_err(|_| invalid())?;
+    Ok(DefaultValue::Value(StoredValue::from_value(
+        &datum_to_value(&datum),
+    )))
+}
+
+/// The table a `CREATE TABLE` describes, with warnings for options Duet
+/// accepts and ignores.
+pub(crate) fn table_info(
+    create: &CreateTable,
+    database_id: i64,
+    table_id: i64,
+    name: &str,
+) -> Result<(TableInfo, Vec<Warning>)> {
+    let mut warnings = Vec::new();
+    if create.columns.is_empty() {
+        return Err(Error::NoColumns);
+    }
+    if create.query.is_some() || create.like.is_some() {
+        return Err(Error::not_supported("CREATE TABLE … AS SELECT / LIKE"));
+    }
+    let mut columns: Vec<ColumnInfo> = Vec::new();
+    let mut keys: Vec<(Option<String>, Vec<String>, bool, bool)> = Vec::new();
+    for (i, def) in create.columns.iter().enumerate() {
+        let (column, primary, unique) = column_info(def, i as u32 + 1)?;
+        if columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(&column.name))
+        {
+            return Err(Error::DuplicateColumn(column.name));
+        }
+        if primary {
+            keys.push((None, vec![column.name.clone()], true, true));
+        } else if unique {
+            keys.push((
+                Some(column.name.clone()),
+                vec![column.name.clone()],
+                true,
+                false,
+            ));
+        }
+        columns.push(column);
+    }
+    for constraint in &create.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey(pk) => {
+                keys.push((None, index_columns(&pk.columns)?, true, true));
+            }
+            TableConstraint::Unique(u) => {
+                let name = u.index_name.as_ref().or(u.name.as_ref()).map(ident_name);
+                keys.push((name, index_columns(&u.columns)?, true, false));
+            }
+            TableConstraint::Index(ix) => {
+                keys.push((
+                    ix.name.as_ref().map(ident_name),
+                    index_columns(&ix.columns)?,
+                    false,
+                    false,
+                ));
+            }
+            TableConstraint::ForeignKey(_) | TableConstraint::Check(_) => warnings.push(Warning {
+                level: "Warning",
+                code: 1235,
+                message: format!("Duet does not enforce {constraint}; it was ignored"),
+            }),
+            other => return Err(Error::not_supported(format!("constraint {other}"))),
+        }
+    }
+    if !matches!(create.table_options, ast::CreateTableOptions::None) {
+        warnings.push(Warning {
+            level: "Warning",
+            code: 1478,
+            message: "Table options (ENGINE, CHARSET, …) are accepted and ignored: Duet has one storage engine and stores text as utf8mb4".into(),
+        });
+    }
+    let mut table = TableInfo {
+        id: table_id,
+        database_id,
+        name: name.to_string(),
+        next_column_id: columns.len() as u32 + 1,
+        columns,
+        indexes: Vec::new(),
+        handle: HandleKind::RowId,
+        next_index_id: 1,
+        comment: String::new(),
+    };
+    for (name, cols, unique, primary) in keys {
+        add_index(&mut table, name, &cols, unique, primary)?;
+    }
+    let autos: Vec<usize> = (0..table.columns.len())
+        .filter(|i| table.columns[*i].auto_increment)
+        .collect();
+    match autos.as_slice() {
+        [] => {}
+        [one] => {
+            let leads_a_key = table
+                .indexes
+                .iter()
+                .any(|ix| ix.columns.first() == Some(one));
+            if !leads_a_key || !table.columns[*one].ty.is_integer() {
+                return Err(Error::BadAutoIncrement);
+            }
+        }
+        _ => return Err(Error::BadAutoIncrement),
+    }
+    Ok((table, warnings))
+}
+
+/// Adds an index definition to `table` (checking names and columns); the
+/// primary key also decides how rows are keyed.
+pub(crate) fn add_index(
+    table: &mut TableInfo,
+    name: Option<String>,
+    columns: &[String],
+    unique: bool,
+    primary: bool,
+) -> Result<IndexInfo> {
+    let offsets: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            table
+                .column_offset(c)
+                .ok_or_else(|| Error::KeyColumnMissing(c.clone()))
+        })
+        .collect::<Result<_>>()?;
+    if primary {
+        if table.indexes.iter().any(|i| i.primary) {
+            return Err(Error::MultiplePrimaryKey);
+        }
+        for o in &offsets {
+            table.columns[*o].nullable = false;
+        }
+    }
+    let name = if primary {
+        "PRIMARY".to_string()
+    } else {
+        match name {
+            Some(n) => n,
+            None => {
+                // MySQL names an unnamed key after its first column.
+                let base = table.columns[offsets[0]].name.clone();
+                let mut candidate = base.clone();
+                let mut n = 2;
+                while table
+                    .indexes
+                    .iter()
+                    .any(|i| i.name.eq_ignore_ascii_case(&candidate))
+                {
+                    candidate = format!("{base}_{n}");
+                    n += 1;
+                }
+                candidate
+            }
+        }
+    };
+    if table
+        .indexes
+        .iter()
+        .any(|i| i.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(Error::DuplicateKeyName(name));
+    }
+    let index = IndexInfo {
+        id: table.next_index_id,
+        name,
+        columns: offsets.clone(),
+        unique: unique || primary,
+        primary,
+    };
+    table.next_index_id += 1;
+    if primary {
+        table.handle = match offsets.as_slice() {
+            [one] if table.columns[*one].ty.is_integer() => HandleKind::IntPk(*one),
+            _ => HandleKind::Clustered,
+        };
+    }
+    table.indexes.push(index.clone());
+    Ok(index)
+}
+
+/// `CREATE TABLE` as MySQL prints it.
+pub(crate) fn show_create(table: &TableInfo) -> String {
+    let mut lines: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let mut s = format!("  `{}` {}", c.name, c.ty.sql_name());
+            if !c.nullable {
+                s.push_str(" NOT NULL");
+            }
+            match &c.default {
+                Some(DefaultValue::CurrentTimestamp) => s.push_str(" DEFAULT CURRENT_TIMESTAMP"),
+                Some(DefaultValue::Value(StoredValue::Null)) => s.push_str(" DEFAULT NULL"),
+                Some(DefaultValue::Value(v)) => s.push_str(&format!(
+                    " DEFAULT '{}'",
+                    value_text(&v.to_value()).replace('\'', "''")
+                )),
+                None if c.nullable && !c.auto_increment => s.push_str(" DEFAULT NULL"),
+                None => {}
+            }
+            if c.auto_increment {
+                s.push_str(" AUTO_INCREMENT");
+            }
+            s
+        })
+        .collect();
+    for ix in &table.indexes {
+        let cols: Vec<String> = ix
+            .columns
+            .iter()
+            .map(|o| format!("`{}`", table.columns[*o].name))
+            .collect();
+        let cols = cols.join(",");
+        lines.push(if ix.primary {
+            format!("  PRIMARY KEY ({cols})")
+        } else if ix.unique {
+            format!("  UNIQUE KEY `{}` ({cols})", ix.name)
+        } else {
+            format!("  KEY `{}` ({cols})", ix.name)
+        });
+    }
+    format!(
+        "CREATE TABLE `{}` (\n{}\n) ENGINE=Duet DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        table.name,
+        lines.join(",\n")
+    )
+}
+
+/// `DESCRIBE t` / `SHOW COLUMNS FROM t`.
+pub(crate) fn describe(table: &TableInfo, full: bool) -> ResultSet {
+    let mut names = vec!["Field", "Type"];
+    if full {
+        names.push("Collation");
+    }
+    names.extend(["Null", "Key", "Default", "Extra"]);
+    if full {
+        names.extend(["Privileges", "Comment"]);
+    }
+    let columns = names
+        .iter()
+        .map(|n| Column::expr(*n, FieldType::VarString))
+        .collect();
+    let rows = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let key = table
+                .indexes
+                .iter()
+                .filter(|ix| ix.columns.first() == Some(&i))
+                .map(|ix| {
+                    if ix.primary {
+                        "PRI"
+                    } else if ix.unique && ix.columns.len() == 1 {
+                        "UNI"
+                    } else {
+                        "MUL"
+                    }
+                })
+                .min_by_key(|k| match *k {
+                    "PRI" => 0,
+                    "UNI" => 1,
+                    _ => 2,
+                })
+                .unwrap_or("");
+            let default = match &c.default {
+                Some(DefaultValue::CurrentTimestamp) => Value::Str("CURRENT_TIMESTAMP".into()),
+                Some(DefaultValue::Value(v)) => match v.to_value() {
+                    Value::Null => Value::Null,
+                    other => Value::Str(value_text(&other)),
+                },
+                None => Value::Null,
+            };
+            let mut row = vec![Value::Str(c.name.clone()), Value::Str(c.ty.sql_name())];
+            if full {
+                row.push(if c.ty.is_text() {
+                    Value::Str("utf8mb4_bin".into())
+                } else {
+                    Value::Null
+                });
+            }
+            row.extend([
+                Value::Str(if c.nullable { "YES" } else { "NO" }.into()),
+                Value::Str(key.into()),
+                default,
+                Value::Str(
+                    if c.auto_increment {
+                        "auto_increment"
+                    } else {
+                        ""
+                    }
+                    .into(),
+                ),
+            ]);
+            if full {
+                row.extend([
+                    Value::Str("select,insert,update,references".into()),
+                    Value::Str(c.comment.clone()),
+                ]);
+            }
+            row
+        })
+        .collect();
+    ResultSet { columns, rows }
+}
+
+/// `SHOW INDEX FROM t`.
+pub(crate) fn show_index(table: &TableInfo) -> ResultSet {
+    let names = [
+        "Table",
+        "Non_unique",
+        "Key_name",
+        "Seq_in_index",
+        "Column_name",
+        "Collation",
+        "Cardinality",
+        "Sub_part",
+        "Packed",
+        "Null",
+        "Index_type",
+        "Comment",
+        "Index_comment",
+        "Visible",
+        "Expression",
+    ];
+    let columns = names
+        .iter()
+        .map(|n| Column::expr(*n, FieldType::VarString))
+        .collect();
+    let mut rows = Vec::new();
+    for ix in &table.indexes {
+        for (seq, o) in ix.columns.iter().enumerate() {
+            let c = &table.columns[*o];
+            rows.push(vec![
+                Value::Str(table.name.clone()),
+                Value::Int(i64::from(!ix.unique)),
+                Value::Str(ix.name.clone()),
+                Value::Int(seq as i64 + 1),
+                Value::Str(c.name.clone()),
+                Value::Str("A".into()),
+                Value::Int(0),
+                Value::Null,
+                Value::Null,
+                Value::Str(if c.nullable { "YES" } else { "" }.into()),
+                Value::Str("BTREE".into()),
+                Value::Str(String::new()),
+                Value::Str(String::new()),
+                Value::Str("YES".into()),
+                Value::Null,
+            ]);
+        }
+    }
+    ResultSet { columns, rows }
+}
+
+/// Applies `ALTER TABLE` operations to a copy of `table`, writing index
+/// back-fills and drops through `writer`. Returns the new definition.
+pub(crate) fn alter_table(
+    writer: &mut SchemaWriter<'_>,
+    table: &TableInfo,
+    operations: &[AlterTableOperation],
+) -> Result<TableInfo> {
+    let mut next = table.clone();
+    for op in operations {
+        match op {
+            AlterTableOperation::AddColumn {
+                column_def,
+                if_not_exists,
+                ..
+            } => {
+                if next.column_offset(&column_def.name.value).is_some() {
+                    if *if_not_exists {
+                        continue;
+                    }
+                    return Err(Error::DuplicateColumn(column_def.name.value.clone()));
+                }
+                let (column, primary, unique) = column_info(column_def, next.next_column_id)?;
+                if primary || column.auto_increment {
+                    return Err(Error::not_supported(
+                        "ADD COLUMN with PRIMARY KEY or AUTO_INCREMENT",
+                    ));
+                }
+                if !column.nullable && column.default.is_none() {
+                    // Existing rows need a value: MySQL uses the type's zero.
+                    return Err(Error::not_supported(
+                        "ADD COLUMN … NOT NULL without DEFAULT",
+                    ));
+                }
+                next.next_column_id += 1;
+                let name = column.name.clone();
+                next.columns.push(column);
+                if unique {
+                    let ix = add_index(&mut next, Some(name.clone()), &[name], true, false)?;
+                    crate::table::backfill_index(writer.txn, &next, &ix)?;
+                }
+            }
+            AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } => {
+                for name in column_names {
+                    let Some(offset) = next.column_offset(&name.value) else {
+                        if *if_exists {
+                            continue;
+                        }
+                        return Err(Error::CantDrop(name.value.clone()));
+                    };
+                    if next.indexes.iter().any(|ix| ix.columns.contains(&offset)) {
+                        return Err(Error::not_supported("dropping a column that an index uses"));
+                    }
+                    if next.columns.len() == 1 {
+                        return Err(Error::not_supported("dropping the last column"));
+                    }
+                    // Stored rows keep the value under the column id; it is never read again.
+                    next.columns.remove(offset);
+                    for ix in next.indexes.iter_mut() {
+                        for c in ix.columns.iter_mut() {
+                            if *c > offset {
+                                *c -= 1;
+                            }
+                        }
+                    }
+                    if let HandleKind::IntPk(o) = &mut next.handle
+                        && *o > offset
+                    {
+                        *o -= 1;
+                    }
+                }
+            }
+            AlterTableOperation::AddConstraint { constraint, .. } => {
+                let (name, cols, unique) = match constraint {
+                    TableConstraint::Unique(u) => (
+                        u.index_name.as_ref().or(u.name.as_ref()).map(ident_name),
+                        index_columns(&u.columns)?,
+                        true,
+                    ),
+                    TableConstraint::Index(ix) => (
+                        ix.name.as_ref().map(ident_name),
+                        index_columns(&ix.columns)?,
+                        false,
+                    ),
+                    other => return Err(Error::not_supported(format!("ALTER TABLE ADD {other}"))),
+                };
+                let ix = add_index(&mut next, name, &cols, unique, false)?;
+                crate::table::backfill_index(writer.txn, &next, &ix)?;
+            }
+            AlterTableOperation::DropIndex { name, .. } => {
+                drop_index(writer, &mut next, &name.value)?;
+            }
+            other => return Err(Error::not_supported(format!("ALTER TABLE {other}"))),
+        }
+    }
+    Ok(next)
+}
+
+/// Removes index `name` from `table` and deletes its entries.
+pub(crate) fn drop_index(
+    writer: &mut SchemaWriter<'_>,
+    table: &mut TableInfo,
+    name: &str,
+) -> Result<()> {
+    let Some(at) = table
+        .indexes
+        .iter()
+        .position(|i| i.name.eq_ignore_ascii_case(name) && !i.primary)
+    else {
+        return Err(Error::CantDrop(name.to_string()));
+    };
+    let ix = table.indexes.remove(at);
+    crate::table::delete_index(writer.txn, table, &ix)
+}
+
+/// The table names a `DROP TABLE` or `TRUNCATE` lists, with their databases.
+pub(crate) fn qualified(name: &ObjectName, current: Option<&str>) -> Result<(String, String)> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map_or_else(|| p.to_string(), |i| i.value.clone())
+        })
+        .collect();
+    match parts.as_slice() {
+        [t] => Ok((
+            current.ok_or(Error::NoDatabaseSelected)?.to_string(),
+            t.clone(),
+        )),
+        [d, t] => Ok((d.clone(), t.clone())),
+        _ => Err(Error::Parse {
+            message: format!("near '{name}': not a table name"),
+        }),
+    }
+}
+
+/// Tables of `database` in name order, for `SHOW TABLES`.
+pub(crate) fn show_tables(catalog: &Catalog, database: &str, full: bool) -> ResultSet {
+    let mut columns = vec![Column::expr(
+        format!("Tables_in_{database}"),
+        FieldType::VarString,
+    )];
+    if full {
+        columns.push(Column::expr("Table_type", FieldType::VarString));
+    }
+    let mut names: Vec<String> = catalog
+        .tables(database)
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    names.sort();
+    let rows = names
+        .into_iter()
+        .map(|n| {
+            let mut row = vec![Value::Str(n)];
+            if full {
+                row.push(Value::Str("BASE TABLE".into()));
+            }
+            row
+        })
+        .collect();
+    ResultSet { columns, rows }
+}
+
+/// Checks that no two tables in a `DROP TABLE` list are the same.
+pub(crate) fn distinct_tables(names: &[(String, String)]) -> bool {
+    let mut seen = HashSet::new();
+    names
+        .iter()
+        .all(|(d, t)| seen.insert((d.to_ascii_lowercase(), t.to_ascii_lowercase())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::ast::Statement;
+    use datafusion::sql::sqlparser::dialect::MySqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn create(sql: &str) -> Result<(TableInfo, Vec<Warning>)> {
+        let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
+        let Statement::CreateTable(ct) = stmt else {
+            panic!("create table")
+        };
+        table_info(&ct, 1, 100, "t")
+    }
+
+    #[test]
+    fn keys_decide_the_handle() {
+        let (t, _) = create("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))").unwrap();
+        assert_eq!(t.handle, HandleKind::IntPk(0));
+        assert!(!t.columns[0].nullable);
+        let (t, _) = create("CREATE TABLE t (a INT, b VARCHAR(5), PRIMARY KEY (a, b))").unwrap();
+        assert_eq!(t.handle, HandleKind::Clustered);
+        let (t, _) = create("CREATE TABLE t (a INT, b INT, UNIQUE KEY ub (b), KEY (a))").unwrap();
+        assert_eq!(t.handle, HandleKind::RowId);
+        assert_eq!(
+            t.indexes
+                .iter()
+                .map(|i| (i.name.as_str(), i.unique))
+                .collect::<Vec<_>>(),
+            vec![("ub", true), ("a", false)]
+        );
+    }
+
+    #[test]
+    fn bad_definitions_get_mysql_errors() {
+        let code = |sql: &str| create(sql).unwrap_err().code();
+        assert_eq!(code("CREATE TABLE t (a INT, A INT)"), 1060);
+        assert_eq!(
+            code("CREATE TABLE t (a INT PRIMARY KEY, b INT, PRIMARY KEY (b))"),
+            1068
+        );
+        assert_eq!(code("CREATE TABLE t (a INT, KEY (nope))"), 1072);
+        assert_eq!(code("CREATE TABLE t (a INT AUTO_INCREMENT)"), 1075);
+        assert_eq!(code("CREATE TABLE t (a INT NOT NULL DEFAULT NULL)"), 1067);
+        assert_eq!(code("CREATE TABLE t (a TINYINT DEFAULT 300)"), 1067);
+        assert_eq!(code("CREATE TABLE t (a CHAR(300))"), 1074);
+    }
+
+    #[test]
+    fn show_create_spells_the_definition() {
+        let (t, warnings) = create(
+            "CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL DEFAULT 'x', d DECIMAL(10,2), PRIMARY KEY (id), UNIQUE KEY uk (name)) ENGINE=InnoDB",
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1, "ENGINE is accepted with a warning");
+        assert_eq!(
+            show_create(&t),
+            "CREATE TABLE `t` (\n  `id` bigint unsigned NOT NULL AUTO_INCREMENT,\n  `name` varchar(20) NOT NULL DEFAULT 'x',\n  `d` decimal(10,2) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `uk` (`name`)\n) ENGINE=Duet DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        );
+    }
+}

@@ -1,0 +1,1107 @@
+//! Statements that touch tables: transactions (autocommit, `BEGIN` …
+//! `COMMIT`, statement atomicity inside a transaction, automatic retry of
+//! an autocommit statement that lost a write conflict), DDL, DML and
+//! queries. Reads run at the transaction's start timestamp; writes are
+//! buffered in it and committed with two-phase commit through Raft.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use datafusion::sql::sqlparser::ast::{
+    self, Assignment, AssignmentTarget, Expr, FromTable, ObjectName, ObjectType, OnInsert, Query,
+    SetExpr, Statement, TableFactor, TableObject, VisitMut, VisitorMut,
+};
+use duet_storage::codec::Datum;
+use std::ops::ControlFlow;
+
+use crate::catalog::{Catalog, DefaultValue, HandleKind, SchemaWriter, TableInfo};
+use crate::ddl;
+use crate::error::{Error, Result};
+use crate::eval;
+use crate::kv::KvTxn;
+use crate::query::{self, HANDLE_COLUMN, RowSource};
+use crate::ranges::HandleSet;
+use crate::session::{Session, Warning};
+use crate::table::{self, Row};
+use crate::types::{datum_to_value, value_text};
+use crate::value::{Column, FieldType, OkStatus, Output, ResultSet, Value};
+
+/// A transaction shared between a session and the scans of its statement.
+pub(crate) type SharedTxn = Arc<Mutex<Box<dyn KvTxn>>>;
+
+pub(crate) fn lock(txn: &SharedTxn) -> MutexGuard<'_, Box<dyn KvTxn>> {
+    txn.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Times an autocommit statement is retried after a write conflict.
+const AUTOCOMMIT_RETRIES: usize = 10;
+
+struct TxnSource(SharedTxn);
+
+impl RowSource for TxnSource {
+    fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
+        let guard = lock(&self.0);
+        match handles {
+            None => table::scan_keyed_rows(guard.as_ref(), table),
+            Some(set) => table::rows_by_handles(guard.as_ref(), table, set),
+        }
+    }
+}
+
+/// The clauses of an `UPDATE` or `DELETE` that choose its rows.
+struct Clauses<'a> {
+    alias: Option<&'a str>,
+    selection: Option<&'a Expr>,
+    order_by: &'a [ast::OrderByExpr],
+    limit: Option<&'a Expr>,
+}
+
+/// The table a DML statement names, resolved.
+struct Target {
+    table: Arc<TableInfo>,
+    /// The name to use in generated SQL (`db`.`t`).
+    sql_name: String,
+}
+
+impl Session {
+    /// Runs `f` in the session's transaction — the open one, or a new one
+    /// committed at the end (autocommit), retried if it lost a conflict.
+    /// Inside an open transaction a failed statement leaves no writes
+    /// behind; a conflict (1213) rolls the whole transaction back, as in
+    /// MySQL.
+    pub(crate) fn with_txn<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Session, &SharedTxn) -> Result<T>,
+    ) -> Result<T> {
+        if self.txn.is_none() && !self.status().autocommit {
+            self.begin()?;
+        }
+        if let Some(txn) = self.txn.clone() {
+            let checkpoint = lock(&txn).checkpoint();
+            let outcome = f(self, &txn);
+            if let Err(e) = &outcome {
+                if e.is_retryable() {
+                    let _ = lock(&txn).rollback();
+                    self.txn = None;
+                } else {
+                    lock(&txn).restore(checkpoint);
+                }
+            }
+            return outcome;
+        }
+        self.own_txn(f)
+    }
+
+    /// Runs `f` in a transaction of its own, committed at the end and
+    /// retried if it lost a conflict (autocommit statements and DDL).
+    fn own_txn<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Session, &SharedTxn) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let txn: SharedTxn =
+                Arc::new(Mutex::new(self.db.kv.begin().map_err(Error::from_storage)?));
+            let outcome = f(self, &txn).and_then(|v| {
+                lock(&txn).commit().map_err(Error::from_storage)?;
+                Ok(v)
+            });
+            match outcome {
+                Err(e) if e.is_retryable() && attempt < AUTOCOMMIT_RETRIES => {
+                    let _ = lock(&txn).rollback();
+                    self.warnings.clear();
+                    continue;
+                }
+                Err(e) => {
+                    let _ = lock(&txn).rollback();
+                    return Err(e);
+                }
+                ok => return ok,
+            }
+        }
+    }
+
+    /// `BEGIN` / `START TRANSACTION`: commits an open transaction first.
+    pub(crate) fn begin(&mut self) -> Result<()> {
+        self.commit()?;
+        let txn = self.db.kv.begin().map_err(Error::from_storage)?;
+        self.txn = Some(Arc::new(Mutex::new(txn)));
+        Ok(())
+    }
+
+    /// `COMMIT` (and the implicit commit before DDL and `BEGIN`).
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        match self.txn.take() {
+            Some(txn) => lock(&txn).commit().map(|_| ()).map_err(Error::from_storage),
+            None => Ok(()),
+        }
+    }
+
+    /// `ROLLBACK`.
+    pub(crate) fn rollback(&mut self) -> Result<()> {
+        match self.txn.take() {
+            Some(txn) => lock(&txn).rollback().map_err(Error::from_storage),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// The schema `txn` sees (the shared cache when it is current).
+    pub(crate) fn catalog(&self, txn: &dyn KvTxn) -> Result<Arc<Catalog>> {
+        self.db.catalog(txn)
+    }
+
+    /// Runs a schema change in its own transaction after committing any
+    /// open one (MySQL's implicit commit), retrying on conflicts.
+    fn ddl(
+        &mut self,
+        mut change: impl FnMut(&mut SchemaWriter<'_>, &Catalog, Option<&str>) -> Result<Vec<Warning>>,
+    ) -> Result<Output> {
+        self.commit()?;
+        let current = self.current_db.clone();
+        let warnings = self.own_txn(|session, txn| {
+            let mut guard = lock(txn);
+            let catalog = session.catalog(guard.as_ref())?;
+            let mut writer = SchemaWriter {
+                txn: guard.as_mut(),
+            };
+            change(&mut writer, &catalog, current.as_deref())
+        })?;
+        self.warnings.extend(warnings);
+        Ok(Output::ok())
+    }
+
+    /// Statements on tables and databases; `None` if `stmt` is none of them.
+    pub(crate) fn run_table_statement(
+        &mut self,
+        sql: &str,
+        stmt: &Statement,
+        params: &[Value],
+    ) -> Option<Result<Output>> {
+        Some(match stmt {
+            Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                ..
+            } => self.create_database(&name_of(db_name), *if_not_exists),
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => self.create_database(&schema_name.to_string().replace('`', ""), *if_not_exists),
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                table,
+                ..
+            } => match object_type {
+                ObjectType::Database | ObjectType::Schema => match names.as_slice() {
+                    [name] => self.drop_database(&name_of(name), *if_exists),
+                    _ => Err(Error::not_supported("DROP DATABASE with several names")),
+                },
+                ObjectType::Table => self.drop_tables(names, *if_exists),
+                ObjectType::Index => match (names.as_slice(), table) {
+                    ([index], Some(table)) => self.drop_index(table, &name_of(index)),
+                    _ => Err(Error::not_supported("DROP INDEX without ON table")),
+                },
+                other => Err(Error::not_supported(format!("DROP {other}"))),
+            },
+            Statement::CreateTable(create) => self.create_table(create),
+            Statement::CreateIndex(ci) => self.create_index(ci),
+            Statement::AlterTable(alter) => self.alter_table(&alter.name, &alter.operations),
+            Statement::Truncate(t) => match t.table_names.as_slice() {
+                [target] => self.truncate(&target.name),
+                _ => Err(Error::not_supported("TRUNCATE of several tables")),
+            },
+            Statement::ShowTables {
+                full, show_options, ..
+            } => self.show_tables(*full, show_options),
+            Statement::ShowColumns {
+                full, show_options, ..
+            } => match show_options
+                .show_in
+                .as_ref()
+                .and_then(|s| s.parent_name.as_ref())
+            {
+                Some(name) => self.describe(name, *full),
+                None => Err(Error::not_supported("SHOW COLUMNS without FROM")),
+            },
+            Statement::ExplainTable { table_name, .. } => self.describe(table_name, false),
+            Statement::ShowCreate { obj_type, obj_name } => match obj_type {
+                ast::ShowCreateObject::Table => self.show_create_table(obj_name),
+                other => Err(Error::not_supported(format!("SHOW CREATE {other}"))),
+            },
+            Statement::Insert(insert) => self.insert(insert, params),
+            Statement::Update(update) => self.update(sql, update, params),
+            Statement::Delete(delete) => self.delete(delete, params),
+            _ => return None,
+        })
+    }
+
+    fn create_database(&mut self, name: &str, if_not_exists: bool) -> Result<Output> {
+        if crate::session::is_builtin_database(name) {
+            return Err(Error::DatabaseExists(name.to_string()));
+        }
+        let name = name.to_string();
+        self.ddl(move |w, catalog, _| {
+            if catalog.database(&name).is_some() {
+                if if_not_exists {
+                    return Ok(vec![Warning {
+                        level: "Note",
+                        code: 1007,
+                        message: format!("Can't create database '{name}'; database exists"),
+                    }]);
+                }
+                return Err(Error::DatabaseExists(name.clone()));
+            }
+            w.create_database(&name)?;
+            Ok(vec![])
+        })?;
+        Ok(Output::Ok(OkStatus {
+            affected_rows: 1,
+            ..OkStatus::default()
+        }))
+    }
+
+    fn drop_database(&mut self, name: &str, if_exists: bool) -> Result<Output> {
+        let name = name.to_string();
+        let mut dropped_tables = 0;
+        self.ddl(|w, catalog, _| {
+            let Some(db) = catalog.database(&name) else {
+                if if_exists {
+                    return Ok(vec![Warning {
+                        level: "Note",
+                        code: 1008,
+                        message: format!("Can't drop database '{name}'; database doesn't exist"),
+                    }]);
+                }
+                return Err(Error::DropMissingDatabase(name.clone()));
+            };
+            let tables = catalog.tables(&db.name);
+            dropped_tables = tables.len() as u64;
+            w.drop_database(db, &tables)?;
+            Ok(vec![])
+        })?;
+        if self
+            .current_db
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(&name))
+        {
+            self.current_db = None;
+        }
+        Ok(Output::Ok(OkStatus {
+            affected_rows: dropped_tables,
+            ..OkStatus::default()
+        }))
+    }
+
+    fn create_table(&mut self, create: &ast::CreateTable) -> Result<Output> {
+        if create.temporary {
+            return Err(Error::not_supported("CREATE TEMPORARY TABLE"));
+        }
+        let (database, name) = ddl::qualified(&create.name, self.current_db.as_deref())?;
+        self.ddl(|w, catalog, _| {
+            let db = catalog
+                .database(&database)
+                .ok_or_else(|| Error::UnknownDatabase(database.clone()))?;
+            if catalog.table(&database, &name).is_some() {
+                if create.if_not_exists {
+                    return Ok(vec![Warning {
+                        level: "Note",
+                        code: 1050,
+                        message: format!("Table '{name}' already exists"),
+                    }]);
+                }
+                return Err(Error::TableExists(name.clone()));
+            }
+            let id = w.next_id()?;
+            let (info, warnings) = ddl::table_info(create, db.id, id, &name)?;
+            w.put_table(&info)?;
+            Ok(warnings)
+        })
+    }
+
+    fn drop_tables(&mut self, names: &[ObjectName], if_exists: bool) -> Result<Output> {
+        let current = self.current_db.clone();
+        let targets: Vec<(String, String)> = names
+            .iter()
+            .map(|n| ddl::qualified(n, current.as_deref()))
+            .collect::<Result<_>>()?;
+        if !ddl::distinct_tables(&targets) {
+            return Err(Error::not_supported("DROP TABLE naming a table twice"));
+        }
+        self.ddl(|w, catalog, _| {
+            let mut missing = Vec::new();
+            let mut found = Vec::new();
+            for (d, t) in &targets {
+                match catalog.table(d, t) {
+                    Some(info) => found.push(Arc::clone(info)),
+                    None => missing.push(format!("{d}.{t}")),
+                }
+            }
+            if !missing.is_empty() && !if_exists {
+                return Err(Error::UnknownTable(missing.join(",")));
+            }
+            for t in found {
+                w.drop_table(&t)?;
+            }
+            Ok(missing
+                .into_iter()
+                .map(|m| Warning {
+                    level: "Note",
+                    code: 1051,
+                    message: format!("Unknown table '{m}'"),
+                })
+                .collect())
+        })
+    }
+
+    fn existing_table(catalog: &Catalog, database: &str, name: &str) -> Result<Arc<TableInfo>> {
+        if catalog.database(database).is_none() {
+            return Err(Error::UnknownDatabase(database.to_string()));
+        }
+        catalog
+            .table(database, name)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchTable {
+                database: database.to_string(),
+                table: name.to_string(),
+            })
+    }
+
+    fn create_index(&mut self, ci: &ast::CreateIndex) -> Result<Output> {
+        let (database, name) = ddl::qualified(&ci.table_name, self.current_db.as_deref())?;
+        let index_name = ci.name.as_ref().map(name_of);
+        let columns: Vec<String> = ci
+            .columns
+            .iter()
+            .map(|c| match &c.column.expr {
+                Expr::Identifier(i) => Ok(i.value.clone()),
+                other => Err(Error::not_supported(format!("index on expression {other}"))),
+            })
+            .collect::<Result<_>>()?;
+        self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, &database, &name)?;
+            let mut next = (*table).clone();
+            if let Some(n) = &index_name
+                && ci.if_not_exists
+                && next.indexes.iter().any(|i| i.name.eq_ignore_ascii_case(n))
+            {
+                return Ok(vec![]);
+            }
+            let ix = ddl::add_index(&mut next, index_name.clone(), &columns, ci.unique, false)?;
+            table::backfill_index(w.txn, &next, &ix)?;
+            w.put_table(&next)?;
+            Ok(vec![])
+        })
+    }
+
+    fn drop_index(&mut self, table: &ObjectName, index: &str) -> Result<Output> {
+        let (database, name) = ddl::qualified(table, self.current_db.as_deref())?;
+        let index = index.to_string();
+        self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, &database, &name)?;
+            let mut next = (*table).clone();
+            ddl::drop_index(w, &mut next, &index)?;
+            w.put_table(&next)?;
+            Ok(vec![])
+        })
+    }
+
+    fn alter_table(
+        &mut self,
+        name: &ObjectName,
+        operations: &[ast::AlterTableOperation],
+    ) -> Result<Output> {
+        let (database, name) = ddl::qualified(name, self.current_db.as_deref())?;
+        self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, &database, &name)?;
+            let next = ddl::alter_table(w, &table, operations)?;
+            w.put_table(&next)?;
+            Ok(vec![])
+        })
+    }
+
+    /// `TRUNCATE`: the table is recreated empty under a new id (so its
+    /// auto-increment counter restarts), its old data deleted.
+    fn truncate(&mut self, name: &ObjectName) -> Result<Output> {
+        let (database, name) = ddl::qualified(name, self.current_db.as_deref())?;
+        self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, &database, &name)?;
+            w.drop_table(&table)?;
+            let mut fresh = (*table).clone();
+            fresh.id = w.next_id()?;
+            w.put_table(&fresh)?;
+            Ok(vec![])
+        })
+    }
+
+    fn read_catalog(&mut self) -> Result<Arc<Catalog>> {
+        self.with_txn(|s, txn| s.catalog(lock(txn).as_ref()))
+    }
+
+    fn show_tables(&mut self, full: bool, options: &ast::ShowStatementOptions) -> Result<Output> {
+        let database = match options
+            .show_in
+            .as_ref()
+            .and_then(|s| s.parent_name.as_ref())
+        {
+            Some(name) => name_of(name),
+            None => self.current_db.clone().ok_or(Error::NoDatabaseSelected)?,
+        };
+        let catalog = self.read_catalog()?;
+        if catalog.database(&database).is_none() {
+            return Err(Error::UnknownDatabase(database));
+        }
+        let mut rs = ddl::show_tables(&catalog, &database, full);
+        if let Some(ast::ShowStatementFilterPosition::Suffix(ast::ShowStatementFilter::Like(p))) =
+            &options.filter_position
+        {
+            rs.rows
+                .retain(|r| matches!(&r[0], Value::Str(n) if eval::like(n, p, true)));
+        }
+        Ok(Output::Rows(rs))
+    }
+
+    fn table_named(&mut self, name: &ObjectName) -> Result<Arc<TableInfo>> {
+        let (database, table) = ddl::qualified(name, self.current_db.as_deref())?;
+        let catalog = self.read_catalog()?;
+        Self::existing_table(&catalog, &database, &table)
+    }
+
+    fn describe(&mut self, name: &ObjectName, full: bool) -> Result<Output> {
+        let table = self.table_named(name)?;
+        Ok(Output::Rows(ddl::describe(&table, full)))
+    }
+
+    fn show_create_table(&mut self, name: &ObjectName) -> Result<Output> {
+        let table = self.table_named(name)?;
+        Ok(Output::Rows(ResultSet {
+            columns: vec![
+                Column::expr("Table", FieldType::VarString),
+                Column::expr("Create Table", FieldType::VarString),
+            ],
+            rows: vec![vec![
+                Value::Str(table.name.clone()),
+                Value::Str(ddl::show_create(&table)),
+            ]],
+        }))
+    }
+
+    pub(crate) fn show_index(&mut self, name: &ObjectName) -> Result<Output> {
+        let table = self.table_named(name)?;
+        Ok(Output::Rows(ddl::show_index(&table)))
+    }
+
+    /// A `SELECT` with tables, through DataFusion.
+    pub(crate) fn query(&mut self, sql: &str, q: &Query, params: &[Value]) -> Result<Output> {
+        let mut q = q.clone();
+        bind_params(&mut q, params)?;
+        let names = query::prepare(sql, &mut q)?;
+        let current = self.current_db.clone();
+        let rs = self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
+            query::run(
+                catalog,
+                source,
+                current.as_deref(),
+                q.clone(),
+                names.clone(),
+                None,
+            )
+        })?;
+        Ok(Output::Rows(rs))
+    }
+
+    fn resolve_target(&self, catalog: &Catalog, name: &ObjectName) -> Result<Target> {
+        let (database, table) = ddl::qualified(name, self.current_db.as_deref())?;
+        let info = Self::existing_table(catalog, &database, &table)?;
+        Ok(Target {
+            sql_name: format!(
+                "`{}`.`{}`",
+                database.replace('`', "``"),
+                table.replace('`', "``")
+            ),
+            table: info,
+        })
+    }
+
+    fn insert(&mut self, insert: &ast::Insert, params: &[Value]) -> Result<Output> {
+        let TableObject::TableName(name) = &insert.table else {
+            return Err(Error::not_supported("INSERT INTO a table function"));
+        };
+        let name = name.clone();
+        let insert = insert.clone();
+        let params = params.to_vec();
+        let (status, warnings) = self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            let target = s.resolve_target(&catalog, &name)?;
+            let rows = s.insert_source(&insert, &target, &params, txn, &catalog)?;
+            s.write_rows(&insert, &target, rows, &params, txn)
+        })?;
+        self.warnings.extend(warnings);
+        if status.last_insert_id > 0 {
+            self.last_insert_id = status.last_insert_id;
+        }
+        Ok(Output::Ok(status))
+    }
+
+    /// The rows an `INSERT` supplies, as values for the named columns
+    /// (offsets into the table), one `Vec` per row.
+    fn insert_source(
+        &self,
+        insert: &ast::Insert,
+        target: &Target,
+        params: &[Value],
+        txn: &SharedTxn,
+        catalog: &Arc<Catalog>,
+    ) -> Result<(Vec<usize>, Vec<Vec<Value>>)> {
+        let table = &target.table;
+        let columns: Vec<usize> = if insert.columns.is_empty() {
+            (0..table.columns.len()).collect()
+        } else {
+            insert
+                .columns
+                .iter()
+                .map(|c| {
+                    let n = name_of(c);
+                    table.column_offset(&n).ok_or(Error::UnknownColumnIn {
+                        column: n,
+                        clause: "field list".into(),
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        if !insert.assignments.is_empty() {
+            // INSERT … SET a = 1, b = 2
+            let mut cols = Vec::new();
+            let mut row = Vec::new();
+            for a in &insert.assignments {
+                cols.push(assignment_column(table, a)?);
+                row.push(eval::eval(&self.ctx(params), &a.value)?);
+            }
+            return Ok((cols, vec![row]));
+        }
+        let Some(source) = &insert.source else {
+            return Err(Error::not_supported("INSERT without VALUES"));
+        };
+        let rows = match source.body.as_ref() {
+            SetExpr::Values(values) => {
+                let env = self.ctx(params);
+                values
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, row)| {
+                        if row.len() != columns.len() {
+                            return Err(Error::ColumnCountMismatch(i + 1));
+                        }
+                        row.iter()
+                            .map(|e| match e {
+                                Expr::Identifier(id)
+                                    if id.value.eq_ignore_ascii_case("DEFAULT")
+                                        && id.quote_style.is_none() =>
+                                {
+                                    Ok(Value::Null)
+                                }
+                                e => eval::eval(&env, e),
+                            })
+                            .collect()
+                    })
+                    .collect::<Result<Vec<Vec<Value>>>>()?
+            }
+            _ => {
+                // INSERT … SELECT: read at the statement's snapshot first.
+                let mut q = (**source).clone();
+                bind_params(&mut q, params)?;
+                let names = query::prepare("", &mut q)?;
+                let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
+                let rs = query::run(
+                    Arc::clone(catalog),
+                    source,
+                    self.current_db.as_deref(),
+                    q,
+                    names,
+                    None,
+                )?;
+                if rs.columns.len() != columns.len() {
+                    return Err(Error::ColumnCountMismatch(1));
+                }
+                rs.rows
+            }
+        };
+        Ok((columns, rows))
+    }
+
+    /// Completes, converts and writes inserted rows, with `IGNORE`,
+    /// `REPLACE` and `ON DUPLICATE KEY UPDATE` semantics.
+    fn write_rows(
+        &self,
+        insert: &ast::Insert,
+        target: &Target,
+        (columns, rows): (Vec<usize>, Vec<Vec<Value>>),
+        params: &[Value],
+        txn: &SharedTxn,
+    ) -> Result<(OkStatus, Vec<Warning>)> {
+        let table = &target.table;
+        let odku = match &insert.on {
+            Some(OnInsert::DuplicateKeyUpdate(a)) => Some(a.as_slice()),
+            Some(OnInsert::OnConflict(_)) => return Err(Error::not_supported("ON CONFLICT")),
+            _ => None,
+        };
+        let mut warnings = Vec::new();
+        let (mut affected, mut duplicates, mut first_id) = (0u64, 0u64, 0u64);
+        let multi = rows.len() > 1;
+        for values in rows {
+            let (row, generated) = self.complete_row(table, &columns, values)?;
+            if first_id == 0
+                && let Some(id) = generated
+            {
+                first_id = id as u64;
+            }
+            let rowid = match table.handle {
+                HandleKind::RowId => self.db.autoids.next(table.id)?,
+                _ => 0,
+            };
+            let handle = table::handle_of(table, &row, rowid)?;
+            let mut guard = lock(txn);
+            let t = guard.as_mut();
+            if (insert.replace_into || odku.is_some())
+                && let Some((old_handle, old)) = table::find_conflict(t, table, &row, &handle)?
+            {
+                duplicates += 1;
+                if insert.replace_into {
+                    table::delete_row(t, table, &old, &old_handle)?;
+                    affected += 1;
+                } else if let Some(assignments) = odku {
+                    let new =
+                        self.apply_assignments(table, &old, assignments, params, Some(&row))?;
+                    if new != old {
+                        let new_handle = table::handle_of(table, &new, handle_int(&old_handle))?;
+                        table::update_row(t, table, &old, &old_handle, &new, &new_handle)?;
+                        affected += 2;
+                    }
+                    continue;
+                }
+            }
+            match table::insert_row(t, table, &row, &handle) {
+                Ok(()) => affected += 1,
+                Err(e @ Error::DuplicateEntry { .. }) if insert.ignore => {
+                    duplicates += 1;
+                    warnings.push(Warning {
+                        level: "Warning",
+                        code: 1062,
+                        message: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let info = if multi || duplicates > 0 {
+            format!(
+                "Records: {}  Duplicates: {duplicates}  Warnings: {}",
+                affected.max(duplicates),
+                warnings.len()
+            )
+        } else {
+            String::new()
+        };
+        Ok((
+            OkStatus {
+                affected_rows: affected,
+                last_insert_id: first_id,
+                info,
+            },
+            warnings,
+        ))
+    }
+
+    /// A full row from the supplied columns: defaults, auto-increment,
+    /// conversion to column types, NOT NULL. Also the generated id, if any.
+    fn complete_row(
+        &self,
+        table: &TableInfo,
+        columns: &[usize],
+        values: Vec<Value>,
+    ) -> Result<(Row, Option<i64>)> {
+        let mut supplied: Vec<Option<Value>> = vec![None; table.columns.len()];
+        for (c, v) in columns.iter().zip(values) {
+            supplied[*c] = Some(v);
+        }
+        let mut generated = None;
+        let mut row = Vec::with_capacity(table.columns.len());
+        for (i, col) in table.columns.iter().enumerate() {
+            let value = match supplied[i].take() {
+                Some(v) => v,
+                None => match &col.default {
+                    Some(DefaultValue::Value(v)) => v.to_value(),
+                    Some(DefaultValue::CurrentTimestamp) => Value::DateTime(crate::session::now()),
+                    None if col.nullable || col.auto_increment => Value::Null,
+                    None => return Err(Error::NoDefault(col.name.clone())),
+                },
+            };
+            let datum = if col.auto_increment {
+                let explicit = match &value {
+                    Value::Null => None,
+                    v => match col.ty.coerce(v, &col.name)? {
+                        Datum::Int(0) | Datum::UInt(0) => None,
+                        d => Some(d),
+                    },
+                };
+                match explicit {
+                    Some(d) => {
+                        let n = match &d {
+                            Datum::Int(i) => *i,
+                            Datum::UInt(u) => *u as i64,
+                            _ => 0,
+                        };
+                        self.db.autoids.rebase(table.id, n)?;
+                        d
+                    }
+                    None => {
+                        let id = self.db.autoids.next(table.id)?;
+                        generated = Some(id);
+                        col.ty.coerce(&Value::Int(id), &col.name)?
+                    }
+                }
+            } else {
+                col.ty.coerce(&value, &col.name)?
+            };
+            if matches!(datum, Datum::Null) && !col.nullable {
+                return Err(Error::BadNull(col.name.clone()));
+            }
+            row.push(datum);
+        }
+        Ok((row, generated))
+    }
+
+    /// `old` with `assignments` applied (left to right, each seeing the
+    /// previous ones); `inserted` is the row `VALUES(col)` refers to.
+    fn apply_assignments(
+        &self,
+        table: &TableInfo,
+        old: &Row,
+        assignments: &[Assignment],
+        params: &[Value],
+        inserted: Option<&Row>,
+    ) -> Result<Row> {
+        let mut new = old.clone();
+        for a in assignments {
+            let c = assignment_column(table, a)?;
+            let value = {
+                let named: Vec<(String, Value)> = table
+                    .columns
+                    .iter()
+                    .zip(&new)
+                    .map(|(col, d)| (col.name.to_ascii_lowercase(), datum_to_value(d)))
+                    .collect();
+                let inserted: Option<Vec<(String, Value)>> = inserted.map(|r| {
+                    table
+                        .columns
+                        .iter()
+                        .zip(r)
+                        .map(|(col, d)| (col.name.to_ascii_lowercase(), datum_to_value(d)))
+                        .collect()
+                });
+                let env = RowEnv {
+                    session: self,
+                    params,
+                    row: &named,
+                    inserted: inserted.as_deref(),
+                };
+                eval::eval(&env, &a.value)?
+            };
+            let col = &table.columns[c];
+            let datum = col.ty.coerce(&value, &col.name)?;
+            if matches!(datum, Datum::Null) && !col.nullable {
+                return Err(Error::BadNull(col.name.clone()));
+            }
+            new[c] = datum;
+        }
+        Ok(new)
+    }
+
+    /// The row keys (and current rows) an `UPDATE`/`DELETE` touches: the
+    /// `WHERE`, `ORDER BY` and `LIMIT` run through the query engine over a
+    /// scan that carries each row's key.
+    fn matching_rows(
+        &self,
+        target: &Target,
+        clauses: Clauses<'_>,
+        params: &[Value],
+        txn: &SharedTxn,
+        catalog: &Arc<Catalog>,
+    ) -> Result<Vec<(Vec<u8>, Row)>> {
+        let Clauses {
+            alias,
+            selection,
+            order_by,
+            limit,
+        } = clauses;
+        let mut sql = format!("SELECT {HANDLE_COLUMN} FROM {}", target.sql_name);
+        if let Some(a) = alias {
+            sql.push_str(&format!(" AS `{a}`"));
+        }
+        let bound = |e: &Expr| -> Result<String> {
+            let mut e = e.clone();
+            bind_params(&mut e, params)?;
+            Ok(e.to_string())
+        };
+        if let Some(w) = selection {
+            sql.push_str(&format!(" WHERE {}", bound(w)?));
+        }
+        if !order_by.is_empty() {
+            let keys: Vec<String> = order_by
+                .iter()
+                .map(|o| {
+                    let mut o = o.clone();
+                    bind_params(&mut o.expr, params)?;
+                    Ok(o.to_string())
+                })
+                .collect::<Result<_>>()?;
+            sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
+        }
+        if let Some(l) = limit {
+            sql.push_str(&format!(" LIMIT {}", bound(l)?));
+        }
+        let Statement::Query(mut q) = crate::session::parse_one(&sql)? else {
+            return Err(Error::Internal(
+                "generated query did not parse as a query".into(),
+            ));
+        };
+        bind_params(&mut q, params)?;
+        let names = query::prepare(&sql, &mut q)?;
+        let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
+        let rs = query::run(
+            Arc::clone(catalog),
+            source,
+            self.current_db.as_deref(),
+            *q,
+            names,
+            Some(target.table.id),
+        )?;
+        let guard = lock(txn);
+        let mut out = Vec::with_capacity(rs.rows.len());
+        for r in rs.rows {
+            let Some(Value::Bytes(key)) = r.into_iter().next() else {
+                return Err(Error::Internal("row key missing from a DML scan".into()));
+            };
+            if let Some(row) = table::get_row_by_key(guard.as_ref(), &target.table, &key)? {
+                out.push((key, row));
+            }
+        }
+        Ok(out)
+    }
+
+    fn update(&mut self, sql: &str, update: &ast::Update, params: &[Value]) -> Result<Output> {
+        let _ = sql;
+        if !update.table.joins.is_empty() || update.from.is_some() {
+            return Err(Error::not_supported("UPDATE of several tables"));
+        }
+        let TableFactor::Table { name, alias, .. } = &update.table.relation else {
+            return Err(Error::not_supported("UPDATE of a derived table"));
+        };
+        let alias = alias.as_ref().map(|a| a.name.value.clone());
+        let (matched, changed) = self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            let target = s.resolve_target(&catalog, name)?;
+            let clauses = Clauses {
+                alias: alias.as_deref(),
+                selection: update.selection.as_ref(),
+                order_by: &update.order_by,
+                limit: update.limit.as_ref(),
+            };
+            let rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
+            let table = &target.table;
+            let mut changed = 0u64;
+            let matched = rows.len() as u64;
+            for (key, old) in rows {
+                let new = s.apply_assignments(table, &old, &update.assignments, params, None)?;
+                if new == old {
+                    continue;
+                }
+                let old_handle = table::decode_handle(table, &key)?;
+                let new_handle = table::handle_of(table, &new, handle_int(&old_handle))?;
+                let mut guard = lock(txn);
+                table::update_row(guard.as_mut(), table, &old, &old_handle, &new, &new_handle)?;
+                changed += 1;
+            }
+            Ok((matched, changed))
+        })?;
+        Ok(Output::Ok(OkStatus {
+            affected_rows: changed,
+            last_insert_id: 0,
+            info: format!("Rows matched: {matched}  Changed: {changed}  Warnings: 0"),
+        }))
+    }
+
+    fn delete(&mut self, delete: &ast::Delete, params: &[Value]) -> Result<Output> {
+        let tables = match &delete.from {
+            FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+        };
+        if tables.len() != 1
+            || !tables[0].joins.is_empty()
+            || !delete.tables.is_empty()
+            || delete.using.is_some()
+        {
+            return Err(Error::not_supported("DELETE from several tables"));
+        }
+        let TableFactor::Table { name, alias, .. } = &tables[0].relation else {
+            return Err(Error::not_supported("DELETE from a derived table"));
+        };
+        let alias = alias.as_ref().map(|a| a.name.value.clone());
+        let deleted = self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            let target = s.resolve_target(&catalog, name)?;
+            let clauses = Clauses {
+                alias: alias.as_deref(),
+                selection: delete.selection.as_ref(),
+                order_by: &delete.order_by,
+                limit: delete.limit.as_ref(),
+            };
+            let rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
+            let table = &target.table;
+            let mut guard = lock(txn);
+            for (key, row) in &rows {
+                let handle = table::decode_handle(table, key)?;
+                table::delete_row(guard.as_mut(), table, row, &handle)?;
+            }
+            Ok(rows.len() as u64)
+        })?;
+        Ok(Output::Ok(OkStatus {
+            affected_rows: deleted,
+            ..OkStatus::default()
+        }))
+    }
+}
+
+/// The integer row id of a handle (0 for a clustered key, which never needs it).
+fn handle_int(h: &duet_storage::codec::key::Handle) -> i64 {
+    match h {
+        duet_storage::codec::key::Handle::Int(i) => *i,
+        duet_storage::codec::key::Handle::Common(_) => 0,
+    }
+}
+
+/// The column an assignment sets.
+fn assignment_column(table: &TableInfo, a: &Assignment) -> Result<usize> {
+    let AssignmentTarget::ColumnName(name) = &a.target else {
+        return Err(Error::not_supported("assigning a tuple"));
+    };
+    let n = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
+    table.column_offset(&n).ok_or(Error::UnknownColumnIn {
+        column: n,
+        clause: "field list".into(),
+    })
+}
+
+/// The unquoted last part of a name.
+pub(crate) fn name_of(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Replaces parameter markers (`$1`, …) with the values bound to them.
+fn bind_params<N: VisitMut>(q: &mut N, params: &[Value]) -> Result<()> {
+    struct Binder<'a>(&'a [Value], Option<Error>);
+    impl VisitorMut for Binder<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Value(v) = expr
+                && let ast::Value::Placeholder(p) = &v.value
+            {
+                let n: Option<usize> = p.strip_prefix('$').and_then(|n| n.parse().ok());
+                match n.and_then(|n| self.0.get(n - 1)) {
+                    Some(value) => *expr = literal(value),
+                    None => {
+                        self.1 = Some(Error::WrongArguments("mysqld_stmt_execute"));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut b = Binder(params, None);
+    let _ = q.visit(&mut b);
+    b.1.map_or(Ok(()), Err)
+}
+
+/// A client value as a SQL literal.
+fn literal(v: &Value) -> Expr {
+    let value = match v {
+        Value::Null => ast::Value::Null,
+        Value::Int(_) | Value::UInt(_) | Value::Decimal(_) => {
+            ast::Value::Number(value_text(v), false)
+        }
+        Value::Double(d) if d.is_finite() => ast::Value::Number(format!("{d:e}"), false),
+        Value::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(s) => ast::Value::SingleQuotedString(s.to_string()),
+            Err(_) => ast::Value::HexStringLiteral(b.iter().map(|x| format!("{x:02X}")).collect()),
+        },
+        other => ast::Value::SingleQuotedString(value_text(other)),
+    };
+    Expr::value(value)
+}
+
+/// Expressions over one row (and, for `ON DUPLICATE KEY UPDATE`, the row
+/// that was to be inserted, as `VALUES(col)`).
+struct RowEnv<'a> {
+    session: &'a Session,
+    params: &'a [Value],
+    row: &'a [(String, Value)],
+    inserted: Option<&'a [(String, Value)]>,
+}
+
+impl eval::Env for RowEnv<'_> {
+    fn system_var(&self, name: &str, scope: Option<crate::vars::VarScope>) -> Result<Value> {
+        self.session.ctx(self.params).system_var(name, scope)
+    }
+
+    fn user_var(&self, name: &str) -> Value {
+        self.session.ctx(self.params).user_var(name)
+    }
+
+    fn param(&self, n: usize) -> Result<Value> {
+        self.params
+            .get(n)
+            .cloned()
+            .ok_or(Error::WrongArguments("mysqld_stmt_execute"))
+    }
+
+    fn session_fn(&self, name: &str) -> Option<Value> {
+        self.session.ctx(self.params).session_fn(name)
+    }
+
+    fn column(&self, name: &str) -> Result<Value> {
+        let name = name.rsplit('.').next().unwrap_or(name);
+        self.row
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| Error::UnknownColumnIn {
+                column: name.to_string(),
+                clause: "field list".into(),
+            })
+    }
+
+    fn inserted(&self, name: &str) -> Option<Value> {
+        self.inserted?
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}

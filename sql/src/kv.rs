@@ -1,0 +1,115 @@
+//! The SQL layer's view of storage: a transactional key-value store. [`Kv`]
+//! begins transactions; a [`KvTxn`] reads at its start timestamp (seeing its
+//! own writes), buffers writes, and commits them atomically. The storage
+//! crate's Percolator client implements it over any [`TxnStore`] — one node's
+//! Raft store or a cluster's — so the SQL layer never names an engine.
+
+use duet_storage::txn::{Transaction, TxnClient, TxnStore};
+
+/// A storage failure, as the SQL layer reports it.
+pub type KvResult<T> = std::result::Result<T, duet_storage::Error>;
+
+/// Begins transactions.
+pub trait Kv: Send + Sync + 'static {
+    fn begin(&self) -> KvResult<Box<dyn KvTxn>>;
+}
+
+/// One transaction. After `commit` or `rollback` it must not be used again.
+pub trait KvTxn: Send {
+    fn start_ts(&self) -> u64;
+    /// The value of `key` at the start timestamp, or this transaction's own write.
+    fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
+    /// Pairs of `[start, end)` in key order, at most `limit`.
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    /// Puts `key`, failing at commit with `AlreadyExist` if it has a value.
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn delete(&mut self, key: Vec<u8>);
+    /// Two-phase commit; the commit timestamp (0 if nothing was written).
+    fn commit(&mut self) -> KvResult<u64>;
+    fn rollback(&mut self) -> KvResult<()>;
+    /// The buffered writes now, to return to if a statement fails.
+    fn checkpoint(&self) -> Checkpoint;
+    /// Drops every write buffered since `checkpoint`.
+    fn restore(&mut self, checkpoint: Checkpoint);
+}
+
+/// A transaction's buffered writes at one point (statement atomicity).
+pub struct Checkpoint(duet_storage::txn::Savepoint);
+
+impl<S: TxnStore> Kv for TxnClient<S> {
+    fn begin(&self) -> KvResult<Box<dyn KvTxn>> {
+        Ok(Box::new(Txn(Some(TxnClient::begin(self)?))))
+    }
+}
+
+/// A storage transaction, taken out when it finishes.
+struct Txn<S: TxnStore>(Option<Transaction<S>>);
+
+impl<S: TxnStore> Txn<S> {
+    fn live(&self) -> KvResult<&Transaction<S>> {
+        self.0.as_ref().ok_or_else(finished)
+    }
+}
+
+fn finished() -> duet_storage::Error {
+    duet_storage::Error::Corruption {
+        what: "transaction",
+        detail: "used after it finished".into(),
+    }
+}
+
+impl<S: TxnStore> KvTxn for Txn<S> {
+    fn start_ts(&self) -> u64 {
+        self.0.as_ref().map_or(0, Transaction::start_ts)
+    }
+
+    fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        self.live()?.get(key)
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.live()?.scan(start, Some(end), limit)
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        if let Some(t) = self.0.as_mut() {
+            t.put(key, value);
+        }
+    }
+
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        if let Some(t) = self.0.as_mut() {
+            t.insert(key, value);
+        }
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        if let Some(t) = self.0.as_mut() {
+            t.delete(key);
+        }
+    }
+
+    fn commit(&mut self) -> KvResult<u64> {
+        self.0.take().ok_or_else(finished)?.commit()
+    }
+
+    fn rollback(&mut self) -> KvResult<()> {
+        self.0.take().ok_or_else(finished)?.rollback()
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint(
+            self.0
+                .as_ref()
+                .map(Transaction::savepoint)
+                .unwrap_or_default(),
+        )
+    }
+
+    fn restore(&mut self, checkpoint: Checkpoint) {
+        if let Some(t) = self.0.as_mut() {
+            t.rollback_to(checkpoint.0);
+        }
+    }
+}

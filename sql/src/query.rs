@@ -1,0 +1,792 @@
+//! Queries through DataFusion: the catalog seen as DataFusion catalog,
+//! schema and table providers (each MySQL database a schema of catalog
+//! `def`), a row-store table provider that reads a table at the statement's
+//! transaction snapshot, the preparation of a parsed MySQL query for
+//! DataFusion (identifiers folded to lower case, MySQL-only syntax
+//! rewritten), and the conversion of Arrow results to client values.
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::MemoryCatalogProviderList;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session as DfSession, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
+use datafusion::logical_expr::{Expr as DfExpr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::sqlparser::ast::{
+    self, Expr, Ident, LimitClause, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
+    TableFactor, VisitMut, VisitorMut,
+};
+use duet_storage::codec::Datum;
+
+use crate::catalog::{Catalog, HandleKind, TableInfo};
+use crate::error::{Error, Result};
+use crate::ranges::{self, HandleSet};
+use crate::table::Row;
+use crate::types::{civil_from_days, days_from_civil};
+use crate::value::{Column, Date, DateTime, FieldType, ResultSet, Value};
+
+/// The catalog name every database lives under, as in MySQL's
+/// `information_schema` (`TABLE_CATALOG = 'def'`).
+const CATALOG: &str = "def";
+
+/// Where table scans read rows (with their row keys): the statement's
+/// transaction.
+pub(crate) trait RowSource: Send + Sync {
+    /// The rows of `table` within `handles` (all rows for `None`).
+    fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>>;
+}
+
+/// The hidden column that carries each row's key, in the scans of the
+/// table an `UPDATE` or `DELETE` changes.
+pub(crate) const HANDLE_COLUMN: &str = "_duet_handle";
+
+/// Runs `f` to completion from synchronous code inside the runtime.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// Plans and runs a (prepared) query; `names` are the client's column names.
+///
+/// `handle_table`: the table whose scans also return [`HANDLE_COLUMN`].
+pub(crate) fn run(
+    catalog: Arc<Catalog>,
+    source: Arc<dyn RowSource>,
+    current_db: Option<&str>,
+    query: Query,
+    names: Vec<Option<String>>,
+    handle_table: Option<i64>,
+) -> Result<ResultSet> {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG, current_db.unwrap_or(""))
+        .with_create_default_catalog_and_schema(false)
+        .with_target_partitions(2)
+        .with_information_schema(false);
+    // Building a session state registers every function and rule: do it
+    // once, and give each statement a copy with its own catalog.
+    static TEMPLATE: OnceLock<SessionState> = OnceLock::new();
+    let template =
+        TEMPLATE.get_or_init(|| SessionStateBuilder::new().with_default_features().build());
+    let state = SessionStateBuilder::new_from_existing(template.clone())
+        .with_config(config)
+        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_catalog(
+        CATALOG,
+        Arc::new(DuetCatalog {
+            catalog: Arc::clone(&catalog),
+            source,
+            handle_table,
+        }),
+    );
+    let statement =
+        datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
+    let batches = block_on(async {
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let frame = ctx.execute_logical_plan(plan).await?;
+        frame.collect().await
+    })
+    .map_err(|e| query_error(e, current_db))?;
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(Schema::empty()),
+    };
+    to_result_set(&schema, &batches, &names)
+}
+
+/// The schema of a query's result without running it (prepared statements).
+fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error {
+    let e = e.find_root().to_string();
+    let text = e
+        .strip_prefix("Error during planning: ")
+        .or_else(|| e.strip_prefix("Schema error: "))
+        .unwrap_or(&e)
+        .to_string();
+    if let Some(rest) = text.strip_prefix("table '")
+        && let Some(name) = rest.split('\'').next()
+    {
+        let parts: Vec<&str> = name.split('.').collect();
+        return match (parts.as_slice(), current_db) {
+            ([_, "", _], None) => Error::NoDatabaseSelected,
+            ([_, db, t], _) => Error::NoSuchTable {
+                database: db.to_string(),
+                table: t.to_string(),
+            },
+            _ => Error::Query(text),
+        };
+    }
+    if text.starts_with("No field named") {
+        let column = text
+            .split(['"', '\''])
+            .nth(1)
+            .unwrap_or("")
+            .rsplit('.')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return Error::UnknownColumnIn {
+            column,
+            clause: "field list".into(),
+        };
+    }
+    if text.contains("Ambiguous reference") {
+        return Error::AmbiguousColumn(text.split('\'').nth(1).unwrap_or("").to_string());
+    }
+    if text.starts_with("This feature is not implemented") {
+        return Error::not_supported(text);
+    }
+    Error::Query(text)
+}
+
+struct DuetCatalog {
+    catalog: Arc<Catalog>,
+    source: Arc<dyn RowSource>,
+    handle_table: Option<i64>,
+}
+
+impl fmt::Debug for DuetCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DuetCatalog")
+            .field("version", &self.catalog.version)
+            .finish()
+    }
+}
+
+impl CatalogProvider for DuetCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.catalog
+            .databases()
+            .map(|d| d.name.to_ascii_lowercase())
+            .collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let db = self.catalog.database(name)?;
+        Some(Arc::new(DuetSchema {
+            database: db.name.clone(),
+            catalog: Arc::clone(&self.catalog),
+            source: Arc::clone(&self.source),
+            handle_table: self.handle_table,
+        }))
+    }
+}
+
+struct DuetSchema {
+    database: String,
+    catalog: Arc<Catalog>,
+    source: Arc<dyn RowSource>,
+    handle_table: Option<i64>,
+}
+
+impl fmt::Debug for DuetSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DuetSchema")
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for DuetSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.catalog
+            .tables(&self.database)
+            .iter()
+            .map(|t| t.name.to_ascii_lowercase())
+            .collect()
+    }
+
+    async fn table(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(self.catalog.table(&self.database, name).map(|t| {
+            let with_handle = self.handle_table == Some(t.id);
+            Arc::new(RowTable {
+                schema: arrow_schema(t, with_handle),
+                info: Arc::clone(t),
+                source: Arc::clone(&self.source),
+                with_handle,
+            }) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.catalog.table(&self.database, name).is_some()
+    }
+}
+
+/// The Arrow schema of a table: one field per column, lower-case names,
+/// and the row key last if `with_handle`.
+pub(crate) fn arrow_schema(t: &TableInfo, with_handle: bool) -> SchemaRef {
+    let mut fields: Vec<Field> = t
+        .columns
+        .iter()
+        .map(|c| Field::new(c.name.to_ascii_lowercase(), c.ty.arrow(), c.nullable))
+        .collect();
+    if with_handle {
+        fields.push(Field::new(HANDLE_COLUMN, ArrowType::Binary, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// A table read from the row store at the transaction's snapshot.
+struct RowTable {
+    info: Arc<TableInfo>,
+    schema: SchemaRef,
+    source: Arc<dyn RowSource>,
+    with_handle: bool,
+}
+
+impl fmt::Debug for RowTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowTable")
+            .field("table", &self.info.name)
+            .finish()
+    }
+}
+
+impl RowTable {
+    /// The integer primary key column that is the row handle, if any.
+    fn key_column(&self) -> Option<String> {
+        match self.info.handle {
+            HandleKind::IntPk(o) => Some(self.info.columns[o].name.to_ascii_lowercase()),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for RowTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Conditions on an integer primary key narrow the scan to a key range
+    /// or point gets (the engine re-checks every filter).
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&DfExpr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        let key = self.key_column();
+        Ok(filters
+            .iter()
+            .map(|f| match &key {
+                Some(k) if ranges::handles(f, k).is_some() => TableProviderFilterPushDown::Inexact,
+                _ => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[DfExpr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let handles = self.key_column().map(|k| ranges::combine(filters, &k));
+        let rows = self
+            .source
+            .rows(&self.info, handles.as_ref())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let batch = rows_to_batch(&self.info, &self.schema, &rows, self.with_handle)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let exec = MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            Arc::clone(&self.schema),
+            projection.cloned(),
+        )?;
+        Ok(exec)
+    }
+}
+
+/// Rows of `table` as one Arrow batch of `schema`.
+pub(crate) fn rows_to_batch(
+    table: &TableInfo,
+    schema: &SchemaRef,
+    rows: &[(Vec<u8>, Row)],
+    with_handle: bool,
+) -> Result<RecordBatch> {
+    let mut arrays: Vec<ArrayRef> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column_array(&c.ty.arrow(), rows.iter().map(|(_, r)| &r[i])))
+        .collect::<Result<_>>()?;
+    if with_handle {
+        let mut keys = BinaryBuilder::new();
+        for (k, _) in rows {
+            keys.append_value(k);
+        }
+        arrays.push(Arc::new(keys.finish()));
+    }
+    RecordBatch::try_new(Arc::clone(schema), arrays)
+        .map_err(|e| Error::Internal(format!("building a batch: {e}")))
+}
+
+fn column_array<'a>(ty: &ArrowType, values: impl Iterator<Item = &'a Datum>) -> Result<ArrayRef> {
+    let bad = |d: &Datum| Error::Internal(format!("a {ty} column holds {d:?}"));
+    Ok(match ty {
+        ArrowType::Int64 => {
+            let mut b = Int64Builder::new();
+            for d in values {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::Int(v) => b.append_value(*v),
+                    Datum::UInt(v) => b.append_value(*v as i64),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ArrowType::UInt64 => {
+            let mut b = UInt64Builder::new();
+            for d in values {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::UInt(v) => b.append_value(*v),
+                    Datum::Int(v) => b.append_value(*v as u64),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ArrowType::Float64 => {
+            let mut b = Float64Builder::new();
+            for d in values {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::Float(v) => b.append_value(*v),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ArrowType::Decimal128(p, s) => {
+            let mut b = Decimal128Builder::new();
+            for d in values {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::Decimal(text) => b.append_value(decimal_to_i128(text, *s as usize)?),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(
+                b.finish()
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )
+        }
+        ArrowType::Utf8 => {
+            let mut b = StringBuilder::new();
+            for d in values {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::Bytes(v) => b.append_value(String::from_utf8_lossy(v)),
+                    Datum::Time { .. } => {
+                        b.append_value(crate::types::value_text(&crate::types::datum_to_value(d)))
+                    }
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ArrowType::Binary => {
+            let mut b = BinaryBuilder::new();
+            for d in values {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::Bytes(v) => b.append_value(v),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ArrowType::Date32 => {
+            let mut b = Date32Builder::new();
+            for d in values {
+                match d {
+                    Datum::Date { year, month, day } if *month > 0 && *day > 0 => b.append_value(
+                        days_from_civil(i64::from(*year), u32::from(*month), u32::from(*day))
+                            as i32,
+                    ),
+                    Datum::Null | Datum::Date { .. } => b.append_null(),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ArrowType::Timestamp(TimeUnit::Microsecond, None) => {
+            let mut b = TimestampMicrosecondBuilder::new();
+            for d in values {
+                match d {
+                    Datum::DateTime {
+                        year,
+                        month,
+                        day,
+                        hour,
+                        minute,
+                        second,
+                        micros,
+                    } if *month > 0 && *day > 0 => {
+                        let days =
+                            days_from_civil(i64::from(*year), u32::from(*month), u32::from(*day));
+                        let secs = days * 86_400
+                            + i64::from(*hour) * 3600
+                            + i64::from(*minute) * 60
+                            + i64::from(*second);
+                        b.append_value(secs * 1_000_000 + i64::from(*micros));
+                    }
+                    Datum::Null | Datum::DateTime { .. } => b.append_null(),
+                    other => return Err(bad(other)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        other => return Err(Error::Internal(format!("no Arrow column for {other}"))),
+    })
+}
+
+/// A decimal literal as an Arrow Decimal128 value of `scale`.
+fn decimal_to_i128(text: &str, scale: usize) -> Result<i128> {
+    let rounded = crate::types::round_decimal(text, scale)
+        .ok_or_else(|| Error::Internal(format!("bad stored decimal {text:?}")))?;
+    rounded
+        .replace('.', "")
+        .parse()
+        .map_err(|_| Error::Internal(format!("decimal {text:?} too wide")))
+}
+
+/// Arrow results as a client result set.
+fn to_result_set(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    names: &[Option<String>],
+) -> Result<ResultSet> {
+    let columns = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = names
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| f.name().clone());
+            column_for(name, f.data_type())
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for batch in batches {
+        for r in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|a| array_value(a, r))
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
+    }
+    Ok(ResultSet { columns, rows })
+}
+
+fn column_for(name: String, ty: &ArrowType) -> Column {
+    let field_type = match ty {
+        ArrowType::Int8 | ArrowType::Int16 | ArrowType::Int32 | ArrowType::Int64 => {
+            FieldType::LongLong
+        }
+        ArrowType::UInt8 | ArrowType::UInt16 | ArrowType::UInt32 | ArrowType::UInt64 => {
+            FieldType::LongLong
+        }
+        ArrowType::Boolean => FieldType::LongLong,
+        ArrowType::Float16 | ArrowType::Float32 | ArrowType::Float64 => FieldType::Double,
+        ArrowType::Decimal128(..) | ArrowType::Decimal256(..) => FieldType::NewDecimal,
+        ArrowType::Binary | ArrowType::LargeBinary | ArrowType::BinaryView => FieldType::Blob,
+        ArrowType::Date32 | ArrowType::Date64 => FieldType::Date,
+        ArrowType::Timestamp(..) => FieldType::DateTime,
+        ArrowType::Null => FieldType::Null,
+        _ => FieldType::VarString,
+    };
+    let mut c = Column::expr(name, field_type);
+    c.unsigned = matches!(
+        ty,
+        ArrowType::UInt8 | ArrowType::UInt16 | ArrowType::UInt32 | ArrowType::UInt64
+    );
+    if let ArrowType::Decimal128(p, s) = ty {
+        c.decimals = (*s).max(0) as u8;
+        c.length = u32::from(*p) + 2;
+    }
+    c
+}
+
+/// One cell of an Arrow array as a client value.
+fn array_value(array: &ArrayRef, row: usize) -> Result<Value> {
+    use datafusion::arrow::array::*;
+    if array.is_null(row) {
+        return Ok(Value::Null);
+    }
+    let any = array.as_any();
+    macro_rules! get {
+        ($t:ty) => {
+            any.downcast_ref::<$t>()
+                .ok_or_else(|| Error::Internal("array type mismatch".into()))?
+                .value(row)
+        };
+    }
+    Ok(match array.data_type() {
+        ArrowType::Boolean => Value::Int(i64::from(get!(BooleanArray))),
+        ArrowType::Int8 => Value::Int(i64::from(get!(Int8Array))),
+        ArrowType::Int16 => Value::Int(i64::from(get!(Int16Array))),
+        ArrowType::Int32 => Value::Int(i64::from(get!(Int32Array))),
+        ArrowType::Int64 => Value::Int(get!(Int64Array)),
+        ArrowType::UInt8 => Value::UInt(u64::from(get!(UInt8Array))),
+        ArrowType::UInt16 => Value::UInt(u64::from(get!(UInt16Array))),
+        ArrowType::UInt32 => Value::UInt(u64::from(get!(UInt32Array))),
+        ArrowType::UInt64 => Value::UInt(get!(UInt64Array)),
+        ArrowType::Float32 => Value::Double(f64::from(get!(Float32Array))),
+        ArrowType::Float64 => Value::Double(get!(Float64Array)),
+        ArrowType::Decimal128(_, s) => {
+            let v = get!(Decimal128Array);
+            Value::Decimal(format_decimal(v, *s))
+        }
+        ArrowType::Utf8 => Value::Str(get!(StringArray).to_string()),
+        ArrowType::LargeUtf8 => Value::Str(get!(LargeStringArray).to_string()),
+        ArrowType::Utf8View => Value::Str(get!(StringViewArray).to_string()),
+        ArrowType::Binary => Value::Bytes(get!(BinaryArray).to_vec()),
+        ArrowType::LargeBinary => Value::Bytes(get!(LargeBinaryArray).to_vec()),
+        ArrowType::BinaryView => Value::Bytes(get!(BinaryViewArray).to_vec()),
+        ArrowType::Date32 => {
+            let (y, m, d) = civil_from_days(i64::from(get!(Date32Array)));
+            Value::Date(Date {
+                year: y as u16,
+                month: m as u8,
+                day: d as u8,
+            })
+        }
+        ArrowType::Timestamp(unit, _) => {
+            let raw = match unit {
+                TimeUnit::Second => get!(TimestampSecondArray) * 1_000_000,
+                TimeUnit::Millisecond => get!(TimestampMillisecondArray) * 1000,
+                TimeUnit::Microsecond => get!(TimestampMicrosecondArray),
+                TimeUnit::Nanosecond => get!(TimestampNanosecondArray) / 1000,
+            };
+            let (days, micros) = (
+                raw.div_euclid(86_400_000_000),
+                raw.rem_euclid(86_400_000_000),
+            );
+            let (y, m, d) = civil_from_days(days);
+            let secs = micros / 1_000_000;
+            Value::DateTime(DateTime {
+                date: Date {
+                    year: y as u16,
+                    month: m as u8,
+                    day: d as u8,
+                },
+                hour: (secs / 3600) as u8,
+                minute: ((secs / 60) % 60) as u8,
+                second: (secs % 60) as u8,
+                micros: (micros % 1_000_000) as u32,
+            })
+        }
+        _ => {
+            let formatter = datafusion::arrow::util::display::ArrayFormatter::try_new(
+                array.as_ref(),
+                &Default::default(),
+            )
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            Value::Str(formatter.value(row).to_string())
+        }
+    })
+}
+
+/// An unscaled Decimal128 value as text with `scale` digits.
+fn format_decimal(v: i128, scale: i8) -> String {
+    let negative = v < 0;
+    let digits = v.unsigned_abs().to_string();
+    let scale = scale.max(0) as usize;
+    let text = if scale == 0 {
+        digits
+    } else if digits.len() > scale {
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - scale],
+            &digits[digits.len() - scale..]
+        )
+    } else {
+        format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
+    };
+    if negative { format!("-{text}") } else { text }
+}
+
+/// Readies a parsed MySQL query for DataFusion: identifiers fold to lower
+/// case (MySQL column names ignore case; Duet's table names do too), and
+/// MySQL-only syntax becomes its standard form. Returns the client's column
+/// name for each select item of the outermost query (`None` where the
+/// engine's own name is right: `*`).
+pub(crate) fn prepare(sql: &str, query: &mut Query) -> Result<Vec<Option<String>>> {
+    let names = output_names(sql, query);
+    // MySQL allows two result columns with one name; DataFusion does not:
+    // computed columns get internal aliases (the client sees `names`).
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        for (i, item) in select.projection.iter_mut().enumerate() {
+            if let SelectItem::UnnamedExpr(e) = item
+                && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::new(format!("__duet_col{i}")),
+                };
+            }
+        }
+    }
+    let _ = query.visit(&mut Prepare);
+    Ok(names)
+}
+
+fn output_names(sql: &str, query: &Query) -> Vec<Option<String>> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    if select.projection.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return Vec::new();
+    }
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(|i| i.value.clone())
+            }
+            SelectItem::UnnamedExpr(e) => Some(crate::session::expr_text(sql, e)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn fold(ident: &mut Ident) {
+    ident.value = ident.value.to_ascii_lowercase();
+    ident.quote_style = None;
+}
+
+struct Prepare;
+
+impl VisitorMut for Prepare {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(LimitClause::OffsetCommaLimit { offset, limit }) = query.limit_clause.clone() {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset: Some(ast::Offset {
+                    value: offset,
+                    rows: ast::OffsetRows::None,
+                }),
+                limit_by: Vec::new(),
+            });
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &mut ast::ObjectName) -> ControlFlow<()> {
+        for part in relation.0.iter_mut() {
+            if let ObjectNamePart::Identifier(i) = part {
+                fold(i);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            alias: Some(alias), ..
+        }
+        | TableFactor::Derived {
+            alias: Some(alias), ..
+        } = factor
+        {
+            fold(&mut alias.name);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(i) => fold(i),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(fold),
+            Expr::Function(f) => {
+                if let Some(rewritten) = mysql_function(f) {
+                    *expr = rewritten;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// MySQL functions DataFusion lacks, in standard SQL.
+fn mysql_function(f: &ast::Function) -> Option<Expr> {
+    let name = f.name.to_string().to_ascii_uppercase();
+    let ast::FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<Expr> = list
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    match (name.as_str(), args.as_slice()) {
+        ("IF", [cond, then, otherwise]) => Some(Expr::Case {
+            case_token: ast::helpers::attached_token::AttachedToken::empty(),
+            end_token: ast::helpers::attached_token::AttachedToken::empty(),
+            operand: None,
+            conditions: vec![ast::CaseWhen {
+                condition: cond.clone(),
+                result: then.clone(),
+            }],
+            else_result: Some(Box::new(otherwise.clone())),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_format_with_their_scale() {
+        assert_eq!(format_decimal(12345, 2), "123.45");
+        assert_eq!(format_decimal(-5, 3), "-0.005");
+        assert_eq!(format_decimal(7, 0), "7");
+        assert_eq!(decimal_to_i128("-1.5", 2).unwrap(), -150);
+    }
+}

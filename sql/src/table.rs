@@ -1,0 +1,368 @@
+//! A table's rows in the KV store: the row key of a row (its handle), the
+//! row value (non-NULL columns by column id), the index entries a row owns,
+//! and the checks that make a write keep them consistent (duplicate keys).
+//! Every write to a table's data goes through here.
+//!
+//! - row: `t{table}_r{handle}` → row value;
+//! - unique index with no NULL in its values: `t{table}_i{index}{values}` →
+//!   the row key;
+//! - any other index entry: `t{table}_i{index}{values}{handle}` → `0`.
+
+use duet_storage::codec::key::{self, Handle};
+use duet_storage::codec::{Datum, decode_row_columns, encode_row};
+
+use crate::catalog::{DefaultValue, HandleKind, IndexInfo, TableInfo};
+use crate::error::{Error, Result};
+use crate::kv::KvTxn;
+use crate::ranges::HandleSet;
+use crate::types::{datum_to_value, value_text};
+
+/// One row: a datum per column, in the table's column order.
+pub type Row = Vec<Datum>;
+
+fn storage(e: duet_storage::Error) -> Error {
+    Error::from_storage(e)
+}
+
+fn codec(e: duet_storage::codec::CodecError) -> Error {
+    Error::Internal(format!("row codec: {e}"))
+}
+
+/// The handle of `row`; `rowid` is used when the table has no primary key.
+pub fn handle_of(table: &TableInfo, row: &Row, rowid: i64) -> Result<Handle> {
+    Ok(match &table.handle {
+        HandleKind::RowId => Handle::Int(rowid),
+        HandleKind::IntPk(offset) => Handle::Int(match &row[*offset] {
+            Datum::Int(i) => *i,
+            Datum::UInt(u) => *u as i64,
+            other => return Err(Error::Internal(format!("integer key holds {other:?}"))),
+        }),
+        HandleKind::Clustered => {
+            let pk = table
+                .primary_index()
+                .ok_or_else(|| Error::Internal("clustered table without primary key".into()))?;
+            Handle::Common(pk.columns.iter().map(|c| row[*c].clone()).collect())
+        }
+    })
+}
+
+pub fn row_key(table: &TableInfo, handle: &Handle) -> Result<Vec<u8>> {
+    key::row_key_for_handle(table.id, handle).map_err(codec)
+}
+
+/// The handle of a row key of `table`.
+pub fn decode_handle(table: &TableInfo, row_key: &[u8]) -> Result<Handle> {
+    let common = matches!(table.handle, HandleKind::Clustered);
+    key::decode_row_key(row_key, common)
+        .map(|(_, h)| h)
+        .map_err(codec)
+}
+
+pub fn encode_value(table: &TableInfo, row: &Row) -> Result<Vec<u8>> {
+    let columns: Vec<(u32, Datum)> = table
+        .columns
+        .iter()
+        .zip(row)
+        .filter(|(_, d)| !matches!(d, Datum::Null))
+        .map(|(c, d)| (c.id, d.clone()))
+        .collect();
+    encode_row(&columns).map_err(codec)
+}
+
+/// Decodes a row value; a column the row predates (added later) takes its
+/// default.
+pub fn decode_value(table: &TableInfo, value: &[u8]) -> Result<Row> {
+    let ids: Vec<u32> = table.columns.iter().map(|c| c.id).collect();
+    let found = decode_row_columns(value, &ids).map_err(codec)?;
+    Ok(found
+        .into_iter()
+        .zip(&table.columns)
+        .map(|(d, c)| match d {
+            Some(d) => d,
+            None => match &c.default {
+                Some(DefaultValue::Value(v))
+                    if !c.nullable || !matches!(v, crate::catalog::StoredValue::Null) =>
+                {
+                    c.ty.coerce(&v.to_value(), &c.name).unwrap_or(Datum::Null)
+                }
+                _ => Datum::Null,
+            },
+        })
+        .collect())
+}
+
+/// The key and value of `index`'s entry for a row.
+fn index_entry(
+    table: &TableInfo,
+    index: &IndexInfo,
+    row: &Row,
+    handle: &Handle,
+) -> Result<(Vec<u8>, Vec<u8>, bool)> {
+    let values: Vec<Datum> = index.columns.iter().map(|c| row[*c].clone()).collect();
+    let unique = index.unique && !values.iter().any(|d| matches!(d, Datum::Null));
+    if unique {
+        let k = key::index_key(table.id, index.id, &values, None).map_err(codec)?;
+        Ok((k, row_key(table, handle)?, true))
+    } else {
+        let k = key::index_key(table.id, index.id, &values, Some(handle)).map_err(codec)?;
+        Ok((k, b"0".to_vec(), false))
+    }
+}
+
+/// `Duplicate entry 'v1-v2' for key 'table.index'`.
+fn duplicate(table: &TableInfo, index: Option<&IndexInfo>, row: &Row, handle: &Handle) -> Error {
+    let values: Vec<String> = match index {
+        Some(i) => i
+            .columns
+            .iter()
+            .map(|c| value_text(&datum_to_value(&row[*c])))
+            .collect(),
+        None => match handle {
+            Handle::Int(h) => vec![h.to_string()],
+            Handle::Common(d) => d.iter().map(|d| value_text(&datum_to_value(d))).collect(),
+        },
+    };
+    let name = index.map_or("PRIMARY", |i| {
+        if i.primary {
+            "PRIMARY"
+        } else {
+            i.name.as_str()
+        }
+    });
+    Error::DuplicateEntry {
+        value: values.join("-"),
+        key: format!("{}.{}", table.name, name),
+    }
+}
+
+/// Adds a new row: fails with 1062 if its key or a unique index value is
+/// taken (now, or by a concurrent transaction at commit).
+pub fn insert_row(
+    txn: &mut dyn KvTxn,
+    table: &TableInfo,
+    row: &Row,
+    handle: &Handle,
+) -> Result<()> {
+    let key = row_key(table, handle)?;
+    if txn.get(&key).map_err(storage)?.is_some() {
+        let pk = table
+            .primary_index()
+            .filter(|_| !matches!(table.handle, HandleKind::RowId));
+        return Err(duplicate(table, pk, row, handle));
+    }
+    let mut entries = Vec::new();
+    for index in table.secondary_indexes() {
+        let (k, v, unique) = index_entry(table, index, row, handle)?;
+        if unique && txn.get(&k).map_err(storage)?.is_some() {
+            return Err(duplicate(table, Some(index), row, handle));
+        }
+        entries.push((k, v, unique));
+    }
+    txn.insert(key, encode_value(table, row)?);
+    for (k, v, unique) in entries {
+        if unique {
+            txn.insert(k, v);
+        } else {
+            txn.put(k, v);
+        }
+    }
+    Ok(())
+}
+
+/// Removes a row and its index entries.
+pub fn delete_row(
+    txn: &mut dyn KvTxn,
+    table: &TableInfo,
+    row: &Row,
+    handle: &Handle,
+) -> Result<()> {
+    for index in table.secondary_indexes() {
+        let (k, _, _) = index_entry(table, index, row, handle)?;
+        txn.delete(k);
+    }
+    txn.delete(row_key(table, handle)?);
+    Ok(())
+}
+
+/// Replaces `old` by `new` (same table; the handle may change).
+pub fn update_row(
+    txn: &mut dyn KvTxn,
+    table: &TableInfo,
+    old: &Row,
+    old_handle: &Handle,
+    new: &Row,
+    new_handle: &Handle,
+) -> Result<()> {
+    if old_handle != new_handle {
+        delete_row(txn, table, old, old_handle)?;
+        return insert_row(txn, table, new, new_handle);
+    }
+    for index in table.secondary_indexes() {
+        let (old_key, _, _) = index_entry(table, index, old, old_handle)?;
+        let (new_key, v, unique) = index_entry(table, index, new, new_handle)?;
+        if old_key == new_key {
+            continue;
+        }
+        if unique && txn.get(&new_key).map_err(storage)?.is_some() {
+            return Err(duplicate(table, Some(index), new, new_handle));
+        }
+        txn.delete(old_key);
+        if unique {
+            txn.insert(new_key, v);
+        } else {
+            txn.put(new_key, v);
+        }
+    }
+    txn.put(row_key(table, new_handle)?, encode_value(table, new)?);
+    Ok(())
+}
+
+/// Every row of `table` as `txn` sees it, in handle order.
+pub fn scan_rows(txn: &dyn KvTxn, table: &TableInfo) -> Result<Vec<(Handle, Row)>> {
+    scan_keyed_rows(txn, table)?
+        .into_iter()
+        .map(|(k, row)| Ok((decode_handle(table, &k)?, row)))
+        .collect()
+}
+
+/// Every row of `table` with its row key, in key order.
+pub fn scan_keyed_rows(txn: &dyn KvTxn, table: &TableInfo) -> Result<Vec<(Vec<u8>, Row)>> {
+    let prefix = key::row_prefix(table.id);
+    scan_key_range(txn, table, &prefix, &key::prefix_end(&prefix))
+}
+
+fn scan_key_range(
+    txn: &dyn KvTxn,
+    table: &TableInfo,
+    start: &[u8],
+    end: &[u8],
+) -> Result<Vec<(Vec<u8>, Row)>> {
+    txn.scan(start, end, usize::MAX)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(k, v)| {
+            let row = decode_value(table, &v)?;
+            Ok((k, row))
+        })
+        .collect()
+}
+
+/// The rows of an integer-keyed table whose handles are in `set`.
+pub fn rows_by_handles(
+    txn: &dyn KvTxn,
+    table: &TableInfo,
+    set: &HandleSet,
+) -> Result<Vec<(Vec<u8>, Row)>> {
+    match set {
+        _ if set.is_empty() => Ok(Vec::new()),
+        HandleSet::Points(points) => {
+            let mut out = Vec::with_capacity(points.len());
+            for p in points {
+                let k = key::row_key(table.id, *p);
+                if let Some(row) = get_row_by_key(txn, table, &k)? {
+                    out.push((k, row));
+                }
+            }
+            Ok(out)
+        }
+        HandleSet::Range(lo, hi) => {
+            let lo = i64::try_from(*lo).unwrap_or(i64::MIN);
+            let start = key::row_key(table.id, lo);
+            let end = match i64::try_from(*hi) {
+                Ok(h) if h < i64::MAX => key::row_key(table.id, h + 1),
+                _ => key::prefix_end(&key::row_prefix(table.id)),
+            };
+            scan_key_range(txn, table, &start, &end)
+        }
+    }
+}
+
+/// The row stored under `row_key`, if any.
+pub fn get_row_by_key(txn: &dyn KvTxn, table: &TableInfo, row_key: &[u8]) -> Result<Option<Row>> {
+    match txn.get(row_key).map_err(storage)? {
+        Some(v) => Ok(Some(decode_value(table, &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// The existing row that `row` (with `handle`) would collide with — on the
+/// primary key or a unique index — if any: its handle and values.
+pub fn find_conflict(
+    txn: &dyn KvTxn,
+    table: &TableInfo,
+    row: &Row,
+    handle: &Handle,
+) -> Result<Option<(Handle, Row)>> {
+    if !matches!(table.handle, HandleKind::RowId)
+        && let Some(existing) = get_row(txn, table, handle)?
+    {
+        return Ok(Some((handle.clone(), existing)));
+    }
+    for index in table.secondary_indexes() {
+        let (k, _, unique) = index_entry(table, index, row, handle)?;
+        if !unique {
+            continue;
+        }
+        if let Some(row_key) = txn.get(&k).map_err(storage)? {
+            let existing_handle = decode_handle(table, &row_key)?;
+            if let Some(existing) = get_row_by_key(txn, table, &row_key)? {
+                return Ok(Some((existing_handle, existing)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The row with this handle, if any.
+pub fn get_row(txn: &dyn KvTxn, table: &TableInfo, handle: &Handle) -> Result<Option<Row>> {
+    match txn.get(&row_key(table, handle)?).map_err(storage)? {
+        Some(v) => Ok(Some(decode_value(table, &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Deletes every row and index entry of a table.
+pub fn delete_all_data(txn: &mut dyn KvTxn, table_id: i64) -> Result<()> {
+    let prefix = key::table_prefix(table_id);
+    let keys: Vec<Vec<u8>> = txn
+        .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for k in keys {
+        txn.delete(k);
+    }
+    Ok(())
+}
+
+/// Writes the entries of a new index for every existing row (back-fill).
+pub fn backfill_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -> Result<()> {
+    for (handle, row) in scan_rows(txn, table)? {
+        let (k, v, unique) = index_entry(table, index, &row, &handle)?;
+        if unique && txn.get(&k).map_err(storage)?.is_some() {
+            return Err(duplicate(table, Some(index), &row, &handle));
+        }
+        if unique {
+            txn.insert(k, v);
+        } else {
+            txn.put(k, v);
+        }
+    }
+    Ok(())
+}
+
+/// Removes every entry of an index.
+pub fn delete_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -> Result<()> {
+    let prefix = key::index_prefix(table.id, index.id);
+    let keys: Vec<Vec<u8>> = txn
+        .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for k in keys {
+        txn.delete(k);
+    }
+    Ok(())
+}

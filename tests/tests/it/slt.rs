@@ -1,0 +1,143 @@
+//! SQLite's sqllogictest corpus (`shared/sqllogictest/`, read in place) over
+//! the MySQL protocol: every file runs with `duet_isolation_read_engines` set
+//! to `row` and left routed, each run reports `N passed, N failed` per file,
+//! and the two runs must agree record for record. Pass counts may only grow:
+//! each file must pass at least as many records as `tests/slt-baseline.txt`
+//! records.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use duet_tests::TestServer;
+use duet_tests::slt::{self, Outcome};
+use mysql_async::prelude::*;
+
+/// The corpus: `$DUET_SLT_DIR`, else `shared/sqllogictest` in an ancestor
+/// of this crate.
+fn corpus() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DUET_SLT_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let here = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").ok()?);
+    here.ancestors()
+        .map(|a| a.join("shared").join("sqllogictest"))
+        .find(|p| p.join("select1.test").is_file())
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in [dir.to_path_buf(), dir.join("evidence")] {
+        if let Ok(entries) = std::fs::read_dir(&sub) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "test") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The minimum pass count per file.
+fn baseline() -> BTreeMap<String, usize> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt-baseline.txt");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, n) = l.split_once(char::is_whitespace)?;
+            Some((name.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+async fn run_mode(
+    t: &TestServer,
+    engines: Option<&str>,
+    files: &[PathBuf],
+    root: &Path,
+) -> BTreeMap<String, (usize, usize, Vec<Outcome>)> {
+    let mut results = BTreeMap::new();
+    for (n, file) in files.iter().enumerate() {
+        let name = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(file).expect("readable test file");
+        let records = slt::parse(&text);
+        let mut conn = t.connect().await;
+        let db = format!("slt_{}_{n}", engines.unwrap_or("routed"));
+        conn.query_drop(format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("USE {db}")).await.unwrap();
+        if let Some(e) = engines {
+            conn.query_drop(format!("SET duet_isolation_read_engines = '{e}'"))
+                .await
+                .unwrap();
+        }
+        let report = slt::run(&mut conn, &records).await;
+        results.insert(name, (report.passed, report.failed, report.outcomes));
+        let _ = conn.disconnect().await;
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_corpus_row_and_routed_agree() {
+    let Some(root) = corpus() else {
+        panic!("the sqllogictest corpus was not found: set DUET_SLT_DIR to shared/sqllogictest");
+    };
+    let files = files(&root);
+    assert!(!files.is_empty(), "no .test files in {}", root.display());
+    let only = std::env::var("DUET_SLT_ONLY").ok();
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|f| {
+            only.as_deref()
+                .is_none_or(|o| f.to_string_lossy().contains(o))
+        })
+        .collect();
+    let t = TestServer::start().await;
+    let row = run_mode(&t, Some("row"), &files, &root).await;
+    let routed = run_mode(&t, None, &files, &root).await;
+    let floor = baseline();
+    let mut regressions = Vec::new();
+    let (mut total_pass, mut total_fail) = (0, 0);
+    for (name, (passed, failed, outcomes)) in &row {
+        eprintln!("sqllogictest {name}: {passed} passed, {failed} failed");
+        if std::env::var_os("DUET_SLT_VERBOSE").is_some() {
+            for o in outcomes.iter().filter(|o| !o.passed).take(40) {
+                eprintln!("  line {}: {}", o.line, o.detail);
+            }
+        }
+        total_pass += passed;
+        total_fail += failed;
+        let (_, _, routed_outcomes) = &routed[name];
+        let differ: Vec<usize> = outcomes
+            .iter()
+            .zip(routed_outcomes)
+            .filter(|(a, b)| a.passed != b.passed)
+            .map(|(a, _)| a.line)
+            .collect();
+        assert!(
+            differ.is_empty() && outcomes.len() == routed_outcomes.len(),
+            "{name}: the row and routed runs differ at lines {differ:?}"
+        );
+        if let Some(min) = floor.get(name)
+            && passed < min
+        {
+            regressions.push(format!("{name}: {passed} passed, baseline {min}"));
+        }
+    }
+    eprintln!("sqllogictest total: {total_pass} passed, {total_fail} failed");
+    assert!(total_pass > 0, "nothing passed");
+    assert!(
+        regressions.is_empty(),
+        "fewer records pass than before: {regressions:?}"
+    );
+}

@@ -1,0 +1,353 @@
+//! SQL over the MySQL protocol against a real server: DDL, DML with MySQL's
+//! affected-row counts and errors, transactions under snapshot isolation,
+//! statement atomicity, conflicts, prepared statements, and key-range scans.
+
+use duet_tests::TestServer;
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+
+fn code(e: mysql_async::Error) -> u16 {
+    match e {
+        mysql_async::Error::Server(s) => s.code,
+        other => panic!("expected a server error, got {other}"),
+    }
+}
+
+async fn err(c: &mut Conn, sql: &str) -> u16 {
+    code(c.query_drop(sql).await.expect_err(sql))
+}
+
+async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    Value::NULL => None,
+                    Value::Bytes(b) => Some(String::from_utf8(b).unwrap()),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn table(rows: &[&[&str]]) -> Vec<Vec<Option<String>>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| (*v != "NULL").then(|| v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+async fn setup(t: &TestServer) -> Conn {
+    let mut c = t.connect().await;
+    c.query_drop("CREATE DATABASE shop").await.unwrap();
+    c.query_drop("USE shop").await.unwrap();
+    c.query_drop(
+        "CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(10) NOT NULL, \
+         price DECIMAL(6,2) DEFAULT 0, qty TINYINT UNSIGNED, UNIQUE KEY uname (name)) ENGINE=InnoDB",
+    )
+    .await
+    .unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_and_dml_report_what_mysql_reports() {
+    let t = TestServer::start().await;
+    let mut c = setup(&t).await;
+    assert_eq!(
+        c.get_warnings(),
+        1,
+        "ENGINE=InnoDB is accepted with a warning"
+    );
+    c.query_drop(
+        "INSERT INTO items (name, price, qty) VALUES ('apple', 1.5, 3), ('pear', 2.255, 7)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    assert_eq!(c.last_insert_id(), Some(1));
+    assert_eq!(c.info(), "Records: 2  Duplicates: 0  Warnings: 0");
+    c.query_drop("INSERT INTO items SET name = 'fig'")
+        .await
+        .unwrap();
+    assert_eq!(c.last_insert_id(), Some(3));
+    assert_eq!(
+        rows(&mut c, "SELECT id, name, price, qty FROM items ORDER BY id").await,
+        table(&[
+            &["1", "apple", "1.50", "3"],
+            &["2", "pear", "2.26", "7"],
+            &["3", "fig", "0.00", "NULL"]
+        ])
+    );
+    // Duplicate keys, IGNORE, ON DUPLICATE KEY UPDATE, REPLACE.
+    assert_eq!(
+        err(&mut c, "INSERT INTO items (name) VALUES ('apple')").await,
+        1062
+    );
+    assert_eq!(
+        err(&mut c, "INSERT INTO items (id, name) VALUES (1, 'kiwi')").await,
+        1062
+    );
+    c.query_drop("INSERT IGNORE INTO items (name) VALUES ('apple'), ('kiwi')")
+        .await
+        .unwrap();
+    assert_eq!((c.affected_rows(), c.get_warnings()), (1, 1));
+    c.query_drop("INSERT INTO items (name, qty) VALUES ('pear', 1) ON DUPLICATE KEY UPDATE qty = qty + VALUES(qty)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 2, "an update through ODKU counts 2");
+    c.query_drop("REPLACE INTO items (id, name, qty) VALUES (3, 'fig', 9)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 2, "REPLACE deletes then inserts");
+    // UPDATE and DELETE with WHERE, ORDER BY, LIMIT.
+    c.query_drop("UPDATE items SET price = price * 2 WHERE qty > 5")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.affected_rows(),
+        1,
+        "fig's price 0.00 doubled is unchanged"
+    );
+    assert_eq!(c.info(), "Rows matched: 2  Changed: 1  Warnings: 0");
+    c.query_drop("UPDATE items SET qty = qty WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 0, "unchanged rows are not affected");
+    c.query_drop("DELETE FROM items ORDER BY id DESC LIMIT 1")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    assert_eq!(
+        rows(&mut c, "SELECT name, qty, price FROM items ORDER BY name").await,
+        table(&[
+            &["apple", "3", "1.50"],
+            &["fig", "9", "0.00"],
+            &["pear", "8", "4.52"]
+        ])
+    );
+    // Queries: joins, aggregates, grouping, the key range.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT COUNT(*), SUM(qty) FROM items WHERE id BETWEEN 2 AND 3"
+        )
+        .await,
+        table(&[&["2", "17"]])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT a.name FROM items a JOIN items b ON a.id = b.id + 1 ORDER BY 1"
+        )
+        .await,
+        table(&[&["fig"], &["pear"]])
+    );
+    // Schema statements.
+    assert_eq!(rows(&mut c, "SHOW TABLES").await, table(&[&["items"]]));
+    let described = rows(&mut c, "DESCRIBE items").await;
+    assert_eq!(
+        described[0],
+        table(&[&["id", "int", "NO", "PRI", "NULL", "auto_increment"]])[0]
+    );
+    c.query_drop("ALTER TABLE items ADD COLUMN note VARCHAR(5) DEFAULT 'n/a'")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT note FROM items WHERE id = 1").await,
+        table(&[&["n/a"]])
+    );
+    c.query_drop("CREATE INDEX iq ON items (qty)")
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut c, "CREATE UNIQUE INDEX un ON items (note)").await,
+        1062
+    );
+    let index_names: Vec<String> = rows(&mut c, "SHOW INDEX FROM items")
+        .await
+        .into_iter()
+        .map(|r| r[2].clone().unwrap())
+        .collect();
+    assert_eq!(index_names, vec!["PRIMARY", "uname", "iq"]);
+    c.query_drop("TRUNCATE TABLE items").await.unwrap();
+    c.query_drop("INSERT INTO items (name) VALUES ('new')")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.last_insert_id(),
+        Some(1),
+        "TRUNCATE restarts AUTO_INCREMENT"
+    );
+    c.query_drop("DROP TABLE items").await.unwrap();
+    assert_eq!(err(&mut c, "SELECT * FROM items").await, 1146);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_mysql_errors_and_leaves_no_trace() {
+    let t = TestServer::start().await;
+    let mut c = setup(&t).await;
+    for (sql, expected) in [
+        ("CREATE TABLE items (a INT)", 1050),
+        ("CREATE DATABASE shop", 1007),
+        ("DROP DATABASE nowhere", 1008),
+        ("DROP TABLE nothing", 1051),
+        ("SELECT * FROM nothing", 1146),
+        ("SELECT nope FROM items", 1054),
+        ("INSERT INTO items (nope) VALUES (1)", 1054),
+        ("INSERT INTO items (name) VALUES ('far too long')", 1406),
+        ("INSERT INTO items (name, qty) VALUES ('x', 256)", 1264),
+        ("INSERT INTO items (name, qty) VALUES ('x', -1)", 1264),
+        ("INSERT INTO items (name, price) VALUES ('x', 10000)", 1264),
+        ("INSERT INTO items (name) VALUES (NULL)", 1048),
+        ("INSERT INTO items (qty) VALUES (1)", 1364),
+        ("INSERT INTO items (name, qty) VALUES ('x')", 1136),
+        ("INSERT INTO items (name, qty) VALUES ('x', 'many')", 1366),
+        ("CREATE TABLE t2 (a INT, a INT)", 1060),
+        ("CREATE TABLE t2 (a INT AUTO_INCREMENT)", 1075),
+        ("USE nowhere", 1049),
+    ] {
+        assert_eq!(err(&mut c, sql).await, expected, "{sql}");
+    }
+    // A multi-row insert that fails part-way writes nothing, even inside a
+    // transaction — whose earlier statements stay.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO items (name) VALUES ('keep')")
+        .await
+        .unwrap();
+    assert_eq!(
+        err(
+            &mut c,
+            "INSERT INTO items (name) VALUES ('a'), ('b'), ('keep')"
+        )
+        .await,
+        1062
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT name FROM items").await,
+        table(&[&["keep"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_snapshot_isolated_and_conflicts_are_1213() {
+    let t = TestServer::start().await;
+    let mut a = setup(&t).await;
+    a.query_drop("INSERT INTO items (id, name, qty) VALUES (1, 'one', 1), (2, 'two', 2)")
+        .await
+        .unwrap();
+    let mut b = t.connect().await;
+    b.query_drop("USE shop").await.unwrap();
+
+    // A's snapshot does not see B's commit; its own writes it does.
+    a.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT qty FROM items WHERE id = 1").await,
+        table(&[&["1"]])
+    );
+    b.query_drop("UPDATE items SET qty = 10 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT qty FROM items WHERE id = 1").await,
+        table(&[&["1"]])
+    );
+    a.query_drop("UPDATE items SET qty = 20 WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT SUM(qty) FROM items").await,
+        table(&[&["21"]])
+    );
+    assert_eq!(
+        rows(&mut b, "SELECT qty FROM items WHERE id = 2").await,
+        table(&[&["2"]])
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut b, "SELECT SUM(qty) FROM items").await,
+        table(&[&["30"]])
+    );
+
+    // Both write row 1: the later committer gets a retryable 1213 and its
+    // transaction is gone.
+    a.query_drop("START TRANSACTION").await.unwrap();
+    a.query_drop("UPDATE items SET qty = qty + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.query_drop("UPDATE items SET qty = 100 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(err(&mut a, "COMMIT").await, 1213);
+    assert_eq!(
+        rows(&mut a, "SELECT qty FROM items WHERE id = 1").await,
+        table(&[&["100"]])
+    );
+
+    // ROLLBACK discards; autocommit = 0 opens a transaction implicitly.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("DELETE FROM items").await.unwrap();
+    a.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(
+        rows(&mut b, "SELECT COUNT(*) FROM items").await,
+        table(&[&["2"]])
+    );
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    a.query_drop("DELETE FROM items WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut b, "SELECT COUNT(*) FROM items").await,
+        table(&[&["2"]])
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut b, "SELECT COUNT(*) FROM items").await,
+        table(&[&["1"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_bind_parameters() {
+    let t = TestServer::start().await;
+    let mut c = setup(&t).await;
+    let insert = c
+        .prep("INSERT INTO items (name, price, qty) VALUES (?, ?, ?)")
+        .await
+        .unwrap();
+    for i in 0..20u32 {
+        c.exec_drop(&insert, (format!("n{i}"), f64::from(i) / 4.0, i))
+            .await
+            .unwrap();
+    }
+    let select = c
+        .prep("SELECT name, qty FROM items WHERE id = ?")
+        .await
+        .unwrap();
+    let row: Option<(String, u32)> = c.exec_first(&select, (7,)).await.unwrap();
+    assert_eq!(row, Some(("n6".to_string(), 6)));
+    let range: Vec<(String,)> = c
+        .exec(
+            "SELECT name FROM items WHERE id > ? AND id <= ? ORDER BY id",
+            (18, 40),
+        )
+        .await
+        .unwrap();
+    assert_eq!(range, vec![("n18".to_string(),), ("n19".to_string(),)]);
+    c.exec_drop("UPDATE items SET qty = qty + ? WHERE id = ?", (100, 1))
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    let qty: Option<u32> = c
+        .exec_first("SELECT qty FROM items WHERE name = ?", ("n0",))
+        .await
+        .unwrap();
+    assert_eq!(qty, Some(100));
+}
