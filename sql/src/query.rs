@@ -93,16 +93,14 @@ pub(crate) fn run(
     );
     let statement =
         datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
-    let batches = block_on(async {
+    let (schema, batches) = block_on(async {
         let plan = ctx.state().statement_to_plan(statement).await?;
         let frame = ctx.execute_logical_plan(plan).await?;
-        frame.collect().await
+        // The schema comes from the plan: an empty result still has columns.
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        Ok::<_, DataFusionError>((schema, frame.collect().await?))
     })
     .map_err(|e| query_error(e, current_db))?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => Arc::new(Schema::empty()),
-    };
     to_result_set(&schema, &batches, &names)
 }
 

@@ -149,6 +149,12 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         .await,
         table(&[&["fig"], &["pear"]])
     );
+    // An empty result still describes its columns (the connection goes on).
+    let none: Vec<(i64, String)> = c
+        .query("SELECT id, name FROM items WHERE id < 0 ORDER BY 2")
+        .await
+        .unwrap();
+    assert!(none.is_empty());
     // Schema statements.
     assert_eq!(rows(&mut c, "SHOW TABLES").await, table(&[&["items"]]));
     let described = rows(&mut c, "DESCRIBE items").await;
