@@ -499,12 +499,17 @@ impl Session {
 
     /// A `SELECT` with tables, through DataFusion.
     pub(crate) fn query(&mut self, sql: &str, q: &Query, params: &[Value]) -> Result<Output> {
+        let original = q;
         let mut q = q.clone();
         bind_params(&mut q, params)?;
         let names = query::prepare(sql, &mut q)?;
         let current = self.current_db.clone();
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
+            // The row executor's point gets need no plan.
+            if let Some(get) = crate::point::plan(original, params, &catalog, current.as_deref()) {
+                return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
+            }
             let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
             query::run(
                 catalog,
@@ -516,6 +521,26 @@ impl Session {
             )
         })?;
         Ok(Output::Rows(rs))
+    }
+
+    /// The result columns of a query, without running it (for `PREPARE`).
+    pub(crate) fn describe_query(
+        &mut self,
+        sql: &str,
+        q: &Query,
+        params: usize,
+    ) -> Result<Vec<Column>> {
+        let placeholders = vec![Value::Int(0); params];
+        let mut prepared = q.clone();
+        let names = query::prepare(sql, &mut prepared)?;
+        let current = self.current_db.clone();
+        self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            if let Some(get) = crate::point::plan(q, &placeholders, &catalog, current.as_deref()) {
+                return Ok(get.columns(&get.database_of(&catalog)));
+            }
+            query::describe(catalog, current.as_deref(), prepared.clone(), &names)
+        })
     }
 
     fn resolve_target(&self, catalog: &Catalog, name: &ObjectName) -> Result<Target> {

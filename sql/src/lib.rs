@@ -15,6 +15,7 @@ mod error;
 mod eval;
 mod exec;
 pub mod kv;
+mod point;
 mod query;
 mod ranges;
 mod session;

@@ -68,6 +68,49 @@ pub(crate) fn run(
     names: Vec<Option<String>>,
     handle_table: Option<i64>,
 ) -> Result<ResultSet> {
+    let ctx = context(catalog, source, current_db, handle_table);
+    let statement =
+        datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
+    let (schema, batches) = block_on(async {
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let frame = ctx.execute_logical_plan(plan).await?;
+        // The schema comes from the plan: an empty result still has columns.
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        Ok::<_, DataFusionError>((schema, frame.collect().await?))
+    })
+    .map_err(|e| query_error(e, current_db))?;
+    to_result_set(&schema, &batches, &names)
+}
+
+/// The result columns of a query, from its plan (nothing runs).
+pub(crate) fn describe(
+    catalog: Arc<Catalog>,
+    current_db: Option<&str>,
+    query: Query,
+    names: &[Option<String>],
+) -> Result<Vec<Column>> {
+    struct NoRows;
+    impl RowSource for NoRows {
+        fn rows(&self, _: &TableInfo, _: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
+            Ok(Vec::new())
+        }
+    }
+    let ctx = context(catalog, Arc::new(NoRows), current_db, None);
+    let statement =
+        datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
+    let plan = block_on(ctx.state().statement_to_plan(statement))
+        .map_err(|e| query_error(e, current_db))?;
+    let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    Ok(columns(&schema, names))
+}
+
+/// A DataFusion context whose catalog `def` is Duet's.
+fn context(
+    catalog: Arc<Catalog>,
+    source: Arc<dyn RowSource>,
+    current_db: Option<&str>,
+    handle_table: Option<i64>,
+) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, current_db.unwrap_or(""))
         .with_create_default_catalog_and_schema(false)
@@ -86,25 +129,14 @@ pub(crate) fn run(
     ctx.register_catalog(
         CATALOG,
         Arc::new(DuetCatalog {
-            catalog: Arc::clone(&catalog),
+            catalog,
             source,
             handle_table,
         }),
     );
-    let statement =
-        datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
-    let (schema, batches) = block_on(async {
-        let plan = ctx.state().statement_to_plan(statement).await?;
-        let frame = ctx.execute_logical_plan(plan).await?;
-        // The schema comes from the plan: an empty result still has columns.
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        Ok::<_, DataFusionError>((schema, frame.collect().await?))
-    })
-    .map_err(|e| query_error(e, current_db))?;
-    to_result_set(&schema, &batches, &names)
+    ctx
 }
 
-/// The schema of a query's result without running it (prepared statements).
 fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error {
     let e = e.find_root().to_string();
     let text = e
@@ -472,13 +504,9 @@ fn decimal_to_i128(text: &str, scale: usize) -> Result<i128> {
         .map_err(|_| Error::Internal(format!("decimal {text:?} too wide")))
 }
 
-/// Arrow results as a client result set.
-fn to_result_set(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    names: &[Option<String>],
-) -> Result<ResultSet> {
-    let columns = schema
+/// Client column descriptions of a result schema.
+fn columns(schema: &SchemaRef, names: &[Option<String>]) -> Vec<Column> {
+    schema
         .fields()
         .iter()
         .enumerate()
@@ -490,7 +518,16 @@ fn to_result_set(
                 .unwrap_or_else(|| f.name().clone());
             column_for(name, f.data_type())
         })
-        .collect();
+        .collect()
+}
+
+/// Arrow results as a client result set.
+fn to_result_set(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    names: &[Option<String>],
+) -> Result<ResultSet> {
+    let columns = columns(schema, names);
     let mut rows = Vec::new();
     for batch in batches {
         for r in 0..batch.num_rows() {

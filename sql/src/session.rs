@@ -263,6 +263,13 @@ impl Session {
         let params_u16 = u16::try_from(params).map_err(|_| Error::Parse {
             message: "too many parameter markers".into(),
         })?;
+        // Clients (libmysqlclient) need a query's result columns now.
+        let columns = match &statement {
+            Statement::Query(q) if !is_dual(q) => {
+                tokio::task::block_in_place(|| self.describe_query(sql, q, params))?
+            }
+            _ => Vec::new(),
+        };
         let id = self.next_statement_id;
         self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
         self.prepared.insert(
@@ -276,7 +283,7 @@ impl Session {
         Ok(StatementMeta {
             id,
             params: params_u16,
-            columns: Vec::new(),
+            columns,
         })
     }
 
@@ -449,16 +456,12 @@ impl Session {
     }
 
     fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
+        if !is_dual(q) {
+            return self.query(sql, q, params);
+        }
         let SetExpr::Select(select) = q.body.as_ref() else {
             return self.query(sql, q, params);
         };
-        let dual = select.from.is_empty()
-            || (select.from.len() == 1
-                && table_name(&select.from[0].relation)
-                    .is_some_and(|t| t.eq_ignore_ascii_case("dual")));
-        if !dual {
-            return self.query(sql, q, params);
-        }
         let grouped =
             !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
         if q.with.is_some() || q.order_by.is_some() || grouped || select.having.is_some() {
@@ -887,6 +890,16 @@ fn limit_allows_one_row(env: &Ctx<'_>, limit: Option<&ast::LimitClause>) -> Resu
             count(limit)? > 0 && count(offset)? == 0
         }
     })
+}
+
+/// A plain `SELECT` with no table (or `FROM DUAL`): the session evaluates it.
+fn is_dual(q: &ast::Query) -> bool {
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return false;
+    };
+    select.from.is_empty()
+        || (select.from.len() == 1
+            && table_name(&select.from[0].relation).is_some_and(|t| t.eq_ignore_ascii_case("dual")))
 }
 
 fn table_name(t: &ast::TableFactor) -> Option<String> {

@@ -1,0 +1,239 @@
+//! The row executor's fast path: `SELECT cols FROM t WHERE pk = v` (or
+//! `pk IN (v, …)`) on a table keyed by an integer primary key reads the rows
+//! by key — point gets — without planning anything in DataFusion. Anything
+//! else (expressions, joins, other conditions) is left to the query engine.
+
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, Expr, GroupByExpr, Query, SelectItem, SetExpr, TableFactor,
+};
+use duet_storage::codec::key;
+
+use crate::catalog::{Catalog, HandleKind, TableInfo};
+use crate::error::Result;
+use crate::kv::KvTxn;
+use crate::table;
+use crate::types::datum_to_value;
+use crate::value::{Column, ResultSet, Value};
+
+/// A query the fast path serves: the table, the output columns (offsets)
+/// and the handles to read, in the order given.
+pub(crate) struct PointGet {
+    table: std::sync::Arc<TableInfo>,
+    columns: Vec<(usize, String)>,
+    handles: Vec<i64>,
+    limit: Option<usize>,
+}
+
+fn ident_name(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Identifier(i) => Some(&i.value),
+        Expr::CompoundIdentifier(parts) if parts.len() <= 3 => {
+            parts.last().map(|i| i.value.as_str())
+        }
+        _ => None,
+    }
+}
+
+fn int_literal(e: &Expr, params: &[Value]) -> Option<i64> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => n.parse().ok(),
+            ast::Value::Placeholder(p) => {
+                let n: usize = p.strip_prefix('$')?.parse().ok()?;
+                match params.get(n.checked_sub(1)?)? {
+                    Value::Int(i) => Some(*i),
+                    Value::UInt(u) => i64::try_from(*u).ok(),
+                    Value::Str(s) => s.trim().parse().ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => int_literal(expr, params).and_then(i64::checked_neg),
+        Expr::Nested(e) => int_literal(e, params),
+        _ => None,
+    }
+}
+
+/// Recognizes a point get; `None` sends the query to the query engine.
+pub(crate) fn plan(
+    q: &Query,
+    params: &[Value],
+    catalog: &Catalog,
+    current_db: Option<&str>,
+) -> Option<PointGet> {
+    if q.with.is_some() || q.order_by.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
+        return None;
+    }
+    let limit = match &q.limit_clause {
+        None => None,
+        Some(ast::LimitClause::LimitOffset {
+            limit: Some(l),
+            offset: None,
+            limit_by,
+        }) if limit_by.is_empty() => Some(usize::try_from(int_literal(l, params)?).ok()?),
+        Some(_) => return None,
+    };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    if select.distinct.is_some()
+        || select.having.is_some()
+        || !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+        || select.from.len() != 1
+        || !select.from[0].joins.is_empty()
+    {
+        return None;
+    }
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &select.from[0].relation
+    else {
+        return None;
+    };
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.clone()))
+        .collect::<Option<_>>()?;
+    let (database, table_name) = match parts.as_slice() {
+        [t] => (current_db?.to_string(), t.clone()),
+        [d, t] => (d.clone(), t.clone()),
+        _ => return None,
+    };
+    let info = catalog.table(&database, &table_name)?;
+    let HandleKind::IntPk(pk) = info.handle else {
+        return None;
+    };
+    // Qualified references must name this table (or its alias).
+    let qualifier_ok = |e: &Expr| match e {
+        Expr::CompoundIdentifier(p) if p.len() == 2 => {
+            let q = &p[0].value;
+            alias
+                .as_ref()
+                .map_or(q.eq_ignore_ascii_case(&table_name), |a| {
+                    a.name.value.eq_ignore_ascii_case(q)
+                })
+        }
+        Expr::CompoundIdentifier(p) => p.len() < 2,
+        _ => true,
+    };
+    let mut columns = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::Wildcard(_) => {
+                columns.extend(
+                    info.columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (i, c.name.clone())),
+                );
+            }
+            SelectItem::UnnamedExpr(e) if qualifier_ok(e) => {
+                let n = ident_name(e)?;
+                columns.push((info.column_offset(n)?, n.to_string()));
+            }
+            SelectItem::ExprWithAlias { expr, alias } if qualifier_ok(expr) => {
+                let n = ident_name(expr)?;
+                columns.push((info.column_offset(n)?, alias.value.clone()));
+            }
+            _ => return None,
+        }
+    }
+    let is_pk = |e: &Expr| {
+        qualifier_ok(e)
+            && ident_name(e).is_some_and(|n| n.eq_ignore_ascii_case(&info.columns[pk].name))
+    };
+    let handles = match select.selection.as_ref()? {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            if is_pk(left) {
+                vec![int_literal(right, params)?]
+            } else if is_pk(right) {
+                vec![int_literal(left, params)?]
+            } else {
+                return None;
+            }
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if is_pk(expr) => list
+            .iter()
+            .map(|e| int_literal(e, params))
+            .collect::<Option<Vec<_>>>()?,
+        _ => return None,
+    };
+    Some(PointGet {
+        table: std::sync::Arc::clone(info),
+        columns,
+        handles,
+        limit,
+    })
+}
+
+impl PointGet {
+    /// Reads the rows (each handle once, in key order as MySQL returns them).
+    pub(crate) fn run(&self, txn: &dyn KvTxn, database: &str) -> Result<ResultSet> {
+        let mut handles = self.handles.clone();
+        handles.sort_unstable();
+        handles.dedup();
+        let mut rows = Vec::new();
+        for h in handles {
+            if self.limit.is_some_and(|l| rows.len() >= l) {
+                break;
+            }
+            let k = key::row_key(self.table.id, h);
+            if let Some(row) = table::get_row_by_key(txn, &self.table, &k)? {
+                rows.push(
+                    self.columns
+                        .iter()
+                        .map(|(c, _)| datum_to_value(&row[*c]))
+                        .collect(),
+                );
+            }
+        }
+        Ok(ResultSet {
+            columns: self.columns(database),
+            rows,
+        })
+    }
+
+    /// The result columns, with the table's declared types.
+    pub(crate) fn columns(&self, database: &str) -> Vec<Column> {
+        self.columns
+            .iter()
+            .map(|(c, name)| {
+                let info = &self.table.columns[*c];
+                let mut col = Column::expr(name.clone(), info.ty.field_type());
+                col.org_name = info.name.clone();
+                col.table = self.table.name.clone();
+                col.org_table = self.table.name.clone();
+                col.schema = database.to_string();
+                col.unsigned = info.ty.unsigned;
+                col.not_null = !info.nullable;
+                col.binary = info.ty.is_binary();
+                col.decimals = info.ty.scale;
+                col
+            })
+            .collect()
+    }
+
+    pub(crate) fn database_of(&self, catalog: &Catalog) -> String {
+        catalog
+            .databases()
+            .find(|d| d.id == self.table.database_id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default()
+    }
+}
