@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Duet needs on a fresh Debian machine with
 # a Rust toolchain: libclang for RocksDB's bindgen, the mariadb CLI and Python
-# MySQL drivers for the protocol tests, sccache to cache compiled objects.
+# MySQL drivers for the protocol tests, sysbench (run unmodified against
+# Duet in the tests), sccache to cache compiled objects.
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-apt_packages=(libclang-dev mariadb-client sccache)
+apt_packages=(libclang-dev mariadb-client sccache sysbench)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
