@@ -132,17 +132,7 @@ impl<E: Engine> Cluster<E> {
 
     /// Every KV pair (not Raft's own) of a replica.
     fn dump(&self, id: u64) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
-        let snap = self.engines[&id].snapshot();
-        let mut out = Vec::new();
-        for cf in [Cf::Default, Cf::Lock, Cf::Write] {
-            let mut it = snap.iter(cf, IterOptions::default()).unwrap();
-            let mut ok = it.seek_to_first().unwrap();
-            while ok {
-                out.push((cf, it.key().to_vec(), it.value().to_vec()));
-                ok = it.next().unwrap();
-            }
-        }
-        out
+        dump_engine(self.engines[&id].as_ref())
     }
 
     fn assert_replicas_equal(&self, ids: &[u64]) {
@@ -157,6 +147,21 @@ impl<E: Engine> Cluster<E> {
             );
         }
     }
+}
+
+/// Every KV pair (not Raft's own) of an engine.
+fn dump_engine<E: Engine>(engine: &E) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
+    let snap = engine.snapshot();
+    let mut out = Vec::new();
+    for cf in [Cf::Default, Cf::Lock, Cf::Write] {
+        let mut it = snap.iter(cf, IterOptions::default()).unwrap();
+        let mut ok = it.seek_to_first().unwrap();
+        while ok {
+            out.push((cf, it.key().to_vec(), it.value().to_vec()));
+            ok = it.next().unwrap();
+        }
+    }
+    out
 }
 
 fn put(key: &str, start_ts: u64) -> Command {
@@ -1003,17 +1008,7 @@ mod split {
         }
 
         fn dump(&self, id: u64) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
-            let snap = self.engines[&id].snapshot();
-            let mut out = Vec::new();
-            for cf in [Cf::Default, Cf::Lock, Cf::Write] {
-                let mut it = snap.iter(cf, IterOptions::default()).unwrap();
-                let mut ok = it.seek_to_first().unwrap();
-                while ok {
-                    out.push((cf, it.key().to_vec(), it.value().to_vec()));
-                    ok = it.next().unwrap();
-                }
-            }
-            out
+            dump_engine(self.engines[&id].as_ref())
         }
 
         /// (id, start, end, version) of every region a store applied.

@@ -48,6 +48,7 @@ impl RowSource for TxnSource {
 }
 
 /// The clauses of an `UPDATE` or `DELETE` that choose its rows.
+#[derive(Clone, Copy)]
 struct Clauses<'a> {
     alias: Option<&'a str>,
     selection: Option<&'a Expr>,
@@ -857,7 +858,7 @@ impl Session {
     fn matching_rows(
         &self,
         target: &Target,
-        clauses: Clauses<'_>,
+        clauses: &Clauses<'_>,
         params: &[Value],
         txn: &SharedTxn,
         catalog: &Arc<Catalog>,
@@ -867,7 +868,7 @@ impl Session {
             selection,
             order_by,
             limit,
-        } = clauses;
+        } = *clauses;
         let mut sql = format!("SELECT {HANDLE_COLUMN} FROM {}", target.sql_name);
         if let Some(a) = alias {
             sql.push_str(&format!(" AS `{a}`"));
@@ -923,6 +924,23 @@ impl Session {
         Ok(out)
     }
 
+    /// Finds the rows an `UPDATE`/`DELETE` of table `name` touches and
+    /// hands them to `change`, in the session's transaction.
+    fn change_rows<T>(
+        &mut self,
+        name: &ObjectName,
+        clauses: &Clauses<'_>,
+        params: &[Value],
+        mut change: impl FnMut(&Session, &SharedTxn, &TableInfo, Vec<(Vec<u8>, Row)>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            let target = s.resolve_target(&catalog, name)?;
+            let rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
+            change(s, txn, &target.table, rows)
+        })
+    }
+
     fn update(&mut self, sql: &str, update: &ast::Update, params: &[Value]) -> Result<Output> {
         let _ = sql;
         if !update.table.joins.is_empty() || update.from.is_some() {
@@ -931,33 +949,31 @@ impl Session {
         let TableFactor::Table { name, alias, .. } = &update.table.relation else {
             return Err(Error::not_supported("UPDATE of a derived table"));
         };
-        let alias = alias.as_ref().map(|a| a.name.value.clone());
-        let (matched, changed) = self.with_txn(|s, txn| {
-            let catalog = s.catalog(lock(txn).as_ref())?;
-            let target = s.resolve_target(&catalog, name)?;
-            let clauses = Clauses {
-                alias: alias.as_deref(),
-                selection: update.selection.as_ref(),
-                order_by: &update.order_by,
-                limit: update.limit.as_ref(),
-            };
-            let rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
-            let table = &target.table;
-            let mut changed = 0u64;
-            let matched = rows.len() as u64;
-            for (key, old) in rows {
-                let new = s.apply_assignments(table, &old, &update.assignments, params, None)?;
-                if new == old {
-                    continue;
+        let alias = alias.as_ref().map(|a| a.name.value.as_str());
+        let clauses = Clauses {
+            alias,
+            selection: update.selection.as_ref(),
+            order_by: &update.order_by,
+            limit: update.limit.as_ref(),
+        };
+        let (matched, changed) =
+            self.change_rows(name, &clauses, params, |s, txn, table, rows| {
+                let mut changed = 0u64;
+                let matched = rows.len() as u64;
+                for (key, old) in rows {
+                    let new =
+                        s.apply_assignments(table, &old, &update.assignments, params, None)?;
+                    if new == old {
+                        continue;
+                    }
+                    let old_handle = table::decode_handle(table, &key)?;
+                    let new_handle = table::handle_of(table, &new, handle_int(&old_handle))?;
+                    let mut guard = lock(txn);
+                    table::update_row(guard.as_mut(), table, &old, &old_handle, &new, &new_handle)?;
+                    changed += 1;
                 }
-                let old_handle = table::decode_handle(table, &key)?;
-                let new_handle = table::handle_of(table, &new, handle_int(&old_handle))?;
-                let mut guard = lock(txn);
-                table::update_row(guard.as_mut(), table, &old, &old_handle, &new, &new_handle)?;
-                changed += 1;
-            }
-            Ok((matched, changed))
-        })?;
+                Ok((matched, changed))
+            })?;
         Ok(Output::Ok(OkStatus {
             affected_rows: changed,
             last_insert_id: 0,
@@ -979,18 +995,14 @@ impl Session {
         let TableFactor::Table { name, alias, .. } = &tables[0].relation else {
             return Err(Error::not_supported("DELETE from a derived table"));
         };
-        let alias = alias.as_ref().map(|a| a.name.value.clone());
-        let deleted = self.with_txn(|s, txn| {
-            let catalog = s.catalog(lock(txn).as_ref())?;
-            let target = s.resolve_target(&catalog, name)?;
-            let clauses = Clauses {
-                alias: alias.as_deref(),
-                selection: delete.selection.as_ref(),
-                order_by: &delete.order_by,
-                limit: delete.limit.as_ref(),
-            };
-            let rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
-            let table = &target.table;
+        let alias = alias.as_ref().map(|a| a.name.value.as_str());
+        let clauses = Clauses {
+            alias,
+            selection: delete.selection.as_ref(),
+            order_by: &delete.order_by,
+            limit: delete.limit.as_ref(),
+        };
+        let deleted = self.change_rows(name, &clauses, params, |_, txn, table, rows| {
             let mut guard = lock(txn);
             for (key, row) in &rows {
                 let handle = table::decode_handle(table, key)?;

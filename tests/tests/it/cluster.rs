@@ -137,25 +137,8 @@ fn caught_up(nodes: &[Node], id: u64, index: u64, within: Duration) {
 #[test]
 fn three_processes_elect_fail_over_and_restart() {
     let root = tempfile::tempdir().unwrap();
-    let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let cluster = raft_ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes: Vec<Node> = (1..=3)
-        .map(|id| Node {
-            id,
-            child: None,
-            dir: root.path().join(format!("n{id}")),
-            mysql: free_port(),
-            status: free_port(),
-        })
-        .collect();
-    for (i, n) in nodes.iter_mut().enumerate() {
-        n.start(&cluster, raft_ports[i]);
-    }
+    let (mut nodes, raft_ports, cluster) = founders(root.path());
+    nodes.truncate(3);
     let first = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
 
     // kill -9 the leader: the other two agree on a new one within seconds.
