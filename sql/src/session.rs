@@ -840,10 +840,42 @@ fn number_placeholders(stmt: &mut Statement) -> usize {
 pub(crate) fn expr_text(sql: &str, expr: &Expr) -> String {
     use datafusion::sql::sqlparser::ast::Spanned;
     let span: Span = expr.span();
-    slice_span(sql, span).unwrap_or_else(|| expr.to_string())
+    let Some((start, mut end)) = span_offsets(sql, span) else {
+        return expr.to_string();
+    };
+    // Some spans stop short of closing parentheses (`COUNT(*)` ends at its
+    // name, `f(a, (b)` before the last `)`): take the rest of the group.
+    let mut depth: i64 = sql[start..end]
+        .chars()
+        .map(|c| match c {
+            '(' => 1,
+            ')' => -1,
+            _ => 0,
+        })
+        .sum();
+    if depth == 0 && matches!(expr, Expr::Function(_)) && !sql[start..end].ends_with(')') {
+        let gap = sql[end..].len() - sql[end..].trim_start().len();
+        if sql[end + gap..].starts_with('(') {
+            end += gap;
+        }
+    }
+    for c in sql[end..].chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => break,
+            _ => {}
+        }
+        end += c.len_utf8();
+        if depth == 0 {
+            break;
+        }
+    }
+    sql[start..end].to_string()
 }
 
-fn slice_span(sql: &str, span: Span) -> Option<String> {
+/// The byte offsets of a span in `sql`.
+fn span_offsets(sql: &str, span: Span) -> Option<(usize, usize)> {
     if span.start.line == 0 || span.end.line == 0 {
         return None;
     }
@@ -862,7 +894,7 @@ fn slice_span(sql: &str, span: Span) -> Option<String> {
         offset(span.start.line, span.start.column)?,
         offset(span.end.line, span.end.column)?,
     );
-    (start < end).then(|| sql[start..end].to_string())
+    (start < end).then_some((start, end))
 }
 
 fn limit_allows_one_row(env: &Ctx<'_>, limit: Option<&ast::LimitClause>) -> Result<bool> {

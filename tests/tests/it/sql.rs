@@ -149,6 +149,18 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         .await,
         table(&[&["fig"], &["pear"]])
     );
+    // Result columns are named as typed.
+    let result = c
+        .query_iter("SELECT COUNT(*), SUM(qty) AS total, LOWER(name) FROM items GROUP BY name")
+        .await
+        .unwrap();
+    let names: Vec<String> = result
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    drop(result);
+    assert_eq!(names, vec!["COUNT(*)", "total", "LOWER(name)"]);
     // An empty result still describes its columns (the connection goes on).
     let none: Vec<(i64, String)> = c
         .query("SELECT id, name FROM items WHERE id < 0 ORDER BY 2")
