@@ -251,11 +251,7 @@ impl Session {
         self.ddl(move |w, catalog, _| {
             if catalog.database(&name).is_some() {
                 if if_not_exists {
-                    return Ok(vec![Warning {
-                        level: "Note",
-                        code: 1007,
-                        message: format!("Can't create database '{name}'; database exists"),
-                    }]);
+                    return Ok(vec![note(Error::DatabaseExists(name.clone()))]);
                 }
                 return Err(Error::DatabaseExists(name.clone()));
             }
@@ -274,11 +270,7 @@ impl Session {
         self.ddl(|w, catalog, _| {
             let Some(db) = catalog.database(&name) else {
                 if if_exists {
-                    return Ok(vec![Warning {
-                        level: "Note",
-                        code: 1008,
-                        message: format!("Can't drop database '{name}'; database doesn't exist"),
-                    }]);
+                    return Ok(vec![note(Error::DropMissingDatabase(name.clone()))]);
                 }
                 return Err(Error::DropMissingDatabase(name.clone()));
             };
@@ -311,11 +303,7 @@ impl Session {
                 .ok_or_else(|| Error::UnknownDatabase(database.clone()))?;
             if catalog.table(&database, &name).is_some() {
                 if create.if_not_exists {
-                    return Ok(vec![Warning {
-                        level: "Note",
-                        code: 1050,
-                        message: format!("Table '{name}' already exists"),
-                    }]);
+                    return Ok(vec![note(Error::TableExists(name.clone()))]);
                 }
                 return Err(Error::TableExists(name.clone()));
             }
@@ -352,11 +340,7 @@ impl Session {
             }
             Ok(missing
                 .into_iter()
-                .map(|m| Warning {
-                    level: "Note",
-                    code: 1051,
-                    message: format!("Unknown table '{m}'"),
-                })
+                .map(|m| note(Error::UnknownTable(m)))
                 .collect())
         })
     }
@@ -1014,6 +998,15 @@ impl Session {
             affected_rows: deleted,
             ..OkStatus::default()
         }))
+    }
+}
+
+/// The note an `IF [NOT] EXISTS` statement leaves instead of `e`.
+fn note(e: Error) -> Warning {
+    Warning {
+        level: "Note",
+        code: e.code(),
+        message: e.to_string(),
     }
 }
 

@@ -233,6 +233,21 @@ async fn bad_input_gets_mysql_errors_and_leaves_no_trace() {
     ] {
         assert_eq!(err(&mut c, sql).await, expected, "{sql}");
     }
+    // IF [NOT] EXISTS turns those errors into notes.
+    for (sql, code) in [
+        ("CREATE TABLE IF NOT EXISTS items (a INT)", 1050),
+        ("CREATE DATABASE IF NOT EXISTS shop", 1007),
+        ("DROP TABLE IF EXISTS nothing", 1051),
+        ("DROP DATABASE IF EXISTS nowhere", 1008),
+    ] {
+        c.query_drop(sql).await.unwrap();
+        let notes: Vec<(String, u16, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        assert_eq!(
+            (notes.len(), notes[0].0.as_str(), notes[0].1),
+            (1, "Note", code),
+            "{sql}"
+        );
+    }
     // A multi-row insert that fails part-way writes nothing, even inside a
     // transaction — whose earlier statements stay.
     c.query_drop("BEGIN").await.unwrap();
