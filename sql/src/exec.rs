@@ -38,6 +38,15 @@ const AUTOCOMMIT_RETRIES: usize = 10;
 struct TxnSource(SharedTxn);
 
 impl RowSource for TxnSource {
+    fn rows_by_index(
+        &self,
+        table: &TableInfo,
+        index: &crate::catalog::IndexInfo,
+        values: &[Datum],
+    ) -> Result<Vec<(Vec<u8>, Row)>> {
+        table::rows_by_index(lock(&self.0).as_ref(), table, index, values)
+    }
+
     fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
         let guard = lock(&self.0);
         match handles {

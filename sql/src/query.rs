@@ -30,7 +30,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use duet_storage::codec::Datum;
 
-use crate::catalog::{Catalog, HandleKind, TableInfo};
+use crate::catalog::{Catalog, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
 use crate::ranges::{self, HandleSet};
 use crate::table::Row;
@@ -46,6 +46,13 @@ const CATALOG: &str = "def";
 pub(crate) trait RowSource: Send + Sync {
     /// The rows of `table` within `handles` (all rows for `None`).
     fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>>;
+    /// The rows whose `index` columns start with one of `values`.
+    fn rows_by_index(
+        &self,
+        table: &TableInfo,
+        index: &IndexInfo,
+        values: &[Datum],
+    ) -> Result<Vec<(Vec<u8>, Row)>>;
 }
 
 /// The hidden column that carries each row's key, in the scans of the
@@ -92,6 +99,14 @@ pub(crate) fn describe(
     struct NoRows;
     impl RowSource for NoRows {
         fn rows(&self, _: &TableInfo, _: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
+            Ok(Vec::new())
+        }
+        fn rows_by_index(
+            &self,
+            _: &TableInfo,
+            _: &IndexInfo,
+            _: &[Datum],
+        ) -> Result<Vec<(Vec<u8>, Row)>> {
             Ok(Vec::new())
         }
     }
@@ -289,6 +304,23 @@ impl fmt::Debug for RowTable {
 }
 
 impl RowTable {
+    /// An index whose first column a filter pins to values, with those
+    /// values in the column's type.
+    fn index_lookup(&self, filters: &[DfExpr]) -> Option<(&IndexInfo, Vec<Datum>)> {
+        self.info.secondary_indexes().find_map(|index| {
+            let column = &self.info.columns[*index.columns.first()?];
+            let name = column.name.to_ascii_lowercase();
+            let scalars = filters
+                .iter()
+                .find_map(|f| ranges::equal_values(f, &name))?;
+            let values = scalars
+                .iter()
+                .map(|v| index_datum(column, v))
+                .collect::<Option<Vec<_>>>()?;
+            Some((index, values))
+        })
+    }
+
     /// The integer primary key column that is the row handle, if any.
     fn key_column(&self) -> Option<String> {
         match self.info.handle {
@@ -317,9 +349,15 @@ impl TableProvider for RowTable {
         let key = self.key_column();
         Ok(filters
             .iter()
-            .map(|f| match &key {
-                Some(k) if ranges::handles(f, k).is_some() => TableProviderFilterPushDown::Inexact,
-                _ => TableProviderFilterPushDown::Unsupported,
+            .map(|f| {
+                let on_key = key
+                    .as_ref()
+                    .is_some_and(|k| ranges::handles(f, k).is_some());
+                if on_key || self.index_lookup(std::slice::from_ref(*f)).is_some() {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
             })
             .collect())
     }
@@ -331,11 +369,15 @@ impl TableProvider for RowTable {
         filters: &[DfExpr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let handles = self.key_column().map(|k| ranges::combine(filters, &k));
-        let rows = self
-            .source
-            .rows(&self.info, handles.as_ref())
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let handles = self
+            .key_column()
+            .map(|k| ranges::combine(filters, &k))
+            .filter(|h| *h != HandleSet::all());
+        let rows = match (&handles, self.index_lookup(filters)) {
+            (None, Some((index, values))) => self.source.rows_by_index(&self.info, index, &values),
+            _ => self.source.rows(&self.info, handles.as_ref()),
+        }
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let batch = rows_to_batch(&self.info, &self.schema, &rows, self.with_handle)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let exec = MemorySourceConfig::try_new_exec(
@@ -345,6 +387,39 @@ impl TableProvider for RowTable {
         )?;
         Ok(exec)
     }
+}
+
+/// A literal as a key datum of `column`, when the literal is of the
+/// column's type family and the column holds it exactly; `None` (no index
+/// lookup) otherwise.
+fn index_datum(
+    column: &crate::catalog::ColumnInfo,
+    v: &datafusion::scalar::ScalarValue,
+) -> Option<Datum> {
+    use crate::types::TypeKind;
+    use datafusion::scalar::ScalarValue as S;
+    let ty = &column.ty;
+    let value = match v {
+        S::Int8(Some(x)) => Value::Int(i64::from(*x)),
+        S::Int16(Some(x)) => Value::Int(i64::from(*x)),
+        S::Int32(Some(x)) => Value::Int(i64::from(*x)),
+        S::Int64(Some(x)) => Value::Int(*x),
+        S::UInt64(Some(x)) => Value::UInt(*x),
+        S::Utf8(Some(s)) | S::LargeUtf8(Some(s)) | S::Utf8View(Some(s)) => Value::Str(s.clone()),
+        _ => return None,
+    };
+    let compatible = match &value {
+        Value::Int(_) | Value::UInt(_) => ty.is_integer(),
+        Value::Str(_) => ty.is_text() && ty.kind != TypeKind::Char,
+        _ => false,
+    };
+    if !compatible {
+        return None;
+    }
+    let datum = ty.coerce(&value, &column.name).ok()?;
+    let exact = crate::types::value_text(&crate::types::datum_to_value(&datum))
+        == crate::types::value_text(&value);
+    exact.then_some(datum)
 }
 
 /// Rows of `table` as one Arrow batch of `schema`.

@@ -122,6 +122,36 @@ pub(crate) fn handles(filter: &Expr, column: &str) -> Option<HandleSet> {
     }
 }
 
+/// The values `filter` allows `column` to equal (`col = v`, `col IN (…)`),
+/// for an index lookup.
+pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValue>> {
+    let lit = |e: &Expr| match e {
+        Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
+        _ => None,
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            if is_column(left, column) {
+                Some(vec![lit(right)?])
+            } else if is_column(right, column) {
+                Some(vec![lit(left)?])
+            } else {
+                None
+            }
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) if is_column(expr, column) => list.iter().map(lit).collect(),
+        _ => None,
+    }
+}
+
 /// The intersection of what every usable filter allows.
 pub(crate) fn combine(filters: &[Expr], column: &str) -> HandleSet {
     filters
@@ -157,5 +187,21 @@ mod tests {
         assert_eq!(combine(&f, "id"), HandleSet::Range(2, 3));
         assert!(combine(&[col("id").gt(lit(5i64)), col("id").lt(lit(2i64))], "id").is_empty());
         assert!(handles(&col("id").eq(lit(1i64)).or(col("id").eq(lit(2i64))), "id").is_none());
+    }
+
+    #[test]
+    fn equalities_name_the_values_to_look_up() {
+        assert_eq!(
+            equal_values(&lit("x").eq(col("name")), "name"),
+            Some(vec![ScalarValue::from("x")])
+        );
+        assert_eq!(
+            equal_values(&col("k").in_list(vec![lit(1i64), lit(2i64)], false), "k")
+                .map(|v| v.len()),
+            Some(2)
+        );
+        assert!(equal_values(&col("k").gt(lit(1i64)), "k").is_none());
+        assert!(equal_values(&col("k").eq(col("j")), "k").is_none());
+        assert!(equal_values(&col("k").in_list(vec![lit(1i64)], true), "k").is_none());
     }
 }

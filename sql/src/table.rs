@@ -247,6 +247,55 @@ fn scan_key_range(
         .collect()
 }
 
+/// The rows whose entries in `index` start with one of `values` (the
+/// index's first column), in row-key order.
+pub fn rows_by_index(
+    txn: &dyn KvTxn,
+    table: &TableInfo,
+    index: &IndexInfo,
+    values: &[Datum],
+) -> Result<Vec<(Vec<u8>, Row)>> {
+    let handle_len = match (&table.handle, table.primary_index()) {
+        (HandleKind::Clustered, Some(pk)) => pk.columns.len(),
+        _ => 1,
+    };
+    let mut keys = std::collections::BTreeSet::new();
+    for v in values {
+        let mut prefix = key::index_prefix(table.id, index.id);
+        duet_storage::codec::encode_key(v, &mut prefix).map_err(codec)?;
+        for (k, value) in txn
+            .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
+            .map_err(storage)?
+        {
+            if value != b"0" {
+                // A unique entry: its value is the row key.
+                keys.insert(value);
+                continue;
+            }
+            let key::TableKey::Index { values, .. } = key::decode_key(&k).map_err(codec)? else {
+                continue;
+            };
+            let handle = match &table.handle {
+                HandleKind::Clustered => {
+                    Handle::Common(values[values.len().saturating_sub(handle_len)..].to_vec())
+                }
+                _ => match values.last() {
+                    Some(Datum::Int(h)) => Handle::Int(*h),
+                    _ => return Err(Error::Internal("index entry without a row id".into())),
+                },
+            };
+            keys.insert(row_key(table, &handle)?);
+        }
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(row) = get_row_by_key(txn, table, &k)? {
+            out.push((k, row));
+        }
+    }
+    Ok(out)
+}
+
 /// The rows of an integer-keyed table whose handles are in `set`.
 pub fn rows_by_handles(
     txn: &dyn KvTxn,

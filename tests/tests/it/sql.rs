@@ -188,6 +188,33 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         err(&mut c, "CREATE UNIQUE INDEX un ON items (note)").await,
         1062
     );
+    // Lookups through the unique and the back-filled secondary index, also
+    // inside a transaction that changed the indexed values.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT name FROM items WHERE qty IN (3, 9) ORDER BY name"
+        )
+        .await,
+        table(&[&["apple"], &["fig"]])
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT qty FROM items WHERE name = 'pear'").await,
+        table(&[&["8"]])
+    );
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("UPDATE items SET qty = 3 WHERE name = 'pear'")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT name FROM items WHERE qty = 3 ORDER BY name").await,
+        table(&[&["apple"], &["pear"]])
+    );
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT name FROM items WHERE qty = 3").await,
+        table(&[&["apple"]])
+    );
     let index_names: Vec<String> = rows(&mut c, "SHOW INDEX FROM items")
         .await
         .into_iter()
