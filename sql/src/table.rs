@@ -160,11 +160,7 @@ pub fn insert_row(
     }
     txn.insert(key, encode_value(table, row)?);
     for (k, v, unique) in entries {
-        if unique {
-            txn.insert(k, v);
-        } else {
-            txn.put(k, v);
-        }
+        write_entry(txn, k, v, unique);
     }
     Ok(())
 }
@@ -207,11 +203,7 @@ pub fn update_row(
             return Err(duplicate(table, Some(index), new, new_handle));
         }
         txn.delete(old_key);
-        if unique {
-            txn.insert(new_key, v);
-        } else {
-            txn.put(new_key, v);
-        }
+        write_entry(txn, new_key, v, unique);
     }
     txn.put(row_key(table, new_handle)?, encode_value(table, new)?);
     Ok(())
@@ -372,17 +364,7 @@ pub fn get_row(txn: &dyn KvTxn, table: &TableInfo, handle: &Handle) -> Result<Op
 
 /// Deletes every row and index entry of a table.
 pub fn delete_all_data(txn: &mut dyn KvTxn, table_id: i64) -> Result<()> {
-    let prefix = key::table_prefix(table_id);
-    let keys: Vec<Vec<u8>> = txn
-        .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
-        .map_err(storage)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    for k in keys {
-        txn.delete(k);
-    }
-    Ok(())
+    delete_prefix(txn, &key::table_prefix(table_id))
 }
 
 /// Writes the entries of a new index for every existing row (back-fill).
@@ -392,20 +374,20 @@ pub fn backfill_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo)
         if unique && txn.get(&k).map_err(storage)?.is_some() {
             return Err(duplicate(table, Some(index), &row, &handle));
         }
-        if unique {
-            txn.insert(k, v);
-        } else {
-            txn.put(k, v);
-        }
+        write_entry(txn, k, v, unique);
     }
     Ok(())
 }
 
 /// Removes every entry of an index.
 pub fn delete_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -> Result<()> {
-    let prefix = key::index_prefix(table.id, index.id);
+    delete_prefix(txn, &key::index_prefix(table.id, index.id))
+}
+
+/// Deletes every key that starts with `prefix`.
+fn delete_prefix(txn: &mut dyn KvTxn, prefix: &[u8]) -> Result<()> {
     let keys: Vec<Vec<u8>> = txn
-        .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
+        .scan(prefix, &key::prefix_end(prefix), usize::MAX)
         .map_err(storage)?
         .into_iter()
         .map(|(k, _)| k)
@@ -414,4 +396,13 @@ pub fn delete_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -
         txn.delete(k);
     }
     Ok(())
+}
+
+/// Writes an index entry; a unique one must not exist at commit.
+fn write_entry(txn: &mut dyn KvTxn, key: Vec<u8>, value: Vec<u8>, unique: bool) {
+    if unique {
+        txn.insert(key, value);
+    } else {
+        txn.put(key, value);
+    }
 }
