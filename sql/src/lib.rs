@@ -11,6 +11,7 @@
 mod autoid;
 mod catalog;
 mod ddl;
+mod decorrelate;
 mod error;
 mod eval;
 mod exec;

@@ -768,6 +768,7 @@ pub(crate) fn prepare(sql: &str, query: &mut Query) -> Result<Vec<Option<String>
         }
     }
     let _ = query.visit(&mut Prepare);
+    crate::decorrelate::decorrelate(query);
     Ok(names)
 }
 
