@@ -104,6 +104,11 @@ struct OuterTable {
 }
 
 fn rewrite_select(select: &mut Select, order_by: &mut [&mut Expr], next: &mut usize) {
+    for item in &mut select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            let _ = VisitMut::visit(e, &mut InToCounts { depth: 0 });
+        }
+    }
     let Some(outer) = outer_tables(select) else {
         return;
     };
@@ -385,6 +390,56 @@ impl Rewriter<'_> {
     }
 }
 
+/// `x [NOT] IN (subquery)` outside WHERE, which DataFusion cannot run,
+/// as counts over the subquery with MySQL's three-valued answer: FALSE
+/// over no rows, NULL for a NULL `x`, TRUE on a match, else NULL if the
+/// subquery has a NULL, else FALSE.
+struct InToCounts {
+    depth: usize,
+}
+
+impl VisitorMut for InToCounts {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        if let Expr::InSubquery {
+            expr: x,
+            subquery,
+            negated,
+        } = expr
+        {
+            let rows = format!("({subquery}) AS __duet_in(__duet_c)");
+            let text = format!(
+                "SELECT {not}(CASE WHEN (SELECT count(*) FROM {rows}) = 0 THEN FALSE \
+                 WHEN ({x}) IS NULL THEN NULL \
+                 WHEN (SELECT count(*) FROM {rows} WHERE __duet_c = ({x})) > 0 THEN TRUE \
+                 WHEN (SELECT count(*) FROM {rows} WHERE __duet_c IS NULL) > 0 THEN NULL \
+                 ELSE FALSE END)",
+                not = if *negated { "NOT " } else { "" },
+            );
+            if let Some(mut select) = parse_select(&text)
+                && let Some(SelectItem::UnnamedExpr(replacement)) = select.projection.pop()
+            {
+                *expr = replacement;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 fn parse_select(sql: &str) -> Option<Select> {
     let mut statements = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
     let datafusion::sql::sqlparser::ast::Statement::Query(query) = statements.pop()? else {
@@ -581,6 +636,18 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("__duet_k1"), "{sql}");
+    }
+
+    #[test]
+    fn in_subquery_in_the_select_list_becomes_counts() {
+        let sql = rewritten("SELECT 1 NOT IN (SELECT * FROM t1) FROM t2");
+        assert!(sql.starts_with("SELECT NOT (CASE WHEN"), "{sql}");
+        assert!(
+            sql.contains("FROM (SELECT * FROM t1) AS __duet_in (__duet_c) WHERE __duet_c = (1)"),
+            "{sql}"
+        );
+        let untouched = rewritten("SELECT a FROM t2 WHERE a IN (SELECT b FROM t1)");
+        assert!(!untouched.contains("__duet"), "{untouched}");
     }
 
     #[test]

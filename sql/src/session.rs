@@ -929,9 +929,24 @@ fn is_dual(q: &ast::Query) -> bool {
     let SetExpr::Select(select) = q.body.as_ref() else {
         return false;
     };
-    select.from.is_empty()
-        || (select.from.len() == 1
-            && table_name(&select.from[0].relation).is_some_and(|t| t.eq_ignore_ascii_case("dual")))
+    // A subquery needs the query engine even without a FROM clause.
+    let mut subquery = false;
+    let _ = ast::Visit::visit(q.body.as_ref(), &mut SubqueryFinder(&mut subquery));
+    !subquery
+        && (select.from.is_empty()
+            || (select.from.len() == 1
+                && table_name(&select.from[0].relation)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("dual"))))
+}
+
+struct SubqueryFinder<'a>(&'a mut bool);
+
+impl ast::Visitor for SubqueryFinder<'_> {
+    type Break = ();
+    fn pre_visit_query(&mut self, _: &ast::Query) -> std::ops::ControlFlow<()> {
+        *self.0 = true;
+        std::ops::ControlFlow::Break(())
+    }
 }
 
 fn table_name(t: &ast::TableFactor) -> Option<String> {
