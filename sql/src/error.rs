@@ -125,6 +125,11 @@ pub enum Error {
     /// A query feature the engine refused while planning or executing.
     #[error("{0}")]
     Query(String),
+    /// No engine the session allows can serve a table.
+    #[error(
+        "No access path for table '{table}' is found with 'duet_isolation_read_engines' = '{engines}'; the row store is the only engine with a replica of it"
+    )]
+    NoAccessPath { table: String, engines: String },
     /// A bug or an unexpected state inside Duet; never the client's fault.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -184,6 +189,7 @@ impl Error {
             Error::OperandColumns(_) => 1241,
             Error::Deadlock => 1213,
             Error::LockWaitTimeout => 1205,
+            Error::NoAccessPath { .. } => 1815,
             Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
         }
     }
@@ -242,6 +248,7 @@ impl Error {
             | Error::UnknownTimeZone(_)
             | Error::UnknownCollation(_)
             | Error::NoTablesUsed
+            | Error::NoAccessPath { .. }
             | Error::Internal(_) => "HY000",
         }
     }

@@ -35,9 +35,18 @@ pub(crate) fn lock(txn: &SharedTxn) -> MutexGuard<'_, Box<dyn KvTxn>> {
 /// Times an autocommit statement is retried after a write conflict.
 const AUTOCOMMIT_RETRIES: usize = 10;
 
-struct TxnSource(SharedTxn);
+struct TxnSource(SharedTxn, Arc<crate::session::Database>);
 
 impl RowSource for TxnSource {
+    fn stats(&self, table: &TableInfo) -> Option<crate::stats::TableStats> {
+        // Statistics guide the plan; failing to read them changes no answer.
+        self.1
+            .stats
+            .get(lock(&self.0).as_ref(), table)
+            .ok()
+            .flatten()
+    }
+
     fn rows_by_index(
         &self,
         table: &TableInfo,
@@ -244,6 +253,19 @@ impl Session {
             Statement::ShowCreate { obj_type, obj_name } => match obj_type {
                 ast::ShowCreateObject::Table => self.show_create_table(obj_name),
                 other => Err(Error::not_supported(format!("SHOW CREATE {other}"))),
+            },
+            Statement::Explain {
+                statement, analyze, ..
+            } => match statement.as_ref() {
+                Statement::Query(q) => self.explain(sql, q, *analyze),
+                other => Err(Error::not_supported(format!(
+                    "EXPLAIN of {}",
+                    crate::session::statement_kind(&other.to_string())
+                ))),
+            },
+            Statement::Analyze(a) => match &a.table_name {
+                Some(name) => self.analyze_table(name),
+                None => Err(Error::not_supported("ANALYZE without a table")),
             },
             Statement::Insert(insert) => self.insert(insert, params),
             Statement::Update(update) => self.update(sql, update, params),
@@ -498,23 +520,94 @@ impl Session {
         bind_params(&mut q, params)?;
         let names = query::prepare(sql, &mut q)?;
         let current = self.current_db.clone();
+        let routing = Arc::new(self.routing(&q)?);
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
             // The row executor's point gets need no plan.
             if let Some(get) = crate::point::plan(original, params, &catalog, current.as_deref()) {
                 return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
             }
-            let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
-            query::run(
+            let source: Arc<dyn RowSource> =
+                Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&s.db)));
+            let scope = query::Scope {
+                routing: Arc::clone(&routing),
+                ..query::Scope::new(source, None)
+            };
+            query::run(catalog, scope, current.as_deref(), q.clone(), names.clone())
+        });
+        self.warnings.extend(routing.take_warnings());
+        Ok(Output::Rows(rs?))
+    }
+
+    /// The router's rules for one query: the session's engines and the
+    /// query's hints.
+    fn routing(&self, q: &Query) -> Result<crate::access::Routing> {
+        let engines = self
+            .vars
+            .get(&self.db.globals, "duet_isolation_read_engines", None)?;
+        Ok(crate::access::Routing::new(
+            &crate::types::value_text(&engines),
+            q,
+        ))
+    }
+
+    /// `EXPLAIN [ANALYZE] query`: one row per plan operator.
+    pub(crate) fn explain(&mut self, sql: &str, q: &Query, analyze: bool) -> Result<Output> {
+        let mut prepared = q.clone();
+        let _ = query::prepare(sql, &mut prepared)?;
+        let current = self.current_db.clone();
+        let routing = Arc::new(self.routing(&prepared)?);
+        let rs = self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            if let Some(get) = crate::point::plan(q, &[], &catalog, current.as_deref()) {
+                let database = get.database_of(&catalog);
+                let actual = if analyze {
+                    Some(get.run(lock(txn).as_ref(), &database)?.rows.len())
+                } else {
+                    None
+                };
+                return Ok(crate::explain::point_get(&get, &database, actual));
+            }
+            let source: Arc<dyn RowSource> =
+                Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&s.db)));
+            let scope = query::Scope {
+                routing: Arc::clone(&routing),
+                ..query::Scope::new(source, None)
+            };
+            crate::explain::explain(
                 catalog,
-                source,
+                scope,
                 current.as_deref(),
-                q.clone(),
-                names.clone(),
-                None,
+                prepared.clone(),
+                analyze,
             )
+        });
+        self.warnings.extend(routing.take_warnings());
+        Ok(Output::Rows(rs?))
+    }
+
+    /// `ANALYZE TABLE t`: exact statistics for the router, stored for every
+    /// node; MySQL's one status row per table.
+    pub(crate) fn analyze_table(&mut self, name: &ObjectName) -> Result<Output> {
+        let table = self.table_named(name)?;
+        let (database, _) = ddl::qualified(name, self.current_db.as_deref())?;
+        self.with_txn(|s, txn| {
+            let mut guard = lock(txn);
+            s.db.stats.analyze(guard.as_mut(), &table)?;
+            Ok(())
         })?;
-        Ok(Output::Rows(rs))
+        Ok(Output::Rows(ResultSet {
+            columns: ["Table", "Op", "Msg_type", "Msg_text"]
+                .into_iter()
+                .map(|c| Column::expr(c, FieldType::VarString))
+                .collect(),
+            rows: vec![vec![
+                Value::Str(format!("{database}.{}", table.name)),
+                Value::Str("analyze".into()),
+                Value::Str("status".into()),
+                Value::Str("OK".into()),
+            ]],
+        }))
     }
 
     /// The result columns of a query, without running it (for `PREPARE`).
@@ -639,14 +732,14 @@ impl Session {
                 let mut q = (**source).clone();
                 bind_params(&mut q, params)?;
                 let names = query::prepare("", &mut q)?;
-                let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
+                let source: Arc<dyn RowSource> =
+                    Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&self.db)));
                 let rs = query::run(
                     Arc::clone(catalog),
-                    source,
+                    query::Scope::new(source, None),
                     self.current_db.as_deref(),
                     q,
                     names,
-                    None,
                 )?;
                 if rs.columns.len() != columns.len() {
                     return Err(Error::ColumnCountMismatch(1));
@@ -675,6 +768,7 @@ impl Session {
         };
         let mut warnings = Vec::new();
         let (mut affected, mut duplicates, mut first_id) = (0u64, 0u64, 0u64);
+        let (mut inserted, mut replaced) = (0u64, 0u64);
         let multi = rows.len() > 1;
         for values in rows {
             let (row, generated) = self.complete_row(table, &columns, values)?;
@@ -697,6 +791,7 @@ impl Session {
                 if insert.replace_into {
                     table::delete_row(t, table, &old, &old_handle)?;
                     affected += 1;
+                    replaced += 1;
                 } else if let Some(assignments) = odku {
                     let new =
                         self.apply_assignments(table, &old, assignments, params, Some(&row))?;
@@ -709,7 +804,10 @@ impl Session {
                 }
             }
             match table::insert_row(t, table, &row, &handle) {
-                Ok(()) => affected += 1,
+                Ok(()) => {
+                    affected += 1;
+                    inserted += 1;
+                }
                 Err(e @ Error::DuplicateEntry { .. }) if insert.ignore => {
                     duplicates += 1;
                     warnings.push(Warning {
@@ -721,6 +819,7 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+        self.db.stats.changed(table.id, inserted, replaced);
         let info = if multi || duplicates > 0 {
             format!(
                 "Records: {}  Duplicates: {duplicates}  Warnings: {}",
@@ -895,14 +994,13 @@ impl Session {
         };
         bind_params(&mut q, params)?;
         let names = query::prepare(&sql, &mut q)?;
-        let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn)));
+        let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&self.db)));
         let rs = query::run(
             Arc::clone(catalog),
-            source,
+            query::Scope::new(source, Some(target.table.id)),
             self.current_db.as_deref(),
             *q,
             names,
-            Some(target.table.id),
         )?;
         let guard = lock(txn);
         let mut out = Vec::with_capacity(rs.rows.len());
@@ -995,12 +1093,13 @@ impl Session {
             order_by: &delete.order_by,
             limit: delete.limit.as_ref(),
         };
-        let deleted = self.change_rows(name, &clauses, params, |_, txn, table, rows| {
+        let deleted = self.change_rows(name, &clauses, params, |s, txn, table, rows| {
             let mut guard = lock(txn);
             for (key, row) in &rows {
                 let handle = table::decode_handle(table, key)?;
                 table::delete_row(guard.as_mut(), table, row, &handle)?;
             }
+            s.db.stats.changed(table.id, 0, rows.len() as u64);
             Ok(rows.len() as u64)
         })?;
         Ok(Output::Ok(OkStatus {

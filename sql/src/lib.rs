@@ -8,6 +8,7 @@
 //! storage only through the transactional key-value seam in [`kv`], and
 //! does not own the wire protocol (that is `duet-server`).
 
+mod access;
 mod autoid;
 mod catalog;
 mod ddl;
@@ -15,11 +16,13 @@ mod decorrelate;
 mod error;
 mod eval;
 mod exec;
+mod explain;
 pub mod kv;
 mod point;
 mod query;
 mod ranges;
 mod session;
+mod stats;
 mod table;
 mod types;
 mod value;

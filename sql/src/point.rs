@@ -229,6 +229,11 @@ impl PointGet {
             .collect()
     }
 
+    /// The table's name and the handles to read, for `EXPLAIN`.
+    pub(crate) fn target(&self) -> (&str, &[i64]) {
+        (&self.table.name, &self.handles)
+    }
+
     pub(crate) fn database_of(&self, catalog: &Catalog) -> String {
         catalog
             .databases()

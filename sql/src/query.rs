@@ -30,6 +30,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use duet_storage::codec::Datum;
 
+use crate::access::{Engine, Path, Routing, TableAccessExec};
 use crate::catalog::{Catalog, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
 use crate::ranges::{self, HandleSet};
@@ -53,6 +54,10 @@ pub(crate) trait RowSource: Send + Sync {
         index: &IndexInfo,
         values: &[Datum],
     ) -> Result<Vec<(Vec<u8>, Row)>>;
+    /// The router's statistics of `table`, if it has any.
+    fn stats(&self, _table: &TableInfo) -> Option<crate::stats::TableStats> {
+        None
+    }
 }
 
 /// The hidden column that carries each row's key, in the scans of the
@@ -64,18 +69,38 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
+/// What one statement's plan reads through: the rows at its snapshot, the
+/// table whose scans also return [`HANDLE_COLUMN`] (UPDATE and DELETE), and
+/// the router's rules.
+pub(crate) struct Scope {
+    pub source: Arc<dyn RowSource>,
+    pub handle_table: Option<i64>,
+    pub routing: Arc<Routing>,
+}
+
+impl Scope {
+    /// A scope for reading `source` with the session's engines and no hints.
+    pub(crate) fn new(source: Arc<dyn RowSource>, handle_table: Option<i64>) -> Self {
+        Scope {
+            source,
+            handle_table,
+            routing: Arc::new(Routing {
+                allowed: vec![crate::access::Engine::Row],
+                ..Routing::default()
+            }),
+        }
+    }
+}
+
 /// Plans and runs a (prepared) query; `names` are the client's column names.
-///
-/// `handle_table`: the table whose scans also return [`HANDLE_COLUMN`].
 pub(crate) fn run(
     catalog: Arc<Catalog>,
-    source: Arc<dyn RowSource>,
+    scope: Scope,
     current_db: Option<&str>,
     query: Query,
     names: Vec<Option<String>>,
-    handle_table: Option<i64>,
 ) -> Result<ResultSet> {
-    let ctx = context(catalog, source, current_db, handle_table);
+    let ctx = context(catalog, Arc::new(scope), current_db);
     let statement =
         datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
     let (schema, batches) = block_on(async {
@@ -110,7 +135,11 @@ pub(crate) fn describe(
             Ok(Vec::new())
         }
     }
-    let ctx = context(catalog, Arc::new(NoRows), current_db, None);
+    let ctx = context(
+        catalog,
+        Arc::new(Scope::new(Arc::new(NoRows), None)),
+        current_db,
+    );
     let statement =
         datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
     let plan = block_on(ctx.state().statement_to_plan(statement))
@@ -120,11 +149,10 @@ pub(crate) fn describe(
 }
 
 /// A DataFusion context whose catalog `def` is Duet's.
-fn context(
+pub(crate) fn context(
     catalog: Arc<Catalog>,
-    source: Arc<dyn RowSource>,
+    scope: Arc<Scope>,
     current_db: Option<&str>,
-    handle_table: Option<i64>,
 ) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, current_db.unwrap_or(""))
@@ -141,18 +169,29 @@ fn context(
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    ctx.register_catalog(
-        CATALOG,
-        Arc::new(DuetCatalog {
-            catalog,
-            source,
-            handle_table,
-        }),
-    );
+    ctx.register_catalog(CATALOG, Arc::new(DuetCatalog { catalog, scope }));
     ctx
 }
 
-fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error {
+/// Duet's own error, if `e` carries one (raised by a table provider).
+fn duet_error(e: DataFusionError) -> std::result::Result<Error, DataFusionError> {
+    match e {
+        DataFusionError::External(inner) => match inner.downcast::<Error>() {
+            Ok(e) => Ok(*e),
+            Err(other) => Err(DataFusionError::External(other)),
+        },
+        DataFusionError::Context(what, inner) => {
+            duet_error(*inner).map_err(|e| DataFusionError::Context(what, Box::new(e)))
+        }
+        other => Err(other),
+    }
+}
+
+pub(crate) fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error {
+    let e = match duet_error(e) {
+        Ok(e) => return e,
+        Err(e) => e,
+    };
     let e = e.find_root().to_string();
     let text = e
         .strip_prefix("Error during planning: ")
@@ -197,8 +236,7 @@ fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error {
 
 struct DuetCatalog {
     catalog: Arc<Catalog>,
-    source: Arc<dyn RowSource>,
-    handle_table: Option<i64>,
+    scope: Arc<Scope>,
 }
 
 impl fmt::Debug for DuetCatalog {
@@ -222,8 +260,7 @@ impl CatalogProvider for DuetCatalog {
         Some(Arc::new(DuetSchema {
             database: db.name.clone(),
             catalog: Arc::clone(&self.catalog),
-            source: Arc::clone(&self.source),
-            handle_table: self.handle_table,
+            scope: Arc::clone(&self.scope),
         }))
     }
 }
@@ -231,8 +268,7 @@ impl CatalogProvider for DuetCatalog {
 struct DuetSchema {
     database: String,
     catalog: Arc<Catalog>,
-    source: Arc<dyn RowSource>,
-    handle_table: Option<i64>,
+    scope: Arc<Scope>,
 }
 
 impl fmt::Debug for DuetSchema {
@@ -257,15 +293,25 @@ impl SchemaProvider for DuetSchema {
         &self,
         name: &str,
     ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        Ok(self.catalog.table(&self.database, name).map(|t| {
-            let with_handle = self.handle_table == Some(t.id);
-            Arc::new(RowTable {
-                schema: arrow_schema(t, with_handle),
-                info: Arc::clone(t),
-                source: Arc::clone(&self.source),
-                with_handle,
-            }) as Arc<dyn TableProvider>
-        }))
+        let Some(t) = self.catalog.table(&self.database, name) else {
+            return Ok(None);
+        };
+        // The columnar replica is not there yet: the row store serves
+        // every access the session allows it to.
+        let engine = self
+            .scope
+            .routing
+            .engine_for(&self.database, &t.name, false)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let with_handle = self.scope.handle_table == Some(t.id);
+        Ok(Some(Arc::new(RowTable {
+            schema: arrow_schema(t, with_handle),
+            info: Arc::clone(t),
+            database: self.database.clone(),
+            engine,
+            scope: Arc::clone(&self.scope),
+            with_handle,
+        }) as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -290,8 +336,10 @@ pub(crate) fn arrow_schema(t: &TableInfo, with_handle: bool) -> SchemaRef {
 /// A table read from the row store at the transaction's snapshot.
 struct RowTable {
     info: Arc<TableInfo>,
+    database: String,
+    engine: Engine,
     schema: SchemaRef,
-    source: Arc<dyn RowSource>,
+    scope: Arc<Scope>,
     with_handle: bool,
 }
 
@@ -369,15 +417,42 @@ impl TableProvider for RowTable {
         filters: &[DfExpr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let source = &self.scope.source;
+        let stats = source.stats(&self.info);
+        let table_rows = stats.as_ref().map(|s| s.rows as f64);
         let handles = self
             .key_column()
             .map(|k| ranges::combine(filters, &k))
             .filter(|h| *h != HandleSet::all());
-        let rows = match (&handles, self.index_lookup(filters)) {
-            (None, Some((index, values))) => self.source.rows_by_index(&self.info, index, &values),
-            _ => self.source.rows(&self.info, handles.as_ref()),
-        }
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        // The router's choice: key ranges always (they read no more than a
+        // scan); an index lookup unless the statistics say it would fetch
+        // so much of the table that one sequential scan costs less.
+        let lookup = self.index_lookup(filters).and_then(|(index, values)| {
+            let column = self.info.columns.get(*index.columns.first()?)?;
+            let per_value = stats.as_ref().and_then(|s| s.rows_per_value(column.id));
+            let expected = per_value.map(|p| p * values.len() as f64);
+            match (expected, table_rows) {
+                (Some(e), Some(rows)) if e * INDEX_LOOKUP_COST > rows => None,
+                _ => Some((index, values, expected)),
+            }
+        });
+        let (rows, path, estimated) = match (&handles, lookup) {
+            (Some(set), _) => (
+                source.rows(&self.info, Some(set)),
+                Path::KeyRanges(set.describe()),
+                table_rows.map(|r| r.min(set.size())),
+            ),
+            (None, Some((index, values, expected))) => (
+                source.rows_by_index(&self.info, index, &values),
+                Path::IndexLookup {
+                    index: index.name.clone(),
+                    values: values.len(),
+                },
+                expected,
+            ),
+            (None, None) => (source.rows(&self.info, None), Path::FullScan, table_rows),
+        };
+        let rows = rows.map_err(|e| DataFusionError::External(Box::new(e)))?;
         let batch = rows_to_batch(&self.info, &self.schema, &rows, self.with_handle)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let exec = MemorySourceConfig::try_new_exec(
@@ -385,9 +460,20 @@ impl TableProvider for RowTable {
             Arc::clone(&self.schema),
             projection.cloned(),
         )?;
-        Ok(exec)
+        Ok(Arc::new(TableAccessExec {
+            table: format!("{}.{}", self.database, self.info.name),
+            engine: self.engine,
+            path,
+            estimated_rows: estimated,
+            rows_read: rows.len(),
+            input: exec,
+        }))
     }
 }
+
+/// How many sequential row reads one index lookup's row costs (an index
+/// entry, then the row by key).
+const INDEX_LOOKUP_COST: f64 = 3.0;
 
 /// A literal as a key datum of `column`, when the literal is of the
 /// column's type family and the column holds it exactly; `None` (no index

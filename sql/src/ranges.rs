@@ -35,6 +35,31 @@ impl HandleSet {
         }
     }
 
+    /// How many handles the set can hold at most.
+    pub(crate) fn size(&self) -> f64 {
+        match self {
+            HandleSet::Range(lo, hi) => (hi - lo + 1).max(0) as f64,
+            HandleSet::Points(p) => p.len() as f64,
+        }
+    }
+
+    /// `EXPLAIN`'s form: `[lo,hi]` or the points.
+    pub(crate) fn describe(&self) -> String {
+        let bound = |v: i128, open: bool| match v {
+            v if v <= i128::from(i64::MIN) && open => "-inf".to_string(),
+            v if v >= i128::from(i64::MAX) && !open => "+inf".to_string(),
+            v => v.to_string(),
+        };
+        match self {
+            HandleSet::Range(lo, hi) => format!("[{},{}]", bound(*lo, true), bound(*hi, false)),
+            HandleSet::Points(p) => {
+                let shown: Vec<String> = p.iter().take(10).map(i64::to_string).collect();
+                let more = if p.len() > 10 { ",…" } else { "" };
+                format!("{{{}{more}}}", shown.join(","))
+            }
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             HandleSet::Range(lo, hi) => lo > hi,

@@ -89,6 +89,7 @@ pub struct Database {
     /// The newest schema any session loaded.
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) autoids: AutoIds,
+    pub(crate) stats: crate::stats::Stats,
 }
 
 impl std::fmt::Debug for Database {
@@ -113,6 +114,7 @@ impl Database {
         let db = Arc::new(Database {
             globals,
             autoids: AutoIds::new(Arc::clone(&kv)),
+            stats: crate::stats::Stats::default(),
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),
         });
@@ -221,7 +223,7 @@ struct Prepared {
 pub struct Session {
     pub(crate) db: Arc<Database>,
     identity: Identity,
-    vars: SessionVars,
+    pub(crate) vars: SessionVars,
     user_vars: HashMap<String, Value>,
     pub(crate) current_db: Option<String>,
     /// The open transaction (`BEGIN`, or autocommit off).
@@ -1032,7 +1034,7 @@ fn is_show_warnings(sql: &str) -> bool {
 }
 
 /// The first words of a statement, naming the feature an unsupported one needs.
-fn statement_kind(sql: &str) -> String {
+pub(crate) fn statement_kind(sql: &str) -> String {
     let words: Vec<String> = sql
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .filter(|w| !w.is_empty())

@@ -411,3 +411,121 @@ async fn prepared_statements_bind_parameters() {
         .unwrap();
     assert_eq!(qty, Some(100));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_each_access_its_engine_and_path() {
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    c.query_drop(
+        "CREATE TABLE r (id INT PRIMARY KEY, k INT, u INT, v VARCHAR(8), KEY ik (k), KEY iu (u))",
+    )
+    .await
+    .unwrap();
+    // 200 rows: k has two values (an index lookup would fetch half the
+    // table), u one per row.
+    let values: Vec<String> = (1..=200)
+        .map(|i| format!("({i}, {}, {i}, 'v{i}')", i % 2))
+        .collect();
+    c.query_drop(format!("INSERT INTO r VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+
+    let header: Vec<String> = {
+        let result: Vec<mysql_async::Row> = c.query("EXPLAIN SELECT * FROM r").await.unwrap();
+        result[0]
+            .columns_ref()
+            .iter()
+            .map(|col| col.name_str().to_string())
+            .collect()
+    };
+    assert_eq!(
+        header,
+        ["id", "estRows", "engine", "access object", "operator info"]
+    );
+
+    let point = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE id = 5").await;
+    assert_eq!(point.len(), 1);
+    assert_eq!(point[0][0].as_deref(), Some("Point_Get_1"));
+    assert_eq!(point[0][2].as_deref(), Some("row"));
+    assert_eq!(point[0][4].as_deref(), Some("handle:5"));
+
+    // Every table access names its engine; the rest name none.
+    let access = |plan: &[Vec<Option<String>>], op: &str| {
+        plan.iter()
+            .find(|r| r[0].as_deref().is_some_and(|id| id.contains(op)))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {op} in {plan:?}"))
+    };
+    let range = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE id > 190").await;
+    let scan = access(&range, "TableRangeScan");
+    assert_eq!(scan[2].as_deref(), Some("row"));
+    assert_eq!(scan[3].as_deref(), Some("table:test.r"));
+    assert_eq!(scan[4].as_deref(), Some("range:[191,+inf]"));
+
+    // Without statistics an equality on an index column uses the index.
+    let before = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE k = 1").await;
+    access(&before, "IndexLookUp");
+    let analyzed = rows(&mut c, "ANALYZE TABLE r").await;
+    assert_eq!(analyzed, table(&[&["test.r", "analyze", "status", "OK"]]));
+    // With them, the router reads half the table by one scan instead…
+    let common = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE k = 1").await;
+    let full = access(&common, "TableFullScan");
+    assert_eq!(full[1].as_deref(), Some("200.00"));
+    // …and still looks a selective value up.
+    let rare = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE u = 7").await;
+    let lookup = access(&rare, "IndexLookUp");
+    assert_eq!(lookup[1].as_deref(), Some("1.00"));
+    assert_eq!(lookup[3].as_deref(), Some("table:test.r, index:iu"));
+    // Both plans answer the same.
+    assert_eq!(
+        rows(&mut c, "SELECT v FROM r WHERE u = 7").await,
+        table(&[&["v7"]])
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT count(*) FROM r WHERE k = 1").await,
+        table(&[&["100"]])
+    );
+    // Statistics follow writes between analyses.
+    c.query_drop("DELETE FROM r WHERE id > 100").await.unwrap();
+    let after = rows(&mut c, "EXPLAIN SELECT v FROM r").await;
+    assert_eq!(
+        access(&after, "TableFullScan")[1].as_deref(),
+        Some("100.00")
+    );
+
+    // EXPLAIN ANALYZE runs the query and adds actual rows and time.
+    let analyzed = rows(
+        &mut c,
+        "EXPLAIN ANALYZE SELECT k, count(*) FROM r GROUP BY k",
+    )
+    .await;
+    assert_eq!(analyzed[0].len(), 7);
+    let scan = access(&analyzed, "TableFullScan");
+    assert_eq!(scan[5].as_deref(), Some("100"));
+    assert!(analyzed.iter().all(|r| r[6].is_some()));
+
+    // A hint for an engine with no replica falls back with a warning…
+    let hinted = rows(
+        &mut c,
+        "SELECT /*+ READ_FROM_STORAGE(COLUMNAR[x]) */ count(*) FROM r AS x",
+    )
+    .await;
+    assert_eq!(hinted, table(&[&["100"]]));
+    let warnings = rows(&mut c, "SHOW WARNINGS").await;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0][1].as_deref(), Some("1815"));
+    // …and a session that allows only that engine gets a clear error.
+    c.query_drop("SET duet_isolation_read_engines = 'columnar'")
+        .await
+        .unwrap();
+    assert_eq!(err(&mut c, "SELECT count(*) FROM r").await, 1815);
+    c.query_drop("SET duet_isolation_read_engines = 'row'")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT count(*) FROM r").await,
+        table(&[&["100"]])
+    );
+    assert_eq!(err(&mut c, "EXPLAIN SELECT * FROM nope").await, 1146);
+}

@@ -1,0 +1,405 @@
+//! The router's side of a table access: which engine may serve a table
+//! (the session's `duet_isolation_read_engines` and the statement's
+//! `READ_FROM_STORAGE` hints), which access path it chose (point get,
+//! index lookup, key range or full scan) with the estimate behind the
+//! choice, and the plan node that carries that choice into the executed
+//! plan, where `EXPLAIN` reads it back.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+    Statistics,
+};
+use datafusion::sql::sqlparser::ast::{self, Query, SetExpr, TableFactor};
+
+use crate::error::{Error, Result};
+use crate::session::Warning;
+
+/// An engine that can serve a table access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Engine {
+    Row,
+    Columnar,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Row => "row",
+            Engine::Columnar => "columnar",
+        })
+    }
+}
+
+/// How a table access reads the row store.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Path {
+    /// Every row of the table.
+    FullScan,
+    /// Rows whose integer primary key is in the ranges described.
+    KeyRanges(String),
+    /// Rows found through an index, for `values` lookup values.
+    IndexLookup { index: String, values: usize },
+}
+
+/// What the engines may serve for one statement.
+#[derive(Debug, Default)]
+pub(crate) struct Routing {
+    /// The session's allowed engines (`duet_isolation_read_engines`).
+    pub allowed: Vec<Engine>,
+    /// `READ_FROM_STORAGE` hints: lower-case table name → engine.
+    pub hints: HashMap<String, Engine>,
+    /// Hints that could not be followed, for `SHOW WARNINGS`.
+    pub warnings: Mutex<Vec<Warning>>,
+}
+
+impl Routing {
+    /// `engines` is the variable's value (`'row'`, `'columnar'`, `'row,columnar'`).
+    pub fn new(engines: &str, query: &Query) -> Routing {
+        let allowed = engines
+            .split(',')
+            .filter_map(|e| match e.trim().to_ascii_lowercase().as_str() {
+                "row" => Some(Engine::Row),
+                "columnar" => Some(Engine::Columnar),
+                _ => None,
+            })
+            .collect();
+        let mut routing = Routing {
+            allowed,
+            ..Routing::default()
+        };
+        collect_hints(query, &mut routing.hints);
+        routing
+    }
+
+    /// The engine that serves `table` (`database.table`, name as declared);
+    /// `columnar_available` says whether it has a columnar replica.
+    pub fn engine_for(
+        &self,
+        database: &str,
+        table: &str,
+        columnar_available: bool,
+    ) -> Result<Engine> {
+        let available = |e: Engine| e == Engine::Row || columnar_available;
+        let allowed: Vec<Engine> = self
+            .allowed
+            .iter()
+            .copied()
+            .filter(|e| available(*e))
+            .collect();
+        if let Some(hinted) = self.hints.get(&table.to_ascii_lowercase()) {
+            if allowed.contains(hinted) {
+                return Ok(*hinted);
+            }
+            self.warn(format!(
+                "No available path for table '{database}.{table}' with the store type {} of the \
+                 hint READ_FROM_STORAGE; check the table's columnar replica and \
+                 duet_isolation_read_engines",
+                hinted.to_string().to_ascii_uppercase()
+            ));
+        }
+        // The row store serves point and index access best; columnar only
+        // when the row store is not allowed (the cost model for scans
+        // arrives with the columnar replica).
+        allowed.first().copied().map_or_else(
+            || {
+                Err(Error::NoAccessPath {
+                    table: format!("{database}.{table}"),
+                    engines: self
+                        .allowed
+                        .iter()
+                        .map(Engine::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                })
+            },
+            Ok,
+        )
+    }
+
+    fn warn(&self, message: String) {
+        let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        warnings.push(Warning {
+            level: "Warning",
+            code: 1815,
+            message,
+        });
+    }
+
+    /// The warnings raised while planning.
+    pub fn take_warnings(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Reads `READ_FROM_STORAGE(COLUMNAR[t1, t2], ROW[t3])` from every SELECT
+/// of `query`; an alias names the table it stands for.
+fn collect_hints(query: &Query, hints: &mut HashMap<String, Engine>) {
+    use std::ops::ControlFlow;
+    struct Hints<'a>(&'a mut HashMap<String, Engine>);
+    impl ast::Visitor for Hints<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = q.body.as_ref() {
+                let mut aliases = HashMap::new();
+                for t in &select.from {
+                    for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
+                    {
+                        if let TableFactor::Table { name, alias, .. } = f {
+                            let table = name
+                                .0
+                                .last()
+                                .and_then(|p| p.as_ident())
+                                .map(|i| i.value.to_ascii_lowercase())
+                                .unwrap_or_default();
+                            if let Some(a) = alias {
+                                aliases.insert(a.name.value.to_ascii_lowercase(), table.clone());
+                            }
+                            aliases.insert(table.clone(), table);
+                        }
+                    }
+                }
+                for hint in &select.optimizer_hints {
+                    for (engine, name) in parse_hint(&hint.text) {
+                        let name = aliases.get(&name).cloned().unwrap_or(name);
+                        self.0.insert(name, engine);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::Visit::visit(query, &mut Hints(hints));
+}
+
+/// The `(engine, table)` pairs of the `READ_FROM_STORAGE` hints in a hint
+/// comment's text; other hints are ignored, as MySQL ignores unknown ones.
+pub(crate) fn parse_hint(text: &str) -> Vec<(Engine, String)> {
+    let mut out = Vec::new();
+    let upper = text.to_ascii_uppercase();
+    let mut rest = upper.as_str();
+    let mut offset = 0;
+    while let Some(at) = rest.find("READ_FROM_STORAGE") {
+        let start = offset + at + "READ_FROM_STORAGE".len();
+        let Some(open) = text[start..].find('(') else {
+            break;
+        };
+        let body_start = start + open + 1;
+        let Some(close) = find_close(&text[body_start..]) else {
+            break;
+        };
+        let body = &text[body_start..body_start + close];
+        // `COLUMNAR[t1, t2], ROW[t3]`
+        for part in body.split(']') {
+            let Some((engine, tables)) = part.split_once('[') else {
+                continue;
+            };
+            let engine = match engine
+                .trim_matches(|c: char| c == ',' || c.is_whitespace())
+                .to_ascii_uppercase()
+                .as_str()
+            {
+                "ROW" | "TIKV" => Engine::Row,
+                "COLUMNAR" | "TIFLASH" => Engine::Columnar,
+                _ => continue,
+            };
+            for t in tables.split(',') {
+                let t = t.trim().trim_matches('`');
+                // `db.t` names the table `t`.
+                let t = t.rsplit('.').next().unwrap_or(t);
+                if !t.is_empty() {
+                    out.push((engine, t.to_ascii_lowercase()));
+                }
+            }
+        }
+        offset = body_start + close;
+        rest = &upper[offset..];
+    }
+    out
+}
+
+/// The offset of the `)` that closes an already opened parenthesis.
+fn find_close(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return Some(i),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// One table access in a physical plan: the rows it read (its input, a
+/// leaf the executor runs) and the router's choice, shown by `EXPLAIN`.
+#[derive(Debug)]
+pub(crate) struct TableAccessExec {
+    pub table: String,
+    pub engine: Engine,
+    pub path: Path,
+    /// Rows the router expected this access to return, if it knew.
+    pub estimated_rows: Option<f64>,
+    /// Rows it read from its engine.
+    pub rows_read: usize,
+    pub input: Arc<dyn ExecutionPlan>,
+}
+
+impl TableAccessExec {
+    /// `EXPLAIN`'s access object: the table, and the index if one is used.
+    pub fn access_object(&self) -> String {
+        match &self.path {
+            Path::IndexLookup { index, .. } => format!("table:{}, index:{index}", self.table),
+            _ => format!("table:{}", self.table),
+        }
+    }
+
+    /// `EXPLAIN`'s operator info.
+    pub fn operator_info(&self) -> String {
+        match &self.path {
+            Path::FullScan => "full scan".into(),
+            Path::KeyRanges(r) => format!("range:{r}"),
+            Path::IndexLookup { values, .. } => format!("lookup of {values} value(s)"),
+        }
+    }
+
+    /// The operator's name in `EXPLAIN`.
+    pub fn operator(&self) -> &'static str {
+        match (&self.engine, &self.path) {
+            (Engine::Columnar, _) => "ColumnarScan",
+            (Engine::Row, Path::FullScan) => "TableFullScan",
+            (Engine::Row, Path::KeyRanges(_)) => "TableRangeScan",
+            (Engine::Row, Path::IndexLookup { .. }) => "IndexLookUp",
+        }
+    }
+}
+
+impl DisplayAs for TableAccessExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} engine={} {}",
+            self.operator(),
+            self.access_object(),
+            self.engine,
+            self.operator_info()
+        )
+    }
+}
+
+impl ExecutionPlan for TableAccessExec {
+    fn name(&self) -> &str {
+        "TableAccessExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+    ) -> datafusion::error::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
+    }
+
+    fn metrics(&self) -> Option<datafusion::physical_plan::metrics::MetricsSet> {
+        self.input.metrics()
+    }
+
+    #[allow(deprecated)]
+    fn partition_statistics(
+        &self,
+        _partition: Option<usize>,
+    ) -> datafusion::error::Result<Arc<Statistics>> {
+        let mut stats = Statistics::new_unknown(&self.schema());
+        if let Some(rows) = self.estimated_rows {
+            stats.num_rows = Precision::Inexact(rows.round() as usize);
+        }
+        Ok(Arc::new(stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_from_storage_hints_name_engines_per_table() {
+        assert_eq!(
+            parse_hint(" READ_FROM_STORAGE(COLUMNAR[t1, db.t2], ROW[`t3`]) "),
+            vec![
+                (Engine::Columnar, "t1".to_string()),
+                (Engine::Columnar, "t2".to_string()),
+                (Engine::Row, "t3".to_string()),
+            ]
+        );
+        assert_eq!(
+            parse_hint("MAX_EXECUTION_TIME(10) read_from_storage(row[a])"),
+            vec![(Engine::Row, "a".to_string())]
+        );
+        assert!(parse_hint("READ_FROM_STORAGE(").is_empty());
+        assert!(parse_hint("READ_FROM_STORAGE(DISK[t])").is_empty());
+    }
+
+    #[test]
+    fn the_row_store_serves_unless_excluded_and_hints_fall_back_with_a_warning() {
+        let q = |sql: &str| {
+            let mut s = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                &datafusion::sql::sqlparser::dialect::MySqlDialect {},
+                sql,
+            )
+            .unwrap();
+            match s.pop().unwrap() {
+                ast::Statement::Query(q) => *q,
+                _ => unreachable!(),
+            }
+        };
+        let plain = Routing::new("row,columnar", &q("SELECT * FROM t"));
+        assert_eq!(plain.engine_for("d", "t", false).unwrap(), Engine::Row);
+        assert!(plain.take_warnings().is_empty());
+
+        let hinted = Routing::new(
+            "row,columnar",
+            &q("SELECT /*+ READ_FROM_STORAGE(COLUMNAR[x]) */ * FROM t AS x"),
+        );
+        assert_eq!(hinted.engine_for("d", "t", true).unwrap(), Engine::Columnar);
+        assert_eq!(hinted.engine_for("d", "t", false).unwrap(), Engine::Row);
+        assert_eq!(hinted.take_warnings().len(), 1);
+
+        let columnar_only = Routing::new("columnar", &q("SELECT * FROM t"));
+        let e = columnar_only.engine_for("d", "t", false).unwrap_err();
+        assert_eq!(e.code(), 1815);
+        assert_eq!(
+            columnar_only.engine_for("d", "t", true).unwrap(),
+            Engine::Columnar
+        );
+    }
+}

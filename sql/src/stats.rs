@@ -1,0 +1,147 @@
+//! Per-table statistics for the router's cost estimates: the row count and
+//! each column's number of distinct values (NDV).
+//!
+//! `ANALYZE TABLE` computes them exactly from a snapshot and stores them in
+//! the KV store (under `m\x03` + table id, beside the catalog), so every
+//! node and every restart sees them. Between analyses the instance keeps
+//! them current in memory: each statement's inserted and deleted rows move
+//! the row count, and the NDVs scale with it (capped by the row count). A
+//! table never analyzed has no statistics; the router then uses rules
+//! rather than costs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use duet_storage::codec::encode_key;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::TableInfo;
+use crate::error::{Error, Result};
+use crate::kv::KvTxn;
+
+const STATS_PREFIX: &[u8] = b"m\x03";
+
+/// What the router knows of one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TableStats {
+    /// Estimated rows now.
+    pub rows: u64,
+    /// Rows when last analyzed, and distinct values per column id then.
+    pub analyzed_rows: u64,
+    pub ndv: HashMap<u32, u64>,
+    /// Rows inserted or deleted since the analysis.
+    pub modified: u64,
+}
+
+impl TableStats {
+    /// Estimated distinct values of column `id` now.
+    pub fn ndv(&self, id: u32) -> Option<u64> {
+        let at_analysis = *self.ndv.get(&id)?;
+        let scaled = if self.analyzed_rows == 0 {
+            self.rows
+        } else {
+            (at_analysis as f64 * self.rows as f64 / self.analyzed_rows as f64).ceil() as u64
+        };
+        Some(scaled.clamp(1, self.rows.max(1)))
+    }
+
+    /// Estimated rows with column `id` equal to one value.
+    pub fn rows_per_value(&self, id: u32) -> Option<f64> {
+        Some(self.rows as f64 / self.ndv(id)? as f64)
+    }
+}
+
+/// The instance's statistics, shared by its sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Loaded (or known absent) tables, by id.
+    tables: Mutex<HashMap<i64, Option<TableStats>>>,
+}
+
+fn stats_key(table_id: i64) -> Vec<u8> {
+    let mut k = STATS_PREFIX.to_vec();
+    k.extend_from_slice(&table_id.to_be_bytes());
+    k
+}
+
+impl Stats {
+    /// The statistics of `table`, read from the store on first use.
+    pub fn get(&self, txn: &dyn KvTxn, table: &TableInfo) -> Result<Option<TableStats>> {
+        if let Some(known) = self.lock().get(&table.id) {
+            return Ok(known.clone());
+        }
+        let stored = match txn.get(&stats_key(table.id)).map_err(Error::from_storage)? {
+            Some(bytes) => serde_json::from_slice(&bytes).ok(),
+            None => None,
+        };
+        self.lock().insert(table.id, stored.clone());
+        Ok(stored)
+    }
+
+    /// A statement inserted `inserted` and deleted `deleted` rows.
+    pub fn changed(&self, table_id: i64, inserted: u64, deleted: u64) {
+        if inserted == 0 && deleted == 0 {
+            return;
+        }
+        if let Some(Some(s)) = self.lock().get_mut(&table_id) {
+            s.rows = (s.rows + inserted).saturating_sub(deleted);
+            s.modified += inserted + deleted;
+        }
+    }
+
+    /// Computes `table`'s statistics from `txn`'s snapshot and writes them
+    /// in `txn` (visible to others when it commits).
+    pub fn analyze(&self, txn: &mut dyn KvTxn, table: &TableInfo) -> Result<TableStats> {
+        let rows = crate::table::scan_keyed_rows(txn, table)?;
+        let mut distinct: Vec<std::collections::HashSet<Vec<u8>>> =
+            vec![Default::default(); table.columns.len()];
+        for (_, row) in &rows {
+            for (set, datum) in distinct.iter_mut().zip(row) {
+                let mut buf = Vec::new();
+                // A float NaN cannot be a key: it counts as one value.
+                let _ = encode_key(datum, &mut buf);
+                set.insert(buf);
+            }
+        }
+        let stats = TableStats {
+            rows: rows.len() as u64,
+            analyzed_rows: rows.len() as u64,
+            ndv: table
+                .columns
+                .iter()
+                .zip(&distinct)
+                .map(|(c, set)| (c.id, set.len() as u64))
+                .collect(),
+            modified: 0,
+        };
+        let bytes = serde_json::to_vec(&stats).map_err(|e| Error::Internal(e.to_string()))?;
+        txn.put(stats_key(table.id), bytes);
+        self.lock().insert(table.id, Some(stats.clone()));
+        Ok(stats)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Option<TableStats>>> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndv_scales_with_the_row_count_and_never_exceeds_it() {
+        let s = TableStats {
+            rows: 2000,
+            analyzed_rows: 1000,
+            ndv: HashMap::from([(1, 10), (2, 1000)]),
+            modified: 1000,
+        };
+        assert_eq!(s.ndv(1), Some(20));
+        assert_eq!(s.ndv(2), Some(2000));
+        assert_eq!(s.rows_per_value(1), Some(100.0));
+        assert_eq!(s.ndv(3), None);
+        let shrunk = TableStats { rows: 5, ..s };
+        assert_eq!(shrunk.ndv(2), Some(5));
+    }
+}
