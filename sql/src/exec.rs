@@ -98,7 +98,10 @@ impl Session {
             let checkpoint = lock(&txn).checkpoint();
             let outcome = f(self, &txn);
             if let Err(e) = &outcome {
-                if e.is_retryable() {
+                // As in MySQL: a deadlock (here, a lost write conflict)
+                // rolls the transaction back; a lock wait timeout only the
+                // statement.
+                if matches!(e, Error::Deadlock) {
                     let _ = lock(&txn).rollback();
                     self.txn = None;
                 } else {
@@ -126,7 +129,9 @@ impl Session {
                 Ok(v)
             });
             match outcome {
-                Err(e) if e.is_retryable() && attempt < AUTOCOMMIT_RETRIES => {
+                // A conflict is retried at a new snapshot; a lock wait has
+                // already waited as long as it may.
+                Err(Error::Deadlock) if attempt < AUTOCOMMIT_RETRIES => {
                     let _ = lock(&txn).rollback();
                     self.warnings.clear();
                     continue;
@@ -515,8 +520,22 @@ impl Session {
 
     /// A `SELECT` with tables, through DataFusion.
     pub(crate) fn query(&mut self, sql: &str, q: &Query, params: &[Value]) -> Result<Output> {
-        let original = q;
-        let mut q = q.clone();
+        // A locking read locks the rows it selects, then reads them (at
+        // their latest versions) like any query. Outside a transaction the
+        // statement's own snapshot is already the latest: nothing to hold.
+        let unlocked;
+        let original = if q.locks.is_empty() {
+            q
+        } else {
+            if self.txn.is_some() || !self.status().autocommit {
+                self.lock_selected_rows(q, params)?;
+            }
+            let mut stripped = q.clone();
+            stripped.locks.clear();
+            unlocked = stripped;
+            &unlocked
+        };
+        let mut q = original.clone();
         bind_params(&mut q, params)?;
         let names = query::prepare(sql, &mut q)?;
         let current = self.current_db.clone();
@@ -537,6 +556,35 @@ impl Session {
         });
         self.warnings.extend(routing.take_warnings());
         Ok(Output::Rows(rs?))
+    }
+
+    /// Locks the rows `SELECT … FOR UPDATE` (or `FOR SHARE`, held the same
+    /// way) selects from its one table: every row its `WHERE` matches.
+    fn lock_selected_rows(&mut self, q: &Query, params: &[Value]) -> Result<()> {
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return Err(Error::not_supported("a locking read of a set operation"));
+        };
+        let [from] = select.from.as_slice() else {
+            return Err(Error::not_supported("a locking read of several tables"));
+        };
+        let TableFactor::Table { name, alias, .. } = &from.relation else {
+            return Err(Error::not_supported("a locking read of a derived table"));
+        };
+        if !from.joins.is_empty() {
+            return Err(Error::not_supported("a locking read of several tables"));
+        }
+        let clauses = Clauses {
+            alias: alias.as_ref().map(|a| a.name.value.as_str()),
+            selection: select.selection.as_ref(),
+            order_by: &[],
+            limit: None,
+        };
+        self.change_rows(name, &clauses, params, |_, txn, _, rows| {
+            let keys: Vec<Vec<u8>> = rows.into_iter().map(|(k, _)| k).collect();
+            lock(txn)
+                .lock_for_update(&keys)
+                .map_err(Error::from_storage)
+        })
     }
 
     /// The router's rules for one query: the session's engines and the

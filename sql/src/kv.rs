@@ -25,6 +25,9 @@ pub trait KvTxn: Send {
     /// Puts `key`, failing at commit with `AlreadyExist` if it has a value.
     fn insert(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn delete(&mut self, key: Vec<u8>);
+    /// `SELECT … FOR UPDATE`: locks `keys` until the transaction ends; its
+    /// reads of them see their latest committed values from now on.
+    fn lock_for_update(&mut self, keys: &[Vec<u8>]) -> KvResult<()>;
     /// Two-phase commit; the commit timestamp (0 if nothing was written).
     fn commit(&mut self) -> KvResult<u64>;
     fn rollback(&mut self) -> KvResult<()>;
@@ -87,6 +90,14 @@ impl<S: TxnStore> KvTxn for Txn<S> {
     fn delete(&mut self, key: Vec<u8>) {
         if let Some(t) = self.0.as_mut() {
             t.delete(key);
+        }
+    }
+
+    fn lock_for_update(&mut self, keys: &[Vec<u8>]) -> KvResult<()> {
+        match self.0.as_mut() {
+            Some(t) if !keys.is_empty() => t.lock_for_update(keys).map(|_| ()),
+            Some(_) => Ok(()),
+            None => Err(finished()),
         }
     }
 

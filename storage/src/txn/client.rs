@@ -21,6 +21,10 @@ use crate::tso::TimestampSource;
 pub struct TxnOptions {
     /// Lock TTL in milliseconds: how long others wait before cleaning up.
     pub lock_ttl_ms: u64,
+    /// TTL of the locks `SELECT … FOR UPDATE` takes, which stay while the
+    /// client works between statements: longer than `lock_wait`, so that
+    /// a waiting writer gives up (1205) before it may roll the holder back.
+    pub pessimistic_lock_ttl_ms: u64,
     /// How long a reader or writer waits for a live lock before giving up.
     pub lock_wait: Duration,
     /// Pause between attempts while waiting for a lock.
@@ -31,6 +35,7 @@ impl Default for TxnOptions {
     fn default() -> Self {
         TxnOptions {
             lock_ttl_ms: 3000,
+            pessimistic_lock_ttl_ms: 20_000,
             lock_wait: Duration::from_secs(5),
             backoff: Duration::from_millis(5),
         }
@@ -79,6 +84,7 @@ impl<S: TxnStore> TxnClient<S> {
             start_ts: self.tso.get_ts()?,
             writes: BTreeMap::new(),
             pessimistic_locks: BTreeMap::new(),
+            locked_values: BTreeMap::new(),
             primary: None,
         })
     }
@@ -91,16 +97,17 @@ impl<S: TxnStore> TxnClient<S> {
     /// Runs `read`, resolving the locks it reports, until it succeeds or a
     /// live lock outlasts the wait.
     fn with_lock_resolution<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut waited = Duration::ZERO;
+        // Wall time, not the sum of the pauses: each attempt also costs a
+        // round through the store.
+        let started = std::time::Instant::now();
         loop {
             match read() {
                 Err(Error::KeyIsLocked(info)) => {
                     if !self.resolve(&info)? {
-                        if waited >= self.options.lock_wait {
+                        if started.elapsed() >= self.options.lock_wait {
                             return Err(Error::KeyIsLocked(info));
                         }
                         std::thread::sleep(self.options.backoff);
-                        waited += self.options.backoff;
                     }
                 }
                 other => return other,
@@ -166,6 +173,10 @@ pub struct Transaction<S: TxnStore> {
     writes: BTreeMap<Vec<u8>, Mutation>,
     /// Keys holding this transaction's pessimistic lock, with their `for_update_ts`.
     pessimistic_locks: BTreeMap<Vec<u8>, u64>,
+    /// The latest committed value of each locked key, read when the lock
+    /// was taken: this transaction's reads see it rather than the snapshot,
+    /// so that what it writes there builds on the newest version.
+    locked_values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     primary: Option<Vec<u8>>,
 }
 
@@ -210,7 +221,10 @@ impl<S: TxnStore> Transaction<S> {
             return Ok(match m.op() {
                 Op::Put | Op::Insert => Some(m.value.clone()),
                 Op::Delete => None,
-                Op::Lock => self.client.get_at(key, self.start_ts)?,
+                Op::Lock => match self.locked_values.get(key) {
+                    Some(latest) => latest.clone(),
+                    None => self.client.get_at(key, self.start_ts)?,
+                },
             });
         }
         self.client.get_at(key, self.start_ts)
@@ -241,7 +255,15 @@ impl<S: TxnStore> Transaction<S> {
                 Op::Delete => {
                     merged.remove(k);
                 }
-                Op::Lock => {}
+                Op::Lock => match self.locked_values.get(k) {
+                    Some(Some(latest)) => {
+                        merged.insert(k.clone(), latest.clone());
+                    }
+                    Some(None) => {
+                        merged.remove(k);
+                    }
+                    None => {}
+                },
             }
         }
         Ok(merged.into_iter().take(limit).collect())
@@ -273,8 +295,9 @@ impl<S: TxnStore> Transaction<S> {
     }
 
     /// `SELECT … FOR UPDATE`: locks `keys` now and returns their latest
-    /// committed values. A commit after the lock is taken fails with
-    /// `WriteConflict`, which the caller retries.
+    /// committed values, which this transaction's reads of those keys see
+    /// from now on. Another transaction's write to them waits for (or
+    /// conflicts with) this one.
     pub fn lock_for_update(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         let for_update_ts = self.client.tso.get_ts()?;
         let primary = self.primary.get_or_insert_with(|| keys[0].clone()).clone();
@@ -283,7 +306,7 @@ impl<S: TxnStore> Transaction<S> {
             primary,
             start_ts: self.start_ts,
             for_update_ts,
-            lock_ttl: self.lock_ttl()?,
+            lock_ttl: self.elapsed_ms()? + self.client.options.pessimistic_lock_ttl_ms,
         };
         self.client
             .with_lock_resolution(|| self.client.store.execute(cmd.clone().into()))?;
@@ -295,9 +318,14 @@ impl<S: TxnStore> Transaction<S> {
         }
         let snap = self.client.store.snapshot()?;
         let reader = MvccReader::new(&snap);
-        keys.iter()
+        let values = keys
+            .iter()
             .map(|k| reader.get_committed(k, for_update_ts))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        for (k, v) in keys.iter().zip(&values) {
+            self.locked_values.insert(k.clone(), v.clone());
+        }
+        Ok(values)
     }
 
     /// Two-phase commit; returns the commit timestamp (0 if nothing was written).
@@ -389,9 +417,13 @@ impl<S: TxnStore> Transaction<S> {
     /// A lock TTL counted from now rather than from `start_ts` (which is
     /// what check-txn-status measures it against).
     fn lock_ttl(&self) -> Result<u64> {
+        Ok(self.elapsed_ms()? + self.client.options.lock_ttl_ms)
+    }
+
+    /// Milliseconds since the transaction started.
+    fn elapsed_ms(&self) -> Result<u64> {
         let now = physical_ms(self.client.tso.get_ts()?);
-        let elapsed = now.saturating_sub(physical_ms(self.start_ts));
-        Ok(elapsed + self.client.options.lock_ttl_ms)
+        Ok(now.saturating_sub(physical_ms(self.start_ts)))
     }
 
     /// Abandons the transaction, releasing any locks it took.

@@ -39,6 +39,7 @@ impl<E: Engine> Env<E> {
         let store = Arc::new(LocalStore::new(engine, false));
         let options = TxnOptions {
             lock_ttl_ms: TTL_MS,
+            pessimistic_lock_ttl_ms: 20_000,
             lock_wait: Duration::ZERO,
             backoff: Duration::ZERO,
         };
@@ -152,6 +153,13 @@ fn pessimistic_lock_blocks_others_and_sees_latest() {
         got,
         vec![Some(b"newer-than-t".to_vec())],
         "FOR UPDATE reads the latest"
+    );
+    // …and so do the transaction's later reads of the locked key, by get
+    // and by scan, while other keys stay at the snapshot.
+    assert_eq!(t.get(b"k").unwrap(), Some(b"newer-than-t".to_vec()));
+    assert_eq!(
+        t.scan(b"a", Some(b"z"), 10).unwrap(),
+        vec![(b"k".to_vec(), b"newer-than-t".to_vec())]
     );
     let mut other = env.client.begin().unwrap();
     other.put(b"k".to_vec(), b"other".to_vec());

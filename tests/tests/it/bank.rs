@@ -33,6 +33,7 @@ fn concurrent_transfers_keep_every_snapshot_consistent() {
     let store = Arc::new(LocalStore::new(engine, false));
     let options = TxnOptions {
         lock_ttl_ms: 3000,
+        pessimistic_lock_ttl_ms: 20_000,
         lock_wait: Duration::from_secs(10),
         backoff: Duration::from_millis(1),
     };

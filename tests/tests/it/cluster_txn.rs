@@ -70,6 +70,7 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
             let cluster = Arc::new(ClusterStore::new(id, Arc::clone(&store), Some(transport)));
             let options = TxnOptions {
                 lock_ttl_ms: 2000,
+                pessimistic_lock_ttl_ms: 20_000,
                 lock_wait: Duration::from_secs(10),
                 backoff: Duration::from_millis(5),
             };

@@ -25,6 +25,7 @@ fn client(dir: &Path) -> Client {
     let store = Arc::new(LocalStore::new(engine, true));
     let options = TxnOptions {
         lock_ttl_ms: 1,
+        pessimistic_lock_ttl_ms: 20_000,
         lock_wait: Duration::from_secs(5),
         backoff: Duration::from_millis(2),
     };

@@ -154,6 +154,7 @@ fn three_stores_replicate_survive_the_leader_and_restart() {
         Arc::new(Tso::open(Arc::clone(&tso_engine)).unwrap());
     let options = TxnOptions {
         lock_ttl_ms: 500,
+        pessimistic_lock_ttl_ms: 20_000,
         lock_wait: Duration::from_secs(5),
         backoff: Duration::from_millis(10),
     };

@@ -529,3 +529,70 @@ async fn explain_shows_each_access_its_engine_and_path() {
     );
     assert_eq!(err(&mut c, "EXPLAIN SELECT * FROM nope").await, 1146);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_for_update_locks_and_reads_the_latest_rows() {
+    let t = TestServer::start().await;
+    let mut a = t.connect().await;
+    let mut b = t.connect().await;
+    for c in [&mut a, &mut b] {
+        c.query_drop("USE test").await.unwrap();
+    }
+    a.query_drop("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO acct VALUES (1, 100), (2, 100)")
+        .await
+        .unwrap();
+
+    // A's snapshot predates B's deposit; its locking read sees the deposit,
+    // and its update builds on it: no lost update, no conflict.
+    a.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct WHERE id = 2").await,
+        table(&[&["100"]])
+    );
+    b.query_drop("UPDATE acct SET bal = bal + 10 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct WHERE id = 1").await,
+        table(&[&["100"]]),
+        "a plain read stays at the snapshot"
+    );
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct WHERE id = 1 FOR UPDATE").await,
+        table(&[&["110"]])
+    );
+    a.query_drop("UPDATE acct SET bal = bal - 1 WHERE id = 1")
+        .await
+        .unwrap();
+
+    // While A holds the lock, B's write to that row waits and then gives
+    // up with 1205; B's write to another row goes through.
+    assert_eq!(
+        err(&mut b, "UPDATE acct SET bal = 0 WHERE id = 1").await,
+        1205
+    );
+    b.query_drop("UPDATE acct SET bal = bal + 1 WHERE id = 2")
+        .await
+        .unwrap();
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut b, "SELECT id, bal FROM acct ORDER BY id").await,
+        table(&[&["1", "109"], &["2", "101"]])
+    );
+
+    // Outside a transaction a locking read is a plain read; a locking read
+    // of several tables is refused by name.
+    assert_eq!(
+        rows(&mut b, "SELECT bal FROM acct WHERE id = 2 FOR UPDATE").await,
+        table(&[&["101"]])
+    );
+    b.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        err(&mut b, "SELECT * FROM acct x, acct y FOR UPDATE").await,
+        1235
+    );
+    b.query_drop("ROLLBACK").await.unwrap();
+}
