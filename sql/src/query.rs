@@ -33,6 +33,7 @@ use duet_storage::codec::Datum;
 use crate::access::{Engine, Path, Routing, TableAccessExec};
 use crate::catalog::{Catalog, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
+use crate::infoschema;
 use crate::ranges::{self, HandleSet};
 use crate::table::Row;
 use crate::types::{civil_from_days, days_from_civil};
@@ -252,16 +253,57 @@ impl CatalogProvider for DuetCatalog {
         self.catalog
             .databases()
             .map(|d| d.name.to_ascii_lowercase())
+            .chain([infoschema::NAME.to_string()])
             .collect()
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name.eq_ignore_ascii_case(infoschema::NAME) {
+            return Some(Arc::new(InfoSchema {
+                catalog: Arc::clone(&self.catalog),
+                scope: Arc::clone(&self.scope),
+            }));
+        }
         let db = self.catalog.database(name)?;
         Some(Arc::new(DuetSchema {
             database: db.name.clone(),
             catalog: Arc::clone(&self.catalog),
             scope: Arc::clone(&self.scope),
         }))
+    }
+}
+
+/// `information_schema`, built from the statement's catalog.
+struct InfoSchema {
+    catalog: Arc<Catalog>,
+    scope: Arc<Scope>,
+}
+
+impl fmt::Debug for InfoSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfoSchema").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for InfoSchema {
+    fn table_names(&self) -> Vec<String> {
+        infoschema::TABLES.iter().map(|t| t.to_string()).collect()
+    }
+
+    async fn table(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(infoschema::table(
+            &self.catalog,
+            self.scope.source.as_ref(),
+            &name.to_ascii_lowercase(),
+        ))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        infoschema::TABLES.contains(&name.to_ascii_lowercase().as_str())
     }
 }
 

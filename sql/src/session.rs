@@ -90,6 +90,7 @@ pub struct Database {
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) autoids: AutoIds,
     pub(crate) stats: crate::stats::Stats,
+    pub(crate) processes: crate::processes::Processes,
 }
 
 impl std::fmt::Debug for Database {
@@ -115,6 +116,7 @@ impl Database {
             globals,
             autoids: AutoIds::new(Arc::clone(&kv)),
             stats: crate::stats::Stats::default(),
+            processes: crate::processes::Processes::default(),
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),
         });
@@ -162,6 +164,11 @@ impl Database {
 
     /// A new session for an authenticated connection.
     pub fn session(self: &Arc<Self>, identity: Identity) -> Session {
+        self.processes.connect(
+            identity.connection_id,
+            &identity.user,
+            &identity.client_host,
+        );
         Session {
             db: Arc::clone(self),
             identity,
@@ -242,12 +249,21 @@ impl std::fmt::Debug for Session {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.db.processes.disconnect(self.identity.connection_id);
+    }
+}
+
 impl Session {
     /// Executes one statement of text protocol. Storage and the query
     /// engine block: the statement runs on this worker thread with the
     /// runtime told so (`block_in_place`), so a multi-threaded runtime is
     /// required.
     pub async fn execute(&mut self, sql: &str) -> Result<Output> {
+        self.db
+            .processes
+            .begin(self.identity.connection_id, self.current_db.as_deref(), sql);
         let result = tokio::task::block_in_place(|| match show_index_target(sql) {
             Some(table) => {
                 self.warnings.clear();
@@ -299,6 +315,11 @@ impl Session {
             return Err(Error::WrongArguments("mysqld_stmt_execute"));
         }
         let (sql, statement) = (prepared.sql.clone(), prepared.statement.clone());
+        self.db.processes.begin(
+            self.identity.connection_id,
+            self.current_db.as_deref(),
+            &sql,
+        );
         let result = tokio::task::block_in_place(|| self.run(&sql, &statement, params));
         self.finish(result)
     }
@@ -392,6 +413,9 @@ impl Session {
 
     /// Records an error as the statement's diagnostics, as MySQL does.
     fn finish(&mut self, result: Result<Output>) -> Result<Output> {
+        self.db
+            .processes
+            .end(self.identity.connection_id, self.current_db.as_deref());
         if let Err(e) = &result {
             self.warnings = vec![Warning {
                 level: "Error",
@@ -423,6 +447,8 @@ impl Session {
                 self.show_variables(filter.as_ref(), scope, params)
             }
             Statement::ShowDatabases { .. } => self.show_databases(),
+            Statement::ShowStatus { filter, .. } => self.show_status(filter.as_ref(), params),
+            Statement::ShowProcessList { full } => Ok(self.show_processlist(*full)),
             Statement::Use(u) => {
                 let name = use_target(u)?;
                 self.use_database(&name)?;
@@ -657,6 +683,48 @@ impl Session {
             }
         }
         Ok(Output::Rows(ResultSet { columns, rows }))
+    }
+
+    /// `SHOW [GLOBAL | SESSION] STATUS [LIKE … | WHERE …]`: the instance's
+    /// counters (the session scope shows the same, as MySQL does for
+    /// counters it keeps only globally).
+    fn show_status(
+        &self,
+        filter: Option<&ShowStatementFilter>,
+        params: &[Value],
+    ) -> Result<Output> {
+        let columns = vec![
+            Column::expr("Variable_name", FieldType::VarString),
+            Column::expr("Value", FieldType::VarString),
+        ];
+        let mut rows = Vec::new();
+        for (name, value) in self.db.processes.status() {
+            let row = [
+                ("Variable_name", Value::Str(name.into())),
+                ("Value", Value::Str(value)),
+            ];
+            if self.filter_accepts(filter, name, &row, params)? {
+                rows.push(row.into_iter().map(|(_, v)| v).collect());
+            }
+        }
+        Ok(Output::Rows(ResultSet { columns, rows }))
+    }
+
+    fn show_processlist(&self, full: bool) -> Output {
+        let columns = vec![
+            Column::expr("Id", FieldType::LongLong),
+            Column::expr("User", FieldType::VarString),
+            Column::expr("Host", FieldType::VarString),
+            Column::expr("db", FieldType::VarString),
+            Column::expr("Command", FieldType::VarString),
+            Column::expr("Time", FieldType::Long),
+            Column::expr("State", FieldType::VarString),
+            Column::expr("Info", FieldType::VarString),
+        ];
+        Output::Rows(ResultSet {
+            columns,
+            rows: self.db.processes.list(full),
+        })
     }
 
     fn show_databases(&mut self) -> Result<Output> {

@@ -596,3 +596,136 @@ async fn select_for_update_locks_and_reads_the_latest_rows() {
     );
     b.query_drop("ROLLBACK").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn information_schema_status_and_processlist_describe_the_instance() {
+    let t = TestServer::start().await;
+    let mut c = setup(&t).await;
+    let mut other = t.connect().await;
+
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name"
+        )
+        .await,
+        table(&[&["information_schema"], &["mysql"], &["shop"], &["test"]])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT TABLE_NAME, TABLE_TYPE, ENGINE FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = 'shop'"
+        )
+        .await,
+        table(&[&["items", "BASE TABLE", "Duet"]])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT column_name, ordinal_position, data_type, column_type, is_nullable, \
+             column_key, extra, numeric_precision, numeric_scale, character_maximum_length \
+             FROM information_schema.columns WHERE table_name = 'items' ORDER BY ordinal_position"
+        )
+        .await,
+        table(&[
+            &[
+                "id",
+                "1",
+                "int",
+                "int",
+                "NO",
+                "PRI",
+                "auto_increment",
+                "10",
+                "0",
+                "NULL"
+            ],
+            &[
+                "name",
+                "2",
+                "varchar",
+                "varchar(10)",
+                "NO",
+                "UNI",
+                "",
+                "NULL",
+                "NULL",
+                "10"
+            ],
+            &[
+                "price",
+                "3",
+                "decimal",
+                "decimal(6,2)",
+                "YES",
+                "",
+                "",
+                "6",
+                "2",
+                "NULL"
+            ],
+            &[
+                "qty",
+                "4",
+                "tinyint",
+                "tinyint unsigned",
+                "YES",
+                "",
+                "",
+                "3",
+                "0",
+                "NULL"
+            ],
+        ])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT index_name, non_unique, seq_in_index, column_name \
+             FROM information_schema.statistics WHERE table_schema = 'shop' \
+             ORDER BY index_name, seq_in_index"
+        )
+        .await,
+        table(&[&["PRIMARY", "0", "1", "id"], &["uname", "0", "1", "name"]])
+    );
+    // A view joins like a table, and an unknown one is 1146.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT count(*) FROM information_schema.tables t \
+             JOIN information_schema.columns c ON t.table_name = c.table_name"
+        )
+        .await,
+        table(&[&["4"]])
+    );
+    assert_eq!(
+        err(&mut c, "SELECT * FROM information_schema.nope").await,
+        1146
+    );
+
+    // The other connection shows up idle in the process list.
+    other.query_drop("USE test").await.unwrap();
+    let list = rows(&mut c, "SHOW FULL PROCESSLIST").await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let me = list
+        .iter()
+        .find(|r| r[4].as_deref() == Some("Query"))
+        .expect("this session runs SHOW PROCESSLIST");
+    assert_eq!(me[7].as_deref(), Some("SHOW FULL PROCESSLIST"));
+    assert_eq!(me[3].as_deref(), Some("shop"));
+    let idle = list
+        .iter()
+        .find(|r| r[4].as_deref() == Some("Sleep"))
+        .unwrap();
+    assert_eq!(idle[3].as_deref(), Some("test"));
+    assert_eq!(idle[7], None);
+    drop(other);
+
+    let status = rows(&mut c, "SHOW GLOBAL STATUS LIKE 'Threads_%'").await;
+    assert_eq!(status.len(), 2, "{status:?}");
+    assert_eq!(status[1][0].as_deref(), Some("Threads_running"));
+    assert_eq!(status[1][1].as_deref(), Some("1"));
+    let uptime = rows(&mut c, "SHOW STATUS WHERE Variable_name = 'Uptime'").await;
+    assert_eq!(uptime.len(), 1);
+}

@@ -1,0 +1,360 @@
+//! `information_schema`: MySQL's views of the catalog (`SCHEMATA`, `TABLES`,
+//! `COLUMNS`, `STATISTICS`), built from the catalog version the statement
+//! reads, so they agree with `SHOW` and with the tables the statement sees.
+//! They are queried like any table (joins, filters, aggregates), through
+//! the query engine.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+
+use crate::catalog::{Catalog, TableInfo};
+use crate::query::RowSource;
+use crate::types::value_text;
+use crate::value::Value;
+
+pub(crate) const NAME: &str = "information_schema";
+
+/// The views, by lower-case name.
+pub(crate) const TABLES: &[&str] = &["columns", "schemata", "statistics", "tables"];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Int,
+}
+
+use Kind::{Int, Text};
+
+/// The view `name` (lower case), as a table of the catalog's rows now.
+pub(crate) fn table(
+    catalog: &Catalog,
+    source: &dyn RowSource,
+    name: &str,
+) -> Option<Arc<dyn TableProvider>> {
+    let (columns, rows) = match name {
+        "schemata" => schemata(catalog),
+        "tables" => tables(catalog, source),
+        "columns" => columns(catalog),
+        "statistics" => statistics(catalog, source),
+        _ => return None,
+    };
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, kind)| {
+                let ty = match kind {
+                    Text => DataType::Utf8,
+                    Int => DataType::Int64,
+                };
+                Field::new(name.to_ascii_lowercase(), ty, true)
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| match kind {
+            Text => {
+                let mut b = StringBuilder::new();
+                for row in &rows {
+                    match &row[i] {
+                        Value::Null => b.append_null(),
+                        v => b.append_value(value_text(v)),
+                    }
+                }
+                Arc::new(b.finish()) as ArrayRef
+            }
+            Int => {
+                let mut b = Int64Builder::new();
+                for row in &rows {
+                    match &row[i] {
+                        Value::Int(v) => b.append_value(*v),
+                        Value::UInt(v) => b.append_value(i64::try_from(*v).unwrap_or(i64::MAX)),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish()) as ArrayRef
+            }
+        })
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).ok()?;
+    let table = MemTable::try_new(schema, vec![vec![batch]]).ok()?;
+    Some(Arc::new(table))
+}
+
+type View = (Vec<(&'static str, Kind)>, Vec<Vec<Value>>);
+
+fn text(s: impl Into<String>) -> Value {
+    Value::Str(s.into())
+}
+
+/// Every database, the built-in ones included, in name order.
+fn database_names(catalog: &Catalog) -> Vec<String> {
+    let mut names: Vec<String> = catalog.databases().map(|d| d.name.clone()).collect();
+    names.extend(["information_schema".to_string(), "mysql".to_string()]);
+    names.sort();
+    names
+}
+
+/// Every user table with its database, in name order.
+fn all_tables(catalog: &Catalog) -> Vec<(String, Arc<TableInfo>)> {
+    let mut out = Vec::new();
+    for db in database_names(catalog) {
+        let mut tables = catalog.tables(&db);
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        out.extend(tables.into_iter().map(|t| (db.clone(), t)));
+    }
+    out
+}
+
+fn schemata(catalog: &Catalog) -> View {
+    let columns = vec![
+        ("CATALOG_NAME", Text),
+        ("SCHEMA_NAME", Text),
+        ("DEFAULT_CHARACTER_SET_NAME", Text),
+        ("DEFAULT_COLLATION_NAME", Text),
+        ("SQL_PATH", Text),
+    ];
+    let rows = database_names(catalog)
+        .into_iter()
+        .map(|db| {
+            vec![
+                text("def"),
+                text(db),
+                text("utf8mb4"),
+                text("utf8mb4_bin"),
+                Value::Null,
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn tables(catalog: &Catalog, source: &dyn RowSource) -> View {
+    let columns = vec![
+        ("TABLE_CATALOG", Text),
+        ("TABLE_SCHEMA", Text),
+        ("TABLE_NAME", Text),
+        ("TABLE_TYPE", Text),
+        ("ENGINE", Text),
+        ("VERSION", Int),
+        ("ROW_FORMAT", Text),
+        ("TABLE_ROWS", Int),
+        ("AVG_ROW_LENGTH", Int),
+        ("DATA_LENGTH", Int),
+        ("MAX_DATA_LENGTH", Int),
+        ("INDEX_LENGTH", Int),
+        ("DATA_FREE", Int),
+        ("AUTO_INCREMENT", Int),
+        ("CREATE_TIME", Text),
+        ("UPDATE_TIME", Text),
+        ("CHECK_TIME", Text),
+        ("TABLE_COLLATION", Text),
+        ("CHECKSUM", Int),
+        ("CREATE_OPTIONS", Text),
+        ("TABLE_COMMENT", Text),
+    ];
+    let rows = all_tables(catalog)
+        .into_iter()
+        .map(|(db, t)| {
+            // The router's estimate, as MySQL's TABLE_ROWS is InnoDB's.
+            let estimate = source
+                .stats(&t)
+                .map_or(Value::Null, |s| Value::UInt(s.rows));
+            vec![
+                text("def"),
+                text(db),
+                text(t.name.clone()),
+                text("BASE TABLE"),
+                text("Duet"),
+                Value::Int(10),
+                text("Dynamic"),
+                estimate,
+                Value::Int(0),
+                Value::Int(0),
+                Value::Int(0),
+                Value::Int(0),
+                Value::Int(0),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                text("utf8mb4_bin"),
+                Value::Null,
+                text(""),
+                text(""),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn columns(catalog: &Catalog) -> View {
+    let columns = vec![
+        ("TABLE_CATALOG", Text),
+        ("TABLE_SCHEMA", Text),
+        ("TABLE_NAME", Text),
+        ("COLUMN_NAME", Text),
+        ("ORDINAL_POSITION", Int),
+        ("COLUMN_DEFAULT", Text),
+        ("IS_NULLABLE", Text),
+        ("DATA_TYPE", Text),
+        ("CHARACTER_MAXIMUM_LENGTH", Int),
+        ("CHARACTER_OCTET_LENGTH", Int),
+        ("NUMERIC_PRECISION", Int),
+        ("NUMERIC_SCALE", Int),
+        ("DATETIME_PRECISION", Int),
+        ("CHARACTER_SET_NAME", Text),
+        ("COLLATION_NAME", Text),
+        ("COLUMN_TYPE", Text),
+        ("COLUMN_KEY", Text),
+        ("EXTRA", Text),
+        ("PRIVILEGES", Text),
+        ("COLUMN_COMMENT", Text),
+    ];
+    let mut rows = Vec::new();
+    for (db, t) in all_tables(catalog) {
+        // SHOW FULL COLUMNS' rows: Field, Type, Collation, Null, Key,
+        // Default, Extra, Privileges, Comment.
+        let described = crate::ddl::describe(&t, true);
+        for (i, (c, d)) in t.columns.iter().zip(described.rows).enumerate() {
+            let column_type = c.ty.sql_name();
+            let data_type = column_type
+                .split(['(', ' '])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let text_type = c.ty.is_text();
+            let (precision, scale) = if c.ty.is_integer() {
+                (Value::Int(integer_digits(&data_type)), Value::Int(0))
+            } else if data_type == "decimal" {
+                (
+                    Value::Int(i64::from(c.ty.precision)),
+                    Value::Int(i64::from(c.ty.scale)),
+                )
+            } else if data_type == "double" {
+                (Value::Int(22), Value::Null)
+            } else if data_type == "float" {
+                (Value::Int(12), Value::Null)
+            } else {
+                (Value::Null, Value::Null)
+            };
+            let char_length = if text_type || c.ty.is_binary() {
+                let n = match data_type.as_str() {
+                    "tinytext" | "tinyblob" => 255,
+                    "text" | "blob" => 65535,
+                    "mediumtext" | "mediumblob" => 16_777_215,
+                    "longtext" | "longblob" => 4_294_967_295,
+                    _ => i64::from(c.ty.length),
+                };
+                Value::Int(n)
+            } else {
+                Value::Null
+            };
+            let octets = match (&char_length, text_type) {
+                (Value::Int(n), true) if *n < 4_294_967_295 / 4 => Value::Int(n * 4),
+                (v, _) => v.clone(),
+            };
+            let temporal = matches!(data_type.as_str(), "datetime" | "timestamp" | "time");
+            rows.push(vec![
+                text("def"),
+                text(db.clone()),
+                text(t.name.clone()),
+                text(c.name.clone()),
+                Value::Int(i as i64 + 1),
+                d[5].clone(),
+                d[3].clone(),
+                text(data_type),
+                char_length,
+                octets,
+                precision,
+                scale,
+                if temporal {
+                    Value::Int(i64::from(c.ty.precision))
+                } else {
+                    Value::Null
+                },
+                if text_type {
+                    text("utf8mb4")
+                } else {
+                    Value::Null
+                },
+                d[2].clone(),
+                text(column_type),
+                d[4].clone(),
+                d[6].clone(),
+                d[7].clone(),
+                d[8].clone(),
+            ]);
+        }
+    }
+    (columns, rows)
+}
+
+/// Decimal digits of an integer type, as MySQL reports its precision.
+fn integer_digits(data_type: &str) -> i64 {
+    match data_type {
+        "tinyint" => 3,
+        "smallint" => 5,
+        "mediumint" => 7,
+        "int" => 10,
+        _ => 19,
+    }
+}
+
+fn statistics(catalog: &Catalog, source: &dyn RowSource) -> View {
+    let columns = vec![
+        ("TABLE_CATALOG", Text),
+        ("TABLE_SCHEMA", Text),
+        ("TABLE_NAME", Text),
+        ("NON_UNIQUE", Int),
+        ("INDEX_SCHEMA", Text),
+        ("INDEX_NAME", Text),
+        ("SEQ_IN_INDEX", Int),
+        ("COLUMN_NAME", Text),
+        ("COLLATION", Text),
+        ("CARDINALITY", Int),
+        ("SUB_PART", Int),
+        ("PACKED", Text),
+        ("NULLABLE", Text),
+        ("INDEX_TYPE", Text),
+        ("COMMENT", Text),
+        ("INDEX_COMMENT", Text),
+    ];
+    let mut rows = Vec::new();
+    for (db, t) in all_tables(catalog) {
+        let stats = source.stats(&t);
+        for ix in &t.indexes {
+            for (seq, offset) in ix.columns.iter().enumerate() {
+                let c = &t.columns[*offset];
+                let cardinality = stats
+                    .as_ref()
+                    .and_then(|s| s.ndv(c.id))
+                    .map_or(Value::Null, Value::UInt);
+                rows.push(vec![
+                    text("def"),
+                    text(db.clone()),
+                    text(t.name.clone()),
+                    Value::Int(i64::from(!ix.unique)),
+                    text(db.clone()),
+                    text(ix.name.clone()),
+                    Value::Int(seq as i64 + 1),
+                    text(c.name.clone()),
+                    text("A"),
+                    cardinality,
+                    Value::Null,
+                    Value::Null,
+                    text(if c.nullable { "YES" } else { "" }),
+                    text("BTREE"),
+                    text(""),
+                    text(""),
+                ]);
+            }
+        }
+    }
+    (columns, rows)
+}

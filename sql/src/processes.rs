@@ -1,0 +1,155 @@
+//! The instance's live sessions and its status counters: what
+//! `SHOW [FULL] PROCESSLIST` and `SHOW STATUS` report.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::value::Value;
+
+/// One connection as the process list shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Process {
+    pub user: String,
+    pub host: String,
+    pub db: Option<String>,
+    /// The statement running, if any.
+    pub info: Option<String>,
+    /// When the current command (statement, or idling) began.
+    pub since: Instant,
+}
+
+/// Sessions by connection id, and counters since the instance started.
+#[derive(Debug)]
+pub(crate) struct Processes {
+    live: Mutex<BTreeMap<u32, Process>>,
+    started: Instant,
+    connections: AtomicU64,
+    questions: AtomicU64,
+}
+
+impl Default for Processes {
+    fn default() -> Self {
+        Processes {
+            live: Mutex::default(),
+            started: Instant::now(),
+            connections: AtomicU64::new(0),
+            questions: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Processes {
+    pub fn connect(&self, id: u32, user: &str, host: &str) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(
+            id,
+            Process {
+                user: user.to_string(),
+                host: host.to_string(),
+                db: None,
+                info: None,
+                since: Instant::now(),
+            },
+        );
+    }
+
+    pub fn disconnect(&self, id: u32) {
+        self.lock().remove(&id);
+    }
+
+    /// Session `id` starts running `sql` (in database `db`).
+    pub fn begin(&self, id: u32, db: Option<&str>, sql: &str) {
+        self.questions.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = self.lock().get_mut(&id) {
+            p.db = db.map(str::to_string);
+            p.info = Some(sql.to_string());
+            p.since = Instant::now();
+        }
+    }
+
+    /// Session `id` is idle again.
+    pub fn end(&self, id: u32, db: Option<&str>) {
+        if let Some(p) = self.lock().get_mut(&id) {
+            p.db = db.map(str::to_string);
+            p.info = None;
+            p.since = Instant::now();
+        }
+    }
+
+    /// `SHOW [FULL] PROCESSLIST` rows: Id, User, Host, db, Command, Time,
+    /// State, Info (the first 100 characters unless `full`).
+    pub fn list(&self, full: bool) -> Vec<Vec<Value>> {
+        self.lock()
+            .iter()
+            .map(|(id, p)| {
+                let info = p.info.as_ref().map_or(Value::Null, |s| {
+                    Value::Str(if full {
+                        s.clone()
+                    } else {
+                        s.chars().take(100).collect()
+                    })
+                });
+                let running = p.info.is_some();
+                vec![
+                    Value::UInt(u64::from(*id)),
+                    Value::Str(p.user.clone()),
+                    Value::Str(p.host.clone()),
+                    p.db.clone().map_or(Value::Null, Value::Str),
+                    Value::Str(if running { "Query" } else { "Sleep" }.into()),
+                    Value::UInt(p.since.elapsed().as_secs()),
+                    Value::Str(if running { "executing" } else { "" }.into()),
+                    info,
+                ]
+            })
+            .collect()
+    }
+
+    /// `SHOW STATUS` counters, sorted by name.
+    pub fn status(&self) -> Vec<(&'static str, String)> {
+        let live = self.lock();
+        let running = live.values().filter(|p| p.info.is_some()).count();
+        let questions = self.questions.load(Ordering::Relaxed).to_string();
+        vec![
+            (
+                "Connections",
+                self.connections.load(Ordering::Relaxed).to_string(),
+            ),
+            ("Queries", questions.clone()),
+            ("Questions", questions),
+            ("Slow_queries", "0".into()),
+            ("Threads_connected", live.len().to_string()),
+            ("Threads_running", running.to_string()),
+            ("Uptime", self.started.elapsed().as_secs().to_string()),
+        ]
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Process>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_show_what_they_run_until_they_leave() {
+        let p = Processes::default();
+        p.connect(7, "root", "127.0.0.1:5000");
+        p.begin(7, Some("test"), &format!("SELECT {}", "x".repeat(200)));
+        let rows = p.list(false);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][4], Value::Str("Query".into()));
+        assert!(matches!(&rows[0][7], Value::Str(s) if s.chars().count() == 100));
+        assert!(matches!(&p.list(true)[0][7], Value::Str(s) if s.len() == 207));
+        p.end(7, Some("test"));
+        assert_eq!(p.list(false)[0][4], Value::Str("Sleep".into()));
+        let status: BTreeMap<_, _> = p.status().into_iter().collect();
+        assert_eq!(status["Questions"], "1");
+        assert_eq!(status["Threads_connected"], "1");
+        p.disconnect(7);
+        assert!(p.list(false).is_empty());
+    }
+}
