@@ -249,6 +249,7 @@ fn binary(env: &dyn Env, left: &Expr, op: &BinaryOperator, right: &Expr) -> Resu
         }),
         B::Plus | B::Minus | B::Multiply => arith(op, &l, &r, text),
         B::Divide => Ok(divide(&l, &r)),
+        B::MyIntegerDivide | B::Modulo => Ok(integer_division(op, &l, &r)),
         other => Err(Error::not_supported(format!("operator {other}"))),
     }
 }
@@ -285,6 +286,36 @@ fn arith(op: &BinaryOperator, l: &Value, r: &Value, text: impl Fn() -> String) -
                 BinaryOperator::Minus => a - b,
                 _ => a * b,
             }))
+        }
+    }
+}
+
+/// `DIV` (truncated toward zero, BIGINT) and `%` (sign of the dividend);
+/// a zero divisor yields NULL.
+fn integer_division(op: &BinaryOperator, l: &Value, r: &Value) -> Value {
+    match (l, r) {
+        (Value::Null, _) | (_, Value::Null) => Value::Null,
+        (Value::Int(_) | Value::UInt(_), Value::Int(_) | Value::UInt(_)) => {
+            let (a, b) = (to_i128(l), to_i128(r));
+            if b == 0 {
+                return Value::Null;
+            }
+            let v = if *op == BinaryOperator::Modulo {
+                a % b
+            } else {
+                a / b
+            };
+            i64::try_from(v).map_or_else(|_| Value::UInt(v as u64), Value::Int)
+        }
+        _ => {
+            let (a, b) = (to_f64(l), to_f64(r));
+            if b == 0.0 {
+                Value::Null
+            } else if *op == BinaryOperator::Modulo {
+                Value::Double(a % b)
+            } else {
+                Value::Int((a / b).trunc() as i64)
+            }
         }
     }
 }

@@ -163,8 +163,14 @@ pub(crate) fn context(
     // Building a session state registers every function and rule: do it
     // once, and give each statement a copy with its own catalog.
     static TEMPLATE: OnceLock<SessionState> = OnceLock::new();
-    let template =
-        TEMPLATE.get_or_init(|| SessionStateBuilder::new().with_default_features().build());
+    let template = TEMPLATE.get_or_init(|| {
+        let mut state = SessionStateBuilder::new().with_default_features().build();
+        for f in crate::functions::all() {
+            // Registering a new name replaces nothing.
+            let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
+        }
+        state
+    });
     let state = SessionStateBuilder::new_from_existing(template.clone())
         .with_config(config)
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
@@ -912,16 +918,21 @@ fn output_names(sql: &str, query: &Query) -> Vec<Option<String>> {
     }) {
         return Vec::new();
     }
+    let texts = crate::names::select_items(sql).filter(|t| t.len() == select.projection.len());
     select
         .projection
         .iter()
-        .map(|item| match item {
+        .enumerate()
+        .map(|(i, item)| match item {
             SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
             SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
             SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
                 parts.last().map(|i| i.value.clone())
             }
-            SelectItem::UnnamedExpr(e) => Some(crate::session::expr_text(sql, e)),
+            SelectItem::UnnamedExpr(e) => Some(match &texts {
+                Some(t) => t[i].clone(),
+                None => crate::session::expr_text(sql, e),
+            }),
             _ => None,
         })
         .collect()
@@ -982,10 +993,145 @@ impl VisitorMut for Prepare {
                     *expr = rewritten;
                 }
             }
+            Expr::BinaryOp { left, op, right } => {
+                if let Some(rewritten) = mysql_operator(left, op, right) {
+                    *expr = rewritten;
+                }
+            }
+            Expr::Cast { data_type, .. } => {
+                // CAST(x AS SIGNED | UNSIGNED [INTEGER]).
+                match data_type {
+                    ast::DataType::Signed | ast::DataType::SignedInteger => {
+                        *data_type = ast::DataType::BigInt(None);
+                    }
+                    ast::DataType::Unsigned | ast::DataType::UnsignedInteger => {
+                        *data_type = ast::DataType::BigIntUnsigned(None);
+                    }
+                    _ => {}
+                }
+            }
             _ => {}
         }
         ControlFlow::Continue(())
     }
+}
+
+/// MySQL operators whose meaning DataFusion does not share: `/` and `DIV`
+/// as [`crate::functions`] computes them, `%` with NULL for a zero divisor.
+fn mysql_operator(left: &Expr, op: &ast::BinaryOperator, right: &Expr) -> Option<Expr> {
+    use ast::BinaryOperator as B;
+    let call = |name: &str| call_expr(name, vec![left.clone(), right.clone()]);
+    match op {
+        B::Divide => Some(call(crate::functions::DIV)),
+        B::MyIntegerDivide => Some(call(crate::functions::INT_DIV)),
+        B::Modulo => Some(Expr::BinaryOp {
+            left: Box::new(left.clone()),
+            op: B::Modulo,
+            right: Box::new(call_expr(
+                "nullif",
+                vec![
+                    right.clone(),
+                    Expr::value(ast::Value::Number("0".into(), false)),
+                ],
+            )),
+        }),
+        _ => None,
+    }
+}
+
+/// `name(args…)`.
+fn call_expr(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+/// A MySQL `DATE_FORMAT` pattern as the strftime pattern `to_char` takes.
+fn strftime(mysql: &str) -> String {
+    let mut out = String::new();
+    let mut chars = mysql.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            out.push('%');
+            break;
+        };
+        out.push_str(match spec {
+            'i' => "%M",
+            's' | 'S' => "%S",
+            'M' => "%B",
+            'W' => "%A",
+            'e' => "%-d",
+            'c' => "%-m",
+            'k' => "%-H",
+            'h' | 'I' => "%I",
+            'l' => "%-I",
+            'T' => "%H:%M:%S",
+            'r' => "%I:%M:%S %p",
+            'f' => "%6f",
+            '%' => "%%",
+            other => {
+                out.push('%');
+                out.push(other);
+                continue;
+            }
+        });
+    }
+    out
+}
+
+/// `GROUP_CONCAT([DISTINCT] x, … [ORDER BY …] [SEPARATOR s])` as
+/// `string_agg(CONCAT(x, …), s [ORDER BY …])`.
+fn group_concat(f: &ast::Function, list: &ast::FunctionArgumentList, args: Vec<Expr>) -> Expr {
+    let mut separator = ast::Value::SingleQuotedString(",".into());
+    let mut clauses = Vec::new();
+    for clause in &list.clauses {
+        match clause {
+            ast::FunctionArgumentClause::Separator(s) => separator = s.value.clone(),
+            other => clauses.push(other.clone()),
+        }
+    }
+    let text = |e: Expr| Expr::Cast {
+        kind: ast::CastKind::Cast,
+        expr: Box::new(e),
+        data_type: ast::DataType::Varchar(None),
+        array: false,
+        format: None,
+    };
+    let value = match args.len() {
+        1 => text(
+            args.into_iter()
+                .next()
+                .unwrap_or(Expr::value(ast::Value::Null)),
+        ),
+        _ => call_expr("concat", args.into_iter().map(text).collect()),
+    };
+    let mut call = call_expr("string_agg", vec![value, Expr::value(separator)]);
+    if let Expr::Function(g) = &mut call
+        && let ast::FunctionArguments::List(l) = &mut g.args
+    {
+        l.duplicate_treatment = list.duplicate_treatment;
+        l.clauses = clauses;
+        g.over = f.over.clone();
+    }
+    call
 }
 
 /// MySQL functions DataFusion lacks, in standard SQL.
@@ -1002,7 +1148,83 @@ fn mysql_function(f: &ast::Function) -> Option<Expr> {
             _ => None,
         })
         .collect();
+    if name == "GROUP_CONCAT" && !args.is_empty() {
+        return Some(group_concat(f, list, args));
+    }
+    let part = |unit: &str, x: &Expr| {
+        let p = call_expr(
+            "date_part",
+            vec![
+                Expr::value(ast::Value::SingleQuotedString(unit.into())),
+                x.clone(),
+            ],
+        );
+        Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(p),
+            data_type: ast::DataType::BigInt(None),
+            array: false,
+            format: None,
+        }
+    };
+    let day_number = |x: &Expr| {
+        let cast = |e: Expr, t: ast::DataType| Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(e),
+            data_type: t,
+            array: false,
+            format: None,
+        };
+        cast(
+            cast(
+                cast(x.clone(), ast::DataType::Date),
+                ast::DataType::Int(None),
+            ),
+            ast::DataType::BigInt(None),
+        )
+    };
     match (name.as_str(), args.as_slice()) {
+        ("CURDATE", []) => Some(call_expr("current_date", Vec::new())),
+        ("YEAR", [x]) => Some(part("year", x)),
+        ("QUARTER", [x]) => Some(part("quarter", x)),
+        ("MONTH", [x]) => Some(part("month", x)),
+        ("DAY" | "DAYOFMONTH", [x]) => Some(part("day", x)),
+        ("DAYOFYEAR", [x]) => Some(part("doy", x)),
+        ("HOUR", [x]) => Some(part("hour", x)),
+        ("MINUTE", [x]) => Some(part("minute", x)),
+        ("SECOND", [x]) => Some(part("second", x)),
+        // MySQL counts Sunday as 1.
+        ("DAYOFWEEK", [x]) => Some(Expr::BinaryOp {
+            left: Box::new(part("dow", x)),
+            op: ast::BinaryOperator::Plus,
+            right: Box::new(Expr::value(ast::Value::Number("1".into(), false))),
+        }),
+        ("DATEDIFF", [a, b]) => Some(Expr::BinaryOp {
+            left: Box::new(day_number(a)),
+            op: ast::BinaryOperator::Minus,
+            right: Box::new(day_number(b)),
+        }),
+        ("DATE_FORMAT", [x, Expr::Value(v)]) => match &v.value {
+            ast::Value::SingleQuotedString(format) => Some(call_expr(
+                "to_char",
+                vec![
+                    x.clone(),
+                    Expr::value(ast::Value::SingleQuotedString(strftime(format))),
+                ],
+            )),
+            _ => None,
+        },
+        ("MOD", [a, b]) => mysql_operator(a, &ast::BinaryOperator::Modulo, b),
+        ("DATE_ADD" | "ADDDATE", [date, interval @ Expr::Interval(_)]) => Some(Expr::BinaryOp {
+            left: Box::new(date.clone()),
+            op: ast::BinaryOperator::Plus,
+            right: Box::new(interval.clone()),
+        }),
+        ("DATE_SUB" | "SUBDATE", [date, interval @ Expr::Interval(_)]) => Some(Expr::BinaryOp {
+            left: Box::new(date.clone()),
+            op: ast::BinaryOperator::Minus,
+            right: Box::new(interval.clone()),
+        }),
         ("IF", [cond, then, otherwise]) => Some(Expr::Case {
             case_token: ast::helpers::attached_token::AttachedToken::empty(),
             end_token: ast::helpers::attached_token::AttachedToken::empty(),

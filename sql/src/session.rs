@@ -500,9 +500,15 @@ impl Session {
         let env = self.ctx(params);
         let mut columns = Vec::with_capacity(select.projection.len());
         let mut row = Vec::with_capacity(select.projection.len());
-        for item in &select.projection {
+        let texts = crate::names::select_items(sql).filter(|t| t.len() == select.projection.len());
+        for (i, item) in select.projection.iter().enumerate() {
             let (expr, name) = match item {
-                SelectItem::UnnamedExpr(e) => (e, expr_text(sql, e)),
+                SelectItem::UnnamedExpr(e) => (
+                    e,
+                    texts
+                        .as_ref()
+                        .map_or_else(|| expr_text(sql, e), |t| t[i].clone()),
+                ),
                 SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone()),
                 _ => return Err(Error::NoTablesUsed),
             };

@@ -729,3 +729,100 @@ async fn information_schema_status_and_processlist_describe_the_instance() {
     let uptime = rows(&mut c, "SHOW STATUS WHERE Variable_name = 'Uptime'").await;
     assert_eq!(uptime.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arithmetic_and_functions_follow_mysql() {
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    c.query_drop(
+        "CREATE TABLE m (a INT, b INT, d DECIMAL(10,2), f DOUBLE, s VARCHAR(10), dt DATE)",
+    )
+    .await
+    .unwrap();
+    c.query_drop(
+        "INSERT INTO m VALUES (7, 2, 1.50, 2.5, 'x', '2024-01-31'), (-7, 0, NULL, 0, 'y', NULL)",
+    )
+    .await
+    .unwrap();
+    // `/` is exact with four more digits, DIV truncates, zero divisors give NULL.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT a/b, a DIV b, d/b, f/b, a % b, MOD(a, b), -a DIV 2 FROM m ORDER BY a DESC"
+        )
+        .await,
+        table(&[
+            &["3.5000", "3", "0.750000", "1.25", "1", "1", "-3"],
+            &["NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "3"],
+        ])
+    );
+    let result = c.query_iter("SELECT a/b, a DIV b FROM m").await.unwrap();
+    let columns = result.columns().unwrap();
+    assert_eq!(
+        columns[0].column_type(),
+        mysql_async::consts::ColumnType::MYSQL_TYPE_NEWDECIMAL
+    );
+    assert_eq!(columns[0].decimals(), 4);
+    assert_eq!(
+        columns[1].column_type(),
+        mysql_async::consts::ColumnType::MYSQL_TYPE_LONGLONG
+    );
+    drop(result);
+    // Without tables the same rules hold.
+    assert_eq!(
+        rows(&mut c, "SELECT 7/2, 7 DIV 2, 7 % 0, 1/0").await,
+        table(&[&["3.5000", "3", "NULL", "NULL"]])
+    );
+    // Dates, casts and aggregates that MySQL spells its own way.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT DATE_ADD(dt, INTERVAL 1 DAY), DATE_SUB(dt, INTERVAL 1 MONTH), YEAR(dt), \
+             MONTH(dt), DAYOFMONTH(dt), DAYOFWEEK(dt), DATEDIFF('2024-02-10', dt), \
+             DATE_FORMAT(dt, '%Y/%m/%d %W'), CAST('12' AS SIGNED), CAST(a AS CHAR) \
+             FROM m WHERE a = 7"
+        )
+        .await,
+        table(&[&[
+            "2024-02-01",
+            "2023-12-31",
+            "2024",
+            "1",
+            "31",
+            "4",
+            "10",
+            "2024/01/31 Wednesday",
+            "12",
+            "7"
+        ]])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT GROUP_CONCAT(s ORDER BY s DESC SEPARATOR '|'), count(*) FROM m"
+        )
+        .await,
+        table(&[&["y|x", "2"]])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT GROUP_CONCAT(DISTINCT a, s) FROM m WHERE a > 0"
+        )
+        .await,
+        table(&[&["7x"]])
+    );
+    // Unaliased columns are named as typed.
+    let result = c
+        .query_iter("SELECT SUBSTRING(s, 1, 1), -a, FLOOR(2.5) FROM m WHERE a = 7")
+        .await
+        .unwrap();
+    let names: Vec<String> = result
+        .columns()
+        .unwrap()
+        .iter()
+        .map(|c| c.name_str().to_string())
+        .collect();
+    assert_eq!(names, ["SUBSTRING(s, 1, 1)", "-a", "FLOOR(2.5)"]);
+}
