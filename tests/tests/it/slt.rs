@@ -141,3 +141,52 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
         "fewer records pass than before: {regressions:?}"
     );
 }
+
+/// Duet's own files (`tests/slt/*.slt`): every record passes, with the row
+/// engine forced and routed. Each file runs in a fresh database `slt`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duet_slt_files_pass() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/slt exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "Duet's own .slt files are missing");
+    let t = TestServer::start().await;
+    let mut failures = Vec::new();
+    for mode in [Some("row"), None] {
+        for file in &files {
+            let records = slt::parse(&std::fs::read_to_string(file).expect("readable file"));
+            let mut conn = t.connect().await;
+            conn.query_drop("DROP DATABASE IF EXISTS slt")
+                .await
+                .unwrap();
+            conn.query_drop("CREATE DATABASE slt").await.unwrap();
+            conn.query_drop("USE slt").await.unwrap();
+            if let Some(e) = mode {
+                conn.query_drop(format!("SET duet_isolation_read_engines = '{e}'"))
+                    .await
+                    .unwrap();
+            }
+            let report = slt::run(&mut conn, &records).await;
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            eprintln!(
+                "{name} ({}): {} passed, {} failed",
+                mode.unwrap_or("routed"),
+                report.passed,
+                report.failed
+            );
+            for o in report.outcomes.iter().filter(|o| !o.passed) {
+                failures.push(format!("{name}:{}: {}", o.line, o.detail));
+            }
+            let _ = conn.disconnect().await;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
