@@ -233,7 +233,13 @@ pub(crate) fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error
         };
     }
     if text.contains("Ambiguous reference") {
-        return Error::AmbiguousColumn(text.split('\'').nth(1).unwrap_or("").to_string());
+        // `… to unqualified field a` or `… field 'a'`.
+        let name = text
+            .split('\'')
+            .nth(1)
+            .or_else(|| text.rsplit(' ').next())
+            .unwrap_or("");
+        return Error::AmbiguousColumn(name.to_string());
     }
     if text.starts_with("This feature is not implemented") {
         return Error::not_supported(text);
@@ -959,6 +965,31 @@ impl VisitorMut for Prepare {
                 limit_by: Vec::new(),
             });
         }
+        // MySQL takes any value as a condition (non-zero is true).
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for condition in [select.selection.as_mut(), select.having.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                as_condition(condition);
+            }
+            for table in &mut select.from {
+                for join in &mut table.joins {
+                    use ast::JoinOperator as J;
+                    if let J::Join(c)
+                    | J::Inner(c)
+                    | J::Left(c)
+                    | J::LeftOuter(c)
+                    | J::Right(c)
+                    | J::RightOuter(c)
+                    | J::FullOuter(c) = &mut join.join_operator
+                        && let ast::JoinConstraint::On(on) = c
+                    {
+                        as_condition(on);
+                    }
+                }
+            }
+        }
         ControlFlow::Continue(())
     }
 
@@ -994,8 +1025,27 @@ impl VisitorMut for Prepare {
                 }
             }
             Expr::BinaryOp { left, op, right } => {
-                if let Some(rewritten) = mysql_operator(left, op, right) {
+                if matches!(
+                    op,
+                    ast::BinaryOperator::And | ast::BinaryOperator::Or | ast::BinaryOperator::Xor
+                ) {
+                    as_condition(left);
+                    as_condition(right);
+                } else if let Some(rewritten) = mysql_operator(left, op, right) {
                     *expr = rewritten;
+                }
+            }
+            Expr::UnaryOp {
+                op: ast::UnaryOperator::Not,
+                expr: operand,
+            } => as_condition(operand),
+            Expr::Case {
+                operand: None,
+                conditions,
+                ..
+            } => {
+                for when in conditions {
+                    as_condition(&mut when.condition);
                 }
             }
             Expr::Cast { data_type, .. } => {
@@ -1014,6 +1064,68 @@ impl VisitorMut for Prepare {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Makes `e` a condition as MySQL reads one: a number is true when it is
+/// not zero. Expressions that are conditions already stay as they are.
+fn as_condition(e: &mut Expr) {
+    use ast::BinaryOperator as B;
+    let boolean = match &*e {
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            B::Eq
+                | B::NotEq
+                | B::Lt
+                | B::LtEq
+                | B::Gt
+                | B::GtEq
+                | B::Spaceship
+                | B::And
+                | B::Or
+                | B::Xor
+        ),
+        Expr::Nested(inner) => {
+            let mut inner = (**inner).clone();
+            as_condition(&mut inner);
+            *e = Expr::Nested(Box::new(inner));
+            return;
+        }
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Not,
+            ..
+        }
+        | Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::IsDistinctFrom(..)
+        | Expr::IsNotDistinctFrom(..)
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Between { .. }
+        | Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::SimilarTo { .. }
+        | Expr::RLike { .. }
+        | Expr::Exists { .. } => true,
+        Expr::Value(v) => matches!(v.value, ast::Value::Boolean(_)),
+        _ => false,
+    };
+    if boolean {
+        return;
+    }
+    // `x <> 0` rather than a cast to BOOLEAN: the query engine takes a
+    // filter on `CAST(a AS BOOLEAN)` as fixing `a`, and drops sorts on it.
+    let value = std::mem::replace(e, Expr::value(ast::Value::Null));
+    *e = Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(value))),
+        op: B::NotEq,
+        right: Box::new(Expr::value(ast::Value::Number("0".into(), false))),
+    };
 }
 
 /// MySQL operators whose meaning DataFusion does not share: `/` and `DIV`

@@ -4,6 +4,7 @@ mod bank;
 mod cluster;
 mod cluster_txn;
 mod crash;
+mod fuzz;
 mod lifecycle;
 mod protocol;
 mod raft_store;

@@ -769,6 +769,19 @@ async fn arithmetic_and_functions_follow_mysql() {
         mysql_async::consts::ColumnType::MYSQL_TYPE_LONGLONG
     );
     drop(result);
+    // Any number is a condition: non-zero is true.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT a, CASE WHEN b THEN 'y' ELSE 'n' END, NOT b FROM m WHERE a AND (b OR 1) ORDER BY a"
+        )
+        .await,
+        table(&[&["-7", "n", "1"], &["7", "y", "0"]])
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT a FROM m WHERE b / 2 AND d").await,
+        table(&[&["7"]])
+    );
     // Without tables the same rules hold.
     assert_eq!(
         rows(&mut c, "SELECT 7/2, 7 DIV 2, 7 % 0, 1/0").await,
