@@ -215,16 +215,14 @@ impl PointGet {
             .iter()
             .map(|(c, name)| {
                 let info = &self.table.columns[*c];
-                let mut col = Column::expr(name.clone(), info.ty.field_type());
-                col.org_name = info.name.clone();
-                col.table = self.table.name.clone();
-                col.org_table = self.table.name.clone();
-                col.schema = database.to_string();
-                col.unsigned = info.ty.unsigned;
-                col.not_null = !info.nullable;
-                col.binary = info.ty.is_binary();
-                col.decimals = info.ty.scale;
-                col
+                crate::query::declared_column(
+                    name,
+                    &info.ty,
+                    info.nullable,
+                    &info.name,
+                    &self.table.name,
+                    database,
+                )
             })
             .collect()
     }

@@ -359,7 +359,7 @@ impl SchemaProvider for DuetSchema {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let with_handle = self.scope.handle_table == Some(t.id);
         Ok(Some(Arc::new(RowTable {
-            schema: arrow_schema(t, with_handle),
+            schema: arrow_schema(t, &self.database, with_handle),
             info: Arc::clone(t),
             database: self.database.clone(),
             engine,
@@ -373,13 +373,32 @@ impl SchemaProvider for DuetSchema {
     }
 }
 
+/// Field metadata naming a table column's declaration, so that a result
+/// column that is the column itself is described to clients as declared.
+const DECLARED_TYPE: &str = "duet.type";
+const DECLARED_COLUMN: &str = "duet.column";
+const DECLARED_TABLE: &str = "duet.table";
+const DECLARED_DATABASE: &str = "duet.database";
+
 /// The Arrow schema of a table: one field per column, lower-case names,
 /// and the row key last if `with_handle`.
-pub(crate) fn arrow_schema(t: &TableInfo, with_handle: bool) -> SchemaRef {
+pub(crate) fn arrow_schema(t: &TableInfo, database: &str, with_handle: bool) -> SchemaRef {
     let mut fields: Vec<Field> = t
         .columns
         .iter()
-        .map(|c| Field::new(c.name.to_ascii_lowercase(), c.ty.arrow(), c.nullable))
+        .map(|c| {
+            let declared = std::collections::HashMap::from([
+                (
+                    DECLARED_TYPE.to_string(),
+                    serde_json::to_string(&c.ty).unwrap_or_default(),
+                ),
+                (DECLARED_COLUMN.to_string(), c.name.clone()),
+                (DECLARED_TABLE.to_string(), t.name.clone()),
+                (DECLARED_DATABASE.to_string(), database.to_string()),
+            ]);
+            Field::new(c.name.to_ascii_lowercase(), c.ty.arrow(), c.nullable)
+                .with_metadata(declared)
+        })
         .collect();
     if with_handle {
         fields.push(Field::new(HANDLE_COLUMN, ArrowType::Binary, false));
@@ -731,9 +750,50 @@ fn columns(schema: &SchemaRef, names: &[Option<String>]) -> Vec<Column> {
                 .cloned()
                 .flatten()
                 .unwrap_or_else(|| f.name().clone());
-            column_for(name, f.data_type())
+            declared(&name, f).unwrap_or_else(|| column_for(name, f.data_type()))
         })
         .collect()
+}
+
+/// A result column that is a table column, described as declared (type,
+/// width, sign, origin), if `field` carries the declaration and still has
+/// the column's type.
+fn declared(name: &str, field: &Field) -> Option<Column> {
+    let meta = field.metadata();
+    let ty: crate::types::ColumnType = serde_json::from_str(meta.get(DECLARED_TYPE)?).ok()?;
+    if ty.arrow() != *field.data_type() {
+        return None;
+    }
+    Some(declared_column(
+        name,
+        &ty,
+        field.is_nullable(),
+        meta.get(DECLARED_COLUMN)?,
+        meta.get(DECLARED_TABLE)?,
+        meta.get(DECLARED_DATABASE)?,
+    ))
+}
+
+/// The client's description of a result column that is table column
+/// `column` of `database.table`, shown as `name`.
+pub(crate) fn declared_column(
+    name: &str,
+    ty: &crate::types::ColumnType,
+    nullable: bool,
+    column: &str,
+    table: &str,
+    database: &str,
+) -> Column {
+    let mut c = Column::expr(name, ty.field_type());
+    c.org_name = column.to_string();
+    c.table = table.to_string();
+    c.org_table = table.to_string();
+    c.schema = database.to_string();
+    c.unsigned = ty.unsigned;
+    c.not_null = !nullable;
+    c.binary = ty.is_binary();
+    c.decimals = ty.scale;
+    c
 }
 
 /// Arrow results as a client result set.

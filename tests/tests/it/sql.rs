@@ -839,3 +839,57 @@ async fn arithmetic_and_functions_follow_mysql() {
         .collect();
     assert_eq!(names, ["SUBSTRING(s, 1, 1)", "-a", "FLOOR(2.5)"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_columns_carry_their_declared_types_on_every_path() {
+    use mysql_async::consts::ColumnType as T;
+    let t = TestServer::start().await;
+    let mut c = setup(&t).await;
+    c.query_drop(
+        "INSERT INTO items (name, price, qty) VALUES ('pen', 1.50, 7), ('ink', 2.25, 200)",
+    )
+    .await
+    .unwrap();
+    // A point get, a scan through the query engine, and a computed column.
+    for sql in [
+        "SELECT id, name, price, qty FROM items WHERE id = 1",
+        "SELECT id, name, price, qty FROM items WHERE name = 'pen'",
+        "SELECT x.id, x.name, x.price, x.qty FROM items AS x JOIN items AS y ON x.id = y.id WHERE x.qty = 7",
+    ] {
+        let result = c.query_iter(sql).await.unwrap();
+        let columns = result.columns().unwrap();
+        let types: Vec<T> = columns.iter().map(|c| c.column_type()).collect();
+        assert_eq!(
+            types,
+            [
+                T::MYSQL_TYPE_LONG,
+                T::MYSQL_TYPE_VAR_STRING,
+                T::MYSQL_TYPE_NEWDECIMAL,
+                T::MYSQL_TYPE_TINY
+            ],
+            "{sql}"
+        );
+        assert_eq!(columns[2].decimals(), 2, "{sql}");
+        assert!(
+            columns[3]
+                .flags()
+                .contains(mysql_async::consts::ColumnFlags::UNSIGNED_FLAG),
+            "{sql}"
+        );
+        assert_eq!(columns[0].org_table_str(), "items", "{sql}");
+        assert_eq!(columns[0].schema_str(), "shop", "{sql}");
+        drop(result);
+    }
+    // The binary protocol encodes each value in its declared width.
+    let row: (i32, String, String, u8) = c
+        .exec_first(
+            "SELECT id, name, price, qty FROM items WHERE name = ? AND qty > ?",
+            ("ink", 100),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row, (2, "ink".to_string(), "2.25".to_string(), 200));
+    let sum: Option<String> = c.query_first("SELECT sum(qty) FROM items").await.unwrap();
+    assert_eq!(sum.as_deref(), Some("207"));
+}
