@@ -101,6 +101,21 @@ pub struct IndexInfo {
     pub columns: Vec<usize>,
     pub unique: bool,
     pub primary: bool,
+    /// Per column, the characters (bytes for binary strings) of a prefix
+    /// key part (`KEY (a(10))`), 0 for the whole value; empty if no part
+    /// is a prefix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefixes: Vec<u32>,
+}
+
+impl IndexInfo {
+    /// The prefix length of key part `i`, if it is a prefix.
+    pub fn prefix(&self, i: usize) -> Option<usize> {
+        self.prefixes
+            .get(i)
+            .filter(|p| **p > 0)
+            .map(|p| *p as usize)
+    }
 }
 
 /// How a table's rows are keyed.

@@ -24,12 +24,38 @@ fn ident_name(i: &ast::Ident) -> String {
     i.value.clone()
 }
 
-/// The column names of an index definition.
-fn index_columns(columns: &[IndexColumn]) -> Result<Vec<String>> {
+/// A key part: a column, and the length of its prefix if only a prefix
+/// is indexed (0 for the whole value).
+pub(crate) type KeyPart = (String, u32);
+
+/// The key parts of an index definition: `a` or `a(10)`.
+pub(crate) fn index_columns(columns: &[IndexColumn]) -> Result<Vec<KeyPart>> {
     columns
         .iter()
         .map(|c| match &c.column.expr {
-            Expr::Identifier(i) => Ok(i.value.clone()),
+            Expr::Identifier(i) => Ok((i.value.clone(), 0)),
+            Expr::Function(f) => {
+                let length = match &f.args {
+                    ast::FunctionArguments::List(l) => match l.args.as_slice() {
+                        [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(Expr::Value(v)))] => {
+                            match &v.value {
+                                ast::Value::Number(n, _) => n.parse::<u32>().ok(),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match (f.name.0.as_slice(), length) {
+                    ([name], Some(n)) if n > 0 => Ok((
+                        name.as_ident()
+                            .map_or_else(|| name.to_string(), |i| i.value.clone()),
+                        n,
+                    )),
+                    _ => Err(Error::not_supported(format!("index on expression {f}"))),
+                }
+            }
             other => Err(Error::not_supported(format!("index on expression {other}"))),
         })
         .collect()
@@ -132,7 +158,7 @@ pub(crate) fn table_info(
         return Err(Error::not_supported("CREATE TABLE … AS SELECT / LIKE"));
     }
     let mut columns: Vec<ColumnInfo> = Vec::new();
-    let mut keys: Vec<(Option<String>, Vec<String>, bool, bool)> = Vec::new();
+    let mut keys: Vec<(Option<String>, Vec<KeyPart>, bool, bool)> = Vec::new();
     for (i, def) in create.columns.iter().enumerate() {
         let (column, primary, unique) = column_info(def, i as u32 + 1)?;
         if columns
@@ -142,11 +168,11 @@ pub(crate) fn table_info(
             return Err(Error::DuplicateColumn(column.name));
         }
         if primary {
-            keys.push((None, vec![column.name.clone()], true, true));
+            keys.push((None, vec![(column.name.clone(), 0)], true, true));
         } else if unique {
             keys.push((
                 Some(column.name.clone()),
-                vec![column.name.clone()],
+                vec![(column.name.clone(), 0)],
                 true,
                 false,
             ));
@@ -223,18 +249,47 @@ pub(crate) fn table_info(
 pub(crate) fn add_index(
     table: &mut TableInfo,
     name: Option<String>,
-    columns: &[String],
+    parts: &[KeyPart],
     unique: bool,
     primary: bool,
 ) -> Result<IndexInfo> {
-    let offsets: Vec<usize> = columns
+    let offsets: Vec<usize> = parts
         .iter()
-        .map(|c| {
+        .map(|(c, _)| {
             table
                 .column_offset(c)
                 .ok_or_else(|| Error::KeyColumnMissing(c.clone()))
         })
         .collect::<Result<_>>()?;
+    // A prefix is of a string, shorter than the column (MySQL's 1089).
+    for ((_, prefix), o) in parts.iter().zip(&offsets) {
+        let ty = &table.columns[*o].ty;
+        let fixed = ty.length > 0
+            && !matches!(
+                ty.sql_name().split('(').next(),
+                Some(
+                    "text"
+                        | "blob"
+                        | "tinytext"
+                        | "tinyblob"
+                        | "mediumtext"
+                        | "mediumblob"
+                        | "longtext"
+                        | "longblob"
+                )
+            );
+        if *prefix > 0 && (!(ty.is_text() || ty.is_binary()) || (fixed && *prefix > ty.length)) {
+            return Err(Error::WrongPrefix);
+        }
+    }
+    let prefixes: Vec<u32> = if parts.iter().any(|(_, p)| *p > 0) {
+        if primary {
+            return Err(Error::not_supported("a PRIMARY KEY on a column prefix"));
+        }
+        parts.iter().map(|(_, p)| *p).collect()
+    } else {
+        Vec::new()
+    };
     if primary {
         if table.indexes.iter().any(|i| i.primary) {
             return Err(Error::MultiplePrimaryKey);
@@ -278,6 +333,7 @@ pub(crate) fn add_index(
         columns: offsets.clone(),
         unique: unique || primary,
         primary,
+        prefixes,
     };
     table.next_index_id += 1;
     if primary {
@@ -320,7 +376,11 @@ pub(crate) fn show_create(table: &TableInfo) -> String {
         let cols: Vec<String> = ix
             .columns
             .iter()
-            .map(|o| format!("`{}`", table.columns[*o].name))
+            .enumerate()
+            .map(|(i, o)| match ix.prefix(i) {
+                Some(n) => format!("`{}`({n})", table.columns[*o].name),
+                None => format!("`{}`", table.columns[*o].name),
+            })
             .collect();
         let cols = cols.join(",");
         lines.push(if ix.primary {
@@ -452,7 +512,7 @@ pub(crate) fn show_index(table: &TableInfo) -> ResultSet {
                 Value::Str(c.name.clone()),
                 Value::Str("A".into()),
                 Value::Int(0),
-                Value::Null,
+                ix.prefix(seq).map_or(Value::Null, |n| Value::Int(n as i64)),
                 Value::Null,
                 Value::Str(if c.nullable { "YES" } else { "" }.into()),
                 Value::Str("BTREE".into()),
@@ -503,7 +563,7 @@ pub(crate) fn alter_table(
                 let name = column.name.clone();
                 next.columns.push(column);
                 if unique {
-                    let ix = add_index(&mut next, Some(name.clone()), &[name], true, false)?;
+                    let ix = add_index(&mut next, Some(name.clone()), &[(name, 0)], true, false)?;
                     crate::table::backfill_index(writer.txn, &next, &ix)?;
                 }
             }

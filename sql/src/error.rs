@@ -125,6 +125,11 @@ pub enum Error {
     /// A query feature the engine refused while planning or executing.
     #[error("{0}")]
     Query(String),
+    /// A prefix key part on a non-string column, or longer than it.
+    #[error(
+        "Incorrect prefix key; the used key part isn't a string, the used length is longer than the key part, or the storage engine doesn't support unique prefix keys"
+    )]
+    WrongPrefix,
     /// No engine the session allows can serve a table.
     #[error(
         "No access path for table '{table}' is found with 'duet_isolation_read_engines' = '{engines}'; the row store is the only engine with a replica of it"
@@ -190,6 +195,7 @@ impl Error {
             Error::Deadlock => 1213,
             Error::LockWaitTimeout => 1205,
             Error::NoAccessPath { .. } => 1815,
+            Error::WrongPrefix => 1089,
             Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
         }
     }
@@ -218,6 +224,7 @@ impl Error {
             | Error::TooBigScale(..)
             | Error::InvalidDefault(_)
             | Error::CantDrop(_)
+            | Error::WrongPrefix
             | Error::OperandColumns(_) => "42000",
             Error::TableExists(_) => "42S01",
             Error::UnknownTable(_) => "42S02",

@@ -397,14 +397,7 @@ impl Session {
     fn create_index(&mut self, ci: &ast::CreateIndex) -> Result<Output> {
         let (database, name) = ddl::qualified(&ci.table_name, self.current_db.as_deref())?;
         let index_name = ci.name.as_ref().map(name_of);
-        let columns: Vec<String> = ci
-            .columns
-            .iter()
-            .map(|c| match &c.column.expr {
-                Expr::Identifier(i) => Ok(i.value.clone()),
-                other => Err(Error::not_supported(format!("index on expression {other}"))),
-            })
-            .collect::<Result<_>>()?;
+        let columns = ddl::index_columns(&ci.columns)?;
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, &database, &name)?;
             let mut next = (*table).clone();

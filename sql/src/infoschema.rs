@@ -346,7 +346,7 @@ fn statistics(catalog: &Catalog, source: &dyn RowSource) -> View {
                     text(c.name.clone()),
                     text("A"),
                     cardinality,
-                    Value::Null,
+                    ix.prefix(seq).map_or(Value::Null, |n| Value::Int(n as i64)),
                     Value::Null,
                     text(if c.nullable { "YES" } else { "" }),
                     text("BTREE"),

@@ -91,6 +91,26 @@ pub fn decode_value(table: &TableInfo, value: &[u8]) -> Result<Row> {
         .collect())
 }
 
+/// Key part `i` of `index` for a column value: the value, or its prefix
+/// (characters of text, bytes of binary strings).
+pub fn key_part(table: &TableInfo, index: &IndexInfo, i: usize, value: &Datum) -> Datum {
+    match (index.prefix(i), value) {
+        (Some(n), Datum::Bytes(b)) => {
+            let column = &table.columns[index.columns[i]];
+            let end = if column.ty.is_binary() {
+                n.min(b.len())
+            } else {
+                match std::str::from_utf8(b) {
+                    Ok(text) => text.char_indices().nth(n).map_or(b.len(), |(at, _)| at),
+                    Err(_) => n.min(b.len()),
+                }
+            };
+            Datum::Bytes(b[..end].to_vec())
+        }
+        _ => value.clone(),
+    }
+}
+
 /// The key and value of `index`'s entry for a row.
 fn index_entry(
     table: &TableInfo,
@@ -98,7 +118,12 @@ fn index_entry(
     row: &Row,
     handle: &Handle,
 ) -> Result<(Vec<u8>, Vec<u8>, bool)> {
-    let values: Vec<Datum> = index.columns.iter().map(|c| row[*c].clone()).collect();
+    let values: Vec<Datum> = index
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| key_part(table, index, i, &row[*c]))
+        .collect();
     let unique = index.unique && !values.iter().any(|d| matches!(d, Datum::Null));
     if unique {
         let k = key::index_key(table.id, index.id, &values, None).map_err(codec)?;
@@ -115,7 +140,8 @@ fn duplicate(table: &TableInfo, index: Option<&IndexInfo>, row: &Row, handle: &H
         Some(i) => i
             .columns
             .iter()
-            .map(|c| value_text(&datum_to_value(&row[*c])))
+            .enumerate()
+            .map(|(n, c)| value_text(&datum_to_value(&key_part(table, i, n, &row[*c]))))
             .collect(),
         None => match handle {
             Handle::Int(h) => vec![h.to_string()],
@@ -252,9 +278,20 @@ pub fn rows_by_index(
         _ => 1,
     };
     let mut keys = std::collections::BTreeSet::new();
+    // A prefix key finds every row sharing the value's prefix; the caller
+    // re-checks the full condition.
+    let values: std::collections::BTreeSet<Vec<u8>> = values
+        .iter()
+        .map(|v| {
+            let mut encoded = Vec::new();
+            duet_storage::codec::encode_key(&key_part(table, index, 0, v), &mut encoded)
+                .map(|()| encoded)
+                .map_err(codec)
+        })
+        .collect::<Result<_>>()?;
     for v in values {
         let mut prefix = key::index_prefix(table.id, index.id);
-        duet_storage::codec::encode_key(v, &mut prefix).map_err(codec)?;
+        prefix.extend_from_slice(&v);
         for (k, value) in txn
             .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
             .map_err(storage)?
