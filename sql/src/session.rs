@@ -269,6 +269,10 @@ impl Session {
                 self.warnings.clear();
                 self.show_index(&table)
             }
+            None if is_show_engines(sql) => {
+                self.warnings.clear();
+                self.show_engines()
+            }
             None => parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[])),
         });
         self.finish(result)
@@ -449,6 +453,26 @@ impl Session {
             Statement::ShowDatabases { .. } => self.show_databases(),
             Statement::ShowStatus { filter, .. } => self.show_status(filter.as_ref(), params),
             Statement::ShowProcessList { full } => Ok(self.show_processlist(*full)),
+            Statement::ShowCharset(c) => self.show_table(
+                &["Charset", "Description", "Default collation", "Maxlen"],
+                CHARSETS,
+                c.filter.as_ref(),
+                params,
+            ),
+            Statement::ShowCollation { filter } => self.show_table(
+                &[
+                    "Collation",
+                    "Charset",
+                    "Id",
+                    "Default",
+                    "Compiled",
+                    "Sortlen",
+                    "Pad_attribute",
+                ],
+                COLLATIONS,
+                filter.as_ref(),
+                params,
+            ),
             Statement::Use(u) => {
                 let name = use_target(u)?;
                 self.use_database(&name)?;
@@ -716,6 +740,57 @@ impl Session {
         Ok(Output::Rows(ResultSet { columns, rows }))
     }
 
+    /// A fixed `SHOW` table, filtered by `LIKE` on its first column or by
+    /// `WHERE`.
+    fn show_table(
+        &self,
+        names: &[&'static str],
+        rows: &[&[&str]],
+        filter: Option<&ShowStatementFilter>,
+        params: &[Value],
+    ) -> Result<Output> {
+        let columns = names
+            .iter()
+            .map(|n| Column::expr(*n, FieldType::VarString))
+            .collect();
+        let mut out = Vec::new();
+        for row in rows {
+            let named: Vec<(&str, Value)> = names
+                .iter()
+                .zip(row.iter())
+                .map(|(n, v)| (*n, Value::Str((*v).to_string())))
+                .collect();
+            if self.filter_accepts(filter, row[0], &named, params)? {
+                out.push(named.into_iter().map(|(_, v)| v).collect());
+            }
+        }
+        Ok(Output::Rows(ResultSet { columns, rows: out }))
+    }
+
+    /// `SHOW [STORAGE] ENGINES`.
+    fn show_engines(&self) -> Result<Output> {
+        self.show_table(
+            &[
+                "Engine",
+                "Support",
+                "Comment",
+                "Transactions",
+                "XA",
+                "Savepoints",
+            ],
+            &[&[
+                "Duet",
+                "DEFAULT",
+                "Raft-replicated row store (Percolator transactions) with a columnar replica",
+                "YES",
+                "NO",
+                "YES",
+            ]],
+            None,
+            &[],
+        )
+    }
+
     fn show_processlist(&self, full: bool) -> Output {
         let columns = vec![
             Column::expr("Id", FieldType::LongLong),
@@ -851,6 +926,38 @@ impl Env for Ctx<'_> {
 }
 
 /// Parses exactly one statement, with MySQL's message for a syntax error.
+/// `SHOW CHARACTER SET` rows: the character sets Duet accepts.
+const CHARSETS: &[&[&str]] = &[
+    &["ascii", "US ASCII", "ascii_general_ci", "1"],
+    &["binary", "Binary pseudo charset", "binary", "1"],
+    &["latin1", "cp1252 West European", "latin1_swedish_ci", "1"],
+    &["utf8mb3", "UTF-8 Unicode", "utf8mb3_general_ci", "3"],
+    &["utf8mb4", "UTF-8 Unicode", "utf8mb4_bin", "4"],
+];
+
+/// `SHOW COLLATION` rows: text compares as `utf8mb4_bin` whatever is named.
+const COLLATIONS: &[&[&str]] = &[
+    &["binary", "binary", "63", "Yes", "Yes", "1", "NO PAD"],
+    &[
+        "utf8mb4_bin",
+        "utf8mb4",
+        "46",
+        "Yes",
+        "Yes",
+        "1",
+        "PAD SPACE",
+    ],
+    &[
+        "utf8mb4_general_ci",
+        "utf8mb4",
+        "45",
+        "",
+        "Yes",
+        "1",
+        "PAD SPACE",
+    ],
+];
+
 /// Statements MySQL has and Duet does not: whatever their body, they are
 /// refused by name (1235), not as a syntax error.
 const UNSUPPORTED_KINDS: &[&str] = &[
@@ -1096,6 +1203,24 @@ fn transaction_mode(mode: &ast::TransactionMode) -> (&'static str, Value) {
 
 /// The table of `SHOW {INDEX|INDEXES|KEYS} {FROM|IN} t [{FROM|IN} db]`,
 /// which the parser does not know.
+/// `SHOW [STORAGE] ENGINES`, which the parser does not know.
+fn is_show_engines(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    matches!(
+        words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["SHOW", "ENGINES"] | ["SHOW", "STORAGE", "ENGINES"]
+    )
+}
+
 fn show_index_target(sql: &str) -> Option<ObjectName> {
     let words: Vec<&str> = sql
         .trim()

@@ -728,6 +728,29 @@ async fn information_schema_status_and_processlist_describe_the_instance() {
     assert_eq!(status[1][1].as_deref(), Some("1"));
     let uptime = rows(&mut c, "SHOW STATUS WHERE Variable_name = 'Uptime'").await;
     assert_eq!(uptime.len(), 1);
+
+    let engines = rows(&mut c, "SHOW ENGINES").await;
+    assert_eq!(engines.len(), 1);
+    assert_eq!(engines[0][0].as_deref(), Some("Duet"));
+    assert_eq!(engines[0][1].as_deref(), Some("DEFAULT"));
+    let charsets = rows(&mut c, "SHOW CHARACTER SET LIKE 'utf8%'").await;
+    assert_eq!(charsets.len(), 2);
+    assert_eq!(
+        rows(
+            &mut c,
+            "SHOW COLLATION WHERE Charset = 'utf8mb4' AND `Default` = 'Yes'"
+        )
+        .await,
+        table(&[&[
+            "utf8mb4_bin",
+            "utf8mb4",
+            "46",
+            "Yes",
+            "Yes",
+            "1",
+            "PAD SPACE"
+        ]])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
