@@ -29,6 +29,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(Division::new(DIV)),
         ScalarUDF::from(Division::new(INT_DIV)),
+        ScalarUDF::from(crate::coerce::ToDouble::new()),
     ]
 }
 

@@ -11,6 +11,7 @@
 mod access;
 mod autoid;
 mod catalog;
+mod coerce;
 mod ddl;
 mod decorrelate;
 mod error;

@@ -164,7 +164,13 @@ pub(crate) fn context(
     // once, and give each statement a copy with its own catalog.
     static TEMPLATE: OnceLock<SessionState> = OnceLock::new();
     let template = TEMPLATE.get_or_init(|| {
-        let mut state = SessionStateBuilder::new().with_default_features().build();
+        // MySQL's number-with-string comparisons go before type coercion.
+        let mut rules = datafusion::optimizer::Analyzer::new().rules;
+        rules.insert(0, Arc::new(crate::coerce::MysqlComparisons));
+        let mut state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_analyzer_rules(rules)
+            .build();
         for f in crate::functions::all() {
             // Registering a new name replaces nothing.
             let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));

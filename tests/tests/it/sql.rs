@@ -805,6 +805,15 @@ async fn arithmetic_and_functions_follow_mysql() {
         rows(&mut c, "SELECT a FROM m WHERE b / 2 AND d").await,
         table(&[&["7"]])
     );
+    // A string meets a number as the number it starts with.
+    assert_eq!(
+        rows(&mut c, "SELECT count(*) FROM m WHERE s = 0").await,
+        table(&[&["2"]])
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT a FROM m WHERE '7abc' = a AND a = '7'").await,
+        table(&[&["7"]])
+    );
     // Without tables the same rules hold.
     assert_eq!(
         rows(&mut c, "SELECT 7/2, 7 DIV 2, 7 % 0, 1/0").await,

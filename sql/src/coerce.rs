@@ -1,0 +1,227 @@
+//! MySQL's comparison of a number with a string: both sides as DOUBLE, the
+//! string read for its leading number (`'12abc'` is 12, `'hello'` is 0).
+//! DataFusion would cast the string to the number's type and fail on a
+//! string that is not a number; this analyzer rule, run before its type
+//! coercion, rewrites such comparisons first.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+pub(crate) const TO_DOUBLE: &str = "duet_to_double";
+
+/// The analyzer rule.
+#[derive(Debug, Default)]
+pub(crate) struct MysqlComparisons;
+
+impl AnalyzerRule for MysqlComparisons {
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        let to_double = Arc::new(ScalarUDF::from(ToDouble::new()));
+        Ok(plan
+            .transform_up_with_subqueries(|plan| {
+                let schema = merge_schema(&plan.inputs());
+                let rewritten =
+                    plan.map_expressions(|e| e.transform_up(|e| rewrite(e, &schema, &to_double)))?;
+                if rewritten.transformed {
+                    rewritten.map_data(|p| p.recompute_schema())
+                } else {
+                    Ok(rewritten)
+                }
+            })?
+            .data)
+    }
+
+    fn name(&self) -> &str {
+        "duet_mysql_comparisons"
+    }
+}
+
+fn is_number(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+    )
+}
+
+/// A string literal the query engine already compares exactly with a
+/// number of type `t` (`id = '5'` keeps its key lookup).
+fn exact_literal(e: &Expr, t: &DataType) -> bool {
+    let Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) = e else {
+        return false;
+    };
+    let s = s.trim();
+    if t.is_integer() {
+        s.parse::<i64>().is_ok()
+    } else {
+        s.parse::<f64>().is_ok()
+    }
+}
+
+fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    if !matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    ) {
+        return Ok(Transformed::no(e));
+    }
+    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(e));
+    };
+    let number_left = if is_number(&lt) && is_string(&rt) && !exact_literal(right, &lt) {
+        true
+    } else if is_string(&lt) && is_number(&rt) && !exact_literal(left, &rt) {
+        false
+    } else {
+        return Ok(Transformed::no(e));
+    };
+    let as_double = |x: &Expr, number: bool| {
+        if number {
+            cast(x.clone(), DataType::Float64)
+        } else {
+            Expr::ScalarFunction(ScalarFunction::new_udf(
+                Arc::clone(to_double),
+                vec![x.clone()],
+            ))
+        }
+    };
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(as_double(left, number_left)),
+        *op,
+        Box::new(as_double(right, !number_left)),
+    ))))
+}
+
+/// `duet_to_double(s)`: the number a string starts with, as MySQL reads
+/// one (0 when it starts with none).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ToDouble {
+    signature: Signature,
+}
+
+impl ToDouble {
+    pub(crate) fn new() -> Self {
+        ToDouble {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ToDouble {
+    fn name(&self) -> &str {
+        TO_DOUBLE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let binary = datafusion::arrow::compute::cast(&arrays[0], &DataType::Binary)?;
+        let binary = binary
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::BinaryArray>()
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal("not castable to binary".into())
+            })?;
+        let out: Float64Array = (0..binary.len())
+            .map(|i| (!binary.is_null(i)).then(|| leading_number(binary.value(i))))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
+/// The longest prefix of `bytes` (after spaces) that reads as a number.
+pub(crate) fn leading_number(bytes: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim_start();
+    let b = t.as_bytes();
+    let mut end = 0;
+    let mut seen_digit = false;
+    if end < b.len() && (b[end] == b'+' || b[end] == b'-') {
+        end += 1;
+    }
+    while end < b.len() && b[end].is_ascii_digit() {
+        end += 1;
+        seen_digit = true;
+    }
+    if end < b.len() && b[end] == b'.' {
+        end += 1;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+            seen_digit = true;
+        }
+    }
+    if !seen_digit {
+        return 0.0;
+    }
+    let mantissa_end = end;
+    if end < b.len() && (b[end] == b'e' || b[end] == b'E') {
+        let mut e = end + 1;
+        if e < b.len() && (b[e] == b'+' || b[e] == b'-') {
+            e += 1;
+        }
+        let digits = e;
+        while e < b.len() && b[e].is_ascii_digit() {
+            e += 1;
+        }
+        if e > digits {
+            end = e;
+        }
+    }
+    t[..end]
+        .parse()
+        .or_else(|_| t[..mantissa_end].parse())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_read_as_their_leading_number() {
+        assert_eq!(leading_number(b"12abc"), 12.0);
+        assert_eq!(leading_number(b"  -1.5e2x"), -150.0);
+        assert_eq!(leading_number(b"hello"), 0.0);
+        assert_eq!(leading_number(b"1e"), 1.0);
+        assert_eq!(leading_number(b".5"), 0.5);
+        assert_eq!(leading_number(b"012"), 12.0);
+        assert_eq!(leading_number(b""), 0.0);
+    }
+}
