@@ -142,6 +142,17 @@ pub struct TableInfo {
     pub next_index_id: i64,
     #[serde(default)]
     pub comment: String,
+    /// For a view, its definition (a view has no columns, indexes or rows
+    /// of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewDef>,
+}
+
+/// A view: its `SELECT` as written and its column names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub sql: String,
+    pub columns: Vec<String>,
 }
 
 impl TableInfo {

@@ -221,6 +221,7 @@ pub(crate) fn table_info(
         handle: HandleKind::RowId,
         next_index_id: 1,
         comment: String::new(),
+        view: None,
     };
     for (name, cols, unique, primary) in keys {
         add_index(&mut table, name, &cols, unique, primary)?;
@@ -675,18 +676,18 @@ pub(crate) fn show_tables(catalog: &Catalog, database: &str, full: bool) -> Resu
     if full {
         columns.push(Column::expr("Table_type", FieldType::VarString));
     }
-    let mut names: Vec<String> = catalog
+    let mut names: Vec<(String, bool)> = catalog
         .tables(database)
         .iter()
-        .map(|t| t.name.clone())
+        .map(|t| (t.name.clone(), t.view.is_some()))
         .collect();
     names.sort();
     let rows = names
         .into_iter()
-        .map(|n| {
+        .map(|(n, view)| {
             let mut row = vec![Value::Str(n)];
             if full {
-                row.push(Value::Str("BASE TABLE".into()));
+                row.push(Value::Str(if view { "VIEW" } else { "BASE TABLE" }.into()));
             }
             row
         })

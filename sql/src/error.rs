@@ -125,6 +125,12 @@ pub enum Error {
     /// A query feature the engine refused while planning or executing.
     #[error("{0}")]
     Query(String),
+    /// `CREATE VIEW v (a, b)` with another number of columns than its query.
+    #[error("View's SELECT and view's field list have different column counts")]
+    ViewColumnCount,
+    /// A statement for tables named a view.
+    #[error("'{0}' is not BASE TABLE")]
+    NotBaseTable(String),
     /// A prefix key part on a non-string column, or longer than it.
     #[error(
         "Incorrect prefix key; the used key part isn't a string, the used length is longer than the key part, or the storage engine doesn't support unique prefix keys"
@@ -196,6 +202,8 @@ impl Error {
             Error::LockWaitTimeout => 1205,
             Error::NoAccessPath { .. } => 1815,
             Error::WrongPrefix => 1089,
+            Error::NotBaseTable(_) => 1347,
+            Error::ViewColumnCount => 1353,
             Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
         }
     }
@@ -256,6 +264,8 @@ impl Error {
             | Error::UnknownCollation(_)
             | Error::NoTablesUsed
             | Error::NoAccessPath { .. }
+            | Error::NotBaseTable(_)
+            | Error::ViewColumnCount
             | Error::Internal(_) => "HY000",
         }
     }

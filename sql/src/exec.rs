@@ -227,14 +227,17 @@ impl Session {
                     [name] => self.drop_database(&name_of(name), *if_exists),
                     _ => Err(Error::not_supported("DROP DATABASE with several names")),
                 },
-                ObjectType::Table => self.drop_tables(names, *if_exists),
+                ObjectType::Table => self.drop_tables(names, *if_exists, false),
+                ObjectType::View => self.drop_tables(names, *if_exists, true),
                 ObjectType::Index => match (names.as_slice(), table) {
                     ([index], Some(table)) => self.drop_index(table, &name_of(index)),
-                    _ => Err(Error::not_supported("DROP INDEX without ON table")),
+                    ([index], None) => self.drop_index_by_name(&name_of(index)),
+                    _ => Err(Error::not_supported("DROP INDEX of several indexes")),
                 },
                 other => Err(Error::not_supported(format!("DROP {other}"))),
             },
             Statement::CreateTable(create) => self.create_table(create),
+            Statement::CreateView(view) => self.create_view(sql, view),
             Statement::CreateIndex(ci) => self.create_index(ci),
             Statement::AlterTable(alter) => self.alter_table(&alter.name, &alter.operations),
             Statement::Truncate(t) => match t.table_names.as_slice() {
@@ -350,7 +353,14 @@ impl Session {
         })
     }
 
-    fn drop_tables(&mut self, names: &[ObjectName], if_exists: bool) -> Result<Output> {
+    /// `DROP TABLE` (`views` false) or `DROP VIEW` (true): each name must be
+    /// of that kind.
+    fn drop_tables(
+        &mut self,
+        names: &[ObjectName],
+        if_exists: bool,
+        views: bool,
+    ) -> Result<Output> {
         let current = self.current_db.clone();
         let targets: Vec<(String, String)> = names
             .iter()
@@ -364,8 +374,8 @@ impl Session {
             let mut found = Vec::new();
             for (d, t) in &targets {
                 match catalog.table(d, t) {
-                    Some(info) => found.push(Arc::clone(info)),
-                    None => missing.push(format!("{d}.{t}")),
+                    Some(info) if info.view.is_some() == views => found.push(Arc::clone(info)),
+                    _ => missing.push(format!("{d}.{t}")),
                 }
             }
             if !missing.is_empty() && !if_exists {
@@ -381,7 +391,17 @@ impl Session {
         })
     }
 
+    /// The base table `database.name` (a view is refused with 1347).
     fn existing_table(catalog: &Catalog, database: &str, name: &str) -> Result<Arc<TableInfo>> {
+        let table = Self::existing_relation(catalog, database, name)?;
+        if table.view.is_some() {
+            return Err(Error::NotBaseTable(format!("{database}.{}", table.name)));
+        }
+        Ok(table)
+    }
+
+    /// The table or view `database.name`.
+    fn existing_relation(catalog: &Catalog, database: &str, name: &str) -> Result<Arc<TableInfo>> {
         if catalog.database(database).is_none() {
             return Err(Error::UnknownDatabase(database.to_string()));
         }
@@ -392,6 +412,63 @@ impl Session {
                 database: database.to_string(),
                 table: name.to_string(),
             })
+    }
+
+    /// `CREATE [OR REPLACE] VIEW v [(columns)] AS query`: the query is
+    /// planned now (to find its columns and refuse a bad one) and kept as
+    /// text; each statement that reads the view plans it in its own
+    /// snapshot.
+    fn create_view(&mut self, sql: &str, view: &ast::CreateView) -> Result<Output> {
+        if view.materialized {
+            return Err(Error::not_supported("materialized views"));
+        }
+        let (database, name) = ddl::qualified(&view.name, self.current_db.as_deref())?;
+        let described = self.describe_query(sql, &view.query, 0)?;
+        let columns: Vec<String> = if view.columns.is_empty() {
+            described.into_iter().map(|c| c.name).collect()
+        } else if view.columns.len() == described.len() {
+            view.columns.iter().map(|c| c.name.value.clone()).collect()
+        } else {
+            return Err(Error::ViewColumnCount);
+        };
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = columns
+            .iter()
+            .find(|c| !seen.insert(c.to_ascii_lowercase()))
+        {
+            return Err(Error::DuplicateColumn(dup.clone()));
+        }
+        let definition = crate::catalog::ViewDef {
+            sql: view.query.to_string(),
+            columns,
+        };
+        let (or_replace, if_not_exists) = (view.or_replace, view.if_not_exists);
+        self.ddl(|w, catalog, _| {
+            let db = catalog
+                .database(&database)
+                .ok_or_else(|| Error::UnknownDatabase(database.clone()))?;
+            let id = match catalog.table(&database, &name) {
+                Some(old) if or_replace && old.view.is_some() => old.id,
+                Some(_) if if_not_exists => {
+                    return Ok(vec![note(Error::TableExists(name.clone()))]);
+                }
+                Some(_) => return Err(Error::TableExists(name.clone())),
+                None => w.next_id()?,
+            };
+            w.put_table(&TableInfo {
+                id,
+                database_id: db.id,
+                name: name.clone(),
+                columns: Vec::new(),
+                indexes: Vec::new(),
+                handle: HandleKind::RowId,
+                next_column_id: 1,
+                next_index_id: 1,
+                comment: String::new(),
+                view: Some(definition.clone()),
+            })?;
+            Ok(vec![])
+        })
     }
 
     fn create_index(&mut self, ci: &ast::CreateIndex) -> Result<Output> {
@@ -424,6 +501,33 @@ impl Session {
             w.put_table(&next)?;
             Ok(vec![])
         })
+    }
+
+    /// `DROP INDEX name` without `ON table` (SQLite's form): the index of
+    /// that name in the current database, if exactly one table has it.
+    fn drop_index_by_name(&mut self, index: &str) -> Result<Output> {
+        let database = self.current_db.clone().ok_or(Error::NoDatabaseSelected)?;
+        let catalog = self.read_catalog()?;
+        let owners: Vec<String> = catalog
+            .tables(&database)
+            .iter()
+            .filter(|t| {
+                t.indexes
+                    .iter()
+                    .any(|i| !i.primary && i.name.eq_ignore_ascii_case(index))
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        match owners.as_slice() {
+            [table] => {
+                let name = ObjectName::from(vec![ast::Ident::new(table.clone())]);
+                self.drop_index(&name, index)
+            }
+            [] => Err(Error::CantDrop(index.to_string())),
+            _ => Err(Error::not_supported(
+                "DROP INDEX without ON when several tables have an index of that name",
+            )),
+        }
     }
 
     fn alter_table(
@@ -484,7 +588,7 @@ impl Session {
     fn table_named(&mut self, name: &ObjectName) -> Result<Arc<TableInfo>> {
         let (database, table) = ddl::qualified(name, self.current_db.as_deref())?;
         let catalog = self.read_catalog()?;
-        Self::existing_table(&catalog, &database, &table)
+        Self::existing_relation(&catalog, &database, &table)
     }
 
     fn describe(&mut self, name: &ObjectName, full: bool) -> Result<Output> {

@@ -169,7 +169,11 @@ fn tables(catalog: &Catalog, source: &dyn RowSource) -> View {
                 text("def"),
                 text(db),
                 text(t.name.clone()),
-                text("BASE TABLE"),
+                text(if t.view.is_some() {
+                    "VIEW"
+                } else {
+                    "BASE TABLE"
+                }),
                 text("Duet"),
                 Value::Int(10),
                 text("Dynamic"),

@@ -356,6 +356,9 @@ impl SchemaProvider for DuetSchema {
         let Some(t) = self.catalog.table(&self.database, name) else {
             return Ok(None);
         };
+        if let Some(view) = &t.view {
+            return self.view(view).await.map(Some);
+        }
         // The columnar replica is not there yet: the row store serves
         // every access the session allows it to.
         let engine = self
@@ -385,6 +388,46 @@ const DECLARED_TYPE: &str = "duet.type";
 const DECLARED_COLUMN: &str = "duet.column";
 const DECLARED_TABLE: &str = "duet.table";
 const DECLARED_DATABASE: &str = "duet.database";
+
+impl DuetSchema {
+    /// A view, planned in this statement's scope (its snapshot and
+    /// routing), its columns named as the view declares.
+    async fn view(
+        &self,
+        view: &crate::catalog::ViewDef,
+    ) -> std::result::Result<Arc<dyn TableProvider>, DataFusionError> {
+        let external = |e: Error| DataFusionError::External(Box::new(e));
+        let Statement::Query(mut query) = crate::session::parse_one(&view.sql).map_err(external)?
+        else {
+            return Err(external(Error::Internal(
+                "a view that is not a query".into(),
+            )));
+        };
+        prepare(&view.sql, &mut query).map_err(external)?;
+        let ctx = context(
+            Arc::clone(&self.catalog),
+            Arc::clone(&self.scope),
+            Some(&self.database),
+        );
+        let statement =
+            datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(query)));
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let columns: Vec<DfExpr> = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(&view.columns)
+            .map(|(c, name)| DfExpr::Column(c).alias(name.to_ascii_lowercase()))
+            .collect();
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+            .project(columns)?
+            .build()?;
+        Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+            plan,
+            Some(view.sql.clone()),
+        )))
+    }
+}
 
 /// The Arrow schema of a table: one field per column, lower-case names,
 /// and the row key last if `with_handle`.
