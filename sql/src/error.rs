@@ -128,6 +128,10 @@ pub enum Error {
     /// `CREATE VIEW v (a, b)` with another number of columns than its query.
     #[error("View's SELECT and view's field list have different column counts")]
     ViewColumnCount,
+    /// A select-list or HAVING column that is neither grouped nor
+    /// aggregated (`ONLY_FULL_GROUP_BY`).
+    #[error("{0}; this is incompatible with sql_mode=only_full_group_by")]
+    NotGrouped(String),
     /// A statement for tables named a view.
     #[error("'{0}' is not BASE TABLE")]
     NotBaseTable(String),
@@ -203,6 +207,7 @@ impl Error {
             Error::NoAccessPath { .. } => 1815,
             Error::WrongPrefix => 1089,
             Error::NotBaseTable(_) => 1347,
+            Error::NotGrouped(_) => 1055,
             Error::ViewColumnCount => 1353,
             Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
         }
@@ -233,6 +238,7 @@ impl Error {
             | Error::InvalidDefault(_)
             | Error::CantDrop(_)
             | Error::WrongPrefix
+            | Error::NotGrouped(_)
             | Error::OperandColumns(_) => "42000",
             Error::TableExists(_) => "42S01",
             Error::UnknownTable(_) => "42S02",

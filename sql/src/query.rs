@@ -247,6 +247,19 @@ pub(crate) fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error
             .unwrap_or("");
         return Error::AmbiguousColumn(name.to_string());
     }
+    if let Some(rest) = text.strip_prefix("Invalid function '") {
+        let name = rest.split('\'').next().unwrap_or("");
+        let qualified = match current_db {
+            Some(db) => format!("{db}.{name}"),
+            None => name.to_string(),
+        };
+        return Error::UnknownFunction(qualified);
+    }
+    if text.contains("must appear in the GROUP BY clause")
+        || text.contains("must be in GROUP BY or an aggregate function")
+    {
+        return Error::NotGrouped(text);
+    }
     if text.starts_with("This feature is not implemented") {
         return Error::not_supported(text);
     }
