@@ -1,5 +1,6 @@
 //! MySQL's comparison of a number with a string: both sides as DOUBLE, the
-//! string read for its leading number (`'12abc'` is 12, `'hello'` is 0).
+//! string read for its leading number (`'12abc'` is 12, `'hello'` is 0);
+//! and of a number with a truth value, which is 1 or 0.
 //! DataFusion would cast the string to the number's type and fail on a
 //! string that is not a number; this analyzer rule, run before its type
 //! coercion, rewrites such comparisons first.
@@ -98,6 +99,24 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
         return Ok(Transformed::no(e));
     };
+    // A truth value meets a number as 1 or 0 (MySQL has no boolean type).
+    match (&lt, &rt) {
+        (DataType::Boolean, t) if is_number(t) => {
+            return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(cast((**left).clone(), DataType::Int64)),
+                *op,
+                right.clone(),
+            ))));
+        }
+        (t, DataType::Boolean) if is_number(t) => {
+            return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                left.clone(),
+                *op,
+                Box::new(cast((**right).clone(), DataType::Int64)),
+            ))));
+        }
+        _ => {}
+    }
     let number_left = if is_number(&lt) && is_string(&rt) && !exact_literal(right, &lt) {
         true
     } else if is_string(&lt) && is_number(&rt) && !exact_literal(left, &rt) {

@@ -805,6 +805,14 @@ async fn arithmetic_and_functions_follow_mysql() {
         rows(&mut c, "SELECT a FROM m WHERE b / 2 AND d").await,
         table(&[&["7"]])
     );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT a FROM m WHERE CASE WHEN b > 1 THEN TRUE ELSE FALSE END AND (a > 0) = 1"
+        )
+        .await,
+        table(&[&["7"]])
+    );
     // A string meets a number as the number it starts with.
     assert_eq!(
         rows(&mut c, "SELECT count(*) FROM m WHERE s = 0").await,
