@@ -12,41 +12,16 @@ use datafusion::physical_plan::{
     ExecutionPlan, StatisticsArgs, StatisticsContext, collect, displayable,
 };
 use datafusion::sql::sqlparser::ast::{Query, Statement};
-use duet_storage::codec::Datum;
 
 use crate::access::TableAccessExec;
-use crate::catalog::{Catalog, IndexInfo, TableInfo};
+use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::point::PointGet;
-use crate::query::{self, RowSource, Scope, block_on, query_error};
-use crate::ranges::HandleSet;
-use crate::table::Row;
+use crate::query::{self, PlanOnly, Scope, block_on, query_error};
 use crate::value::{Column, FieldType, ResultSet, Value};
 
 const COLUMNS: &[&str] = &["id", "estRows", "engine", "access object", "operator info"];
 const ANALYZE_COLUMNS: &[&str] = &["actRows", "time"];
-
-/// A source that plans like `inner` (same statistics) but reads nothing.
-struct PlanOnly(Arc<dyn RowSource>);
-
-impl RowSource for PlanOnly {
-    fn rows(&self, _: &TableInfo, _: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
-        Ok(Vec::new())
-    }
-
-    fn rows_by_index(
-        &self,
-        _: &TableInfo,
-        _: &IndexInfo,
-        _: &[Datum],
-    ) -> Result<Vec<(Vec<u8>, Row)>> {
-        Ok(Vec::new())
-    }
-
-    fn stats(&self, table: &TableInfo) -> Option<crate::stats::TableStats> {
-        self.0.stats(table)
-    }
-}
 
 /// Plans `query` (a prepared one) and, for `analyze`, runs it.
 pub(crate) fn explain(
@@ -60,7 +35,7 @@ pub(crate) fn explain(
         scope
     } else {
         Scope {
-            source: Arc::new(PlanOnly(scope.source)),
+            source: Arc::new(PlanOnly(Some(scope.source))),
             ..scope
         }
     };

@@ -122,23 +122,9 @@ pub(crate) fn describe(
     query: Query,
     names: &[Option<String>],
 ) -> Result<Vec<Column>> {
-    struct NoRows;
-    impl RowSource for NoRows {
-        fn rows(&self, _: &TableInfo, _: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
-            Ok(Vec::new())
-        }
-        fn rows_by_index(
-            &self,
-            _: &TableInfo,
-            _: &IndexInfo,
-            _: &[Datum],
-        ) -> Result<Vec<(Vec<u8>, Row)>> {
-            Ok(Vec::new())
-        }
-    }
     let ctx = context(
         catalog,
-        Arc::new(Scope::new(Arc::new(NoRows), None)),
+        Arc::new(Scope::new(Arc::new(PlanOnly(None)), None)),
         current_db,
     );
     let statement =
@@ -147,6 +133,29 @@ pub(crate) fn describe(
         .map_err(|e| query_error(e, current_db))?;
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     Ok(columns(&schema, names))
+}
+
+/// A source that reads no rows, for planning only; it answers with the
+/// statistics of the source it stands for, if any.
+pub(crate) struct PlanOnly(pub Option<Arc<dyn RowSource>>);
+
+impl RowSource for PlanOnly {
+    fn rows(&self, _: &TableInfo, _: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
+        Ok(Vec::new())
+    }
+
+    fn rows_by_index(
+        &self,
+        _: &TableInfo,
+        _: &IndexInfo,
+        _: &[Datum],
+    ) -> Result<Vec<(Vec<u8>, Row)>> {
+        Ok(Vec::new())
+    }
+
+    fn stats(&self, table: &TableInfo) -> Option<crate::stats::TableStats> {
+        self.0.as_ref().and_then(|s| s.stats(table))
+    }
 }
 
 /// A DataFusion context whose catalog `def` is Duet's.

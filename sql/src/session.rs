@@ -698,12 +698,23 @@ impl Session {
         scope: VarScope,
         params: &[Value],
     ) -> Result<Output> {
+        self.name_values(self.vars.show(&self.db.globals, scope), filter, params)
+    }
+
+    /// A `Variable_name`/`Value` table (`SHOW VARIABLES`, `SHOW STATUS`),
+    /// filtered by `LIKE` on the name or by `WHERE`.
+    fn name_values(
+        &self,
+        pairs: impl IntoIterator<Item = (&'static str, String)>,
+        filter: Option<&ShowStatementFilter>,
+        params: &[Value],
+    ) -> Result<Output> {
         let columns = vec![
             Column::expr("Variable_name", FieldType::VarString),
             Column::expr("Value", FieldType::VarString),
         ];
         let mut rows = Vec::new();
-        for (name, value) in self.vars.show(&self.db.globals, scope) {
+        for (name, value) in pairs {
             let row = [
                 ("Variable_name", Value::Str(name.into())),
                 ("Value", Value::Str(value)),
@@ -723,21 +734,7 @@ impl Session {
         filter: Option<&ShowStatementFilter>,
         params: &[Value],
     ) -> Result<Output> {
-        let columns = vec![
-            Column::expr("Variable_name", FieldType::VarString),
-            Column::expr("Value", FieldType::VarString),
-        ];
-        let mut rows = Vec::new();
-        for (name, value) in self.db.processes.status() {
-            let row = [
-                ("Variable_name", Value::Str(name.into())),
-                ("Value", Value::Str(value)),
-            ];
-            if self.filter_accepts(filter, name, &row, params)? {
-                rows.push(row.into_iter().map(|(_, v)| v).collect());
-            }
-        }
-        Ok(Output::Rows(ResultSet { columns, rows }))
+        self.name_values(self.db.processes.status(), filter, params)
     }
 
     /// A fixed `SHOW` table, filtered by `LIKE` on its first column or by
