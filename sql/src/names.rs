@@ -100,7 +100,6 @@ fn top_level(text: &str, want: impl Fn(char) -> bool) -> Vec<usize> {
 fn top_level_words(text: &str) -> Vec<(String, usize, usize)> {
     let mut words: Vec<(String, usize, usize)> = Vec::new();
     let mut current: Option<(usize, usize)> = None;
-    let mut last_end = usize::MAX;
     scan(text, |i, c, depth| {
         let word_char = c.is_ascii_alphanumeric() || c == '_';
         if depth == 0 && word_char {
@@ -116,7 +115,6 @@ fn top_level_words(text: &str) -> Vec<(String, usize, usize)> {
         } else if let Some((s, e)) = current.take() {
             words.push((text[s..e].to_string(), s, e));
         }
-        last_end = i;
     });
     if let Some((s, e)) = current {
         words.push((text[s..e].to_string(), s, e));
