@@ -77,14 +77,20 @@ impl<E: Engine> ClusterStore<E> {
     }
 
     /// The parts of `command`, one per region of the local view that it
-    /// touches.
-    fn route(&self, command: &Command) -> Vec<(u64, Command)> {
-        self.store
-            .view()
-            .regions()
-            .into_iter()
-            .filter_map(|r| Some((r.id, command.restrict(&r.start_key, &r.end_key)?)))
-            .collect()
+    /// touches; `None` while the view does not tile the key space (a split
+    /// is being applied here, or the node has not learned its regions):
+    /// routing then would drop the keys of the missing range.
+    fn route(&self, command: &Command) -> Option<Vec<(u64, Command)>> {
+        let regions = self.store.view().regions();
+        if !tiles(&regions) {
+            return None;
+        }
+        Some(
+            regions
+                .into_iter()
+                .filter_map(|r| Some((r.id, command.restrict(&r.start_key, &r.end_key)?)))
+                .collect(),
+        )
     }
 
     /// Executes every part of `command` in its region, in parallel; the
@@ -94,7 +100,15 @@ impl<E: Engine> ClusterStore<E> {
         command: &Command,
         deadline: Instant,
     ) -> duet_storage::Result<Response> {
-        let parts = self.route(command);
+        let parts = loop {
+            match self.route(command) {
+                Some(parts) => break parts,
+                None if Instant::now() >= deadline => {
+                    return Err(unavailable("this node's regions do not cover the keys"));
+                }
+                None => std::thread::sleep(PAUSE),
+            }
+        };
         let outcomes: Vec<duet_storage::Result<Response>> = match parts.as_slice() {
             [] => return Err(unavailable("no region holds the command's keys")),
             [(region_id, part)] => vec![self.execute_in(*region_id, part, deadline)],
@@ -520,4 +534,45 @@ fn first_region<E: Engine>(store: &RaftStore<E>) -> Option<crate::store::RegionS
         .status()
         .into_iter()
         .find(|r| r.region_id == FIRST_REGION)
+}
+
+/// Whether `regions` (ordered by start key) cover every key exactly once.
+fn tiles(regions: &[crate::region::Region]) -> bool {
+    let mut expected: &[u8] = b"";
+    for (i, r) in regions.iter().enumerate() {
+        if r.start_key.as_slice() != expected {
+            return false;
+        }
+        if r.end_key.is_empty() {
+            return i + 1 == regions.len();
+        }
+        expected = &r.end_key;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::Region;
+
+    fn region(id: u64, start: &[u8], end: &[u8]) -> Region {
+        Region {
+            id,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            ..Region::default()
+        }
+    }
+
+    #[test]
+    fn a_view_mid_split_does_not_tile_the_key_space() {
+        assert!(tiles(&[region(1, b"", b"")]));
+        assert!(tiles(&[region(1, b"", b"m"), region(2, b"m", b"")]));
+        // The parent narrowed, the new region not yet known here.
+        assert!(!tiles(&[region(1, b"", b"m")]));
+        // Both the old parent and the new region.
+        assert!(!tiles(&[region(1, b"", b""), region(2, b"m", b"")]));
+        assert!(!tiles(&[]));
+    }
 }
