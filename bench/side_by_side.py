@@ -61,7 +61,26 @@ def wait_for(port, what, proc, timeout=120):
     raise SystemExit(f"{what} did not listen on {port} within {timeout}s")
 
 
-class MariaDB:
+class Server:
+    """A server this script started: its administrative client, version, stop."""
+
+    proc = None
+
+    def client(self):
+        raise NotImplementedError
+
+    def version(self):
+        out = subprocess.run(self.client() + ["-N", "-e", "SELECT VERSION()"],
+                             capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+
+
+class MariaDB(Server):
     def __init__(self, workdir):
         self.dir = os.path.join(workdir, "mariadb")
         self.port = free_port()
@@ -85,21 +104,14 @@ class MariaDB:
         sql = ("CREATE USER 'sb'@'127.0.0.1' IDENTIFIED BY 'sb';"
                "GRANT ALL ON *.* TO 'sb'@'127.0.0.1';"
                "CREATE DATABASE sbtest;")
-        subprocess.run(["mariadb", f"--socket={self.sock}", "-uroot", "-e", sql], check=True)
+        subprocess.run(self.client() + ["-e", sql], check=True)
         self.user, self.password = "sb", "sb"
 
-    def version(self):
-        out = subprocess.run(["mariadb", f"--socket={self.sock}", "-uroot", "-N", "-e",
-                              "SELECT VERSION()"], capture_output=True, text=True)
-        return out.stdout.strip()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
+    def client(self):
+        return ["mariadb", f"--socket={self.sock}", "-uroot"]
 
 
-class Duet:
+class Duet(Server):
     def __init__(self, workdir, binary):
         self.dir = os.path.join(workdir, "duet")
         self.binary = binary
@@ -116,18 +128,10 @@ class Duet:
              "--raft-addr", f"127.0.0.1:{free_port()}"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "duet.log"), "w"))
         wait_for(self.port, "duet serve", self.proc)
-        subprocess.run(["mariadb", "-h127.0.0.1", f"-P{self.port}", "-uroot", "-e",
-                        "CREATE DATABASE sbtest"], check=True)
+        subprocess.run(self.client() + ["-e", "CREATE DATABASE sbtest"], check=True)
 
-    def version(self):
-        out = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{self.port}", "-uroot", "-N", "-e",
-                              "SELECT VERSION()"], capture_output=True, text=True)
-        return out.stdout.strip()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
+    def client(self):
+        return ["mariadb", "-h127.0.0.1", f"-P{self.port}", "-uroot"]
 
 
 def sysbench(system, workload, command, args):
