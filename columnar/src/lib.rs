@@ -1,4 +1,23 @@
-//! Duet's columnar replica (planned): a Raft learner that applies the
-//! committed log into Arrow delta and stable segments and serves
-//! MVCC-consistent scans to DataFusion. Nothing is implemented yet; see the
-//! columnar issue.
+//! Duet's columnar replica: a learner of every region that applies the same
+//! committed log as the row store and keeps each table as Arrow columns, so
+//! analytical scans read exactly what a transaction at the same timestamp
+//! would, without touching the row store.
+//!
+//! - [`schema`]: what the replica knows of a table ([`TableCodec`]) and
+//!   where it learns it ([`SchemaSource`], implemented by the SQL layer);
+//! - [`replica`]: the learner state machine fed by the raft crate's learner
+//!   API, rebuilds from a snapshot, scans, compaction;
+//! - [`table`]: one table's delta and stable layers and the MVCC scan over
+//!   them.
+
+mod error;
+pub mod replica;
+pub mod schema;
+pub mod table;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+pub use replica::{Learner, Replica, TableStatus};
+pub use schema::{SchemaChange, SchemaSource, TableCodec};
+pub use table::{LayerConfig, ScanOutput, ScanRequest};

@@ -52,8 +52,13 @@ const READ_RETRY_TICKS: usize = 3;
 /// What the learner API reports for each applied entry.
 #[derive(Debug)]
 pub enum Applied<'a> {
-    /// A transaction command and whether it took effect.
-    Command { command: &'a Command, ok: bool },
+    /// A transaction command, whether it took effect, and the row store's
+    /// writes it made (its MVCC effects: locks, values, commit records).
+    Command {
+        command: &'a Command,
+        ok: bool,
+        writes: &'a [duet_storage::engine::Modify],
+    },
     /// A membership change.
     ConfChange(&'a ConfState),
     /// The region split: it keeps `left`, and `right` is a new region.
@@ -647,6 +652,7 @@ impl<E: Engine> Peer<E> {
                 applied = Applied::Command {
                     command: &command,
                     ok,
+                    writes: &[],
                 };
             }
             EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
@@ -687,6 +693,7 @@ impl<E: Engine> Peer<E> {
                 result = None;
             }
         }
+        let effects = batch.modifies.len();
         batch.put(
             Cf::Raft,
             keys::apply_state_key(self.region_id),
@@ -694,6 +701,15 @@ impl<E: Engine> Peer<E> {
         );
         self.engine.write(&batch, WriteOptions::default())?;
         self.applied = entry.index;
+        // Observers see the command's own writes, not the apply state.
+        let applied = match applied {
+            Applied::Command { command, ok, .. } => Applied::Command {
+                command,
+                ok,
+                writes: &batch.modifies[..effects],
+            },
+            other => other,
+        };
         for o in &self.observers {
             o.on_applied(self.region_id, entry.index, entry.term, &applied);
         }

@@ -51,6 +51,12 @@ pub struct Config {
     pub region_split_keys: u64,
     /// How often region leaders check whether their region should split.
     pub split_check_interval_secs: u64,
+    /// The columnar replica merges a table's recent versions into its
+    /// stable layer once it holds this many (or a quarter of the table).
+    pub columnar_delta_limit: usize,
+    /// Rows per stable chunk of the columnar replica (the unit of min/max
+    /// pruning).
+    pub columnar_chunk_rows: usize,
 }
 
 /// A MySQL account.
@@ -90,6 +96,8 @@ impl Default for Config {
             gc_interval_secs: 600,
             region_split_keys: 500_000,
             split_check_interval_secs: 10,
+            columnar_delta_limit: 65_536,
+            columnar_chunk_rows: 65_536,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -116,6 +124,8 @@ const ENV_KEYS: &[&str] = &[
     "gc_interval_secs",
     "region_split_keys",
     "split_check_interval_secs",
+    "columnar_delta_limit",
+    "columnar_chunk_rows",
 ];
 
 impl Config {

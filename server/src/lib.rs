@@ -58,6 +58,7 @@ impl Server {
             max_allowed_packet: config.max_allowed_packet as u64,
             max_connections: config.max_connections as u64,
             data_dir: config.data_dir.display().to_string(),
+            columnar: node.columnar.clone(),
         };
         // Opening reads (and on first start writes) the catalog: blocking work.
         let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;

@@ -34,7 +34,9 @@ pub struct Node {
     /// Transaction commands from this node, forwarded to the leader as needed.
     pub txn_store: Arc<ClusterStore<RocksEngine>>,
     pub tso: Arc<dyn TimestampSource>,
-    /// The GC and split-check loops.
+    /// The columnar copy of this node's regions, fed by their apply.
+    pub columnar: Option<Arc<duet_columnar::Replica>>,
+    /// The GC, split-check and compaction loops.
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -83,11 +85,27 @@ impl Node {
         } else {
             Arc::new(LocalRouter::new())
         };
+        // The columnar replica starts from what the row store holds, then
+        // applies every entry the peers apply from here on.
+        let replica = duet_sql::columnar::replica(duet_columnar::LayerConfig {
+            freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
+            delta_limit: config.columnar_delta_limit.max(1),
+            chunk_rows: config.columnar_chunk_rows.max(1),
+        });
+        replica
+            .rebuild_from(&duet_storage::engine::Engine::snapshot(engine.as_ref()))
+            .map_err(|e| Error::Io {
+                context: "columnar replica".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let learner: Arc<dyn duet_raft::peer::ApplyObserver> = Arc::new(
+            duet_columnar::Learner::new(Arc::clone(&replica), Arc::clone(&engine)),
+        );
         let store = RaftStore::start(
             Arc::clone(&engine),
             &store_config,
             transport,
-            vec![],
+            vec![learner],
             (tx, rx),
         )
         .map_err(|e| Error::Io {
@@ -141,12 +159,19 @@ impl Node {
             let life_ms = config.gc_life_time_secs.saturating_mul(1000);
             tokio::spawn(gc_loop(store, txn_store, tso, client, every, life_ms))
         });
+        let life_ms = config.gc_life_time_secs.saturating_mul(1000);
+        background.push(tokio::spawn(compaction_loop(
+            Arc::clone(&replica),
+            Arc::clone(&tso),
+            life_ms,
+        )));
         Ok(Node {
             node_id: config.node_id,
             engine,
             store,
             txn_store,
             tso,
+            columnar: Some(replica),
             background: background.into_iter().chain(gc).collect(),
         })
     }
@@ -283,6 +308,34 @@ async fn gc_loop(
             Ok(Ok(None)) => {}
             Ok(Err(e)) => warn!(error = %e, "mvcc gc failed"),
             Err(e) => warn!(error = %e, "mvcc gc task failed"),
+        }
+    }
+}
+
+/// Every second, merges the columnar replica's grown deltas into its
+/// stable layer, keeping the versions reads within `life_ms` can see.
+async fn compaction_loop(
+    replica: Arc<duet_columnar::Replica>,
+    tso: Arc<dyn TimestampSource>,
+    life_ms: u64,
+) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let (replica, tso) = (Arc::clone(&replica), Arc::clone(&tso));
+        let outcome = tokio::task::spawn_blocking(move || {
+            let now = tso.get_ts().map_err(|e| e.to_string())?;
+            let safe_point = compose_ts(physical_ms(now).saturating_sub(life_ms), 0);
+            replica
+                .compact(safe_point, false)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(n)) if n > 0 => debug!(tables = n, "columnar compaction done"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "columnar compaction failed"),
+            Err(e) => warn!(error = %e, "columnar compaction task failed"),
         }
     }
 }

@@ -38,6 +38,16 @@ impl fmt::Display for Engine {
     }
 }
 
+/// The router's decision for one table access, made when the table is
+/// named: one engine, or either, decided by the access path once the
+/// conditions are known (point and index access on the row store, scans of
+/// the whole table on the columnar replica).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Only(Engine),
+    Cost,
+}
+
 /// How a table access reads the row store.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Path {
@@ -80,13 +90,13 @@ impl Routing {
     }
 
     /// The engine that serves `table` (`database.table`, name as declared);
-    /// `columnar_available` says whether it has a columnar replica.
+    /// `columnar_available` says whether its columnar replica can serve it.
     pub fn engine_for(
         &self,
         database: &str,
         table: &str,
         columnar_available: bool,
-    ) -> Result<Engine> {
+    ) -> Result<Choice> {
         let available = |e: Engine| e == Engine::Row || columnar_available;
         let allowed: Vec<Engine> = self
             .allowed
@@ -96,7 +106,7 @@ impl Routing {
             .collect();
         if let Some(hinted) = self.hints.get(&table.to_ascii_lowercase()) {
             if allowed.contains(hinted) {
-                return Ok(*hinted);
+                return Ok(Choice::Only(*hinted));
             }
             self.warn(format!(
                 "No available path for table '{database}.{table}' with the store type {} of the \
@@ -105,10 +115,10 @@ impl Routing {
                 hinted.to_string().to_ascii_uppercase()
             ));
         }
-        // The row store serves point and index access best; columnar only
-        // when the row store is not allowed (the cost model for scans
-        // arrives with the columnar replica).
-        allowed.first().copied().map_or_else(
+        if allowed.len() > 1 {
+            return Ok(Choice::Cost);
+        }
+        allowed.first().copied().map(Choice::Only).map_or_else(
             || {
                 Err(Error::NoAccessPath {
                     table: format!("{database}.{table}"),
@@ -383,15 +393,25 @@ mod tests {
             }
         };
         let plain = Routing::new("row,columnar", &q("SELECT * FROM t"));
-        assert_eq!(plain.engine_for("d", "t", false).unwrap(), Engine::Row);
+        assert_eq!(
+            plain.engine_for("d", "t", false).unwrap(),
+            Choice::Only(Engine::Row)
+        );
+        assert_eq!(plain.engine_for("d", "t", true).unwrap(), Choice::Cost);
         assert!(plain.take_warnings().is_empty());
 
         let hinted = Routing::new(
             "row,columnar",
             &q("SELECT /*+ READ_FROM_STORAGE(COLUMNAR[x]) */ * FROM t AS x"),
         );
-        assert_eq!(hinted.engine_for("d", "t", true).unwrap(), Engine::Columnar);
-        assert_eq!(hinted.engine_for("d", "t", false).unwrap(), Engine::Row);
+        assert_eq!(
+            hinted.engine_for("d", "t", true).unwrap(),
+            Choice::Only(Engine::Columnar)
+        );
+        assert_eq!(
+            hinted.engine_for("d", "t", false).unwrap(),
+            Choice::Only(Engine::Row)
+        );
         assert_eq!(hinted.take_warnings().len(), 1);
 
         let columnar_only = Routing::new("columnar", &q("SELECT * FROM t"));
@@ -399,7 +419,7 @@ mod tests {
         assert_eq!(e.code(), 1815);
         assert_eq!(
             columnar_only.engine_for("d", "t", true).unwrap(),
-            Engine::Columnar
+            Choice::Only(Engine::Columnar)
         );
     }
 }

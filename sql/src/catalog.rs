@@ -146,6 +146,19 @@ pub struct TableInfo {
     /// of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<ViewDef>,
+    /// Whether the table has a columnar replica (`ALTER TABLE … SET
+    /// COLUMNAR REPLICA 0|1`); every table has one unless removed.
+    #[serde(default = "one_replica")]
+    pub columnar_replica: bool,
+}
+
+fn one_replica() -> bool {
+    true
+}
+
+/// Whether `key` is where the catalog keeps a table definition.
+pub(crate) fn is_table_key(key: &[u8]) -> bool {
+    key.starts_with(TABLE_PREFIX)
 }
 
 /// A view: its `SELECT` as written and its column names.

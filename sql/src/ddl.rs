@@ -222,6 +222,7 @@ pub(crate) fn table_info(
         next_index_id: 1,
         comment: String::new(),
         view: None,
+        columnar_replica: true,
     };
     for (name, cols, unique, primary) in keys {
         add_index(&mut table, name, &cols, unique, primary)?;

@@ -56,6 +56,64 @@ impl RowSource for TxnSource {
         table::rows_by_index(lock(&self.0).as_ref(), table, index, values)
     }
 
+    fn columnar_available(
+        &self,
+        table: &TableInfo,
+        schema: &datafusion::arrow::datatypes::SchemaRef,
+    ) -> bool {
+        let Some(replica) = &self.1.columnar else {
+            return false;
+        };
+        let fields: Vec<(String, datafusion::arrow::datatypes::DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        replica.available(table.id, &fields)
+    }
+
+    fn columnar_replica_status(&self, table: &TableInfo) -> Option<duet_columnar::TableStatus> {
+        self.1.columnar.as_ref()?.table_status(table.id)
+    }
+
+    fn has_writes(&self, table: &TableInfo) -> bool {
+        let prefix = duet_storage::codec::key::table_prefix(table.id);
+        lock(&self.0).has_writes_in(&prefix, &duet_storage::codec::key::prefix_end(&prefix))
+    }
+
+    fn columnar_scan(
+        &self,
+        table: &TableInfo,
+        mut request: duet_columnar::ScanRequest,
+    ) -> Result<duet_columnar::ScanOutput> {
+        let replica = self
+            .1
+            .columnar
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no columnar replica".into()))?;
+        let txn = lock(&self.0);
+        request.read_ts = txn.start_ts();
+        let mut out = None;
+        let mut failed = None;
+        txn.read_with(&mut || match replica.scan(table.id, &request) {
+            Ok(o) => {
+                out = Some(o);
+                Ok(())
+            }
+            Err(duet_columnar::Error::Locked(info)) => Err(duet_storage::Error::KeyIsLocked(info)),
+            Err(e) => {
+                failed = Some(e);
+                Ok(())
+            }
+        })
+        .map_err(Error::from_storage)?;
+        match (out, failed) {
+            (Some(o), _) => Ok(o),
+            (None, Some(e)) => Err(Error::Internal(e.to_string())),
+            (None, None) => Err(Error::Internal("the columnar read returned nothing".into())),
+        }
+    }
+
     fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
         let guard = lock(&self.0);
         match handles {
@@ -466,6 +524,7 @@ impl Session {
                 next_index_id: 1,
                 comment: String::new(),
                 view: Some(definition.clone()),
+                columnar_replica: true,
             })?;
             Ok(vec![])
         })
@@ -539,6 +598,36 @@ impl Session {
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, &database, &name)?;
             let next = ddl::alter_table(w, &table, operations)?;
+            w.put_table(&next)?;
+            Ok(vec![])
+        })
+    }
+
+    /// `ALTER TABLE t SET COLUMNAR REPLICA 0|1`: removes or adds the
+    /// table's columnar replica (an added one is back-filled from the row
+    /// store, then follows the log).
+    pub(crate) fn set_columnar_replica(
+        &mut self,
+        name: &ObjectName,
+        count: Option<u64>,
+    ) -> Result<Output> {
+        let wanted = match count {
+            Some(0) => false,
+            Some(1) => true,
+            _ => {
+                return Err(Error::not_supported(
+                    "a columnar replica count other than 0 or 1",
+                ));
+            }
+        };
+        let (database, name) = ddl::qualified(name, self.current_db.as_deref())?;
+        self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, &database, &name)?;
+            if table.view.is_some() {
+                return Err(Error::NotBaseTable(format!("{database}.{name}")));
+            }
+            let mut next = (*table).clone();
+            next.columnar_replica = wanted;
             w.put_table(&next)?;
             Ok(vec![])
         })

@@ -1,5 +1,5 @@
 //! `information_schema`: MySQL's views of the catalog (`SCHEMATA`, `TABLES`,
-//! `COLUMNS`, `STATISTICS`), built from the catalog version the statement
+//! `COLUMNS`, `STATISTICS`) and Duet's `DUET_COLUMNAR_REPLICAS`, built from the catalog version the statement
 //! reads, so they agree with `SHOW` and with the tables the statement sees.
 //! They are queried like any table (joins, filters, aggregates), through
 //! the query engine.
@@ -19,7 +19,13 @@ use crate::value::Value;
 pub(crate) const NAME: &str = "information_schema";
 
 /// The views, by lower-case name.
-pub(crate) const TABLES: &[&str] = &["columns", "schemata", "statistics", "tables"];
+pub(crate) const TABLES: &[&str] = &[
+    "columns",
+    "duet_columnar_replicas",
+    "schemata",
+    "statistics",
+    "tables",
+];
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -40,6 +46,7 @@ pub(crate) fn table(
         "tables" => tables(catalog, source),
         "columns" => columns(catalog),
         "statistics" => statistics(catalog, source),
+        "duet_columnar_replicas" => columnar_replicas(catalog, source),
         _ => return None,
     };
     let schema = Arc::new(Schema::new(
@@ -359,6 +366,49 @@ fn statistics(catalog: &Catalog, source: &dyn RowSource) -> View {
                 ]);
             }
         }
+    }
+    (columns, rows)
+}
+
+/// `DUET_COLUMNAR_REPLICAS`: per base table, whether it has a columnar
+/// replica, whether that replica can serve reads now, its rows, and how far
+/// it lags the row store (it applies with its peer, so it lags only when it
+/// stopped: then the lag is unknown, NULL).
+fn columnar_replicas(catalog: &Catalog, source: &dyn RowSource) -> View {
+    let columns = vec![
+        ("TABLE_SCHEMA", Text),
+        ("TABLE_NAME", Text),
+        ("REPLICA_COUNT", Int),
+        ("AVAILABLE", Text),
+        ("TABLE_ROWS", Int),
+        ("APPLIED_INDEX_LAG", Int),
+        ("SECONDS_BEHIND", Int),
+    ];
+    let mut rows = Vec::new();
+    for (db, t) in all_tables(catalog) {
+        if t.view.is_some() {
+            continue;
+        }
+        let replica = source.columnar_replica_status(&t);
+        let available = replica.as_ref().is_some_and(|r| r.available);
+        let lag = |v: i64| {
+            if available {
+                Value::Int(v)
+            } else {
+                Value::Null
+            }
+        };
+        rows.push(vec![
+            text(db.clone()),
+            text(t.name.clone()),
+            Value::Int(i64::from(t.columnar_replica)),
+            text(if available { "YES" } else { "NO" }),
+            replica
+                .and_then(|r| r.rows)
+                .map_or(Value::Null, |n| Value::Int(n as i64)),
+            lag(0),
+            lag(0),
+        ]);
     }
     (columns, rows)
 }

@@ -21,6 +21,11 @@ pub trait KvTxn: Send {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
     /// Pairs of `[start, end)` in key order, at most `limit`.
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Runs `read` at a linearizable point of the cluster, resolving the
+    /// locks it reports (a reader of another copy, the columnar replica).
+    fn read_with(&self, read: &mut dyn FnMut() -> KvResult<()>) -> KvResult<()>;
+    /// Whether the transaction's own writes touch `[start, end)`.
+    fn has_writes_in(&self, start: &[u8], end: &[u8]) -> bool;
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     /// Puts `key`, failing at commit with `AlreadyExist` if it has a value.
     fn insert(&mut self, key: Vec<u8>, value: Vec<u8>);
@@ -73,6 +78,14 @@ impl<S: TxnStore> KvTxn for Txn<S> {
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         self.live()?.scan(start, Some(end), limit)
+    }
+
+    fn read_with(&self, read: &mut dyn FnMut() -> KvResult<()>) -> KvResult<()> {
+        self.live()?.read_with(read)
+    }
+
+    fn has_writes_in(&self, start: &[u8], end: &[u8]) -> bool {
+        self.0.as_ref().is_some_and(|t| t.has_writes_in(start, end))
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {

@@ -12,6 +12,7 @@ mod access;
 mod autoid;
 mod catalog;
 mod coerce;
+pub mod columnar;
 mod ddl;
 mod decorrelate;
 mod error;

@@ -30,7 +30,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use duet_storage::codec::Datum;
 
-use crate::access::{Engine, Path, Routing, TableAccessExec};
+use crate::access::{Choice, Engine, Path, Routing, TableAccessExec};
 use crate::catalog::{Catalog, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
 use crate::infoschema;
@@ -38,6 +38,7 @@ use crate::ranges::{self, HandleSet};
 use crate::table::Row;
 use crate::types::{civil_from_days, days_from_civil};
 use crate::value::{Column, Date, DateTime, FieldType, ResultSet, Value};
+use duet_columnar::{ScanOutput, ScanRequest};
 
 /// The catalog name every database lives under, as in MySQL's
 /// `information_schema` (`TABLE_CATALOG = 'def'`).
@@ -58,6 +59,24 @@ pub(crate) trait RowSource: Send + Sync {
     /// The router's statistics of `table`, if it has any.
     fn stats(&self, _table: &TableInfo) -> Option<crate::stats::TableStats> {
         None
+    }
+    /// Whether the statement's transaction has writes of its own to
+    /// `table`, which only the row store's reads see.
+    fn has_writes(&self, _table: &TableInfo) -> bool {
+        false
+    }
+    /// Whether the columnar replica can serve `table` (of this Arrow
+    /// schema): it has the table, at the same definition.
+    fn columnar_available(&self, _table: &TableInfo, _schema: &SchemaRef) -> bool {
+        false
+    }
+    /// The state of `table`'s columnar replica here, if it has one.
+    fn columnar_replica_status(&self, _table: &TableInfo) -> Option<duet_columnar::TableStatus> {
+        None
+    }
+    /// Reads `table` from the columnar replica at the statement's snapshot.
+    fn columnar_scan(&self, _table: &TableInfo, _request: ScanRequest) -> Result<ScanOutput> {
+        Err(Error::Internal("no columnar replica here".into()))
     }
 }
 
@@ -155,6 +174,27 @@ impl RowSource for PlanOnly {
 
     fn stats(&self, table: &TableInfo) -> Option<crate::stats::TableStats> {
         self.0.as_ref().and_then(|s| s.stats(table))
+    }
+
+    fn columnar_available(&self, table: &TableInfo, schema: &SchemaRef) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|s| s.columnar_available(table, schema))
+    }
+
+    fn has_writes(&self, table: &TableInfo) -> bool {
+        self.0.as_ref().is_some_and(|s| s.has_writes(table))
+    }
+
+    fn columnar_scan(&self, _table: &TableInfo, request: ScanRequest) -> Result<ScanOutput> {
+        let _ = request;
+        Ok(ScanOutput {
+            schema: Arc::new(Schema::empty()),
+            partitions: vec![Vec::new()],
+            rows: 0,
+            chunks_read: 0,
+            chunks_pruned: 0,
+        })
     }
 }
 
@@ -381,19 +421,27 @@ impl SchemaProvider for DuetSchema {
         if let Some(view) = &t.view {
             return self.view(view).await.map(Some);
         }
-        // The columnar replica is not there yet: the row store serves
-        // every access the session allows it to.
-        let engine = self
-            .scope
-            .routing
-            .engine_for(&self.database, &t.name, false)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        // The table an UPDATE or DELETE changes is read from the row store
+        // (with its row keys), and so is a table the transaction wrote
+        // (the replica holds committed data only), whatever the session's
+        // engines; any other access may go to the columnar replica if it
+        // has the table.
         let with_handle = self.scope.handle_table == Some(t.id);
+        let schema = arrow_schema(t, &self.database, with_handle);
+        let choice = if with_handle || self.scope.source.has_writes(t) {
+            Choice::Only(Engine::Row)
+        } else {
+            let columnar = self.scope.source.columnar_available(t, &schema);
+            self.scope
+                .routing
+                .engine_for(&self.database, &t.name, columnar)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+        };
         Ok(Some(Arc::new(RowTable {
-            schema: arrow_schema(t, &self.database, with_handle),
+            schema,
             info: Arc::clone(t),
             database: self.database.clone(),
-            engine,
+            choice,
             scope: Arc::clone(&self.scope),
             with_handle,
         }) as Arc<dyn TableProvider>))
@@ -477,11 +525,12 @@ pub(crate) fn arrow_schema(t: &TableInfo, database: &str, with_handle: bool) -> 
     Arc::new(Schema::new(fields))
 }
 
-/// A table read from the row store at the transaction's snapshot.
+/// A table read at the transaction's snapshot, from the row store or the
+/// columnar replica as the router chooses.
 struct RowTable {
     info: Arc<TableInfo>,
     database: String,
-    engine: Engine,
+    choice: Choice,
     schema: SchemaRef,
     scope: Arc<Scope>,
     with_handle: bool,
@@ -545,7 +594,9 @@ impl TableProvider for RowTable {
                 let on_key = key
                     .as_ref()
                     .is_some_and(|k| ranges::handles(f, k).is_some());
-                if on_key || self.index_lookup(std::slice::from_ref(*f)).is_some() {
+                // The columnar replica skips chunks by min/max.
+                let prunes = self.choice != Choice::Only(Engine::Row) && is_comparison(f);
+                if on_key || prunes || self.index_lookup(std::slice::from_ref(*f)).is_some() {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -559,7 +610,7 @@ impl TableProvider for RowTable {
         _state: &dyn DfSession,
         projection: Option<&Vec<usize>>,
         filters: &[DfExpr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let source = &self.scope.source;
         let stats = source.stats(&self.info);
@@ -580,6 +631,15 @@ impl TableProvider for RowTable {
                 _ => Some((index, values, expected)),
             }
         });
+        // Key ranges and index lookups are the row store's; a scan of the
+        // whole table is cheaper on the columnar replica.
+        let columnar = match self.choice {
+            Choice::Only(engine) => engine == Engine::Columnar,
+            Choice::Cost => handles.is_none() && lookup.is_none(),
+        };
+        if columnar {
+            return self.columnar_scan(projection, filters, limit, table_rows);
+        }
         let (rows, path, estimated) = match (&handles, lookup) {
             (Some(set), _) => (
                 source.rows(&self.info, Some(set)),
@@ -606,12 +666,85 @@ impl TableProvider for RowTable {
         )?;
         Ok(Arc::new(TableAccessExec {
             table: format!("{}.{}", self.database, self.info.name),
-            engine: self.engine,
+            engine: Engine::Row,
             path,
             estimated_rows: estimated,
             rows_read: rows.len(),
             input: exec,
         }))
+    }
+}
+
+impl RowTable {
+    /// The scan as the columnar replica serves it.
+    fn columnar_scan(
+        &self,
+        projection: Option<&Vec<usize>>,
+        filters: &[DfExpr],
+        limit: Option<usize>,
+        table_rows: Option<f64>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let external = |e: Error| DataFusionError::External(Box::new(e));
+        let request = ScanRequest {
+            projection: projection.cloned(),
+            filters: filters.to_vec(),
+            limit,
+            read_ts: 0,
+            partitions: 2,
+        };
+        let out = self
+            .scope
+            .source
+            .columnar_scan(&self.info, request)
+            .map_err(external)?;
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        // The replica's batches, under this statement's field metadata.
+        let partitions = out
+            .partitions
+            .iter()
+            .map(|part| {
+                part.iter()
+                    .map(|b| {
+                        RecordBatch::try_new_with_options(
+                            Arc::clone(&schema),
+                            b.columns().to_vec(),
+                            &datafusion::arrow::record_batch::RecordBatchOptions::new()
+                                .with_row_count(Some(b.num_rows())),
+                        )
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let exec = MemorySourceConfig::try_new_exec(&partitions, Arc::clone(&schema), None)?;
+        Ok(Arc::new(TableAccessExec {
+            table: format!("{}.{}", self.database, self.info.name),
+            engine: Engine::Columnar,
+            path: Path::FullScan,
+            estimated_rows: table_rows,
+            rows_read: out.rows,
+            input: exec,
+        }))
+    }
+}
+
+/// A comparison of a column with a constant, which the columnar replica
+/// can check against a chunk's min/max.
+fn is_comparison(f: &DfExpr) -> bool {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    match f {
+        DfExpr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(
+                op,
+                Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+            ) && matches!(
+                (left.as_ref(), right.as_ref()),
+                (DfExpr::Column(_), DfExpr::Literal(..)) | (DfExpr::Literal(..), DfExpr::Column(_))
+            )
+        }
+        _ => false,
     }
 }
 
@@ -659,12 +792,7 @@ pub(crate) fn rows_to_batch(
     rows: &[(Vec<u8>, Row)],
     with_handle: bool,
 ) -> Result<RecordBatch> {
-    let mut arrays: Vec<ArrayRef> = table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| column_array(&c.ty.arrow(), rows.iter().map(|(_, r)| &r[i])))
-        .collect::<Result<_>>()?;
+    let mut arrays = table_arrays(table, rows.iter().map(|(_, r)| r))?;
     if with_handle {
         let mut keys = BinaryBuilder::new();
         for (k, _) in rows {
@@ -674,6 +802,36 @@ pub(crate) fn rows_to_batch(
     }
     RecordBatch::try_new(Arc::clone(schema), arrays)
         .map_err(|e| Error::Internal(format!("building a batch: {e}")))
+}
+
+/// Rows of `table` (no keys) as one Arrow batch of `schema`: the columnar
+/// replica builds its columns with this, so both engines convert alike.
+pub(crate) fn datums_to_batch(
+    table: &TableInfo,
+    schema: &SchemaRef,
+    rows: &[Row],
+) -> Result<RecordBatch> {
+    let arrays = table_arrays(table, rows.iter())?;
+    RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        arrays,
+        &datafusion::arrow::record_batch::RecordBatchOptions::new()
+            .with_row_count(Some(rows.len())),
+    )
+    .map_err(|e| Error::Internal(format!("building a batch: {e}")))
+}
+
+/// One Arrow array per column of `table`.
+fn table_arrays<'a>(
+    table: &TableInfo,
+    rows: impl Iterator<Item = &'a Row> + Clone,
+) -> Result<Vec<ArrayRef>> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| column_array(&c.ty.arrow(), rows.clone().map(|r| &r[i])))
+        .collect()
 }
 
 fn column_array<'a>(ty: &ArrowType, values: impl Iterator<Item = &'a Datum>) -> Result<ArrayRef> {

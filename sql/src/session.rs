@@ -80,6 +80,8 @@ pub struct DatabaseOptions {
     pub max_connections: u64,
     /// Reported as `@@datadir`.
     pub data_dir: String,
+    /// The columnar replica of this node's regions, if it keeps one.
+    pub columnar: Option<Arc<duet_columnar::Replica>>,
 }
 
 /// State shared by every session of one Duet instance.
@@ -91,6 +93,7 @@ pub struct Database {
     pub(crate) autoids: AutoIds,
     pub(crate) stats: crate::stats::Stats,
     pub(crate) processes: crate::processes::Processes,
+    pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -117,6 +120,7 @@ impl Database {
             autoids: AutoIds::new(Arc::clone(&kv)),
             stats: crate::stats::Stats::default(),
             processes: crate::processes::Processes::default(),
+            columnar: options.columnar.clone(),
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),
         });
@@ -272,6 +276,14 @@ impl Session {
             None if is_show_engines(sql) => {
                 self.warnings.clear();
                 self.show_engines()
+            }
+            // Every transaction reads one consistent snapshot already.
+            None if is_consistent_snapshot_start(sql) => {
+                parse_one("START TRANSACTION").and_then(|stmt| self.run(sql, &stmt, &[]))
+            }
+            None if let Some((table, count)) = columnar_replica_target(sql) => {
+                self.warnings.clear();
+                self.set_columnar_replica(&table, count)
             }
             None => parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[])),
         });
@@ -1243,6 +1255,45 @@ fn show_index_target(sql: &str) -> Option<ObjectName> {
     Some(ObjectName::from(
         parts.into_iter().map(ast::Ident::new).collect::<Vec<_>>(),
     ))
+}
+
+/// `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which the parser lacks.
+fn is_consistent_snapshot_start(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    words == ["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"]
+}
+
+/// `ALTER TABLE t SET COLUMNAR REPLICA n` (Duet's own statement, which
+/// the MySQL grammar does not have): the table and `n` (`None` if `n` is
+/// not a number).
+fn columnar_replica_target(sql: &str) -> Option<(ObjectName, Option<u64>)> {
+    let words: Vec<&str> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
+    let [alter, table, name, set, columnar, replica, count] = words.as_slice() else {
+        return None;
+    };
+    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
+    if !(is(alter, "ALTER")
+        && is(table, "TABLE")
+        && is(set, "SET")
+        && is(columnar, "COLUMNAR")
+        && is(replica, "REPLICA"))
+    {
+        return None;
+    }
+    let parts: Vec<ast::Ident> = name
+        .split('.')
+        .map(|w| ast::Ident::new(w.trim_matches('`')))
+        .collect();
+    Some((ObjectName::from(parts), count.parse().ok()))
 }
 
 fn is_show_warnings(sql: &str) -> bool {

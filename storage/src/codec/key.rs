@@ -189,6 +189,16 @@ fn decode_table_prefix(rest: &mut &[u8]) -> Result<i64, CodecError> {
     decode_i64(rest)
 }
 
+/// The table of a row key, without decoding its handle; `None` for any
+/// other key (an index entry, metadata).
+pub fn row_key_table(key: &[u8]) -> Option<i64> {
+    if key.len() <= TABLE_AND_SEPARATOR_LEN || key[9..11] != ROW_SEPARATOR {
+        return None;
+    }
+    let mut rest = key;
+    decode_table_prefix(&mut rest).ok()
+}
+
 /// Decodes everything after `_r`.
 fn decode_handle(mut rest: &[u8], common: bool) -> Result<Handle, CodecError> {
     if !common {

@@ -230,6 +230,26 @@ impl<S: TxnStore> Transaction<S> {
         self.client.get_at(key, self.start_ts)
     }
 
+    /// Runs `read` at a linearizable point (every command committed before
+    /// the call is applied here, by the row store and by anything that
+    /// applies with it), resolving the locks it reports until it succeeds
+    /// or a live lock outlasts the wait. For readers other than the row
+    /// store, such as the columnar replica.
+    pub fn read_with<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+        self.client.with_lock_resolution(|| {
+            self.client.store.snapshot()?;
+            read()
+        })
+    }
+
+    /// Whether this transaction has buffered writes in `[start, end)`
+    /// (which readers of committed data alone would miss).
+    pub fn has_writes_in(&self, start: &[u8], end: &[u8]) -> bool {
+        self.writes
+            .range(start.to_vec()..end.to_vec())
+            .any(|(_, m)| m.op() != Op::Lock)
+    }
+
     /// Up to `limit` pairs of `[start, end)`, merged with this transaction's writes.
     pub fn scan(
         &self,

@@ -3,6 +3,7 @@
 mod bank;
 mod cluster;
 mod cluster_txn;
+mod columnar;
 mod crash;
 mod fuzz;
 mod lifecycle;

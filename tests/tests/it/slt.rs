@@ -1,7 +1,7 @@
 //! SQLite's sqllogictest corpus (`shared/sqllogictest/`, read in place) over
 //! the MySQL protocol: every file runs with `duet_isolation_read_engines` set
-//! to `row` and left routed, each run reports `N passed, N failed` per file,
-//! and the two runs must agree record for record. Pass counts may only grow:
+//! to `row`, to `columnar`, and left routed; each run reports `N passed, N
+//! failed` per file, and the three runs must agree record for record. Pass counts may only grow:
 //! each file must pass at least as many records as `tests/slt-baseline.txt`
 //! records.
 
@@ -104,6 +104,7 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
         .collect();
     let t = TestServer::start().await;
     let row = run_mode(&t, Some("row"), &files, &root).await;
+    let columnar = run_mode(&t, Some("columnar"), &files, &root).await;
     let routed = run_mode(&t, None, &files, &root).await;
     let floor = baseline();
     let mut regressions = Vec::new();
@@ -117,17 +118,26 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
         }
         total_pass += passed;
         total_fail += failed;
-        let (_, _, routed_outcomes) = &routed[name];
-        let differ: Vec<usize> = outcomes
-            .iter()
-            .zip(routed_outcomes)
-            .filter(|(a, b)| a.passed != b.passed)
-            .map(|(a, _)| a.line)
-            .collect();
-        assert!(
-            differ.is_empty() && outcomes.len() == routed_outcomes.len(),
-            "{name}: the row and routed runs differ at lines {differ:?}"
-        );
+        for (mode, run) in [("columnar", &columnar), ("routed", &routed)] {
+            let (_, _, other) = &run[name];
+            let differ: Vec<String> = outcomes
+                .iter()
+                .zip(other)
+                .filter(|(a, b)| a.passed != b.passed)
+                .map(|(a, b)| {
+                    format!(
+                        "line {}: {}",
+                        a.line,
+                        if a.passed { &b.detail } else { &a.detail }
+                    )
+                })
+                .take(5)
+                .collect();
+            assert!(
+                differ.is_empty() && outcomes.len() == other.len(),
+                "{name}: the row and {mode} runs differ: {differ:?}"
+            );
+        }
         if let Some(min) = floor.get(name)
             && passed < min
         {
@@ -156,7 +166,7 @@ async fn duet_slt_files_pass() {
     assert!(files.len() >= 5, "Duet's own .slt files are missing");
     let t = TestServer::start().await;
     let mut failures = Vec::new();
-    for mode in [Some("row"), None] {
+    for mode in [Some("row"), Some("columnar"), None] {
         for file in &files {
             let records = slt::parse(&std::fs::read_to_string(file).expect("readable file"));
             let mut conn = t.connect().await;

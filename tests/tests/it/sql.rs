@@ -468,10 +468,12 @@ async fn explain_shows_each_access_its_engine_and_path() {
     access(&before, "IndexLookUp");
     let analyzed = rows(&mut c, "ANALYZE TABLE r").await;
     assert_eq!(analyzed, table(&[&["test.r", "analyze", "status", "OK"]]));
-    // With them, the router reads half the table by one scan instead…
+    // With them, the router reads half the table by one scan instead, on
+    // the columnar replica…
     let common = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE k = 1").await;
-    let full = access(&common, "TableFullScan");
+    let full = access(&common, "ColumnarScan");
     assert_eq!(full[1].as_deref(), Some("200.00"));
+    assert_eq!(full[2].as_deref(), Some("columnar"));
     // …and still looks a selective value up.
     let rare = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE u = 7").await;
     let lookup = access(&rare, "IndexLookUp");
@@ -489,10 +491,7 @@ async fn explain_shows_each_access_its_engine_and_path() {
     // Statistics follow writes between analyses.
     c.query_drop("DELETE FROM r WHERE id > 100").await.unwrap();
     let after = rows(&mut c, "EXPLAIN SELECT v FROM r").await;
-    assert_eq!(
-        access(&after, "TableFullScan")[1].as_deref(),
-        Some("100.00")
-    );
+    assert_eq!(access(&after, "ColumnarScan")[1].as_deref(), Some("100.00"));
 
     // EXPLAIN ANALYZE runs the query and adds actual rows and time.
     let analyzed = rows(
@@ -501,10 +500,22 @@ async fn explain_shows_each_access_its_engine_and_path() {
     )
     .await;
     assert_eq!(analyzed[0].len(), 7);
-    let scan = access(&analyzed, "TableFullScan");
+    let scan = access(&analyzed, "ColumnarScan");
     assert_eq!(scan[5].as_deref(), Some("100"));
     assert!(analyzed.iter().all(|r| r[6].is_some()));
 
+    // The row store still serves a full scan when the session says so.
+    c.query_drop("SET duet_isolation_read_engines = 'row'")
+        .await
+        .unwrap();
+    let forced = rows(&mut c, "EXPLAIN SELECT v FROM r").await;
+    assert_eq!(access(&forced, "TableFullScan")[2].as_deref(), Some("row"));
+    c.query_drop("SET duet_isolation_read_engines = 'row,columnar'")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE r SET COLUMNAR REPLICA 0")
+        .await
+        .unwrap();
     // A hint for an engine with no replica falls back with a warning…
     let hinted = rows(
         &mut c,

@@ -1,0 +1,29 @@
+//! The columnar replica's errors.
+
+use duet_storage::mvcc::LockInfo;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A lock at or below the read timestamp hides what the read would
+    /// see: the caller resolves it through the row store and reads again.
+    #[error("key is locked by the transaction that started at {}", .0.start_ts)]
+    Locked(Box<LockInfo>),
+    /// The table has no usable replica (none yet, or the learner stopped).
+    #[error("the columnar replica of table {table_id} is unavailable: {reason}")]
+    Unavailable { table_id: i64, reason: String },
+    /// The learner met an entry it cannot decode; it stopped there.
+    #[error("columnar learner stopped at region {region_id} index {index}: {detail}")]
+    Stopped {
+        region_id: u64,
+        index: u64,
+        detail: String,
+    },
+    #[error("row store: {0}")]
+    Storage(#[from] duet_storage::Error),
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("{0}")]
+    Internal(String),
+}

@@ -1,0 +1,716 @@
+//! One table's columnar copy: every committed version the replica still
+//! needs, in two layers.
+//!
+//! - The **delta** holds recent versions as the log delivered them: a map
+//!   from row key to versions (commit timestamp, the row value or a delete
+//!   mark). New versions go to the *active* map; it is frozen (made
+//!   immutable and shareable) when it grows or a scan needs a stable view,
+//!   so scans never hold the table while the apply thread waits.
+//! - The **stable** layer is one sorted run of immutable [`Chunk`]s: Arrow
+//!   columns of the decoded rows plus the row key, commit timestamp and
+//!   delete mark of each version, sorted by key and newest version first,
+//!   with each column's min/max for pruning. Compaction merges the frozen
+//!   deltas into a new run, keeping every version a read above the GC safe
+//!   point can still see.
+//!
+//! Per row key, commit timestamps grow in log order (a prewrite conflicts
+//! with any newer commit), so a newer layer's version always supersedes an
+//! older layer's.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, UInt64Array,
+    UInt64Builder, new_null_array,
+};
+use datafusion::arrow::compute::{cast, interleave};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Accumulator, BinaryExpr, Expr, Operator};
+use duet_storage::codec::Datum;
+use duet_storage::mvcc::{Lock, LockKind};
+
+use crate::error::{Error, Result};
+use crate::schema::TableCodec;
+
+/// One committed version of a row.
+#[derive(Debug, Clone)]
+pub(crate) struct Version {
+    pub commit_ts: u64,
+    /// The stored row value; `None` marks a delete.
+    pub value: Option<Arc<[u8]>>,
+}
+
+/// Row key → versions, oldest first.
+pub(crate) type Delta = BTreeMap<Vec<u8>, Vec<Version>>;
+
+/// An immutable slice of the stable run.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    /// One array per table column (all nullable: a delete has no values).
+    columns: Vec<ArrayRef>,
+    keys: BinaryArray,
+    ts: UInt64Array,
+    deleted: BooleanArray,
+    /// Per column: min and max over the chunk's values, if any.
+    stats: Vec<Option<(ScalarValue, ScalarValue)>>,
+    max_key: Vec<u8>,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// `false` if no version in the chunk can satisfy every filter.
+    fn may_match(&self, schema: &SchemaRef, filters: &[Expr]) -> bool {
+        filters.iter().all(|f| match prunable(f) {
+            Some((name, op, value)) => {
+                let Ok(i) = schema.index_of(&name) else {
+                    return true;
+                };
+                let Some((min, max)) = &self.stats[i] else {
+                    return true;
+                };
+                range_may_hold(min, max, op, &value)
+            }
+            None => true,
+        })
+    }
+}
+
+/// A filter `column op literal` (either side), as (column, op with the
+/// column on the left, literal).
+fn prunable(f: &Expr) -> Option<(String, Operator, ScalarValue)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = f else {
+        return None;
+    };
+    match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => Some((c.name.clone(), *op, v.clone())),
+        (Expr::Literal(v, _), Expr::Column(c)) => Some((c.name.clone(), op.swap()?, v.clone())),
+        _ => None,
+    }
+}
+
+/// Whether a column whose values lie in `[min, max]` can hold a value
+/// `v` with `column op v`.
+fn range_may_hold(min: &ScalarValue, max: &ScalarValue, op: Operator, v: &ScalarValue) -> bool {
+    let Ok(v) = v.cast_to(&min.data_type()) else {
+        return true;
+    };
+    if v.is_null() {
+        return true;
+    }
+    let (Some(lo), Some(hi)) = (min.partial_cmp(&v), max.partial_cmp(&v)) else {
+        return true;
+    };
+    match op {
+        Operator::Eq => lo != Ordering::Greater && hi != Ordering::Less,
+        Operator::Lt => lo == Ordering::Less,
+        Operator::LtEq => lo != Ordering::Greater,
+        Operator::Gt => hi == Ordering::Greater,
+        Operator::GtEq => hi != Ordering::Less,
+        _ => true,
+    }
+}
+
+/// What one scan asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ScanRequest {
+    /// Columns of the table's schema to return; all if `None`.
+    pub projection: Option<Vec<usize>>,
+    /// Conditions every returned row will be checked against by the
+    /// caller; used here only to skip chunks.
+    pub filters: Vec<Expr>,
+    pub limit: Option<usize>,
+    pub read_ts: u64,
+    /// How many parts to split the result into (one per core).
+    pub partitions: usize,
+}
+
+/// A scan's rows and what it took.
+#[derive(Debug)]
+pub struct ScanOutput {
+    pub schema: SchemaRef,
+    /// One list of batches per partition.
+    pub partitions: Vec<Vec<RecordBatch>>,
+    pub rows: usize,
+    pub chunks_read: usize,
+    pub chunks_pruned: usize,
+}
+
+/// Tuning of a table's layers.
+#[derive(Debug, Clone)]
+pub struct LayerConfig {
+    /// The active delta freezes past this many versions.
+    pub freeze_versions: usize,
+    /// Compaction runs once the frozen deltas hold this many versions (or a
+    /// quarter of the stable rows, whichever is more).
+    pub delta_limit: usize,
+    /// Rows per stable chunk.
+    pub chunk_rows: usize,
+}
+
+impl Default for LayerConfig {
+    fn default() -> Self {
+        LayerConfig {
+            freeze_versions: 4096,
+            delta_limit: 65_536,
+            chunk_rows: 65_536,
+        }
+    }
+}
+
+/// The layers of one table.
+#[derive(Debug, Default)]
+pub(crate) struct TableState {
+    /// The table's definition; `None` while rows arrived before it (a
+    /// metadata region behind the data region).
+    pub codec: Option<Arc<dyn TableCodec>>,
+    stable: Arc<Vec<Arc<Chunk>>>,
+    stable_rows: usize,
+    /// Oldest first.
+    frozen: Vec<Arc<Delta>>,
+    frozen_versions: usize,
+    active: Delta,
+    active_versions: usize,
+    /// Locks of in-flight transactions on the table's rows.
+    locks: BTreeMap<Vec<u8>, Lock>,
+}
+
+/// What a scan reads, taken under the table's lock and read without it.
+pub(crate) struct TableSnapshot {
+    codec: Arc<dyn TableCodec>,
+    stable: Arc<Vec<Arc<Chunk>>>,
+    /// Newest first.
+    deltas: Vec<Arc<Delta>>,
+}
+
+impl TableState {
+    pub fn put_version(&mut self, key: Vec<u8>, version: Version, config: &LayerConfig) {
+        self.active.entry(key).or_default().push(version);
+        self.active_versions += 1;
+        if self.active_versions >= config.freeze_versions {
+            self.freeze();
+        }
+    }
+
+    pub fn put_lock(&mut self, key: Vec<u8>, lock: Lock) {
+        self.locks.insert(key, lock);
+    }
+
+    pub fn remove_lock(&mut self, key: &[u8]) {
+        self.locks.remove(key);
+    }
+
+    fn freeze(&mut self) {
+        if self.active_versions > 0 {
+            self.frozen.push(Arc::new(std::mem::take(&mut self.active)));
+            self.frozen_versions += self.active_versions;
+            self.active_versions = 0;
+        }
+    }
+
+    /// Versions held (stable rows plus delta versions): an estimate of the
+    /// table's size.
+    pub fn versions(&self) -> usize {
+        self.stable_rows + self.frozen_versions + self.active_versions
+    }
+
+    pub fn delta_versions(&self) -> usize {
+        self.frozen_versions + self.active_versions
+    }
+
+    pub fn chunks(&self) -> usize {
+        self.stable.len()
+    }
+
+    /// The first lock that hides a version a read at `read_ts` would see.
+    pub fn blocking_lock(&self, read_ts: u64) -> Option<(Vec<u8>, Lock)> {
+        self.locks
+            .iter()
+            .find(|(_, l)| {
+                !matches!(l.lock_kind(), LockKind::Lock | LockKind::Pessimistic)
+                    && l.start_ts <= read_ts
+                    && l.min_commit_ts <= read_ts
+            })
+            .map(|(k, l)| (k.clone(), l.clone()))
+    }
+
+    /// A view for one scan.
+    pub fn snapshot(&mut self) -> Option<TableSnapshot> {
+        let codec = Arc::clone(self.codec.as_ref()?);
+        self.freeze();
+        Some(TableSnapshot {
+            codec,
+            stable: Arc::clone(&self.stable),
+            deltas: self.frozen.iter().rev().cloned().collect(),
+        })
+    }
+
+    /// Takes a new definition; stable chunks are reshaped to it (columns
+    /// matched by id, new ones filled with their default, changed types
+    /// cast).
+    pub fn set_codec(&mut self, codec: Arc<dyn TableCodec>) -> Result<()> {
+        if let Some(old) = &self.codec {
+            let same = old.column_ids() == codec.column_ids()
+                && old.schema().fields().len() == codec.schema().fields().len()
+                && old
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(codec.schema().fields())
+                    .all(|(a, b)| a.data_type() == b.data_type());
+            if !same {
+                let chunks = self
+                    .stable
+                    .iter()
+                    .map(|c| reshape(c, old.as_ref(), codec.as_ref()).map(Arc::new))
+                    .collect::<Result<Vec<_>>>()?;
+                self.stable = Arc::new(chunks);
+            }
+        }
+        self.codec = Some(codec);
+        Ok(())
+    }
+
+    /// Whether compaction is due.
+    pub fn wants_compaction(&self, config: &LayerConfig) -> bool {
+        let delta = self.frozen_versions + self.active_versions;
+        self.codec.is_some() && delta > 0 && delta >= config.delta_limit.max(self.stable_rows / 4)
+    }
+
+    /// Freezes the active delta and returns what a compaction merges: the
+    /// stable run and the frozen deltas (oldest first).
+    pub fn compaction_input(&mut self) -> Option<CompactionInput> {
+        let codec = Arc::clone(self.codec.as_ref()?);
+        self.freeze();
+        Some(CompactionInput {
+            codec,
+            stable: Arc::clone(&self.stable),
+            deltas: self.frozen.clone(),
+        })
+    }
+
+    /// Installs a compaction's result, unless the table changed shape or
+    /// was compacted meanwhile.
+    pub fn finish_compaction(&mut self, input: &CompactionInput, output: Vec<Arc<Chunk>>) -> bool {
+        let unchanged = Arc::ptr_eq(&self.stable, &input.stable)
+            && self
+                .codec
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &input.codec))
+            && self.frozen.len() >= input.deltas.len()
+            && self
+                .frozen
+                .iter()
+                .zip(&input.deltas)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if !unchanged {
+            return false;
+        }
+        let merged: usize = input
+            .deltas
+            .iter()
+            .map(|d| d.values().map(Vec::len).sum::<usize>())
+            .sum();
+        self.frozen.drain(..input.deltas.len());
+        self.frozen_versions -= merged;
+        self.stable_rows = output.iter().map(|c| c.len()).sum();
+        self.stable = Arc::new(output);
+        true
+    }
+}
+
+/// What one compaction reads.
+pub(crate) struct CompactionInput {
+    pub codec: Arc<dyn TableCodec>,
+    stable: Arc<Vec<Arc<Chunk>>>,
+    /// Oldest first.
+    deltas: Vec<Arc<Delta>>,
+}
+
+fn internal(e: String) -> Error {
+    Error::Internal(e)
+}
+
+/// A stored value with no columns: decodes to every column's default.
+fn empty_row() -> Vec<u8> {
+    duet_storage::codec::row::encode_row(&[]).unwrap_or_default()
+}
+
+/// `chunk` (shaped by `old`) in the shape of `new`.
+fn reshape(chunk: &Chunk, old: &dyn TableCodec, new: &dyn TableCodec) -> Result<Chunk> {
+    let old_ids = old.column_ids();
+    let n = chunk.len();
+    let defaults = new.decode(&empty_row()).map_err(internal)?;
+    let default_batch = new.to_batch(&vec![defaults; n.max(1)]).map_err(internal)?;
+    let schema = new.schema();
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (i, (id, field)) in new.column_ids().iter().zip(schema.fields()).enumerate() {
+        let column = match old_ids.iter().position(|o| o == id) {
+            Some(o) if chunk.columns[o].data_type() == field.data_type() => {
+                Arc::clone(&chunk.columns[o])
+            }
+            Some(o) => cast(&chunk.columns[o], field.data_type())?,
+            None => default_batch.column(i).slice(0, n),
+        };
+        columns.push(column);
+    }
+    let stats = columns.iter().map(min_max).collect::<Result<_>>()?;
+    Ok(Chunk {
+        columns,
+        keys: chunk.keys.clone(),
+        ts: chunk.ts.clone(),
+        deleted: chunk.deleted.clone(),
+        stats,
+        max_key: chunk.max_key.clone(),
+    })
+}
+
+/// Min and max of an array's non-null values.
+fn min_max(array: &ArrayRef) -> Result<Option<(ScalarValue, ScalarValue)>> {
+    use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
+    if array.null_count() == array.len() {
+        return Ok(None);
+    }
+    let ty = array.data_type();
+    let df = |e: datafusion::error::DataFusionError| Error::Internal(e.to_string());
+    let mut min = MinAccumulator::try_new(ty).map_err(df)?;
+    let mut max = MaxAccumulator::try_new(ty).map_err(df)?;
+    min.update_batch(std::slice::from_ref(array)).map_err(df)?;
+    max.update_batch(std::slice::from_ref(array)).map_err(df)?;
+    Ok(Some((
+        min.evaluate().map_err(df)?,
+        max.evaluate().map_err(df)?,
+    )))
+}
+
+/// The newest version at or below `read_ts` of every key the deltas hold
+/// one for (newest delta first): `Some(value)` or `None` for a delete.
+fn winners(deltas: &[Arc<Delta>], read_ts: u64) -> BTreeMap<&[u8], Option<&Arc<[u8]>>> {
+    let mut out: BTreeMap<&[u8], Option<&Arc<[u8]>>> = BTreeMap::new();
+    for delta in deltas {
+        for (key, versions) in delta.iter() {
+            if out.contains_key(key.as_slice()) {
+                continue;
+            }
+            if let Some(v) = versions.iter().rev().find(|v| v.commit_ts <= read_ts) {
+                out.insert(key.as_slice(), v.value.as_ref());
+            }
+        }
+    }
+    out
+}
+
+/// Where an output row comes from: (source, row). Source 0 is the decoded
+/// delta rows, 1 a single row of nulls, 2.. the chunks read.
+type Pick = (usize, usize);
+
+const DELTA: usize = 0;
+const NULLS: usize = 1;
+
+impl TableSnapshot {
+    /// The rows visible at `request.read_ts`, in row-key order.
+    pub fn scan(&self, request: &ScanRequest) -> Result<ScanOutput> {
+        let schema = self.codec.schema();
+        let read_ts = request.read_ts;
+        let limit = request.limit.unwrap_or(usize::MAX);
+        let winners = winners(&self.deltas, read_ts);
+        let mut delta_rows: Vec<Vec<Datum>> = Vec::new();
+        let mut picks: Vec<Pick> = Vec::new();
+        let mut chunks_read: Vec<&Chunk> = Vec::new();
+        let mut pruned = 0;
+        let mut pending = winners.iter().peekable();
+        let mut take_delta = |value: &Arc<[u8]>, picks: &mut Vec<Pick>| -> Result<()> {
+            delta_rows.push(self.codec.decode(value).map_err(internal)?);
+            picks.push((DELTA, delta_rows.len() - 1));
+            Ok(())
+        };
+        'chunks: for chunk in self.stable.iter() {
+            if picks.len() >= limit {
+                break;
+            }
+            if !chunk.may_match(&schema, &request.filters) {
+                pruned += 1;
+                // Its keys' newer versions in the deltas still count.
+                while let Some((_, v)) = pending.next_if(|(k, _)| **k <= chunk.max_key.as_slice()) {
+                    if let Some(v) = v {
+                        take_delta(v, &mut picks)?;
+                    }
+                }
+                continue;
+            }
+            let source = chunks_read.len() + 2;
+            chunks_read.push(chunk);
+            let n = chunk.len();
+            let mut i = 0;
+            while i < n {
+                if picks.len() >= limit {
+                    break 'chunks;
+                }
+                let key = chunk.keys.value(i);
+                let mut end = i + 1;
+                while end < n && chunk.keys.value(end) == key {
+                    end += 1;
+                }
+                while let Some((_, v)) = pending.next_if(|(k, _)| **k < key) {
+                    if let Some(v) = v {
+                        take_delta(v, &mut picks)?;
+                    }
+                }
+                if let Some((_, v)) = pending.next_if(|(k, _)| **k == key) {
+                    if let Some(v) = v {
+                        take_delta(v, &mut picks)?;
+                    }
+                } else if let Some(r) = (i..end).find(|&r| chunk.ts.value(r) <= read_ts)
+                    && !chunk.deleted.value(r)
+                {
+                    picks.push((source, r));
+                }
+                i = end;
+            }
+        }
+        for (_, v) in pending {
+            if picks.len() >= limit {
+                break;
+            }
+            if let Some(v) = v {
+                take_delta(v, &mut picks)?;
+            }
+        }
+        picks.truncate(limit);
+
+        let projection: Vec<usize> = request
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let out_schema = Arc::new(schema.project(&projection)?);
+        let delta_batch = self.codec.to_batch(&delta_rows).map_err(internal)?;
+        let parts = split(&picks, request.partitions.max(1));
+        let mut partitions = Vec::with_capacity(parts.len());
+        for part in parts {
+            let columns = projection
+                .iter()
+                .map(|&c| {
+                    let nulls = new_null_array(schema.field(c).data_type(), 1);
+                    let mut sources: Vec<&dyn Array> = vec![delta_batch.column(c).as_ref()];
+                    sources.push(nulls.as_ref());
+                    sources.extend(chunks_read.iter().map(|ch| ch.columns[c].as_ref()));
+                    Ok(interleave(&sources, part)?)
+                })
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let batch = RecordBatch::try_new_with_options(
+                Arc::clone(&out_schema),
+                columns,
+                &RecordBatchOptions::new().with_row_count(Some(part.len())),
+            )?;
+            partitions.push(vec![batch]);
+        }
+        Ok(ScanOutput {
+            schema: out_schema,
+            partitions,
+            rows: picks.len(),
+            chunks_read: chunks_read.len(),
+            chunks_pruned: pruned,
+        })
+    }
+}
+
+/// `picks` in `n` contiguous parts (one if there are few rows).
+fn split(picks: &[Pick], n: usize) -> Vec<&[Pick]> {
+    const MIN_PART: usize = 8192;
+    let n = n.min(picks.len() / MIN_PART).max(1);
+    let size = picks.len().div_ceil(n).max(1);
+    let mut parts: Vec<&[Pick]> = picks.chunks(size).collect();
+    if parts.is_empty() {
+        parts.push(&[]);
+    }
+    parts
+}
+
+impl CompactionInput {
+    /// The merged stable run: every version newer than `safe_point`, and
+    /// the newest at or below it unless that is a delete.
+    pub fn run(&self, safe_point: u64, config: &LayerConfig) -> Result<Vec<Arc<Chunk>>> {
+        // Every delta version per key, newest first.
+        let mut delta: BTreeMap<&[u8], Vec<&Version>> = BTreeMap::new();
+        for d in &self.deltas {
+            for (key, versions) in d.iter() {
+                delta
+                    .entry(key.as_slice())
+                    .or_default()
+                    .extend(versions.iter());
+            }
+        }
+        for versions in delta.values_mut() {
+            versions.sort_by_key(|v| std::cmp::Reverse(v.commit_ts));
+        }
+        let mut builder = RunBuilder::new(self.codec.as_ref(), &self.stable, config.chunk_rows);
+        let mut pending = delta.iter().peekable();
+        for (ci, chunk) in self.stable.iter().enumerate() {
+            let n = chunk.len();
+            let mut i = 0;
+            while i < n {
+                let key = chunk.keys.value(i);
+                let mut end = i + 1;
+                while end < n && chunk.keys.value(end) == key {
+                    end += 1;
+                }
+                while let Some((k, versions)) = pending.next_if(|(k, _)| **k < key) {
+                    builder.key(k, versions, safe_point)?;
+                }
+                let newer: &[&Version] = match pending.next_if(|(k, _)| **k == key) {
+                    Some((_, v)) => v,
+                    None => &[],
+                };
+                let old: Vec<(u64, bool, usize)> = (i..end)
+                    .map(|r| (chunk.ts.value(r), chunk.deleted.value(r), r))
+                    .collect();
+                builder.key_with_stable(key, newer, ci, &old, safe_point)?;
+                i = end;
+            }
+        }
+        for (k, versions) in pending {
+            builder.key(k, versions, safe_point)?;
+        }
+        builder.finish()
+    }
+}
+
+/// Builds a sorted run chunk by chunk.
+struct RunBuilder<'a> {
+    codec: &'a dyn TableCodec,
+    stable: &'a [Arc<Chunk>],
+    chunk_rows: usize,
+    keys: BinaryBuilder,
+    ts: UInt64Builder,
+    deleted: BooleanBuilder,
+    delta_rows: Vec<Vec<Datum>>,
+    /// (source, row): 0 delta rows, 1 nulls, 2 + i stable chunk i.
+    picks: Vec<Pick>,
+    last_key: Vec<u8>,
+    out: Vec<Arc<Chunk>>,
+}
+
+impl<'a> RunBuilder<'a> {
+    fn new(codec: &'a dyn TableCodec, stable: &'a [Arc<Chunk>], chunk_rows: usize) -> Self {
+        RunBuilder {
+            codec,
+            stable,
+            chunk_rows: chunk_rows.max(1),
+            keys: BinaryBuilder::new(),
+            ts: UInt64Builder::new(),
+            deleted: BooleanBuilder::new(),
+            delta_rows: Vec::new(),
+            picks: Vec::new(),
+            last_key: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, key: &[u8], ts: u64, deleted: bool, pick: Pick) {
+        self.keys.append_value(key);
+        self.ts.append_value(ts);
+        self.deleted.append_value(deleted);
+        self.picks.push(pick);
+    }
+
+    /// A key's versions: `newer` from the deltas, then `old` (ts, deleted,
+    /// row) from stable chunk `chunk`, both newest first.
+    fn key_with_stable(
+        &mut self,
+        key: &[u8],
+        newer: &[&Version],
+        chunk: usize,
+        old: &[(u64, bool, usize)],
+        safe_point: u64,
+    ) -> Result<()> {
+        let mut kept_at_or_below = false;
+        for v in newer {
+            if kept_at_or_below {
+                break;
+            }
+            if v.commit_ts <= safe_point {
+                kept_at_or_below = true;
+                if v.value.is_none() {
+                    break;
+                }
+            }
+            match &v.value {
+                Some(value) => {
+                    self.delta_rows
+                        .push(self.codec.decode(value).map_err(internal)?);
+                    let row = self.delta_rows.len() - 1;
+                    self.push(key, v.commit_ts, false, (DELTA, row));
+                }
+                None => self.push(key, v.commit_ts, true, (NULLS, 0)),
+            }
+        }
+        for &(ts, deleted, row) in old {
+            if kept_at_or_below {
+                break;
+            }
+            if ts <= safe_point {
+                kept_at_or_below = true;
+                if deleted {
+                    break;
+                }
+            }
+            if deleted {
+                self.push(key, ts, true, (NULLS, 0));
+            } else {
+                self.push(key, ts, false, (2 + chunk, row));
+            }
+        }
+        self.last_key = key.to_vec();
+        if self.picks.len() >= self.chunk_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// A key only the deltas hold.
+    fn key(&mut self, key: &[u8], newer: &[&Version], safe_point: u64) -> Result<()> {
+        self.key_with_stable(key, newer, 0, &[], safe_point)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.picks.is_empty() {
+            return Ok(());
+        }
+        let schema = self.codec.schema();
+        let delta = self
+            .codec
+            .to_batch(&std::mem::take(&mut self.delta_rows))
+            .map_err(internal)?;
+        let columns = (0..schema.fields().len())
+            .map(|c| {
+                let ty: &DataType = schema.field(c).data_type();
+                let nulls = new_null_array(ty, 1);
+                let mut sources: Vec<&dyn Array> = vec![delta.column(c).as_ref(), nulls.as_ref()];
+                sources.extend(self.stable.iter().map(|ch| ch.columns[c].as_ref()));
+                Ok(interleave(&sources, &self.picks)?)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let stats = columns.iter().map(min_max).collect::<Result<_>>()?;
+        self.out.push(Arc::new(Chunk {
+            columns,
+            keys: self.keys.finish(),
+            ts: self.ts.finish(),
+            deleted: self.deleted.finish(),
+            stats,
+            max_key: std::mem::take(&mut self.last_key),
+        }));
+        self.picks.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<Arc<Chunk>>> {
+        self.flush()?;
+        Ok(self.out)
+    }
+}

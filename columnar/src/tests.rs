@@ -1,0 +1,409 @@
+//! The learner against the row store, deterministically: random
+//! transactions (prewrites, commits, rollbacks, interleaved, short and long
+//! values), compactions and rebuilds mid-stream, then scans of both at
+//! random timestamps must agree, locks included.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Int64Array, Int64Builder, StringArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use duet_storage::codec::Datum;
+use duet_storage::codec::key::{prefix_end, row_key, row_prefix};
+use duet_storage::codec::row::{decode_row_columns, encode_row};
+use duet_storage::engine::memory::MemoryEngine;
+use duet_storage::engine::{Engine, WriteOptions};
+use duet_storage::mvcc::MvccReader;
+use duet_storage::txn::commands::{self, Command, Commit, Mutation, Op, Prewrite, Rollback};
+
+use crate::schema::{SchemaChange, SchemaSource, TableCodec};
+use crate::table::{LayerConfig, ScanRequest};
+use crate::{Error, Replica};
+
+const TABLE: i64 = 7;
+const DEFINITION: &[u8] = b"m\x02table";
+
+#[derive(Debug)]
+struct Codec;
+
+impl TableCodec for Codec {
+    fn table_id(&self) -> i64 {
+        TABLE
+    }
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+        ]))
+    }
+    fn column_ids(&self) -> Vec<u32> {
+        vec![1, 2]
+    }
+    fn decode(&self, value: &[u8]) -> Result<Vec<Datum>, String> {
+        Ok(decode_row_columns(value, &[1, 2])
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|d| d.unwrap_or(Datum::Null))
+            .collect())
+    }
+    fn to_batch(&self, rows: &[Vec<Datum>]) -> Result<RecordBatch, String> {
+        let mut a = Int64Builder::new();
+        let mut b = StringBuilder::new();
+        for r in rows {
+            match &r[0] {
+                Datum::Int(v) => a.append_value(*v),
+                _ => a.append_null(),
+            }
+            match &r[1] {
+                Datum::Bytes(v) => b.append_value(String::from_utf8_lossy(v)),
+                _ => b.append_null(),
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![Arc::new(a.finish()), Arc::new(b.finish())];
+        RecordBatch::try_new(self.schema(), columns).map_err(|e| e.to_string())
+    }
+}
+
+struct Schemas;
+
+impl SchemaSource for Schemas {
+    fn is_schema_key(&self, key: &[u8]) -> bool {
+        key.starts_with(b"m\x02")
+    }
+    fn decode(&self, _key: &[u8], value: &[u8]) -> Result<SchemaChange, String> {
+        match value {
+            b"table" => Ok(SchemaChange::Table(Arc::new(Codec))),
+            _ => Err("an unknown definition".into()),
+        }
+    }
+}
+
+/// A tiny deterministic generator (xorshift), so the test needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct World {
+    engine: Arc<MemoryEngine>,
+    replica: Arc<Replica>,
+    ts: u64,
+}
+
+impl World {
+    fn new(config: LayerConfig) -> World {
+        World {
+            engine: Arc::new(MemoryEngine::new()),
+            replica: Arc::new(Replica::new(Arc::new(Schemas), config)),
+            ts: 100,
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.ts += 1;
+        self.ts
+    }
+
+    /// Applies a command to the row store and feeds its writes to the learner.
+    fn run(&self, command: Command) -> bool {
+        match commands::apply(&self.engine.snapshot(), &command) {
+            Ok((batch, _)) => {
+                self.engine.write(&batch, WriteOptions::default()).unwrap();
+                self.replica.apply_writes(&batch.modifies).unwrap();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn prewrite(&self, mutations: Vec<Mutation>, start_ts: u64) -> bool {
+        let primary = mutations[0].key.clone();
+        self.run(
+            Prewrite {
+                mutations,
+                primary,
+                start_ts,
+                lock_ttl: 3_000,
+                for_update_ts: 0,
+                pessimistic: Vec::new(),
+                min_commit_ts: 0,
+            }
+            .into(),
+        )
+    }
+
+    fn commit(&self, keys: Vec<Vec<u8>>, start_ts: u64, commit_ts: u64) {
+        assert!(
+            self.run(
+                Commit {
+                    keys,
+                    start_ts,
+                    commit_ts
+                }
+                .into()
+            )
+        );
+    }
+
+    fn rollback(&self, keys: Vec<Vec<u8>>, start_ts: u64) {
+        assert!(self.run(Rollback { keys, start_ts }.into()));
+    }
+
+    /// The row store's rows at `ts`, or `None` if a lock blocks the read.
+    fn row_store(&self, ts: u64) -> Option<Vec<(Option<i64>, Option<String>)>> {
+        let prefix = row_prefix(TABLE);
+        let snap = self.engine.snapshot();
+        let pairs = match MvccReader::new(&snap).scan(
+            &prefix,
+            Some(&prefix_end(&prefix)),
+            ts,
+            usize::MAX,
+        ) {
+            Ok(p) => p,
+            Err(duet_storage::Error::KeyIsLocked(_)) => return None,
+            Err(e) => panic!("row store scan: {e}"),
+        };
+        Some(
+            pairs
+                .into_iter()
+                .map(|(_, v)| {
+                    let d = Codec.decode(&v).unwrap();
+                    let a = match &d[0] {
+                        Datum::Int(x) => Some(*x),
+                        _ => None,
+                    };
+                    let b = match &d[1] {
+                        Datum::Bytes(x) => Some(String::from_utf8(x.clone()).unwrap()),
+                        _ => None,
+                    };
+                    (a, b)
+                })
+                .collect(),
+        )
+    }
+
+    /// The learner's rows at `ts`, or `None` if it reports a lock.
+    fn learner(&self, ts: u64) -> Option<Vec<(Option<i64>, Option<String>)>> {
+        let request = ScanRequest {
+            read_ts: ts,
+            partitions: 2,
+            ..ScanRequest::default()
+        };
+        let out = match self.replica.scan(TABLE, &request) {
+            Ok(o) => o,
+            Err(Error::Locked(_)) => return None,
+            Err(e) => panic!("learner scan: {e}"),
+        };
+        let mut rows = Vec::new();
+        for batch in out.partitions.iter().flatten() {
+            let a = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            let b = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            for i in 0..batch.num_rows() {
+                rows.push((
+                    (!a.is_null(i)).then(|| a.value(i)),
+                    (!b.is_null(i)).then(|| b.value(i).to_string()),
+                ));
+            }
+        }
+        Some(rows)
+    }
+}
+
+fn value(rng: &mut Rng) -> Vec<u8> {
+    let a = rng.below(1000) as i64;
+    // Long strings go through the default CF, short ones inline.
+    let len = if rng.below(3) == 0 { 100 } else { 4 };
+    let b: String = std::iter::repeat_n(char::from(b'a' + (rng.below(26) as u8)), len).collect();
+    encode_row(&[(1, Datum::Int(a)), (2, Datum::Bytes(b.into_bytes()))]).unwrap()
+}
+
+fn define(w: &mut World) {
+    let (s, c) = (w.tick(), w.tick());
+    assert!(w.prewrite(
+        vec![Mutation::new(Op::Put, DEFINITION, b"table".to_vec())],
+        s
+    ));
+    w.commit(vec![DEFINITION.to_vec()], s, c);
+}
+
+#[test]
+fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
+    for seed in [1u64, 7, 42, 2026] {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut w = World::new(LayerConfig {
+            freeze_versions: 8,
+            delta_limit: 16,
+            chunk_rows: 8,
+        });
+        define(&mut w);
+        let first = w.ts;
+        // Transactions in flight: (start ts, keys).
+        let mut open: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
+        let (mut rows_compared, mut locks_compared) = (0, 0);
+        for step in 0..400 {
+            match rng.below(10) {
+                0..=4 => {
+                    let start = w.tick();
+                    let n = 1 + rng.below(3);
+                    let mut keys: Vec<Vec<u8>> = (0..n)
+                        .map(|_| row_key(TABLE, rng.below(24) as i64))
+                        .collect();
+                    keys.sort();
+                    keys.dedup();
+                    let mutations = keys
+                        .iter()
+                        .map(|k| {
+                            if rng.below(5) == 0 {
+                                Mutation::new(Op::Delete, k.clone(), Vec::new())
+                            } else {
+                                Mutation::new(Op::Put, k.clone(), value(&mut rng))
+                            }
+                        })
+                        .collect();
+                    if w.prewrite(mutations, start) {
+                        open.push((start, keys));
+                    }
+                }
+                5..=7 if !open.is_empty() => {
+                    let (start, keys) = open.remove(rng.below(open.len() as u64) as usize);
+                    let commit = w.tick();
+                    w.commit(keys, start, commit);
+                }
+                8 if !open.is_empty() => {
+                    let (start, keys) = open.remove(rng.below(open.len() as u64) as usize);
+                    w.rollback(keys, start);
+                }
+                _ => {
+                    let safe_point = first + rng.below(w.ts - first + 1) / 2;
+                    w.replica.compact(safe_point, rng.below(2) == 0).unwrap();
+                }
+            }
+            if step % 97 == 96 {
+                w.replica.rebuild_from(&w.engine.snapshot()).unwrap();
+            }
+            // Reads above every safe point used so far agree.
+            for _ in 0..2 {
+                let ts = (first + (w.ts - first) / 2) + rng.below((w.ts - first) / 2 + 2);
+                let row_store = w.row_store(ts);
+                assert_eq!(
+                    row_store,
+                    w.learner(ts),
+                    "seed {seed} step {step}: the engines differ at ts {ts}"
+                );
+                match row_store {
+                    Some(rows) => rows_compared += rows.len(),
+                    None => locks_compared += 1,
+                }
+            }
+        }
+        assert!(
+            rows_compared > 1000 && locks_compared > 10,
+            "{rows_compared} rows, {locks_compared} locked reads"
+        );
+        // Settle everything: then the newest state agrees without locks.
+        for (start, keys) in std::mem::take(&mut open) {
+            let commit = w.tick();
+            w.commit(keys, start, commit);
+        }
+        let now = w.tick();
+        let rows = w.learner(now).expect("no locks remain");
+        assert_eq!(Some(rows), w.row_store(now));
+        w.replica.compact(now, true).unwrap();
+        assert_eq!(w.learner(now), w.row_store(now));
+        let status = w.replica.table_status(TABLE).unwrap();
+        assert!(status.available);
+        assert!(status.chunks >= 1, "{status:?}");
+    }
+}
+
+#[test]
+fn a_chunk_whose_range_misses_the_filter_is_skipped() {
+    let mut w = World::new(LayerConfig {
+        freeze_versions: 4,
+        delta_limit: 4,
+        chunk_rows: 10,
+    });
+    define(&mut w);
+    for h in 0..50 {
+        let (s, c) = (w.tick(), w.tick());
+        let k = row_key(TABLE, h);
+        let v = encode_row(&[(1, Datum::Int(h)), (2, Datum::Bytes(b"x".to_vec()))]).unwrap();
+        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
+        w.commit(vec![k], s, c);
+    }
+    w.replica.compact(w.ts, true).unwrap();
+    use datafusion::logical_expr::{col, lit};
+    let request = ScanRequest {
+        read_ts: w.ts,
+        filters: vec![col("a").gt_eq(lit(45i64))],
+        partitions: 1,
+        ..ScanRequest::default()
+    };
+    let out = w.replica.scan(TABLE, &request).unwrap();
+    assert_eq!(out.chunks_pruned, 4);
+    assert_eq!(out.chunks_read, 1);
+    // The chunk read still holds rows the filter drops (the caller filters).
+    assert_eq!(out.rows, 10);
+}
+
+#[test]
+fn an_entry_that_does_not_decode_stops_the_learner() {
+    let mut w = World::new(LayerConfig::default());
+    define(&mut w);
+    let (s, c) = (w.tick(), w.tick());
+    let k = row_key(TABLE, 1);
+    assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), vec![9, 9, 9])], s));
+    let commit: Command = Commit {
+        keys: vec![k],
+        start_ts: s,
+        commit_ts: c,
+    }
+    .into();
+    let (batch, _) = commands::apply(&w.engine.snapshot(), &commit).unwrap();
+    let e = w.replica.apply_writes(&batch.modifies).unwrap_err();
+    assert!(e.to_string().contains("does not decode"), "{e}");
+    // Fed through the learner API, the same entry stops the learner and
+    // takes its tables out of service; the row store is untouched.
+    let learner = crate::Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
+    duet_raft::peer::ApplyObserver::on_applied(
+        &learner,
+        1,
+        9,
+        1,
+        &duet_raft::peer::Applied::Command {
+            command: &commit,
+            ok: true,
+            writes: &batch.modifies,
+        },
+    );
+    let why = w.replica.stopped().expect("the learner stopped");
+    assert!(why.contains("region 1 index 9"), "{why}");
+    let request = ScanRequest {
+        read_ts: c,
+        ..ScanRequest::default()
+    };
+    assert!(matches!(
+        w.replica.scan(TABLE, &request),
+        Err(Error::Unavailable { .. })
+    ));
+    assert!(!w.replica.table_status(TABLE).unwrap().available);
+}
