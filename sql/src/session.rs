@@ -1210,32 +1210,33 @@ fn transaction_mode(mode: &ast::TransactionMode) -> (&'static str, Value) {
     }
 }
 
-/// The table of `SHOW {INDEX|INDEXES|KEYS} {FROM|IN} t [{FROM|IN} db]`,
-/// which the parser does not know.
-/// `SHOW [STORAGE] ENGINES`, which the parser does not know.
-fn is_show_engines(sql: &str) -> bool {
-    let words: Vec<String> = sql
-        .trim()
+/// The words of a statement the parser does not know, without a final `;`.
+fn words(sql: &str) -> Vec<&str> {
+    sql.trim()
         .trim_end_matches(';')
         .split_whitespace()
-        .map(str::to_ascii_uppercase)
-        .collect();
-    matches!(
-        words
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["SHOW", "ENGINES"] | ["SHOW", "STORAGE", "ENGINES"]
-    )
+        .collect()
 }
 
+/// Whether `sql` is exactly `expected` (upper-case words), in any case.
+fn is_words(sql: &str, expected: &[&str]) -> bool {
+    let words = words(sql);
+    words.len() == expected.len()
+        && words
+            .iter()
+            .zip(expected)
+            .all(|(w, e)| w.eq_ignore_ascii_case(e))
+}
+
+/// `SHOW [STORAGE] ENGINES`, which the parser does not know.
+fn is_show_engines(sql: &str) -> bool {
+    is_words(sql, &["SHOW", "ENGINES"]) || is_words(sql, &["SHOW", "STORAGE", "ENGINES"])
+}
+
+/// The table of `SHOW {INDEX|INDEXES|KEYS} {FROM|IN} t [{FROM|IN} db]`,
+/// which the parser does not know.
 fn show_index_target(sql: &str) -> Option<ObjectName> {
-    let words: Vec<&str> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .collect();
+    let words = words(sql);
     let [show, kind, from, rest @ ..] = words.as_slice() else {
         return None;
     };
@@ -1259,24 +1260,17 @@ fn show_index_target(sql: &str) -> Option<ObjectName> {
 
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which the parser lacks.
 fn is_consistent_snapshot_start(sql: &str) -> bool {
-    let words: Vec<String> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .map(str::to_ascii_uppercase)
-        .collect();
-    words == ["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"]
+    is_words(
+        sql,
+        &["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"],
+    )
 }
 
 /// `ALTER TABLE t SET COLUMNAR REPLICA n` (Duet's own statement, which
 /// the MySQL grammar does not have): the table and `n` (`None` if `n` is
 /// not a number).
 fn columnar_replica_target(sql: &str) -> Option<(ObjectName, Option<u64>)> {
-    let words: Vec<&str> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .collect();
+    let words = words(sql);
     let [alter, table, name, set, columnar, replica, count] = words.as_slice() else {
         return None;
     };

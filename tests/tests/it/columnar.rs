@@ -5,26 +5,12 @@
 //! read never returns stale rows.
 
 use duet_server::{Config, Server};
+use mysql_async::Conn;
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Value};
+
+use crate::sql::rows;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
-    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(String::from_utf8(b).unwrap()),
-                    other => Some(other.as_sql(true)),
-                })
-                .collect()
-        })
-        .collect()
-}
 
 async fn start(dir: &std::path::Path) -> Server {
     duet_tests::init_logging();

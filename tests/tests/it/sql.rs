@@ -17,7 +17,7 @@ async fn err(c: &mut Conn, sql: &str) -> u16 {
     code(c.query_drop(sql).await.expect_err(sql))
 }
 
-async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
+pub(crate) async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
     let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.into_iter()
         .map(|r| {
