@@ -11,7 +11,7 @@
 //! An entry the learner cannot decode stops it with a precise error; its
 //! tables are then unavailable and queries go to the row store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use duet_raft::peer::{Applied, ApplyObserver};
@@ -577,22 +577,16 @@ fn lock_of(t: &Arc<Mutex<TableState>>) -> MutexGuard<'_, TableState> {
 pub struct Learner<E: Engine> {
     replica: Arc<Replica>,
     engine: Arc<E>,
-    seen: Mutex<HashSet<u64>>,
 }
 
 impl<E: Engine> Learner<E> {
     pub fn new(replica: Arc<Replica>, engine: Arc<E>) -> Self {
-        Learner {
-            replica,
-            engine,
-            seen: Mutex::new(HashSet::new()),
-        }
+        Learner { replica, engine }
     }
 }
 
 impl<E: Engine> ApplyObserver for Learner<E> {
     fn on_applied(&self, region_id: u64, index: u64, _term: u64, applied: &Applied<'_>) {
-        lock(&self.seen).insert(region_id);
         if let Applied::Command {
             writes, ok: true, ..
         } = applied
