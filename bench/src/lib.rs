@@ -1,2 +1,10 @@
-//! Duet's benchmark harness (CH-benCHmark, sysbench-style OLTP) and the home
-//! of the `duet` binary, which sits at the top of the crate stack.
+//! Duet's benchmark harness and the home of the `duet` binary, which sits at
+//! the top of the crate stack. `duet bench ch` is CH-benCHmark ([`ch`]): the
+//! TPC-C transactions and the 22 analytical queries at once, against an
+//! embedded Duet or any MySQL-protocol server, with latency histograms,
+//! freshness, interference, consistency checks, a JSON report and plots.
+
+pub mod ch;
+pub mod error;
+
+pub use error::{Error, Result};

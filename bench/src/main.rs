@@ -1,5 +1,5 @@
-//! The `duet` binary: `duet serve` runs a node; later subcommands (`duet bench`)
-//! live here too, which is why the binary sits at the top of the crate stack.
+//! The `duet` binary: `duet serve` runs a node; `duet bench ch` runs
+//! CH-benCHmark against an embedded node or any MySQL-protocol server.
 
 use clap::{Parser, Subcommand};
 use duet_server::cli::ServeArgs;
@@ -19,6 +19,17 @@ struct Cli {
 enum Command {
     /// Run a Duet node (default: one embedded node, ./duet-data, MySQL on 127.0.0.1:4000).
     Serve(ServeArgs),
+    /// Run a benchmark.
+    Bench {
+        #[command(subcommand)]
+        benchmark: Benchmark,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Benchmark {
+    /// CH-benCHmark: TPC-C transactions and the 22 analytical queries at once.
+    Ch(duet_bench::ch::ChArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +42,15 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(duet_server::cli::serve(config))?;
+        }
+        Command::Bench {
+            benchmark: Benchmark::Ch(args),
+        } => {
+            init_logging("warn");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(duet_bench::ch::main(args))?;
         }
     }
     Ok(())

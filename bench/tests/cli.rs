@@ -35,3 +35,39 @@ fn serve_flags_are_the_documented_ones() {
 fn version_is_reported() {
     assert!(help(&["--version"]).starts_with("duet "));
 }
+
+#[test]
+fn bench_ch_flags_are_the_documented_ones() {
+    for args in [
+        &["bench", "ch", "--help"][..],
+        &["bench", "ch", "load", "--help"][..],
+        &["bench", "ch", "run", "--help"][..],
+    ] {
+        let ch = help(args);
+        for flag in [
+            "--warehouses <W>",
+            "--duration <SECS>",
+            "--oltp-workers <N>",
+            "--olap-workers <M>",
+            "--embedded",
+            "--target <mysql://USER:PASS@HOST:PORT/DB>",
+            "--out <DIR>",
+            "--interference",
+        ] {
+            assert!(
+                ch.contains(flag),
+                "missing {flag} in `duet {args:?}`:\n{ch}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bench_ch_refuses_a_bad_target() {
+    let out = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(["bench", "ch", "--target", "not-a-url", "--quiet"])
+        .output()
+        .expect("duet runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target not-a-url"));
+}

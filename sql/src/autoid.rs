@@ -16,10 +16,23 @@ const BATCH: i64 = 1000;
 /// Attempts of the reservation transaction under contention.
 const ATTEMPTS: usize = 20;
 
+/// The counter's key. (`m\x03` is the statistics' prefix: counters kept
+/// there by earlier versions were overwritten by `ANALYZE TABLE`, so they are
+/// read from there only when still intact.)
 fn counter_key(table_id: i64) -> Vec<u8> {
+    let mut k = b"m\x04".to_vec();
+    k.extend_from_slice(&table_id.to_be_bytes());
+    k
+}
+
+fn legacy_counter_key(table_id: i64) -> Vec<u8> {
     let mut k = b"m\x03".to_vec();
     k.extend_from_slice(&table_id.to_be_bytes());
     k
+}
+
+fn parse_counter(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 /// `[next, end)`: the ids this node may still hand out for a table.
@@ -82,11 +95,13 @@ impl AutoIds {
         for _ in 0..ATTEMPTS {
             let mut txn = self.kv.begin().map_err(Error::from_storage)?;
             let stored: i64 = match txn.get(&key).map_err(Error::from_storage)? {
-                Some(b) => std::str::from_utf8(&b)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
+                Some(b) => parse_counter(&b)
                     .ok_or_else(|| Error::Internal("corrupted auto-increment counter".into()))?,
-                None => 0,
+                None => txn
+                    .get(&legacy_counter_key(table_id))
+                    .map_err(Error::from_storage)?
+                    .and_then(|b| parse_counter(&b))
+                    .unwrap_or(0),
             };
             let start = stored.max(floor);
             let end = start.saturating_add(BATCH);

@@ -51,9 +51,9 @@ impl RowSource for TxnSource {
         &self,
         table: &TableInfo,
         index: &crate::catalog::IndexInfo,
-        values: &[Datum],
+        prefixes: &[Vec<Datum>],
     ) -> Result<Vec<(Vec<u8>, Row)>> {
-        table::rows_by_index(lock(&self.0).as_ref(), table, index, values)
+        table::rows_by_index(lock(&self.0).as_ref(), table, index, prefixes)
     }
 
     fn columnar_available(

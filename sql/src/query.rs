@@ -49,12 +49,13 @@ const CATALOG: &str = "def";
 pub(crate) trait RowSource: Send + Sync {
     /// The rows of `table` within `handles` (all rows for `None`).
     fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>>;
-    /// The rows whose `index` columns start with one of `values`.
+    /// The rows whose `index` entries (or clustered keys) start with one
+    /// of `prefixes`, values of the index's leading columns.
     fn rows_by_index(
         &self,
         table: &TableInfo,
         index: &IndexInfo,
-        values: &[Datum],
+        prefixes: &[Vec<Datum>],
     ) -> Result<Vec<(Vec<u8>, Row)>>;
     /// The router's statistics of `table`, if it has any.
     fn stats(&self, _table: &TableInfo) -> Option<crate::stats::TableStats> {
@@ -167,7 +168,7 @@ impl RowSource for PlanOnly {
         &self,
         _: &TableInfo,
         _: &IndexInfo,
-        _: &[Datum],
+        _: &[Vec<Datum>],
     ) -> Result<Vec<(Vec<u8>, Row)>> {
         Ok(Vec::new())
     }
@@ -545,20 +546,81 @@ impl fmt::Debug for RowTable {
 }
 
 impl RowTable {
-    /// An index whose first column a filter pins to values, with those
-    /// values in the column's type.
-    fn index_lookup(&self, filters: &[DfExpr]) -> Option<(&IndexInfo, Vec<Datum>)> {
-        self.info.secondary_indexes().find_map(|index| {
-            let column = &self.info.columns[*index.columns.first()?];
-            let name = column.name.to_ascii_lowercase();
-            let scalars = filters
-                .iter()
-                .find_map(|f| ranges::equal_values(f, &name))?;
-            let values = scalars
-                .iter()
-                .map(|v| index_datum(column, v))
-                .collect::<Option<Vec<_>>>()?;
-            Some((index, values))
+    /// The indexes a lookup may read: every index but an integer primary
+    /// key's (that key is the row handle, read by key ranges instead).
+    fn lookup_indexes(&self) -> impl Iterator<Item = &IndexInfo> {
+        let int_pk = matches!(self.info.handle, HandleKind::IntPk(_));
+        self.info
+            .indexes
+            .iter()
+            .filter(move |i| !(int_pk && i.primary))
+    }
+
+    /// The index with the longest run of leading columns that the filters
+    /// pin to values (the clustered primary key wins a tie: it needs no
+    /// second read), with the value prefixes to look up.
+    fn index_lookup(&self, filters: &[DfExpr]) -> Option<Lookup<'_>> {
+        let mut best: Option<Lookup<'_>> = None;
+        for index in self.lookup_indexes() {
+            let mut prefixes: Vec<Vec<Datum>> = vec![Vec::new()];
+            let mut columns = Vec::new();
+            for &offset in &index.columns {
+                let column = &self.info.columns[offset];
+                let name = column.name.to_ascii_lowercase();
+                let Some(scalars) = filters.iter().find_map(|f| ranges::equal_values(f, &name))
+                else {
+                    break;
+                };
+                let Some(values) = scalars
+                    .iter()
+                    .map(|v| index_datum(column, v))
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    break;
+                };
+                if values.is_empty() || prefixes.len() * values.len() > MAX_LOOKUP_PREFIXES {
+                    break;
+                }
+                prefixes = prefixes
+                    .iter()
+                    .flat_map(|p| {
+                        values.iter().map(move |v| {
+                            let mut p = p.clone();
+                            p.push(v.clone());
+                            p
+                        })
+                    })
+                    .collect();
+                columns.push(column.id);
+            }
+            if columns.is_empty() {
+                continue;
+            }
+            let clustered = index.primary && matches!(self.info.handle, HandleKind::Clustered);
+            let better = best.as_ref().is_none_or(|b| {
+                columns.len() > b.columns.len()
+                    || (columns.len() == b.columns.len() && clustered && !b.clustered)
+            });
+            if better {
+                best = Some(Lookup {
+                    index,
+                    clustered,
+                    complete: index.unique && columns.len() == index.columns.len(),
+                    columns,
+                    prefixes,
+                });
+            }
+        }
+        best
+    }
+
+    /// Whether `filter` pins a column of an index a lookup may read.
+    fn pins_index_column(&self, filter: &DfExpr) -> bool {
+        self.lookup_indexes().any(|index| {
+            index.columns.iter().any(|&offset| {
+                let name = self.info.columns[offset].name.to_ascii_lowercase();
+                ranges::equal_values(filter, &name).is_some()
+            })
         })
     }
 
@@ -596,7 +658,7 @@ impl TableProvider for RowTable {
                     .is_some_and(|k| ranges::handles(f, k).is_some());
                 // The columnar replica skips chunks by min/max.
                 let prunes = self.choice != Choice::Only(Engine::Row) && is_comparison(f);
-                if on_key || prunes || self.index_lookup(std::slice::from_ref(*f)).is_some() {
+                if on_key || prunes || self.pins_index_column(f) {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -622,16 +684,14 @@ impl TableProvider for RowTable {
         // The router's choice: key ranges always (they read no more than a
         // scan); an index lookup unless the statistics say it would fetch
         // so much of the table that one sequential scan costs less.
-        let lookup = self.index_lookup(filters).and_then(|(index, values)| {
-            let column = self.info.columns.get(*index.columns.first()?)?;
-            let per_value = stats.as_ref().and_then(|s| s.rows_per_value(column.id));
-            let expected = per_value.map(|p| p * values.len() as f64);
+        let lookup = self.index_lookup(filters).and_then(|lookup| {
+            let expected = lookup.expected_rows(stats.as_ref());
+            // A clustered key prefix reads no more than a scan would.
             match (expected, table_rows) {
-                (Some(e), Some(rows)) if e * INDEX_LOOKUP_COST > rows => None,
-                _ => Some((index, values, expected)),
+                (Some(e), Some(rows)) if !lookup.clustered && e * INDEX_LOOKUP_COST > rows => None,
+                _ => Some((lookup, expected)),
             }
-        });
-        // Key ranges and index lookups are the row store's; a scan of the
+        }); // Key ranges and index lookups are the row store's; a scan of the
         // whole table is cheaper on the columnar replica.
         let columnar = match self.choice {
             Choice::Only(engine) => engine == Engine::Columnar,
@@ -646,11 +706,11 @@ impl TableProvider for RowTable {
                 Path::KeyRanges(set.describe()),
                 table_rows.map(|r| r.min(set.size())),
             ),
-            (None, Some((index, values, expected))) => (
-                source.rows_by_index(&self.info, index, &values),
+            (None, Some((lookup, expected))) => (
+                source.rows_by_index(&self.info, lookup.index, &lookup.prefixes),
                 Path::IndexLookup {
-                    index: index.name.clone(),
-                    values: values.len(),
+                    index: lookup.index.name.clone(),
+                    values: lookup.prefixes.len(),
                 },
                 expected,
             ),
@@ -751,6 +811,42 @@ fn is_comparison(f: &DfExpr) -> bool {
 /// How many sequential row reads one index lookup's row costs (an index
 /// entry, then the row by key).
 const INDEX_LOOKUP_COST: f64 = 3.0;
+
+/// Value prefixes one lookup may read at most (the product of the `IN`
+/// lists of the pinned columns); past it, fewer columns are pinned.
+const MAX_LOOKUP_PREFIXES: usize = 1024;
+
+/// An index lookup the filters allow: the index, the ids of its leading
+/// columns they pin, and the value prefixes to read.
+struct Lookup<'a> {
+    index: &'a IndexInfo,
+    /// The index is the clustered primary key: the prefixes are row-key
+    /// prefixes.
+    clustered: bool,
+    /// Every column of a unique index is pinned: one row per prefix.
+    complete: bool,
+    columns: Vec<u32>,
+    prefixes: Vec<Vec<Datum>>,
+}
+
+impl Lookup<'_> {
+    /// Rows the lookup should find: one per prefix for a complete unique
+    /// match; otherwise the most selective pinned column's rows per value.
+    fn expected_rows(&self, stats: Option<&crate::stats::TableStats>) -> Option<f64> {
+        if self.complete {
+            return Some(self.prefixes.len() as f64);
+        }
+        let stats = stats?;
+        let per_value = self
+            .columns
+            .iter()
+            .filter_map(|&id| stats.rows_per_value(id))
+            .fold(f64::INFINITY, f64::min);
+        per_value
+            .is_finite()
+            .then_some(per_value * self.prefixes.len() as f64)
+    }
+}
 
 /// A literal as a key datum of `column`, when the literal is of the
 /// column's type family and the column holds it exactly; `None` (no index

@@ -147,8 +147,9 @@ pub(crate) fn handles(filter: &Expr, column: &str) -> Option<HandleSet> {
     }
 }
 
-/// The values `filter` allows `column` to equal (`col = v`, `col IN (…)`),
-/// for an index lookup.
+/// The values `filter` allows `column` to equal (`col = v`, `col IN (…)`,
+/// and the `OR` of equalities a short `IN` list is rewritten to), for an
+/// index lookup.
 pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValue>> {
     let lit = |e: &Expr| match e {
         Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
@@ -173,6 +174,15 @@ pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValu
             list,
             negated: false,
         }) if is_column(expr, column) => list.iter().map(lit).collect(),
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let mut values = equal_values(left, column)?;
+            values.extend(equal_values(right, column)?);
+            Some(values)
+        }
         _ => None,
     }
 }

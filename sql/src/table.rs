@@ -265,33 +265,48 @@ fn scan_key_range(
         .collect()
 }
 
-/// The rows whose entries in `index` start with one of `values` (the
-/// index's first column), in row-key order.
+/// The rows whose entries in `index` start with one of `prefixes` (values
+/// of the index's leading columns), in row-key order. When `index` is the
+/// clustered primary key, the prefixes are prefixes of the row keys
+/// themselves and no index entry is read. The caller re-checks the full
+/// condition: a prefix of a column prefix index finds more rows than match.
 pub fn rows_by_index(
     txn: &dyn KvTxn,
     table: &TableInfo,
     index: &IndexInfo,
-    values: &[Datum],
+    prefixes: &[Vec<Datum>],
 ) -> Result<Vec<(Vec<u8>, Row)>> {
+    let clustered = index.primary && matches!(table.handle, HandleKind::Clustered);
+    if clustered {
+        let mut rows = std::collections::BTreeMap::new();
+        for prefix in prefixes {
+            let start = key::row_key_common(table.id, prefix).map_err(codec)?;
+            rows.extend(scan_key_range(
+                txn,
+                table,
+                &start,
+                &key::prefix_end(&start),
+            )?);
+        }
+        return Ok(rows.into_iter().collect());
+    }
     let handle_len = match (&table.handle, table.primary_index()) {
         (HandleKind::Clustered, Some(pk)) => pk.columns.len(),
         _ => 1,
     };
     let mut keys = std::collections::BTreeSet::new();
-    // A prefix key finds every row sharing the value's prefix; the caller
-    // re-checks the full condition.
-    let values: std::collections::BTreeSet<Vec<u8>> = values
+    let prefixes: std::collections::BTreeSet<Vec<u8>> = prefixes
         .iter()
-        .map(|v| {
-            let mut encoded = Vec::new();
-            duet_storage::codec::encode_key(&key_part(table, index, 0, v), &mut encoded)
-                .map(|()| encoded)
-                .map_err(codec)
+        .map(|values| {
+            let mut encoded = key::index_prefix(table.id, index.id);
+            for (i, v) in values.iter().enumerate() {
+                duet_storage::codec::encode_key(&key_part(table, index, i, v), &mut encoded)
+                    .map_err(codec)?;
+            }
+            Ok(encoded)
         })
         .collect::<Result<_>>()?;
-    for v in values {
-        let mut prefix = key::index_prefix(table.id, index.id);
-        prefix.extend_from_slice(&v);
+    for prefix in prefixes {
         for (k, value) in txn
             .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
             .map_err(storage)?

@@ -1,6 +1,7 @@
 //! Duet's integration tests, in one binary so the whole dependency set links once.
 
 mod bank;
+mod bench_ch;
 mod cluster;
 mod cluster_txn;
 mod columnar;
