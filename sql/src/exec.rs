@@ -759,11 +759,25 @@ impl Session {
         if !from.joins.is_empty() {
             return Err(Error::not_supported("a locking read of several tables"));
         }
+        // `ORDER BY … LIMIT n` locks the n rows it reads, not every match
+        // (with an OFFSET, the skipped rows are locked too).
+        let order_by = match q.order_by.as_ref().map(|o| &o.kind) {
+            Some(ast::OrderByKind::Expressions(list)) => list.as_slice(),
+            _ => &[],
+        };
+        let limit = match &q.limit_clause {
+            Some(ast::LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset: None,
+                limit_by,
+            }) if limit_by.is_empty() => Some(limit),
+            _ => None,
+        };
         let clauses = Clauses {
             alias: alias.as_ref().map(|a| a.name.value.as_str()),
             selection: select.selection.as_ref(),
-            order_by: &[],
-            limit: None,
+            order_by: if limit.is_some() { order_by } else { &[] },
+            limit,
         };
         self.change_rows(name, &clauses, params, |_, txn, _, rows| {
             let keys: Vec<Vec<u8>> = rows.into_iter().map(|(k, _)| k).collect();

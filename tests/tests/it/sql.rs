@@ -606,6 +606,26 @@ async fn select_for_update_locks_and_reads_the_latest_rows() {
         1235
     );
     b.query_drop("ROLLBACK").await.unwrap();
+
+    // `ORDER BY … LIMIT` locks the rows it returns, not every match: the
+    // oldest row is taken, the next is free for another transaction.
+    a.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        rows(
+            &mut a,
+            "SELECT id FROM acct WHERE bal > 0 ORDER BY id LIMIT 1 FOR UPDATE"
+        )
+        .await,
+        table(&[&["1"]])
+    );
+    b.query_drop("UPDATE acct SET bal = bal + 1 WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut b, "UPDATE acct SET bal = 0 WHERE id = 1").await,
+        1205
+    );
+    a.query_drop("ROLLBACK").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
