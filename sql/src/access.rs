@@ -55,8 +55,13 @@ pub(crate) enum Path {
     FullScan,
     /// Rows whose integer primary key is in the ranges described.
     KeyRanges(String),
-    /// Rows found through an index, for `values` lookup values.
-    IndexLookup { index: String, values: usize },
+    /// Rows found through an index, for `values` lookup values (each
+    /// limited to `range` of the next index column, when given).
+    IndexLookup {
+        index: String,
+        values: usize,
+        range: Option<String>,
+    },
 }
 
 /// What the engines may serve for one statement.
@@ -277,7 +282,16 @@ impl TableAccessExec {
         match &self.path {
             Path::FullScan => "full scan".into(),
             Path::KeyRanges(r) => format!("range:{r}"),
-            Path::IndexLookup { values, .. } => format!("lookup of {values} value(s)"),
+            Path::IndexLookup {
+                values,
+                range: None,
+                ..
+            } => format!("lookup of {values} value(s)"),
+            Path::IndexLookup {
+                values,
+                range: Some(range),
+                ..
+            } => format!("lookup of {values} value(s), range:{range}"),
         }
     }
 

@@ -109,6 +109,11 @@ pub struct IndexInfo {
 }
 
 impl IndexInfo {
+    /// Whether every column is indexed whole (no prefix lengths).
+    pub fn prefix_free(&self) -> bool {
+        (0..self.columns.len()).all(|i| self.prefix(i).is_none())
+    }
+
     /// The prefix length of key part `i`, if it is a prefix.
     pub fn prefix(&self, i: usize) -> Option<usize> {
         self.prefixes

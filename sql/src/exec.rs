@@ -52,8 +52,9 @@ impl RowSource for TxnSource {
         table: &TableInfo,
         index: &crate::catalog::IndexInfo,
         prefixes: &[Vec<Datum>],
+        range: Option<(i64, i64)>,
     ) -> Result<Vec<(Vec<u8>, Row)>> {
-        table::rows_by_index(lock(&self.0).as_ref(), table, index, prefixes)
+        table::rows_by_index(lock(&self.0).as_ref(), table, index, prefixes, range)
     }
 
     fn columnar_available(

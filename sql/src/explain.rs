@@ -65,7 +65,6 @@ pub(crate) fn explain(
 /// The plan of a point get (the row executor's fast path).
 pub(crate) fn point_get(get: &PointGet, database: &str, actual: Option<usize>) -> ResultSet {
     let (table, handles) = get.target();
-    let handles: Vec<String> = handles.iter().map(i64::to_string).collect();
     let (id, info) = if handles.len() == 1 {
         ("Point_Get_1", format!("handle:{}", handles[0]))
     } else {

@@ -1,12 +1,14 @@
 //! The row executor's fast path: `SELECT cols FROM t WHERE pk = v` (or
-//! `pk IN (v, …)`) on a table keyed by an integer primary key reads the rows
-//! by key — point gets — without planning anything in DataFusion. Anything
-//! else (expressions, joins, other conditions) is left to the query engine.
+//! `pk IN (v, …)`) on a table keyed by an integer primary key, and
+//! `WHERE a = v AND b = w …` naming every column of a clustered primary key
+//! of signed integers, read the rows by key — point gets — without planning
+//! anything in DataFusion. Anything else (expressions, joins, other
+//! conditions) is left to the query engine.
 
 use datafusion::sql::sqlparser::ast::{
     self, BinaryOperator, Expr, GroupByExpr, Query, SelectItem, SetExpr, TableFactor,
 };
-use duet_storage::codec::key;
+use duet_storage::codec::{Datum, key};
 
 use crate::catalog::{Catalog, HandleKind, TableInfo};
 use crate::error::Result;
@@ -16,12 +18,29 @@ use crate::types::datum_to_value;
 use crate::value::{Column, ResultSet, Value};
 
 /// A query the fast path serves: the table, the output columns (offsets)
-/// and the handles to read, in the order given.
+/// and the handles to read, in the order given (one value per primary key
+/// column).
 pub(crate) struct PointGet {
     table: std::sync::Arc<TableInfo>,
     columns: Vec<(usize, String)>,
-    handles: Vec<i64>,
+    handles: Vec<Vec<i64>>,
     limit: Option<usize>,
+}
+
+/// The conjuncts of an `AND` chain.
+fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => conjuncts(inner, out),
+        other => out.push(other),
+    }
 }
 
 fn ident_name(e: &Expr) -> Option<&str> {
@@ -108,8 +127,21 @@ pub(crate) fn plan(
         _ => return None,
     };
     let info = catalog.table(&database, &table_name)?;
-    let HandleKind::IntPk(pk) = info.handle else {
-        return None;
+    // The key columns, in key order.
+    let key_columns: Vec<usize> = match info.handle {
+        HandleKind::IntPk(pk) => vec![pk],
+        HandleKind::Clustered => {
+            let pk = info.primary_index()?;
+            let signed_ints = pk.columns.iter().all(|&c| {
+                let ty = &info.columns[c].ty;
+                ty.is_integer() && !ty.unsigned
+            });
+            if !signed_ints || !pk.prefix_free() {
+                return None;
+            }
+            pk.columns.clone()
+        }
+        HandleKind::RowId => return None,
     };
     // Qualified references must name this table (or its alias).
     let qualifier_ok = |e: &Expr| match e {
@@ -146,33 +178,53 @@ pub(crate) fn plan(
             _ => return None,
         }
     }
-    let is_pk = |e: &Expr| {
-        qualifier_ok(e)
-            && ident_name(e).is_some_and(|n| n.eq_ignore_ascii_case(&info.columns[pk].name))
-    };
-    let handles = match select.selection.as_ref()? {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } => {
-            if is_pk(left) {
-                vec![int_literal(right, params)?]
-            } else if is_pk(right) {
-                vec![int_literal(left, params)?]
-            } else {
-                return None;
-            }
+    let key_of = |e: &Expr| {
+        if !qualifier_ok(e) {
+            return None;
         }
-        Expr::InList {
-            expr,
-            list,
-            negated: false,
-        } if is_pk(expr) => list
+        let n = ident_name(e)?;
+        key_columns
             .iter()
-            .map(|e| int_literal(e, params))
+            .position(|&c| n.eq_ignore_ascii_case(&info.columns[c].name))
+    };
+    let selection = select.selection.as_ref()?;
+    let handles = match (selection, key_columns.len()) {
+        (
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            },
+            1,
+        ) if key_of(expr).is_some() => list
+            .iter()
+            .map(|e| int_literal(e, params).map(|v| vec![v]))
             .collect::<Option<Vec<_>>>()?,
-        _ => return None,
+        _ => {
+            // `k1 = v1 AND k2 = v2 …`: every key column once, nothing else.
+            let mut parts = Vec::new();
+            conjuncts(selection, &mut parts);
+            let mut values = vec![None; key_columns.len()];
+            for part in parts {
+                let Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::Eq,
+                    right,
+                } = part
+                else {
+                    return None;
+                };
+                let (at, value) = match (key_of(left), key_of(right)) {
+                    (Some(at), _) => (at, int_literal(right, params)?),
+                    (None, Some(at)) => (at, int_literal(left, params)?),
+                    (None, None) => return None,
+                };
+                if values[at].replace(value).is_some() {
+                    return None;
+                }
+            }
+            vec![values.into_iter().collect::<Option<Vec<i64>>>()?]
+        }
     };
     Some(PointGet {
         table: std::sync::Arc::clone(info),
@@ -193,7 +245,18 @@ impl PointGet {
             if self.limit.is_some_and(|l| rows.len() >= l) {
                 break;
             }
-            let k = key::row_key(self.table.id, h);
+            let k = match self.table.handle {
+                HandleKind::IntPk(_) => key::row_key(self.table.id, h[0]),
+                _ => {
+                    let datums: Vec<Datum> = h.iter().map(|&v| Datum::Int(v)).collect();
+                    match key::row_key_common(self.table.id, &datums) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            return Err(crate::error::Error::Internal(format!("row key: {e}")));
+                        }
+                    }
+                }
+            };
             if let Some(row) = table::get_row_by_key(txn, &self.table, &k)? {
                 rows.push(
                     self.columns
@@ -227,9 +290,21 @@ impl PointGet {
             .collect()
     }
 
-    /// The table's name and the handles to read, for `EXPLAIN`.
-    pub(crate) fn target(&self) -> (&str, &[i64]) {
-        (&self.table.name, &self.handles)
+    /// The table's name and the handles to read, for `EXPLAIN`: `5`, or
+    /// `(1,5)` for a key of several columns.
+    pub(crate) fn target(&self) -> (&str, Vec<String>) {
+        let handles = self
+            .handles
+            .iter()
+            .map(|h| match h.as_slice() {
+                [one] => one.to_string(),
+                many => {
+                    let parts: Vec<String> = many.iter().map(i64::to_string).collect();
+                    format!("({})", parts.join(","))
+                }
+            })
+            .collect();
+        (&self.table.name, handles)
     }
 
     pub(crate) fn database_of(&self, catalog: &Catalog) -> String {

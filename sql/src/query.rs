@@ -50,12 +50,14 @@ pub(crate) trait RowSource: Send + Sync {
     /// The rows of `table` within `handles` (all rows for `None`).
     fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>>;
     /// The rows whose `index` entries (or clustered keys) start with one
-    /// of `prefixes`, values of the index's leading columns.
+    /// of `prefixes`, values of the index's leading columns, with the next
+    /// column within `range` when given.
     fn rows_by_index(
         &self,
         table: &TableInfo,
         index: &IndexInfo,
         prefixes: &[Vec<Datum>],
+        range: Option<(i64, i64)>,
     ) -> Result<Vec<(Vec<u8>, Row)>>;
     /// The router's statistics of `table`, if it has any.
     fn stats(&self, _table: &TableInfo) -> Option<crate::stats::TableStats> {
@@ -169,6 +171,7 @@ impl RowSource for PlanOnly {
         _: &TableInfo,
         _: &IndexInfo,
         _: &[Vec<Datum>],
+        _: Option<(i64, i64)>,
     ) -> Result<Vec<(Vec<u8>, Row)>> {
         Ok(Vec::new())
     }
@@ -596,6 +599,22 @@ impl RowTable {
             if columns.is_empty() {
                 continue;
             }
+            // A range on the next column narrows each prefix to a key range.
+            let range = index.columns.get(columns.len()).and_then(|&offset| {
+                let column = &self.info.columns[offset];
+                if !column.ty.is_integer() || column.ty.unsigned {
+                    return None;
+                }
+                match ranges::combine(filters, &column.name.to_ascii_lowercase()) {
+                    HandleSet::Range(lo, hi) if HandleSet::Range(lo, hi) != HandleSet::all() => {
+                        Some((
+                            i64::try_from(lo.max(i128::from(i64::MIN))).ok()?,
+                            i64::try_from(hi.min(i128::from(i64::MAX))).ok()?,
+                        ))
+                    }
+                    _ => None,
+                }
+            });
             let clustered = index.primary && matches!(self.info.handle, HandleKind::Clustered);
             let better = best.as_ref().is_none_or(|b| {
                 columns.len() > b.columns.len()
@@ -605,6 +624,7 @@ impl RowTable {
                 best = Some(Lookup {
                     index,
                     clustered,
+                    range,
                     complete: index.unique && columns.len() == index.columns.len(),
                     columns,
                     prefixes,
@@ -614,12 +634,14 @@ impl RowTable {
         best
     }
 
-    /// Whether `filter` pins a column of an index a lookup may read.
+    /// Whether `filter` pins (or bounds) a column of an index a lookup may
+    /// read.
     fn pins_index_column(&self, filter: &DfExpr) -> bool {
         self.lookup_indexes().any(|index| {
             index.columns.iter().any(|&offset| {
                 let name = self.info.columns[offset].name.to_ascii_lowercase();
                 ranges::equal_values(filter, &name).is_some()
+                    || ranges::handles(filter, &name).is_some()
             })
         })
     }
@@ -707,10 +729,13 @@ impl TableProvider for RowTable {
                 table_rows.map(|r| r.min(set.size())),
             ),
             (None, Some((lookup, expected))) => (
-                source.rows_by_index(&self.info, lookup.index, &lookup.prefixes),
+                source.rows_by_index(&self.info, lookup.index, &lookup.prefixes, lookup.range),
                 Path::IndexLookup {
                     index: lookup.index.name.clone(),
                     values: lookup.prefixes.len(),
+                    range: lookup
+                        .range
+                        .map(|(lo, hi)| HandleSet::Range(lo.into(), hi.into()).describe()),
                 },
                 expected,
             ),
@@ -825,6 +850,8 @@ struct Lookup<'a> {
     clustered: bool,
     /// Every column of a unique index is pinned: one row per prefix.
     complete: bool,
+    /// Inclusive bounds on the (signed integer) column after the prefix.
+    range: Option<(i64, i64)>,
     columns: Vec<u32>,
     prefixes: Vec<Vec<Datum>>,
 }

@@ -275,18 +275,44 @@ pub fn rows_by_index(
     table: &TableInfo,
     index: &IndexInfo,
     prefixes: &[Vec<Datum>],
+    range: Option<(i64, i64)>,
 ) -> Result<Vec<(Vec<u8>, Row)>> {
+    // `[start, end)` of one encoded prefix, narrowed by `range` on the next
+    // (integer) column: its key encoding keeps the order of the values.
+    let bounds = |prefix: Vec<u8>| -> Result<(Vec<u8>, Vec<u8>)> {
+        let Some((lo, hi)) = range else {
+            let end = key::prefix_end(&prefix);
+            return Ok((prefix, end));
+        };
+        if lo > hi {
+            return Ok((prefix.clone(), prefix));
+        }
+        let mut start = prefix.clone();
+        duet_storage::codec::encode_key(&Datum::Int(lo), &mut start).map_err(codec)?;
+        let end = match hi.checked_add(1) {
+            Some(next) => {
+                let mut end = prefix;
+                duet_storage::codec::encode_key(&Datum::Int(next), &mut end).map_err(codec)?;
+                end
+            }
+            None => key::prefix_end(&prefix),
+        };
+        Ok((start, end))
+    };
     let clustered = index.primary && matches!(table.handle, HandleKind::Clustered);
     if clustered {
         let mut rows = std::collections::BTreeMap::new();
         for prefix in prefixes {
-            let start = key::row_key_common(table.id, prefix).map_err(codec)?;
-            rows.extend(scan_key_range(
-                txn,
-                table,
-                &start,
-                &key::prefix_end(&start),
-            )?);
+            // A whole key: one point get, cheaper than a scan.
+            if range.is_none() && prefix.len() == index.columns.len() && index.prefix_free() {
+                let k = key::row_key_common(table.id, prefix).map_err(codec)?;
+                if let Some(row) = get_row_by_key(txn, table, &k)? {
+                    rows.insert(k, row);
+                }
+                continue;
+            }
+            let (start, end) = bounds(key::row_key_common(table.id, prefix).map_err(codec)?)?;
+            rows.extend(scan_key_range(txn, table, &start, &end)?);
         }
         return Ok(rows.into_iter().collect());
     }
@@ -307,10 +333,8 @@ pub fn rows_by_index(
         })
         .collect::<Result<_>>()?;
     for prefix in prefixes {
-        for (k, value) in txn
-            .scan(&prefix, &key::prefix_end(&prefix), usize::MAX)
-            .map_err(storage)?
-        {
+        let (start, end) = bounds(prefix)?;
+        for (k, value) in txn.scan(&start, &end, usize::MAX).map_err(storage)? {
             if value != b"0" {
                 // A unique entry: its value is the row key.
                 keys.insert(value);

@@ -374,6 +374,15 @@ fn plot_latency(phases: &[PhaseStats], path: &Path) -> Result<()> {
         }
     }
     let top = merged.iter().map(|(_, h)| ms(h.max())).fold(1.0, f64::max);
+    let fastest = merged
+        .iter()
+        .map(|(_, h)| ms(h.min()))
+        .fold(f64::INFINITY, f64::min);
+    let bottom = if fastest.is_finite() {
+        (fastest / 2.0).max(0.001)
+    } else {
+        0.01
+    };
     let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -381,7 +390,7 @@ fn plot_latency(phases: &[PhaseStats], path: &Path) -> Result<()> {
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
-        .build_cartesian_2d((0.01..top * 1.2).log_scale(), 0.0..1.0)
+        .build_cartesian_2d((bottom..top * 1.2).log_scale(), 0.0..1.0)
         .map_err(|e| fail(&e))?;
     chart
         .configure_mesh()
@@ -397,7 +406,7 @@ fn plot_latency(phases: &[PhaseStats], path: &Path) -> Result<()> {
             .iter_recorded()
             .map(|v| {
                 seen += v.count_at_value();
-                (ms(v.value_iterated_to()).max(0.01), seen as f64 / total)
+                (ms(v.value_iterated_to()).max(bottom), seen as f64 / total)
             })
             .collect();
         chart

@@ -988,23 +988,51 @@ async fn composite_keys_are_looked_up_by_their_leading_columns() {
             .cloned()
             .unwrap_or_else(|| panic!("no table access in {plan:?}"))
     };
-    // Both key columns, in either order: one prefix of the clustered key.
+    // Both key columns, in either order: a point get of the clustered key.
     for sql in [
         "SELECT q FROM s WHERE w = 2 AND i = 7",
         "SELECT q FROM s WHERE i = 7 AND w = 2",
     ] {
         let plan = rows(&mut c, &format!("EXPLAIN {sql}")).await;
-        let scan = access(&plan);
-        assert_eq!(scan[2].as_deref(), Some("row"), "{plan:?}");
-        assert_eq!(scan[3].as_deref(), Some("table:test.s, index:PRIMARY"));
-        assert_eq!(scan[4].as_deref(), Some("lookup of 1 value(s)"));
+        assert_eq!(plan[0][0].as_deref(), Some("Point_Get_1"), "{plan:?}");
+        assert_eq!(plan[0][3].as_deref(), Some("table:test.s"));
+        assert_eq!(plan[0][4].as_deref(), Some("handle:(2,7)"));
         assert_eq!(rows(&mut c, sql).await, table(&[&["207"]]));
     }
+    assert!(
+        rows(&mut c, "SELECT q FROM s WHERE w = 2 AND i = 99")
+            .await
+            .is_empty()
+    );
+    // With another condition the query engine reads one prefix of the key.
+    let sql = "SELECT q FROM s WHERE i = 7 AND w = 2 AND q > 0";
+    let plan = rows(&mut c, &format!("EXPLAIN {sql}")).await;
+    let scan = access(&plan);
+    assert_eq!(scan[2].as_deref(), Some("row"), "{plan:?}");
+    assert_eq!(scan[3].as_deref(), Some("table:test.s, index:PRIMARY"));
+    assert_eq!(scan[4].as_deref(), Some("lookup of 1 value(s)"));
+    assert_eq!(rows(&mut c, sql).await, table(&[&["207"]]));
     // A leading column with an IN list on the next: one prefix per pair.
     let sql = "SELECT q FROM s WHERE w = 3 AND i IN (1, 2, 60) ORDER BY q";
     let plan = rows(&mut c, &format!("EXPLAIN {sql}")).await;
     assert_eq!(access(&plan)[4].as_deref(), Some("lookup of 3 value(s)"));
     assert_eq!(rows(&mut c, sql).await, table(&[&["301"], &["302"]]));
+    // A range on the column after the pinned ones narrows each prefix.
+    let sql = "SELECT count(*), min(q) FROM s WHERE w = 2 AND i >= 10 AND i < 20";
+    let plan = rows(&mut c, &format!("EXPLAIN {sql}")).await;
+    assert_eq!(
+        access(&plan)[4].as_deref(),
+        Some("lookup of 1 value(s), range:[10,19]")
+    );
+    assert_eq!(rows(&mut c, sql).await, table(&[&["10", "210"]]));
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT count(*) FROM s WHERE w IN (1, 3) AND i BETWEEN 49 AND 60"
+        )
+        .await,
+        table(&[&["4"]])
+    );
     // The leading column alone reads its rows of the key range.
     assert_eq!(
         rows(&mut c, "SELECT count(*), sum(q) FROM s WHERE w = 1").await,
