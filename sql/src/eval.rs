@@ -456,6 +456,23 @@ fn function(env: &dyn Env, f: &ast::Function) -> Result<Value> {
                 Value::Int(if chars { s.chars().count() } else { s.len() } as i64)
             }))
         }
+        "NOW" | "CURRENT_TIMESTAMP" | "LOCALTIME" | "LOCALTIMESTAMP" | "SYSDATE" => {
+            // Optional fractional-second digits, 0 to 6.
+            let digits = match values.as_slice() {
+                [] => 0,
+                [Value::Int(n)] if (0..=6).contains(n) => *n as u32,
+                [Value::UInt(n)] if *n <= 6 => *n as u32,
+                [_] => return Err(Error::WrongArguments("NOW")),
+                _ => return Err(Error::WrongArgumentCount(name)),
+            };
+            let mut now = crate::session::now();
+            now.micros -= now.micros % 10u32.pow(6 - digits);
+            Ok(Value::DateTime(now))
+        }
+        "CURDATE" | "CURRENT_DATE" => {
+            arity(0)?;
+            Ok(Value::Date(crate::session::now().date))
+        }
         _ => Err(Error::UnknownFunction(name)),
     }
 }

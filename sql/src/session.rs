@@ -254,7 +254,18 @@ impl std::fmt::Debug for Session {
 }
 
 impl Drop for Session {
+    /// A connection that goes away rolls its open transaction back, so its
+    /// locks do not stand in others' way until they expire.
     fn drop(&mut self) {
+        if self.in_transaction() {
+            let multi_thread = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            let _ = if multi_thread {
+                tokio::task::block_in_place(|| self.rollback())
+            } else {
+                self.rollback()
+            };
+        }
         self.db.processes.disconnect(self.identity.connection_id);
     }
 }

@@ -312,3 +312,63 @@ async fn execute(step: Option<ChStep>, options: &ChOptions, target: &Target) -> 
 pub fn now_datetime() -> String {
     chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ch: ChArgs,
+    }
+
+    fn parse(args: &[&str]) -> ChArgs {
+        Cli::try_parse_from(std::iter::once("ch").chain(args.iter().copied()))
+            .unwrap()
+            .ch
+    }
+
+    #[test]
+    fn interference_runs_each_side_alone_then_both() {
+        let args = parse(&[
+            "--interference",
+            "--oltp-workers",
+            "3",
+            "--olap-workers",
+            "2",
+        ]);
+        let phases: Vec<(&str, usize, usize)> = plans(&args.options)
+            .iter()
+            .map(|p| (p.name, p.oltp_workers, p.olap_workers))
+            .collect();
+        assert_eq!(
+            phases,
+            [("oltp-alone", 3, 0), ("olap-alone", 0, 2), ("mixed", 3, 2)]
+        );
+        let single = parse(&["--duration", "5"]);
+        assert_eq!(plans(&single.options).len(), 1);
+        assert_eq!(plans(&single.options)[0].duration, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn options_go_before_or_after_the_step() {
+        let before = parse(&["--warehouses", "3", "load"]);
+        let after = parse(&["run", "--warehouses", "3"]);
+        assert_eq!(before.step, Some(ChStep::Load));
+        assert_eq!(after.step, Some(ChStep::Run));
+        assert_eq!(before.options.warehouses, 3);
+        assert_eq!(after.options.warehouses, 3);
+        assert!(Cli::try_parse_from(["ch", "--embedded", "--target", "mysql://a@b/c"]).is_err());
+    }
+
+    #[test]
+    fn targets_name_a_database_and_hide_the_password() {
+        let target = Target::from_url("mysql://u:secret@127.0.0.1:3306/tpcc", 1).unwrap();
+        assert_eq!(target.describe(), "mysql://u@127.0.0.1:3306/tpcc");
+        let default = Target::from_url("mysql://u@127.0.0.1:3306", 1).unwrap();
+        assert!(default.describe().ends_with("/ch"));
+        assert!(Target::from_url("mysql://u@127.0.0.1:3306/a;drop", 1).is_err());
+    }
+}

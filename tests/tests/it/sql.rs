@@ -626,6 +626,24 @@ async fn select_for_update_locks_and_reads_the_latest_rows() {
         1205
     );
     a.query_drop("ROLLBACK").await.unwrap();
+
+    // A client that disconnects mid-transaction leaves no lock behind.
+    let mut gone = t.connect().await;
+    gone.query_drop("USE test").await.unwrap();
+    gone.query_drop("BEGIN").await.unwrap();
+    gone.query_drop("SELECT bal FROM acct WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    gone.disconnect().await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        match b.query_drop("UPDATE acct SET bal = 7 WHERE id = 1").await {
+            Ok(()) => break,
+            // The server notices the disconnect asynchronously.
+            Err(_) if started.elapsed() < std::time::Duration::from_secs(3) => {}
+            Err(e) => panic!("the departed client's lock stayed: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -909,6 +927,27 @@ async fn arithmetic_and_functions_follow_mysql() {
         .map(|c| c.name_str().to_string())
         .collect();
     assert_eq!(names, ["SUBSTRING(s, 1, 1)", "-a", "FLOOR(2.5)"]);
+
+    // The current time in the values a statement writes.
+    c.query_drop("CREATE TABLE stamps (at DATETIME, fine DATETIME(3), day DATE)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO stamps VALUES (NOW(), CURRENT_TIMESTAMP(3), CURDATE())")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT COUNT(*) FROM stamps WHERE at > '2020-01-01' AND fine > '2020-01-01' \
+             AND day > '2020-01-01'"
+        )
+        .await,
+        table(&[&["1"]])
+    );
+    assert_eq!(
+        err(&mut c, "INSERT INTO stamps VALUES (NOW(7), NULL, NULL)").await,
+        1210
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
