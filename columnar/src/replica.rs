@@ -13,11 +13,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use duet_raft::peer::{Applied, ApplyObserver};
 use duet_storage::codec::key::row_key_table;
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Modify, Snapshot};
-use duet_storage::mvcc::{Lock, LockKind, Write, WriteKind, append_ts, decode_key, split_ts};
+use duet_storage::mvcc::{
+    Lock, LockKind, Write, WriteKind, append_ts, decode_key, physical_ms, split_ts,
+};
 use tracing::error;
 
 use crate::error::{Error, Result};
@@ -40,7 +43,13 @@ struct LearnerState {
     applied: HashMap<u64, u64>,
     /// Why the learner stopped, if it did.
     stopped: Option<String>,
+    /// Per applied command that made rows visible: the time from its
+    /// commit timestamp to now, until `take_visibility_delays` drains them.
+    visible: Vec<Duration>,
 }
+
+/// Visibility samples kept between two drains; later ones are dropped.
+const MAX_VISIBILITY_SAMPLES: usize = 65_536;
 
 /// One table's replica, as `information_schema` shows it.
 #[derive(Debug, Clone)]
@@ -211,6 +220,13 @@ impl Replica {
     }
 
     /// The applied index of `region_id`, as far as the learner got.
+    /// Drains the visibility samples: for each applied command that made
+    /// rows visible, the time from its commit timestamp (the TSO's clock)
+    /// to its application here.
+    pub fn take_visibility_delays(&self) -> Vec<Duration> {
+        std::mem::take(&mut lock(&self.state).visible)
+    }
+
     pub fn applied(&self, region_id: u64) -> Option<u64> {
         lock(&self.state).applied.get(&region_id).copied()
     }
@@ -278,6 +294,7 @@ impl Replica {
         }
         let mut undefined: Vec<i64> = Vec::new();
         let mut defined: Vec<i64> = Vec::new();
+        let mut newest_commit = None;
         for m in writes {
             match m {
                 Modify::Put {
@@ -340,6 +357,7 @@ impl Replica {
                     };
                     if let Some(t) = row_key_table(&user) {
                         self.commit_row(t, user, commit_ts, value)?;
+                        newest_commit = newest_commit.max(Some(commit_ts));
                     } else {
                         if let Some(id) =
                             self.commit_definition(&mut state, user, value, &mut undefined)?
@@ -352,6 +370,15 @@ impl Replica {
                 Modify::Delete { cf: Cf::Write, .. } => {}
                 Modify::DeleteRange { .. } | Modify::Put { .. } | Modify::Delete { .. } => {}
             }
+        }
+        if let Some(commit_ts) = newest_commit
+            && state.visible.len() < MAX_VISIBILITY_SAMPLES
+        {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let delay = now_ms.saturating_sub(physical_ms(commit_ts));
+            state.visible.push(Duration::from_millis(delay));
         }
         // A table whose definition was deleted and not put again (a rename
         // puts it under a new key) is gone.

@@ -18,6 +18,9 @@ pub struct Metrics {
     statement_seconds: Histogram,
     raft_index: IntGaugeVec,
     raft_leader: IntGaugeVec,
+    columnar_visible_seconds: Histogram,
+    columnar_lag: IntGaugeVec,
+    columnar_stopped: IntGauge,
 }
 
 impl Metrics {
@@ -54,6 +57,27 @@ impl Metrics {
                 &["region"],
             )
             .expect("valid"),
+            columnar_visible_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "columnar_commit_to_visible_seconds",
+                    "time from a commit's timestamp to its rows' visibility on the columnar replica",
+                )
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 16).expect("valid")),
+            )
+            .expect("valid"),
+            columnar_lag: IntGaugeVec::new(
+                Opts::new(
+                    "columnar_applied_lag",
+                    "per region: log entries applied by the row store but not yet by the columnar replica",
+                ),
+                &["region"],
+            )
+            .expect("valid"),
+            columnar_stopped: IntGauge::new(
+                "columnar_stopped",
+                "1 when the columnar learner stopped on an entry it could not apply",
+            )
+            .expect("valid"),
             registry,
         };
         m.register();
@@ -61,7 +85,10 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+            Box::new(self.columnar_stopped.clone()),
+            Box::new(self.columnar_visible_seconds.clone()),
+            Box::new(self.columnar_lag.clone()),
             Box::new(self.raft_index.clone()),
             Box::new(self.raft_leader.clone()),
             Box::new(self.connections_total.clone()),
@@ -101,6 +128,30 @@ impl Metrics {
             self.raft_leader
                 .with_label_values(&[region.as_str()])
                 .set(i64::from(r.is_leader));
+        }
+    }
+
+    /// Records the columnar replica's freshness (at scrape time): the
+    /// visibility delays since the last scrape and each region's lag.
+    pub fn observe_columnar(
+        &self,
+        replica: &duet_columnar::Replica,
+        regions: &[duet_raft::store::RegionStatus],
+    ) {
+        for delay in replica.take_visibility_delays() {
+            self.columnar_visible_seconds.observe(delay.as_secs_f64());
+        }
+        self.columnar_stopped
+            .set(i64::from(replica.stopped().is_some()));
+        for r in regions {
+            // A region the replica has applied nothing of since it was
+            // rebuilt from the row store at start is as current as it.
+            let lag = replica
+                .applied(r.region_id)
+                .map_or(0, |applied| r.applied_index.saturating_sub(applied));
+            self.columnar_lag
+                .with_label_values(&[r.region_id.to_string().as_str()])
+                .set(lag as i64);
         }
     }
 

@@ -63,6 +63,9 @@ async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
         .await
         .unwrap_or_default();
     s.metrics.observe_regions(&regions);
+    if let Some(replica) = &s.node.columnar {
+        s.metrics.observe_columnar(replica, &regions);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),

@@ -18,6 +18,13 @@ async fn health_and_metrics() {
     assert_eq!((code, body.trim()), (200, "ok"));
     let mut c = t.connect().await;
     c.query_drop("SELECT 1").await.unwrap();
+    // Committed rows reach the columnar replica: its freshness is measured.
+    c.query_drop("CREATE TABLE test.fresh (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO test.fresh VALUES (1), (2)")
+        .await
+        .unwrap();
     let (code, body) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
         .await
         .unwrap()
@@ -37,6 +44,16 @@ async fn health_and_metrics() {
         body.contains("duet_raft_index{kind=\"applied\",region=\"1\"}"),
         "{body}"
     );
+    let visible = body
+        .lines()
+        .find_map(|l| l.strip_prefix("duet_columnar_commit_to_visible_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(visible >= Some(1), "{body}");
+    assert!(
+        body.contains("duet_columnar_applied_lag{region=\"1\"} 0"),
+        "{body}"
+    );
+    assert!(body.contains("duet_columnar_stopped 0"), "{body}");
     let (code, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nope"))
         .await
         .unwrap()
