@@ -540,7 +540,8 @@ fn equality_correlated(predicate: &Expr, inner: &str, outer: &[OuterTable]) -> b
     })
 }
 
-fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+/// The conjuncts of an `AND` chain (parentheses looked through).
+pub(crate) fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
     match e {
         Expr::BinaryOp {
             left,

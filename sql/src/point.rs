@@ -27,22 +27,6 @@ pub(crate) struct PointGet {
     limit: Option<usize>,
 }
 
-/// The conjuncts of an `AND` chain.
-fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
-    match e {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        Expr::Nested(inner) => conjuncts(inner, out),
-        other => out.push(other),
-    }
-}
-
 fn ident_name(e: &Expr) -> Option<&str> {
     match e {
         Expr::Identifier(i) => Some(&i.value),
@@ -203,7 +187,7 @@ pub(crate) fn plan(
         _ => {
             // `k1 = v1 AND k2 = v2 …`: every key column once, nothing else.
             let mut parts = Vec::new();
-            conjuncts(selection, &mut parts);
+            crate::decorrelate::split_and(selection, &mut parts);
             let mut values = vec![None; key_columns.len()];
             for part in parts {
                 let Expr::BinaryOp {
