@@ -289,40 +289,57 @@ impl<E: Engine> ClusterStore<E> {
             ConfChangeType::RemoveNode => !r.voters.contains(node) && !r.learners.contains(node),
         })
     }
-
-    /// A linearizable read point for `region_id`: waits until this node
-    /// applied everything its leader had committed.
-    fn read_index(&self, region_id: u64, deadline: Instant) -> duet_storage::Result<()> {
-        loop {
-            match self.store.read_index(region_id) {
-                Ok(_) => return Ok(()),
-                Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
-                Err(_) => std::thread::sleep(PAUSE),
-            }
-        }
-    }
 }
 
 impl<E: Engine> TxnStore for ClusterStore<E> {
     type Engine = E;
 
-    /// Linearizable across regions: a ReadIndex round for every region, so
-    /// a follower reads everything committed before the call.
+    /// Linearizable across regions: every region this node may not read
+    /// locally (it leads it under a lease, see [`crate::peer::Lease`]) gets a
+    /// ReadIndex round — all at once, answered on one channel — so even a
+    /// follower reads everything committed before the call.
     fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
         let deadline = Instant::now() + RETRY_FOR;
-        let regions = self.store.view().regions();
-        match regions.as_slice() {
-            [one] => self.read_index(one.id, deadline)?,
-            _ => std::thread::scope(|scope| {
-                let handles: Vec<_> = regions
-                    .iter()
-                    .map(|r| scope.spawn(move || self.read_index(r.id, deadline)))
-                    .collect();
-                handles.into_iter().try_for_each(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(unavailable("a read index panicked")))
-                })
-            })?,
+        let mut pending: Vec<u64> = self
+            .store
+            .view()
+            .regions()
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !self.store.local_read(*id))
+            .collect();
+        while !pending.is_empty() {
+            let (tx, rx) = crossbeam::channel::unbounded();
+            for &region_id in &pending {
+                let tx = tx.clone();
+                self.store.read_index_async(
+                    region_id,
+                    Box::new(move |r| {
+                        let _ = tx.send((region_id, r));
+                    }),
+                );
+            }
+            drop(tx);
+            let (mut failed, mut last_error) = (Vec::new(), None);
+            for _ in 0..pending.len() {
+                match rx.recv_deadline(deadline) {
+                    Ok((_, Ok(_))) => {}
+                    Ok((region_id, Err(e))) => {
+                        failed.push(region_id);
+                        last_error = Some(e);
+                    }
+                    Err(_) => return Err(unavailable("no read index before the deadline")),
+                }
+            }
+            if let Some(e) = last_error
+                && Instant::now() >= deadline
+            {
+                return Err(unavailable(e));
+            }
+            if !failed.is_empty() {
+                std::thread::sleep(PAUSE);
+            }
+            pending = failed;
         }
         Ok(self.store.engine().snapshot())
     }
@@ -376,8 +393,11 @@ impl<E: Engine> ClusterTso<E> {
         // A deposed leader must not hand out timestamps below a new leader's:
         // confirm leadership with a quorum round after reserving. A voter that
         // acknowledges it has not yet voted for a successor, so every
-        // timestamp a successor issues comes later.
-        self.store.read_index(FIRST_REGION)?;
+        // timestamp a successor issues comes later. A leader under a lease
+        // knows that without asking.
+        if !self.store.local_read(FIRST_REGION) {
+            self.store.read_index(FIRST_REGION)?;
+        }
         match first_region(&self.store) {
             Some(r) if r.is_leader && r.term == term => Ok(ts),
             _ => Err(Error::NotLeader {

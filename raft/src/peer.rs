@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use duet_storage::engine::{Cf, Engine, WriteBatch, WriteOptions};
 use duet_storage::txn::commands::{self, Command, Response};
@@ -40,6 +41,35 @@ struct PendingRead {
     waited: usize,
     /// Times it was sent; past [`READ_MAX_SENDS`] the read fails.
     sent: usize,
+    /// When a leader asked, and in which term: a confirmed answer proves
+    /// it still led then, which starts a lease (see [`Lease`]).
+    asked: Option<(Instant, u64)>,
+}
+
+/// Whether a peer may serve a linearizable read from its own engine, with
+/// no ReadIndex round. Only a leader that applied an entry of its own term
+/// may (it then applied everything any earlier leader acknowledged): for
+/// good when it is the region's only voter — nobody else can be elected —
+/// and otherwise until its lease ends. A lease starts when a ReadIndex
+/// asked by the leader is confirmed by a quorum, and lasts less than an
+/// election timeout: the voters that confirmed it refuse to elect anyone
+/// else (check-quorum) until that long after they last heard from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    None,
+    Until(Instant),
+    Forever,
+}
+
+impl Lease {
+    /// Whether a read at `now` may be served locally.
+    pub fn covers(&self, now: Instant) -> bool {
+        match self {
+            Lease::None => false,
+            Lease::Until(t) => now < *t,
+            Lease::Forever => true,
+        }
+    }
 }
 
 /// A read unanswered after this many sends fails (its caller has long given up).
@@ -88,6 +118,10 @@ pub struct PeerConfig {
     /// Compact the log once more applied entries than this are kept;
     /// followers behind the compacted log catch up by snapshot.
     pub log_gc_threshold: u64,
+    /// How long a confirmed ReadIndex lets a leader read locally (see
+    /// [`Lease`]); zero for never. Must stay below the wall time of
+    /// `election_tick` ticks: the store sets it to two ticks less.
+    pub lease: Duration,
 }
 
 impl Default for PeerConfig {
@@ -96,6 +130,7 @@ impl Default for PeerConfig {
             election_tick: 10,
             heartbeat_tick: 3,
             log_gc_threshold: 4096,
+            lease: Duration::ZERO,
         }
     }
 }
@@ -138,6 +173,11 @@ pub struct Peer<E: Engine> {
     region: Region,
     /// Regions this peer's splits created, for the store to open.
     splits: Vec<Region>,
+    lease: Duration,
+    /// The latest confirmed leadership: when it was asked, in which term.
+    lease_from: Option<(Instant, u64)>,
+    /// The term in which a ReadIndex asked only to renew the lease is in flight.
+    renewing: Option<u64>,
 }
 
 impl<E: Engine> Peer<E> {
@@ -220,6 +260,9 @@ impl<E: Engine> Peer<E> {
             log_gc_threshold: cfg.log_gc_threshold,
             region,
             splits: Vec::new(),
+            lease: cfg.lease,
+            lease_from: None,
+            renewing: None,
         })
     }
 
@@ -296,6 +339,9 @@ impl<E: Engine> Peer<E> {
         }
         for ctx in expired {
             if let Some(r) = self.reads.remove(&ctx) {
+                if r.asked.is_some_and(|(_, term)| self.renewing == Some(term)) {
+                    self.renewing = None;
+                }
                 (r.callback)(Err(Error::ProposalDropped {
                     region_id: self.region_id,
                 }));
@@ -455,8 +501,9 @@ impl<E: Engine> Peer<E> {
     /// ReadIndex: asks the leader (itself, or through Raft) for the commit
     /// index, and calls back once this peer has applied that far — a read of
     /// the local engine after that is linearizable. Followers and learners
-    /// use it to serve fresh reads.
-    pub fn read_index(&mut self, callback: ReadCallback) {
+    /// use it to serve fresh reads; on a leader a confirmed answer also
+    /// starts a lease from `now`.
+    pub fn read_index(&mut self, callback: ReadCallback, now: Instant) {
         if self.leader().is_none() {
             callback(Err(Error::NotLeader {
                 region_id: self.region_id,
@@ -466,6 +513,7 @@ impl<E: Engine> Peer<E> {
         }
         self.next_read += 1;
         let ctx = self.next_read;
+        let asked = self.is_leader().then_some((now, self.term()));
         self.reads.insert(
             ctx,
             PendingRead {
@@ -473,9 +521,56 @@ impl<E: Engine> Peer<E> {
                 callback,
                 waited: 0,
                 sent: 1,
+                asked,
             },
         );
         self.send_read_index(ctx);
+    }
+
+    /// Whether, and until when, this peer may serve reads locally at `now`.
+    pub fn lease(&self) -> Lease {
+        if !self.is_leader() || self.applied_term() != Some(self.term()) {
+            return Lease::None;
+        }
+        if self.is_sole_voter() {
+            return Lease::Forever;
+        }
+        match self.lease_from {
+            Some((at, term)) if term == self.term() && !self.lease.is_zero() => {
+                Lease::Until(at + self.lease)
+            }
+            _ => Lease::None,
+        }
+    }
+
+    /// Asks a quorum to confirm this leader's lease when it is missing or
+    /// past half its length at `now` (the store calls this every tick, so a
+    /// busy leader rarely waits for a ReadIndex round).
+    pub fn renew_lease(&mut self, now: Instant) {
+        let term = self.term();
+        if self.lease.is_zero()
+            || self.renewing == Some(term)
+            || !self.is_leader()
+            || self.is_sole_voter()
+        {
+            return;
+        }
+        let fresh = matches!(self.lease(), Lease::Until(t) if t > now + self.lease / 2);
+        if !fresh {
+            self.renewing = Some(term);
+            self.read_index(Box::new(|_| {}), now);
+        }
+    }
+
+    /// The term of the last applied entry.
+    fn applied_term(&self) -> Option<u64> {
+        self.node.raft.raft_log.term(self.applied).ok()
+    }
+
+    /// This peer is the only voter, outside any joint configuration.
+    fn is_sole_voter(&self) -> bool {
+        let voters = self.node.raft.prs().conf().voters();
+        voters.is_singleton() && voters.contains(self.id)
     }
 
     fn send_read_index(&mut self, ctx: u64) {
@@ -496,6 +591,18 @@ impl<E: Engine> Peer<E> {
             .collect();
         for ctx in done {
             if let Some(r) = self.reads.remove(&ctx) {
+                if let Some((at, term)) = r.asked {
+                    if self.renewing == Some(term) {
+                        self.renewing = None;
+                    }
+                    let newer = match self.lease_from {
+                        Some((t, lt)) => lt != term || t < at,
+                        None => true,
+                    };
+                    if term == self.term() && self.is_leader() && newer {
+                        self.lease_from = Some((at, term));
+                    }
+                }
                 (r.callback)(Ok(r.index.unwrap_or(applied)));
             }
         }

@@ -8,13 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot as _};
 use raft::prelude::{Message, MessageType};
 use tracing::warn;
 
 use crate::error::Result;
-use crate::peer::{ApplyObserver, Peer, PeerConfig};
+use crate::peer::{ApplyObserver, Lease, Peer, PeerConfig};
 use crate::region::Region;
 
 /// The one region every store starts with; it keeps its id through splits
@@ -23,10 +24,14 @@ pub const FIRST_REGION: u64 = 1;
 
 /// The regions a store has applied, shared with the routing side. Regions
 /// that split elsewhere may still look whole here; a request routed by a
-/// stale view is refused with `EpochNotMatch` and routed again.
+/// stale view is refused with `EpochNotMatch` and routed again. It also
+/// holds each peer's read [`Lease`] as of the store's last Ready, so a
+/// reader learns without a round trip through the store's thread whether
+/// the local engine may serve it.
 #[derive(Clone, Default)]
 pub struct RegionView {
     regions: Arc<RwLock<BTreeMap<u64, Region>>>,
+    leases: Arc<RwLock<HashMap<u64, Lease>>>,
 }
 
 impl RegionView {
@@ -44,6 +49,24 @@ impl RegionView {
         let mut all: Vec<Region> = self.read().values().cloned().collect();
         all.sort_by(|a, b| a.start_key.cmp(&b.start_key));
         all
+    }
+
+    /// Whether this store may serve a linearizable read of `region_id` at
+    /// `now` from its own engine.
+    pub fn local_read(&self, region_id: u64, now: Instant) -> bool {
+        let leases = self.leases.read().unwrap_or_else(|e| e.into_inner());
+        leases.get(&region_id).is_some_and(|l| l.covers(now))
+    }
+
+    fn set_lease(&self, region_id: u64, lease: Lease) {
+        let known = {
+            let leases = self.leases.read().unwrap_or_else(|e| e.into_inner());
+            leases.get(&region_id).copied()
+        };
+        if known != Some(lease) {
+            let mut leases = self.leases.write().unwrap_or_else(|e| e.into_inner());
+            leases.insert(region_id, lease);
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u64, Region>> {
@@ -140,9 +163,12 @@ impl<E: Engine> Regions<E> {
         self.peers.values_mut()
     }
 
-    pub fn tick(&mut self) {
+    /// Ticks every peer; leaders whose lease runs short at `now` ask for
+    /// its renewal.
+    pub fn tick(&mut self, now: Instant) {
         for p in self.peers.values_mut() {
             p.tick();
+            p.renew_lease(now);
         }
     }
 
@@ -181,6 +207,7 @@ impl<E: Engine> Regions<E> {
                 created.push((right, p.is_leader()));
             }
             self.view.update(p.region());
+            self.view.set_lease(*region_id, p.lease());
             if msgs.is_empty() {
                 continue;
             }

@@ -149,12 +149,16 @@ impl<E: Engine> RaftStore<E> {
         observers: Vec<Arc<dyn ApplyObserver>>,
         inbox: (Sender<StoreMsg>, Receiver<StoreMsg>),
     ) -> Result<Self> {
+        // A lease two ticks shorter than the shortest election timeout.
+        let mut peer_config = config.peer.clone();
+        peer_config.lease = config.tick_interval
+            * u32::try_from(config.peer.election_tick.saturating_sub(2)).unwrap_or(0);
         let mut regions = Regions::open(
             Arc::clone(&engine),
             config.store_id,
             &config.voters,
             &config.learners,
-            config.peer.clone(),
+            peer_config,
             observers,
         )?;
         let single = config.voters == [config.store_id];
@@ -246,17 +250,33 @@ impl<E: Engine> RaftStore<E> {
     /// everything committed when the call was made.
     pub fn read_index(&self, region_id: u64) -> Result<u64> {
         let (tx, rx) = channel::bounded(1);
-        let callback: ReadCallback = Box::new(move |r| {
-            let _ = tx.send(r);
-        });
-        self.sender
-            .send(StoreMsg::ReadIndex {
+        self.read_index_async(
+            region_id,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv_timeout(self.proposal_timeout)
+            .unwrap_or(Err(Error::ProposalDropped { region_id }))
+    }
+
+    /// Starts a ReadIndex through this store's peer; `callback` hears once
+    /// the peer applied that far (or why it cannot).
+    pub fn read_index_async(&self, region_id: u64, callback: ReadCallback) {
+        if let Err(channel::SendError(StoreMsg::ReadIndex { callback, .. })) =
+            self.sender.send(StoreMsg::ReadIndex {
                 region_id,
                 callback,
             })
-            .map_err(|_| Error::RegionNotFound(region_id))?;
-        rx.recv_timeout(self.proposal_timeout)
-            .unwrap_or(Err(Error::ProposalDropped { region_id }))
+        {
+            callback(Err(Error::RegionNotFound(region_id)));
+        }
+    }
+
+    /// Whether this store may serve a linearizable read of `region_id` from
+    /// its engine right now, with no ReadIndex round (see [`crate::peer::Lease`]).
+    pub fn local_read(&self, region_id: u64) -> bool {
+        self.view.local_read(region_id, Instant::now())
     }
 
     /// Proposes `command` if this store leads `region_id`, returning at once
@@ -388,7 +408,7 @@ fn run<E: Engine>(
             }
         }
         if Instant::now() >= next_tick {
-            peers.tick();
+            peers.tick(Instant::now());
             next_tick += tick;
         }
         match peers.handle_ready() {
@@ -431,7 +451,7 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
             region_id,
             callback,
         } => match peers.get_mut(region_id) {
-            Some(p) => p.read_index(callback),
+            Some(p) => p.read_index(callback, Instant::now()),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
         StoreMsg::ProposeAt {

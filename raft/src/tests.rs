@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use duet_storage::engine::memory::MemoryEngine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
@@ -10,7 +11,7 @@ use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot};
 use duet_storage::txn::commands::{Command, Commit, Mutation, Op, Prewrite};
 use raft::prelude::{ConfChangeType, Message};
 
-use crate::peer::{Applied, ApplyObserver, ApplyResult, Peer, PeerConfig, conf_change};
+use crate::peer::{Applied, ApplyObserver, ApplyResult, Lease, Peer, PeerConfig, conf_change};
 
 const REGION: u64 = 1;
 /// Where every region's log starts.
@@ -22,9 +23,13 @@ fn config(id: u64) -> PeerConfig {
     PeerConfig {
         election_tick: 10 + 2 * id as usize,
         heartbeat_tick: 3,
+        lease: LEASE,
         ..PeerConfig::default()
     }
 }
+
+/// The read lease of every peer in these tests (its clock is passed by hand).
+const LEASE: Duration = Duration::from_secs(1);
 
 type Outcome = Arc<Mutex<Option<ApplyResult>>>;
 
@@ -453,15 +458,82 @@ fn gc_runs_through_the_log_on_every_replica() {
     c.assert_replicas_equal(&[1, 2, 3]);
 }
 
-fn read_index(c: &mut Cluster<MemoryEngine>, id: u64) -> Arc<Mutex<Option<crate::Result<u64>>>> {
+type ReadOutcome = Arc<Mutex<Option<crate::Result<u64>>>>;
+
+fn read_index(c: &mut Cluster<MemoryEngine>, id: u64) -> ReadOutcome {
+    read_index_at(c, id, Instant::now())
+}
+
+fn read_index_at(c: &mut Cluster<MemoryEngine>, id: u64, now: Instant) -> ReadOutcome {
     let out = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&out);
     c.peers
         .get_mut(&id)
         .unwrap()
-        .read_index(Box::new(move |r| *slot.lock().unwrap() = Some(r)));
+        .read_index(Box::new(move |r| *slot.lock().unwrap() = Some(r)), now);
     c.pump();
     out
+}
+
+#[test]
+fn a_sole_voter_reads_locally_once_it_applied_its_own_term() {
+    let mut c = Cluster::memory(&[1], &[2]);
+    assert_eq!(c.peers[&1].lease(), Lease::None, "not leader yet");
+    c.elect(1);
+    assert_eq!(c.peers[&1].lease(), Lease::Forever);
+    assert_eq!(
+        c.peers[&2].lease(),
+        Lease::None,
+        "a learner never reads locally"
+    );
+}
+
+#[test]
+fn a_confirmed_read_index_gives_the_leader_a_lease_that_ends_with_its_leadership() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    assert_eq!(c.peers[&1].lease(), Lease::None, "nothing confirmed yet");
+    let r = read_index_at(&mut c, 1, t0);
+    assert!(r.lock().unwrap().take().expect("answered").is_ok());
+    let lease = c.peers[&1].lease();
+    assert_eq!(lease, Lease::Until(t0 + LEASE));
+    assert!(lease.covers(t0 + ms(999)) && !lease.covers(t0 + LEASE));
+    assert_eq!(c.peers[&2].lease(), Lease::None, "followers ask the leader");
+
+    // Renewal: a fresh lease is left alone, one past its half is renewed.
+    c.peers.get_mut(&1).unwrap().renew_lease(t0 + ms(400));
+    c.pump();
+    assert_eq!(c.peers[&1].lease(), Lease::Until(t0 + LEASE));
+    c.peers.get_mut(&1).unwrap().renew_lease(t0 + ms(600));
+    c.pump();
+    assert_eq!(c.peers[&1].lease(), Lease::Until(t0 + ms(1600)));
+
+    // Cut off, the leader cannot renew: its lease runs out, and it steps
+    // down (check-quorum) before the others elect a successor.
+    c.partition(&[1], &[2, 3]);
+    c.peers.get_mut(&1).unwrap().renew_lease(t0 + ms(1200));
+    c.pump();
+    assert_eq!(c.peers[&1].lease(), Lease::Until(t0 + ms(1600)));
+    c.tick(30);
+    let next = *[2, 3]
+        .iter()
+        .find(|id| c.peers[id].is_leader())
+        .expect("the majority elected a leader");
+    assert_eq!(
+        c.peers[&1].lease(),
+        Lease::None,
+        "the old leader stepped down"
+    );
+    assert_eq!(
+        c.peers[&next].lease(),
+        Lease::None,
+        "a new leader has no lease before a confirmed read"
+    );
+    let t1 = t0 + ms(5000);
+    read_index_at(&mut c, next, t1);
+    assert_eq!(c.peers[&next].lease(), Lease::Until(t1 + LEASE));
 }
 
 #[test]
@@ -600,10 +672,10 @@ fn a_read_index_sent_before_the_new_leader_commits_is_retried() {
     // drops the read; the peer sends it again after a few ticks.
     let out = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&out);
-    c.peers
-        .get_mut(&1)
-        .unwrap()
-        .read_index(Box::new(move |r| *slot.lock().unwrap() = Some(r)));
+    c.peers.get_mut(&1).unwrap().read_index(
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+        Instant::now(),
+    );
     c.pump();
     assert!(out.lock().unwrap().is_none(), "dropped the first time");
     c.tick(3);
@@ -955,7 +1027,7 @@ mod split {
         fn tick(&mut self, n: usize) {
             for _ in 0..n {
                 for s in self.stores.values_mut() {
-                    s.tick();
+                    s.tick(std::time::Instant::now());
                 }
                 self.pump();
             }
