@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duet_storage::engine::{Cf, Engine, WriteBatch, WriteOptions};
+use duet_storage::engine::{Cf, Engine, Modify, WriteBatch, WriteOptions};
 use duet_storage::txn::commands::{self, Command, Response};
 use protobuf::Message as _;
 use raft::prelude::{ConfChangeV2, ConfState, Entry, EntryType, Message};
@@ -152,6 +152,17 @@ pub fn conf_change(changes: &[(raft::prelude::ConfChangeType, u64)]) -> ConfChan
     cc
 }
 
+/// A Ready taken by [`Peer::begin_ready`] whose log writes are not yet
+/// durable.
+pub struct PendingReady {
+    ready: raft::Ready,
+    /// Whether the batch holding its writes must be synced.
+    pub must_sync: bool,
+    /// Messages that may go out before the log is durable (a leader's
+    /// appends: followers persist in parallel with it).
+    pub early: Vec<Message>,
+}
+
 struct Proposal {
     index: u64,
     term: u64,
@@ -174,6 +185,9 @@ pub struct Peer<E: Engine> {
     /// Regions this peer's splits created, for the store to open.
     splits: Vec<Region>,
     lease: Duration,
+    /// Commit records applied since the peer opened: an upper bound on how
+    /// many keys the region gained (the split check's trigger).
+    written_keys: u64,
     /// The latest confirmed leadership: when it was asked, in which term.
     lease_from: Option<(Instant, u64)>,
     /// The term in which a ReadIndex asked only to renew the lease is in flight.
@@ -261,6 +275,7 @@ impl<E: Engine> Peer<E> {
             region,
             splits: Vec::new(),
             lease: cfg.lease,
+            written_keys: 0,
             lease_from: None,
             renewing: None,
         })
@@ -299,6 +314,11 @@ impl<E: Engine> Peer<E> {
 
     pub fn applied_index(&self) -> u64 {
         self.applied
+    }
+
+    /// Commit records (MVCC versions) this peer applied since it opened.
+    pub fn written_keys(&self) -> u64 {
+        self.written_keys
     }
 
     /// The lowest progress any observer reports (the learner's applied index).
@@ -614,8 +634,27 @@ impl<E: Engine> Peer<E> {
 
     /// Persists, applies and advances one Ready; returns the messages to send.
     pub fn handle_ready(&mut self) -> Result<Vec<Message>> {
-        if !self.node.has_ready() {
+        let mut batch = WriteBatch::new();
+        let Some(mut ready) = self.begin_ready(&mut batch)? else {
             return Ok(Vec::new());
+        };
+        if !batch.is_empty() {
+            let sync = ready.must_sync;
+            self.engine.write(&batch, WriteOptions { sync })?;
+        }
+        let mut out = std::mem::take(&mut ready.early);
+        out.extend(self.finish_ready(ready)?);
+        Ok(out)
+    }
+
+    /// The first half of handling a Ready: takes it, notes confirmed reads,
+    /// installs a snapshot, and adds the new log entries and hard state to
+    /// `batch`. The caller writes `batch` (one write, and one sync, for
+    /// every region of the store), may send [`PendingReady::early`] at once,
+    /// and then calls [`finish_ready`](Self::finish_ready).
+    pub fn begin_ready(&mut self, batch: &mut WriteBatch) -> Result<Option<PendingReady>> {
+        if !self.node.has_ready() {
+            return Ok(None);
         }
         let mut rd = self.node.ready();
         for rs in rd.take_read_states() {
@@ -629,25 +668,28 @@ impl<E: Engine> Peer<E> {
                 r.index.get_or_insert(rs.index);
             }
         }
-        let mut out = rd.take_messages();
+        let early = rd.take_messages();
         if !rd.snapshot().is_empty() {
             self.install_snapshot(rd.snapshot().clone())?;
         }
-        let mut batch = WriteBatch::new();
         let store = self.node.store();
-        store.append(rd.entries(), &mut batch)?;
+        store.append(rd.entries(), batch)?;
         if let Some(hs) = rd.hs() {
-            store.set_hard_state(hs, &mut batch);
+            store.set_hard_state(hs, batch);
         }
-        if !batch.is_empty() {
-            self.engine.write(
-                &batch,
-                WriteOptions {
-                    sync: rd.must_sync(),
-                },
-            )?;
-        }
-        out.extend(rd.take_persisted_messages());
+        Ok(Some(PendingReady {
+            must_sync: rd.must_sync(),
+            early,
+            ready: rd,
+        }))
+    }
+
+    /// The second half, once the batch of [`begin_ready`](Self::begin_ready)
+    /// is durable: applies committed entries, advances, answers reads, and
+    /// returns the messages that had to wait for the log to persist.
+    pub fn finish_ready(&mut self, pending: PendingReady) -> Result<Vec<Message>> {
+        let mut rd = pending.ready;
+        let mut out = rd.take_persisted_messages();
         let committed = rd.take_committed_entries();
         self.apply(committed);
         let mut light = self.node.advance(rd);
@@ -801,6 +843,11 @@ impl<E: Engine> Peer<E> {
             }
         }
         let effects = batch.modifies.len();
+        self.written_keys += batch
+            .modifies
+            .iter()
+            .filter(|m| matches!(m, Modify::Put { cf: Cf::Write, .. }))
+            .count() as u64;
         batch.put(
             Cf::Raft,
             keys::apply_state_key(self.region_id),

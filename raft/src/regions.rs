@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot as _};
+use duet_storage::engine::{
+    Cf, Engine, EngineIterator, IterOptions, Snapshot as _, WriteBatch, WriteOptions,
+};
 use raft::prelude::{Message, MessageType};
 use tracing::warn;
 
@@ -200,23 +202,51 @@ impl<E: Engine> Regions<E> {
     /// leader probes again (and resends) if the follower still lacks one.
     pub fn handle_ready(&mut self) -> Result<Vec<(u64, Vec<Message>)>> {
         let mut out = Vec::new();
-        let mut created = Vec::new();
+        self.handle_ready_with(&mut |region_id, msgs| out.push((region_id, msgs)))?;
+        Ok(out)
+    }
+
+    /// Handles every peer's Ready with one write, and at most one sync, for
+    /// all their new log entries (group commit across regions). `send`
+    /// gets each region's messages: leaders' appends before the write, the
+    /// rest after.
+    pub fn handle_ready_with(&mut self, send: &mut dyn FnMut(u64, Vec<Message>)) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        let mut pending = Vec::new();
+        let mut must_sync = false;
         for (region_id, p) in self.peers.iter_mut() {
-            let msgs = p.handle_ready()?;
+            if let Some(mut ready) = p.begin_ready(&mut batch)? {
+                must_sync |= ready.must_sync;
+                let early = std::mem::take(&mut ready.early);
+                if !early.is_empty() {
+                    report_snapshots(p, &early);
+                    send(*region_id, early);
+                }
+                pending.push((*region_id, ready));
+            }
+        }
+        if !batch.is_empty() {
+            self.engine
+                .write(&batch, WriteOptions { sync: must_sync })?;
+        }
+        let mut created = Vec::new();
+        for (region_id, ready) in pending {
+            let Some(p) = self.peers.get_mut(&region_id) else {
+                continue;
+            };
+            let msgs = p.finish_ready(ready)?;
             for right in p.take_splits() {
                 created.push((right, p.is_leader()));
             }
             self.view.update(p.region());
+            if !msgs.is_empty() {
+                report_snapshots(p, &msgs);
+                send(region_id, msgs);
+            }
+        }
+        // Leases change with ticks and elections too, not only with a Ready.
+        for (region_id, p) in self.peers.iter() {
             self.view.set_lease(*region_id, p.lease());
-            if msgs.is_empty() {
-                continue;
-            }
-            for m in &msgs {
-                if m.get_msg_type() == MessageType::MsgSnapshot {
-                    p.report_snapshot_sent(m.to);
-                }
-            }
-            out.push((*region_id, msgs));
         }
         for (right, was_leader) in created {
             // Replaces an empty peer a message created meanwhile, if any.
@@ -230,7 +260,16 @@ impl<E: Engine> Regions<E> {
                 }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// Tells `peer` which of its outgoing messages carry a snapshot.
+fn report_snapshots<E: Engine>(peer: &mut Peer<E>, msgs: &[Message]) {
+    for m in msgs {
+        if m.get_msg_type() == MessageType::MsgSnapshot {
+            peer.report_snapshot_sent(m.to);
+        }
     }
 }
 
@@ -259,15 +298,20 @@ fn stored_regions<E: Engine>(engine: &E) -> Result<Vec<u64>> {
     Ok(ids)
 }
 
+/// What a split check found: where to split, if the region is too big, and
+/// how many user keys it counted (all of them when there is no split; one
+/// past the limit otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitCheck {
+    pub split_key: Option<Vec<u8>>,
+    pub keys: u64,
+}
+
 /// Where to split `region` if it holds more than `max_keys` user keys: the
 /// key that starts its second half (by count of keys in the `write` column
-/// family, each key once however many versions it has). `None` while it is
-/// small enough. Costs one scan of at most `max_keys + 1` keys.
-pub fn find_split_key<E: Engine>(
-    engine: &E,
-    region: &Region,
-    max_keys: u64,
-) -> Result<Option<Vec<u8>>> {
+/// family, each key once however many versions it has). Costs one scan of
+/// at most `max_keys + 1` keys.
+pub fn find_split_key<E: Engine>(engine: &E, region: &Region, max_keys: u64) -> Result<SplitCheck> {
     let snap = engine.snapshot();
     let (start, end) = region.data_bounds();
     let opts = IterOptions {
@@ -287,10 +331,16 @@ pub fn find_split_key<E: Engine>(
                 middle = Some(duet_storage::mvcc::decode_key(encoded)?);
             }
             if count > max_keys {
-                return Ok(middle.filter(|m| region.split(m, u64::MAX).is_some()));
+                return Ok(SplitCheck {
+                    split_key: middle.filter(|m| region.split(m, u64::MAX).is_some()),
+                    keys: count,
+                });
             }
         }
         ok = it.next()?;
     }
-    Ok(None)
+    Ok(SplitCheck {
+        split_key: None,
+        keys: count,
+    })
 }

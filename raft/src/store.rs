@@ -89,6 +89,9 @@ pub struct RegionStatus {
     pub applied_index: u64,
     /// How far this store's observers (the columnar learner) have applied.
     pub observer_applied: Option<u64>,
+    /// MVCC versions applied since the store started (see
+    /// [`crate::peer::Peer::written_keys`]).
+    pub written_keys: u64,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
     /// The region's epoch: (conf_ver, version).
@@ -411,13 +414,10 @@ fn run<E: Engine>(
             peers.tick(Instant::now());
             next_tick += tick;
         }
-        match peers.handle_ready() {
-            Ok(out) => {
-                for (region_id, msgs) in out {
-                    transport.send(region_id, msgs);
-                }
-            }
-            Err(e) => panic!("cannot persist raft state: {e}"),
+        if let Err(e) = peers.handle_ready_with(&mut |region_id, msgs| {
+            transport.send(region_id, msgs);
+        }) {
+            panic!("cannot persist raft state: {e}");
         }
     }
 }
@@ -515,6 +515,7 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                     commit_index: p.commit_index(),
                     applied_index: p.applied_index(),
                     observer_applied: p.observer_applied(),
+                    written_keys: p.written_keys(),
                     voters: p.membership().0,
                     learners: p.membership().1,
                     epoch: (p.region().epoch().conf_ver, p.region().epoch().version),

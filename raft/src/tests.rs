@@ -1245,21 +1245,24 @@ fn a_region_past_its_key_limit_splits_in_the_middle() {
             );
         }
     }
+    assert_eq!(
+        c.peers[&1].written_keys(),
+        20,
+        "one commit record per version: the split check's upper bound"
+    );
     let engine = c.engines[&1].as_ref();
     let region = c.peers[&1].region().clone();
+    let fits = find_split_key(engine, &region, 10).unwrap();
+    assert_eq!((fits.split_key, fits.keys), (None, 10), "10 keys fit");
+    let too_many = find_split_key(engine, &region, 9).unwrap();
     assert_eq!(
-        find_split_key(engine, &region, 10).unwrap(),
-        None,
-        "10 keys fit"
-    );
-    assert_eq!(
-        find_split_key(engine, &region, 9).unwrap(),
-        Some(b"k5".to_vec()),
+        (too_many.split_key, too_many.keys),
+        (Some(b"k5".to_vec()), 10),
         "the sixth of ten keys starts the second half"
     );
     let (_, right) = region.split(b"k5", 2).unwrap();
     assert_eq!(
-        find_split_key(engine, &right, 4).unwrap(),
+        find_split_key(engine, &right, 4).unwrap().split_key,
         Some(b"k7".to_vec())
     );
 }

@@ -341,8 +341,10 @@ async fn compaction_loop(
 }
 
 /// Every `every`, splits each region this node leads that holds more than
-/// `max_keys` keys (a region is checked again only after it applied more
-/// entries). New region ids come from the timestamp oracle.
+/// `max_keys` keys. A region is scanned again only once the versions it
+/// applied since its last scan could have taken it past the limit (each
+/// applied version adds at most one key), so a busy store does not rescan
+/// every region each round. New region ids come from the timestamp oracle.
 async fn split_loop(
     store: Arc<RaftStore<RocksEngine>>,
     txn_store: Arc<ClusterStore<RocksEngine>>,
@@ -350,34 +352,38 @@ async fn split_loop(
     every: Duration,
     max_keys: u64,
 ) {
-    let checked = Arc::new(std::sync::Mutex::new(HashMap::<u64, u64>::new()));
+    // Per region: the keys its last scan counted, and its written_keys then.
+    let scanned = Arc::new(std::sync::Mutex::new(HashMap::<u64, (u64, u64)>::new()));
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
-        let (store, txn_store, tso, checked) = (
+        let (store, txn_store, tso, scanned) = (
             Arc::clone(&store),
             Arc::clone(&txn_store),
             Arc::clone(&tso),
-            Arc::clone(&checked),
+            Arc::clone(&scanned),
         );
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut checked = checked.lock().unwrap_or_else(|e| e.into_inner());
+            let mut scanned = scanned.lock().unwrap_or_else(|e| e.into_inner());
             for r in store.status().into_iter().filter(|r| r.is_leader) {
-                if checked.get(&r.region_id) == Some(&r.applied_index) {
+                if let Some(&(keys, written)) = scanned.get(&r.region_id)
+                    && keys + r.written_keys.saturating_sub(written) <= max_keys
+                {
                     continue;
                 }
-                checked.insert(r.region_id, r.applied_index);
                 let Some(region) = store.view().get(r.region_id) else {
                     continue;
                 };
                 let engine = store.engine().as_ref();
-                let Some(key) =
-                    find_split_key(engine, &region, max_keys).map_err(|e| e.to_string())?
-                else {
+                let check = find_split_key(engine, &region, max_keys).map_err(|e| e.to_string())?;
+                scanned.insert(r.region_id, (check.keys, r.written_keys));
+                let Some(key) = check.split_key else {
                     continue;
                 };
                 let new_id = tso.get_ts().map_err(|e| e.to_string())?;
                 txn_store.split(&key, new_id).map_err(|e| e.to_string())?;
+                // Both halves are counted afresh next round.
+                scanned.remove(&r.region_id);
                 info!(
                     region_id = r.region_id,
                     new_region_id = new_id,
