@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 mod error;
+mod gc;
 mod metrics;
 mod mysql;
 pub mod node;
@@ -48,11 +49,7 @@ impl Server {
         let node = Arc::new(node::Node::start(&config).await?);
         let mysql_addr = local_addr(&mysql)?;
         let status_addr = local_addr(&status)?;
-        let kv = Arc::new(duet_storage::txn::TxnClient::new(
-            Arc::clone(&node.txn_store),
-            Arc::clone(&node.tso),
-            duet_storage::txn::TxnOptions::default(),
-        ));
+        let kv = Arc::new(node.client.clone());
         let options = DatabaseOptions {
             mysql_port: mysql_addr.port(),
             max_allowed_packet: config.max_allowed_packet as u64,

@@ -1,8 +1,9 @@
 //! A node's storage stack: the RocksDB engine under `data_dir/kv`, the Raft
 //! store hosting the node's regions (one voter by default; the founding
 //! voters of `initial_cluster` otherwise, talking over TCP on `raft_addr`),
-//! the timestamp oracle, and the MVCC garbage collector (the region leader
-//! proposes a replicated `Gc` command every `gc_interval_secs`).
+//! the timestamp oracle, the transaction client every session begins
+//! through, and the background loops: split checks here, GC and columnar
+//! compaction in [`crate::gc`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,13 +16,11 @@ use duet_raft::transport::tcp::TcpTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
-use duet_storage::mvcc::{compose_ts, physical_ms};
 use duet_storage::tso::{TimestampSource, Tso};
-use duet_storage::txn::commands::Gc;
-use duet_storage::txn::{TxnClient, TxnOptions, TxnStore};
+use duet_storage::txn::{TxnClient, TxnOptions};
 use raft::prelude::ConfChangeType;
 use std::time::Duration;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -36,6 +35,9 @@ pub struct Node {
     pub tso: Arc<dyn TimestampSource>,
     /// The columnar copy of this node's regions, fed by their apply.
     pub columnar: Option<Arc<duet_columnar::Replica>>,
+    /// Every transaction of this node begins here, so that GC knows the
+    /// oldest one still running.
+    pub client: TxnClient<ClusterStore<RocksEngine>>,
     /// The GC, split-check and compaction loops.
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -147,22 +149,35 @@ impl Node {
                 config.region_split_keys,
             )));
         }
-        let gc = (config.gc_interval_secs > 0).then(|| {
-            let (store, tso, txn_store) =
-                (Arc::clone(&store), Arc::clone(&tso), Arc::clone(&txn_store));
-            let client = TxnClient::new(
-                Arc::clone(&txn_store),
-                Arc::clone(&tso),
-                TxnOptions::default(),
-            );
-            let every = Duration::from_secs(config.gc_interval_secs);
-            let life_ms = config.gc_life_time_secs.saturating_mul(1000);
-            tokio::spawn(gc_loop(store, txn_store, tso, client, every, life_ms))
-        });
+        let client = TxnClient::new(
+            Arc::clone(&txn_store),
+            Arc::clone(&tso),
+            TxnOptions::default(),
+        );
         let life_ms = config.gc_life_time_secs.saturating_mul(1000);
-        background.push(tokio::spawn(compaction_loop(
+        if config.gc_interval_secs > 0 {
+            let every = Duration::from_secs(config.gc_interval_secs);
+            // Floors fresher than the safe point's age: at most a minute old.
+            let publish_every = every
+                .min(Duration::from_secs(60))
+                .min(Duration::from_millis(life_ms / 2).max(Duration::from_secs(1)));
+            background.push(tokio::spawn(crate::gc::publish_loop(
+                config.node_id,
+                client.clone(),
+                publish_every,
+            )));
+            background.push(tokio::spawn(crate::gc::gc_loop(
+                Arc::clone(&store),
+                Arc::clone(&txn_store),
+                client.clone(),
+                every,
+                life_ms,
+            )));
+        }
+        background.push(tokio::spawn(crate::gc::compaction_loop(
             Arc::clone(&replica),
             Arc::clone(&tso),
+            client.clone(),
             life_ms,
         )));
         Ok(Node {
@@ -172,7 +187,8 @@ impl Node {
             txn_store,
             tso,
             columnar: Some(replica),
-            background: background.into_iter().chain(gc).collect(),
+            client,
+            background,
         })
     }
 
@@ -255,87 +271,6 @@ impl Node {
         self.store.stop();
         if let Err(e) = self.engine.sync() {
             warn!(error = %e, "final sync failed");
-        }
-    }
-}
-
-/// Every `every`, if this node leads the first region, collects versions
-/// older than `life_ms` through Raft, in every region.
-async fn gc_loop(
-    store: Arc<RaftStore<RocksEngine>>,
-    txn_store: Arc<ClusterStore<RocksEngine>>,
-    tso: Arc<dyn TimestampSource>,
-    client: TxnClient<ClusterStore<RocksEngine>>,
-    every: Duration,
-    life_ms: u64,
-) {
-    let mut interval = tokio::time::interval(every);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let (store, txn_store, tso, client) = (
-            Arc::clone(&store),
-            Arc::clone(&txn_store),
-            Arc::clone(&tso),
-            client.clone(),
-        );
-        let outcome = tokio::task::spawn_blocking(move || {
-            let leads_first = store
-                .status()
-                .iter()
-                .any(|r| r.region_id == duet_raft::store::FIRST_REGION && r.is_leader);
-            if !leads_first {
-                return Ok(None);
-            }
-            let now = tso.get_ts().map_err(|e| e.to_string())?;
-            let safe_point = compose_ts(physical_ms(now).saturating_sub(life_ms), 0);
-            // Locks left below the safe point by crashed or slow clients would
-            // block GC: settle them through their primary first.
-            client
-                .resolve_locks_below(safe_point)
-                .map_err(|e| e.to_string())?;
-            let gc = Gc {
-                safe_point,
-                start: Vec::new(),
-                end: Vec::new(),
-            };
-            txn_store.execute(gc.into()).map_err(|e| e.to_string())?;
-            Ok::<_, String>(Some(safe_point))
-        })
-        .await;
-        match outcome {
-            Ok(Ok(Some(safe_point))) => debug!(safe_point, "mvcc gc done"),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => warn!(error = %e, "mvcc gc failed"),
-            Err(e) => warn!(error = %e, "mvcc gc task failed"),
-        }
-    }
-}
-
-/// Every second, merges the columnar replica's grown deltas into its
-/// stable layer, keeping the versions reads within `life_ms` can see.
-async fn compaction_loop(
-    replica: Arc<duet_columnar::Replica>,
-    tso: Arc<dyn TimestampSource>,
-    life_ms: u64,
-) {
-    let mut interval = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        interval.tick().await;
-        let (replica, tso) = (Arc::clone(&replica), Arc::clone(&tso));
-        let outcome = tokio::task::spawn_blocking(move || {
-            let now = tso.get_ts().map_err(|e| e.to_string())?;
-            let safe_point = compose_ts(physical_ms(now).saturating_sub(life_ms), 0);
-            replica
-                .compact(safe_point, false)
-                .map_err(|e| e.to_string())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(n)) if n > 0 => debug!(tables = n, "columnar compaction done"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => warn!(error = %e, "columnar compaction failed"),
-            Err(e) => warn!(error = %e, "columnar compaction task failed"),
         }
     }
 }

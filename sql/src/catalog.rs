@@ -22,6 +22,9 @@ use crate::kv::KvTxn;
 use crate::types::ColumnType;
 use crate::value::Value;
 
+// The meta key space `m`: `m\x00`–`m\x02` here, `m\x03` table statistics
+// (`stats.rs`), `m\x04` auto-increment counters (`autoid.rs`), `m\x06`
+// each node's oldest running transaction (the server's GC).
 const NEXT_ID_KEY: &[u8] = b"m\x00next_id";
 const VERSION_KEY: &[u8] = b"m\x00version";
 const DB_PREFIX: &[u8] = b"m\x01";

@@ -4,7 +4,7 @@
 //! key, commit the primary — the commit point — then the secondaries.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::commands::{
@@ -56,6 +56,10 @@ pub struct TxnClient<S: TxnStore> {
     store: Arc<S>,
     tso: Arc<dyn TimestampSource>,
     options: TxnOptions,
+    /// Start timestamps of this client's (and its clones') running
+    /// transactions, with how many share each: GC must not collect what
+    /// they still read.
+    running: Arc<Mutex<BTreeMap<u64, usize>>>,
 }
 
 impl<S: TxnStore> Clone for TxnClient<S> {
@@ -64,6 +68,7 @@ impl<S: TxnStore> Clone for TxnClient<S> {
             store: Arc::clone(&self.store),
             tso: Arc::clone(&self.tso),
             options: self.options.clone(),
+            running: Arc::clone(&self.running),
         }
     }
 }
@@ -74,14 +79,30 @@ impl<S: TxnStore> TxnClient<S> {
             store,
             tso,
             options,
+            running: Arc::default(),
         }
+    }
+
+    /// The start timestamp of the oldest transaction begun through this
+    /// client (or a clone) that has not committed, rolled back or been
+    /// dropped: a GC safe point must stay below it.
+    pub fn oldest_running(&self) -> Option<u64> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.keys().next().copied()
     }
 
     /// An optimistic transaction reading at a fresh timestamp.
     pub fn begin(&self) -> Result<Transaction<S>> {
+        // A GC that reads the registry between the timestamp and the
+        // registration misses this transaction, but its safe point lies
+        // `gc_life_time` behind a timestamp of its own, far below this one.
+        let start_ts = self.tso.get_ts()?;
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running.entry(start_ts).or_default() += 1;
+        drop(running);
         Ok(Transaction {
             client: self.clone(),
-            start_ts: self.tso.get_ts()?,
+            start_ts,
             writes: BTreeMap::new(),
             pessimistic_locks: BTreeMap::new(),
             locked_values: BTreeMap::new(),
@@ -178,6 +199,22 @@ pub struct Transaction<S: TxnStore> {
     /// so that what it writes there builds on the newest version.
     locked_values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     primary: Option<Vec<u8>>,
+}
+
+impl<S: TxnStore> Drop for Transaction<S> {
+    fn drop(&mut self) {
+        let mut running = self
+            .client
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&self.start_ts) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.start_ts);
+            }
+        }
+    }
 }
 
 /// A transaction's buffered writes at one point: a statement that fails

@@ -18,6 +18,8 @@ struct Node {
     dir: PathBuf,
     mysql: u16,
     status: u16,
+    /// Extra `DUET_*` settings.
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Node {
@@ -40,6 +42,7 @@ impl Node {
             .args(["--status-addr", &format!("127.0.0.1:{}", self.status)])
             .args(["--raft-addr", &format!("127.0.0.1:{raft_port}")])
             .args(["--initial-cluster", cluster])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -137,7 +140,7 @@ fn caught_up(nodes: &[Node], id: u64, index: u64, within: Duration) {
 #[test]
 fn three_processes_elect_fail_over_and_restart() {
     let root = tempfile::tempdir().unwrap();
-    let (mut nodes, raft_ports, cluster) = founders(root.path());
+    let (mut nodes, raft_ports, cluster) = founders(root.path(), &[]);
     nodes.truncate(3);
     let first = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
 
@@ -180,7 +183,7 @@ fn three_processes_elect_fail_over_and_restart() {
 }
 
 /// Three founders on fresh ports.
-fn founders(root: &std::path::Path) -> (Vec<Node>, Vec<u16>, String) {
+fn founders(root: &std::path::Path, env: &[(String, String)]) -> (Vec<Node>, Vec<u16>, String) {
     let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let cluster = raft_ports
         .iter()
@@ -195,8 +198,12 @@ fn founders(root: &std::path::Path) -> (Vec<Node>, Vec<u16>, String) {
             dir: root.join(format!("n{id}")),
             mysql: free_port(),
             status: free_port(),
+            env: Vec::new(),
         })
         .collect();
+    for n in &mut nodes {
+        n.env = env.to_vec();
+    }
     for (i, n) in nodes.iter_mut().take(3).enumerate() {
         n.start(&cluster, raft_ports[i]);
     }
@@ -230,7 +237,7 @@ fn members(node: &Node) -> Option<(Vec<u64>, Vec<u64>)> {
 #[test]
 fn a_fourth_process_joins_as_a_learner_never_votes_then_becomes_a_voter() {
     let root = tempfile::tempdir().unwrap();
-    let (mut nodes, _, cluster) = founders(root.path());
+    let (mut nodes, _, cluster) = founders(root.path(), &[]);
     let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
 
@@ -375,7 +382,7 @@ fn acknowledged_rows_survive_leader_loss_and_full_restart() {
         .build()
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let (mut nodes, raft_ports, cluster) = founders(root.path());
+    let (mut nodes, raft_ports, cluster) = founders(root.path(), &[]);
     let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     let via = &nodes[follower as usize - 1];
@@ -430,4 +437,76 @@ fn acknowledged_rows_survive_leader_loss_and_full_restart() {
         sql(&rt, &nodes[0], "SELECT v FROM app.t WHERE id = 45"),
         vec![vec!["row 45".to_string()]]
     );
+}
+
+/// A transaction that runs far longer than `gc_life_time` on any node
+/// keeps reading its snapshot: each node publishes its oldest running
+/// transaction, and the GC leader's safe point stays below all of them.
+#[test]
+fn gc_never_collects_what_a_running_transaction_on_any_node_reads() {
+    use mysql_async::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let env = [
+        ("DUET_GC_LIFE_TIME_SECS".to_string(), "1".to_string()),
+        ("DUET_GC_INTERVAL_SECS".to_string(), "1".to_string()),
+    ];
+    let (nodes, _, _) = founders(root.path(), &env);
+    let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let (on_leader, on_follower) = (&nodes[leader as usize - 1], &nodes[follower as usize - 1]);
+    sql(&rt, on_leader, "CREATE DATABASE app");
+    sql(
+        &rt,
+        on_leader,
+        "CREATE TABLE app.t (id INT PRIMARY KEY, v INT)",
+    );
+    sql(&rt, on_leader, "INSERT INTO app.t VALUES (1, 0)");
+    // One long transaction on the GC leader, one on a follower.
+    let readers: Vec<mysql_async::Conn> = [on_leader, on_follower]
+        .iter()
+        .map(|n| {
+            rt.block_on(async {
+                let url = format!("mysql://root@127.0.0.1:{}/", n.mysql);
+                let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+                c.query_drop("BEGIN").await.unwrap();
+                let v: Option<i64> = c
+                    .query_first("SELECT v FROM app.t WHERE id = 1")
+                    .await
+                    .unwrap();
+                assert_eq!(v, Some(0));
+                c
+            })
+        })
+        .collect();
+    // Let the floors be published, then write newer versions for several
+    // GC rounds, each of which would otherwise collect version 0.
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 1..=5 {
+        sql(
+            &rt,
+            on_leader,
+            &format!("UPDATE app.t SET v = {i} WHERE id = 1"),
+        );
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    for mut c in readers {
+        rt.block_on(async {
+            let v: Option<i64> = c
+                .query_first("SELECT v FROM app.t WHERE id = 1")
+                .await
+                .unwrap();
+            assert_eq!(v, Some(0), "the snapshot still reads its version");
+            c.query_drop("COMMIT").await.unwrap();
+            let v: Option<i64> = c
+                .query_first("SELECT v FROM app.t WHERE id = 1")
+                .await
+                .unwrap();
+            assert_eq!(v, Some(5));
+        });
+    }
 }

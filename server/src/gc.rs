@@ -1,0 +1,224 @@
+//! Where old versions may go: the GC safe point. It lies `gc_life_time`
+//! behind the oracle's clock, and below the start of every transaction
+//! still running anywhere in the cluster. Each node publishes the start of
+//! its oldest running transaction under a replicated key
+//! ([`publish_loop`]); the node leading the first region reads every
+//! node's floor, proposes a replicated `Gc` command for the whole key space
+//! ([`gc_loop`]), and every node compacts its columnar replica behind the
+//! same kind of bound ([`compaction_loop`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_raft::cluster::ClusterStore;
+use duet_raft::store::{FIRST_REGION, RaftStore};
+use duet_storage::engine::rocks::RocksEngine;
+use duet_storage::mvcc::{compose_ts, physical_ms};
+use duet_storage::tso::TimestampSource;
+use duet_storage::txn::commands::Gc;
+use duet_storage::txn::{TxnClient, TxnStore};
+use tracing::{debug, warn};
+
+type Client = TxnClient<ClusterStore<RocksEngine>>;
+
+/// Node `n`'s floor lives at this prefix + `n` (8 bytes, big-endian), in the
+/// meta key space the SQL catalog reserves for the node (`m\x06`). The value
+/// is the floor (`u64::MAX` when nothing runs) and the physical time, in
+/// ms, of its publication: 16 bytes.
+const FLOOR_PREFIX: &[u8] = b"m\x06";
+
+fn floor_key(node_id: u64) -> Vec<u8> {
+    let mut key = FLOOR_PREFIX.to_vec();
+    key.extend_from_slice(&node_id.to_be_bytes());
+    key
+}
+
+fn encode_floor(floor: Option<u64>, published_ms: u64) -> Vec<u8> {
+    let mut value = floor.unwrap_or(u64::MAX).to_be_bytes().to_vec();
+    value.extend_from_slice(&published_ms.to_be_bytes());
+    value
+}
+
+/// `(floor, published_ms)`; `None` for a value of another shape.
+fn decode_floor(value: &[u8]) -> Option<(Option<u64>, u64)> {
+    let floor = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let published = u64::from_be_bytes(value.get(8..16)?.try_into().ok()?);
+    Some(((floor != u64::MAX).then_some(floor), published))
+}
+
+/// The safe point at `now`: `life_ms` behind it, and below every floor in
+/// `floors` that was published within the last `life_ms` (an older one
+/// belongs to a node that stopped publishing: it is down, and its
+/// transactions' locks expire and get resolved).
+fn safe_point(now: u64, life_ms: u64, floors: &[(Option<u64>, u64)]) -> u64 {
+    let horizon_ms = physical_ms(now).saturating_sub(life_ms);
+    let by_age = compose_ts(horizon_ms, 0);
+    floors
+        .iter()
+        .filter(|(_, published)| *published >= horizon_ms)
+        .filter_map(|(floor, _)| *floor)
+        .map(|floor| floor.saturating_sub(1))
+        .fold(by_age, u64::min)
+}
+
+/// Every `every`, writes this node's floor (the start of its oldest running
+/// transaction) through Raft, where the GC leader reads it.
+pub async fn publish_loop(node_id: u64, client: Client, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let client = client.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let oldest = client.oldest_running();
+            let mut txn = client.begin()?;
+            txn.put(
+                floor_key(node_id),
+                encode_floor(oldest, physical_ms(txn.start_ts())),
+            );
+            txn.commit()
+        })
+        .await;
+        match outcome {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "publishing the transaction floor failed"),
+            Err(e) => warn!(error = %e, "publishing the transaction floor panicked"),
+        }
+    }
+}
+
+/// Every `every`, if this node leads the first region, collects the
+/// versions below the safe point through Raft, in every region.
+pub async fn gc_loop(
+    store: Arc<RaftStore<RocksEngine>>,
+    txn_store: Arc<ClusterStore<RocksEngine>>,
+    client: Client,
+    every: Duration,
+    life_ms: u64,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let (store, txn_store, client) =
+            (Arc::clone(&store), Arc::clone(&txn_store), client.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let leads_first = store
+                .status()
+                .iter()
+                .any(|r| r.region_id == FIRST_REGION && r.is_leader);
+            if !leads_first {
+                return Ok(None);
+            }
+            let safe_point = cluster_safe_point(&client, life_ms)?;
+            // Locks left below the safe point by crashed or slow clients would
+            // block GC: settle them through their primary first.
+            client.resolve_locks_below(safe_point)?;
+            let gc = Gc {
+                safe_point,
+                start: Vec::new(),
+                end: Vec::new(),
+            };
+            txn_store.execute(gc.into())?;
+            Ok::<_, duet_storage::Error>(Some(safe_point))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(Some(safe_point))) => debug!(safe_point, "mvcc gc done"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => warn!(error = %e, "mvcc gc failed"),
+            Err(e) => warn!(error = %e, "mvcc gc task failed"),
+        }
+    }
+}
+
+/// The safe point from every node's published floor and this node's own
+/// running transactions.
+fn cluster_safe_point(client: &Client, life_ms: u64) -> duet_storage::Result<u64> {
+    let txn = client.begin()?;
+    let mut end = FLOOR_PREFIX.to_vec();
+    end.push(0xff);
+    let mut floors: Vec<(Option<u64>, u64)> = txn
+        .scan(FLOOR_PREFIX, Some(&end), usize::MAX)?
+        .iter()
+        .filter_map(|(_, v)| decode_floor(v))
+        .collect();
+    let now = txn.start_ts();
+    drop(txn);
+    floors.push((client.oldest_running(), physical_ms(now)));
+    Ok(safe_point(now, life_ms, &floors))
+}
+
+/// Every second, merges the columnar replica's grown deltas into its
+/// stable layer, keeping the versions that reads within `life_ms`, or by
+/// this node's running transactions, can see (only this node's sessions
+/// read its replica).
+pub async fn compaction_loop(
+    replica: Arc<duet_columnar::Replica>,
+    tso: Arc<dyn TimestampSource>,
+    client: Client,
+    life_ms: u64,
+) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let (replica, tso, client) = (Arc::clone(&replica), Arc::clone(&tso), client.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let now = tso.get_ts().map_err(|e| e.to_string())?;
+            let floors = [(client.oldest_running(), physical_ms(now))];
+            replica
+                .compact(safe_point(now, life_ms, &floors), false)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(n)) if n > 0 => debug!(tables = n, "columnar compaction done"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "columnar compaction failed"),
+            Err(e) => warn!(error = %e, "columnar compaction task failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_round_trip() {
+        assert_eq!(
+            decode_floor(&encode_floor(Some(42), 7)),
+            Some((Some(42), 7))
+        );
+        assert_eq!(decode_floor(&encode_floor(None, 7)), Some((None, 7)));
+        assert_eq!(decode_floor(b"short"), None);
+        assert!(floor_key(1) < floor_key(2));
+        assert!(floor_key(u64::MAX).starts_with(FLOOR_PREFIX));
+    }
+
+    #[test]
+    fn the_safe_point_stays_below_every_fresh_floor() {
+        let life_ms = 600_000;
+        let now_ms = 10_000_000;
+        let now = compose_ts(now_ms, 5);
+        let by_age = compose_ts(now_ms - life_ms, 0);
+        // Nothing running: life_ms behind now.
+        assert_eq!(safe_point(now, life_ms, &[]), by_age);
+        assert_eq!(safe_point(now, life_ms, &[(None, now_ms)]), by_age);
+        // A young transaction does not hold GC back.
+        let young = compose_ts(now_ms - 1000, 0);
+        assert_eq!(safe_point(now, life_ms, &[(Some(young), now_ms)]), by_age);
+        // An old one does: GC stops just below its start.
+        let old = compose_ts(now_ms - 2 * life_ms, 3);
+        assert_eq!(
+            safe_point(
+                now,
+                life_ms,
+                &[(Some(young), now_ms), (Some(old), now_ms - 10)]
+            ),
+            old - 1
+        );
+        // Unless the node that published it went quiet for longer than life_ms.
+        let stale = now_ms - life_ms - 1;
+        assert_eq!(safe_point(now, life_ms, &[(Some(old), stale)]), by_age);
+    }
+}
