@@ -1,7 +1,9 @@
 //! Replication throughput and commit latency of one region, with 1 and with
 //! 3 replicas (TCP on loopback, RocksDB with synced log writes), for one
 //! client and for 16 concurrent clients — the second shows what batching and
-//! group commit do. Run with `cargo bench -p duet-raft --bench replication`.
+//! group commit do — and for 16 clients spread over 4 regions of the same
+//! store, which share one log write and sync per Ready loop. Run with
+//! `cargo bench -p duet-raft --bench replication`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,8 +83,36 @@ fn prewrite(key: u64) -> Prewrite {
     }
 }
 
-/// `clients` threads each propose `per_client` commands; returns ops/s and mean latency.
-fn run(store: &Arc<Store>, clients: u64, per_client: u64, base: u64) -> (f64, Duration) {
+/// Keys of region `r` after [`split_into`] start at `r * REGION_SPAN`.
+const REGION_SPAN: u64 = 100_000_000_000;
+
+/// Splits the first region into `n` (ids 1..=n) on the leader and waits
+/// until `leader` leads them all.
+fn split_into(leader: &Arc<Store>, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for r in 1..n {
+        let key = format!("bench{:012}", r * REGION_SPAN).into_bytes();
+        // Region r was just split off: retry until its leader is elected.
+        while let Err(e) = leader.split(r, &key, r + 1) {
+            assert!(Instant::now() < deadline, "cannot split region {r}: {e}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    while leader.status().iter().filter(|r| r.is_leader).count() < n as usize {
+        assert!(Instant::now() < deadline, "the new regions have no leader");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `clients` threads each propose `per_client` commands, client `c` to
+/// region `c % regions + 1`; returns ops/s and mean latency.
+fn run(
+    store: &Arc<Store>,
+    clients: u64,
+    per_client: u64,
+    base: u64,
+    regions: u64,
+) -> (f64, Duration) {
     let start = Instant::now();
     let total_latency: Duration = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -90,10 +120,12 @@ fn run(store: &Arc<Store>, clients: u64, per_client: u64, base: u64) -> (f64, Du
                 let store = Arc::clone(store);
                 s.spawn(move || {
                     let mut lat = Duration::ZERO;
+                    let region = c % regions;
                     for i in 0..per_client {
+                        let key = region * REGION_SPAN + base + c * per_client + i;
                         let t = Instant::now();
                         store
-                            .propose(FIRST_REGION, prewrite(base + c * per_client + i).into())
+                            .propose(region + 1, prewrite(key).into())
                             .expect("proposal");
                         lat += t.elapsed();
                     }
@@ -117,8 +149,8 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "{:<10} {:>8} {:>12} {:>14}",
-        "replicas", "clients", "ops/s", "mean latency"
+        "{:<10} {:>8} {:>8} {:>12} {:>14}",
+        "replicas", "regions", "clients", "ops/s", "mean latency"
     );
     for n in [1u64, 3] {
         let dirs: Vec<tempfile::TempDir> =
@@ -126,11 +158,14 @@ fn main() {
         let stores = cluster(n, &rt, &dirs);
         let leader = leader(&stores);
         let mut base = 0;
-        for clients in [1u64, 16] {
+        for (regions, clients) in [(1u64, 1u64), (1, 16), (4, 16)] {
+            if regions > 1 {
+                split_into(&leader, regions);
+            }
             let per_client = 2000 / clients;
-            let (ops, lat) = run(&leader, clients, per_client, base);
+            let (ops, lat) = run(&leader, clients, per_client, base, regions);
             base += clients * per_client;
-            println!("{n:<10} {clients:>8} {ops:>12.0} {lat:>14.2?}");
+            println!("{n:<10} {regions:>8} {clients:>8} {ops:>12.0} {lat:>14.2?}");
         }
         for s in &stores {
             s.stop();

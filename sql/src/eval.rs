@@ -473,6 +473,12 @@ fn function(env: &dyn Env, f: &ast::Function) -> Result<Value> {
             arity(0)?;
             Ok(Value::Date(crate::session::now().date))
         }
+        // The date part; NULL for what is not a date (MySQL warns and
+        // returns NULL too).
+        "DATE" => {
+            arity(1)?;
+            Ok(crate::types::to_datetime(&values[0]).map_or(Value::Null, |d| Value::Date(d.date)))
+        }
         _ => Err(Error::UnknownFunction(name)),
     }
 }

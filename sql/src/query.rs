@@ -1709,6 +1709,13 @@ fn mysql_function(f: &ast::Function) -> Option<Expr> {
     };
     match (name.as_str(), args.as_slice()) {
         ("CURDATE", []) => Some(call_expr("current_date", Vec::new())),
+        ("DATE", [x]) => Some(Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(x.clone()),
+            data_type: ast::DataType::Date,
+            array: false,
+            format: None,
+        }),
         ("YEAR", [x]) => Some(part("year", x)),
         ("QUARTER", [x]) => Some(part("quarter", x)),
         ("MONTH", [x]) => Some(part("month", x)),

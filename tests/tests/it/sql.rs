@@ -948,6 +948,26 @@ async fn arithmetic_and_functions_follow_mysql() {
         err(&mut c, "INSERT INTO stamps VALUES (NOW(7), NULL, NULL)").await,
         1210
     );
+    // DATE() keeps the date part, in a query and in a written value.
+    c.query_drop(
+        "INSERT INTO stamps VALUES ('2031-05-06 07:08:09', '2031-05-06 23:59:59.5', \
+         DATE('2031-05-06 07:08:09'))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT DATE(at), DATE(fine), day, COUNT(*) FROM stamps WHERE DATE(at) = '2031-05-06' \
+             GROUP BY DATE(at), DATE(fine), day"
+        )
+        .await,
+        table(&[&["2031-05-06", "2031-05-06", "2031-05-06", "1"]])
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT DATE('not a date'), DATE(NULL)").await,
+        table(&[&["NULL", "NULL"]])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
