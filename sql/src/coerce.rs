@@ -1,6 +1,7 @@
 //! MySQL's comparison of a number with a string: both sides as DOUBLE, the
 //! string read for its leading number (`'12abc'` is 12, `'hello'` is 0);
-//! and of a number with a truth value, which is 1 or 0.
+//! arithmetic on a string, which reads it the same way (`'3' + 4` is 7);
+//! and the comparison of a number with a truth value, which is 1 or 0.
 //! DataFusion would cast the string to the number's type and fail on a
 //! string that is not a number; this analyzer rule, run before its type
 //! coercion, rewrites such comparisons first.
@@ -22,6 +23,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 
 pub(crate) const TO_DOUBLE: &str = "duet_to_double";
+pub(crate) const NUMERIC: &str = "duet_numeric";
 
 /// The analyzer rule.
 #[derive(Debug, Default)]
@@ -83,6 +85,12 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
+    if matches!(
+        op,
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
+    ) {
+        return arithmetic(&e, schema, to_double);
+    }
     if !matches!(
         op,
         Operator::Eq
@@ -141,6 +149,41 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     ))))
 }
 
+/// Arithmetic with a string operand and a number or string on the other
+/// side: the string reads as its leading number. (A string meeting an
+/// interval is date arithmetic, left alone.)
+fn arithmetic(
+    e: &Expr,
+    schema: &DFSchema,
+    to_double: &Arc<ScalarUDF>,
+) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return Ok(Transformed::no(e.clone()));
+    };
+    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(e.clone()));
+    };
+    let operand = |t: &DataType| is_string(t) || is_number(t) || t.is_null();
+    if !(is_string(&lt) || is_string(&rt)) || !operand(&lt) || !operand(&rt) {
+        return Ok(Transformed::no(e.clone()));
+    }
+    let read = |x: &Expr, t: &DataType| {
+        if is_string(t) {
+            Expr::ScalarFunction(ScalarFunction::new_udf(
+                Arc::clone(to_double),
+                vec![x.clone()],
+            ))
+        } else {
+            x.clone()
+        }
+    };
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(read(left, &lt)),
+        *op,
+        Box::new(read(right, &rt)),
+    ))))
+}
+
 /// `duet_to_double(s)`: the number a string starts with, as MySQL reads
 /// one (0 when it starts with none).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -182,6 +225,51 @@ impl ScalarUDFImpl for ToDouble {
             .map(|i| (!binary.is_null(i)).then(|| leading_number(binary.value(i))))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
+/// `duet_numeric(x)`: an arithmetic operand as MySQL reads it — a string
+/// as its leading number (DOUBLE), anything else unchanged. The query
+/// engine types a plan before any analyzer rule runs and refuses `'3' + 4`
+/// then, so the SQL rewrite wraps operands that may be strings in this.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Numeric {
+    signature: Signature,
+}
+
+impl Numeric {
+    pub(crate) fn new() -> Self {
+        Numeric {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Numeric {
+    fn name(&self) -> &str {
+        NUMERIC
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match args.first() {
+            Some(t) if is_string(t) => DataType::Float64,
+            Some(t) => t.clone(),
+            None => DataType::Null,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(arg) = args.args.first() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Null));
+        };
+        if !is_string(&arg.data_type()) {
+            return Ok(arg.clone());
+        }
+        ToDouble::new().invoke_with_args(args)
     }
 }
 

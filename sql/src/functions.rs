@@ -30,6 +30,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(Division::new(DIV)),
         ScalarUDF::from(Division::new(INT_DIV)),
         ScalarUDF::from(crate::coerce::ToDouble::new()),
+        ScalarUDF::from(crate::coerce::Numeric::new()),
     ]
 }
 

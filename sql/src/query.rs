@@ -1540,21 +1540,101 @@ fn as_condition(e: &mut Expr) {
     };
 }
 
+/// Whether an arithmetic operand may be a string, which MySQL reads as its
+/// leading number: literals and anything typed only at planning (columns,
+/// function calls, CASE, subqueries); not numbers, nested arithmetic,
+/// intervals or parameters.
+fn may_be_string(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(inner) => may_be_string(inner),
+        Expr::Value(v) => matches!(
+            v.value,
+            ast::Value::SingleQuotedString(_) | ast::Value::DoubleQuotedString(_)
+        ),
+        Expr::Identifier(_)
+        | Expr::CompoundIdentifier(_)
+        | Expr::Function(_)
+        | Expr::Case { .. }
+        | Expr::Subquery(_) => true,
+        _ => false,
+    }
+}
+
+/// An arithmetic operand, wrapped in `duet_numeric` when it may be a string.
+fn numeric_operand(e: &Expr) -> Expr {
+    if may_be_string(e) {
+        call_expr(crate::coerce::NUMERIC, vec![e.clone()])
+    } else {
+        e.clone()
+    }
+}
+
 /// MySQL operators whose meaning DataFusion does not share: `/` and `DIV`
-/// as [`crate::functions`] computes them, `%` with NULL for a zero divisor.
+/// as [`crate::functions`] computes them, `%` with NULL for a zero divisor,
+/// and `+ - * %` on strings, read as numbers.
 fn mysql_operator(left: &Expr, op: &ast::BinaryOperator, right: &Expr) -> Option<Expr> {
     use ast::BinaryOperator as B;
-    let call = |name: &str| call_expr(name, vec![left.clone(), right.clone()]);
+    let call = |name: &str| call_expr(name, vec![numeric_operand(left), numeric_operand(right)]);
+    let interval = matches!(left, Expr::Interval(_)) || matches!(right, Expr::Interval(_));
+    if interval && matches!(op, B::Plus | B::Minus) {
+        // Date arithmetic on a literal: the literal as the DATE or DATETIME it spells.
+        let temporal = |e: &Expr| match e {
+            Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(text) | ast::Value::DoubleQuotedString(text) => {
+                    let data_type = if text.trim().len() <= 10 {
+                        ast::DataType::Date
+                    } else {
+                        ast::DataType::Timestamp(None, ast::TimezoneInfo::None)
+                    };
+                    Some(Expr::Cast {
+                        kind: ast::CastKind::Cast,
+                        expr: Box::new(e.clone()),
+                        data_type,
+                        array: false,
+                        format: None,
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        return match (temporal(left), temporal(right)) {
+            (None, None) => None,
+            (l, r) => Some(Expr::BinaryOp {
+                left: Box::new(l.unwrap_or_else(|| left.clone())),
+                op: op.clone(),
+                right: Box::new(r.unwrap_or_else(|| right.clone())),
+            }),
+        };
+    }
+    let wraps = !interval && (may_be_string(left) || may_be_string(right));
+    let already =
+        |e: &Expr| matches!(e, Expr::Function(f) if f.name.to_string() == crate::coerce::NUMERIC);
     match op {
         B::Divide => Some(call(crate::functions::DIV)),
         B::MyIntegerDivide => Some(call(crate::functions::INT_DIV)),
+        B::Plus | B::Minus | B::Multiply if wraps && !already(left) && !already(right) => {
+            Some(Expr::BinaryOp {
+                left: Box::new(numeric_operand(left)),
+                op: op.clone(),
+                right: Box::new(numeric_operand(right)),
+            })
+        }
         B::Modulo => Some(Expr::BinaryOp {
-            left: Box::new(left.clone()),
+            left: Box::new(if interval {
+                left.clone()
+            } else {
+                numeric_operand(left)
+            }),
             op: B::Modulo,
             right: Box::new(call_expr(
                 "nullif",
                 vec![
-                    right.clone(),
+                    if interval {
+                        right.clone()
+                    } else {
+                        numeric_operand(right)
+                    },
                     Expr::value(ast::Value::Number("0".into(), false)),
                 ],
             )),

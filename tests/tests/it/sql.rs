@@ -968,6 +968,41 @@ async fn arithmetic_and_functions_follow_mysql() {
         rows(&mut c, "SELECT DATE('not a date'), DATE(NULL)").await,
         table(&[&["NULL", "NULL"]])
     );
+    // Date arithmetic on a literal.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT '2020-01-31' + INTERVAL 1 DAY, '2020-01-01 10:00:00' - INTERVAL 1 HOUR \
+             FROM stamps LIMIT 1"
+        )
+        .await,
+        table(&[&["2020-02-01", "2020-01-01 09:00:00"]])
+    );
+
+    // Arithmetic reads a string as its leading number, on every operator.
+    c.query_drop("CREATE TABLE strs (id INT PRIMARY KEY, s VARCHAR(10), p DECIMAL(6,2))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO strs VALUES (1, '3', 1.25), (2, '4x', 2.50), (3, 'abc', 3.75)")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT '3' + 4, s + 1, s * id, s / 2, s % 2, 7 % s, s DIV 2, p - '1' \
+             FROM strs ORDER BY id"
+        )
+        .await,
+        table(&[
+            &["7", "4", "3", "1.5", "1", "1", "1", "0.25"],
+            &["7", "5", "8", "2", "0", "3", "2", "1.5"],
+            &["7", "1", "0", "0", "0", "NULL", "0", "2.75"],
+        ])
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT id FROM strs WHERE s + 0 > 3").await,
+        table(&[&["2"]])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
