@@ -41,7 +41,12 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(duet_server::cli::serve(config))?;
+            let served = runtime.block_on(duet_server::cli::serve(config));
+            // The node synced and stopped its store; a background task
+            // still blocked on it (a GC round waiting for a quorum that
+            // left) must not hold the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            served?;
         }
         Command::Bench {
             benchmark: Benchmark::Ch(args),

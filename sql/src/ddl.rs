@@ -400,6 +400,85 @@ pub(crate) fn show_create(table: &TableInfo) -> String {
     )
 }
 
+/// `DESCRIBE v` of a view: its query's result columns, each nullable, with
+/// no key or default.
+pub(crate) fn describe_columns(columns: &[Column], full: bool) -> ResultSet {
+    let mut described = describe_header(full);
+    described.rows = columns
+        .iter()
+        .map(|c| {
+            let mut row = vec![Value::Str(c.name.clone()), Value::Str(result_type_name(c))];
+            if full {
+                row.push(Value::Null);
+            }
+            row.extend([
+                Value::Str(if c.not_null { "NO" } else { "YES" }.into()),
+                Value::Str(String::new()),
+                Value::Null,
+                Value::Str(String::new()),
+            ]);
+            if full {
+                row.extend([Value::Str("select".into()), Value::Str(String::new())]);
+            }
+            row
+        })
+        .collect();
+    described
+}
+
+/// The MySQL type name of a result column, as `DESCRIBE` spells it.
+fn result_type_name(c: &Column) -> String {
+    let unsigned = if c.unsigned { " unsigned" } else { "" };
+    match c.field_type {
+        FieldType::Tiny => format!("tinyint{unsigned}"),
+        FieldType::Short => format!("smallint{unsigned}"),
+        FieldType::Int24 => format!("mediumint{unsigned}"),
+        FieldType::Long => format!("int{unsigned}"),
+        FieldType::LongLong => format!("bigint{unsigned}"),
+        FieldType::Float => "float".into(),
+        FieldType::Double => "double".into(),
+        FieldType::NewDecimal => {
+            let digits = c
+                .length
+                .saturating_sub(1 + u32::from(c.decimals > 0))
+                .min(65);
+            format!("decimal({digits},{}){unsigned}", c.decimals)
+        }
+        FieldType::Year => "year".into(),
+        FieldType::Date => "date".into(),
+        FieldType::DateTime => "datetime".into(),
+        FieldType::Timestamp => "timestamp".into(),
+        FieldType::Time => "time".into(),
+        FieldType::VarChar | FieldType::VarString if c.binary => {
+            format!("varbinary({})", c.length)
+        }
+        FieldType::VarChar | FieldType::VarString => format!("varchar({})", c.length),
+        FieldType::String => format!("char({})", c.length),
+        FieldType::Blob if c.binary => "blob".into(),
+        FieldType::Blob => "text".into(),
+        FieldType::Json => "json".into(),
+        FieldType::Null => "binary(0)".into(),
+    }
+}
+
+fn describe_header(full: bool) -> ResultSet {
+    let mut names = vec!["Field", "Type"];
+    if full {
+        names.push("Collation");
+    }
+    names.extend(["Null", "Key", "Default", "Extra"]);
+    if full {
+        names.extend(["Privileges", "Comment"]);
+    }
+    ResultSet {
+        columns: names
+            .iter()
+            .map(|n| Column::expr(*n, FieldType::VarString))
+            .collect(),
+        rows: Vec::new(),
+    }
+}
+
 /// `DESCRIBE t` / `SHOW COLUMNS FROM t`.
 pub(crate) fn describe(table: &TableInfo, full: bool) -> ResultSet {
     let mut names = vec!["Field", "Type"];

@@ -91,8 +91,84 @@ pub(crate) fn eval(env: &dyn Env, expr: &Expr) -> Result<Value> {
             })
         }
         Expr::Function(f) => function(env, f),
+        Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr,
+            data_type,
+            format: None,
+            ..
+        } => cast_value(eval(env, expr)?, data_type)
+            .ok_or_else(|| Error::not_supported(format!("CAST AS {data_type}"))),
         other => Err(Error::not_supported(format!("expression {other}"))),
     }
+}
+
+/// `CAST(v AS t)` as MySQL computes it for the types the row path casts
+/// to: SIGNED and UNSIGNED round numbers half away from zero and read a
+/// string's leading integer; CHAR gives the text; DATE and DATETIME parse
+/// it (NULL when they cannot); DECIMAL(p, s) rounds to `s` digits. `None`
+/// for another target type.
+fn cast_value(v: Value, t: &ast::DataType) -> Option<Value> {
+    use ast::DataType as T;
+    if v == Value::Null {
+        return Some(Value::Null);
+    }
+    let integer = || -> i64 {
+        match &v {
+            Value::Int(i) => *i,
+            Value::UInt(u) => *u as i64,
+            Value::Double(d) => d.round() as i64,
+            Value::Decimal(d) => crate::types::round_decimal(d, 0)
+                .and_then(|r| r.parse::<i128>().ok())
+                .map_or(0, |r| {
+                    i64::try_from(r).unwrap_or(if r < 0 { i64::MIN } else { i64::MAX })
+                }),
+            Value::Date(d) => {
+                i64::from(d.year) * 10_000 + i64::from(d.month) * 100 + i64::from(d.day)
+            }
+            Value::DateTime(d) => {
+                (i64::from(d.date.year) * 10_000
+                    + i64::from(d.date.month) * 100
+                    + i64::from(d.date.day))
+                    * 1_000_000
+                    + i64::from(d.hour) * 10_000
+                    + i64::from(d.minute) * 100
+                    + i64::from(d.second)
+            }
+            other => crate::functions::leading_integer(text(other).unwrap_or_default().as_bytes()),
+        }
+    };
+    Some(match t {
+        T::Signed | T::SignedInteger => Value::Int(integer()),
+        T::Unsigned | T::UnsignedInteger => Value::UInt(integer() as u64),
+        T::Char(_) | T::Varchar(_) | T::Text | T::String(_) => {
+            text(&v).map_or(Value::Null, Value::Str)
+        }
+        T::Date => crate::types::to_datetime(&v).map_or(Value::Null, |d| Value::Date(d.date)),
+        T::Datetime(_) | T::Timestamp(_, _) => {
+            crate::types::to_datetime(&v).map_or(Value::Null, Value::DateTime)
+        }
+        T::Decimal(info) | T::Numeric(info) => {
+            let scale = match info {
+                ast::ExactNumberInfo::PrecisionAndScale(_, s) => *s as usize,
+                _ => 0,
+            };
+            let digits = match &v {
+                Value::Double(d) => format!("{d}"),
+                other => {
+                    let t = text(other).unwrap_or_default();
+                    let n = crate::coerce::leading_number(t.as_bytes());
+                    if t.trim().parse::<f64>().is_ok() {
+                        t.trim().to_string()
+                    } else {
+                        format!("{n}")
+                    }
+                }
+            };
+            crate::types::round_decimal(&digits, scale).map_or(Value::Null, Value::Decimal)
+        }
+        _ => return None,
+    })
 }
 
 fn literal(env: &dyn Env, v: &ast::Value) -> Result<Value> {

@@ -683,6 +683,22 @@ impl Session {
 
     fn describe(&mut self, name: &ObjectName, full: bool) -> Result<Output> {
         let table = self.table_named(name)?;
+        if let Some(view) = &table.view {
+            // A view's columns are its query's, described in the view's
+            // database (where its names resolve), named as the view says.
+            let (database, _) = ddl::qualified(name, self.current_db.as_deref())?;
+            let Statement::Query(q) = crate::session::parse_one(&view.sql)? else {
+                return Err(Error::Internal("a view that is not a query".into()));
+            };
+            let current = self.current_db.replace(database);
+            let described = self.describe_query(&view.sql, &q, 0);
+            self.current_db = current;
+            let mut columns = described?;
+            for (c, name) in columns.iter_mut().zip(&view.columns) {
+                c.name.clone_from(name);
+            }
+            return Ok(Output::Rows(ddl::describe_columns(&columns, full)));
+        }
         Ok(Output::Rows(ddl::describe(&table, full)))
     }
 

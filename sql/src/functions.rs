@@ -2,8 +2,10 @@
 //! division (scale of the dividend plus `div_precision_increment`, rounded
 //! half away from zero) for exact operands and DOUBLE otherwise, `DIV` is
 //! integer division truncated toward zero, and both give NULL on a zero
-//! divisor instead of failing. The preparation of a query rewrites the
-//! operators into calls of these functions.
+//! divisor instead of failing; and `CAST(x AS SIGNED | UNSIGNED)`, which
+//! rounds exact and approximate numbers half away from zero and reads a
+//! string's leading integer. The preparation of a query rewrites the
+//! operators and casts into calls of these functions.
 
 use std::sync::Arc;
 
@@ -23,6 +25,8 @@ const MAX_SCALE: i8 = 30;
 
 pub(crate) const DIV: &str = "duet_div";
 pub(crate) const INT_DIV: &str = "duet_intdiv";
+pub(crate) const TO_SIGNED: &str = "duet_to_signed";
+pub(crate) const TO_UNSIGNED: &str = "duet_to_unsigned";
 
 /// The functions, for registration with the query engine.
 pub(crate) fn all() -> Vec<ScalarUDF> {
@@ -31,6 +35,8 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(Division::new(INT_DIV)),
         ScalarUDF::from(crate::coerce::ToDouble::new()),
         ScalarUDF::from(crate::coerce::Numeric::new()),
+        ScalarUDF::from(ToInteger::new(TO_SIGNED)),
+        ScalarUDF::from(ToInteger::new(TO_UNSIGNED)),
     ]
 }
 
@@ -143,6 +149,132 @@ impl ScalarUDFImpl for Division {
     }
 }
 
+/// `CAST(x AS SIGNED)` and `CAST(x AS UNSIGNED)` as MySQL computes them
+/// (an unsigned cast of a negative number wraps around 2^64).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToInteger {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl ToInteger {
+    fn new(name: &'static str) -> Self {
+        ToInteger {
+            name,
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ToInteger {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(if self.name == TO_SIGNED {
+            DataType::Int64
+        } else {
+            DataType::UInt64
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let a = &arrays[0];
+        let ints: Vec<Option<i64>> = match a.data_type() {
+            DataType::Decimal128(_, scale) => {
+                let d = as_decimal(a, *scale)?;
+                let one = pow10(*scale).unwrap_or(1);
+                d.iter()
+                    .map(|v| v.map(|v| saturate(round_div(v, one))))
+                    .collect()
+            }
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                let f = cast(a, &DataType::Float64)?;
+                float(&f)?
+                    .iter()
+                    .map(|v| v.map(|v| v.round() as i64))
+                    .collect()
+            }
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView => {
+                let b = cast(a, &DataType::Binary)?;
+                let b = b
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::BinaryArray>()
+                    .ok_or_else(|| DataFusionError::Internal("cast to binary failed".into()))?;
+                b.iter().map(|v| v.map(leading_integer)).collect()
+            }
+            DataType::Date32 => {
+                let d = cast(a, &DataType::Int32)?;
+                let d = d
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                    .ok_or_else(|| DataFusionError::Internal("cast of a date failed".into()))?;
+                d.iter()
+                    .map(|v| {
+                        v.map(|days| {
+                            let (y, m, d) = crate::types::civil_from_days(i64::from(days));
+                            y * 10_000 + i64::from(m) * 100 + i64::from(d)
+                        })
+                    })
+                    .collect()
+            }
+            DataType::UInt64 if self.name == TO_UNSIGNED => {
+                return Ok(ColumnarValue::Array(Arc::clone(a)));
+            }
+            _ => {
+                let i = cast(a, &DataType::Int64)?;
+                let i = i
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| DataFusionError::Internal("cast to integer failed".into()))?;
+                i.iter().collect()
+            }
+        };
+        let out: ArrayRef = if self.name == TO_SIGNED {
+            Arc::new(Int64Array::from(ints))
+        } else {
+            Arc::new(datafusion::arrow::array::UInt64Array::from(
+                ints.into_iter()
+                    .map(|v| v.map(|v| v as u64))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+fn saturate(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The integer a string starts with (after spaces), as MySQL reads it for
+/// an integer cast: `'2.7'` is 2, `'abc'` is 0.
+pub(crate) fn leading_integer(bytes: &[u8]) -> i64 {
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim_start();
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i128 = 0;
+    for c in digits.bytes().take_while(u8::is_ascii_digit) {
+        n = (n * 10 + i128::from(c - b'0')).min(i128::from(u64::MAX));
+    }
+    saturate(if negative { -n } else { n })
+}
+
 fn pow10(exp: i8) -> Option<i128> {
     10i128.checked_pow(u32::try_from(exp).ok()?)
 }
@@ -194,6 +326,56 @@ fn exact_quotients(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_casts_round_numbers_and_read_a_strings_leading_integer() {
+        use datafusion::arrow::array::StringArray;
+        use datafusion::arrow::datatypes::Field;
+        let cast_with = |name, a: ArrayRef| {
+            let f = ToInteger::new(name);
+            let rows = a.len();
+            let arg_fields = vec![Arc::new(Field::new("a", a.data_type().clone(), true))];
+            let out = f
+                .invoke_with_args(ScalarFunctionArgs {
+                    args: vec![ColumnarValue::Array(a)],
+                    arg_fields,
+                    number_rows: rows,
+                    return_field: Arc::new(Field::new("r", f.return_type(&[]).unwrap(), true)),
+                    config_options: Arc::default(),
+                })
+                .unwrap();
+            let ColumnarValue::Array(out) = out else {
+                panic!("an array")
+            };
+            cast(&out, &DataType::Utf8)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .iter()
+                .map(|v| v.unwrap_or("NULL").to_string())
+                .collect::<Vec<_>>()
+        };
+        let decimals = Decimal128Array::from(vec![Some(250), Some(-250), Some(249), None])
+            .with_precision_and_scale(10, 2)
+            .unwrap();
+        assert_eq!(
+            cast_with(TO_SIGNED, Arc::new(decimals)),
+            ["3", "-3", "2", "NULL"]
+        );
+        let floats = Float64Array::from(vec![2.5, -2.5, 1.4]);
+        assert_eq!(cast_with(TO_SIGNED, Arc::new(floats)), ["3", "-3", "1"]);
+        let strings = StringArray::from(vec!["2.7", " -12abc", "abc", "+5"]);
+        assert_eq!(
+            cast_with(TO_SIGNED, Arc::new(strings)),
+            ["2", "-12", "0", "5"]
+        );
+        let negative = Int64Array::from(vec![-1]);
+        assert_eq!(
+            cast_with(TO_UNSIGNED, Arc::new(negative)),
+            ["18446744073709551615"]
+        );
+    }
 
     #[test]
     fn quotients_round_half_away_from_zero() {

@@ -1145,6 +1145,12 @@ pub(crate) fn declared_column(
     c.not_null = !nullable;
     c.binary = ty.is_binary();
     c.decimals = ty.scale;
+    if c.field_type == FieldType::NewDecimal {
+        // Digits, the point and the sign, as MySQL counts a decimal's width.
+        c.length = u32::from(ty.precision) + 1 + u32::from(ty.scale > 0);
+    } else if (ty.is_text() || ty.is_binary()) && ty.length > 0 {
+        c.length = ty.length;
+    }
     c
 }
 
@@ -1460,16 +1466,24 @@ impl VisitorMut for Prepare {
                     as_condition(&mut when.condition);
                 }
             }
-            Expr::Cast { data_type, .. } => {
-                // CAST(x AS SIGNED | UNSIGNED [INTEGER]).
-                match data_type {
+            Expr::Cast {
+                data_type,
+                expr: operand,
+                kind: ast::CastKind::Cast,
+                ..
+            } => {
+                // CAST(x AS SIGNED | UNSIGNED [INTEGER]), as MySQL rounds.
+                let function = match data_type {
                     ast::DataType::Signed | ast::DataType::SignedInteger => {
-                        *data_type = ast::DataType::BigInt(None);
+                        Some(crate::functions::TO_SIGNED)
                     }
                     ast::DataType::Unsigned | ast::DataType::UnsignedInteger => {
-                        *data_type = ast::DataType::BigIntUnsigned(None);
+                        Some(crate::functions::TO_UNSIGNED)
                     }
-                    _ => {}
+                    _ => None,
+                };
+                if let Some(function) = function {
+                    *expr = call_expr(function, vec![(**operand).clone()]);
                 }
             }
             _ => {}

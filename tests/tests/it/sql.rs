@@ -1003,6 +1003,64 @@ async fn arithmetic_and_functions_follow_mysql() {
         rows(&mut c, "SELECT id FROM strs WHERE s + 0 > 3").await,
         table(&[&["2"]])
     );
+
+    // Integer casts round half away from zero and read a string's leading
+    // integer, alone and over a table; other casts in written values.
+    let casts = "CAST(2.5 AS SIGNED), CAST(-2.5 AS SIGNED), CAST(1.4 AS UNSIGNED), \
+                 CAST('2.7' AS SIGNED), CAST(-1 AS UNSIGNED)";
+    let expected = ["3", "-3", "1", "2", "18446744073709551615"];
+    assert_eq!(
+        rows(&mut c, &format!("SELECT {casts}")).await,
+        table(&[&expected])
+    );
+    assert_eq!(
+        rows(&mut c, &format!("SELECT {casts} FROM strs WHERE id = 1")).await,
+        table(&[&expected])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT CAST(p AS SIGNED), CAST(s AS SIGNED) FROM strs ORDER BY id"
+        )
+        .await,
+        table(&[&["1", "3"], &["3", "4"], &["4", "0"]])
+    );
+    c.query_drop(
+        "INSERT INTO strs VALUES (CAST('9x' AS SIGNED), CAST(12 AS CHAR), CAST('1.255' AS DECIMAL(6,2)))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT s, p FROM strs WHERE id = 9").await,
+        table(&[&["12", "1.26"]])
+    );
+
+    // A view describes as its query's columns, under the view's names.
+    c.query_drop("CREATE VIEW strv (k, label, price, twice) AS SELECT id, s, p, p * 2 FROM strs")
+        .await
+        .unwrap();
+    let described = rows(&mut c, "DESCRIBE strv").await;
+    let fields: Vec<(&str, &str, &str)> = described
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_deref().unwrap_or(""),
+                r[1].as_deref().unwrap_or(""),
+                r[2].as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields[..3],
+        [
+            ("k", "int", "NO"),
+            ("label", "varchar(10)", "YES"),
+            ("price", "decimal(6,2)", "YES")
+        ]
+    );
+    assert_eq!(fields[3].0, "twice");
+    assert!(fields[3].1.starts_with("decimal("), "{:?}", fields[3]);
+    assert_eq!(rows(&mut c, "SHOW COLUMNS FROM strv").await, described);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
