@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn reads_at_or_after_the_safe_point_are_unchanged() {
         let engine = MemoryEngine::new();
-        let long = vec![7u8; 100];
+        let long = vec![7u8; crate::mvcc::SHORT_VALUE_MAX_LEN + 1];
         commit(&engine, b"a", Some(&long), 1, 2);
         commit(&engine, b"a", Some(b"a2"), 3, 4);
         commit(&engine, b"a", Some(b"a3"), 9, 10);

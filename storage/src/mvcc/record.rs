@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// Values up to this many bytes are stored inline in the lock and write
 /// records; longer ones go to the `default` CF.
-pub const SHORT_VALUE_MAX_LEN: usize = 64;
+pub const SHORT_VALUE_MAX_LEN: usize = 255;
 
 /// What a lock will become when its transaction commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

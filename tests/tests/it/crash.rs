@@ -47,7 +47,7 @@ fn child(dir: &Path, stage: &str) -> ! {
     let mut cut = c.begin().expect("begin");
     for k in keys(b'b') {
         // Long values go to the default CF, so rollback has more to clean.
-        cut.put(k, vec![9u8; 200]);
+        cut.put(k, vec![9u8; 300]);
     }
     let fault = if stage == "prewrite" {
         CommitFault::AfterPrewrite
@@ -82,7 +82,7 @@ fn process_abort_mid_commit_is_all_or_nothing() {
                 "{stage}: committed transaction intact"
             );
         }
-        let expected = (stage == "primary").then(|| vec![9u8; 200]);
+        let expected = (stage == "primary").then(|| vec![9u8; 300]);
         for k in keys(b'b') {
             assert_eq!(
                 t.get(&k).unwrap(),

@@ -9,7 +9,7 @@ use super::*;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::{Cf, Engine, Modify, WriteOptions};
 use crate::gc::gc;
-use crate::mvcc::{Lock, MvccReader, Write, compose_ts, decode_key, split_ts};
+use crate::mvcc::{Lock, MvccReader, SHORT_VALUE_MAX_LEN, Write, compose_ts, decode_key, split_ts};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -140,9 +140,9 @@ fn golden_percolator_script() {
         engine: MemoryEngine::new(),
         out: String::new(),
     };
-    let long = vec![b'x'; 70];
+    let long = vec![b'x'; SHORT_VALUE_MAX_LEN + 1];
     s.step(
-        "prewrite t10: put k1=v1 (primary), put k2=<70 bytes>, delete k3",
+        "prewrite t10: put k1=v1 (primary), put k2=<256 bytes>, delete k3",
         prewrite(
             vec![
                 put("k1", b"v1"),
