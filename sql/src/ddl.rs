@@ -461,6 +461,7 @@ fn result_type_name(c: &Column) -> String {
     }
 }
 
+/// The columns of `DESCRIBE` (and of `SHOW FULL COLUMNS` when `full`).
 fn describe_header(full: bool) -> ResultSet {
     let mut names = vec!["Field", "Type"];
     if full {
@@ -481,19 +482,8 @@ fn describe_header(full: bool) -> ResultSet {
 
 /// `DESCRIBE t` / `SHOW COLUMNS FROM t`.
 pub(crate) fn describe(table: &TableInfo, full: bool) -> ResultSet {
-    let mut names = vec!["Field", "Type"];
-    if full {
-        names.push("Collation");
-    }
-    names.extend(["Null", "Key", "Default", "Extra"]);
-    if full {
-        names.extend(["Privileges", "Comment"]);
-    }
-    let columns = names
-        .iter()
-        .map(|n| Column::expr(*n, FieldType::VarString))
-        .collect();
-    let rows = table
+    let mut described = describe_header(full);
+    described.rows = table
         .columns
         .iter()
         .enumerate()
@@ -555,7 +545,7 @@ pub(crate) fn describe(table: &TableInfo, full: bool) -> ResultSet {
             row
         })
         .collect();
-    ResultSet { columns, rows }
+    described
 }
 
 /// `SHOW INDEX FROM t`.
