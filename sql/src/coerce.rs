@@ -1,7 +1,9 @@
 //! MySQL's comparison of a number with a string: both sides as DOUBLE, the
 //! string read for its leading number (`'12abc'` is 12, `'hello'` is 0);
-//! arithmetic on a string, which reads it the same way (`'3' + 4` is 7);
-//! and the comparison of a number with a truth value, which is 1 or 0.
+//! and of a number with a truth value, which is 1 or 0. Arithmetic on a
+//! string reads it the same way through [`Numeric`], which the SQL rewrite
+//! places (the query engine refuses `'3' + 4` while typing the plan, before
+//! any analyzer rule runs).
 //! DataFusion would cast the string to the number's type and fail on a
 //! string that is not a number; this analyzer rule, run before its type
 //! coercion, rewrites such comparisons first.
@@ -85,12 +87,6 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
-    if matches!(
-        op,
-        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
-    ) {
-        return arithmetic(&e, schema, to_double);
-    }
     if !matches!(
         op,
         Operator::Eq
@@ -146,41 +142,6 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
         Box::new(as_double(left, number_left)),
         *op,
         Box::new(as_double(right, !number_left)),
-    ))))
-}
-
-/// Arithmetic with a string operand and a number or string on the other
-/// side: the string reads as its leading number. (A string meeting an
-/// interval is date arithmetic, left alone.)
-fn arithmetic(
-    e: &Expr,
-    schema: &DFSchema,
-    to_double: &Arc<ScalarUDF>,
-) -> Result<Transformed<Expr>> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
-        return Ok(Transformed::no(e.clone()));
-    };
-    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
-        return Ok(Transformed::no(e.clone()));
-    };
-    let operand = |t: &DataType| is_string(t) || is_number(t) || t.is_null();
-    if !(is_string(&lt) || is_string(&rt)) || !operand(&lt) || !operand(&rt) {
-        return Ok(Transformed::no(e.clone()));
-    }
-    let read = |x: &Expr, t: &DataType| {
-        if is_string(t) {
-            Expr::ScalarFunction(ScalarFunction::new_udf(
-                Arc::clone(to_double),
-                vec![x.clone()],
-            ))
-        } else {
-            x.clone()
-        }
-    };
-    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
-        Box::new(read(left, &lt)),
-        *op,
-        Box::new(read(right, &rt)),
     ))))
 }
 

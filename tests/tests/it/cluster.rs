@@ -331,6 +331,15 @@ fn free_port_of(cluster: &str, id: u64) -> u16 {
         .expect("founder in the cluster")
 }
 
+/// A runtime for the MySQL clients of a test.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Runs SQL on node `n` (a fresh connection), retrying while the cluster
 /// elects or the node starts; returns the rows as text.
 fn sql(rt: &tokio::runtime::Runtime, node: &Node, statement: &str) -> Vec<Vec<String>> {
@@ -376,11 +385,7 @@ fn count(rt: &tokio::runtime::Runtime, node: &Node) -> u64 {
 
 #[test]
 fn acknowledged_rows_survive_leader_loss_and_full_restart() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let root = tempfile::tempdir().unwrap();
     let (mut nodes, raft_ports, cluster) = founders(root.path(), &[]);
     let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
@@ -445,11 +450,7 @@ fn acknowledged_rows_survive_leader_loss_and_full_restart() {
 #[test]
 fn gc_never_collects_what_a_running_transaction_on_any_node_reads() {
     use mysql_async::prelude::*;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let root = tempfile::tempdir().unwrap();
     let env = [
         ("DUET_GC_LIFE_TIME_SECS".to_string(), "1".to_string()),
