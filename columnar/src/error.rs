@@ -20,6 +20,16 @@ pub enum Error {
         index: u64,
         detail: String,
     },
+    /// The learner did not apply what the row store had within the read
+    /// wait.
+    #[error(
+        "the columnar replica is {behind} log entries behind the row store after waiting {}ms",
+        waited.as_millis()
+    )]
+    Behind {
+        waited: std::time::Duration,
+        behind: u64,
+    },
     #[error("row store: {0}")]
     Storage(#[from] duet_storage::Error),
     #[error("arrow: {0}")]

@@ -8,11 +8,13 @@
 //! - [`replica`]: the learner state machine fed by the raft crate's learner
 //!   API, rebuilds from a snapshot, scans, compaction;
 //! - [`table`]: one table's delta and stable layers and the MVCC scan over
-//!   them.
+//!   them;
+//! - `segment`: stable chunks as Arrow IPC files, memory-mapped.
 
 mod error;
 pub mod replica;
 pub mod schema;
+mod segment;
 pub mod table;
 #[cfg(test)]
 mod tests;

@@ -8,12 +8,21 @@
 //! drops it. Reading the effects rather than re-running the commands means
 //! the replica and the row store can never disagree on what a command did.
 //!
+//! The [`Learner`] does this work on a thread of its own, behind the
+//! peers' apply: the transactional path only hands it each entry's writes.
+//! A scan first waits (bounded by [`LayerConfig::read_wait`]) until the
+//! learner has applied everything the row store had applied when the scan
+//! began, so it never reads stale data.
+//!
 //! An entry the learner cannot decode stops it with a precise error; its
 //! tables are then unavailable and queries go to the row store.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use duet_raft::peer::{Applied, ApplyObserver};
 use duet_storage::codec::key::row_key_table;
@@ -21,11 +30,13 @@ use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Modify, Snap
 use duet_storage::mvcc::{
     Lock, LockKind, Write, WriteKind, append_ts, decode_key, physical_ms, split_ts,
 };
-use tracing::error;
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
 use crate::schema::{SchemaChange, SchemaSource};
-use crate::table::{LayerConfig, ScanOutput, ScanRequest, TableState, Version};
+use crate::segment::SegmentDir;
+use crate::table::{Chunk, LayerConfig, ScanOutput, ScanRequest, TableState, Version};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -46,6 +57,14 @@ struct LearnerState {
     /// Per applied command that made rows visible: the time from its
     /// commit timestamp to now, until `take_visibility_delays` drains them.
     visible: Vec<Duration>,
+}
+
+/// Entries handed to the learner and entries it has applied, counted
+/// since the replica was made.
+#[derive(Debug, Default)]
+struct Progress {
+    queued: u64,
+    done: u64,
 }
 
 /// Visibility samples kept between two drains; later ones are dropped.
@@ -72,7 +91,36 @@ pub struct Replica {
     state: Mutex<LearnerState>,
     /// One compaction at a time.
     compacting: Mutex<()>,
+    progress: Mutex<Progress>,
+    /// Signalled each time the learner applies an entry.
+    caught_up: Condvar,
+    /// Where stable chunks live, if on disk.
+    segments: Option<SegmentDir>,
+    /// The safe point of the last compaction (a checkpoint compacts to it).
+    safe_point: AtomicU64,
+    /// Whether this replica started from a checkpoint.
+    from_checkpoint: bool,
 }
+
+/// What a checkpoint leaves for the next start: the learner's applied
+/// index per region and each table's stable run, with no delta and no
+/// locks (those are read back from the row store, which holds the same
+/// applied state when the checkpoint is used).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    applied: BTreeMap<u64, u64>,
+    tables: BTreeMap<i64, TableManifest>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TableManifest {
+    /// The definition the segments were written under.
+    column_ids: Vec<u32>,
+    /// Segment file names, in key order.
+    segments: Vec<String>,
+}
+
+const MANIFEST: &str = "MANIFEST.json";
 
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,10 +136,219 @@ impl Replica {
             tables: RwLock::new(HashMap::new()),
             state: Mutex::new(LearnerState::default()),
             compacting: Mutex::new(()),
+            progress: Mutex::new(Progress::default()),
+            caught_up: Condvar::new(),
+            segments: None,
+            safe_point: AtomicU64::new(0),
+            from_checkpoint: false,
         }
     }
 
-    fn table(&self, id: i64) -> Arc<Mutex<TableState>> {
+    /// A replica keeping its stable chunks under `dir`, starting from the
+    /// checkpoint there if the row store (`snap`) stands exactly where the
+    /// checkpoint does, and otherwise rebuilt from the row store.
+    pub fn open<S: Snapshot>(
+        schemas: Arc<dyn SchemaSource>,
+        config: LayerConfig,
+        dir: &Path,
+        snap: &S,
+    ) -> Result<Replica> {
+        let mut replica = Replica {
+            segments: Some(SegmentDir::open(dir)?),
+            ..Replica::new(schemas, config)
+        };
+        let path = dir.join(MANIFEST);
+        let manifest: Option<Manifest> = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    warn!(error = %e, "columnar checkpoint manifest unreadable; rebuilding");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        // The checkpoint describes this moment only: once entries apply,
+        // the segments it lists are replaced.
+        let _ = std::fs::remove_file(&path);
+        let applied = applied_indices(snap)?;
+        if let Some(m) = manifest {
+            if m.matches(&applied) {
+                match replica.load(snap, &m) {
+                    Ok(()) => {
+                        info!(
+                            tables = m.tables.len(),
+                            "columnar replica loaded from its checkpoint"
+                        );
+                        replica.from_checkpoint = true;
+                        return Ok(replica);
+                    }
+                    Err(e) => warn!(error = %e, "columnar checkpoint unusable; rebuilding"),
+                }
+            } else {
+                info!("the row store moved past the columnar checkpoint; rebuilding");
+            }
+        }
+        if let Some(dir) = &replica.segments {
+            dir.remove_others(&HashSet::new())?;
+        }
+        replica.rebuild_from(snap)?;
+        Ok(replica)
+    }
+
+    /// Whether this replica started from a checkpoint (rather than from
+    /// the row store's data).
+    pub fn from_checkpoint(&self) -> bool {
+        self.from_checkpoint
+    }
+
+    /// Installs checkpoint `m`: definitions, locks and staged values from
+    /// the row store, stable runs from the segment files.
+    fn load<S: Snapshot>(&self, snap: &S, m: &Manifest) -> Result<()> {
+        let Some(dir) = &self.segments else {
+            return Ok(());
+        };
+        self.rebuild(snap, false)?;
+        let mut keep = HashSet::new();
+        for (id, tm) in &m.tables {
+            let table = self.existing(*id).ok_or_else(|| {
+                Error::Internal(format!("table {id} of the checkpoint is not defined"))
+            })?;
+            let mut t = lock(&table);
+            let width = match &t.codec {
+                Some(c) if c.column_ids() == tm.column_ids => c.schema().fields().len(),
+                _ => {
+                    return Err(Error::Internal(format!(
+                        "table {id} changed definition since the checkpoint"
+                    )));
+                }
+            };
+            let mut chunks = Vec::with_capacity(tm.segments.len());
+            for name in &tm.segments {
+                let (file, arrays) = dir.adopt(name)?;
+                let chunk = Chunk::from_arrays(arrays, Some(file))?;
+                if chunk.column_count() != width {
+                    return Err(Error::Internal(format!(
+                        "segment {name} has the wrong width"
+                    )));
+                }
+                chunks.push(Arc::new(chunk));
+                keep.insert(name.clone());
+            }
+            t.load_stable(chunks);
+        }
+        dir.remove_others(&keep)?;
+        lock(&self.state).applied = m.applied.iter().map(|(r, i)| (*r, *i)).collect();
+        Ok(())
+    }
+
+    /// Compacts every table into its stable run and records the run and
+    /// the applied indices in a manifest the next start can load. Call it
+    /// once the peers have stopped applying. Returns whether it wrote one
+    /// (not for an in-memory or stopped replica, or a table it cannot
+    /// compact).
+    pub fn checkpoint(&self) -> Result<bool> {
+        let Some(dir) = &self.segments else {
+            return Ok(false);
+        };
+        if self.stopped().is_some() {
+            return Ok(false);
+        }
+        self.wait_caught_up(Duration::from_secs(60))?;
+        self.compact(self.safe_point.load(Ordering::SeqCst), true)?;
+        // Held so that nothing applies while the manifest is drawn up.
+        let state = lock(&self.state);
+        let mut manifest = Manifest {
+            applied: state.applied.iter().map(|(r, i)| (*r, *i)).collect(),
+            tables: BTreeMap::new(),
+        };
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        for (id, table) in tables.iter() {
+            let t = lock(table);
+            let Some(codec) = &t.codec else {
+                if t.versions() == 0 {
+                    continue;
+                }
+                return Ok(false);
+            };
+            if t.delta_versions() > 0 {
+                return Ok(false);
+            }
+            let mut segments = Vec::new();
+            for chunk in t.stable_chunks().iter() {
+                let Some(file) = chunk.file() else {
+                    return Ok(false);
+                };
+                file.keep()
+                    .map_err(|e| Error::Internal(format!("syncing a segment: {e}")))?;
+                segments.push(file.name());
+            }
+            manifest.tables.insert(
+                *id,
+                TableManifest {
+                    column_ids: codec.column_ids(),
+                    segments,
+                },
+            );
+        }
+        let io = |e: std::io::Error| Error::Internal(format!("writing the columnar manifest: {e}"));
+        let tmp = dir.path().join(format!("{MANIFEST}.tmp"));
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            std::io::Write::write_all(&mut f, &bytes).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, dir.path().join(MANIFEST)).map_err(io)?;
+        std::fs::File::open(dir.path())
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(true)
+    }
+
+    /// Counts an entry handed to the learner, before it is handed over.
+    fn queued(&self) {
+        lock(&self.progress).queued += 1;
+    }
+
+    /// Counts an entry the learner has applied (or skipped, stopped).
+    fn done(&self) {
+        lock(&self.progress).done += 1;
+        self.caught_up.notify_all();
+    }
+
+    /// Entries handed to the learner and not applied yet.
+    pub fn backlog(&self) -> u64 {
+        let p = lock(&self.progress);
+        p.queued - p.done
+    }
+
+    /// Waits until the learner has applied every entry handed to it so
+    /// far (all the row store had applied when the caller's read began),
+    /// for at most `wait`.
+    pub fn wait_caught_up(&self, wait: Duration) -> Result<()> {
+        let start = Instant::now();
+        let deadline = start + wait;
+        let mut p = lock(&self.progress);
+        let target = p.queued;
+        while p.done < target {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Behind {
+                    waited: now - start,
+                    behind: target - p.done,
+                });
+            }
+            p = self
+                .caught_up
+                .wait_timeout(p, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn table(&self, id: i64) -> Arc<Mutex<TableState>> {
         if let Some(t) = self
             .tables
             .read()
@@ -128,6 +385,11 @@ impl Replica {
         if self.stopped().is_some() {
             return false;
         }
+        // A definition the row store has applied is awaited; a learner too
+        // far behind makes the table unavailable here.
+        if self.wait_caught_up(self.config.read_wait).is_err() {
+            return false;
+        }
         let Some(table) = self.existing(table_id) else {
             return false;
         };
@@ -145,11 +407,16 @@ impl Replica {
     }
 
     /// The rows of `table_id` visible at `request.read_ts`. The caller has
-    /// made sure the learner applied everything committed before the read
-    /// (a ReadIndex round: the learner applies with its peer). A lock that
-    /// hides a version is reported ([`Error::Locked`]), never skipped.
+    /// made sure the row store applied everything committed before the
+    /// read (a ReadIndex round); the scan waits until the learner has
+    /// applied as far. A lock that hides a version is reported
+    /// ([`Error::Locked`]), never skipped.
     pub fn scan(&self, table_id: i64, request: &ScanRequest) -> Result<ScanOutput> {
         let unavailable = |reason: String| Error::Unavailable { table_id, reason };
+        if let Some(why) = self.stopped() {
+            return Err(unavailable(why));
+        }
+        self.wait_caught_up(self.config.read_wait)?;
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
@@ -191,6 +458,9 @@ impl Replica {
 
     /// The status of one table's replica, with its rows visible now.
     pub fn table_status(&self, table_id: i64) -> Option<TableStatus> {
+        // Counted as of what the row store has applied, if the learner
+        // gets there in time.
+        let _ = self.wait_caught_up(self.config.read_wait);
         let stopped = self.stopped().is_some();
         let table = self.existing(table_id)?;
         let (status, snapshot) = {
@@ -236,6 +506,7 @@ impl Replica {
     /// Returns how many tables were compacted.
     pub fn compact(&self, safe_point: u64, force: bool) -> Result<usize> {
         let _one = lock(&self.compacting);
+        self.safe_point.fetch_max(safe_point, Ordering::SeqCst);
         let tables: Vec<Arc<Mutex<TableState>>> = self
             .tables
             .read()
@@ -260,7 +531,7 @@ impl Replica {
                     None => continue,
                 }
             };
-            let output = input.run(safe_point, &self.config)?;
+            let output = input.run(safe_point, &self.config, self.segments.as_ref())?;
             if lock(&table).finish_compaction(&input, output) {
                 done += 1;
             }
@@ -453,7 +724,7 @@ impl Replica {
                 let table = self.table(id);
                 let mut t = lock_of(&table);
                 let new = t.codec.is_none();
-                t.set_codec(codec)?;
+                t.set_codec(codec, self.segments.as_ref())?;
                 Ok(new.then_some(id))
             }
         }
@@ -466,7 +737,7 @@ impl Replica {
             return Ok(());
         };
         let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
-        lock_of(&fresh.table(table_id)).set_codec(codec)?;
+        lock_of(&fresh.table(table_id)).set_codec(codec, None)?;
         let prefix = duet_storage::codec::key::row_prefix(table_id);
         let end = duet_storage::codec::key::prefix_end(&prefix);
         fresh.apply_writes(&committed_versions(self, snap, &prefix, &end)?)?;
@@ -484,8 +755,23 @@ impl Replica {
     /// Replaces every table by what `snap` (the row store at one applied
     /// position) holds: at startup, and when the peer installs a snapshot.
     pub fn rebuild_from<S: Snapshot>(&self, snap: &S) -> Result<()> {
+        self.rebuild(snap, true)
+    }
+
+    /// [`rebuild_from`](Self::rebuild_from), with the rows or only the
+    /// definitions, locks and staged values (a checkpoint has the rows).
+    fn rebuild<S: Snapshot>(&self, snap: &S, rows: bool) -> Result<()> {
         let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
-        let batch = committed_versions(self, snap, b"", &[])?;
+        let batch = if rows {
+            committed_versions(self, snap, b"", &[])?
+        } else {
+            // Every key but the tables' (rows and index entries).
+            let table = [duet_storage::codec::key::TABLE_PREFIX];
+            let mut batch = committed_versions(self, snap, b"", &table)?;
+            let after = duet_storage::codec::key::prefix_end(&table);
+            batch.extend(committed_versions(self, snap, &after, &[])?);
+            batch
+        };
         // Definitions first, so rows decode with them.
         let (defs, rows): (Vec<Modify>, Vec<Modify>) = batch.into_iter().partition(|m| match m {
             Modify::Put { key, .. } => split_ts(key)
@@ -505,6 +791,45 @@ impl Replica {
         *state = LearnerState { applied, ..learned };
         Ok(())
     }
+}
+
+impl Manifest {
+    /// Whether the row store's applied indices are the checkpoint's (a
+    /// region it does not know has applied nothing since it was created).
+    fn matches(&self, row_store: &HashMap<u64, u64>) -> bool {
+        row_store
+            .iter()
+            .all(|(region, index)| match self.applied.get(region) {
+                Some(i) => i == index,
+                None => *index <= duet_raft::storage::INIT_INDEX,
+            })
+    }
+}
+
+/// The applied index of every region in the row store.
+fn applied_indices<S: Snapshot>(snap: &S) -> Result<HashMap<u64, u64>> {
+    use duet_raft::keys;
+    let (start, end) = keys::region_range();
+    let mut it = snap.iter(
+        Cf::Raft,
+        IterOptions {
+            lower: Some(start),
+            upper: Some(end),
+            prefix_seek: false,
+        },
+    )?;
+    let mut out = HashMap::new();
+    let mut ok = it.seek_to_first()?;
+    while ok {
+        if let Some(region) = keys::region_of(it.key())
+            && it.key() == keys::apply_state_key(region).as_slice()
+            && let Ok(bytes) = <[u8; 8]>::try_from(it.value())
+        {
+            out.insert(region, u64::from_be_bytes(bytes));
+        }
+        ok = it.next()?;
+    }
+    Ok(out)
 }
 
 /// The user-key range `[start, end)` (`end` empty: unbounded) as bounds of
@@ -599,42 +924,130 @@ fn lock_of(t: &Arc<Mutex<TableState>>) -> MutexGuard<'_, TableState> {
     lock(t)
 }
 
-/// Feeds a [`Replica`] from a peer's apply (the learner API), and rebuilds
-/// it from the engine when the peer installs a snapshot.
+/// One entry for the learner's thread.
+enum Job<S> {
+    /// A command's writes; with the engine as it stood right after them
+    /// when they may give a table a replica (it is back-filled from there).
+    Writes {
+        writes: Vec<Modify>,
+        snapshot: Option<S>,
+    },
+    /// The peer replaced its data by a snapshot: the engine right after.
+    Rebuild(S),
+    /// An entry with nothing for the replica.
+    Skip,
+}
+
+/// A job with the region and log index of its entry.
+type Queued<S> = (u64, u64, Job<S>);
+
+/// Entries the learner may fall behind the peers' apply by before the
+/// apply waits for it.
+const LEARNER_QUEUE: usize = 65_536;
+
+/// Feeds a [`Replica`] from the peers' apply (the raft crate's learner
+/// API) on a thread of its own, in log order; rebuilds it from the engine
+/// when a peer installs a snapshot.
 pub struct Learner<E: Engine> {
     replica: Arc<Replica>,
     engine: Arc<E>,
+    jobs: Option<crossbeam::channel::Sender<Queued<E::Snapshot>>>,
+    worker: Option<JoinHandle<()>>,
 }
 
 impl<E: Engine> Learner<E> {
     pub fn new(replica: Arc<Replica>, engine: Arc<E>) -> Self {
-        Learner { replica, engine }
+        let (tx, rx) = crossbeam::channel::bounded(LEARNER_QUEUE);
+        let r = Arc::clone(&replica);
+        let worker = std::thread::Builder::new()
+            .name("columnar-learner".into())
+            .spawn(move || {
+                for (region_id, index, job) in rx {
+                    learn(&r, region_id, index, job);
+                }
+            })
+            .expect("spawn the columnar learner");
+        Learner {
+            replica,
+            engine,
+            jobs: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    fn send(&self, region_id: u64, index: u64, job: Job<E::Snapshot>) {
+        self.replica.queued();
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|tx| tx.send((region_id, index, job)).is_ok());
+        if !sent {
+            self.replica.done();
+        }
+    }
+
+    /// Whether `writes` commit a metadata key (which may give a table a
+    /// replica).
+    fn defines(&self, writes: &[Modify]) -> bool {
+        writes.iter().any(|m| match m {
+            Modify::Put {
+                cf: Cf::Write, key, ..
+            } => split_ts(key)
+                .ok()
+                .and_then(|(e, _)| decode_key(e).ok())
+                .is_some_and(|u| row_key_table(&u).is_none() && self.replica.wanted(&u)),
+            _ => false,
+        })
+    }
+}
+
+/// Applies one entry on the learner's thread.
+fn learn<S: Snapshot>(replica: &Replica, region_id: u64, index: u64, job: Job<S>) {
+    let outcome = match job {
+        Job::Writes { writes, snapshot } => {
+            replica
+                .apply_writes(&writes)
+                .and_then(|new| match &snapshot {
+                    Some(snap) => new.into_iter().try_for_each(|t| replica.backfill(snap, t)),
+                    None => Ok(()),
+                })
+        }
+        Job::Rebuild(snap) => replica.rebuild_from(&snap),
+        Job::Skip => Ok(()),
+    };
+    if let Err(e) = outcome {
+        replica.stop(region_id, index, &e);
+    }
+    lock(&replica.state).applied.insert(region_id, index);
+    replica.done();
+}
+
+impl<E: Engine> Drop for Learner<E> {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
     }
 }
 
 impl<E: Engine> ApplyObserver for Learner<E> {
     fn on_applied(&self, region_id: u64, index: u64, _term: u64, applied: &Applied<'_>) {
-        if let Applied::Command {
-            writes, ok: true, ..
-        } = applied
-        {
-            let outcome = self.replica.apply_writes(writes).and_then(|new| {
-                // The engine holds everything up to this entry.
-                new.into_iter()
-                    .try_for_each(|t| self.replica.backfill(&self.engine.snapshot(), t))
-            });
-            if let Err(e) = outcome {
-                self.replica.stop(region_id, index, &e);
-            }
-        }
-        lock(&self.replica.state).applied.insert(region_id, index);
+        let job = match applied {
+            Applied::Command {
+                writes, ok: true, ..
+            } => Job::Writes {
+                writes: writes.to_vec(),
+                // The engine holds everything up to this entry now.
+                snapshot: self.defines(writes).then(|| self.engine.snapshot()),
+            },
+            _ => Job::Skip,
+        };
+        self.send(region_id, index, job);
     }
 
     fn on_snapshot(&self, region_id: u64, index: u64, _term: u64) {
-        if let Err(e) = self.replica.rebuild_from(&self.engine.snapshot()) {
-            self.replica.stop(region_id, index, &e);
-        }
-        lock(&self.replica.state).applied.insert(region_id, index);
+        self.send(region_id, index, Job::Rebuild(self.engine.snapshot()));
     }
 
     fn progress(&self, region_id: u64) -> Option<u64> {

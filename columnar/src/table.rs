@@ -11,7 +11,8 @@
 //!   delete mark of each version, sorted by key and newest version first,
 //!   with each column's min/max for pruning. Compaction merges the frozen
 //!   deltas into a new run, keeping every version a read above the GC safe
-//!   point can still see.
+//!   point can still see. With a [`SegmentDir`], each chunk is a file
+//!   mapped into memory (see [`crate::segment`]).
 //!
 //! Per row key, commit timestamps grow in log order (a prewrite conflicts
 //! with any newer commit), so a newer layer's version always supersedes an
@@ -35,6 +36,7 @@ use duet_storage::mvcc::{Lock, LockKind};
 
 use crate::error::{Error, Result};
 use crate::schema::TableCodec;
+use crate::segment::{ChunkArrays, SegmentDir, SegmentFile};
 
 /// One committed version of a row.
 #[derive(Debug, Clone)]
@@ -58,9 +60,59 @@ pub(crate) struct Chunk {
     /// Per column: min and max over the chunk's values, if any.
     stats: Vec<Option<(ScalarValue, ScalarValue)>>,
     max_key: Vec<u8>,
+    /// The file the arrays map, if the replica keeps its chunks on disk.
+    file: Option<Arc<SegmentFile>>,
 }
 
 impl Chunk {
+    /// A chunk of `arrays` (of `table_id`), written to and mapped from a
+    /// new segment file if `segments` is given.
+    pub(crate) fn new(
+        table_id: i64,
+        arrays: ChunkArrays,
+        segments: Option<&SegmentDir>,
+    ) -> Result<Chunk> {
+        let (file, arrays) = match segments {
+            Some(dir) => {
+                let (file, mapped) = dir.write(table_id, &arrays)?;
+                (Some(file), mapped)
+            }
+            None => (None, arrays),
+        };
+        Chunk::from_arrays(arrays, file)
+    }
+
+    /// A chunk over arrays already in place (mapped from `file`, if any).
+    pub(crate) fn from_arrays(
+        arrays: ChunkArrays,
+        file: Option<Arc<SegmentFile>>,
+    ) -> Result<Chunk> {
+        let stats = arrays.columns.iter().map(min_max).collect::<Result<_>>()?;
+        let n = arrays.keys.len();
+        let max_key = if n == 0 {
+            Vec::new()
+        } else {
+            arrays.keys.value(n - 1).to_vec()
+        };
+        Ok(Chunk {
+            columns: arrays.columns,
+            keys: arrays.keys,
+            ts: arrays.ts,
+            deleted: arrays.deleted,
+            stats,
+            max_key,
+            file,
+        })
+    }
+
+    pub(crate) fn file(&self) -> Option<&Arc<SegmentFile>> {
+        self.file.as_ref()
+    }
+
+    pub(crate) fn column_count(&self) -> usize {
+        self.columns.len()
+    }
+
     fn len(&self) -> usize {
         self.keys.len()
     }
@@ -152,6 +204,10 @@ pub struct LayerConfig {
     pub delta_limit: usize,
     /// Rows per stable chunk.
     pub chunk_rows: usize,
+    /// How long a scan waits for the learner to apply what the row store
+    /// had applied when the scan began, before it fails with
+    /// [`Error::Behind`].
+    pub read_wait: std::time::Duration,
 }
 
 impl Default for LayerConfig {
@@ -160,6 +216,7 @@ impl Default for LayerConfig {
             freeze_versions: 4096,
             delta_limit: 65_536,
             chunk_rows: 65_536,
+            read_wait: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -254,7 +311,11 @@ impl TableState {
     /// Takes a new definition; stable chunks are reshaped to it (columns
     /// matched by id, new ones filled with their default, changed types
     /// cast).
-    pub fn set_codec(&mut self, codec: Arc<dyn TableCodec>) -> Result<()> {
+    pub fn set_codec(
+        &mut self,
+        codec: Arc<dyn TableCodec>,
+        segments: Option<&SegmentDir>,
+    ) -> Result<()> {
         if let Some(old) = &self.codec {
             let same = old.column_ids() == codec.column_ids()
                 && old.schema().fields().len() == codec.schema().fields().len()
@@ -268,7 +329,7 @@ impl TableState {
                 let chunks = self
                     .stable
                     .iter()
-                    .map(|c| reshape(c, old.as_ref(), codec.as_ref()).map(Arc::new))
+                    .map(|c| reshape(c, old.as_ref(), codec.as_ref(), segments).map(Arc::new))
                     .collect::<Result<Vec<_>>>()?;
                 self.stable = Arc::new(chunks);
             }
@@ -323,9 +384,23 @@ impl TableState {
         self.stable = Arc::new(output);
         true
     }
+
+    /// The stable run, for a checkpoint.
+    pub fn stable_chunks(&self) -> Arc<Vec<Arc<Chunk>>> {
+        Arc::clone(&self.stable)
+    }
+
+    /// Installs a stable run loaded from a checkpoint (the table holds no
+    /// delta yet).
+    pub fn load_stable(&mut self, chunks: Vec<Arc<Chunk>>) {
+        self.stable_rows = chunks.iter().map(|c| c.len()).sum();
+        self.stable = Arc::new(chunks);
+    }
 }
 
-/// What one compaction reads.
+/// What one compaction reads: the stable run and the frozen deltas. The
+/// new run reuses every chunk of the old one that no delta version falls
+/// in (and is at least half full); the rest is merged and rewritten.
 pub(crate) struct CompactionInput {
     pub codec: Arc<dyn TableCodec>,
     stable: Arc<Vec<Arc<Chunk>>>,
@@ -343,7 +418,12 @@ fn empty_row() -> Vec<u8> {
 }
 
 /// `chunk` (shaped by `old`) in the shape of `new`.
-fn reshape(chunk: &Chunk, old: &dyn TableCodec, new: &dyn TableCodec) -> Result<Chunk> {
+fn reshape(
+    chunk: &Chunk,
+    old: &dyn TableCodec,
+    new: &dyn TableCodec,
+    segments: Option<&SegmentDir>,
+) -> Result<Chunk> {
     let old_ids = old.column_ids();
     let n = chunk.len();
     let defaults = new.decode(&empty_row()).map_err(internal)?;
@@ -360,15 +440,13 @@ fn reshape(chunk: &Chunk, old: &dyn TableCodec, new: &dyn TableCodec) -> Result<
         };
         columns.push(column);
     }
-    let stats = columns.iter().map(min_max).collect::<Result<_>>()?;
-    Ok(Chunk {
+    let arrays = ChunkArrays {
         columns,
         keys: chunk.keys.clone(),
         ts: chunk.ts.clone(),
         deleted: chunk.deleted.clone(),
-        stats,
-        max_key: chunk.max_key.clone(),
-    })
+    };
+    Chunk::new(new.table_id(), arrays, segments)
 }
 
 /// Min and max of an array's non-null values.
@@ -535,7 +613,12 @@ fn split(picks: &[Pick], n: usize) -> Vec<&[Pick]> {
 impl CompactionInput {
     /// The merged stable run: every version newer than `safe_point`, and
     /// the newest at or below it unless that is a delete.
-    pub fn run(&self, safe_point: u64, config: &LayerConfig) -> Result<Vec<Arc<Chunk>>> {
+    pub fn run(
+        &self,
+        safe_point: u64,
+        config: &LayerConfig,
+        segments: Option<&SegmentDir>,
+    ) -> Result<Vec<Arc<Chunk>>> {
         // Every delta version per key, newest first.
         let mut delta: BTreeMap<&[u8], Vec<&Version>> = BTreeMap::new();
         for d in &self.deltas {
@@ -549,9 +632,24 @@ impl CompactionInput {
         for versions in delta.values_mut() {
             versions.sort_by_key(|v| std::cmp::Reverse(v.commit_ts));
         }
-        let mut builder = RunBuilder::new(self.codec.as_ref(), &self.stable, config.chunk_rows);
+        let mut builder = RunBuilder::new(
+            self.codec.as_ref(),
+            &self.stable,
+            config.chunk_rows,
+            segments,
+        );
         let mut pending = delta.iter().peekable();
         for (ci, chunk) in self.stable.iter().enumerate() {
+            // A chunk no delta version falls in is kept as it is (its file
+            // too), unless it is small enough to be worth merging.
+            let untouched = pending
+                .peek()
+                .is_none_or(|(k, _)| **k > chunk.max_key.as_slice());
+            if untouched && chunk.len() * 2 >= config.chunk_rows {
+                builder.flush()?;
+                builder.out.push(Arc::clone(chunk));
+                continue;
+            }
             let n = chunk.len();
             let mut i = 0;
             while i < n {
@@ -584,6 +682,7 @@ impl CompactionInput {
 /// Builds a sorted run chunk by chunk.
 struct RunBuilder<'a> {
     codec: &'a dyn TableCodec,
+    segments: Option<&'a SegmentDir>,
     stable: &'a [Arc<Chunk>],
     chunk_rows: usize,
     keys: BinaryBuilder,
@@ -592,14 +691,19 @@ struct RunBuilder<'a> {
     delta_rows: Vec<Vec<Datum>>,
     /// (source, row): 0 delta rows, 1 nulls, 2 + i stable chunk i.
     picks: Vec<Pick>,
-    last_key: Vec<u8>,
     out: Vec<Arc<Chunk>>,
 }
 
 impl<'a> RunBuilder<'a> {
-    fn new(codec: &'a dyn TableCodec, stable: &'a [Arc<Chunk>], chunk_rows: usize) -> Self {
+    fn new(
+        codec: &'a dyn TableCodec,
+        stable: &'a [Arc<Chunk>],
+        chunk_rows: usize,
+        segments: Option<&'a SegmentDir>,
+    ) -> Self {
         RunBuilder {
             codec,
+            segments,
             stable,
             chunk_rows: chunk_rows.max(1),
             keys: BinaryBuilder::new(),
@@ -607,7 +711,6 @@ impl<'a> RunBuilder<'a> {
             deleted: BooleanBuilder::new(),
             delta_rows: Vec::new(),
             picks: Vec::new(),
-            last_key: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -666,7 +769,6 @@ impl<'a> RunBuilder<'a> {
                 self.push(key, ts, false, (2 + chunk, row));
             }
         }
-        self.last_key = key.to_vec();
         if self.picks.len() >= self.chunk_rows {
             self.flush()?;
         }
@@ -696,15 +798,17 @@ impl<'a> RunBuilder<'a> {
                 Ok(interleave(&sources, &self.picks)?)
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let stats = columns.iter().map(min_max).collect::<Result<_>>()?;
-        self.out.push(Arc::new(Chunk {
+        let arrays = ChunkArrays {
             columns,
             keys: self.keys.finish(),
             ts: self.ts.finish(),
             deleted: self.deleted.finish(),
-            stats,
-            max_key: std::mem::take(&mut self.last_key),
-        }));
+        };
+        self.out.push(Arc::new(Chunk::new(
+            self.codec.table_id(),
+            arrays,
+            self.segments,
+        )?));
         self.picks.clear();
         Ok(())
     }

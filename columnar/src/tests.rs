@@ -3,7 +3,9 @@
 //! values), compactions and rebuilds mid-stream, then scans of both at
 //! random timestamps must agree, locks included.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, Int64Builder, StringArray, StringBuilder,
@@ -20,7 +22,8 @@ use duet_storage::txn::commands::{self, Command, Commit, Mutation, Op, Prewrite,
 
 use crate::schema::{SchemaChange, SchemaSource, TableCodec};
 use crate::table::{LayerConfig, ScanRequest};
-use crate::{Error, Replica};
+use crate::{Error, Learner, Replica};
+use duet_raft::peer::{Applied, ApplyObserver};
 
 const TABLE: i64 = 7;
 const DEFINITION: &[u8] = b"m\x02table";
@@ -98,16 +101,28 @@ impl Rng {
 struct World {
     engine: Arc<MemoryEngine>,
     replica: Arc<Replica>,
+    /// Fed as a peer's apply feeds it: one log entry per command.
+    learner: Learner<MemoryEngine>,
+    index: Cell<u64>,
     ts: u64,
 }
 
 impl World {
     fn new(config: LayerConfig) -> World {
+        let engine = Arc::new(MemoryEngine::new());
+        let replica = Arc::new(Replica::new(Arc::new(Schemas), config));
         World {
-            engine: Arc::new(MemoryEngine::new()),
-            replica: Arc::new(Replica::new(Arc::new(Schemas), config)),
+            learner: Learner::new(Arc::clone(&replica), Arc::clone(&engine)),
+            engine,
+            replica,
+            index: Cell::new(5),
             ts: 100,
         }
+    }
+
+    fn next_index(&self) -> u64 {
+        self.index.set(self.index.get() + 1);
+        self.index.get()
     }
 
     fn tick(&mut self) -> u64 {
@@ -120,7 +135,12 @@ impl World {
         match commands::apply(&self.engine.snapshot(), &command) {
             Ok((batch, _)) => {
                 self.engine.write(&batch, WriteOptions::default()).unwrap();
-                self.replica.apply_writes(&batch.modifies).unwrap();
+                let applied = Applied::Command {
+                    command: &command,
+                    ok: true,
+                    writes: &batch.modifies,
+                };
+                self.learner.on_applied(1, self.next_index(), 1, &applied);
                 true
             }
             Err(_) => false,
@@ -249,11 +269,27 @@ fn define(w: &mut World) {
 fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
     for seed in [1u64, 7, 42, 2026] {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut w = World::new(LayerConfig {
+        let config = LayerConfig {
             freeze_versions: 8,
             delta_limit: 16,
             chunk_rows: 8,
-        });
+            ..LayerConfig::default()
+        };
+        let mut w = World::new(config.clone());
+        // Half the seeds keep the stable layer in files, and checkpoint
+        // and reopen the replica now and then.
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = seed % 2 == 0;
+        let reopen = |w: &mut World| {
+            let snap = w.engine.snapshot();
+            w.replica = Arc::new(
+                Replica::open(Arc::new(Schemas), config.clone(), dir.path(), &snap).unwrap(),
+            );
+            w.learner = Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
+        };
+        if on_disk {
+            reopen(&mut w);
+        }
         define(&mut w);
         let first = w.ts;
         // Transactions in flight: (start ts, keys).
@@ -294,11 +330,18 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
                 }
                 _ => {
                     let safe_point = first + rng.below(w.ts - first + 1) / 2;
+                    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
                     w.replica.compact(safe_point, rng.below(2) == 0).unwrap();
                 }
             }
             if step % 97 == 96 {
-                w.replica.rebuild_from(&w.engine.snapshot()).unwrap();
+                // As when the peer installs a snapshot.
+                w.learner.on_snapshot(1, w.next_index(), 1);
+            }
+            if on_disk && step % 131 == 130 {
+                assert!(w.replica.checkpoint().unwrap());
+                reopen(&mut w);
+                assert!(w.replica.from_checkpoint());
             }
             // Reads above every safe point used so far agree.
             for _ in 0..2 {
@@ -327,6 +370,7 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
         let now = w.tick();
         let rows = w.learner(now).expect("no locks remain");
         assert_eq!(Some(rows), w.row_store(now));
+        w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
         w.replica.compact(now, true).unwrap();
         assert_eq!(w.learner(now), w.row_store(now));
         let status = w.replica.table_status(TABLE).unwrap();
@@ -341,6 +385,7 @@ fn a_chunk_whose_range_misses_the_filter_is_skipped() {
         freeze_versions: 4,
         delta_limit: 4,
         chunk_rows: 10,
+        ..LayerConfig::default()
     });
     define(&mut w);
     for h in 0..50 {
@@ -350,6 +395,7 @@ fn a_chunk_whose_range_misses_the_filter_is_skipped() {
         assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
         w.commit(vec![k], s, c);
     }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     w.replica.compact(w.ts, true).unwrap();
     use datafusion::logical_expr::{col, lit};
     let request = ScanRequest {
@@ -379,22 +425,22 @@ fn an_entry_that_does_not_decode_stops_the_learner() {
     }
     .into();
     let (batch, _) = commands::apply(&w.engine.snapshot(), &commit).unwrap();
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     let e = w.replica.apply_writes(&batch.modifies).unwrap_err();
     assert!(e.to_string().contains("does not decode"), "{e}");
     // Fed through the learner API, the same entry stops the learner and
     // takes its tables out of service; the row store is untouched.
-    let learner = crate::Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
-    duet_raft::peer::ApplyObserver::on_applied(
-        &learner,
+    w.learner.on_applied(
         1,
         9,
         1,
-        &duet_raft::peer::Applied::Command {
+        &Applied::Command {
             command: &commit,
             ok: true,
             writes: &batch.modifies,
         },
     );
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     let why = w.replica.stopped().expect("the learner stopped");
     assert!(why.contains("region 1 index 9"), "{why}");
     let request = ScanRequest {
@@ -406,4 +452,122 @@ fn an_entry_that_does_not_decode_stops_the_learner() {
         Err(Error::Unavailable { .. })
     ));
     assert!(!w.replica.table_status(TABLE).unwrap().available);
+}
+
+#[test]
+fn a_scan_waits_for_the_learner_to_apply_what_the_row_store_has() {
+    let mut w = World::new(LayerConfig::default());
+    define(&mut w);
+    let (s, c) = (w.tick(), w.tick());
+    let k = row_key(TABLE, 1);
+    let v = encode_row(&[(1, Datum::Int(5)), (2, Datum::Bytes(b"fresh".to_vec()))]).unwrap();
+    assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    // Hold the table: the learner cannot apply the commit that follows.
+    let table = w.replica.table(TABLE);
+    let held = table.lock().unwrap();
+    w.commit(vec![k], s, c);
+    let reader = {
+        let replica = Arc::clone(&w.replica);
+        std::thread::spawn(move || {
+            let request = ScanRequest {
+                read_ts: c,
+                ..ScanRequest::default()
+            };
+            replica.scan(TABLE, &request).map(|o| o.rows)
+        })
+    };
+    // The row store has the commit and the learner does not: a read
+    // that may not wait is refused rather than served stale.
+    assert!(matches!(
+        w.replica.wait_caught_up(Duration::ZERO),
+        Err(Error::Behind { behind: 1, .. })
+    ));
+    assert_eq!(w.replica.backlog(), 1);
+    drop(held);
+    // The waiting read sees the commit, not the lock before it.
+    assert_eq!(reader.join().unwrap().unwrap(), 1);
+    assert_eq!(w.learner(c), w.row_store(c));
+    assert_eq!(w.replica.applied(1), Some(w.index.get()));
+}
+
+#[test]
+fn a_checkpoint_restarts_the_replica_where_it_stood() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LayerConfig {
+        freeze_versions: 8,
+        delta_limit: 16,
+        chunk_rows: 8,
+        ..LayerConfig::default()
+    };
+    let mut w = World::new(config.clone());
+    let open = |w: &World| {
+        Arc::new(
+            Replica::open(
+                Arc::new(Schemas),
+                config.clone(),
+                dir.path(),
+                &w.engine.snapshot(),
+            )
+            .unwrap(),
+        )
+    };
+    w.replica = open(&w);
+    w.learner = Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
+    assert!(!w.replica.from_checkpoint());
+    define(&mut w);
+    let mut rng = Rng(99);
+    let first = w.ts;
+    for h in 0..60 {
+        let (s, c) = (w.tick(), w.tick());
+        let k = row_key(TABLE, (h * 7) % 40);
+        let m = if h % 9 == 8 {
+            Mutation::new(Op::Delete, k.clone(), Vec::new())
+        } else {
+            Mutation::new(Op::Put, k.clone(), value(&mut rng))
+        };
+        assert!(w.prewrite(vec![m], s));
+        w.commit(vec![k], s, c);
+        if h % 20 == 19 {
+            w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+            w.replica.compact(first + h as u64, false).unwrap();
+        }
+    }
+    // One transaction still in flight: its lock comes back from the row store.
+    let (s, locked_at) = (w.tick(), w.tick());
+    let k = row_key(TABLE, 3);
+    assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), value(&mut rng))], s));
+    assert!(w.replica.checkpoint().unwrap());
+    let chunks = w.replica.table_status(TABLE).unwrap().chunks;
+    assert!(chunks >= 2, "{chunks} chunks");
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files, chunks + 1, "one file per chunk and the manifest");
+
+    // Reopened at the same applied state: loaded, not rebuilt, and equal.
+    w.replica = open(&w);
+    w.learner = Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
+    assert!(w.replica.from_checkpoint());
+    assert!(!dir.path().join("MANIFEST.json").exists());
+    assert_eq!(w.learner(locked_at), None, "the lock is back");
+    w.commit(vec![k], s, locked_at);
+    for ts in (first..=w.ts).step_by(5) {
+        if ts >= first + 60 {
+            assert_eq!(w.learner(ts), w.row_store(ts), "at {ts}");
+        }
+    }
+    assert_eq!(w.learner(w.ts), w.row_store(w.ts));
+
+    // Once the row store moves past a checkpoint, it is not used.
+    assert!(w.replica.checkpoint().unwrap());
+    let mut batch = duet_storage::engine::WriteBatch::new();
+    batch.put(
+        duet_storage::engine::Cf::Raft,
+        duet_raft::keys::apply_state_key(1),
+        999u64.to_be_bytes().to_vec(),
+    );
+    w.engine.write(&batch, WriteOptions::default()).unwrap();
+    w.replica = open(&w);
+    assert!(!w.replica.from_checkpoint());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(w.learner(w.ts), w.row_store(w.ts));
 }

@@ -57,6 +57,9 @@ pub struct Config {
     /// Rows per stable chunk of the columnar replica (the unit of min/max
     /// pruning).
     pub columnar_chunk_rows: usize,
+    /// How long a columnar read waits for the replica to apply what the
+    /// row store has, before it fails with error 9012.
+    pub columnar_read_wait_ms: u64,
 }
 
 /// A MySQL account.
@@ -98,6 +101,7 @@ impl Default for Config {
             split_check_interval_secs: 10,
             columnar_delta_limit: 65_536,
             columnar_chunk_rows: 65_536,
+            columnar_read_wait_ms: 10_000,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -126,6 +130,7 @@ const ENV_KEYS: &[&str] = &[
     "split_check_interval_secs",
     "columnar_delta_limit",
     "columnar_chunk_rows",
+    "columnar_read_wait_ms",
 ];
 
 impl Config {

@@ -87,19 +87,22 @@ impl Node {
         } else {
             Arc::new(LocalRouter::new())
         };
-        // The columnar replica starts from what the row store holds, then
-        // applies every entry the peers apply from here on.
-        let replica = duet_sql::columnar::replica(duet_columnar::LayerConfig {
-            freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
-            delta_limit: config.columnar_delta_limit.max(1),
-            chunk_rows: config.columnar_chunk_rows.max(1),
-        });
-        replica
-            .rebuild_from(&duet_storage::engine::Engine::snapshot(engine.as_ref()))
-            .map_err(|e| Error::Io {
-                context: "columnar replica".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        // The columnar replica starts from its checkpoint (or what the row
+        // store holds), then applies every entry the peers apply from here on.
+        let replica = duet_sql::columnar::open_replica(
+            duet_columnar::LayerConfig {
+                freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
+                delta_limit: config.columnar_delta_limit.max(1),
+                chunk_rows: config.columnar_chunk_rows.max(1),
+                read_wait: Duration::from_millis(config.columnar_read_wait_ms),
+            },
+            &config.data_dir.join("columnar"),
+            &duet_storage::engine::Engine::snapshot(engine.as_ref()),
+        )
+        .map_err(|e| Error::Io {
+            context: "columnar replica".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         let learner: Arc<dyn duet_raft::peer::ApplyObserver> = Arc::new(
             duet_columnar::Learner::new(Arc::clone(&replica), Arc::clone(&engine)),
         );
@@ -196,7 +199,9 @@ impl Node {
         self.store.status()
     }
 
-    /// `GET /status`: the node's regions.
+    /// `GET /status`: the node's regions and its columnar replica (whether
+    /// it started from its checkpoint, entries not applied yet, why it
+    /// stopped).
     pub fn status_json(&self) -> serde_json::Value {
         let regions: Vec<serde_json::Value> = self
             .regions()
@@ -225,7 +230,14 @@ impl Node {
                 })
             })
             .collect();
-        serde_json::json!({ "node_id": self.node_id, "regions": regions })
+        let columnar = self.columnar.as_ref().map(|c| {
+            serde_json::json!({
+                "from_checkpoint": c.from_checkpoint(),
+                "backlog": c.backlog(),
+                "stopped": c.stopped(),
+            })
+        });
+        serde_json::json!({ "node_id": self.node_id, "regions": regions, "columnar": columnar })
     }
 
     /// Adds a voter or a learner (with its Raft address) to every region, or
@@ -263,7 +275,8 @@ impl Node {
         Ok(self.status_json())
     }
 
-    /// Stops the Raft store and makes every write durable.
+    /// Stops the Raft store, makes every write durable and checkpoints the
+    /// columnar replica (the next start loads it instead of rebuilding).
     pub fn stop(&self) {
         for task in &self.background {
             task.abort();
@@ -271,6 +284,13 @@ impl Node {
         self.store.stop();
         if let Err(e) = self.engine.sync() {
             warn!(error = %e, "final sync failed");
+        }
+        if let Some(replica) = &self.columnar {
+            match replica.checkpoint() {
+                Ok(true) => info!("columnar replica checkpointed"),
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "columnar checkpoint failed; the next start rebuilds"),
+            }
         }
     }
 }

@@ -46,9 +46,25 @@ impl SchemaSource for CatalogSchemas {
     }
 }
 
-/// A replica of every table, fed from the catalog.
+/// A replica of every table, fed from the catalog, held in memory.
 pub fn replica(config: LayerConfig) -> Arc<Replica> {
     Arc::new(Replica::new(Arc::new(CatalogSchemas), config))
+}
+
+/// A replica of every table, fed from the catalog, with its stable layer
+/// under `dir`: from the checkpoint there, or rebuilt from the row store
+/// (`snap`).
+pub fn open_replica<S: duet_storage::engine::Snapshot>(
+    config: LayerConfig,
+    dir: &std::path::Path,
+    snap: &S,
+) -> duet_columnar::Result<Arc<Replica>> {
+    Ok(Arc::new(Replica::open(
+        Arc::new(CatalogSchemas),
+        config,
+        dir,
+        snap,
+    )?))
 }
 
 /// One table definition as the replica uses it.

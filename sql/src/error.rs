@@ -145,6 +145,10 @@ pub enum Error {
         "No access path for table '{table}' is found with 'duet_isolation_read_engines' = '{engines}'; the row store is the only engine with a replica of it"
     )]
     NoAccessPath { table: String, engines: String },
+    /// The columnar replica did not catch up with the row store within
+    /// `columnar_read_wait_ms` (TiDB's 9012 for TiFlash).
+    #[error("Columnar replica timeout: {0}")]
+    ColumnarTimeout(String),
     /// A bug or an unexpected state inside Duet; never the client's fault.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -205,6 +209,7 @@ impl Error {
             Error::Deadlock => 1213,
             Error::LockWaitTimeout => 1205,
             Error::NoAccessPath { .. } => 1815,
+            Error::ColumnarTimeout(_) => 9012,
             Error::WrongPrefix => 1089,
             Error::NotBaseTable(_) => 1347,
             Error::NotGrouped(_) => 1055,
@@ -272,6 +277,7 @@ impl Error {
             | Error::NoAccessPath { .. }
             | Error::NotBaseTable(_)
             | Error::ViewColumnCount
+            | Error::ColumnarTimeout(_)
             | Error::Internal(_) => "HY000",
         }
     }

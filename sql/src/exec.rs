@@ -110,6 +110,9 @@ impl RowSource for TxnSource {
         .map_err(Error::from_storage)?;
         match (out, failed) {
             (Some(o), _) => Ok(o),
+            (None, Some(e @ duet_columnar::Error::Behind { .. })) => {
+                Err(Error::ColumnarTimeout(e.to_string()))
+            }
             (None, Some(e)) => Err(Error::Internal(e.to_string())),
             (None, None) => Err(Error::Internal("the columnar read returned nothing".into())),
         }

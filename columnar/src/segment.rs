@@ -1,0 +1,235 @@
+//! Stable chunks on disk. Each chunk a compaction produces is written as one
+//! Arrow IPC file under the replica's directory and read back through a
+//! memory map without copying, so the stable layer lives in the page cache
+//! rather than the heap: the kernel keeps what scans touch and drops what
+//! they do not.
+//!
+//! A file is removed when the last chunk mapping it is dropped (a newer run
+//! replaced it and no scan still reads it), unless a checkpoint
+//! ([`SegmentFile::keep`]) listed it in the manifest a restart loads.
+//! Files are not synced as they are written: only a checkpoint, which syncs
+//! the files it lists before its manifest, makes them part of the durable
+//! state.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use datafusion::arrow::array::{ArrayRef, BinaryArray, BooleanArray, UInt64Array};
+use datafusion::arrow::buffer::Buffer;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::ipc::convert::fb_to_schema;
+use datafusion::arrow::ipc::reader::{FileDecoder, read_footer_length};
+use datafusion::arrow::ipc::root_as_footer;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+
+/// A chunk's arrays: the table's columns, then each version's row key,
+/// commit timestamp and delete mark.
+pub(crate) struct ChunkArrays {
+    pub columns: Vec<ArrayRef>,
+    pub keys: BinaryArray,
+    pub ts: UInt64Array,
+    pub deleted: BooleanArray,
+}
+
+/// One segment file; removed when dropped unless kept.
+#[derive(Debug)]
+pub(crate) struct SegmentFile {
+    path: PathBuf,
+    keep: AtomicBool,
+}
+
+impl SegmentFile {
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the file past its last reader (a checkpoint lists it).
+    pub fn keep(&self) -> std::io::Result<()> {
+        File::open(&self.path)?.sync_all()?;
+        self.keep.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Drop for SegmentFile {
+    fn drop(&mut self) {
+        if !self.keep.load(Ordering::SeqCst) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The directory of a replica's segment files.
+#[derive(Debug)]
+pub(crate) struct SegmentDir {
+    dir: PathBuf,
+    next: AtomicU64,
+}
+
+fn io(context: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Internal(format!("{context} {}: {e}", path.display()))
+}
+
+impl SegmentDir {
+    /// Opens (creating) `dir`; new files are numbered past every existing one.
+    pub fn open(dir: &Path) -> Result<SegmentDir> {
+        std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
+        let mut next = 0;
+        for entry in std::fs::read_dir(dir).map_err(|e| io("listing", dir, e))? {
+            let entry = entry.map_err(|e| io("listing", dir, e))?;
+            if let Some(n) = segment_number(&entry.file_name().to_string_lossy()) {
+                next = next.max(n + 1);
+            }
+        }
+        Ok(SegmentDir {
+            dir: dir.to_path_buf(),
+            next: AtomicU64::new(next),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `arrays` as a new segment of `table_id` and maps it back:
+    /// the returned arrays share the file's pages, not the heap.
+    pub fn write(
+        &self,
+        table_id: i64,
+        arrays: &ChunkArrays,
+    ) -> Result<(Arc<SegmentFile>, ChunkArrays)> {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let path = self.dir.join(format!("t{table_id}-{n:010}.arrow"));
+        let file = Arc::new(SegmentFile {
+            path: path.clone(),
+            keep: AtomicBool::new(false),
+        });
+        let mut fields: Vec<Field> = arrays
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true))
+            .collect();
+        fields.push(Field::new("key", DataType::Binary, false));
+        fields.push(Field::new("ts", DataType::UInt64, false));
+        fields.push(Field::new("deleted", DataType::Boolean, false));
+        let mut columns = arrays.columns.clone();
+        columns.push(Arc::new(arrays.keys.clone()));
+        columns.push(Arc::new(arrays.ts.clone()));
+        columns.push(Arc::new(arrays.deleted.clone()));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let out = File::create(&path).map_err(|e| io("creating", &path, e))?;
+        let mut writer = FileWriter::try_new(BufWriter::new(out), &batch.schema())?;
+        writer.write(&batch)?;
+        writer.finish()?;
+        drop(writer);
+        let mapped = read(&path)?;
+        Ok((file, mapped))
+    }
+
+    /// Takes an existing file of this directory under management.
+    pub fn adopt(&self, name: &str) -> Result<(Arc<SegmentFile>, ChunkArrays)> {
+        let path = self.dir.join(name);
+        let arrays = read(&path)?;
+        Ok((
+            Arc::new(SegmentFile {
+                path,
+                keep: AtomicBool::new(false),
+            }),
+            arrays,
+        ))
+    }
+
+    /// Removes every segment file not named in `keep`.
+    pub fn remove_others(&self, keep: &std::collections::HashSet<String>) -> Result<()> {
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| io("listing", &self.dir, e))? {
+            let entry = entry.map_err(|e| io("listing", &self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if segment_number(&name).is_some() && !keep.contains(&name) {
+                std::fs::remove_file(entry.path()).map_err(|e| io("removing", &entry.path(), e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The number of a segment file's name (`t<table>-<number>.arrow`).
+fn segment_number(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix('t')?.strip_suffix(".arrow")?;
+    let (_, n) = rest.rsplit_once('-')?;
+    n.parse().ok()
+}
+
+/// Maps a segment file and decodes its one batch without copying.
+#[allow(unsafe_code)] // mapping a file is unsafe; see the SAFETY note
+fn read(path: &Path) -> Result<ChunkArrays> {
+    let file = File::open(path).map_err(|e| io("opening", path, e))?;
+    // SAFETY: segment files are written once, before they are mapped, and
+    // never modified; only this process touches the directory.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io("mapping", path, e))?;
+    let buffer = Buffer::from(bytes::Bytes::from_owner(map));
+    let corrupt = |what: &str| Error::Internal(format!("segment {}: {what}", path.display()));
+    if buffer.len() < 10 {
+        return Err(corrupt("too short"));
+    }
+    let trailer = buffer.len() - 10;
+    let footer_len = read_footer_length(
+        buffer[trailer..]
+            .try_into()
+            .map_err(|_| corrupt("bad trailer"))?,
+    )?;
+    let footer = root_as_footer(
+        buffer
+            .get(trailer.saturating_sub(footer_len)..trailer)
+            .ok_or_else(|| corrupt("bad footer length"))?,
+    )
+    .map_err(|e| corrupt(&e.to_string()))?;
+    let schema = fb_to_schema(footer.schema().ok_or_else(|| corrupt("no schema"))?);
+    let decoder = FileDecoder::new(Arc::new(schema), footer.version());
+    let block = footer
+        .recordBatches()
+        .filter(|b| b.len() == 1)
+        .ok_or_else(|| corrupt("not one batch"))?
+        .get(0);
+    let len = block.bodyLength() as usize + block.metaDataLength() as usize;
+    if block.offset() < 0 || block.offset() as usize + len > buffer.len() {
+        return Err(corrupt("batch out of bounds"));
+    }
+    let data = buffer.slice_with_length(block.offset() as usize, len);
+    let batch = decoder
+        .read_record_batch(block, &data)?
+        .ok_or_else(|| corrupt("empty"))?;
+    let n = batch.num_columns();
+    if n < 3 {
+        return Err(corrupt("missing version columns"));
+    }
+    let typed = |i: usize| batch.column(i).clone();
+    use datafusion::arrow::array::AsArray;
+    let keys = typed(n - 3)
+        .as_binary_opt::<i32>()
+        .cloned()
+        .ok_or_else(|| corrupt("keys are not binary"))?;
+    let ts = typed(n - 2)
+        .as_primitive_opt::<datafusion::arrow::datatypes::UInt64Type>()
+        .cloned()
+        .ok_or_else(|| corrupt("timestamps are not u64"))?;
+    let deleted = typed(n - 1)
+        .as_boolean_opt()
+        .cloned()
+        .ok_or_else(|| corrupt("delete marks are not booleans"))?;
+    Ok(ChunkArrays {
+        columns: batch.columns()[..n - 3].to_vec(),
+        keys,
+        ts,
+        deleted,
+    })
+}
