@@ -26,6 +26,7 @@ use datafusion::optimizer::AnalyzerRule;
 
 pub(crate) const TO_DOUBLE: &str = "duet_to_double";
 pub(crate) const NUMERIC: &str = "duet_numeric";
+pub(crate) const AVG_ARG: &str = "duet_avg_arg";
 
 /// The analyzer rule.
 #[derive(Debug, Default)]
@@ -57,7 +58,7 @@ fn is_number(t: &DataType) -> bool {
     t.is_numeric()
 }
 
-fn is_string(t: &DataType) -> bool {
+pub(crate) fn is_string(t: &DataType) -> bool {
     matches!(
         t,
         DataType::Utf8
@@ -231,6 +232,57 @@ impl ScalarUDFImpl for Numeric {
             return Ok(arg.clone());
         }
         ToDouble::new().invoke_with_args(args)
+    }
+}
+
+/// `duet_avg_arg(x)`: the argument of `AVG` as MySQL averages it. An
+/// integer becomes an exact DECIMAL, so that its average is a DECIMAL with
+/// four more digits of scale (`AVG(2)` is `2.0000`), as the query engine
+/// averages decimals; a string is read as its leading number (DOUBLE);
+/// anything else is unchanged.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct AvgArg {
+    signature: Signature,
+}
+
+impl AvgArg {
+    pub(crate) fn new() -> Self {
+        AvgArg {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for AvgArg {
+    fn name(&self) -> &str {
+        AVG_ARG
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match args.first() {
+            Some(t) if t.is_integer() => DataType::Decimal128(20, 0),
+            Some(t) if is_string(t) => DataType::Float64,
+            Some(t) => t.clone(),
+            None => DataType::Null,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(arg) = args.args.first() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Null));
+        };
+        let t = arg.data_type();
+        if is_string(&t) {
+            return ToDouble::new().invoke_with_args(args);
+        }
+        if !t.is_integer() {
+            return Ok(arg.clone());
+        }
+        arg.cast_to(&DataType::Decimal128(20, 0), None)
     }
 }
 

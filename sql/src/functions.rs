@@ -5,7 +5,8 @@
 //! divisor instead of failing; and `CAST(x AS SIGNED | UNSIGNED)`, which
 //! rounds exact and approximate numbers half away from zero and reads a
 //! string's leading integer. The preparation of a query rewrites the
-//! operators and casts into calls of these functions.
+//! operators and casts into calls of these functions. `TRUNCATE(x, d)`
+//! is registered under its own name.
 
 use std::sync::Arc;
 
@@ -35,9 +36,165 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(Division::new(INT_DIV)),
         ScalarUDF::from(crate::coerce::ToDouble::new()),
         ScalarUDF::from(crate::coerce::Numeric::new()),
+        ScalarUDF::from(crate::coerce::AvgArg::new()),
         ScalarUDF::from(ToInteger::new(TO_SIGNED)),
         ScalarUDF::from(ToInteger::new(TO_UNSIGNED)),
+        ScalarUDF::from(Truncate::new()),
     ]
+}
+
+/// `TRUNCATE(x, d)`: `x` cut toward zero to `d` decimals (to a multiple of
+/// `10^-d` for a negative `d`). An exact number stays exact, with scale
+/// `d` when `d` is a constant; an integer stays an integer; anything else
+/// is a DOUBLE (a string read as its leading number).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Truncate {
+    signature: Signature,
+}
+
+impl Truncate {
+    fn new() -> Self {
+        Truncate {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+
+    fn result_type(x: &DataType, d: Option<i64>) -> DataType {
+        match x {
+            DataType::Decimal128(p, s) => {
+                let scale = d.map_or(*s, |d| d.clamp(0, i64::from(*s)) as i8);
+                let precision = (i16::from(*p) - i16::from(*s) + i16::from(scale)).clamp(1, 38);
+                DataType::Decimal128(precision as u8, scale)
+            }
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+                DataType::UInt64
+            }
+            t if t.is_integer() => DataType::Int64,
+            _ => DataType::Float64,
+        }
+    }
+}
+
+impl ScalarUDFImpl for Truncate {
+    fn name(&self) -> &str {
+        "truncate"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(Truncate::result_type(&args[0], None))
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs<'_>,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        let x = args
+            .arg_fields
+            .first()
+            .ok_or_else(|| DataFusionError::Plan("TRUNCATE takes two arguments".into()))?;
+        let d = args
+            .scalar_arguments
+            .get(1)
+            .copied()
+            .flatten()
+            .and_then(|v| v.cast_to(&DataType::Int64).ok())
+            .and_then(|v| match v {
+                datafusion::common::ScalarValue::Int64(d) => d,
+                _ => None,
+            });
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
+            self.name(),
+            Truncate::result_type(x.data_type(), d),
+            true,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (x, d) = (&arrays[0], cast(&arrays[1], &DataType::Int64)?);
+        let d = d
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| DataFusionError::Internal("cast to bigint failed".into()))?;
+        let out = args.return_field.data_type().clone();
+        // Exact values as i128 at `scale`, cut to `d` decimals.
+        let cut = |v: i128, scale: i8, d: i64| -> i128 {
+            let k = i64::from(scale) - d;
+            match u32::try_from(k) {
+                Ok(0) | Err(_) => v,
+                Ok(k) => 10i128.checked_pow(k).map_or(0, |m| v / m * m),
+            }
+        };
+        let result: ArrayRef = match (x.data_type(), &out) {
+            (DataType::Decimal128(_, s), DataType::Decimal128(p2, s2)) => {
+                let v = as_decimal(x, *s)?;
+                let down = pow10(s - s2).unwrap_or(1);
+                let values: Decimal128Array = v
+                    .iter()
+                    .zip(d.iter())
+                    .map(|(v, d)| Some(cut(v?, *s, d?) / down))
+                    .collect();
+                Arc::new(values.with_precision_and_scale(*p2, *s2)?)
+            }
+            (_, DataType::Int64) => {
+                let v = cast(x, &DataType::Int64)?;
+                let v = v
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| DataFusionError::Internal("cast to bigint failed".into()))?;
+                let values: Int64Array = v
+                    .iter()
+                    .zip(d.iter())
+                    .map(|(v, d)| Some(saturate(cut(i128::from(v?), 0, d?))))
+                    .collect();
+                Arc::new(values)
+            }
+            (_, DataType::UInt64) => {
+                let v = cast(x, &DataType::UInt64)?;
+                let v = v
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+                    .ok_or_else(|| DataFusionError::Internal("cast to unsigned failed".into()))?;
+                let values: datafusion::arrow::array::UInt64Array = v
+                    .iter()
+                    .zip(d.iter())
+                    .map(|(v, d)| Some(cut(i128::from(v?), 0, d?) as u64))
+                    .collect();
+                Arc::new(values)
+            }
+            _ => {
+                let v = match x.data_type() {
+                    t if crate::coerce::is_string(t) => crate::coerce::ToDouble::new()
+                        .invoke_with_args(ScalarFunctionArgs {
+                            args: vec![ColumnarValue::Array(Arc::clone(x))],
+                            ..args
+                        })?
+                        .into_array(x.len())?,
+                    _ => cast(x, &DataType::Float64)?,
+                };
+                let values: Float64Array = float(&v)?
+                    .iter()
+                    .zip(d.iter())
+                    .map(|(v, d)| {
+                        let (v, d) = (v?, d?.clamp(-308, 308) as i32);
+                        Some(if d >= 0 {
+                            let m = 10f64.powi(d);
+                            (v * m).trunc() / m
+                        } else {
+                            let m = 10f64.powi(-d);
+                            (v / m).trunc() * m
+                        })
+                    })
+                    .collect();
+                Arc::new(values)
+            }
+        };
+        Ok(ColumnarValue::Array(result))
+    }
 }
 
 /// The scale of an exact numeric type (integers have 0); `None` for

@@ -1769,6 +1769,20 @@ fn mysql_function(f: &ast::Function) -> Option<Expr> {
     if name == "GROUP_CONCAT" && !args.is_empty() {
         return Some(group_concat(f, list, args));
     }
+    if name == "AVG"
+        && let [arg] = args.as_slice()
+        && f.over.is_none()
+        && !matches!(arg, Expr::Function(g) if g.name.to_string() == crate::coerce::AVG_ARG)
+    {
+        // An integer averages to a DECIMAL with 4 more digits, as in MySQL.
+        let mut avg = f.clone();
+        if let ast::FunctionArguments::List(list) = &mut avg.args {
+            list.args = vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                call_expr(crate::coerce::AVG_ARG, vec![arg.clone()]),
+            ))];
+        }
+        return Some(Expr::Function(avg));
+    }
     let part = |unit: &str, x: &Expr| {
         let p = call_expr(
             "date_part",

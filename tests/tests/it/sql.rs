@@ -841,6 +841,33 @@ async fn arithmetic_and_functions_follow_mysql() {
         mysql_async::consts::ColumnType::MYSQL_TYPE_LONGLONG
     );
     drop(result);
+    // AVG of an exact number is exact with four more digits; of a DOUBLE, a DOUBLE.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT AVG(a), AVG(b), AVG(d), AVG(f), AVG(DISTINCT b), AVG(a + 1) FROM m"
+        )
+        .await,
+        table(&[&["0.0000", "1.0000", "1.500000", "1.25", "1.0000", "1.0000"]])
+    );
+    // TRUNCATE cuts toward zero, exact numbers to the scale asked.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT TRUNCATE(d * 1.239, 2), TRUNCATE(-d, 0), TRUNCATE(a * 123, -2), \
+             TRUNCATE(f, 0), TRUNCATE('7.89x', 1), TRUNCATE(d, 5) FROM m WHERE a = 7"
+        )
+        .await,
+        table(&[&["1.85", "-1", "800", "2", "7.8", "1.50"]])
+    );
+    let result = c.query_iter("SELECT AVG(b) FROM m").await.unwrap();
+    let columns = result.columns().unwrap();
+    assert_eq!(
+        columns[0].column_type(),
+        mysql_async::consts::ColumnType::MYSQL_TYPE_NEWDECIMAL
+    );
+    assert_eq!(columns[0].decimals(), 4);
+    drop(result);
     // Any number is a condition: non-zero is true.
     assert_eq!(
         rows(
