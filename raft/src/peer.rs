@@ -118,6 +118,9 @@ pub struct PeerConfig {
     /// Compact the log once more applied entries than this are kept;
     /// followers behind the compacted log catch up by snapshot.
     pub log_gc_threshold: u64,
+    /// Compact the log also once the applied entries kept since the last
+    /// compaction hold more bytes than this (the log is cached in memory).
+    pub log_gc_bytes: u64,
     /// How long a confirmed ReadIndex lets a leader read locally (see
     /// [`Lease`]); zero for never. Must stay below the wall time of
     /// `election_tick` ticks: the store sets it to two ticks less.
@@ -130,6 +133,7 @@ impl Default for PeerConfig {
             election_tick: 10,
             heartbeat_tick: 3,
             log_gc_threshold: 4096,
+            log_gc_bytes: 32 << 20,
             lease: Duration::ZERO,
         }
     }
@@ -181,6 +185,9 @@ pub struct Peer<E: Engine> {
     reads: HashMap<u64, PendingRead>,
     next_read: u64,
     log_gc_threshold: u64,
+    log_gc_bytes: u64,
+    /// Bytes of the entries applied since the log was last compacted.
+    log_bytes: u64,
     region: Region,
     /// Regions this peer's splits created, for the store to open.
     splits: Vec<Region>,
@@ -272,6 +279,8 @@ impl<E: Engine> Peer<E> {
             reads: HashMap::new(),
             next_read: 0,
             log_gc_threshold: cfg.log_gc_threshold,
+            log_gc_bytes: cfg.log_gc_bytes,
+            log_bytes: 0,
             region,
             splits: Vec::new(),
             lease: cfg.lease,
@@ -335,6 +344,10 @@ impl<E: Engine> Peer<E> {
     }
 
     /// Changes when the log is compacted (see [`PeerConfig::log_gc_threshold`]).
+    pub fn set_log_gc_bytes(&mut self, bytes: u64) {
+        self.log_gc_bytes = bytes;
+    }
+
     pub fn set_log_gc_threshold(&mut self, entries: u64) {
         self.log_gc_threshold = entries;
     }
@@ -702,11 +715,10 @@ impl<E: Engine> Peer<E> {
         self.apply(light.take_committed_entries());
         self.node.advance_apply();
         self.finish_reads();
-        if self
+        let kept = self
             .applied
-            .saturating_sub(self.node.store().first_index_now())
-            > self.log_gc_threshold
-        {
+            .saturating_sub(self.node.store().first_index_now());
+        if kept > self.log_gc_threshold || (kept > 0 && self.log_bytes > self.log_gc_bytes) {
             self.compact_log()?;
         }
         Ok(out)
@@ -738,6 +750,7 @@ impl<E: Engine> Peer<E> {
     /// apply must never diverge between replicas.
     fn apply(&mut self, entries: Vec<Entry>) {
         for entry in entries {
+            self.log_bytes += entry.data.len() as u64;
             if let Err(e) = self.apply_entry(&entry) {
                 panic!(
                     "region {} peer {}: cannot apply entry {}: {e}",
@@ -936,6 +949,7 @@ impl<E: Engine> Peer<E> {
         let mut batch = WriteBatch::new();
         self.node.store().compact(self.applied, &mut batch)?;
         self.engine.write(&batch, WriteOptions::default())?;
+        self.log_bytes = 0;
         Ok(())
     }
 }

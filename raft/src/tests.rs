@@ -607,6 +607,50 @@ fn a_follower_behind_the_compacted_log_catches_up_by_snapshot() {
     c.assert_replicas_equal(&[1, 2, 3]);
 }
 
+#[test]
+fn a_log_of_large_entries_is_compacted_by_size() {
+    let engines: BTreeMap<u64, Arc<MemoryEngine>> = (1..=3)
+        .map(|id| (id, Arc::new(MemoryEngine::new())))
+        .collect();
+    let mut c = Cluster::open(engines, &[1, 2, 3], &[]);
+    for p in c.peers.values_mut() {
+        p.set_log_gc_bytes(1_000);
+    }
+    c.elect(1);
+    let first = c.peers[&1].first_log_index();
+    for i in 0..4u64 {
+        assert_eq!(
+            outcome(&c.propose(1, put(&format!("k{i}"), 100 + i))),
+            Some(Ok(()))
+        );
+    }
+    // Few small entries: far below both limits.
+    assert_eq!(c.peers[&1].first_log_index(), first);
+    let big = |i: u64| {
+        let key = format!("big{i}").into_bytes();
+        Prewrite {
+            mutations: vec![Mutation::new(Op::Put, key.clone(), vec![7; 600])],
+            primary: key,
+            start_ts: 1_000 + i,
+            lock_ttl: 3_000,
+            for_update_ts: 0,
+            pessimistic: Vec::new(),
+            min_commit_ts: 0,
+        }
+    };
+    for i in 0..3u64 {
+        assert_eq!(outcome(&c.propose(1, big(i).into())), Some(Ok(())));
+    }
+    c.tick(2);
+    for id in [1, 2, 3] {
+        assert!(
+            c.peers[&id].first_log_index() > first + 4,
+            "peer {id} compacted its log by size"
+        );
+    }
+    c.assert_replicas_equal(&[1, 2, 3]);
+}
+
 /// One line per peer: role, leader, term, commit, applied.
 fn states(c: &Cluster<MemoryEngine>) -> String {
     c.peers
