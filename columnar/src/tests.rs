@@ -120,6 +120,15 @@ impl World {
         }
     }
 
+    /// Replaces the replica (and its learner) by one opened on `dir`: from
+    /// the checkpoint there, or rebuilt from the row store.
+    fn reopen(&mut self, config: &LayerConfig, dir: &std::path::Path) {
+        let snap = self.engine.snapshot();
+        self.replica =
+            Arc::new(Replica::open(Arc::new(Schemas), config.clone(), dir, &snap).unwrap());
+        self.learner = Learner::new(Arc::clone(&self.replica), Arc::clone(&self.engine));
+    }
+
     fn next_index(&self) -> u64 {
         self.index.set(self.index.get() + 1);
         self.index.get()
@@ -248,6 +257,16 @@ impl World {
     }
 }
 
+/// Layers small enough to freeze, compact and chunk within a test.
+fn small_layers() -> LayerConfig {
+    LayerConfig {
+        freeze_versions: 8,
+        delta_limit: 16,
+        chunk_rows: 8,
+        ..LayerConfig::default()
+    }
+}
+
 fn value(rng: &mut Rng) -> Vec<u8> {
     let a = rng.below(1000) as i64;
     // Long strings go through the default CF, short ones inline.
@@ -269,26 +288,14 @@ fn define(w: &mut World) {
 fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
     for seed in [1u64, 7, 42, 2026] {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let config = LayerConfig {
-            freeze_versions: 8,
-            delta_limit: 16,
-            chunk_rows: 8,
-            ..LayerConfig::default()
-        };
+        let config = small_layers();
         let mut w = World::new(config.clone());
         // Half the seeds keep the stable layer in files, and checkpoint
         // and reopen the replica now and then.
         let dir = tempfile::tempdir().unwrap();
         let on_disk = seed % 2 == 0;
-        let reopen = |w: &mut World| {
-            let snap = w.engine.snapshot();
-            w.replica = Arc::new(
-                Replica::open(Arc::new(Schemas), config.clone(), dir.path(), &snap).unwrap(),
-            );
-            w.learner = Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
-        };
         if on_disk {
-            reopen(&mut w);
+            w.reopen(&config, dir.path());
         }
         define(&mut w);
         let first = w.ts;
@@ -340,7 +347,7 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
             }
             if on_disk && step % 131 == 130 {
                 assert!(w.replica.checkpoint().unwrap());
-                reopen(&mut w);
+                w.reopen(&config, dir.path());
                 assert!(w.replica.from_checkpoint());
             }
             // Reads above every safe point used so far agree.
@@ -494,26 +501,9 @@ fn a_scan_waits_for_the_learner_to_apply_what_the_row_store_has() {
 #[test]
 fn a_checkpoint_restarts_the_replica_where_it_stood() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LayerConfig {
-        freeze_versions: 8,
-        delta_limit: 16,
-        chunk_rows: 8,
-        ..LayerConfig::default()
-    };
+    let config = small_layers();
     let mut w = World::new(config.clone());
-    let open = |w: &World| {
-        Arc::new(
-            Replica::open(
-                Arc::new(Schemas),
-                config.clone(),
-                dir.path(),
-                &w.engine.snapshot(),
-            )
-            .unwrap(),
-        )
-    };
-    w.replica = open(&w);
-    w.learner = Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
+    w.reopen(&config, dir.path());
     assert!(!w.replica.from_checkpoint());
     define(&mut w);
     let mut rng = Rng(99);
@@ -544,8 +534,7 @@ fn a_checkpoint_restarts_the_replica_where_it_stood() {
     assert_eq!(files, chunks + 1, "one file per chunk and the manifest");
 
     // Reopened at the same applied state: loaded, not rebuilt, and equal.
-    w.replica = open(&w);
-    w.learner = Learner::new(Arc::clone(&w.replica), Arc::clone(&w.engine));
+    w.reopen(&config, dir.path());
     assert!(w.replica.from_checkpoint());
     assert!(!dir.path().join("MANIFEST.json").exists());
     assert_eq!(w.learner(locked_at), None, "the lock is back");
@@ -566,7 +555,7 @@ fn a_checkpoint_restarts_the_replica_where_it_stood() {
         999u64.to_be_bytes().to_vec(),
     );
     w.engine.write(&batch, WriteOptions::default()).unwrap();
-    w.replica = open(&w);
+    w.reopen(&config, dir.path());
     assert!(!w.replica.from_checkpoint());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     assert_eq!(w.learner(w.ts), w.row_store(w.ts));

@@ -194,22 +194,44 @@ impl ScalarUDFImpl for ToDouble {
 /// as its leading number (DOUBLE), anything else unchanged. The query
 /// engine types a plan before any analyzer rule runs and refuses `'3' + 4`
 /// then, so the SQL rewrite wraps operands that may be strings in this.
+///
+/// `duet_avg_arg(x)` ([`Numeric::avg_arg`]) reads the argument of `AVG`
+/// the same way and makes an integer an exact DECIMAL besides, so that its
+/// average is a DECIMAL with four more digits of scale (`AVG(2)` is
+/// `2.0000`), as the query engine averages decimals.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Numeric {
+    name: &'static str,
+    /// What an integer becomes (`None`: it stays as it is).
+    integer_as: Option<DataType>,
     signature: Signature,
 }
 
 impl Numeric {
     pub(crate) fn new() -> Self {
         Numeric {
+            name: NUMERIC,
+            integer_as: None,
             signature: Signature::any(1, Volatility::Immutable),
         }
+    }
+
+    pub(crate) fn avg_arg() -> Self {
+        Numeric {
+            name: AVG_ARG,
+            integer_as: Some(DataType::Decimal128(20, 0)),
+            ..Numeric::new()
+        }
+    }
+
+    fn integer_as(&self, t: &DataType) -> Option<&DataType> {
+        self.integer_as.as_ref().filter(|_| t.is_integer())
     }
 }
 
 impl ScalarUDFImpl for Numeric {
     fn name(&self) -> &str {
-        NUMERIC
+        self.name
     }
 
     fn signature(&self) -> &Signature {
@@ -219,54 +241,7 @@ impl ScalarUDFImpl for Numeric {
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match args.first() {
             Some(t) if is_string(t) => DataType::Float64,
-            Some(t) => t.clone(),
-            None => DataType::Null,
-        })
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(arg) = args.args.first() else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Null));
-        };
-        if !is_string(&arg.data_type()) {
-            return Ok(arg.clone());
-        }
-        ToDouble::new().invoke_with_args(args)
-    }
-}
-
-/// `duet_avg_arg(x)`: the argument of `AVG` as MySQL averages it. An
-/// integer becomes an exact DECIMAL, so that its average is a DECIMAL with
-/// four more digits of scale (`AVG(2)` is `2.0000`), as the query engine
-/// averages decimals; a string is read as its leading number (DOUBLE);
-/// anything else is unchanged.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct AvgArg {
-    signature: Signature,
-}
-
-impl AvgArg {
-    pub(crate) fn new() -> Self {
-        AvgArg {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for AvgArg {
-    fn name(&self) -> &str {
-        AVG_ARG
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        Ok(match args.first() {
-            Some(t) if t.is_integer() => DataType::Decimal128(20, 0),
-            Some(t) if is_string(t) => DataType::Float64,
-            Some(t) => t.clone(),
+            Some(t) => self.integer_as(t).unwrap_or(t).clone(),
             None => DataType::Null,
         })
     }
@@ -279,10 +254,10 @@ impl ScalarUDFImpl for AvgArg {
         if is_string(&t) {
             return ToDouble::new().invoke_with_args(args);
         }
-        if !t.is_integer() {
-            return Ok(arg.clone());
+        match self.integer_as(&t) {
+            Some(target) => arg.cast_to(target, None),
+            None => Ok(arg.clone()),
         }
-        arg.cast_to(&DataType::Decimal128(20, 0), None)
     }
 }
 
