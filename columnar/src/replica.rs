@@ -28,8 +28,9 @@ use duet_raft::peer::{Applied, ApplyObserver};
 use duet_storage::codec::key::row_key_table;
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Modify, Snapshot};
 use duet_storage::mvcc::{
-    Lock, LockKind, Write, WriteKind, append_ts, decode_key, physical_ms, split_ts,
+    Lock, LockKind, Write, WriteKind, append_ts, decode_key, encode_key, physical_ms, split_ts,
 };
+use duet_storage::txn::commands::Effects;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
@@ -80,6 +81,8 @@ pub struct TableStatus {
     /// Versions held (an upper bound of the rows).
     pub versions: usize,
     pub delta_versions: usize,
+    /// Memory the delta takes, approximately.
+    pub delta_bytes: usize,
     pub chunks: usize,
 }
 
@@ -100,16 +103,45 @@ pub struct Replica {
     safe_point: AtomicU64,
     /// Whether this replica started from a checkpoint.
     from_checkpoint: bool,
+    /// Log entries replayed on top of the checkpoint at start.
+    replayed: u64,
+    /// What the last durable checkpoint lists.
+    durable: Mutex<Durable>,
+}
+
+/// What a start replays of one region: the region, the applied index to
+/// reach, and the writes of each entry up to there.
+type Replay = (u64, u64, Vec<Vec<Modify>>);
+
+/// The files and applied indices of the checkpoint a restart would load.
+#[derive(Debug, Default)]
+struct Durable {
+    files: HashSet<String>,
+    applied: HashMap<u64, u64>,
 }
 
 /// What a checkpoint leaves for the next start: the learner's applied
-/// index per region and each table's stable run, with no delta and no
-/// locks (those are read back from the row store, which holds the same
-/// applied state when the checkpoint is used).
+/// index per region, each table's stable run (the delta is empty), and the
+/// locks and staged values of the transactions in flight at that point.
+/// A start loads it and replays the log entries applied since.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     applied: BTreeMap<u64, u64>,
     tables: BTreeMap<i64, TableManifest>,
+    /// The file of locks and staged values (the writes of a storage
+    /// `Effects`).
+    #[serde(default)]
+    pending: Option<String>,
+}
+
+impl Manifest {
+    fn files(&self) -> HashSet<String> {
+        self.tables
+            .values()
+            .flat_map(|t| t.segments.iter().cloned())
+            .chain(self.pending.clone())
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -141,22 +173,29 @@ impl Replica {
             segments: None,
             safe_point: AtomicU64::new(0),
             from_checkpoint: false,
+            replayed: 0,
+            durable: Mutex::new(Durable::default()),
         }
     }
 
     /// A replica keeping its stable chunks under `dir`, starting from the
-    /// checkpoint there if the row store (`snap`) stands exactly where the
-    /// checkpoint does, and otherwise rebuilt from the row store.
+    /// checkpoint there and replaying the row store's log (in `snap`) from
+    /// the checkpoint's applied indices to the row store's; rebuilt from
+    /// the row store's data when that cannot be done (no checkpoint, the
+    /// log was compacted past it, a split or a definition change since).
     pub fn open<S: Snapshot>(
         schemas: Arc<dyn SchemaSource>,
         config: LayerConfig,
         dir: &Path,
         snap: &S,
     ) -> Result<Replica> {
-        let mut replica = Replica {
-            segments: Some(SegmentDir::open(dir)?),
-            ..Replica::new(schemas, config)
+        let fresh = || -> Result<Replica> {
+            Ok(Replica {
+                segments: Some(SegmentDir::open(dir)?),
+                ..Replica::new(Arc::clone(&schemas), config.clone())
+            })
         };
+        let mut replica = fresh()?;
         let path = dir.join(MANIFEST);
         let manifest: Option<Manifest> = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
@@ -168,32 +207,41 @@ impl Replica {
             },
             Err(_) => None,
         };
-        // The checkpoint describes this moment only: once entries apply,
-        // the segments it lists are replaced.
-        let _ = std::fs::remove_file(&path);
         let applied = applied_indices(snap)?;
         if let Some(m) = manifest {
-            if m.matches(&applied) {
-                match replica.load(snap, &m) {
-                    Ok(()) => {
-                        info!(
-                            tables = m.tables.len(),
-                            "columnar replica loaded from its checkpoint"
-                        );
-                        replica.from_checkpoint = true;
-                        return Ok(replica);
-                    }
-                    Err(e) => warn!(error = %e, "columnar checkpoint unusable; rebuilding"),
+            match replica.load(snap, &m, &applied) {
+                Ok(replayed) => {
+                    info!(
+                        tables = m.tables.len(),
+                        replayed, "columnar replica loaded from its checkpoint"
+                    );
+                    replica.from_checkpoint = true;
+                    replica.replayed = replayed;
+                    return Ok(replica);
                 }
-            } else {
-                info!("the row store moved past the columnar checkpoint; rebuilding");
+                Err(e) => {
+                    warn!(error = %e, "columnar checkpoint unusable; rebuilding");
+                    replica = fresh()?;
+                }
             }
         }
+        let _ = std::fs::remove_file(&path);
         if let Some(dir) = &replica.segments {
             dir.remove_others(&HashSet::new())?;
         }
         replica.rebuild_from(snap)?;
         Ok(replica)
+    }
+
+    /// How many log entries the start replayed on top of the checkpoint.
+    pub fn replayed(&self) -> u64 {
+        self.replayed
+    }
+
+    /// The applied index of `region_id` that the last durable checkpoint
+    /// holds: a restart replays the region's log from there.
+    pub fn durable_index(&self, region_id: u64) -> Option<u64> {
+        lock(&self.durable).applied.get(&region_id).copied()
     }
 
     /// Whether this replica started from a checkpoint (rather than from
@@ -202,12 +250,21 @@ impl Replica {
         self.from_checkpoint
     }
 
-    /// Installs checkpoint `m`: definitions, locks and staged values from
-    /// the row store, stable runs from the segment files.
-    fn load<S: Snapshot>(&self, snap: &S, m: &Manifest) -> Result<()> {
+    /// Installs checkpoint `m` (definitions from the row store, stable
+    /// runs from the segment files, locks and staged values from its
+    /// pending file), then replays each region's log from the checkpoint's
+    /// applied index to the row store's (`row_applied`). Returns the number
+    /// of entries replayed.
+    fn load<S: Snapshot>(
+        &self,
+        snap: &S,
+        m: &Manifest,
+        row_applied: &HashMap<u64, u64>,
+    ) -> Result<u64> {
         let Some(dir) = &self.segments else {
-            return Ok(());
+            return Ok(0);
         };
+        let replay = self.replay_plan(snap, m, row_applied)?;
         self.rebuild(snap, false)?;
         let mut keep = HashSet::new();
         for (id, tm) in &m.tables {
@@ -237,14 +294,108 @@ impl Replica {
             }
             t.load_stable(chunks);
         }
+        if let Some(name) = &m.pending {
+            let (writes, _) = Effects::from_bytes(&dir.read_file(name)?)
+                .and_then(Effects::into_parts)
+                .map_err(|e| Error::Internal(format!("pending file {name}: {e}")))?;
+            self.apply_writes(&writes.modifies)?;
+            keep.insert(name.clone());
+        }
         dir.remove_others(&keep)?;
         lock(&self.state).applied = m.applied.iter().map(|(r, i)| (*r, *i)).collect();
-        Ok(())
+        let mut replayed = 0;
+        for (region, upto, entries) in replay {
+            for writes in &entries {
+                self.apply_writes(writes)?;
+            }
+            replayed += entries.len() as u64;
+            lock(&self.state).applied.insert(region, upto);
+        }
+        let mut state = lock(&self.state);
+        if let Some(why) = &state.stopped {
+            return Err(Error::Internal(why.clone()));
+        }
+        // Replayed commits are not fresh: their delays would mislead.
+        state.visible.clear();
+        *lock(&self.durable) = Durable {
+            files: m.files(),
+            applied: m.applied.iter().map(|(r, i)| (*r, *i)).collect(),
+        };
+        Ok(replayed)
     }
 
-    /// Compacts every table into its stable run and records the run and
-    /// the applied indices in a manifest the next start can load. Call it
-    /// once the peers have stopped applying. Returns whether it wrote one
+    /// The writes to replay after checkpoint `m`, per region: `(region,
+    /// applied index to reach, the writes of each entry)`. Fails if the
+    /// log cannot replay them alone.
+    fn replay_plan<S: Snapshot>(
+        &self,
+        snap: &S,
+        m: &Manifest,
+        row_applied: &HashMap<u64, u64>,
+    ) -> Result<Vec<Replay>> {
+        use duet_raft::peer::{Logged, logged_writes};
+        let mut plan = Vec::new();
+        for (&region, &upto) in row_applied {
+            let from = m
+                .applied
+                .get(&region)
+                .copied()
+                .unwrap_or(duet_raft::storage::INIT_INDEX);
+            if from == upto {
+                continue;
+            }
+            let unusable = |why: &str| {
+                Err(Error::Internal(format!(
+                    "region {region} (checkpoint at {from}, row store at {upto}): {why}"
+                )))
+            };
+            if from > upto {
+                return unusable("the row store is behind the checkpoint");
+            }
+            let raft = |e: duet_raft::Error| Error::Internal(e.to_string());
+            let Some(desc) = duet_raft::region::Region::read(snap, region).map_err(raft)? else {
+                return unusable("no region descriptor");
+            };
+            let version = desc.epoch().version;
+            let Some(logged) = logged_writes(snap, region, version, from, upto).map_err(raft)?
+            else {
+                return unusable("the log was compacted past the checkpoint");
+            };
+            let mut entries = Vec::new();
+            for entry in logged {
+                match entry {
+                    Logged::Writes(w) if self.commits_definition(&w) => {
+                        return unusable("a table definition changed since the checkpoint");
+                    }
+                    Logged::Writes(w) => entries.push(w),
+                    Logged::Nothing => {}
+                    Logged::Opaque => return unusable("a split or an older entry follows"),
+                }
+            }
+            plan.push((region, upto, entries));
+        }
+        Ok(plan)
+    }
+
+    /// Whether `writes` commit a metadata key (which may define a table or
+    /// give it a replica).
+    fn commits_definition(&self, writes: &[Modify]) -> bool {
+        writes.iter().any(|m| match m {
+            Modify::Put {
+                cf: Cf::Write, key, ..
+            } => split_ts(key)
+                .ok()
+                .and_then(|(e, _)| decode_key(e).ok())
+                .is_some_and(|u| row_key_table(&u).is_none() && self.wanted(&u)),
+            _ => false,
+        })
+    }
+
+    /// Compacts every table into its stable run and records the runs, the
+    /// locks and staged values, and the applied indices in a manifest the
+    /// next start loads (replaying the log from there). Runs while entries
+    /// apply: the learner waits only while the last of the delta is
+    /// compacted and the manifest drawn up. Returns whether it wrote one
     /// (not for an in-memory or stopped replica, or a table it cannot
     /// compact).
     pub fn checkpoint(&self) -> Result<bool> {
@@ -254,43 +405,74 @@ impl Replica {
         if self.stopped().is_some() {
             return Ok(false);
         }
-        self.wait_caught_up(Duration::from_secs(60))?;
-        self.compact(self.safe_point.load(Ordering::SeqCst), true)?;
-        // Held so that nothing applies while the manifest is drawn up.
-        let state = lock(&self.state);
-        let mut manifest = Manifest {
-            applied: state.applied.iter().map(|(r, i)| (*r, *i)).collect(),
-            tables: BTreeMap::new(),
-        };
-        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
-        for (id, table) in tables.iter() {
-            let t = lock(table);
-            let Some(codec) = &t.codec else {
-                if t.versions() == 0 {
-                    continue;
-                }
-                return Ok(false);
+        // At a stop, the entries already handed over belong in it.
+        let _ = self.wait_caught_up(self.config.read_wait);
+        let safe_point = self.safe_point.load(Ordering::SeqCst);
+        self.compact(safe_point, true)?;
+        let (mut manifest, files, pending) = {
+            // Held so that nothing applies while the manifest is drawn up.
+            let state = lock(&self.state);
+            self.compact(safe_point, true)?;
+            let mut manifest = Manifest {
+                applied: state.applied.iter().map(|(r, i)| (*r, *i)).collect(),
+                ..Manifest::default()
             };
-            if t.delta_versions() > 0 {
-                return Ok(false);
-            }
-            let mut segments = Vec::new();
-            for chunk in t.stable_chunks().iter() {
-                let Some(file) = chunk.file() else {
+            let mut files = Vec::new();
+            let mut pending = Vec::new();
+            let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            for (id, table) in tables.iter() {
+                let t = lock(table);
+                for (key, l) in t.locks() {
+                    pending.push(Modify::Put {
+                        cf: Cf::Lock,
+                        key: encode_key(key),
+                        value: l.to_bytes(),
+                    });
+                }
+                let Some(codec) = &t.codec else {
+                    if t.versions() == 0 {
+                        continue;
+                    }
                     return Ok(false);
                 };
-                file.keep()
-                    .map_err(|e| Error::Internal(format!("syncing a segment: {e}")))?;
-                segments.push(file.name());
+                if t.delta_versions() > 0 {
+                    return Ok(false);
+                }
+                let mut segments = Vec::new();
+                for chunk in t.stable_chunks().iter() {
+                    let Some(file) = chunk.file() else {
+                        return Ok(false);
+                    };
+                    segments.push(file.name());
+                    files.push(Arc::clone(file));
+                }
+                manifest.tables.insert(
+                    *id,
+                    TableManifest {
+                        column_ids: codec.column_ids(),
+                        segments,
+                    },
+                );
             }
-            manifest.tables.insert(
-                *id,
-                TableManifest {
-                    column_ids: codec.column_ids(),
-                    segments,
-                },
-            );
+            for ((key, start_ts), value) in &state.pending {
+                pending.push(Modify::Put {
+                    cf: Cf::Default,
+                    key: append_ts(&encode_key(key), *start_ts),
+                    value: value.clone(),
+                });
+            }
+            (manifest, files, pending)
+        };
+        // Kept (and synced) before the manifest that lists them.
+        for file in &files {
+            file.keep()
+                .map_err(|e| Error::Internal(format!("syncing a segment: {e}")))?;
         }
+        let effects = Effects {
+            writes: pending.into_iter().map(Into::into).collect(),
+            outcome: None,
+        };
+        manifest.pending = Some(dir.write_pending(&effects.to_bytes())?);
         let io = |e: std::io::Error| Error::Internal(format!("writing the columnar manifest: {e}"));
         let tmp = dir.path().join(format!("{MANIFEST}.tmp"));
         let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
@@ -303,6 +485,16 @@ impl Replica {
         std::fs::File::open(dir.path())
             .and_then(|d| d.sync_all())
             .map_err(io)?;
+        // What only the previous checkpoint listed goes.
+        let listed = manifest.files();
+        let mut durable = lock(&self.durable);
+        for old in durable.files.difference(&listed) {
+            dir.remove(old);
+        }
+        *durable = Durable {
+            files: listed,
+            applied: manifest.applied.iter().map(|(r, i)| (*r, *i)).collect(),
+        };
         Ok(true)
     }
 
@@ -448,6 +640,7 @@ impl Replica {
                     rows: None,
                     versions: t.versions(),
                     delta_versions: t.delta_versions(),
+                    delta_bytes: t.delta_bytes(),
                     chunks: t.chunks(),
                 }
             })
@@ -471,6 +664,7 @@ impl Replica {
                 rows: None,
                 versions: t.versions(),
                 delta_versions: t.delta_versions(),
+                delta_bytes: t.delta_bytes(),
                 chunks: t.chunks(),
             };
             (status, t.snapshot())
@@ -758,11 +952,11 @@ impl Replica {
         self.rebuild(snap, true)
     }
 
-    /// [`rebuild_from`](Self::rebuild_from), with the rows or only the
-    /// definitions, locks and staged values (a checkpoint has the rows).
-    fn rebuild<S: Snapshot>(&self, snap: &S, rows: bool) -> Result<()> {
+    /// [`rebuild_from`](Self::rebuild_from), with the rows, locks and
+    /// staged values, or only the definitions (a checkpoint has the rest).
+    fn rebuild<S: Snapshot>(&self, snap: &S, whole: bool) -> Result<()> {
         let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
-        let batch = if rows {
+        let batch = if whole {
             committed_versions(self, snap, b"", &[])?
         } else {
             // Every key but the tables' (rows and index entries).
@@ -782,7 +976,9 @@ impl Replica {
         });
         fresh.apply_writes(&defs)?;
         fresh.apply_writes(&rows)?;
-        fresh.apply_writes(&live_locks(snap, b"", &[])?)?;
+        if whole {
+            fresh.apply_writes(&live_locks(snap, b"", &[])?)?;
+        }
         let tables = std::mem::take(&mut *fresh.tables.write().unwrap_or_else(|e| e.into_inner()));
         let learned = std::mem::take(&mut *lock(&fresh.state));
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = tables;
@@ -790,19 +986,6 @@ impl Replica {
         let applied = std::mem::take(&mut state.applied);
         *state = LearnerState { applied, ..learned };
         Ok(())
-    }
-}
-
-impl Manifest {
-    /// Whether the row store's applied indices are the checkpoint's (a
-    /// region it does not know has applied nothing since it was created).
-    fn matches(&self, row_store: &HashMap<u64, u64>) -> bool {
-        row_store
-            .iter()
-            .all(|(region, index)| match self.applied.get(region) {
-                Some(i) => i == index,
-                None => *index <= duet_raft::storage::INIT_INDEX,
-            })
     }
 }
 
@@ -985,20 +1168,6 @@ impl<E: Engine> Learner<E> {
             self.replica.done();
         }
     }
-
-    /// Whether `writes` commit a metadata key (which may give a table a
-    /// replica).
-    fn defines(&self, writes: &[Modify]) -> bool {
-        writes.iter().any(|m| match m {
-            Modify::Put {
-                cf: Cf::Write, key, ..
-            } => split_ts(key)
-                .ok()
-                .and_then(|(e, _)| decode_key(e).ok())
-                .is_some_and(|u| row_key_table(&u).is_none() && self.replica.wanted(&u)),
-            _ => false,
-        })
-    }
 }
 
 /// Applies one entry on the learner's thread.
@@ -1039,7 +1208,10 @@ impl<E: Engine> ApplyObserver for Learner<E> {
             } => Job::Writes {
                 writes: writes.to_vec(),
                 // The engine holds everything up to this entry now.
-                snapshot: self.defines(writes).then(|| self.engine.snapshot()),
+                snapshot: self
+                    .replica
+                    .commits_definition(writes)
+                    .then(|| self.engine.snapshot()),
             },
             _ => Job::Skip,
         };
@@ -1052,5 +1224,9 @@ impl<E: Engine> ApplyObserver for Learner<E> {
 
     fn progress(&self, region_id: u64) -> Option<u64> {
         self.replica.applied(region_id)
+    }
+
+    fn durable(&self, region_id: u64) -> Option<u64> {
+        self.replica.durable_index(region_id)
     }
 }

@@ -52,10 +52,13 @@ impl SegmentFile {
             .unwrap_or_default()
     }
 
-    /// Keeps the file past its last reader (a checkpoint lists it).
+    /// Keeps the file past its last reader (a checkpoint lists it); the
+    /// first call syncs it.
     pub fn keep(&self) -> std::io::Result<()> {
-        File::open(&self.path)?.sync_all()?;
-        self.keep.store(true, Ordering::SeqCst);
+        if !self.keep.load(Ordering::SeqCst) {
+            File::open(&self.path)?.sync_all()?;
+            self.keep.store(true, Ordering::SeqCst);
+        }
         Ok(())
     }
 }
@@ -86,7 +89,8 @@ impl SegmentDir {
         let mut next = 0;
         for entry in std::fs::read_dir(dir).map_err(|e| io("listing", dir, e))? {
             let entry = entry.map_err(|e| io("listing", dir, e))?;
-            if let Some(n) = segment_number(&entry.file_name().to_string_lossy()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(n) = segment_number(&name).or_else(|| pending_number(&name)) {
                 next = next.max(n + 1);
             }
         }
@@ -136,30 +140,64 @@ impl SegmentDir {
         Ok((file, mapped))
     }
 
-    /// Takes an existing file of this directory under management.
+    /// Takes an existing file of this directory under management; it is
+    /// kept (the checkpoint it came from still lists it).
     pub fn adopt(&self, name: &str) -> Result<(Arc<SegmentFile>, ChunkArrays)> {
         let path = self.dir.join(name);
         let arrays = read(&path)?;
         Ok((
             Arc::new(SegmentFile {
                 path,
-                keep: AtomicBool::new(false),
+                keep: AtomicBool::new(true),
             }),
             arrays,
         ))
     }
 
-    /// Removes every segment file not named in `keep`.
+    /// Writes and syncs a checkpoint's file of locks and staged values;
+    /// returns its name.
+    pub fn write_pending(&self, bytes: &[u8]) -> Result<String> {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let name = format!("pending-{n:010}.pb");
+        let path = self.dir.join(&name);
+        let mut f = File::create(&path).map_err(|e| io("creating", &path, e))?;
+        std::io::Write::write_all(&mut f, bytes).map_err(|e| io("writing", &path, e))?;
+        f.sync_all().map_err(|e| io("syncing", &path, e))?;
+        Ok(name)
+    }
+
+    /// Reads a file of this directory whole.
+    pub fn read_file(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        std::fs::read(&path).map_err(|e| io("reading", &path, e))
+    }
+
+    /// Removes a file a checkpoint no longer lists (mapped chunks of it
+    /// stay readable).
+    pub fn remove(&self, name: &str) {
+        let _ = std::fs::remove_file(self.dir.join(name));
+    }
+
+    /// Removes every segment or pending file not named in `keep`.
     pub fn remove_others(&self, keep: &std::collections::HashSet<String>) -> Result<()> {
         for entry in std::fs::read_dir(&self.dir).map_err(|e| io("listing", &self.dir, e))? {
             let entry = entry.map_err(|e| io("listing", &self.dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if segment_number(&name).is_some() && !keep.contains(&name) {
+            let managed = segment_number(&name).is_some() || pending_number(&name).is_some();
+            if managed && !keep.contains(&name) {
                 std::fs::remove_file(entry.path()).map_err(|e| io("removing", &entry.path(), e))?;
             }
         }
         Ok(())
     }
+}
+
+/// The number of a checkpoint's pending file (`pending-<number>.pb`).
+fn pending_number(name: &str) -> Option<u64> {
+    name.strip_prefix("pending-")?
+        .strip_suffix(".pb")?
+        .parse()
+        .ok()
 }
 
 /// The number of a segment file's name (`t<table>-<number>.arrow`).

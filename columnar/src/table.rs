@@ -49,6 +49,13 @@ pub(crate) struct Version {
 /// Row key → versions, oldest first.
 pub(crate) type Delta = BTreeMap<Vec<u8>, Vec<Version>>;
 
+/// What one delta version costs in memory: its key (each version counts
+/// it, as a bound), its value and the maps' overhead.
+fn version_bytes(key: &[u8], version: &Version) -> usize {
+    const OVERHEAD: usize = 64;
+    key.len() + version.value.as_ref().map_or(0, |v| v.len()) + OVERHEAD
+}
+
 /// An immutable slice of the stable run.
 #[derive(Debug)]
 pub(crate) struct Chunk {
@@ -200,8 +207,11 @@ pub struct LayerConfig {
     /// The active delta freezes past this many versions.
     pub freeze_versions: usize,
     /// Compaction runs once the frozen deltas hold this many versions (or a
-    /// quarter of the stable rows, whichever is more).
+    /// quarter of the stable rows, whichever is more) …
     pub delta_limit: usize,
+    /// … or once the delta holds this many bytes, however large the table:
+    /// the bound on a table's memory.
+    pub delta_bytes: usize,
     /// Rows per stable chunk.
     pub chunk_rows: usize,
     /// How long a scan waits for the learner to apply what the row store
@@ -215,6 +225,7 @@ impl Default for LayerConfig {
         LayerConfig {
             freeze_versions: 4096,
             delta_limit: 65_536,
+            delta_bytes: 128 << 20,
             chunk_rows: 65_536,
             read_wait: std::time::Duration::from_secs(10),
         }
@@ -232,8 +243,10 @@ pub(crate) struct TableState {
     /// Oldest first.
     frozen: Vec<Arc<Delta>>,
     frozen_versions: usize,
+    frozen_bytes: usize,
     active: Delta,
     active_versions: usize,
+    active_bytes: usize,
     /// Locks of in-flight transactions on the table's rows.
     locks: BTreeMap<Vec<u8>, Lock>,
 }
@@ -248,6 +261,7 @@ pub(crate) struct TableSnapshot {
 
 impl TableState {
     pub fn put_version(&mut self, key: Vec<u8>, version: Version, config: &LayerConfig) {
+        self.active_bytes += version_bytes(&key, &version);
         self.active.entry(key).or_default().push(version);
         self.active_versions += 1;
         if self.active_versions >= config.freeze_versions {
@@ -263,11 +277,17 @@ impl TableState {
         self.locks.remove(key);
     }
 
+    /// The locks of in-flight transactions, by row key.
+    pub fn locks(&self) -> impl Iterator<Item = (&Vec<u8>, &Lock)> {
+        self.locks.iter()
+    }
+
     fn freeze(&mut self) {
         if self.active_versions > 0 {
             self.frozen.push(Arc::new(std::mem::take(&mut self.active)));
             self.frozen_versions += self.active_versions;
             self.active_versions = 0;
+            self.frozen_bytes += std::mem::take(&mut self.active_bytes);
         }
     }
 
@@ -275,6 +295,11 @@ impl TableState {
     /// table's size.
     pub fn versions(&self) -> usize {
         self.stable_rows + self.frozen_versions + self.active_versions
+    }
+
+    /// The memory the delta's versions take, approximately.
+    pub fn delta_bytes(&self) -> usize {
+        self.frozen_bytes + self.active_bytes
     }
 
     pub fn delta_versions(&self) -> usize {
@@ -341,7 +366,11 @@ impl TableState {
     /// Whether compaction is due.
     pub fn wants_compaction(&self, config: &LayerConfig) -> bool {
         let delta = self.frozen_versions + self.active_versions;
-        self.codec.is_some() && delta > 0 && delta >= config.delta_limit.max(self.stable_rows / 4)
+        let bytes = self.frozen_bytes + self.active_bytes;
+        self.codec.is_some()
+            && delta > 0
+            && (delta >= config.delta_limit.max(self.stable_rows / 4)
+                || bytes >= config.delta_bytes)
     }
 
     /// Freezes the active delta and returns what a compaction merges: the
@@ -373,13 +402,19 @@ impl TableState {
         if !unchanged {
             return false;
         }
-        let merged: usize = input
-            .deltas
-            .iter()
-            .map(|d| d.values().map(Vec::len).sum::<usize>())
-            .sum();
+        let (mut merged, mut merged_bytes) = (0, 0);
+        for d in &input.deltas {
+            for (key, versions) in d.iter() {
+                merged += versions.len();
+                merged_bytes += versions
+                    .iter()
+                    .map(|v| version_bytes(key, v))
+                    .sum::<usize>();
+            }
+        }
         self.frozen.drain(..input.deltas.len());
         self.frozen_versions -= merged;
+        self.frozen_bytes -= merged_bytes;
         self.stable_rows = output.iter().map(|c| c.len()).sum();
         self.stable = Arc::new(output);
         true

@@ -145,7 +145,6 @@ impl World {
             Ok((batch, _)) => {
                 self.engine.write(&batch, WriteOptions::default()).unwrap();
                 let applied = Applied::Command {
-                    command: &command,
                     ok: true,
                     writes: &batch.modifies,
                 };
@@ -387,6 +386,43 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
 }
 
 #[test]
+fn a_delta_past_its_byte_bound_is_compacted_however_large_the_table() {
+    let mut w = World::new(LayerConfig {
+        freeze_versions: 4,
+        delta_limit: usize::MAX,
+        delta_bytes: 8 << 10,
+        chunk_rows: 16,
+        ..LayerConfig::default()
+    });
+    define(&mut w);
+    let big =
+        |h: i64| encode_row(&[(1, Datum::Int(h)), (2, Datum::Bytes(vec![b'v'; 200]))]).unwrap();
+    for h in 0..20 {
+        let (s, c) = (w.tick(), w.tick());
+        let k = row_key(TABLE, h);
+        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), big(h))], s));
+        w.commit(vec![k], s, c);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    // About 6 KiB: under the bound, and the version limit is never reached.
+    assert_eq!(w.replica.compact(w.ts, false).unwrap(), 0);
+    let held = w.replica.table_status(TABLE).unwrap().delta_bytes;
+    assert!((4 << 10..8 << 10).contains(&held), "{held} bytes");
+    for h in 20..40 {
+        let (s, c) = (w.tick(), w.tick());
+        let k = row_key(TABLE, h);
+        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), big(h))], s));
+        w.commit(vec![k], s, c);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    assert_eq!(w.replica.compact(w.ts, false).unwrap(), 1, "past 8 KiB");
+    let status = w.replica.table_status(TABLE).unwrap();
+    assert_eq!(status.delta_versions, 0, "{status:?}");
+    assert_eq!(status.delta_bytes, 0, "{status:?}");
+    assert_eq!(w.learner(w.ts), w.row_store(w.ts));
+}
+
+#[test]
 fn a_chunk_whose_range_misses_the_filter_is_skipped() {
     let mut w = World::new(LayerConfig {
         freeze_versions: 4,
@@ -442,7 +478,6 @@ fn an_entry_that_does_not_decode_stops_the_learner() {
         9,
         1,
         &Applied::Command {
-            command: &commit,
             ok: true,
             writes: &batch.modifies,
         },
@@ -523,7 +558,7 @@ fn a_checkpoint_restarts_the_replica_where_it_stood() {
             w.replica.compact(first + h as u64, false).unwrap();
         }
     }
-    // One transaction still in flight: its lock comes back from the row store.
+    // One transaction still in flight: the checkpoint keeps its lock.
     let (s, locked_at) = (w.tick(), w.tick());
     let k = row_key(TABLE, 3);
     assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), value(&mut rng))], s));
@@ -531,13 +566,25 @@ fn a_checkpoint_restarts_the_replica_where_it_stood() {
     let chunks = w.replica.table_status(TABLE).unwrap().chunks;
     assert!(chunks >= 2, "{chunks} chunks");
     let files = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(files, chunks + 1, "one file per chunk and the manifest");
+    assert_eq!(
+        files,
+        chunks + 2,
+        "one file per chunk, the pending file and the manifest"
+    );
 
     // Reopened at the same applied state: loaded, not rebuilt, and equal.
     w.reopen(&config, dir.path());
     assert!(w.replica.from_checkpoint());
-    assert!(!dir.path().join("MANIFEST.json").exists());
-    assert_eq!(w.learner(locked_at), None, "the lock is back");
+    assert_eq!(w.replica.replayed(), 0);
+    assert!(
+        dir.path().join("MANIFEST.json").exists(),
+        "still the durable one"
+    );
+    assert_eq!(
+        w.learner(locked_at),
+        None,
+        "the lock is back from the checkpoint"
+    );
     w.commit(vec![k], s, locked_at);
     for ts in (first..=w.ts).step_by(5) {
         if ts >= first + 60 {

@@ -68,6 +68,15 @@ impl<E: Engine> ClusterStore<E> {
         let reply = transport
             .call(leader, request, Duration::from_secs(3))
             .map_err(|_| None)?;
+        if reply.epoch_not_match {
+            let current = (self.store.view().regions().into_iter())
+                .find(|r| r.id == region_id)
+                .unwrap_or_default();
+            return Err(Some(Error::EpochNotMatch {
+                region_id,
+                current: Box::new(current),
+            }));
+        }
         if reply.index == 0 {
             return Err(None);
         }
@@ -542,7 +551,10 @@ impl<E: Engine> RequestHandler for Handler<E> {
                 reply.leader = leader.unwrap_or(0);
                 reply.error = "not leader".into();
             }
-            Err(e) => reply.error = e.to_string(),
+            Err(e) => {
+                reply.epoch_not_match = matches!(e, Error::EpochNotMatch { .. });
+                reply.error = e.to_string();
+            }
         }
         reply
     }

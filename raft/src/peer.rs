@@ -1,20 +1,26 @@
 //! One region peer: a raft-rs `RawNode` over [`PeerStorage`], driven from
 //! outside — ticks, incoming messages and proposals go in; the Ready handling
 //! persists the log, returns the messages to send, and applies committed
-//! entries to the KV engine through the storage crate's deterministic
-//! command apply. No threads, no clock: tests drive it by hand.
+//! entries to the KV engine. No threads, no clock: tests drive it by hand.
 //!
-//! Apply contract: applying a committed entry either yields the same writes
-//! and the same answer on every replica (transaction conflicts included), or
-//! the node stops. An engine failure during apply panics; it is never
-//! reported to a client after the entry committed.
+//! Proposal contract: the leader runs a transaction command once, against
+//! its engine, and proposes the command's [`Effects`] — its writes and its
+//! answer, conflicts included. To run it on a current state, the leader
+//! waits until it has applied an entry of its own term, and until no entry
+//! still unapplied touches the command's keys (latches, released when the
+//! entry applies). Entries carry the region epoch they were computed under;
+//! one that a split overtook is refused alike everywhere.
+//!
+//! Apply contract: every replica writes the same effects and gives the same
+//! answer. An engine failure during apply panics; it is never reported to a
+//! client after the entry committed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_storage::engine::{Cf, Engine, Modify, WriteBatch, WriteOptions};
-use duet_storage::txn::commands::{self, Command, Response};
+use duet_storage::txn::commands::{self, Command, Effects, Response};
 use protobuf::Message as _;
 use raft::prelude::{ConfChangeV2, ConfState, Entry, EntryType, Message};
 use raft::{Config, RawNode, StateRole};
@@ -26,6 +32,9 @@ use crate::storage::PeerStorage;
 
 /// The outcome of an applied command, as its proposer sees it.
 pub type ApplyResult = std::result::Result<Response, Error>;
+
+/// Called once with where a proposal entered the log: `(index, term)`.
+pub type PositionCallback = Box<dyn FnOnce((u64, u64)) + Send>;
 
 /// Called once with the outcome of a proposal.
 pub type Callback = Box<dyn FnOnce(ApplyResult) + Send>;
@@ -82,10 +91,9 @@ const READ_RETRY_TICKS: usize = 3;
 /// What the learner API reports for each applied entry.
 #[derive(Debug)]
 pub enum Applied<'a> {
-    /// A transaction command, whether it took effect, and the row store's
+    /// A transaction command: whether it took effect, and the row store's
     /// writes it made (its MVCC effects: locks, values, commit records).
     Command {
-        command: &'a Command,
         ok: bool,
         writes: &'a [duet_storage::engine::Modify],
     },
@@ -95,6 +103,64 @@ pub enum Applied<'a> {
     Split { left: &'a Region, right: &'a Region },
     /// An entry with no command (e.g. a new leader's empty entry).
     Empty,
+}
+
+/// What a committed entry did to the row data, as a replayer reads it back
+/// from the log (see [`logged_writes`]).
+#[derive(Debug)]
+pub enum Logged {
+    /// The writes of a command's effects.
+    Writes(Vec<Modify>),
+    /// No row data: an empty entry, a membership change, a command that
+    /// failed or that a split overtook.
+    Nothing,
+    /// An entry the log alone cannot replay: a split (it changes the
+    /// region's epoch), or a command logged before effects were.
+    Opaque,
+}
+
+/// Reads back entries `after + 1 ..= upto` of `region_id` from the raft log
+/// in `snap` and says what each did, for a region whose epoch version was
+/// `version` throughout (a replayer stops at the first [`Logged::Opaque`]).
+/// `None` if any of them is no longer in the log.
+pub fn logged_writes<S: duet_storage::engine::Snapshot>(
+    snap: &S,
+    region_id: u64,
+    version: u64,
+    after: u64,
+    upto: u64,
+) -> Result<Option<Vec<Logged>>> {
+    let mut out = Vec::new();
+    for index in after + 1..=upto {
+        let Some(bytes) = snap.get(Cf::Raft, &keys::entry_key(region_id, index))? else {
+            return Ok(None);
+        };
+        let entry = Entry::parse_from_bytes(&bytes).map_err(|e| Error::Corruption {
+            what: "log entry",
+            detail: e.to_string(),
+        })?;
+        let context = entry.get_context();
+        out.push(match entry.get_entry_type() {
+            EntryType::EntryNormal if entry.data.is_empty() => Logged::Nothing,
+            EntryType::EntryNormal if context.starts_with(EFFECTS_CONTEXT) => {
+                let at = context[EFFECTS_CONTEXT.len()..]
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .ok();
+                if at != Some(version) {
+                    Logged::Nothing
+                } else {
+                    match Effects::from_bytes(&entry.data)?.into_parts()? {
+                        (writes, Ok(_)) => Logged::Writes(writes.modifies),
+                        (_, Err(_)) => Logged::Nothing,
+                    }
+                }
+            }
+            EntryType::EntryNormal => Logged::Opaque,
+            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => Logged::Nothing,
+        });
+    }
+    Ok(Some(out))
 }
 
 /// Receives, in log order, every entry a peer applies (the columnar learner
@@ -108,7 +174,19 @@ pub trait ApplyObserver: Send + Sync {
     fn progress(&self, _region_id: u64) -> Option<u64> {
         None
     }
+    /// The index up to which the subscriber's own state of `region_id` is
+    /// durable: it replays the log from there after a crash, so the peer
+    /// keeps the entries after it (within [`LOG_RETAIN_FACTOR`] times the
+    /// compaction thresholds). `None` if it needs none kept.
+    fn durable(&self, _region_id: u64) -> Option<u64> {
+        None
+    }
 }
+
+/// How far past its compaction thresholds a log is kept for a subscriber
+/// that replays it (see [`ApplyObserver::durable`]); beyond that it is
+/// compacted anyway and the subscriber rebuilds instead.
+pub const LOG_RETAIN_FACTOR: u64 = 4;
 
 /// Raft timing of a peer, in ticks.
 #[derive(Debug, Clone)]
@@ -173,6 +251,17 @@ struct Proposal {
     callback: Callback,
 }
 
+/// A command the leader has not run yet (see the proposal contract).
+struct Waiting {
+    command: Command,
+    position: Option<PositionCallback>,
+    callback: Callback,
+}
+
+/// An entry that carries [`Effects`] has this context, followed by the
+/// region epoch version they were computed under (8 bytes, big-endian).
+const EFFECTS_CONTEXT: &[u8] = b"duet:fx";
+
 /// A replica of one region.
 pub struct Peer<E: Engine> {
     region_id: u64,
@@ -180,6 +269,12 @@ pub struct Peer<E: Engine> {
     node: RawNode<PeerStorage>,
     engine: Arc<E>,
     proposals: VecDeque<Proposal>,
+    /// Commands waiting for latches or for this leader's first apply.
+    waiting: VecDeque<Waiting>,
+    /// Keys of the proposed, not yet applied commands: key → entry index.
+    latches: HashMap<Vec<u8>, u64>,
+    /// The term the latches were taken in.
+    latch_term: u64,
     observers: Vec<Arc<dyn ApplyObserver>>,
     applied: u64,
     reads: HashMap<u64, PendingRead>,
@@ -274,6 +369,9 @@ impl<E: Engine> Peer<E> {
             node,
             engine,
             proposals: VecDeque::new(),
+            waiting: VecDeque::new(),
+            latches: HashMap::new(),
+            latch_term: 0,
             observers: Vec::new(),
             applied,
             reads: HashMap::new(),
@@ -354,6 +452,7 @@ impl<E: Engine> Peer<E> {
 
     pub fn tick(&mut self) {
         self.node.tick();
+        self.pump();
         let (mut again, mut expired) = (Vec::new(), Vec::new());
         for (ctx, r) in self.reads.iter_mut().filter(|(_, r)| r.index.is_none()) {
             r.waited += 1;
@@ -394,13 +493,116 @@ impl<E: Engine> Peer<E> {
 
     /// Proposes `command`; `callback` runs once it applied (or failed).
     pub fn propose(&mut self, command: &Command, callback: Callback) {
-        let _ = self.propose_at(command, callback);
+        self.submit(Waiting {
+            command: command.clone(),
+            position: None,
+            callback,
+        });
     }
 
-    /// [`propose`](Self::propose), returning the log position the command
-    /// will take if it commits (`None` if it was refused at once).
-    pub fn propose_at(&mut self, command: &Command, callback: Callback) -> Option<(u64, u64)> {
-        self.propose_entry(Vec::new(), command.to_bytes(), callback)
+    /// [`propose`](Self::propose), telling `position` the log position the
+    /// command's effects take once the leader ran it (a command refused
+    /// before that hears only through `callback`).
+    pub fn propose_at(
+        &mut self,
+        command: &Command,
+        position: PositionCallback,
+        callback: Callback,
+    ) {
+        self.submit(Waiting {
+            command: command.clone(),
+            position: Some(position),
+            callback,
+        });
+    }
+
+    fn not_leader(&self) -> Error {
+        Error::NotLeader {
+            region_id: self.region_id,
+            leader: self.leader(),
+        }
+    }
+
+    fn submit(&mut self, w: Waiting) {
+        if !self.is_leader() {
+            (w.callback)(Err(self.not_leader()));
+            return;
+        }
+        self.waiting.push_back(w);
+        self.pump();
+    }
+
+    /// Runs, in arrival order, the waiting commands that may run now.
+    fn pump(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        if !self.is_leader() {
+            for w in std::mem::take(&mut self.waiting) {
+                (w.callback)(Err(self.not_leader()));
+            }
+            return;
+        }
+        // Until a leader applied an entry of its term, earlier terms'
+        // entries may still be unapplied here.
+        if self.applied_term() != Some(self.term()) {
+            return;
+        }
+        if self.latch_term != self.term() {
+            self.latches.clear();
+            self.latch_term = self.term();
+        }
+        let applied = self.applied;
+        self.latches.retain(|_, index| *index > applied);
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let command = &self.waiting[i].command;
+            let free = if command.is_barrier() {
+                self.applied >= self.node.raft.raft_log.last_index()
+            } else {
+                command
+                    .latch_keys()
+                    .iter()
+                    .all(|k| !self.latches.contains_key(*k))
+            };
+            if free {
+                let w = self.waiting.remove(i).expect("in range");
+                self.run(w);
+            } else if command.is_barrier() {
+                // Nothing overtakes a barrier.
+                break;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Runs `w` on the engine and proposes its effects.
+    fn run(&mut self, w: Waiting) {
+        if !w
+            .command
+            .within(&self.region.start_key, &self.region.end_key)
+        {
+            (w.callback)(Err(self.epoch_not_match()));
+            return;
+        }
+        let effects = match Effects::compute(&self.engine.snapshot(), &w.command) {
+            Ok(effects) => effects,
+            Err(e) => {
+                (w.callback)(Err(Error::Storage(e)));
+                return;
+            }
+        };
+        let mut context = EFFECTS_CONTEXT.to_vec();
+        context.extend_from_slice(&self.region.epoch().version.to_be_bytes());
+        if let Some(at) = self.propose_entry(context, effects.to_bytes(), w.callback) {
+            for key in w.command.latch_keys() {
+                self.latches.insert(key.to_vec(), at.0);
+            }
+            if let Some(position) = w.position {
+                position(at);
+            }
+        }
     }
 
     /// Proposes splitting this region at `split_key`; the new right-hand
@@ -439,10 +641,7 @@ impl<E: Engine> Peer<E> {
         callback: Callback,
     ) -> Option<(u64, u64)> {
         if !self.is_leader() {
-            callback(Err(Error::NotLeader {
-                region_id: self.region_id,
-                leader: self.leader(),
-            }));
+            callback(Err(self.not_leader()));
             return None;
         }
         let index = self.node.raft.raft_log.last_index() + 1;
@@ -715,13 +914,38 @@ impl<E: Engine> Peer<E> {
         self.apply(light.take_committed_entries());
         self.node.advance_apply();
         self.finish_reads();
-        let kept = self
-            .applied
-            .saturating_sub(self.node.store().first_index_now());
-        if kept > self.log_gc_threshold || (kept > 0 && self.log_bytes > self.log_gc_bytes) {
-            self.compact_log()?;
-        }
+        self.pump();
+        self.maybe_compact_log()?;
         Ok(out)
+    }
+
+    /// Compacts the log once it holds more applied entries, or bytes, than
+    /// the thresholds; up to what the subscribers have made durable, unless
+    /// that keeps it [`LOG_RETAIN_FACTOR`] times past them.
+    fn maybe_compact_log(&mut self) -> Result<()> {
+        let first = self.node.store().first_index_now();
+        let kept = self.applied.saturating_sub(first);
+        if kept <= self.log_gc_threshold && (kept == 0 || self.log_bytes <= self.log_gc_bytes) {
+            return Ok(());
+        }
+        let durable = self
+            .observers
+            .iter()
+            .filter_map(|o| o.durable(self.region_id))
+            .min();
+        let over = kept > self.log_gc_threshold.saturating_mul(LOG_RETAIN_FACTOR)
+            || self.log_bytes > self.log_gc_bytes.saturating_mul(LOG_RETAIN_FACTOR);
+        match durable {
+            Some(d) if !over && d < self.applied => {
+                if d > first {
+                    let mut batch = WriteBatch::new();
+                    self.node.store().compact(d, &mut batch)?;
+                    self.engine.write(&batch, WriteOptions::default())?;
+                }
+                Ok(())
+            }
+            _ => self.compact_log(),
+        }
     }
 
     /// Replaces this peer's data and log by a snapshot from the leader.
@@ -793,6 +1017,34 @@ impl<E: Engine> Peer<E> {
                 applied = Applied::Empty;
                 result = None;
             }
+            EntryType::EntryNormal if entry.get_context().starts_with(EFFECTS_CONTEXT) => {
+                let version = entry.get_context()[EFFECTS_CONTEXT.len()..]
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| Error::Corruption {
+                        what: "effects epoch",
+                        detail: format!("{} bytes", entry.get_context().len()),
+                    })?;
+                // A split applied since the leader ran the command: its keys
+                // may no longer all be this region's.
+                if version != self.region.epoch().version {
+                    applied = Applied::Command {
+                        ok: false,
+                        writes: &[],
+                    };
+                    result = Some(Err(self.epoch_not_match()));
+                } else {
+                    let (writes, response) = Effects::from_bytes(&entry.data)?.into_parts()?;
+                    batch = writes;
+                    applied = Applied::Command {
+                        ok: response.is_ok(),
+                        writes: &[],
+                    };
+                    result = Some(response.map_err(Error::Storage));
+                }
+            }
+            // An entry written before effects were replicated: the command
+            // itself, run here.
             EntryType::EntryNormal => {
                 command = Command::from_bytes(&entry.data)?;
                 // Routed by a stale view of the regions: refused, no writes.
@@ -811,11 +1063,7 @@ impl<E: Engine> Peer<E> {
                     Ok(Err(e)) if is_engine_failure(&e) => return Err(e.into()),
                     Ok(Err(e)) => Err(Error::Storage(e)),
                 });
-                applied = Applied::Command {
-                    command: &command,
-                    ok,
-                    writes: &[],
-                };
+                applied = Applied::Command { ok, writes: &[] };
             }
             EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                 let bad = |e: protobuf::ProtobufError| Error::Corruption {
@@ -870,8 +1118,7 @@ impl<E: Engine> Peer<E> {
         self.applied = entry.index;
         // Observers see the command's own writes, not the apply state.
         let applied = match applied {
-            Applied::Command { command, ok, .. } => Applied::Command {
-                command,
+            Applied::Command { ok, .. } => Applied::Command {
                 ok,
                 writes: &batch.modifies[..effects],
             },

@@ -219,8 +219,15 @@ impl Region {
 
     /// Loads the descriptor of `region_id` from `engine`, if any.
     pub fn load<E: Engine>(engine: &E, region_id: u64) -> Result<Option<Region>> {
-        engine
-            .get(Cf::Raft, &keys::region_state_key(region_id))?
+        Region::read(&engine.snapshot(), region_id)
+    }
+
+    /// The descriptor of `region_id` in `snap`, if any.
+    pub fn read<S: duet_storage::engine::Snapshot>(
+        snap: &S,
+        region_id: u64,
+    ) -> Result<Option<Region>> {
+        snap.get(Cf::Raft, &keys::region_state_key(region_id))?
             .map(|b| {
                 Region::decode(b.as_slice()).map_err(|e| Error::Corruption {
                     what: "region state",

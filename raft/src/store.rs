@@ -461,17 +461,17 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
         } => match peers.get_mut(region_id) {
             Some(p) => {
                 let failed = reply.clone();
-                let at = p.propose_at(
+                p.propose_at(
                     &command,
+                    Box::new(move |at| {
+                        let _ = reply.send(Ok(at));
+                    }),
                     Box::new(move |r| {
                         if let Err(e) = r {
                             let _ = failed.send(Err(e));
                         }
                     }),
                 );
-                if let Some(at) = at {
-                    let _ = reply.send(Ok(at));
-                }
             }
             None => {
                 let _ = reply.send(Err(Error::RegionNotFound(region_id)));

@@ -223,6 +223,184 @@ fn conflicts_are_deterministic_results_on_every_replica() {
     c.assert_replicas_equal(&[1, 2, 3]);
 }
 
+impl<E: Engine> Cluster<E> {
+    /// Proposes on `id` without handling any Ready: the entry stays
+    /// unapplied until the next pump.
+    fn propose_unapplied(&mut self, id: u64, cmd: Command) -> Outcome {
+        let out: Outcome = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&out);
+        self.peers
+            .get_mut(&id)
+            .unwrap()
+            .propose(&cmd, Box::new(move |r| *slot.lock().unwrap() = Some(r)));
+        out
+    }
+}
+
+#[test]
+fn a_command_waits_for_the_unapplied_entries_on_its_keys() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let before = c.peers[&1].commit_index();
+    let lock = c.propose_unapplied(1, put("k", 10));
+    // Run now, the commit would find no lock: it must wait for the prewrite.
+    let done = c.propose_unapplied(1, commit("k", 10, 11));
+    let other = c.propose_unapplied(1, put("j", 12));
+    assert_eq!(outcome(&done), None, "answered before its entry applied");
+    c.pump();
+    assert_eq!(outcome(&lock), Some(Ok(())));
+    assert_eq!(outcome(&done), Some(Ok(())));
+    assert_eq!(outcome(&other), Some(Ok(())));
+    assert_eq!(c.peers[&1].commit_index(), before + 3);
+    c.assert_replicas_equal(&[1, 2, 3]);
+    let commits = c
+        .dump(3)
+        .iter()
+        .filter(|(cf, _, _)| *cf == Cf::Write)
+        .count();
+    assert_eq!(commits, 1, "the follower wrote the leader's commit record");
+}
+
+#[test]
+fn gc_waits_until_every_earlier_entry_applied() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let _lock = c.propose_unapplied(1, put("k", 10));
+    let gc = duet_storage::txn::commands::Gc {
+        safe_point: 30,
+        start: vec![],
+        end: vec![],
+    };
+    let gc = c.propose_unapplied(1, gc.into());
+    c.pump();
+    // Run before the prewrite applied, GC would not have seen its lock.
+    let err = outcome(&gc).unwrap().unwrap_err();
+    assert!(err.contains("waits for a lock of transaction 10"), "{err}");
+    c.assert_replicas_equal(&[1, 2, 3]);
+}
+
+#[test]
+fn effects_a_split_overtook_are_refused_on_every_replica() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    assert_eq!(outcome(&c.propose(1, put("a", 5))), Some(Ok(())));
+    let split: Outcome = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&split);
+    c.peers.get_mut(&1).unwrap().propose_split(
+        b"m",
+        2,
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+    );
+    // Run while the region still holds "z"; applied after the split.
+    let late = c.propose_unapplied(1, put("z", 10));
+    c.pump();
+    assert_eq!(outcome(&split), Some(Ok(())));
+    let err = outcome(&late).unwrap().unwrap_err();
+    assert!(err.contains("epoch"), "{err}");
+    for id in [1, 2, 3] {
+        let locks = c
+            .dump(id)
+            .iter()
+            .filter(|(cf, _, _)| *cf == Cf::Lock)
+            .count();
+        assert_eq!(locks, 1, "replica {id} holds only the lock on a");
+    }
+}
+
+#[test]
+fn the_log_reads_back_what_each_entry_did() {
+    use crate::peer::{Logged, logged_writes};
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let from = c.peers[&1].applied_index();
+    assert_eq!(outcome(&c.propose(1, put("k", 10))), Some(Ok(())));
+    assert_eq!(outcome(&c.propose(1, commit("k", 10, 11))), Some(Ok(())));
+    assert!(outcome(&c.propose(1, put("k", 5))).unwrap().is_err());
+    let upto = c.peers[&1].applied_index();
+    let version = c.peers[&1].region().epoch().version;
+    // Read back on a follower: the same writes its engine holds.
+    let snap = c.engines[&3].snapshot();
+    let logged = logged_writes(&snap, REGION, version, from, upto)
+        .unwrap()
+        .expect("all in the log");
+    assert_eq!(logged.len(), 3);
+    let writes: Vec<&duet_storage::engine::Modify> = logged
+        .iter()
+        .flat_map(|l| match l {
+            Logged::Writes(w) => w.iter().collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(
+        matches!(logged[2], Logged::Nothing),
+        "a conflict wrote nothing"
+    );
+    let commits = writes
+        .iter()
+        .filter(|m| matches!(m, duet_storage::engine::Modify::Put { cf: Cf::Write, .. }))
+        .count();
+    assert_eq!(commits, 1);
+    // Under another epoch the entries were refused.
+    let other = logged_writes(&snap, REGION, version + 1, from, upto)
+        .unwrap()
+        .unwrap();
+    assert!(other.iter().all(|l| matches!(l, Logged::Nothing)));
+    // A split cannot be replayed from the log alone.
+    let split: Outcome = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&split);
+    c.peers.get_mut(&1).unwrap().propose_split(
+        b"m",
+        2,
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+    );
+    c.pump();
+    let at = c.peers[&1].applied_index();
+    let logged = logged_writes(&c.engines[&1].snapshot(), REGION, version, upto, at)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(logged.last(), Some(Logged::Opaque)));
+    // Once compacted, the entries are gone.
+    c.peers.get_mut(&3).unwrap().compact_log().unwrap();
+    let gone = logged_writes(&c.engines[&3].snapshot(), REGION, version, from, upto).unwrap();
+    assert!(gone.is_none());
+}
+
+/// An observer whose state is durable up to a fixed index.
+struct Durable(u64);
+
+impl ApplyObserver for Durable {
+    fn on_applied(&self, _: u64, _: u64, _: u64, _: &Applied<'_>) {}
+    fn durable(&self, _region_id: u64) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+#[test]
+fn the_log_is_kept_for_a_subscriber_within_bounds() {
+    let mut c = Cluster::memory(&[1], &[]);
+    c.elect(1);
+    let start = c.peers[&1].applied_index();
+    let p = c.peers.get_mut(&1).unwrap();
+    p.set_log_gc_threshold(4);
+    p.observe(Arc::new(Durable(start + 2)));
+    for i in 0..10u64 {
+        assert_eq!(
+            outcome(&c.propose(1, put(&format!("k{i}"), 10 + i))),
+            Some(Ok(()))
+        );
+    }
+    // Past the threshold, but the subscriber replays from start + 2.
+    assert_eq!(c.peers[&1].first_log_index(), start + 2);
+    // Four times past the threshold, the log is compacted anyway.
+    for i in 0..10u64 {
+        assert_eq!(
+            outcome(&c.propose(1, put(&format!("j{i}"), 100 + i))),
+            Some(Ok(()))
+        );
+    }
+    assert!(c.peers[&1].first_log_index() > start + 2);
+}
+
 #[test]
 fn followers_refuse_proposals_with_the_leader() {
     let mut c = Cluster::memory(&[1, 2, 3], &[]);

@@ -54,12 +54,19 @@ pub struct Config {
     /// The columnar replica merges a table's recent versions into its
     /// stable layer once it holds this many (or a quarter of the table).
     pub columnar_delta_limit: usize,
+    /// … or once its delta takes this many bytes of memory, however large
+    /// the table.
+    pub columnar_delta_bytes: usize,
     /// Rows per stable chunk of the columnar replica (the unit of min/max
     /// pruning).
     pub columnar_chunk_rows: usize,
     /// How long a columnar read waits for the replica to apply what the
     /// row store has, before it fails with error 9012.
     pub columnar_read_wait_ms: u64,
+    /// How often the columnar replica writes a checkpoint (a restart,
+    /// even after a crash, loads it and replays the log from there; 0:
+    /// only at a clean stop).
+    pub columnar_checkpoint_secs: u64,
 }
 
 /// A MySQL account.
@@ -100,8 +107,10 @@ impl Default for Config {
             region_split_keys: 500_000,
             split_check_interval_secs: 10,
             columnar_delta_limit: 65_536,
+            columnar_delta_bytes: 128 << 20,
             columnar_chunk_rows: 65_536,
             columnar_read_wait_ms: 10_000,
+            columnar_checkpoint_secs: 60,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -129,8 +138,10 @@ const ENV_KEYS: &[&str] = &[
     "region_split_keys",
     "split_check_interval_secs",
     "columnar_delta_limit",
+    "columnar_delta_bytes",
     "columnar_chunk_rows",
     "columnar_read_wait_ms",
+    "columnar_checkpoint_secs",
 ];
 
 impl Config {

@@ -151,25 +151,37 @@ fn cluster_safe_point(client: &Client, life_ms: u64) -> duet_storage::Result<u64
 /// Every second, merges the columnar replica's grown deltas into its
 /// stable layer, keeping the versions that reads within `life_ms`, or by
 /// this node's running transactions, can see (only this node's sessions
-/// read its replica).
+/// read its replica); every `checkpoint_every` (unless zero), writes a
+/// checkpoint of the replica.
 pub async fn compaction_loop(
     replica: Arc<duet_columnar::Replica>,
     tso: Arc<dyn TimestampSource>,
     client: Client,
     life_ms: u64,
+    checkpoint_every: Duration,
 ) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
+    let mut last_checkpoint = tokio::time::Instant::now();
     loop {
         interval.tick().await;
+        let checkpoint =
+            !checkpoint_every.is_zero() && last_checkpoint.elapsed() >= checkpoint_every;
         let (replica, tso, client) = (Arc::clone(&replica), Arc::clone(&tso), client.clone());
         let outcome = tokio::task::spawn_blocking(move || {
             let now = tso.get_ts().map_err(|e| e.to_string())?;
             let floors = [(client.oldest_running(), physical_ms(now))];
-            replica
+            let n = replica
                 .compact(safe_point(now, life_ms, &floors), false)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            if checkpoint {
+                replica.checkpoint().map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(n)
         })
         .await;
+        if checkpoint {
+            last_checkpoint = tokio::time::Instant::now();
+        }
         match outcome {
             Ok(Ok(n)) if n > 0 => debug!(tables = n, "columnar compaction done"),
             Ok(Ok(_)) => {}

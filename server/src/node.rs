@@ -93,6 +93,7 @@ impl Node {
             duet_columnar::LayerConfig {
                 freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
                 delta_limit: config.columnar_delta_limit.max(1),
+                delta_bytes: config.columnar_delta_bytes.max(1),
                 chunk_rows: config.columnar_chunk_rows.max(1),
                 read_wait: Duration::from_millis(config.columnar_read_wait_ms),
             },
@@ -182,6 +183,7 @@ impl Node {
             Arc::clone(&tso),
             client.clone(),
             life_ms,
+            Duration::from_secs(config.columnar_checkpoint_secs),
         )));
         Ok(Node {
             node_id: config.node_id,
@@ -233,6 +235,7 @@ impl Node {
         let columnar = self.columnar.as_ref().map(|c| {
             serde_json::json!({
                 "from_checkpoint": c.from_checkpoint(),
+                "replayed": c.replayed(),
                 "backlog": c.backlog(),
                 "stopped": c.stopped(),
             })

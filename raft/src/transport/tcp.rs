@@ -81,6 +81,9 @@ pub struct Reply {
     pub leader: u64,
     #[prost(string, tag = "6")]
     pub error: String,
+    /// The command no longer fits the region (a split): route it again.
+    #[prost(bool, tag = "7")]
+    pub epoch_not_match: bool,
 }
 
 /// Serves requests from other stores (runs on a blocking thread).

@@ -1,11 +1,12 @@
-//! The transaction actions, one file each, as a command enum that Raft
-//! replicates and the columnar learner decodes. Every action is a pure
-//! function: a snapshot in, a write batch and a response out. Applying the
-//! same command to the same state yields the same batch on every replica; an
-//! action that fails writes nothing.
+//! The transaction actions, one file each, as a command enum. Every action
+//! is a pure function: a snapshot in, a write batch and a response out; an
+//! action that fails writes nothing. A region's leader runs each command
+//! once and replicates its [`Effects`] (the batch and the response), which
+//! every replica and the columnar learner apply as they are.
 
 mod check_txn_status;
 mod commit;
+pub mod effects;
 mod pessimistic;
 mod prewrite;
 mod resolve_lock;
@@ -19,6 +20,7 @@ use crate::engine::{Snapshot, WriteBatch};
 use crate::error::{Error, Result};
 
 pub use check_txn_status::TxnStatus;
+pub use effects::Effects;
 
 /// What a prewrite does to one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

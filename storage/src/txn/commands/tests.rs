@@ -76,8 +76,16 @@ impl Script {
     fn step(&mut self, title: &str, cmd: Command) {
         let _ = writeln!(self.out, "> {title}");
         let snap = self.engine.snapshot();
+        // Every step goes through the log's form, as on a replica; it must
+        // say exactly what running the command says.
+        let effects = Effects::compute(&snap, &cmd).expect("no engine failure");
+        let (batch, replicated) = Effects::from_bytes(&effects.to_bytes())
+            .and_then(Effects::into_parts)
+            .expect("effects decode");
         match apply(&snap, &cmd) {
-            Ok((batch, response)) => {
+            Ok((direct, response)) => {
+                assert_eq!(batch, direct, "{title}");
+                assert_eq!(replicated.as_ref().ok(), Some(&response), "{title}");
                 if response != Response::Done {
                     let _ = writeln!(self.out, "  {response:?}");
                 }
@@ -85,6 +93,9 @@ impl Script {
                 self.engine.write(&batch, WriteOptions::default()).unwrap();
             }
             Err(e) => {
+                assert!(batch.is_empty(), "{title}");
+                let replicated = replicated.expect_err("replicated as a failure");
+                assert_eq!(format!("{replicated:?}"), format!("{e:?}"), "{title}");
                 let _ = writeln!(self.out, "  error: {e}");
             }
         }
@@ -301,6 +312,83 @@ fn commands_round_trip_through_prost_and_garbage_is_an_error() {
     assert!(Command::from_bytes(&[0x0a, 0xff, 0xff]).is_err());
     let empty = Command { kind: None };
     assert!(apply(&MemoryEngine::new().snapshot(), &empty).is_err());
+    // A failure of the replica itself is not an effect: it is not replicated.
+    assert!(Effects::compute(&MemoryEngine::new().snapshot(), &empty).is_err());
+    assert!(Effects::from_bytes(&[0x0a, 0xff, 0xff]).is_err());
+    let bad_cf = Effects {
+        writes: vec![effects::Write {
+            cf: 9,
+            ..Default::default()
+        }],
+        outcome: None,
+    };
+    assert!(bad_cf.into_parts().is_err());
+}
+
+#[test]
+fn every_failure_and_status_survives_the_log() {
+    use crate::mvcc::{LockInfo, LockKind};
+    let failures = vec![
+        Error::KeyIsLocked(Box::new(LockInfo {
+            key: b"k".to_vec(),
+            primary: b"p".to_vec(),
+            start_ts: 3,
+            ttl: 40,
+            kind: LockKind::Pessimistic,
+            min_commit_ts: 5,
+        })),
+        Error::WriteConflict {
+            start_ts: 1,
+            conflict_start_ts: 2,
+            conflict_commit_ts: 3,
+            key: b"k".to_vec(),
+            primary: b"p".to_vec(),
+        },
+        Error::TxnLockNotFound {
+            start_ts: 4,
+            key: b"k".to_vec(),
+        },
+        Error::RolledBack { start_ts: 5 },
+        Error::AlreadyCommitted {
+            start_ts: 6,
+            commit_ts: 7,
+        },
+        Error::CommitTsExpired {
+            start_ts: 8,
+            commit_ts: 9,
+            min_commit_ts: 10,
+        },
+        Error::InvalidTimestamp {
+            start_ts: 11,
+            commit_ts: 11,
+        },
+        Error::AlreadyExist { key: b"u".to_vec() },
+        Error::GcBlocked {
+            lock_ts: 12,
+            safe_point: 13,
+        },
+    ];
+    for e in failures {
+        let f = effects::Failure::from_error(&e).expect("a command failure");
+        let back = f.into_error().unwrap();
+        assert_eq!(format!("{back:?}"), format!("{e:?}"));
+    }
+    assert!(effects::Failure::from_error(&Error::Engine("disk".into())).is_none());
+    let statuses = [
+        TxnStatus::Locked {
+            ttl: 1,
+            min_commit_ts: 2,
+        },
+        TxnStatus::Committed { commit_ts: 3 },
+        TxnStatus::RolledBack,
+        TxnStatus::TtlExpired,
+        TxnStatus::LockNotExistRolledBack,
+        TxnStatus::NotFound,
+    ];
+    for s in statuses {
+        let back = effects::Status::from(s.clone()).into_status().unwrap();
+        assert_eq!(back, s);
+    }
 }
 
 #[test]

@@ -1,0 +1,458 @@
+//! A command's effects, the form in which the Raft log carries it. The
+//! region's leader runs a command once, against its own engine, and
+//! replicates what the command did: the writes it made and the answer it
+//! gave, errors included. Followers and the columnar learner apply those
+//! bytes and never run the transaction logic again, so a replica needs no row
+//! data to know what a command did, and every replica answers a watcher with
+//! the leader's answer.
+//!
+//! The leader must run a command on a state that holds every entry before
+//! it in the log that touches the same keys: see [`Command::latch_keys`] and
+//! the raft crate's proposal latches.
+
+use prost::Message;
+
+use super::{Command, Response, TxnStatus, command};
+use crate::engine::{Cf, Modify, Snapshot, WriteBatch};
+use crate::error::{Error, Result};
+use crate::mvcc::{LockInfo, LockKind};
+
+/// What one command did, ready for the log.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Effects {
+    #[prost(message, repeated, tag = "1")]
+    pub writes: Vec<Write>,
+    #[prost(message, optional, tag = "2")]
+    pub outcome: Option<Outcome>,
+}
+
+/// One [`Modify`] in the log: `end` is set only for a range delete.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Write {
+    #[prost(enumeration = "WriteOp", tag = "1")]
+    pub op: i32,
+    #[prost(uint32, tag = "2")]
+    pub cf: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub value: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub end: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum WriteOp {
+    Put = 0,
+    Delete = 1,
+    DeleteRange = 2,
+}
+
+/// The answer: `Done` when both fields are empty.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Outcome {
+    #[prost(message, optional, tag = "1")]
+    pub status: Option<Status>,
+    #[prost(message, optional, tag = "2")]
+    pub error: Option<Failure>,
+}
+
+/// A [`TxnStatus`].
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Status {
+    #[prost(enumeration = "StatusKind", tag = "1")]
+    pub kind: i32,
+    #[prost(uint64, tag = "2")]
+    pub ttl: u64,
+    #[prost(uint64, tag = "3")]
+    pub min_commit_ts: u64,
+    #[prost(uint64, tag = "4")]
+    pub commit_ts: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum StatusKind {
+    Locked = 0,
+    Committed = 1,
+    RolledBack = 2,
+    TtlExpired = 3,
+    LockNotExistRolledBack = 4,
+    NotFound = 5,
+}
+
+/// A command's own failure (a conflict, a lock, a missing lock …): one of
+/// the [`Error`] variants that are results of the transaction logic.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Failure {
+    #[prost(enumeration = "FailureKind", tag = "1")]
+    pub kind: i32,
+    #[prost(uint64, tag = "2")]
+    pub start_ts: u64,
+    #[prost(uint64, tag = "3")]
+    pub commit_ts: u64,
+    #[prost(uint64, tag = "4")]
+    pub min_commit_ts: u64,
+    #[prost(uint64, tag = "5")]
+    pub conflict_start_ts: u64,
+    #[prost(uint64, tag = "6")]
+    pub ttl: u64,
+    #[prost(bytes = "vec", tag = "7")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "8")]
+    pub primary: Vec<u8>,
+    #[prost(enumeration = "LockKind", tag = "9")]
+    pub lock_kind: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum FailureKind {
+    KeyIsLocked = 0,
+    WriteConflict = 1,
+    TxnLockNotFound = 2,
+    RolledBack = 3,
+    AlreadyCommitted = 4,
+    CommitTsExpired = 5,
+    InvalidTimestamp = 6,
+    AlreadyExist = 7,
+    GcBlocked = 8,
+}
+
+impl Effects {
+    /// Runs `cmd` against `snap`. `Err` only for a failure of this replica
+    /// (the engine, a record that does not decode): such an error is
+    /// answered where it happened and replicates nothing. A failure of the
+    /// command itself is part of its effects, with no writes.
+    pub fn compute<S: Snapshot>(snap: &S, cmd: &Command) -> Result<Effects> {
+        match super::apply(snap, cmd) {
+            Ok((batch, response)) => Ok(Effects {
+                writes: batch.modifies.into_iter().map(Write::from).collect(),
+                outcome: match response {
+                    Response::Done => None,
+                    Response::TxnStatus(s) => Some(Outcome {
+                        status: Some(Status::from(s)),
+                        error: None,
+                    }),
+                },
+            }),
+            Err(e) => match Failure::from_error(&e) {
+                Some(failure) => Ok(Effects {
+                    writes: Vec::new(),
+                    outcome: Some(Outcome {
+                        status: None,
+                        error: Some(failure),
+                    }),
+                }),
+                None => Err(e),
+            },
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Effects> {
+        Effects::decode(bytes).map_err(|e| corrupt(e.to_string()))
+    }
+
+    /// The writes to make and the answer to give.
+    pub fn into_parts(self) -> Result<(WriteBatch, Result<Response>)> {
+        let modifies = self
+            .writes
+            .into_iter()
+            .map(Modify::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let response = match self.outcome {
+            None => Ok(Response::Done),
+            Some(Outcome { error: Some(f), .. }) => Err(f.into_error()?),
+            Some(Outcome {
+                status: Some(s), ..
+            }) => Ok(Response::TxnStatus(s.into_status()?)),
+            Some(Outcome { .. }) => Ok(Response::Done),
+        };
+        Ok((WriteBatch { modifies }, response))
+    }
+}
+
+fn corrupt(detail: String) -> Error {
+    Error::Corruption {
+        what: "command effects",
+        detail,
+    }
+}
+
+fn cf_code(cf: Cf) -> u32 {
+    match cf {
+        Cf::Default => 0,
+        Cf::Lock => 1,
+        Cf::Write => 2,
+        Cf::Raft => 3,
+    }
+}
+
+fn cf_of(code: u32) -> Result<Cf> {
+    Ok(match code {
+        0 => Cf::Default,
+        1 => Cf::Lock,
+        2 => Cf::Write,
+        3 => Cf::Raft,
+        other => return Err(corrupt(format!("column family {other}"))),
+    })
+}
+
+impl From<Modify> for Write {
+    fn from(m: Modify) -> Write {
+        match m {
+            Modify::Put { cf, key, value } => Write {
+                op: WriteOp::Put as i32,
+                cf: cf_code(cf),
+                key,
+                value,
+                end: Vec::new(),
+            },
+            Modify::Delete { cf, key } => Write {
+                op: WriteOp::Delete as i32,
+                cf: cf_code(cf),
+                key,
+                value: Vec::new(),
+                end: Vec::new(),
+            },
+            Modify::DeleteRange { cf, start, end } => Write {
+                op: WriteOp::DeleteRange as i32,
+                cf: cf_code(cf),
+                key: start,
+                value: Vec::new(),
+                end,
+            },
+        }
+    }
+}
+
+impl TryFrom<Write> for Modify {
+    type Error = Error;
+
+    fn try_from(w: Write) -> Result<Modify> {
+        let cf = cf_of(w.cf)?;
+        Ok(
+            match WriteOp::try_from(w.op).map_err(|e| corrupt(e.to_string()))? {
+                WriteOp::Put => Modify::Put {
+                    cf,
+                    key: w.key,
+                    value: w.value,
+                },
+                WriteOp::Delete => Modify::Delete { cf, key: w.key },
+                WriteOp::DeleteRange => Modify::DeleteRange {
+                    cf,
+                    start: w.key,
+                    end: w.end,
+                },
+            },
+        )
+    }
+}
+
+impl From<TxnStatus> for Status {
+    fn from(s: TxnStatus) -> Status {
+        let mut out = Status::default();
+        let kind = match s {
+            TxnStatus::Locked { ttl, min_commit_ts } => {
+                out.ttl = ttl;
+                out.min_commit_ts = min_commit_ts;
+                StatusKind::Locked
+            }
+            TxnStatus::Committed { commit_ts } => {
+                out.commit_ts = commit_ts;
+                StatusKind::Committed
+            }
+            TxnStatus::RolledBack => StatusKind::RolledBack,
+            TxnStatus::TtlExpired => StatusKind::TtlExpired,
+            TxnStatus::LockNotExistRolledBack => StatusKind::LockNotExistRolledBack,
+            TxnStatus::NotFound => StatusKind::NotFound,
+        };
+        out.kind = kind as i32;
+        out
+    }
+}
+
+impl Status {
+    pub(super) fn into_status(self) -> Result<TxnStatus> {
+        Ok(
+            match StatusKind::try_from(self.kind).map_err(|e| corrupt(e.to_string()))? {
+                StatusKind::Locked => TxnStatus::Locked {
+                    ttl: self.ttl,
+                    min_commit_ts: self.min_commit_ts,
+                },
+                StatusKind::Committed => TxnStatus::Committed {
+                    commit_ts: self.commit_ts,
+                },
+                StatusKind::RolledBack => TxnStatus::RolledBack,
+                StatusKind::TtlExpired => TxnStatus::TtlExpired,
+                StatusKind::LockNotExistRolledBack => TxnStatus::LockNotExistRolledBack,
+                StatusKind::NotFound => TxnStatus::NotFound,
+            },
+        )
+    }
+}
+
+impl Failure {
+    /// The encoding of `e`, if it is a result of the command's logic.
+    pub(super) fn from_error(e: &Error) -> Option<Failure> {
+        let mut f = Failure::default();
+        let kind = match e {
+            Error::KeyIsLocked(lock) => {
+                f.key = lock.key.clone();
+                f.primary = lock.primary.clone();
+                f.start_ts = lock.start_ts;
+                f.ttl = lock.ttl;
+                f.lock_kind = lock.kind as i32;
+                f.min_commit_ts = lock.min_commit_ts;
+                FailureKind::KeyIsLocked
+            }
+            Error::WriteConflict {
+                start_ts,
+                conflict_start_ts,
+                conflict_commit_ts,
+                key,
+                primary,
+            } => {
+                f.start_ts = *start_ts;
+                f.conflict_start_ts = *conflict_start_ts;
+                f.commit_ts = *conflict_commit_ts;
+                f.key = key.clone();
+                f.primary = primary.clone();
+                FailureKind::WriteConflict
+            }
+            Error::TxnLockNotFound { start_ts, key } => {
+                f.start_ts = *start_ts;
+                f.key = key.clone();
+                FailureKind::TxnLockNotFound
+            }
+            Error::RolledBack { start_ts } => {
+                f.start_ts = *start_ts;
+                FailureKind::RolledBack
+            }
+            Error::AlreadyCommitted {
+                start_ts,
+                commit_ts,
+            } => {
+                f.start_ts = *start_ts;
+                f.commit_ts = *commit_ts;
+                FailureKind::AlreadyCommitted
+            }
+            Error::CommitTsExpired {
+                start_ts,
+                commit_ts,
+                min_commit_ts,
+            } => {
+                f.start_ts = *start_ts;
+                f.commit_ts = *commit_ts;
+                f.min_commit_ts = *min_commit_ts;
+                FailureKind::CommitTsExpired
+            }
+            Error::InvalidTimestamp {
+                start_ts,
+                commit_ts,
+            } => {
+                f.start_ts = *start_ts;
+                f.commit_ts = *commit_ts;
+                FailureKind::InvalidTimestamp
+            }
+            Error::AlreadyExist { key } => {
+                f.key = key.clone();
+                FailureKind::AlreadyExist
+            }
+            Error::GcBlocked {
+                lock_ts,
+                safe_point,
+            } => {
+                f.start_ts = *lock_ts;
+                f.commit_ts = *safe_point;
+                FailureKind::GcBlocked
+            }
+            Error::Engine(_)
+            | Error::Codec(_)
+            | Error::Corruption { .. }
+            | Error::Unavailable(_)
+            | Error::Tso(_) => return None,
+        };
+        f.kind = kind as i32;
+        Some(f)
+    }
+
+    pub(super) fn into_error(self) -> Result<Error> {
+        let kind = FailureKind::try_from(self.kind).map_err(|e| corrupt(e.to_string()))?;
+        Ok(match kind {
+            FailureKind::KeyIsLocked => Error::KeyIsLocked(Box::new(LockInfo {
+                key: self.key,
+                primary: self.primary,
+                start_ts: self.start_ts,
+                ttl: self.ttl,
+                kind: LockKind::try_from(self.lock_kind).map_err(|e| corrupt(e.to_string()))?,
+                min_commit_ts: self.min_commit_ts,
+            })),
+            FailureKind::WriteConflict => Error::WriteConflict {
+                start_ts: self.start_ts,
+                conflict_start_ts: self.conflict_start_ts,
+                conflict_commit_ts: self.commit_ts,
+                key: self.key,
+                primary: self.primary,
+            },
+            FailureKind::TxnLockNotFound => Error::TxnLockNotFound {
+                start_ts: self.start_ts,
+                key: self.key,
+            },
+            FailureKind::RolledBack => Error::RolledBack {
+                start_ts: self.start_ts,
+            },
+            FailureKind::AlreadyCommitted => Error::AlreadyCommitted {
+                start_ts: self.start_ts,
+                commit_ts: self.commit_ts,
+            },
+            FailureKind::CommitTsExpired => Error::CommitTsExpired {
+                start_ts: self.start_ts,
+                commit_ts: self.commit_ts,
+                min_commit_ts: self.min_commit_ts,
+            },
+            FailureKind::InvalidTimestamp => Error::InvalidTimestamp {
+                start_ts: self.start_ts,
+                commit_ts: self.commit_ts,
+            },
+            FailureKind::AlreadyExist => Error::AlreadyExist { key: self.key },
+            FailureKind::GcBlocked => Error::GcBlocked {
+                lock_ts: self.start_ts,
+                safe_point: self.commit_ts,
+            },
+        })
+    }
+}
+
+impl Command {
+    /// The user keys this command reads or writes. The leader runs a
+    /// command only once no entry still unapplied touches any of them, and
+    /// holds them until its own entry applies.
+    pub fn latch_keys(&self) -> Vec<&[u8]> {
+        use command::Kind;
+        fn keys(ks: &[Vec<u8>]) -> Vec<&[u8]> {
+            ks.iter().map(Vec::as_slice).collect()
+        }
+        match &self.kind {
+            Some(Kind::Prewrite(c)) => c.mutations.iter().map(|m| m.key.as_slice()).collect(),
+            Some(Kind::Commit(c)) => keys(&c.keys),
+            Some(Kind::Rollback(c)) => keys(&c.keys),
+            Some(Kind::ResolveLock(c)) => keys(&c.keys),
+            Some(Kind::AcquirePessimisticLock(c)) => keys(&c.keys),
+            Some(Kind::PessimisticRollback(c)) => keys(&c.keys),
+            Some(Kind::CheckTxnStatus(c)) => vec![c.primary.as_slice()],
+            Some(Kind::Gc(_) | Kind::TsoLimit(_)) | None => Vec::new(),
+        }
+    }
+
+    /// Whether this command reads a range rather than named keys (GC): the
+    /// leader runs it only once every earlier entry has applied.
+    pub fn is_barrier(&self) -> bool {
+        matches!(self.kind, Some(command::Kind::Gc(_)))
+    }
+}
