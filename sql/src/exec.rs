@@ -743,6 +743,7 @@ impl Session {
         };
         let mut q = original.clone();
         bind_params(&mut q, params)?;
+        self.bind_session_functions(&mut q, params)?;
         let names = query::prepare(sql, &mut q)?;
         let current = self.current_db.clone();
         let routing = Arc::new(self.routing(&q)?);
@@ -1444,6 +1445,62 @@ fn bind_params<N: VisitMut>(q: &mut N, params: &[Value]) -> Result<()> {
     let mut b = Binder(params, None);
     let _ = q.visit(&mut b);
     b.1.map_or(Ok(()), Err)
+}
+
+/// Functions of the session rather than of the data: the query engine
+/// sees them as the literals they stand for in this statement.
+const SESSION_FUNCTIONS: &[&str] = &[
+    "DATABASE",
+    "SCHEMA",
+    "USER",
+    "SESSION_USER",
+    "SYSTEM_USER",
+    "CURRENT_USER",
+    "CONNECTION_ID",
+    "LAST_INSERT_ID",
+    "VERSION",
+];
+
+impl Session {
+    /// Replaces each call of a [`SESSION_FUNCTIONS`] function with no
+    /// argument by its value.
+    fn bind_session_functions(&self, q: &mut Query, params: &[Value]) -> Result<()> {
+        struct Binder<'a> {
+            env: &'a dyn eval::Env,
+            error: Option<Error>,
+        }
+        impl VisitorMut for Binder<'_> {
+            type Break = ();
+            fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+                let Expr::Function(f) = &*expr else {
+                    return ControlFlow::Continue(());
+                };
+                let no_args = match &f.args {
+                    ast::FunctionArguments::None => true,
+                    ast::FunctionArguments::List(l) => l.args.is_empty(),
+                    ast::FunctionArguments::Subquery(_) => false,
+                };
+                let name = f.name.to_string().to_ascii_uppercase();
+                if no_args && SESSION_FUNCTIONS.contains(&name.as_str()) {
+                    match eval::eval(self.env, expr) {
+                        Ok(v) => *expr = literal(&v),
+                        Err(e) => {
+                            self.error = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let env = self.ctx(params);
+        let mut b = Binder {
+            env: &env,
+            error: None,
+        };
+        let _ = q.visit(&mut b);
+        b.error.map_or(Ok(()), Err)
+    }
 }
 
 /// A client value as a SQL literal.

@@ -1449,9 +1449,53 @@ impl VisitorMut for Prepare {
                 ) {
                     as_condition(left);
                     as_condition(right);
+                    // Logical XOR: true when exactly one side is, NULL with a NULL.
+                    if *op == ast::BinaryOperator::Xor {
+                        *op = ast::BinaryOperator::NotEq;
+                    }
                 } else if let Some(rewritten) = mysql_operator(left, op, right) {
                     *expr = rewritten;
                 }
+            }
+            Expr::RLike {
+                negated,
+                expr: operand,
+                pattern,
+                ..
+            } => {
+                let matches = call_expr(
+                    "regexp_like",
+                    vec![(**operand).clone(), (**pattern).clone()],
+                );
+                *expr = if *negated {
+                    Expr::UnaryOp {
+                        op: ast::UnaryOperator::Not,
+                        expr: Box::new(matches),
+                    }
+                } else {
+                    matches
+                };
+            }
+            Expr::Convert {
+                expr: operand,
+                data_type,
+                charset,
+                ..
+            } => {
+                // CONVERT(x, type) is a CAST; CONVERT(x USING charset) keeps x.
+                *expr = match data_type {
+                    Some(t) => Expr::Cast {
+                        kind: ast::CastKind::Cast,
+                        expr: operand.clone(),
+                        data_type: t.clone(),
+                        array: false,
+                        format: None,
+                    },
+                    None if charset.is_some() => (**operand).clone(),
+                    None => return ControlFlow::Continue(()),
+                };
+                // The CAST itself is rewritten on the way down.
+                return self.pre_visit_expr(expr);
             }
             Expr::UnaryOp {
                 op: ast::UnaryOperator::Not,
@@ -1657,6 +1701,55 @@ fn mysql_operator(left: &Expr, op: &ast::BinaryOperator, right: &Expr) -> Option
     }
 }
 
+/// `left op right`.
+fn binary(left: Expr, op: ast::BinaryOperator, right: Expr) -> Expr {
+    Expr::BinaryOp {
+        left: Box::new(left),
+        op,
+        right: Box::new(right),
+    }
+}
+
+fn eq(left: Expr, right: Expr) -> Expr {
+    binary(left, ast::BinaryOperator::Eq, right)
+}
+
+fn number(n: &str) -> Expr {
+    Expr::value(ast::Value::Number(n.into(), false))
+}
+
+/// `CASE WHEN c THEN r … [ELSE e] END`.
+fn case(whens: Vec<(Expr, Expr)>, otherwise: Option<Expr>) -> Expr {
+    Expr::Case {
+        case_token: ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: whens
+            .into_iter()
+            .map(|(condition, result)| ast::CaseWhen { condition, result })
+            .collect(),
+        else_result: otherwise.map(Box::new),
+    }
+}
+
+/// `date ± interval`, with a literal date read as the DATE or DATETIME it
+/// spells (as the operator itself is).
+fn date_arithmetic(date: &Expr, op: ast::BinaryOperator, interval: &Expr) -> Expr {
+    mysql_operator(date, &op, interval)
+        .unwrap_or_else(|| binary(date.clone(), op, interval.clone()))
+}
+
+/// `INTERVAL n DAY`.
+fn days_interval(n: &Expr) -> Expr {
+    Expr::Interval(ast::Interval {
+        value: Box::new(n.clone()),
+        leading_field: Some(ast::DateTimeField::Day),
+        leading_precision: None,
+        last_field: None,
+        fractional_seconds_precision: None,
+    })
+}
+
 /// `name(args…)`.
 fn call_expr(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(ast::Function {
@@ -1854,16 +1947,199 @@ fn mysql_function(f: &ast::Function) -> Option<Expr> {
             _ => None,
         },
         ("MOD", [a, b]) => mysql_operator(a, &ast::BinaryOperator::Modulo, b),
-        ("DATE_ADD" | "ADDDATE", [date, interval @ Expr::Interval(_)]) => Some(Expr::BinaryOp {
-            left: Box::new(date.clone()),
-            op: ast::BinaryOperator::Plus,
-            right: Box::new(interval.clone()),
+        ("DATE_ADD" | "ADDDATE", [date, interval @ Expr::Interval(_)]) => {
+            Some(date_arithmetic(date, ast::BinaryOperator::Plus, interval))
+        }
+        ("DATE_SUB" | "SUBDATE", [date, interval @ Expr::Interval(_)]) => {
+            Some(date_arithmetic(date, ast::BinaryOperator::Minus, interval))
+        }
+        // ADDDATE(d, n) and SUBDATE(d, n) count days.
+        ("ADDDATE", [date, days]) => Some(date_arithmetic(
+            date,
+            ast::BinaryOperator::Plus,
+            &days_interval(days),
+        )),
+        ("SUBDATE", [date, days]) => Some(date_arithmetic(
+            date,
+            ast::BinaryOperator::Minus,
+            &days_interval(days),
+        )),
+        ("LCASE", [x]) => Some(call_expr("lower", vec![x.clone()])),
+        ("UCASE", [x]) => Some(call_expr("upper", vec![x.clone()])),
+        ("MID", _) => Some(call_expr("substr", args.clone())),
+        ("CEILING", [x]) => Some(call_expr("ceil", vec![x.clone()])),
+        ("SIGN", [x]) => Some(Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(call_expr("signum", vec![x.clone()])),
+            data_type: ast::DataType::BigInt(None),
+            array: false,
+            format: None,
         }),
-        ("DATE_SUB" | "SUBDATE", [date, interval @ Expr::Interval(_)]) => Some(Expr::BinaryOp {
-            left: Box::new(date.clone()),
-            op: ast::BinaryOperator::Minus,
-            right: Box::new(interval.clone()),
+        ("ORD", [x]) => Some(call_expr("ascii", vec![x.clone()])),
+        ("SPACE", [n]) => Some(call_expr(
+            "repeat",
+            vec![
+                Expr::value(ast::Value::SingleQuotedString(" ".into())),
+                n.clone(),
+            ],
+        )),
+        ("ISNULL", [x]) => Some(Expr::IsNull(Box::new(x.clone()))),
+        // MySQL's STD, STDDEV and VARIANCE are the population figures.
+        ("STD" | "STDDEV", [x]) if f.over.is_none() => {
+            Some(call_expr("stddev_pop", vec![x.clone()]))
+        }
+        ("VARIANCE", [x]) if f.over.is_none() => Some(call_expr("var_pop", vec![x.clone()])),
+        ("UTC_TIMESTAMP" | "SYSDATE", []) => Some(call_expr("now", Vec::new())),
+        ("CURTIME", []) => Some(call_expr("current_time", Vec::new())),
+        ("UTC_DATE", []) => Some(call_expr("current_date", Vec::new())),
+        // LOCATE(sub, s[, from]): 1-based, 0 when absent.
+        ("LOCATE", [sub, text]) => Some(call_expr("strpos", vec![text.clone(), sub.clone()])),
+        ("LOCATE", [sub, text, from]) => {
+            let rest = call_expr("substr", vec![text.clone(), from.clone()]);
+            let at = call_expr("strpos", vec![rest, sub.clone()]);
+            Some(case(
+                vec![(eq(at.clone(), number("0")), number("0"))],
+                Some(binary(
+                    binary(at, ast::BinaryOperator::Plus, from.clone()),
+                    ast::BinaryOperator::Minus,
+                    number("1"),
+                )),
+            ))
+        }
+        ("STRCMP", [a, b]) => Some(case(
+            vec![
+                (
+                    Expr::BinaryOp {
+                        left: Box::new(Expr::IsNull(Box::new(a.clone()))),
+                        op: ast::BinaryOperator::Or,
+                        right: Box::new(Expr::IsNull(Box::new(b.clone()))),
+                    },
+                    Expr::value(ast::Value::Null),
+                ),
+                (eq(a.clone(), b.clone()), number("0")),
+                (
+                    binary(a.clone(), ast::BinaryOperator::Lt, b.clone()),
+                    number("-1"),
+                ),
+            ],
+            Some(number("1")),
+        )),
+        // FIELD(x, s1, s2, …): the position of x among the s, 0 if none.
+        ("FIELD", [x, list @ ..]) if !list.is_empty() => Some(case(
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| (eq(x.clone(), s.clone()), number(&(i + 1).to_string())))
+                .collect(),
+            Some(number("0")),
+        )),
+        // ELT(n, s1, s2, …): the n-th s, NULL if none.
+        ("ELT", [n, list @ ..]) if !list.is_empty() => Some(case(
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| (eq(n.clone(), number(&(i + 1).to_string())), s.clone()))
+                .collect(),
+            None,
+        )),
+        ("WEEKDAY", [x]) => Some(binary(
+            binary(part("dow", x), ast::BinaryOperator::Plus, number("6")),
+            ast::BinaryOperator::Modulo,
+            number("7"),
+        )),
+        ("DAYNAME", [x]) => Some(call_expr(
+            "to_char",
+            vec![
+                x.clone(),
+                Expr::value(ast::Value::SingleQuotedString("%A".into())),
+            ],
+        )),
+        ("MONTHNAME", [x]) => Some(call_expr(
+            "to_char",
+            vec![
+                x.clone(),
+                Expr::value(ast::Value::SingleQuotedString("%B".into())),
+            ],
+        )),
+        // Days since year 0, as MySQL counts them (1970-01-01 is 719528).
+        ("TO_DAYS", [x]) => Some(binary(
+            day_number(x),
+            ast::BinaryOperator::Plus,
+            number("719528"),
+        )),
+        // FROM_DAYS inverts TO_DAYS.
+        ("FROM_DAYS", [n]) => Some(Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(binary(
+                    n.clone(),
+                    ast::BinaryOperator::Minus,
+                    number("719528"),
+                )),
+                data_type: ast::DataType::Int(None),
+                array: false,
+                format: None,
+            }),
+            data_type: ast::DataType::Date,
+            array: false,
+            format: None,
         }),
+        ("CHAR", [n]) => Some(call_expr("chr", vec![n.clone()])),
+        // SHA2(x, bits) as lowercase hex; an unsupported length gives NULL.
+        ("SHA2", [x, Expr::Value(bits)]) => {
+            let digest = match &bits.value {
+                ast::Value::Number(n, _) => match n.as_str() {
+                    "0" | "256" => Some("sha256"),
+                    "224" => Some("sha224"),
+                    "384" => Some("sha384"),
+                    "512" => Some("sha512"),
+                    _ => None,
+                },
+                _ => return None,
+            };
+            Some(match digest {
+                Some(d) => call_expr(
+                    "encode",
+                    vec![
+                        call_expr(d, vec![x.clone()]),
+                        Expr::value(ast::Value::SingleQuotedString("hex".into())),
+                    ],
+                ),
+                None => Expr::value(ast::Value::Null),
+            })
+        }
+        ("UNIX_TIMESTAMP", []) => Some(part("epoch", &call_expr("now", Vec::new()))),
+        ("UNIX_TIMESTAMP", [x]) => Some(part("epoch", x)),
+        ("TIMESTAMPDIFF", [Expr::Identifier(unit), a, b]) => {
+            let seconds = |x: &Expr| part("epoch", x);
+            let per = match unit.value.to_ascii_uppercase().as_str() {
+                "SECOND" => "1",
+                "MINUTE" => "60",
+                "HOUR" => "3600",
+                "DAY" => "86400",
+                "WEEK" => "604800",
+                _ => return None,
+            };
+            // Whole units, cut toward zero.
+            Some(call_expr(
+                "trunc",
+                vec![binary(
+                    Expr::Nested(Box::new(binary(
+                        seconds(b),
+                        ast::BinaryOperator::Minus,
+                        seconds(a),
+                    ))),
+                    ast::BinaryOperator::Divide,
+                    number(&format!("{per}.0")),
+                )],
+            ))
+            .map(|e| Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(e),
+                data_type: ast::DataType::BigInt(None),
+                array: false,
+                format: None,
+            })
+        }
         ("IF", [cond, then, otherwise]) => Some(Expr::Case {
             case_token: ast::helpers::attached_token::AttachedToken::empty(),
             end_token: ast::helpers::attached_token::AttachedToken::empty(),

@@ -534,6 +534,23 @@ impl Session {
         if !is_dual(q) {
             return self.query(sql, q, params);
         }
+        match self.select_constants(sql, q, params) {
+            // What the session's evaluator lacks, the query engine has.
+            Err(
+                Error::UnknownFunction(_) | Error::NotSupported { .. } | Error::UnknownColumn(_),
+            ) => {
+                let mut tableless = q.clone();
+                if let SetExpr::Select(select) = tableless.body.as_mut() {
+                    select.from.clear();
+                }
+                self.query(sql, &tableless, params)
+            }
+            other => other,
+        }
+    }
+
+    /// A `SELECT` with no table, evaluated by the session itself.
+    fn select_constants(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
         let SetExpr::Select(select) = q.body.as_ref() else {
             return self.query(sql, q, params);
         };
