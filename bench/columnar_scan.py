@@ -9,8 +9,10 @@ columnar/row ratio. Also measures commit-to-visible delay on the columnar
 engine under a steady write load (a row inserted on one connection, polled
 for on another, while a third inserts batches; plus the server's own
 `duet_columnar_commit_to_visible_seconds`), the server's memory (heap vs
-mapped files), and a restart: how long it takes and whether the replica
-came back from its checkpoint with the same answers.
+mapped files), a restart (how long it takes and whether the replica
+came back from its checkpoint with the same answers), and a crash
+(SIGKILL) after more rows: the replica loads its last checkpoint and
+replays the log since, to the row store's answer.
 
     python3 bench/columnar_scan.py --duet-bin /var/tmp/duet-target/release/duet --rows 1000000
 """
@@ -215,6 +217,36 @@ def main():
             "first_full_scan_seconds": round(first_scan_s, 2),
             "memory_mib": memory(server.pid),
         }
+        # A crash: more rows, then SIGKILL (no stop, no final checkpoint);
+        # the restart loads the last checkpoint and replays the log since.
+        extra = max(2000, min(args.rows // 10, 200_000))
+        ins = c.cursor()
+        for at in range(0, extra, 2000):
+            ins.execute("INSERT INTO g VALUES " + ",".join(
+                f"({10**9 + at + i}, 'after the checkpoint')" for i in range(2000)))
+        cur.execute("SET duet_isolation_read_engines = 'row'")
+        cur.execute("SELECT count(*), count(v) FROM g")
+        before = cur.fetchall()
+        c.close()
+        server.kill()
+        server.wait(timeout=60)
+        t0 = time.time()
+        server = start(args.duet_bin, data, port, status)
+        wait_ready(port, deadline=600)
+        started_s = time.time() - t0
+        columnar = json.loads(http(status, "/status"))["columnar"]
+        c = connect(port)
+        cur = c.cursor()
+        cur.execute("SET duet_isolation_read_engines = 'columnar'")
+        cur.execute("SELECT count(*), count(v) FROM g")
+        after = cur.fetchall()
+        assert before == after, "the replica replayed to a different answer"
+        results["crash_restart"] = {
+            "rows_after_checkpoint": extra,
+            "start_seconds": round(started_s, 1),
+            "from_checkpoint": columnar["from_checkpoint"],
+            "replayed_entries": columnar.get("replayed"),
+        }
         print(f"{args.rows:,} rows loaded in {load_s:.1f} s")
         print(f"{'query':<20} {'row rows/s':>14} {'columnar rows/s':>16} {'columnar/row':>13}")
         for name, q in results["queries"].items():
@@ -227,6 +259,9 @@ def main():
         print(f"restart: stop {rs['stop_seconds']} s, start {rs['start_seconds']} s, "
               f"from checkpoint: {rs['from_checkpoint']}, first full scan {rs['first_full_scan_seconds']} s, "
               f"memory (MiB) {rs['memory_mib']}")
+        cr = results["crash_restart"]
+        print(f"crash (SIGKILL) after {cr['rows_after_checkpoint']:,} more rows: start {cr['start_seconds']} s, "
+              f"from checkpoint: {cr['from_checkpoint']}, log entries replayed: {cr['replayed_entries']}")
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=2)

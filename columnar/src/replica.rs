@@ -324,18 +324,25 @@ impl Replica {
         Ok(replayed)
     }
 
-    /// The writes to replay after checkpoint `m`, per region: `(region,
-    /// applied index to reach, the writes of each entry)`. Fails if the
-    /// log cannot replay them alone.
+    /// The writes to replay after checkpoint `m`, per region in the order
+    /// to replay them: `(region, applied index to reach, the writes of each
+    /// entry up to there)`. Regions go in id order: ids come from the
+    /// timestamp oracle, so a region split off another is replayed after
+    /// it (a transaction may have prewritten a key in the parent and
+    /// committed it in the new region). Fails if the log cannot replay them
+    /// alone.
     fn replay_plan<S: Snapshot>(
         &self,
         snap: &S,
         m: &Manifest,
         row_applied: &HashMap<u64, u64>,
     ) -> Result<Vec<Replay>> {
-        use duet_raft::peer::{Logged, logged_writes};
+        use duet_raft::peer::{Replay, applied_writes};
+        let raft = |e: duet_raft::Error| Error::Internal(e.to_string());
+        let mut regions: Vec<(u64, u64)> = row_applied.iter().map(|(r, i)| (*r, *i)).collect();
+        regions.sort_unstable();
         let mut plan = Vec::new();
-        for (&region, &upto) in row_applied {
+        for (region, upto) in regions {
             let from = m
                 .applied
                 .get(&region)
@@ -352,25 +359,13 @@ impl Replica {
             if from > upto {
                 return unusable("the row store is behind the checkpoint");
             }
-            let raft = |e: duet_raft::Error| Error::Internal(e.to_string());
-            let Some(desc) = duet_raft::region::Region::read(snap, region).map_err(raft)? else {
-                return unusable("no region descriptor");
+            let entries = match applied_writes(snap, region, from, upto).map_err(raft)? {
+                Replay::Writes(entries) => entries,
+                Replay::Compacted => return unusable("the log was compacted past the checkpoint"),
+                Replay::Opaque => return unusable("an entry logged before effects were"),
             };
-            let version = desc.epoch().version;
-            let Some(logged) = logged_writes(snap, region, version, from, upto).map_err(raft)?
-            else {
-                return unusable("the log was compacted past the checkpoint");
-            };
-            let mut entries = Vec::new();
-            for entry in logged {
-                match entry {
-                    Logged::Writes(w) if self.commits_definition(&w) => {
-                        return unusable("a table definition changed since the checkpoint");
-                    }
-                    Logged::Writes(w) => entries.push(w),
-                    Logged::Nothing => {}
-                    Logged::Opaque => return unusable("a split or an older entry follows"),
-                }
+            if entries.iter().any(|w| self.commits_definition(w)) {
+                return unusable("a table definition changed since the checkpoint");
             }
             plan.push((region, upto, entries));
         }

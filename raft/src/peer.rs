@@ -105,28 +105,32 @@ pub enum Applied<'a> {
     Empty,
 }
 
-/// What a committed entry did to the row data, as a replayer reads it back
-/// from the log (see [`logged_writes`]).
+/// A committed entry as a replayer reads it back from the log (see
+/// [`logged_writes`]).
 #[derive(Debug)]
 pub enum Logged {
-    /// The writes of a command's effects.
-    Writes(Vec<Modify>),
-    /// No row data: an empty entry, a membership change, a command that
-    /// failed or that a split overtook.
+    /// A command's effects, computed under region epoch `version`: they
+    /// applied if the region was at that version when the entry applied
+    /// (a split in between refused them), and then only if `ok`.
+    Effects {
+        version: u64,
+        ok: bool,
+        writes: Vec<Modify>,
+    },
+    /// A split that would create region `new_region_id`; it applied (and
+    /// raised the epoch version by one) if that region exists.
+    Split { new_region_id: u64 },
+    /// No row data: an empty entry or a membership change.
     Nothing,
-    /// An entry the log alone cannot replay: a split (it changes the
-    /// region's epoch), or a command logged before effects were.
+    /// A command logged before effects were: the log alone cannot replay it.
     Opaque,
 }
 
 /// Reads back entries `after + 1 ..= upto` of `region_id` from the raft log
-/// in `snap` and says what each did, for a region whose epoch version was
-/// `version` throughout (a replayer stops at the first [`Logged::Opaque`]).
-/// `None` if any of them is no longer in the log.
+/// in `snap`. `None` if any of them is no longer in the log.
 pub fn logged_writes<S: duet_storage::engine::Snapshot>(
     snap: &S,
     region_id: u64,
-    version: u64,
     after: u64,
     upto: u64,
 ) -> Result<Option<Vec<Logged>>> {
@@ -141,19 +145,30 @@ pub fn logged_writes<S: duet_storage::engine::Snapshot>(
         })?;
         let context = entry.get_context();
         out.push(match entry.get_entry_type() {
+            EntryType::EntryNormal if context == crate::region::SPLIT_CONTEXT => {
+                let request: crate::region::SplitRequest =
+                    prost::Message::decode(entry.data.as_ref()).map_err(|e| Error::Corruption {
+                        what: "split request",
+                        detail: e.to_string(),
+                    })?;
+                Logged::Split {
+                    new_region_id: request.new_region_id,
+                }
+            }
             EntryType::EntryNormal if entry.data.is_empty() => Logged::Nothing,
             EntryType::EntryNormal if context.starts_with(EFFECTS_CONTEXT) => {
-                let at = context[EFFECTS_CONTEXT.len()..]
+                let version = context[EFFECTS_CONTEXT.len()..]
                     .try_into()
                     .map(u64::from_be_bytes)
-                    .ok();
-                if at != Some(version) {
-                    Logged::Nothing
-                } else {
-                    match Effects::from_bytes(&entry.data)?.into_parts()? {
-                        (writes, Ok(_)) => Logged::Writes(writes.modifies),
-                        (_, Err(_)) => Logged::Nothing,
-                    }
+                    .map_err(|_| Error::Corruption {
+                        what: "effects epoch",
+                        detail: format!("{} bytes", context.len()),
+                    })?;
+                let (writes, response) = Effects::from_bytes(&entry.data)?.into_parts()?;
+                Logged::Effects {
+                    version,
+                    ok: response.is_ok(),
+                    writes: writes.modifies,
                 }
             }
             EntryType::EntryNormal => Logged::Opaque,
@@ -161,6 +176,56 @@ pub fn logged_writes<S: duet_storage::engine::Snapshot>(
         });
     }
     Ok(Some(out))
+}
+
+/// What a replayer can learn from the log alone: the writes each entry
+/// applied, in order.
+#[derive(Debug)]
+pub enum Replay {
+    Writes(Vec<Vec<Modify>>),
+    /// Some entry is no longer in the log.
+    Compacted,
+    /// An entry logged before effects were.
+    Opaque,
+}
+
+/// The writes that entries `after + 1 ..= upto` of `region_id` applied, as
+/// its apply decided: effects count if the region's epoch version when they
+/// applied was the one they were computed under. That version is the
+/// region's now (in `snap`) less one per split applied after the entry (a
+/// split applied if the region it creates exists).
+pub fn applied_writes<S: duet_storage::engine::Snapshot>(
+    snap: &S,
+    region_id: u64,
+    after: u64,
+    upto: u64,
+) -> Result<Replay> {
+    let Some(region) = Region::read(snap, region_id)? else {
+        return Ok(Replay::Compacted);
+    };
+    let Some(logged) = logged_writes(snap, region_id, after, upto)? else {
+        return Ok(Replay::Compacted);
+    };
+    let mut version = region.epoch().version;
+    let mut out = Vec::new();
+    for entry in logged.into_iter().rev() {
+        match entry {
+            Logged::Effects {
+                version: v,
+                ok: true,
+                writes,
+            } if v == version => out.push(writes),
+            Logged::Effects { .. } | Logged::Nothing => {}
+            Logged::Split { new_region_id } => {
+                if Region::read(snap, new_region_id)?.is_some() {
+                    version = version.saturating_sub(1);
+                }
+            }
+            Logged::Opaque => return Ok(Replay::Opaque),
+        }
+    }
+    out.reverse();
+    Ok(Replay::Writes(out))
 }
 
 /// Receives, in log order, every entry a peer applies (the columnar learner

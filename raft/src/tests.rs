@@ -313,39 +313,10 @@ fn the_log_reads_back_what_each_entry_did() {
     let mut c = Cluster::memory(&[1, 2, 3], &[]);
     c.elect(1);
     let from = c.peers[&1].applied_index();
+    let version = c.peers[&1].region().epoch().version;
     assert_eq!(outcome(&c.propose(1, put("k", 10))), Some(Ok(())));
     assert_eq!(outcome(&c.propose(1, commit("k", 10, 11))), Some(Ok(())));
     assert!(outcome(&c.propose(1, put("k", 5))).unwrap().is_err());
-    let upto = c.peers[&1].applied_index();
-    let version = c.peers[&1].region().epoch().version;
-    // Read back on a follower: the same writes its engine holds.
-    let snap = c.engines[&3].snapshot();
-    let logged = logged_writes(&snap, REGION, version, from, upto)
-        .unwrap()
-        .expect("all in the log");
-    assert_eq!(logged.len(), 3);
-    let writes: Vec<&duet_storage::engine::Modify> = logged
-        .iter()
-        .flat_map(|l| match l {
-            Logged::Writes(w) => w.iter().collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    assert!(
-        matches!(logged[2], Logged::Nothing),
-        "a conflict wrote nothing"
-    );
-    let commits = writes
-        .iter()
-        .filter(|m| matches!(m, duet_storage::engine::Modify::Put { cf: Cf::Write, .. }))
-        .count();
-    assert_eq!(commits, 1);
-    // Under another epoch the entries were refused.
-    let other = logged_writes(&snap, REGION, version + 1, from, upto)
-        .unwrap()
-        .unwrap();
-    assert!(other.iter().all(|l| matches!(l, Logged::Nothing)));
-    // A split cannot be replayed from the log alone.
     let split: Outcome = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&split);
     c.peers.get_mut(&1).unwrap().propose_split(
@@ -354,15 +325,73 @@ fn the_log_reads_back_what_each_entry_did() {
         Box::new(move |r| *slot.lock().unwrap() = Some(r)),
     );
     c.pump();
-    let at = c.peers[&1].applied_index();
-    let logged = logged_writes(&c.engines[&1].snapshot(), REGION, version, upto, at)
+    assert_eq!(outcome(&split), Some(Ok(())));
+    assert_eq!(outcome(&c.propose(1, put("a", 20))), Some(Ok(())));
+    let upto = c.peers[&1].applied_index();
+    // Read back on a follower: what its own apply did.
+    let snap = c.engines[&3].snapshot();
+    let logged = logged_writes(&snap, REGION, from, upto)
         .unwrap()
-        .unwrap();
-    assert!(matches!(logged.last(), Some(Logged::Opaque)));
+        .expect("all in the log");
+    assert_eq!(logged.len(), 5, "{logged:?}");
+    let commits = |w: &[duet_storage::engine::Modify]| {
+        w.iter()
+            .filter(|m| matches!(m, duet_storage::engine::Modify::Put { cf: Cf::Write, .. }))
+            .count()
+    };
+    match &logged[1] {
+        Logged::Effects {
+            version: v,
+            ok: true,
+            writes,
+        } => {
+            assert_eq!(*v, version);
+            assert_eq!(commits(writes), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(logged[2], Logged::Effects { ok: false, .. }),
+        "a conflict"
+    );
+    assert!(matches!(logged[3], Logged::Split { new_region_id: 2 }));
+    // After the split, effects carry the raised version.
+    assert!(matches!(logged[4], Logged::Effects { version: v, ok: true, .. } if v == version + 1));
+    // What the apply kept: the prewrite, the commit and the write after
+    // the split (the conflict wrote nothing).
+    match crate::peer::applied_writes(&snap, REGION, from, upto).unwrap() {
+        crate::peer::Replay::Writes(w) => assert_eq!(w.len(), 3),
+        other => panic!("{other:?}"),
+    }
     // Once compacted, the entries are gone.
     c.peers.get_mut(&3).unwrap().compact_log().unwrap();
-    let gone = logged_writes(&c.engines[&3].snapshot(), REGION, version, from, upto).unwrap();
+    let gone = logged_writes(&c.engines[&3].snapshot(), REGION, from, upto).unwrap();
     assert!(gone.is_none());
+}
+
+#[test]
+fn effects_a_split_overtook_are_not_replayed() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let from = c.peers[&1].applied_index();
+    assert_eq!(outcome(&c.propose(1, put("a", 5))), Some(Ok(())));
+    let split: Outcome = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&split);
+    c.peers.get_mut(&1).unwrap().propose_split(
+        b"m",
+        2,
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+    );
+    let late = c.propose_unapplied(1, put("z", 10));
+    c.pump();
+    assert!(outcome(&late).unwrap().is_err());
+    let upto = c.peers[&1].applied_index();
+    match crate::peer::applied_writes(&c.engines[&2].snapshot(), REGION, from, upto).unwrap() {
+        crate::peer::Replay::Writes(w) => {
+            assert_eq!(w.len(), 1, "only the prewrite of a: {w:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// An observer whose state is durable up to a fixed index.

@@ -317,7 +317,10 @@ async fn crash_child(dir: &std::path::Path) -> ! {
         data_dir: dir.to_path_buf(),
         mysql_addr: "127.0.0.1:0".into(),
         status_addr: "127.0.0.1:0".into(),
-        columnar_checkpoint_secs: 5,
+        columnar_checkpoint_secs: 8,
+        // Small regions: one splits after the checkpoint.
+        region_split_keys: 40,
+        split_check_interval_secs: 1,
         ..Config::default()
     };
     let server = Server::start(config).await.expect("server starts");
@@ -349,6 +352,7 @@ async fn crash_child(dir: &std::path::Path) -> ! {
         assert!(std::time::Instant::now() < deadline, "no checkpoint came");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    let regions_at_checkpoint = regions(&server).await;
     // Changes the checkpoint does not hold: the log must bring them back.
     c.query_drop(format!(
         "UPDATE t SET a = a + 1000, b = '{}' WHERE id % 4 = 0",
@@ -362,9 +366,26 @@ async fn crash_child(dir: &std::path::Path) -> ! {
     c.query_drop(format!("INSERT INTO t VALUES {}", values(100, 150)))
         .await
         .unwrap();
+    // And a region splits before the crash (well before the next checkpoint).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    while regions(&server).await <= regions_at_checkpoint && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let split = regions(&server).await > regions_at_checkpoint;
     let count = rows(&mut c, "SELECT count(*) FROM t").await[0][0].clone();
-    std::fs::write(dir.join("expected-count"), count.unwrap()).unwrap();
+    std::fs::write(
+        dir.join("expected-count"),
+        format!("{} {split}", count.unwrap()),
+    )
+    .unwrap();
     std::process::abort();
+}
+
+/// How many regions the node holds.
+async fn regions(server: &Server) -> usize {
+    status(server).await["regions"]
+        .as_array()
+        .map_or(0, Vec::len)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,7 +402,10 @@ async fn a_crashed_node_replays_its_log_onto_the_last_checkpoint() {
     assert!(!child.success(), "the child must die by abort");
     let expected = std::fs::read_to_string(dir.path().join("expected-count"))
         .expect("the child got as far as its abort");
-    assert_eq!(expected, "140");
+    assert_eq!(
+        expected, "140 true",
+        "140 rows, and a region split after the checkpoint"
+    );
 
     let server = start(dir.path()).await;
     let status = status(&server).await;
