@@ -241,7 +241,19 @@ impl Replica {
     /// The applied index of `region_id` that the last durable checkpoint
     /// holds: a restart replays the region's log from there.
     pub fn durable_index(&self, region_id: u64) -> Option<u64> {
-        lock(&self.durable).applied.get(&region_id).copied()
+        let durable = lock(&self.durable);
+        if durable.files.is_empty() {
+            return None;
+        }
+        // A region the checkpoint does not know (split off since) replays
+        // from its first entry.
+        Some(
+            durable
+                .applied
+                .get(&region_id)
+                .copied()
+                .unwrap_or(duet_raft::storage::INIT_INDEX),
+        )
     }
 
     /// Whether this replica started from a checkpoint (rather than from
