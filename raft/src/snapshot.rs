@@ -36,25 +36,14 @@ struct Pair {
     value: Vec<u8>,
 }
 
-fn cf_code(cf: Cf) -> u32 {
-    match cf {
-        Cf::Default => 0,
-        Cf::Lock => 1,
-        Cf::Write => 2,
-        Cf::Raft => 3,
-    }
-}
-
+/// A data column family (a snapshot carries no Raft state).
 fn cf_from(code: u32) -> Result<Cf> {
-    match code {
-        0 => Ok(Cf::Default),
-        1 => Ok(Cf::Lock),
-        2 => Ok(Cf::Write),
-        other => Err(Error::Corruption {
+    Cf::from_code(code)
+        .filter(|cf| *cf != Cf::Raft)
+        .ok_or_else(|| Error::Corruption {
             what: "snapshot",
-            detail: format!("unknown column family {other}"),
-        }),
-    }
+            detail: format!("unknown column family {code}"),
+        })
 }
 
 /// The iterator options for a region's data in one column family.
@@ -92,7 +81,7 @@ pub fn build<E: Engine>(engine: &E, region_id: u64) -> Result<(u64, Vec<u8>)> {
         let mut ok = it.seek(&lower)?;
         while ok {
             pairs.push(Pair {
-                cf: cf_code(cf),
+                cf: cf.code(),
                 key: it.key().to_vec(),
                 value: it.value().to_vec(),
             });

@@ -50,6 +50,17 @@ impl Cf {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The column family's number in encoded records (snapshots, logged
+    /// effects).
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The column family numbered `code`, if any.
+    pub fn from_code(code: u32) -> Option<Cf> {
+        Cf::ALL.get(usize::try_from(code).ok()?).copied()
+    }
 }
 
 /// One change in a [`WriteBatch`].

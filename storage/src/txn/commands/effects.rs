@@ -184,23 +184,8 @@ fn corrupt(detail: String) -> Error {
     }
 }
 
-fn cf_code(cf: Cf) -> u32 {
-    match cf {
-        Cf::Default => 0,
-        Cf::Lock => 1,
-        Cf::Write => 2,
-        Cf::Raft => 3,
-    }
-}
-
 fn cf_of(code: u32) -> Result<Cf> {
-    Ok(match code {
-        0 => Cf::Default,
-        1 => Cf::Lock,
-        2 => Cf::Write,
-        3 => Cf::Raft,
-        other => return Err(corrupt(format!("column family {other}"))),
-    })
+    Cf::from_code(code).ok_or_else(|| corrupt(format!("column family {code}")))
 }
 
 impl From<Modify> for Write {
@@ -208,21 +193,21 @@ impl From<Modify> for Write {
         match m {
             Modify::Put { cf, key, value } => Write {
                 op: WriteOp::Put as i32,
-                cf: cf_code(cf),
+                cf: cf.code(),
                 key,
                 value,
                 end: Vec::new(),
             },
             Modify::Delete { cf, key } => Write {
                 op: WriteOp::Delete as i32,
-                cf: cf_code(cf),
+                cf: cf.code(),
                 key,
                 value: Vec::new(),
                 end: Vec::new(),
             },
             Modify::DeleteRange { cf, start, end } => Write {
                 op: WriteOp::DeleteRange as i32,
-                cf: cf_code(cf),
+                cf: cf.code(),
                 key: start,
                 value: Vec::new(),
                 end,
