@@ -294,8 +294,8 @@ impl Replica {
             };
             let mut chunks = Vec::with_capacity(tm.segments.len());
             for name in &tm.segments {
-                let (file, arrays) = dir.adopt(name)?;
-                let chunk = Chunk::from_arrays(arrays, Some(file))?;
+                let (file, arrays, stats) = dir.adopt(name)?;
+                let chunk = Chunk::from_arrays(arrays, Some(file), stats)?;
                 if chunk.column_count() != width {
                     return Err(Error::Internal(format!(
                         "segment {name} has the wrong width"

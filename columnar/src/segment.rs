@@ -26,7 +26,12 @@ use datafusion::arrow::ipc::root_as_footer;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
+use datafusion::scalar::ScalarValue;
+
 use crate::error::{Error, Result};
+
+/// Per column of a chunk: the min and max of its values, if it has any.
+pub(crate) type ColumnStats = Vec<Option<(ScalarValue, ScalarValue)>>;
 
 /// A chunk's arrays: the table's columns, then each version's row key,
 /// commit timestamp and delete mark.
@@ -104,12 +109,14 @@ impl SegmentDir {
         &self.dir
     }
 
-    /// Writes `arrays` as a new segment of `table_id` and maps it back:
-    /// the returned arrays share the file's pages, not the heap.
+    /// Writes `arrays` as a new segment of `table_id`, with each column's
+    /// min and max (`stats`) in a second batch of two rows, and maps it
+    /// back: the returned arrays share the file's pages, not the heap.
     pub fn write(
         &self,
         table_id: i64,
         arrays: &ChunkArrays,
+        stats: &ColumnStats,
     ) -> Result<(Arc<SegmentFile>, ChunkArrays)> {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let path = self.dir.join(format!("t{table_id}-{n:010}.arrow"));
@@ -130,27 +137,46 @@ impl SegmentDir {
         columns.push(Arc::new(arrays.keys.clone()));
         columns.push(Arc::new(arrays.ts.clone()));
         columns.push(Arc::new(arrays.deleted.clone()));
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        let mut bounds: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for (column, stat) in arrays.columns.iter().zip(stats) {
+            bounds.push(match stat {
+                Some((min, max)) => ScalarValue::iter_to_array([min.clone(), max.clone()])
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+                None => datafusion::arrow::array::new_null_array(column.data_type(), 2),
+            });
+        }
+        bounds.push(Arc::new(BinaryArray::from_vec(vec![b"", b""])));
+        bounds.push(Arc::new(UInt64Array::from(vec![0, 0])));
+        bounds.push(Arc::new(BooleanArray::from(vec![false, false])));
+        let bounds = RecordBatch::try_new(schema, bounds)?;
         let out = File::create(&path).map_err(|e| io("creating", &path, e))?;
         let mut writer = FileWriter::try_new(BufWriter::new(out), &batch.schema())?;
         writer.write(&batch)?;
+        writer.write(&bounds)?;
         writer.finish()?;
         drop(writer);
-        let mapped = read(&path)?;
+        let (mapped, _) = read(&path)?;
         Ok((file, mapped))
     }
 
     /// Takes an existing file of this directory under management; it is
-    /// kept (the checkpoint it came from still lists it).
-    pub fn adopt(&self, name: &str) -> Result<(Arc<SegmentFile>, ChunkArrays)> {
+    /// kept (the checkpoint it came from still lists it). Returns its
+    /// arrays and the min/max it stores (none in a file without them).
+    pub fn adopt(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<SegmentFile>, ChunkArrays, Option<ColumnStats>)> {
         let path = self.dir.join(name);
-        let arrays = read(&path)?;
+        let (arrays, stats) = read(&path)?;
         Ok((
             Arc::new(SegmentFile {
                 path,
                 keep: AtomicBool::new(true),
             }),
             arrays,
+            stats,
         ))
     }
 
@@ -207,9 +233,10 @@ fn segment_number(name: &str) -> Option<u64> {
     n.parse().ok()
 }
 
-/// Maps a segment file and decodes its one batch without copying.
+/// Maps a segment file and decodes its data batch without copying, and
+/// its min/max batch if it has one.
 #[allow(unsafe_code)] // mapping a file is unsafe; see the SAFETY note
-fn read(path: &Path) -> Result<ChunkArrays> {
+fn read(path: &Path) -> Result<(ChunkArrays, Option<ColumnStats>)> {
     let file = File::open(path).map_err(|e| io("opening", path, e))?;
     // SAFETY: segment files are written once, before they are mapped, and
     // never modified; only this process touches the directory.
@@ -233,19 +260,42 @@ fn read(path: &Path) -> Result<ChunkArrays> {
     .map_err(|e| corrupt(&e.to_string()))?;
     let schema = fb_to_schema(footer.schema().ok_or_else(|| corrupt("no schema"))?);
     let decoder = FileDecoder::new(Arc::new(schema), footer.version());
-    let block = footer
+    let blocks = footer
         .recordBatches()
-        .filter(|b| b.len() == 1)
-        .ok_or_else(|| corrupt("not one batch"))?
-        .get(0);
-    let len = block.bodyLength() as usize + block.metaDataLength() as usize;
-    if block.offset() < 0 || block.offset() as usize + len > buffer.len() {
-        return Err(corrupt("batch out of bounds"));
-    }
-    let data = buffer.slice_with_length(block.offset() as usize, len);
-    let batch = decoder
-        .read_record_batch(block, &data)?
-        .ok_or_else(|| corrupt("empty"))?;
+        .filter(|b| b.len() == 1 || b.len() == 2)
+        .ok_or_else(|| corrupt("not one or two batches"))?;
+    let batch_at = |i: usize| -> Result<RecordBatch> {
+        let block = blocks.get(i);
+        let len = block.bodyLength() as usize + block.metaDataLength() as usize;
+        if block.offset() < 0 || block.offset() as usize + len > buffer.len() {
+            return Err(corrupt("batch out of bounds"));
+        }
+        let data = buffer.slice_with_length(block.offset() as usize, len);
+        decoder
+            .read_record_batch(block, &data)?
+            .ok_or_else(|| corrupt("empty"))
+    };
+    let batch = batch_at(0)?;
+    let stats = if blocks.len() == 2 {
+        let bounds = batch_at(1)?;
+        let n = bounds.num_columns().saturating_sub(3);
+        let mut stats = Vec::with_capacity(n);
+        for column in &bounds.columns()[..n] {
+            if column.len() != 2 {
+                return Err(corrupt("min/max batch is not two rows"));
+            }
+            let at =
+                |i| ScalarValue::try_from_array(column, i).map_err(|e| corrupt(&e.to_string()));
+            stats.push(if column.is_null(0) {
+                None
+            } else {
+                Some((at(0)?, at(1)?))
+            });
+        }
+        Some(stats)
+    } else {
+        None
+    };
     let n = batch.num_columns();
     if n < 3 {
         return Err(corrupt("missing version columns"));
@@ -264,10 +314,13 @@ fn read(path: &Path) -> Result<ChunkArrays> {
         .as_boolean_opt()
         .cloned()
         .ok_or_else(|| corrupt("delete marks are not booleans"))?;
-    Ok(ChunkArrays {
-        columns: batch.columns()[..n - 3].to_vec(),
-        keys,
-        ts,
-        deleted,
-    })
+    Ok((
+        ChunkArrays {
+            columns: batch.columns()[..n - 3].to_vec(),
+            keys,
+            ts,
+            deleted,
+        },
+        stats,
+    ))
 }

@@ -36,7 +36,7 @@ use duet_storage::mvcc::{Lock, LockKind};
 
 use crate::error::{Error, Result};
 use crate::schema::TableCodec;
-use crate::segment::{ChunkArrays, SegmentDir, SegmentFile};
+use crate::segment::{ChunkArrays, ColumnStats, SegmentDir, SegmentFile};
 
 /// One committed version of a row.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub(crate) struct Chunk {
     ts: UInt64Array,
     deleted: BooleanArray,
     /// Per column: min and max over the chunk's values, if any.
-    stats: Vec<Option<(ScalarValue, ScalarValue)>>,
+    stats: ColumnStats,
     max_key: Vec<u8>,
     /// The file the arrays map, if the replica keeps its chunks on disk.
     file: Option<Arc<SegmentFile>>,
@@ -79,22 +79,28 @@ impl Chunk {
         arrays: ChunkArrays,
         segments: Option<&SegmentDir>,
     ) -> Result<Chunk> {
+        let stats: ColumnStats = arrays.columns.iter().map(min_max).collect::<Result<_>>()?;
         let (file, arrays) = match segments {
             Some(dir) => {
-                let (file, mapped) = dir.write(table_id, &arrays)?;
+                let (file, mapped) = dir.write(table_id, &arrays, &stats)?;
                 (Some(file), mapped)
             }
             None => (None, arrays),
         };
-        Chunk::from_arrays(arrays, file)
+        Chunk::from_arrays(arrays, file, Some(stats))
     }
 
-    /// A chunk over arrays already in place (mapped from `file`, if any).
+    /// A chunk over arrays already in place (mapped from `file`, if any),
+    /// with their min/max if known (computed otherwise).
     pub(crate) fn from_arrays(
         arrays: ChunkArrays,
         file: Option<Arc<SegmentFile>>,
+        stats: Option<ColumnStats>,
     ) -> Result<Chunk> {
-        let stats = arrays.columns.iter().map(min_max).collect::<Result<_>>()?;
+        let stats = match stats {
+            Some(stats) if stats.len() == arrays.columns.len() => stats,
+            _ => arrays.columns.iter().map(min_max).collect::<Result<_>>()?,
+        };
         let n = arrays.keys.len();
         let max_key = if n == 0 {
             Vec::new()
@@ -110,6 +116,11 @@ impl Chunk {
             max_key,
             file,
         })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> &ColumnStats {
+        &self.stats
     }
 
     pub(crate) fn file(&self) -> Option<&Arc<SegmentFile>> {

@@ -607,3 +607,33 @@ fn a_checkpoint_restarts_the_replica_where_it_stood() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     assert_eq!(w.learner(w.ts), w.row_store(w.ts));
 }
+
+#[test]
+fn a_segment_file_keeps_its_columns_min_and_max() {
+    use datafusion::arrow::array::{
+        BinaryArray, BooleanArray, Int64Array, StringArray, UInt64Array,
+    };
+    use datafusion::scalar::ScalarValue;
+    let dir = tempfile::tempdir().unwrap();
+    let segments = crate::segment::SegmentDir::open(dir.path()).unwrap();
+    let arrays = crate::segment::ChunkArrays {
+        columns: vec![
+            Arc::new(Int64Array::from(vec![Some(3), None, Some(-1)])),
+            Arc::new(StringArray::from(vec![None::<&str>, None, None])),
+        ],
+        keys: BinaryArray::from_vec(vec![b"a", b"b", b"c"]),
+        ts: UInt64Array::from(vec![1, 2, 3]),
+        deleted: BooleanArray::from(vec![false, true, false]),
+    };
+    let chunk = crate::table::Chunk::new(TABLE, arrays, Some(&segments)).unwrap();
+    let expected = vec![
+        Some((ScalarValue::Int64(Some(-1)), ScalarValue::Int64(Some(3)))),
+        None,
+    ];
+    assert_eq!(chunk.stats(), &expected);
+    // Read back from the file, not recomputed from the arrays.
+    let name = chunk.file().unwrap().name();
+    let (_, arrays, stats) = segments.adopt(&name).unwrap();
+    assert_eq!(stats.as_ref(), Some(&expected));
+    assert_eq!(arrays.keys.len(), 3);
+}
