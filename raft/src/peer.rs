@@ -157,13 +157,7 @@ pub fn logged_writes<S: duet_storage::engine::Snapshot>(
             }
             EntryType::EntryNormal if entry.data.is_empty() => Logged::Nothing,
             EntryType::EntryNormal if context.starts_with(EFFECTS_CONTEXT) => {
-                let version = context[EFFECTS_CONTEXT.len()..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| Error::Corruption {
-                        what: "effects epoch",
-                        detail: format!("{} bytes", context.len()),
-                    })?;
+                let version = effects_version(context)?;
                 let (writes, response) = Effects::from_bytes(&entry.data)?.into_parts()?;
                 Logged::Effects {
                     version,
@@ -326,6 +320,25 @@ struct Waiting {
 /// An entry that carries [`Effects`] has this context, followed by the
 /// region epoch version they were computed under (8 bytes, big-endian).
 const EFFECTS_CONTEXT: &[u8] = b"duet:fx";
+
+/// The context of an entry of effects computed under epoch `version`.
+fn effects_context(version: u64) -> Vec<u8> {
+    let mut context = EFFECTS_CONTEXT.to_vec();
+    context.extend_from_slice(&version.to_be_bytes());
+    context
+}
+
+/// The epoch version in an [`effects_context`].
+fn effects_version(context: &[u8]) -> Result<u64> {
+    context
+        .get(EFFECTS_CONTEXT.len()..)
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::Corruption {
+            what: "effects epoch",
+            detail: format!("{} bytes", context.len()),
+        })
+}
 
 /// A replica of one region.
 pub struct Peer<E: Engine> {
@@ -658,8 +671,7 @@ impl<E: Engine> Peer<E> {
                 return;
             }
         };
-        let mut context = EFFECTS_CONTEXT.to_vec();
-        context.extend_from_slice(&self.region.epoch().version.to_be_bytes());
+        let context = effects_context(self.region.epoch().version);
         if let Some(at) = self.propose_entry(context, effects.to_bytes(), w.callback) {
             for key in w.command.latch_keys() {
                 self.latches.insert(key.to_vec(), at.0);
@@ -1083,13 +1095,7 @@ impl<E: Engine> Peer<E> {
                 result = None;
             }
             EntryType::EntryNormal if entry.get_context().starts_with(EFFECTS_CONTEXT) => {
-                let version = entry.get_context()[EFFECTS_CONTEXT.len()..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| Error::Corruption {
-                        what: "effects epoch",
-                        detail: format!("{} bytes", entry.get_context().len()),
-                    })?;
+                let version = effects_version(entry.get_context())?;
                 // A split applied since the leader ran the command: its keys
                 // may no longer all be this region's.
                 if version != self.region.epoch().version {
