@@ -139,6 +139,13 @@ impl Routing {
         )
     }
 
+    /// Whether the row store may serve `table` (as named in the query):
+    /// the session allows it and no hint sends the table to columnar.
+    pub fn row_may_serve(&self, table: &str) -> bool {
+        self.allowed.contains(&Engine::Row)
+            && self.hints.get(&table.to_ascii_lowercase()) != Some(&Engine::Columnar)
+    }
+
     fn warn(&self, message: String) {
         let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
         warnings.push(Warning {

@@ -750,7 +750,14 @@ impl Session {
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
             // The row executor's point gets need no plan.
-            if let Some(get) = crate::point::plan(original, params, &catalog, current.as_deref()) {
+            let fast = crate::point::plan(
+                original,
+                params,
+                &catalog,
+                current.as_deref(),
+                Some(&routing),
+            );
+            if let Some(get) = fast {
                 return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
             }
             let source: Arc<dyn RowSource> =
@@ -828,7 +835,8 @@ impl Session {
         let routing = Arc::new(self.routing(&prepared)?);
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
-            if let Some(get) = crate::point::plan(q, &[], &catalog, current.as_deref()) {
+            let fast = crate::point::plan(q, &[], &catalog, current.as_deref(), Some(&routing));
+            if let Some(get) = fast {
                 let database = get.database_of(&catalog);
                 let actual = if analyze {
                     Some(get.run(lock(txn).as_ref(), &database)?.rows.len())
@@ -892,7 +900,8 @@ impl Session {
         let current = self.current_db.clone();
         self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
-            if let Some(get) = crate::point::plan(q, &placeholders, &catalog, current.as_deref()) {
+            let fast = crate::point::plan(q, &placeholders, &catalog, current.as_deref(), None);
+            if let Some(get) = fast {
                 return Ok(get.columns(&get.database_of(&catalog)));
             }
             query::describe(catalog, current.as_deref(), prepared.clone(), &names)
@@ -1230,6 +1239,19 @@ impl Session {
             order_by,
             limit,
         } = *clauses;
+        // A `WHERE` that names only keys reads them directly.
+        if order_by.is_empty()
+            && let Some(rows) = crate::point::dml_rows(
+                lock(txn).as_ref(),
+                &target.table,
+                alias,
+                selection,
+                limit,
+                params,
+            )
+        {
+            return rows;
+        }
         let mut sql = format!("SELECT {HANDLE_COLUMN} FROM {}", target.sql_name);
         if let Some(a) = alias {
             sql.push_str(&format!(" AS `{a}`"));

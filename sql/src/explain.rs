@@ -64,20 +64,12 @@ pub(crate) fn explain(
 
 /// The plan of a point get (the row executor's fast path).
 pub(crate) fn point_get(get: &PointGet, database: &str, actual: Option<usize>) -> ResultSet {
-    let (table, handles) = get.target();
-    let (id, info) = if handles.len() == 1 {
-        ("Point_Get_1", format!("handle:{}", handles[0]))
-    } else {
-        (
-            "Batch_Point_Get_1",
-            format!("handle:[{}]", handles.join(",")),
-        )
-    };
+    let (id, estimate, info) = get.describe();
     let mut row = vec![
         Value::Str(id.into()),
-        Value::Str(format!("{:.2}", handles.len() as f64)),
+        Value::Str(format!("{:.2}", estimate as f64)),
         Value::Str("row".into()),
-        Value::Str(format!("table:{database}.{table}")),
+        Value::Str(format!("table:{database}.{}", get.table_name())),
         Value::Str(info),
     ];
     if let Some(n) = actual {

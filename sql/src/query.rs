@@ -208,11 +208,13 @@ pub(crate) fn context(
     scope: Arc<Scope>,
     current_db: Option<&str>,
 ) -> SessionContext {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, current_db.unwrap_or(""))
         .with_create_default_catalog_and_schema(false)
         .with_target_partitions(2)
         .with_information_schema(false);
+    // MySQL sorts NULL below every value: first ascending, last descending.
+    config.options_mut().sql_parser.default_null_ordering = "nulls_min".into();
     // Building a session state registers every function and rule: do it
     // once, and give each statement a copy with its own catalog.
     static TEMPLATE: OnceLock<SessionState> = OnceLock::new();

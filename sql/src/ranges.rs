@@ -22,7 +22,7 @@ impl HandleSet {
         HandleSet::Range(i128::from(i64::MIN), i128::from(i64::MAX))
     }
 
-    fn intersect(self, other: HandleSet) -> HandleSet {
+    pub(crate) fn intersect(self, other: HandleSet) -> HandleSet {
         use HandleSet::*;
         match (self, other) {
             (Range(a, b), Range(c, d)) => Range(a.max(c), b.min(d)),

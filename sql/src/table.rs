@@ -20,6 +20,9 @@ use crate::types::{datum_to_value, value_text};
 /// One row: a datum per column, in the table's column order.
 pub type Row = Vec<Datum>;
 
+/// Rows with their row keys, in key order.
+pub type KeyedRows = Vec<(Vec<u8>, Row)>;
+
 fn storage(e: duet_storage::Error) -> Error {
     Error::from_storage(e)
 }
@@ -247,6 +250,30 @@ pub fn scan_rows(txn: &dyn KvTxn, table: &TableInfo) -> Result<Vec<(Handle, Row)
 pub fn scan_keyed_rows(txn: &dyn KvTxn, table: &TableInfo) -> Result<Vec<(Vec<u8>, Row)>> {
     let prefix = key::row_prefix(table.id);
     scan_key_range(txn, table, &prefix, &key::prefix_end(&prefix))
+}
+
+/// The rows whose integer handles lie in `lo..=hi`, in handle order; at
+/// most `limit` of them.
+pub fn rows_in_handle_range(
+    txn: &dyn KvTxn,
+    table: &TableInfo,
+    lo: i64,
+    hi: i64,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Row)>> {
+    if lo > hi {
+        return Ok(Vec::new());
+    }
+    let start = key::row_key(table.id, lo);
+    let end = match hi.checked_add(1) {
+        Some(next) => key::row_key(table.id, next),
+        None => key::prefix_end(&key::row_prefix(table.id)),
+    };
+    txn.scan(&start, &end, limit)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(k, v)| Ok((k, decode_value(table, &v)?)))
+        .collect()
 }
 
 fn scan_key_range(
