@@ -22,6 +22,7 @@ mod explain;
 mod functions;
 mod infoschema;
 pub mod kv;
+mod mysqlfn;
 mod names;
 mod point;
 mod processes;

@@ -226,7 +226,10 @@ pub(crate) fn context(
             .with_default_features()
             .with_analyzer_rules(rules)
             .build();
-        for f in crate::functions::all() {
+        for f in crate::functions::all()
+            .into_iter()
+            .chain(crate::mysqlfn::all())
+        {
             // Registering a new name replaces nothing.
             let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
         }
@@ -279,14 +282,21 @@ pub(crate) fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error
             _ => Error::Query(text),
         };
     }
-    if text.starts_with("No field named") {
-        let column = text
-            .split(['"', '\''])
-            .nth(1)
-            .unwrap_or("")
+    if let Some(rest) = text.strip_prefix("No field named ") {
+        // `z.`, `t.z.` or `"t.z".`, then perhaps a suggestion.
+        let name = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or(""),
+            None => rest
+                .split(char::is_whitespace)
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('.'),
+        };
+        let column = name
             .rsplit('.')
             .next()
             .unwrap_or("")
+            .trim_matches('"')
             .to_string();
         return Error::UnknownColumnIn {
             column,
@@ -2159,6 +2169,21 @@ fn mysql_function(f: &ast::Function) -> Option<Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_column_is_named_in_1054() {
+        for (message, column) in [
+            ("No field named zz.", "zz"),
+            ("No field named one.zz. Did you mean 'one.z'?", "zz"),
+            ("No field named \"t1.c0\".\nValid fields are a.", "c0"),
+        ] {
+            let e = query_error(DataFusionError::Plan(message.into()), None);
+            assert!(
+                matches!(&e, Error::UnknownColumnIn { column: c, .. } if c == column),
+                "{message}: {e:?}"
+            );
+        }
+    }
 
     #[test]
     fn decimals_format_with_their_scale() {

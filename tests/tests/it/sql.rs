@@ -862,6 +862,26 @@ async fn common_functions_answer_with_and_without_a_table() {
         ("CASE WHEN 1 THEN 'a' END", "a"),
         ("ROUND(2.567, 2)", "2.57"),
         ("VARIANCE(2)", "0"),
+        ("HEX(255)", "FF"),
+        ("HEX('abc')", "616263"),
+        ("UNHEX('4D7953514C')", "MySQL"),
+        ("BIN(12)", "1100"),
+        ("OCT(8)", "10"),
+        ("CONV('a', 16, 2)", "1010"),
+        ("BIT_COUNT(29)", "4"),
+        ("TO_BASE64('abc')", "YWJj"),
+        ("FROM_BASE64('YWJj')", "abc"),
+        ("SHA1('abc')", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        ("CRC32('MySQL')", "3259397556"),
+        ("QUOTE('Don''t')", "'Don\\'t'"),
+        ("SOUNDEX('Quadratically')", "Q36324"),
+        ("INSERT('Quadratic', 3, 4, 'What')", "QuWhattic"),
+        ("INET_ATON('10.0.5.9')", "167773449"),
+        ("INET_NTOA(167773449)", "10.0.5.9"),
+        ("LAST_DAY('2024-02-10')", "2024-02-29"),
+        ("MAKEDATE(2011, 32)", "2011-02-01"),
+        ("WEEK('2008-02-20')", "7"),
+        ("WEEK('2008-12-31', 1)", "53"),
     ];
     for (expr, want) in cases {
         for from in ["", " FROM one"] {
@@ -870,6 +890,9 @@ async fn common_functions_answer_with_and_without_a_table() {
             assert_eq!(got, table(&[&[want]]), "{sql}");
         }
     }
+    // A column with no table to come from is named in error 1054.
+    let err = c.query_drop("SELECT HEX(x)").await.unwrap_err();
+    assert!(err.to_string().contains("Unknown column 'x'"), "{err}");
     // What neither knows is still error 1305, named as MySQL names it.
     let err = c.query_drop("SELECT NO_SUCH_FN(1)").await.unwrap_err();
     assert!(
