@@ -3,9 +3,10 @@
 //! still running anywhere in the cluster. Each node publishes the start of
 //! its oldest running transaction under a replicated key
 //! ([`publish_loop`]); the node leading the first region reads every
-//! node's floor, proposes a replicated `Gc` command for the whole key space
-//! ([`gc_loop`]), and every node compacts its columnar replica behind the
-//! same kind of bound ([`compaction_loop`]).
+//! node's floor, proposes a replicated `Gc` command for the whole key space,
+//! then destroys the key ranges of tables and indexes dropped before the
+//! safe point ([`gc_loop`]); and every node compacts its columnar replica
+//! behind the same kind of bound ([`compaction_loop`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use duet_raft::store::{FIRST_REGION, RaftStore};
 use duet_storage::engine::rocks::RocksEngine;
 use duet_storage::mvcc::{compose_ts, physical_ms};
 use duet_storage::tso::TimestampSource;
-use duet_storage::txn::commands::Gc;
+use duet_storage::txn::commands::{DestroyRange, Gc};
 use duet_storage::txn::{TxnClient, TxnStore};
 use tracing::{debug, warn};
 
@@ -94,13 +95,18 @@ pub async fn gc_loop(
     client: Client,
     every: Duration,
     life_ms: u64,
+    destroyed: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut interval = tokio::time::interval(every);
     interval.tick().await;
     loop {
         interval.tick().await;
-        let (store, txn_store, client) =
-            (Arc::clone(&store), Arc::clone(&txn_store), client.clone());
+        let (store, txn_store, client, destroyed) = (
+            Arc::clone(&store),
+            Arc::clone(&txn_store),
+            client.clone(),
+            Arc::clone(&destroyed),
+        );
         let outcome = tokio::task::spawn_blocking(move || {
             let leads_first = store
                 .status()
@@ -119,6 +125,8 @@ pub async fn gc_loop(
                 end: Vec::new(),
             };
             txn_store.execute(gc.into())?;
+            let n = destroy_dropped(&client, &txn_store, safe_point)?;
+            destroyed.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             Ok::<_, duet_storage::Error>(Some(safe_point))
         })
         .await;
@@ -129,6 +137,28 @@ pub async fn gc_loop(
             Err(e) => warn!(error = %e, "mvcc gc task failed"),
         }
     }
+}
+
+/// Destroys the ranges of the tables and indexes whose drop committed at
+/// or below `safe_point` (the catalog's records of them are visible there,
+/// so no snapshot that may still read can see their data), then forgets
+/// each record. Returns how many ranges went.
+fn destroy_dropped(
+    client: &Client,
+    txn_store: &ClusterStore<RocksEngine>,
+    safe_point: u64,
+) -> duet_storage::Result<usize> {
+    let end = duet_storage::codec::key::prefix_end(duet_sql::DROPPED_PREFIX);
+    let records = client.scan_at(duet_sql::DROPPED_PREFIX, &end, safe_point, 256)?;
+    for (key, value) in &records {
+        if let Some((start, end)) = duet_sql::dropped_range(key, value) {
+            txn_store.execute(DestroyRange { start, end }.into())?;
+        }
+        let mut txn = client.begin()?;
+        txn.delete(key.clone());
+        txn.commit()?;
+    }
+    Ok(records.len())
 }
 
 /// The safe point from every node's published floor and this node's own

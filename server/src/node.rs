@@ -40,6 +40,8 @@ pub struct Node {
     pub client: TxnClient<ClusterStore<RocksEngine>>,
     /// The GC, split-check and compaction loops.
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Ranges of dropped tables and indexes this node's GC destroyed.
+    destroyed_ranges: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn storage_err(e: duet_storage::Error) -> Error {
@@ -159,6 +161,7 @@ impl Node {
             TxnOptions::default(),
         );
         let life_ms = config.gc_life_time_secs.saturating_mul(1000);
+        let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
         if config.gc_interval_secs > 0 {
             let every = Duration::from_secs(config.gc_interval_secs);
             // Floors fresher than the safe point's age: at most a minute old.
@@ -176,6 +179,7 @@ impl Node {
                 client.clone(),
                 every,
                 life_ms,
+                Arc::clone(&destroyed_ranges),
             )));
         }
         background.push(tokio::spawn(crate::gc::compaction_loop(
@@ -194,6 +198,7 @@ impl Node {
             columnar: Some(replica),
             client,
             background,
+            destroyed_ranges,
         })
     }
 
@@ -201,9 +206,9 @@ impl Node {
         self.store.status()
     }
 
-    /// `GET /status`: the node's regions and its columnar replica (whether
-    /// it started from its checkpoint, entries not applied yet, why it
-    /// stopped).
+    /// `GET /status`: the node's regions, its columnar replica (whether it
+    /// started from its checkpoint, entries not applied yet, why it
+    /// stopped) and what its GC destroyed.
     pub fn status_json(&self) -> serde_json::Value {
         let regions: Vec<serde_json::Value> = self
             .regions()
@@ -240,7 +245,15 @@ impl Node {
                 "stopped": c.stopped(),
             })
         });
-        serde_json::json!({ "node_id": self.node_id, "regions": regions, "columnar": columnar })
+        let destroyed = self
+            .destroyed_ranges
+            .load(std::sync::atomic::Ordering::Relaxed);
+        serde_json::json!({
+            "node_id": self.node_id,
+            "regions": regions,
+            "columnar": columnar,
+            "gc": { "destroyed_ranges": destroyed },
+        })
     }
 
     /// Adds a voter or a learner (with its Raft address) to every region, or

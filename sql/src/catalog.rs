@@ -22,13 +22,26 @@ use crate::kv::KvTxn;
 use crate::types::ColumnType;
 use crate::value::Value;
 
-// The meta key space `m`: `m\x00`–`m\x02` here, `m\x03` table statistics
-// (`stats.rs`), `m\x04` auto-increment counters (`autoid.rs`), `m\x06`
-// each node's oldest running transaction (the server's GC).
+// The meta key space `m`: `m\x00`–`m\x02` and `m\x05` here, `m\x03` table
+// statistics (`stats.rs`), `m\x04` auto-increment counters (`autoid.rs`),
+// `m\x06` each node's oldest running transaction (the server's GC).
 const NEXT_ID_KEY: &[u8] = b"m\x00next_id";
 const VERSION_KEY: &[u8] = b"m\x00version";
 const DB_PREFIX: &[u8] = b"m\x01";
 const TABLE_PREFIX: &[u8] = b"m\x02";
+/// The key ranges of dropped tables and indexes, awaiting destruction:
+/// `m\x05` + the range's start → its end. The dropping transaction writes
+/// the record, so a drop is one small write however large the table; the
+/// server's GC destroys the range once its safe point has passed the drop
+/// (no snapshot can read the data any more), then deletes the record.
+pub const DROPPED_PREFIX: &[u8] = b"m\x05";
+
+/// The range a record under [`DROPPED_PREFIX`] stands for: `(start, end)`.
+pub fn dropped_range(key: &[u8], value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let start = key.strip_prefix(DROPPED_PREFIX)?;
+    (!start.is_empty() && start < value).then(|| (start.to_vec(), value.to_vec()))
+}
+
 /// First id handed out: ids below are reserved.
 const FIRST_ID: i64 = 100;
 
@@ -342,10 +355,19 @@ impl SchemaWriter<'_> {
         self.bump_version()
     }
 
-    /// Removes a table's definition and every row and index entry.
+    /// Removes a table's definition; its rows and index entries are
+    /// destroyed later (see [`DROPPED_PREFIX`]).
     pub fn drop_table(&mut self, table: &TableInfo) -> Result<()> {
         self.txn.delete(table_key(table.database_id, &table.name));
-        crate::table::delete_all_data(self.txn, table.id)?;
+        self.retire_prefix(duet_storage::codec::key::table_prefix(table.id));
         self.bump_version()
+    }
+
+    /// Records that every key starting with `prefix` is to be destroyed.
+    pub(crate) fn retire_prefix(&mut self, prefix: Vec<u8>) {
+        let end = prefix_end(&prefix);
+        let mut key = DROPPED_PREFIX.to_vec();
+        key.extend_from_slice(&prefix);
+        self.txn.put(key, end);
     }
 }

@@ -698,7 +698,7 @@ pub(crate) fn alter_table(
     Ok(next)
 }
 
-/// Removes index `name` from `table` and deletes its entries.
+/// Removes index `name` from `table`; its entries are destroyed later.
 pub(crate) fn drop_index(
     writer: &mut SchemaWriter<'_>,
     table: &mut TableInfo,
@@ -712,7 +712,8 @@ pub(crate) fn drop_index(
         return Err(Error::CantDrop(name.to_string()));
     };
     let ix = table.indexes.remove(at);
-    crate::table::delete_index(writer.txn, table, &ix)
+    writer.retire_prefix(duet_storage::codec::key::index_prefix(table.id, ix.id));
+    Ok(())
 }
 
 /// The table names a `DROP TABLE` or `TRUNCATE` lists, with their databases.

@@ -35,6 +35,7 @@ mod types;
 mod value;
 mod vars;
 
+pub use catalog::{DROPPED_PREFIX, dropped_range};
 pub use error::{Error, Result};
 pub use session::{
     Database, DatabaseOptions, Identity, SERVER_VERSION, Session, SessionStatus, StatementMeta,

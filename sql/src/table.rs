@@ -465,11 +465,6 @@ pub fn get_row(txn: &dyn KvTxn, table: &TableInfo, handle: &Handle) -> Result<Op
     }
 }
 
-/// Deletes every row and index entry of a table.
-pub fn delete_all_data(txn: &mut dyn KvTxn, table_id: i64) -> Result<()> {
-    delete_prefix(txn, &key::table_prefix(table_id))
-}
-
 /// Writes the entries of a new index for every existing row (back-fill).
 pub fn backfill_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -> Result<()> {
     for (handle, row) in scan_rows(txn, table)? {
@@ -478,25 +473,6 @@ pub fn backfill_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo)
             return Err(duplicate(table, Some(index), &row, &handle));
         }
         write_entry(txn, k, v, unique);
-    }
-    Ok(())
-}
-
-/// Removes every entry of an index.
-pub fn delete_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -> Result<()> {
-    delete_prefix(txn, &key::index_prefix(table.id, index.id))
-}
-
-/// Deletes every key that starts with `prefix`.
-fn delete_prefix(txn: &mut dyn KvTxn, prefix: &[u8]) -> Result<()> {
-    let keys: Vec<Vec<u8>> = txn
-        .scan(prefix, &key::prefix_end(prefix), usize::MAX)
-        .map_err(storage)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    for k in keys {
-        txn.delete(k);
     }
     Ok(())
 }

@@ -115,6 +115,19 @@ impl<S: TxnStore> TxnClient<S> {
         self.with_lock_resolution(|| MvccReader::new(&self.store.snapshot()?).get(key, ts))
     }
 
+    /// A read-only scan of `[start, end)` at `ts`: up to `limit` pairs.
+    pub fn scan_at(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: u64,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.with_lock_resolution(|| {
+            MvccReader::new(&self.store.snapshot()?).scan(start, Some(end), ts, limit)
+        })
+    }
+
     /// Runs `read`, resolving the locks it reports, until it succeeds or a
     /// live lock outlasts the wait.
     fn with_lock_resolution<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {

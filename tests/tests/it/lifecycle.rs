@@ -197,3 +197,89 @@ async fn a_growing_table_splits_into_regions_and_loses_nothing() {
         assert_eq!(got, Some(expected), "read through {engine}");
     }
 }
+
+/// `GET /status`'s count of ranges the node's GC destroyed.
+async fn destroyed_ranges(t: &TestServer) -> u64 {
+    let addr = t.status_addr();
+    let (_, body) = tokio::task::spawn_blocking(move || http_get(addr, "/status"))
+        .await
+        .unwrap()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    status["gc"]["destroyed_ranges"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_tables_and_indexes_are_destroyed_once_no_snapshot_can_read_them() {
+    use duet_storage::engine::Engine as _;
+    let t = TestServer::start_with(|c| {
+        c.gc_life_time_secs = 1;
+        c.gc_interval_secs = 1;
+    })
+    .await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    for table in ["gone", "kept"] {
+        c.query_drop(format!(
+            "CREATE TABLE {table} (id INT PRIMARY KEY, k INT, KEY ik (k))"
+        ))
+        .await
+        .unwrap();
+        let values: Vec<String> = (1..=500).map(|i| format!("({i}, {i})")).collect();
+        c.query_drop(format!("INSERT INTO {table} VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+    }
+    // A transaction that began before the drops keeps reading the table
+    // across several GC rounds: nothing it can see is destroyed.
+    c.query_drop("BEGIN").await.unwrap();
+    let count: Option<i64> = c.query_first("SELECT count(*) FROM gone").await.unwrap();
+    assert_eq!(count, Some(500));
+    let mut other = t.connect().await;
+    other.query_drop("USE test").await.unwrap();
+    other.query_drop("DROP TABLE gone").await.unwrap();
+    other
+        .query_drop("ALTER TABLE kept DROP INDEX ik")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count: Option<i64> = c
+        .query_first("SELECT count(*) FROM gone WHERE k > 0")
+        .await
+        .unwrap();
+    assert_eq!(count, Some(500));
+    assert_eq!(destroyed_ranges(&t).await, 0);
+    c.query_drop("COMMIT").await.unwrap();
+    let err = c.query_drop("SELECT * FROM gone").await.unwrap_err();
+    assert!(err.to_string().contains("1146"), "{err}");
+
+    // Once it ended, GC destroys the table and the index.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while destroyed_ranges(&t).await < 2 {
+        assert!(Instant::now() < deadline, "dropped ranges not destroyed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let count: Option<i64> = c
+        .query_first("SELECT count(*) FROM kept WHERE k > 0")
+        .await
+        .unwrap();
+    assert_eq!(count, Some(500));
+    drop((c, other));
+    let TestServer { server, data_dir } = t;
+    server.stop().await;
+
+    // What is left of the tables' key space is `kept`'s rows.
+    let engine = duet_storage::engine::rocks::RocksEngine::open(
+        &data_dir.path().join("data").join("kv"),
+        &duet_storage::engine::rocks::RocksConfig::default(),
+    )
+    .unwrap();
+    let snap = engine.snapshot();
+    let left = duet_storage::mvcc::MvccReader::new(&snap)
+        .scan(b"t", Some(b"u"), u64::MAX, usize::MAX)
+        .unwrap();
+    assert_eq!(left.len(), 500);
+    let prefixes: std::collections::BTreeSet<&[u8]> =
+        left.iter().map(|(k, _)| &k[..k.len() - 8]).collect();
+    assert_eq!(prefixes.len(), 1, "one table's rows, no index entries");
+}

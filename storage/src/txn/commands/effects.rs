@@ -431,13 +431,17 @@ impl Command {
             Some(Kind::AcquirePessimisticLock(c)) => keys(&c.keys),
             Some(Kind::PessimisticRollback(c)) => keys(&c.keys),
             Some(Kind::CheckTxnStatus(c)) => vec![c.primary.as_slice()],
-            Some(Kind::Gc(_) | Kind::TsoLimit(_)) | None => Vec::new(),
+            Some(Kind::Gc(_) | Kind::DestroyRange(_) | Kind::TsoLimit(_)) | None => Vec::new(),
         }
     }
 
-    /// Whether this command reads a range rather than named keys (GC): the
-    /// leader runs it only once every earlier entry has applied.
+    /// Whether this command concerns a range rather than named keys (GC,
+    /// destroying a range): the leader runs it only once every earlier entry
+    /// has applied.
     pub fn is_barrier(&self) -> bool {
-        matches!(self.kind, Some(command::Kind::Gc(_)))
+        matches!(
+            self.kind,
+            Some(command::Kind::Gc(_) | command::Kind::DestroyRange(_))
+        )
     }
 }

@@ -160,6 +160,18 @@ pub struct Gc {
     pub end: Vec<u8>,
 }
 
+/// Remove every version, value and lock of the user keys in `[start, end)`
+/// (both bounds required): the data of a dropped table or index, once no
+/// reader can see it any more. Replicated like any other command; every
+/// replica deletes the whole range at the same log position.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct DestroyRange {
+    #[prost(bytes = "vec", tag = "1")]
+    pub start: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub end: Vec<u8>,
+}
+
 /// Raise the replicated high-water mark of a cluster's timestamp oracle: the
 /// leader hands out timestamps below `limit` only after this applied, so a
 /// new leader starts above anything an old one issued.
@@ -172,7 +184,7 @@ pub struct TsoLimit {
 /// One replicated transaction action.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Command {
-    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub kind: Option<command::Kind>,
 }
 
@@ -198,6 +210,8 @@ pub mod command {
         Gc(super::Gc),
         #[prost(message, tag = "9")]
         TsoLimit(super::TsoLimit),
+        #[prost(message, tag = "10")]
+        DestroyRange(super::DestroyRange),
     }
 }
 
@@ -213,6 +227,7 @@ macro_rules! into_command {
 into_command!(
     TsoLimit,
     Gc,
+    DestroyRange,
     Prewrite,
     Commit,
     Rollback,
@@ -303,20 +318,17 @@ impl Command {
             }
             Kind::TsoLimit(c) => start.is_empty().then_some(Kind::TsoLimit(c.clone()))?,
             Kind::Gc(c) => {
-                let from = c.start.as_slice().max(start).to_vec();
-                let to = match (c.end.is_empty(), end.is_empty()) {
-                    (true, _) => end.to_vec(),
-                    (false, true) => c.end.clone(),
-                    (false, false) => c.end.as_slice().min(end).to_vec(),
-                };
-                if !to.is_empty() && from >= to {
-                    return None;
-                }
+                let (start, end) = overlap(&c.start, &c.end, start, end)?;
                 Kind::Gc(Gc {
                     safe_point: c.safe_point,
-                    start: from,
-                    end: to,
+                    start,
+                    end,
                 })
+            }
+            Kind::DestroyRange(c) if c.end.is_empty() => return None,
+            Kind::DestroyRange(c) => {
+                let (start, end) = overlap(&c.start, &c.end, start, end)?;
+                Kind::DestroyRange(DestroyRange { start, end })
             }
         };
         Some(Command { kind: Some(kind) })
@@ -326,6 +338,23 @@ impl Command {
     pub fn within(&self, start: &[u8], end: &[u8]) -> bool {
         self.restrict(start, end).as_ref() == Some(self)
     }
+}
+
+/// The overlap of `[a_start, a_end)` and `[b_start, b_end)` (an empty end
+/// means no bound), if there is one.
+fn overlap(
+    a_start: &[u8],
+    a_end: &[u8],
+    b_start: &[u8],
+    b_end: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let from = a_start.max(b_start).to_vec();
+    let to = match (a_end.is_empty(), b_end.is_empty()) {
+        (true, _) => b_end.to_vec(),
+        (false, true) => a_end.to_vec(),
+        (false, false) => a_end.min(b_end).to_vec(),
+    };
+    (to.is_empty() || from < to).then_some((from, to))
 }
 
 /// What an applied command reports.
@@ -363,6 +392,20 @@ pub fn apply<S: Snapshot>(snap: &S, cmd: &Command) -> Result<(WriteBatch, Respon
         Kind::Gc(c) => {
             let end = (!c.end.is_empty()).then_some(c.end.as_slice());
             crate::gc::gc(snap, c.safe_point, &c.start, end).map(done)
+        }
+        Kind::DestroyRange(c) => {
+            let mut batch = WriteBatch::new();
+            if c.start < c.end {
+                let (start, end) = (
+                    crate::mvcc::encode_key(&c.start),
+                    crate::mvcc::encode_key(&c.end),
+                );
+                use crate::engine::Cf;
+                for cf in [Cf::Default, Cf::Lock, Cf::Write] {
+                    batch.delete_range(cf, start.clone(), end.clone());
+                }
+            }
+            Ok(done(batch))
         }
     }
 }

@@ -454,3 +454,97 @@ fn restrict_splits_a_command_by_key_range() {
     );
     assert!(gc.restrict(b"a", b"b").is_none());
 }
+
+#[test]
+fn destroying_a_range_removes_every_version_value_and_lock_in_it() {
+    let mut s = Script {
+        engine: MemoryEngine::new(),
+        out: String::new(),
+    };
+    let long = vec![b'x'; SHORT_VALUE_MAX_LEN + 1];
+    let all = ["a", "t1", "t2", "t3", "u"];
+    s.step(
+        "prewrite t10",
+        prewrite(all.iter().map(|k| put(k, &long)).collect(), "a", 10).into(),
+    );
+    s.step(
+        "commit t10 at 20",
+        Commit {
+            keys: keys(&all),
+            start_ts: 10,
+            commit_ts: 20,
+        }
+        .into(),
+    );
+    // A second version of t2, and a lock left on t3.
+    s.step(
+        "prewrite t30",
+        prewrite(vec![put("t2", b"v2")], "t2", 30).into(),
+    );
+    s.step(
+        "commit t30 at 40",
+        Commit {
+            keys: keys(&["t2"]),
+            start_ts: 30,
+            commit_ts: 40,
+        }
+        .into(),
+    );
+    s.step(
+        "prewrite t50",
+        prewrite(vec![put("t3", b"v3")], "t3", 50).into(),
+    );
+    let destroy: Command = DestroyRange {
+        start: b"t".to_vec(),
+        end: b"u".to_vec(),
+    }
+    .into();
+    s.step("destroy [t, u)", destroy.clone());
+    use crate::engine::{EngineIterator as _, Snapshot as _};
+    let snap = s.engine.snapshot();
+    let reader = MvccReader::new(&snap);
+    for k in ["t1", "t2", "t3"] {
+        assert_eq!(reader.get(k.as_bytes(), 100).unwrap(), None, "{k}");
+    }
+    for k in ["a", "u"] {
+        assert_eq!(
+            reader.get(k.as_bytes(), 100).unwrap(),
+            Some(long.clone()),
+            "{k}"
+        );
+    }
+    // Nothing of the range is left in any column family.
+    for cf in [Cf::Default, Cf::Lock, Cf::Write] {
+        let mut it = snap
+            .iter(
+                cf,
+                crate::engine::IterOptions {
+                    lower: Some(crate::mvcc::encode_key(b"t")),
+                    upper: Some(crate::mvcc::encode_key(b"u")),
+                    prefix_seek: false,
+                },
+            )
+            .unwrap();
+        assert!(!it.seek_to_first().unwrap(), "{}", cf.name());
+    }
+    // A region takes the part of the range it holds; an unbounded range
+    // is never destroyed.
+    assert_eq!(
+        destroy.restrict(b"t2", b""),
+        Some(
+            DestroyRange {
+                start: b"t2".to_vec(),
+                end: b"u".to_vec()
+            }
+            .into()
+        )
+    );
+    assert!(destroy.restrict(b"u", b"").is_none());
+    let unbounded: Command = DestroyRange {
+        start: b"t".to_vec(),
+        end: Vec::new(),
+    }
+    .into();
+    assert!(unbounded.restrict(b"", b"").is_none());
+    assert!(destroy.is_barrier() && destroy.latch_keys().is_empty());
+}
