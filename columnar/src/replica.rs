@@ -49,8 +49,8 @@ struct LearnerState {
     /// Long values staged by prewrites, by (row key, start ts), until
     /// their commit or rollback.
     pending: HashMap<(Vec<u8>, u64), Vec<u8>>,
-    /// Metadata key → the table it defines.
-    definitions: HashMap<Vec<u8>, i64>,
+    /// Metadata key → the table it defines, and the definition itself.
+    definitions: HashMap<Vec<u8>, (i64, Vec<u8>)>,
     /// Applied index per region.
     applied: HashMap<u64, u64>,
     /// Why the learner stopped, if it did.
@@ -132,6 +132,12 @@ struct Manifest {
     /// `Effects`).
     #[serde(default)]
     pending: Option<String>,
+    /// The table definitions in force at the checkpoint (metadata key and
+    /// value, hex): the log replays later definition changes onto them.
+    /// Absent from older checkpoints, which take the row store's current
+    /// definitions and cannot replay a change.
+    #[serde(default)]
+    definitions: Option<Vec<(String, String)>>,
 }
 
 impl Manifest {
@@ -182,7 +188,7 @@ impl Replica {
     /// checkpoint there and replaying the row store's log (in `snap`) from
     /// the checkpoint's applied indices to the row store's; rebuilt from
     /// the row store's data when that cannot be done (no checkpoint, the
-    /// log was compacted past it, a split or a definition change since).
+    /// log was compacted past it, or a table got a replica since).
     pub fn open<S: Snapshot>(
         schemas: Arc<dyn SchemaSource>,
         config: LayerConfig,
@@ -262,9 +268,9 @@ impl Replica {
         self.from_checkpoint
     }
 
-    /// Installs checkpoint `m` (definitions from the row store, stable
-    /// runs from the segment files, locks and staged values from its
-    /// pending file), then replays each region's log from the checkpoint's
+    /// Installs checkpoint `m` (its definitions, or the row store's for an
+    /// older checkpoint; stable runs from the segment files; locks and
+    /// staged values from its pending file), then replays each region's log from the checkpoint's
     /// applied index to the row store's (`row_applied`). Returns the number
     /// of entries replayed.
     fn load<S: Snapshot>(
@@ -277,7 +283,10 @@ impl Replica {
             return Ok(0);
         };
         let replay = self.replay_plan(snap, m, row_applied)?;
-        self.rebuild(snap, false)?;
+        match &m.definitions {
+            Some(definitions) => self.install_definitions(definitions)?,
+            None => self.rebuild(snap, false)?,
+        }
         let mut keep = HashSet::new();
         for (id, tm) in &m.tables {
             let table = self.existing(*id).ok_or_else(|| {
@@ -318,7 +327,13 @@ impl Replica {
         let mut replayed = 0;
         for (region, upto, entries) in replay {
             for writes in &entries {
-                self.apply_writes(writes)?;
+                // A table that got a replica since (created, or given one)
+                // would need its earlier rows from the row store.
+                if !self.apply_writes(writes)?.is_empty() {
+                    return Err(Error::Internal(
+                        "a table got a columnar replica since the checkpoint".into(),
+                    ));
+                }
             }
             replayed += entries.len() as u64;
             lock(&self.state).applied.insert(region, upto);
@@ -334,6 +349,20 @@ impl Replica {
             applied: m.applied.iter().map(|(r, i)| (*r, *i)).collect(),
         };
         Ok(replayed)
+    }
+
+    /// Defines the tables as checkpoint definitions (hex key, hex value)
+    /// say.
+    fn install_definitions(&self, definitions: &[(String, String)]) -> Result<()> {
+        let mut state = lock(&self.state);
+        let mut undefined = Vec::new();
+        for (key, value) in definitions {
+            let (Some(key), Some(value)) = (from_hex(key), from_hex(value)) else {
+                return Err(Error::Internal("a checkpoint definition is not hex".into()));
+            };
+            self.commit_definition(&mut state, key, Some(value), &mut undefined)?;
+        }
+        Ok(())
     }
 
     /// The writes to replay after checkpoint `m`, per region in the order
@@ -376,7 +405,7 @@ impl Replica {
                 Replay::Compacted => return unusable("the log was compacted past the checkpoint"),
                 Replay::Opaque => return unusable("an entry logged before effects were"),
             };
-            if entries.iter().any(|w| self.commits_definition(w)) {
+            if m.definitions.is_none() && entries.iter().any(|w| self.commits_definition(w)) {
                 return unusable("a table definition changed since the checkpoint");
             }
             plan.push((region, upto, entries));
@@ -422,6 +451,13 @@ impl Replica {
             self.compact(safe_point, true)?;
             let mut manifest = Manifest {
                 applied: state.applied.iter().map(|(r, i)| (*r, *i)).collect(),
+                definitions: Some(
+                    state
+                        .definitions
+                        .iter()
+                        .map(|(k, (_, v))| (to_hex(k), to_hex(v)))
+                        .collect(),
+                ),
                 ..Manifest::default()
             };
             let mut files = Vec::new();
@@ -855,7 +891,7 @@ impl Replica {
         // A table whose definition was deleted and not put again (a rename
         // puts it under a new key) is gone.
         for id in undefined {
-            if !state.definitions.values().any(|t| *t == id) {
+            if !state.definitions.values().any(|(t, _)| *t == id) {
                 self.tables
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
@@ -907,21 +943,21 @@ impl Replica {
         undefined: &mut Vec<i64>,
     ) -> Result<Option<i64>> {
         let Some(value) = value else {
-            if let Some(id) = state.definitions.remove(&key) {
+            if let Some((id, _)) = state.definitions.remove(&key) {
                 undefined.push(id);
             }
             return Ok(None);
         };
         match self.schemas.decode(&key, &value).map_err(Error::Internal)? {
             SchemaChange::None => {
-                if let Some(id) = state.definitions.remove(&key) {
+                if let Some((id, _)) = state.definitions.remove(&key) {
                     undefined.push(id);
                 }
                 Ok(None)
             }
             SchemaChange::Table(codec) => {
                 let id = codec.table_id();
-                state.definitions.insert(key, id);
+                state.definitions.insert(key, (id, value));
                 let table = self.table(id);
                 let mut t = lock_of(&table);
                 let new = t.codec.is_none();
@@ -994,6 +1030,18 @@ impl Replica {
         *state = LearnerState { applied, ..learned };
         Ok(())
     }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    text.len().is_multiple_of(2).then_some(())?;
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The applied index of every region in the row store.

@@ -307,7 +307,7 @@ const CRASH_DIR: &str = "DUET_COLUMNAR_CRASH_DIR";
 const CRASH_TEST: &str = "columnar::a_crashed_node_replays_its_log_onto_the_last_checkpoint";
 const CRASH_QUERIES: &[&str] = &[
     "SELECT * FROM t ORDER BY id",
-    "SELECT count(*), sum(a), sum(length(b)) FROM t",
+    "SELECT count(*), sum(a), sum(length(b)), sum(c) FROM t",
 ];
 
 /// In the child process: rows, a periodic checkpoint, more changes, then
@@ -338,9 +338,12 @@ async fn crash_child(dir: &std::path::Path) -> ! {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    c.query_drop(format!("INSERT INTO t VALUES {}", values(0, 100)))
-        .await
-        .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t (id, a, b) VALUES {}",
+        values(0, 100)
+    ))
+    .await
+    .unwrap();
     // Wait for a checkpoint written after those rows.
     let manifest = dir.join("columnar").join("MANIFEST.json");
     let after = std::time::SystemTime::now();
@@ -353,9 +356,16 @@ async fn crash_child(dir: &std::path::Path) -> ! {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let regions_at_checkpoint = regions(&server).await;
-    // Changes the checkpoint does not hold: the log must bring them back.
+    // Changes the checkpoint does not hold, a new column and index among
+    // them: the log must bring them back.
+    c.query_drop("ALTER TABLE t ADD COLUMN c INT DEFAULT 7")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE t ADD INDEX ia (a)")
+        .await
+        .unwrap();
     c.query_drop(format!(
-        "UPDATE t SET a = a + 1000, b = '{}' WHERE id % 4 = 0",
+        "UPDATE t SET a = a + 1000, b = '{}', c = id WHERE id % 4 = 0",
         "y".repeat(150)
     ))
     .await
@@ -363,9 +373,12 @@ async fn crash_child(dir: &std::path::Path) -> ! {
     c.query_drop("DELETE FROM t WHERE id % 10 = 5")
         .await
         .unwrap();
-    c.query_drop(format!("INSERT INTO t VALUES {}", values(100, 150)))
-        .await
-        .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO t (id, a, b) VALUES {}",
+        values(100, 150)
+    ))
+    .await
+    .unwrap();
     // And a region splits before the crash (well before the next checkpoint).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
     while regions(&server).await <= regions_at_checkpoint && std::time::Instant::now() < deadline {
