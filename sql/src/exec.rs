@@ -756,6 +756,7 @@ impl Session {
                 &catalog,
                 current.as_deref(),
                 Some(&routing),
+                &names,
             );
             if let Some(get) = fast {
                 return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
@@ -830,12 +831,13 @@ impl Session {
     /// `EXPLAIN [ANALYZE] query`: one row per plan operator.
     pub(crate) fn explain(&mut self, sql: &str, q: &Query, analyze: bool) -> Result<Output> {
         let mut prepared = q.clone();
-        let _ = query::prepare(sql, &mut prepared)?;
+        let names = query::prepare(sql, &mut prepared)?;
         let current = self.current_db.clone();
         let routing = Arc::new(self.routing(&prepared)?);
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
-            let fast = crate::point::plan(q, &[], &catalog, current.as_deref(), Some(&routing));
+            let fast =
+                crate::point::plan(q, &[], &catalog, current.as_deref(), Some(&routing), &names);
             if let Some(get) = fast {
                 let database = get.database_of(&catalog);
                 let actual = if analyze {
@@ -900,7 +902,8 @@ impl Session {
         let current = self.current_db.clone();
         self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
-            let fast = crate::point::plan(q, &placeholders, &catalog, current.as_deref(), None);
+            let fast =
+                crate::point::plan(q, &placeholders, &catalog, current.as_deref(), None, &names);
             if let Some(get) = fast {
                 return Ok(get.columns(&get.database_of(&catalog)));
             }

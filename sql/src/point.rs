@@ -9,7 +9,8 @@
 //! naming every key column. A `SELECT` qualifies when it reads columns
 //! (no expressions) of one table, through point gets or a range of at most
 //! [`RANGE_ROWS`] handles, with optional `DISTINCT`, `ORDER BY` of output
-//! columns, `LIMIT` and `OFFSET`. Anything else goes to the query engine.
+//! columns, `LIMIT` and `OFFSET` — or `COUNT`, `SUM`, `MIN` and `MAX` of
+//! integer columns over those rows. Anything else goes to the query engine.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -342,11 +343,138 @@ pub(crate) fn dml_rows(
     Some(keys.read(txn, table, limit))
 }
 
+/// An aggregate the fast path computes over the rows it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    /// `COUNT(*)`.
+    Rows,
+    Count(usize),
+    Sum(usize),
+    Min(usize),
+    Max(usize),
+}
+
+impl Aggregate {
+    /// `f(arg)` with `f` one of COUNT, SUM, MIN, MAX (no DISTINCT, FILTER
+    /// or OVER) over a column of `target`, an integer one but for COUNT
+    /// (not BIGINT for SUM, which then cannot overflow over a bounded
+    /// range).
+    fn of(e: &Expr, target: &Target<'_>) -> Option<Aggregate> {
+        let Expr::Function(f) = e else {
+            return None;
+        };
+        let ast::FunctionArguments::List(list) = &f.args else {
+            return None;
+        };
+        if f.filter.is_some()
+            || f.over.is_some()
+            || !f.within_group.is_empty()
+            || f.null_treatment.is_some()
+            || list.duplicate_treatment.is_some()
+            || !list.clauses.is_empty()
+            || !matches!(f.parameters, ast::FunctionArguments::None)
+        {
+            return None;
+        }
+        let [ast::FunctionArg::Unnamed(arg)] = list.args.as_slice() else {
+            return None;
+        };
+        let name = match f.name.0.as_slice() {
+            [part] => part.as_ident()?.value.to_ascii_lowercase(),
+            _ => return None,
+        };
+        let column = match arg {
+            ast::FunctionArgExpr::Wildcard if name == "count" => return Some(Aggregate::Rows),
+            ast::FunctionArgExpr::Expr(e) => target.column(e)?,
+            _ => return None,
+        };
+        let ty = &target.info.columns[column].ty;
+        if name == "count" {
+            return Some(Aggregate::Count(column));
+        }
+        if !ty.is_integer() {
+            return None;
+        }
+        Some(match name.as_str() {
+            "sum" if ty.kind != TypeKind::BigInt => Aggregate::Sum(column),
+            "min" => Aggregate::Min(column),
+            "max" => Aggregate::Max(column),
+            _ => return None,
+        })
+    }
+
+    /// The result over `rows`, as the query engine gives it.
+    fn compute(self, rows: &[(Vec<u8>, table::Row)]) -> Value {
+        let values = |c: usize| {
+            rows.iter()
+                .map(move |(_, r)| datum_to_value(&r[c]))
+                .filter(|v| *v != Value::Null)
+        };
+        let number = |v: &Value| match v {
+            Value::Int(i) => i128::from(*i),
+            Value::UInt(u) => i128::from(*u),
+            _ => 0,
+        };
+        let extreme = |c: usize, max: bool| {
+            let mut all = values(c);
+            let first = all.next();
+            first.map_or(Value::Null, |f| {
+                all.fold(f, |best, v| {
+                    let better = if max {
+                        number(&v) > number(&best)
+                    } else {
+                        number(&v) < number(&best)
+                    };
+                    if better { v } else { best }
+                })
+            })
+        };
+        match self {
+            Aggregate::Rows => Value::Int(rows.len() as i64),
+            Aggregate::Count(c) => Value::Int(values(c).count() as i64),
+            Aggregate::Sum(c) => {
+                let mut all = values(c).peekable();
+                let unsigned = matches!(all.peek(), Some(Value::UInt(_)));
+                match all.peek() {
+                    None => Value::Null,
+                    Some(_) => {
+                        let total: i128 = all.map(|v| number(&v)).sum();
+                        if unsigned {
+                            Value::UInt(total as u64)
+                        } else {
+                            Value::Int(total as i64)
+                        }
+                    }
+                }
+            }
+            Aggregate::Min(c) => extreme(c, false),
+            Aggregate::Max(c) => extreme(c, true),
+        }
+    }
+
+    /// The Arrow type the query engine gives the result.
+    fn arrow_type(self, table: &TableInfo) -> datafusion::arrow::datatypes::DataType {
+        use datafusion::arrow::datatypes::DataType;
+        match self {
+            Aggregate::Rows | Aggregate::Count(_) => DataType::Int64,
+            Aggregate::Sum(c) | Aggregate::Min(c) | Aggregate::Max(c) => {
+                if table.columns[c].ty.unsigned {
+                    DataType::UInt64
+                } else {
+                    DataType::Int64
+                }
+            }
+        }
+    }
+}
+
 /// A `SELECT` the fast path serves.
 pub(crate) struct PointGet {
     table: Arc<TableInfo>,
     /// The output columns: table column offsets and the names shown.
     columns: Vec<(usize, String)>,
+    /// Or, without GROUP BY, aggregates and the names shown: one row.
+    aggregates: Vec<(Aggregate, String)>,
     keys: Keys,
     distinct: bool,
     /// Output columns to sort by, descending or not.
@@ -405,6 +533,7 @@ pub(crate) fn plan(
     catalog: &Catalog,
     current_db: Option<&str>,
     routing: Option<&Routing>,
+    names: &[Option<String>],
 ) -> Option<PointGet> {
     if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
         return None;
@@ -453,7 +582,26 @@ pub(crate) fn plan(
         return None;
     }
     let mut columns = Vec::new();
-    for item in &select.projection {
+    let mut aggregates = Vec::new();
+    for (i, item) in select.projection.iter().enumerate() {
+        let aggregate = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                Aggregate::of(e, &target)
+            }
+            _ => None,
+        };
+        if let Some(a) = aggregate {
+            let name = names
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| match item {
+                    SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                    other => other.to_string(),
+                });
+            aggregates.push((a, name));
+            continue;
+        }
         match item {
             SelectItem::Wildcard(_) => {
                 columns.extend(
@@ -471,6 +619,9 @@ pub(crate) fn plan(
             }
             _ => return None,
         }
+    }
+    if !aggregates.is_empty() && (!columns.is_empty() || distinct || q.order_by.is_some()) {
+        return None;
     }
     let keys = target.keys(select.selection.as_ref()?, params)?;
     if keys.width() > i128::from(RANGE_ROWS) {
@@ -501,6 +652,7 @@ pub(crate) fn plan(
     Some(PointGet {
         table: Arc::clone(info),
         columns,
+        aggregates,
         keys,
         distinct,
         order,
@@ -546,9 +698,23 @@ impl PointGet {
             (false, Some(l)) => l.saturating_add(self.offset),
             _ => usize::MAX,
         };
-        let mut rows: Vec<Vec<Value>> = self
-            .keys
-            .read(txn, &self.table, wanted)?
+        let read = self.keys.read(txn, &self.table, wanted)?;
+        if !self.aggregates.is_empty() {
+            let row: Vec<Value> = self
+                .aggregates
+                .iter()
+                .map(|(a, _)| a.compute(&read))
+                .collect();
+            let rows = std::iter::once(row)
+                .skip(self.offset)
+                .take(self.limit.unwrap_or(usize::MAX))
+                .collect();
+            return Ok(ResultSet {
+                columns: self.columns(database),
+                rows,
+            });
+        }
+        let mut rows: Vec<Vec<Value>> = read
             .into_iter()
             .map(|(_, row)| {
                 self.columns
@@ -582,8 +748,16 @@ impl PointGet {
         })
     }
 
-    /// The result columns, with the table's declared types.
+    /// The result columns, with the table's declared types (an
+    /// aggregate's as the query engine describes it).
     pub(crate) fn columns(&self, database: &str) -> Vec<Column> {
+        if !self.aggregates.is_empty() {
+            return self
+                .aggregates
+                .iter()
+                .map(|(a, name)| crate::query::column_for(name.clone(), &a.arrow_type(&self.table)))
+                .collect();
+        }
         self.columns
             .iter()
             .map(|(c, name)| {
@@ -632,6 +806,10 @@ impl PointGet {
         }
         if self.distinct {
             info.push_str(", distinct");
+        }
+        if !self.aggregates.is_empty() {
+            let names: Vec<&str> = self.aggregates.iter().map(|(_, n)| n.as_str()).collect();
+            info.push_str(&format!(", aggregate:{}", names.join(",")));
         }
         if let Some(l) = self.limit {
             info.push_str(&format!(", offset:{}, count:{l}", self.offset));

@@ -1188,7 +1188,7 @@ fn to_result_set(
     Ok(ResultSet { columns, rows })
 }
 
-fn column_for(name: String, ty: &ArrowType) -> Column {
+pub(crate) fn column_for(name: String, ty: &ArrowType) -> Column {
     let field_type = match ty {
         ArrowType::Int8 | ArrowType::Int16 | ArrowType::Int32 | ArrowType::Int64 => {
             FieldType::LongLong
