@@ -741,33 +741,34 @@ impl Session {
             unlocked = stripped;
             &unlocked
         };
-        let mut q = original.clone();
-        bind_params(&mut q, params)?;
-        self.bind_session_functions(&mut q, params)?;
-        let names = query::prepare(sql, &mut q)?;
         let current = self.current_db.clone();
-        let routing = Arc::new(self.routing(&q)?);
+        let routing = Arc::new(self.routing(original)?);
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
-            // The row executor's point gets need no plan.
+            // The row executor's key reads need no plan (and none of the
+            // rewriting below).
             let fast = crate::point::plan(
                 original,
                 params,
                 &catalog,
                 current.as_deref(),
                 Some(&routing),
-                &names,
+                sql,
             );
             if let Some(get) = fast {
                 return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
             }
+            let mut q = original.clone();
+            bind_params(&mut q, params)?;
+            s.bind_session_functions(&mut q, params)?;
+            let names = query::prepare(sql, &mut q)?;
             let source: Arc<dyn RowSource> =
                 Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&s.db)));
             let scope = query::Scope {
                 routing: Arc::clone(&routing),
                 ..query::Scope::new(source, None)
             };
-            query::run(catalog, scope, current.as_deref(), q.clone(), names.clone())
+            query::run(catalog, scope, current.as_deref(), q, names)
         });
         self.warnings.extend(routing.take_warnings());
         Ok(Output::Rows(rs?))
@@ -831,13 +832,13 @@ impl Session {
     /// `EXPLAIN [ANALYZE] query`: one row per plan operator.
     pub(crate) fn explain(&mut self, sql: &str, q: &Query, analyze: bool) -> Result<Output> {
         let mut prepared = q.clone();
-        let names = query::prepare(sql, &mut prepared)?;
+        let _ = query::prepare(sql, &mut prepared)?;
         let current = self.current_db.clone();
         let routing = Arc::new(self.routing(&prepared)?);
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
             let fast =
-                crate::point::plan(q, &[], &catalog, current.as_deref(), Some(&routing), &names);
+                crate::point::plan(q, &[], &catalog, current.as_deref(), Some(&routing), sql);
             if let Some(get) = fast {
                 let database = get.database_of(&catalog);
                 let actual = if analyze {
@@ -903,7 +904,7 @@ impl Session {
         self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
             let fast =
-                crate::point::plan(q, &placeholders, &catalog, current.as_deref(), None, &names);
+                crate::point::plan(q, &placeholders, &catalog, current.as_deref(), None, sql);
             if let Some(get) = fast {
                 return Ok(get.columns(&get.database_of(&catalog)));
             }

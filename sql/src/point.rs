@@ -533,7 +533,7 @@ pub(crate) fn plan(
     catalog: &Catalog,
     current_db: Option<&str>,
     routing: Option<&Routing>,
-    names: &[Option<String>],
+    sql: &str,
 ) -> Option<PointGet> {
     if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
         return None;
@@ -583,6 +583,14 @@ pub(crate) fn plan(
     }
     let mut columns = Vec::new();
     let mut aggregates = Vec::new();
+    let mut output_names = None;
+    let mut names = |i: usize| {
+        output_names
+            .get_or_insert_with(|| crate::query::output_names(sql, q))
+            .get(i)
+            .cloned()
+            .flatten()
+    };
     for (i, item) in select.projection.iter().enumerate() {
         let aggregate = match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -591,14 +599,11 @@ pub(crate) fn plan(
             _ => None,
         };
         if let Some(a) = aggregate {
-            let name = names
-                .get(i)
-                .cloned()
-                .flatten()
-                .unwrap_or_else(|| match item {
-                    SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
-                    other => other.to_string(),
-                });
+            // Named as the query engine names it: as written.
+            let name = names(i).unwrap_or_else(|| match item {
+                SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                other => other.to_string(),
+            });
             aggregates.push((a, name));
             continue;
         }

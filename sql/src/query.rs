@@ -1342,7 +1342,7 @@ pub(crate) fn prepare(sql: &str, query: &mut Query) -> Result<Vec<Option<String>
     Ok(names)
 }
 
-fn output_names(sql: &str, query: &Query) -> Vec<Option<String>> {
+pub(crate) fn output_names(sql: &str, query: &Query) -> Vec<Option<String>> {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return Vec::new();
     };
