@@ -249,7 +249,7 @@ pub fn scan_rows(txn: &dyn KvTxn, table: &TableInfo) -> Result<Vec<(Handle, Row)
 /// Every row of `table` with its row key, in key order.
 pub fn scan_keyed_rows(txn: &dyn KvTxn, table: &TableInfo) -> Result<Vec<(Vec<u8>, Row)>> {
     let prefix = key::row_prefix(table.id);
-    scan_key_range(txn, table, &prefix, &key::prefix_end(&prefix))
+    scan_key_range(txn, table, &prefix, &key::prefix_end(&prefix), usize::MAX)
 }
 
 /// The rows whose integer handles lie in `lo..=hi`, in handle order; at
@@ -269,11 +269,7 @@ pub fn rows_in_handle_range(
         Some(next) => key::row_key(table.id, next),
         None => key::prefix_end(&key::row_prefix(table.id)),
     };
-    txn.scan(&start, &end, limit)
-        .map_err(storage)?
-        .into_iter()
-        .map(|(k, v)| Ok((k, decode_value(table, &v)?)))
-        .collect()
+    scan_key_range(txn, table, &start, &end, limit)
 }
 
 fn scan_key_range(
@@ -281,8 +277,9 @@ fn scan_key_range(
     table: &TableInfo,
     start: &[u8],
     end: &[u8],
+    limit: usize,
 ) -> Result<Vec<(Vec<u8>, Row)>> {
-    txn.scan(start, end, usize::MAX)
+    txn.scan(start, end, limit)
         .map_err(storage)?
         .into_iter()
         .map(|(k, v)| {
@@ -339,7 +336,7 @@ pub fn rows_by_index(
                 continue;
             }
             let (start, end) = bounds(key::row_key_common(table.id, prefix).map_err(codec)?)?;
-            rows.extend(scan_key_range(txn, table, &start, &end)?);
+            rows.extend(scan_key_range(txn, table, &start, &end, usize::MAX)?);
         }
         return Ok(rows.into_iter().collect());
     }
@@ -416,7 +413,7 @@ pub fn rows_by_handles(
                 Ok(h) if h < i64::MAX => key::row_key(table.id, h + 1),
                 _ => key::prefix_end(&key::row_prefix(table.id)),
             };
-            scan_key_range(txn, table, &start, &end)
+            scan_key_range(txn, table, &start, &end, usize::MAX)
         }
     }
 }
