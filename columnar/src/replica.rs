@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use duet_raft::peer::{Applied, ApplyObserver};
+use duet_raft::peer::{Applied, ApplyObserver, Installed};
 use duet_storage::codec::key::row_key_table;
 use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Modify, Snapshot};
 use duet_storage::mvcc::{
@@ -1174,6 +1174,8 @@ enum Job<S> {
     Rebuild(S),
     /// An entry with nothing for the replica.
     Skip,
+    /// A command whose writes the peer could not tell.
+    Unreadable,
 }
 
 /// A job with the region and log index of its entry.
@@ -1238,6 +1240,9 @@ fn learn<S: Snapshot>(replica: &Replica, region_id: u64, index: u64, job: Job<S>
         }
         Job::Rebuild(snap) => replica.rebuild_from(&snap),
         Job::Skip => Ok(()),
+        Job::Unreadable => Err(Error::Internal(
+            "a command logged before effects were: its writes are unknown here".into(),
+        )),
     };
     if let Err(e) = outcome {
         replica.stop(region_id, index, &e);
@@ -1268,12 +1273,13 @@ impl<E: Engine> ApplyObserver for Learner<E> {
                     .commits_definition(writes)
                     .then(|| self.engine.snapshot()),
             },
+            Applied::Opaque => Job::Unreadable,
             _ => Job::Skip,
         };
         self.send(region_id, index, job);
     }
 
-    fn on_snapshot(&self, region_id: u64, index: u64, _term: u64) {
+    fn on_snapshot(&self, region_id: u64, index: u64, _term: u64, _installed: &Installed<'_>) {
         self.send(region_id, index, Job::Rebuild(self.engine.snapshot()));
     }
 

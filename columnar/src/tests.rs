@@ -342,7 +342,12 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
             }
             if step % 97 == 96 {
                 // As when the peer installs a snapshot.
-                w.learner.on_snapshot(1, w.next_index(), 1);
+                let region = duet_raft::region::Region::bootstrap(1, &[1], &[]);
+                let installed = duet_raft::peer::Installed {
+                    region: &region,
+                    data: &[],
+                };
+                w.learner.on_snapshot(1, w.next_index(), 1, &installed);
             }
             if on_disk && step % 131 == 130 {
                 assert!(w.replica.checkpoint().unwrap());

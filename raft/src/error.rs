@@ -25,6 +25,10 @@ pub enum Error {
     /// The proposal was lost to a leader change; it did not apply.
     #[error("region {region_id}: proposal dropped by a leader change")]
     ProposalDropped { region_id: u64 },
+    /// A peer that keeps no data (a columnar learner's) was asked for it:
+    /// a snapshot, or the writes of a command logged before effects were.
+    #[error("region {region_id}: this peer keeps no data")]
+    NoData { region_id: u64 },
     /// Stored Raft state does not decode.
     #[error("corrupted {what}: {detail}")]
     Corruption { what: &'static str, detail: String },

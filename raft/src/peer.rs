@@ -103,6 +103,18 @@ pub enum Applied<'a> {
     Split { left: &'a Region, right: &'a Region },
     /// An entry with no command (e.g. a new leader's empty entry).
     Empty,
+    /// A command logged before effects were: a peer that keeps no data
+    /// cannot know what it wrote.
+    Opaque,
+}
+
+/// What a peer installed from a snapshot: the region as of the
+/// snapshot's index, and every data key of its range as a put — the range
+/// holds nothing else afterwards.
+#[derive(Debug)]
+pub struct Installed<'a> {
+    pub region: &'a Region,
+    pub data: &'a [Modify],
 }
 
 /// A committed entry as a replayer reads it back from the log (see
@@ -226,8 +238,9 @@ pub fn applied_writes<S: duet_storage::engine::Snapshot>(
 /// subscribes here).
 pub trait ApplyObserver: Send + Sync {
     fn on_applied(&self, region_id: u64, index: u64, term: u64, applied: &Applied<'_>);
-    /// The peer replaced its data by a snapshot taken at `index`.
-    fn on_snapshot(&self, _region_id: u64, _index: u64, _term: u64) {}
+    /// The peer replaced its copy of the region by a snapshot taken at
+    /// `index`; `installed` is what the snapshot carried.
+    fn on_snapshot(&self, _region_id: u64, _index: u64, _term: u64, _installed: &Installed<'_>) {}
     /// How far the subscriber has itself applied `region_id` (it may apply
     /// asynchronously behind the peer); `None` if it keeps up synchronously.
     fn progress(&self, _region_id: u64) -> Option<u64> {
@@ -262,6 +275,11 @@ pub struct PeerConfig {
     /// [`Lease`]); zero for never. Must stay below the wall time of
     /// `election_tick` ticks: the store sets it to two ticks less.
     pub lease: Duration,
+    /// Whether applied entries write the region's data to the engine. A
+    /// peer that keeps no data (a columnar learner's) applies only its Raft
+    /// state there and hands every command's writes, and every snapshot's
+    /// data, to its observers; it never leads, so never sends a snapshot.
+    pub stores_data: bool,
 }
 
 impl Default for PeerConfig {
@@ -272,6 +290,7 @@ impl Default for PeerConfig {
             log_gc_threshold: 4096,
             log_gc_bytes: 32 << 20,
             lease: Duration::ZERO,
+            stores_data: true,
         }
     }
 }
@@ -372,6 +391,8 @@ pub struct Peer<E: Engine> {
     lease_from: Option<(Instant, u64)>,
     /// The term in which a ReadIndex asked only to renew the lease is in flight.
     renewing: Option<u64>,
+    /// See [`PeerConfig::stores_data`].
+    stores_data: bool,
 }
 
 impl<E: Engine> Peer<E> {
@@ -413,7 +434,11 @@ impl<E: Engine> Peer<E> {
         };
         let mut storage = PeerStorage::open(engine.as_ref(), region_id, voters, learners)?;
         let source = Arc::clone(&engine);
+        let stores_data = cfg.stores_data;
         storage.set_snapshot_source(Box::new(move || {
+            if !stores_data {
+                return Err(Error::NoData { region_id });
+            }
             crate::snapshot::build(source.as_ref(), region_id)
         }));
         let applied = match engine.get(Cf::Raft, &keys::apply_state_key(region_id))? {
@@ -463,6 +488,7 @@ impl<E: Engine> Peer<E> {
             written_keys: 0,
             lease_from: None,
             renewing: None,
+            stores_data: cfg.stores_data,
         })
     }
 
@@ -1025,12 +1051,26 @@ impl<E: Engine> Peer<E> {
         }
     }
 
-    /// Replaces this peer's data and log by a snapshot from the leader.
+    /// Replaces this peer's data and log by a snapshot from the leader (a
+    /// peer that keeps no data replaces only its log and descriptor, and
+    /// its observers take the data).
     fn install_snapshot(&mut self, snap: raft::prelude::Snapshot) -> Result<()> {
         let (index, term) = (snap.get_metadata().index, snap.get_metadata().term);
         let mut batch = WriteBatch::new();
         self.node.store().apply_snapshot(&snap, &mut batch)?;
-        let region = crate::snapshot::install(self.engine.as_ref(), &snap.data, &mut batch)?;
+        let mut contents = crate::snapshot::decode(&snap.data)?;
+        let installed = if self.stores_data {
+            Some(crate::snapshot::install(
+                self.engine.as_ref(),
+                &mut contents,
+                &mut batch,
+            )?)
+        } else {
+            if let Some(region) = &contents.region {
+                region.save(&mut batch);
+            }
+            None
+        };
         batch.put(
             Cf::Raft,
             keys::apply_state_key(self.region_id),
@@ -1038,11 +1078,18 @@ impl<E: Engine> Peer<E> {
         );
         self.engine.write(&batch, WriteOptions { sync: true })?;
         self.applied = index;
-        if let Some(region) = region {
+        if let Some(region) = contents.region {
             self.region = region;
         }
+        let installed = Installed {
+            region: &self.region,
+            data: match installed {
+                Some(range) => &batch.modifies[range],
+                None => &contents.writes,
+            },
+        };
         for o in &self.observers {
-            o.on_snapshot(self.region_id, index, term);
+            o.on_snapshot(self.region_id, index, term, &installed);
         }
         Ok(())
     }
@@ -1116,6 +1163,12 @@ impl<E: Engine> Peer<E> {
             }
             // An entry written before effects were replicated: the command
             // itself, run here.
+            EntryType::EntryNormal if !self.stores_data => {
+                applied = Applied::Opaque;
+                result = Some(Err(Error::NoData {
+                    region_id: self.region_id,
+                }));
+            }
             EntryType::EntryNormal => {
                 command = Command::from_bytes(&entry.data)?;
                 // Routed by a stale view of the regions: refused, no writes.
@@ -1174,9 +1227,20 @@ impl<E: Engine> Peer<E> {
                 result = None;
             }
         }
-        let effects = batch.modifies.len();
-        self.written_keys += batch
-            .modifies
+        // The command's writes come first in the batch; a peer that keeps no
+        // data writes only the Raft state behind them.
+        let effects = if self.stores_data {
+            batch.modifies.len()
+        } else {
+            let (data, raft): (Vec<Modify>, Vec<Modify>) = std::mem::take(&mut batch.modifies)
+                .into_iter()
+                .partition(|m| m.cf() != Cf::Raft);
+            let effects = data.len();
+            batch.modifies = data;
+            batch.modifies.extend(raft);
+            effects
+        };
+        self.written_keys += batch.modifies[..effects]
             .iter()
             .filter(|m| matches!(m, Modify::Put { cf: Cf::Write, .. }))
             .count() as u64;
@@ -1185,7 +1249,14 @@ impl<E: Engine> Peer<E> {
             keys::apply_state_key(self.region_id),
             entry.index.to_be_bytes().to_vec(),
         );
-        self.engine.write(&batch, WriteOptions::default())?;
+        if self.stores_data {
+            self.engine.write(&batch, WriteOptions::default())?;
+        } else {
+            let kept = WriteBatch {
+                modifies: batch.modifies[effects..].to_vec(),
+            };
+            self.engine.write(&kept, WriteOptions::default())?;
+        }
         self.applied = entry.index;
         // Observers see the command's own writes, not the apply state.
         let applied = match applied {

@@ -4,7 +4,9 @@
 //! just been created for a new region), and installed by the follower in
 //! place of its own copy of that range. Other regions' keys are untouched.
 
-use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot as _, WriteBatch};
+use duet_storage::engine::{
+    Cf, Engine, EngineIterator, IterOptions, Modify, Snapshot as _, WriteBatch,
+};
 use prost::Message as _;
 
 use crate::error::{Error, Result};
@@ -112,21 +114,52 @@ fn decode_region(bytes: &[u8]) -> Result<Option<Region>> {
         })
 }
 
-/// Adds to `batch` the replacement of the region's data in `engine` by
-/// `data`; returns the region descriptor the snapshot carries.
-pub fn install<E: Engine>(
-    engine: &E,
-    data: &[u8],
-    batch: &mut WriteBatch,
-) -> Result<Option<crate::region::Region>> {
+/// What a snapshot carries, decoded.
+#[derive(Debug)]
+pub struct Contents {
+    /// The region descriptor at the snapshot's index.
+    pub region: Option<Region>,
+    /// Every data key of the region's range, as puts.
+    pub writes: Vec<Modify>,
+    tso_limit: Option<Vec<u8>>,
+}
+
+/// Decodes a snapshot's data.
+pub fn decode(data: &[u8]) -> Result<Contents> {
     let decoded = SnapshotData::decode(data).map_err(|e| Error::Corruption {
         what: "snapshot",
         detail: e.to_string(),
     })?;
     let region = decode_region(&decoded.region)?;
+    let writes = decoded
+        .pairs
+        .into_iter()
+        .map(|p| {
+            Ok(Modify::Put {
+                cf: cf_from(p.cf)?,
+                key: p.key,
+                value: p.value,
+            })
+        })
+        .collect::<Result<Vec<Modify>>>()?;
+    Ok(Contents {
+        region,
+        writes,
+        tso_limit: decoded.tso_limit,
+    })
+}
+
+/// Adds to `batch` the replacement of the region's data in `engine` by
+/// the snapshot's `contents` (its writes move into `batch`, at the returned
+/// range of `batch.modifies`), and the region descriptor it carries.
+pub fn install<E: Engine>(
+    engine: &E,
+    contents: &mut Contents,
+    batch: &mut WriteBatch,
+) -> Result<std::ops::Range<usize>> {
     let snap = engine.snapshot();
     for cf in DATA_CFS {
-        let opts = range_options(region.as_ref());
+        let opts = range_options(contents.region.as_ref());
         let lower = opts.lower.clone().unwrap_or_default();
         let mut it = snap.iter(cf, opts)?;
         let mut ok = it.seek(&lower)?;
@@ -135,14 +168,18 @@ pub fn install<E: Engine>(
             ok = it.next()?;
         }
     }
-    for p in decoded.pairs {
-        batch.put(cf_from(p.cf)?, p.key, p.value);
+    let start = batch.modifies.len();
+    batch.modifies.append(&mut contents.writes);
+    let written = start..batch.modifies.len();
+    if let Some(limit) = &contents.tso_limit {
+        batch.put(
+            Cf::Raft,
+            duet_storage::tso::LIMIT_KEY.to_vec(),
+            limit.clone(),
+        );
     }
-    if let Some(limit) = decoded.tso_limit {
-        batch.put(Cf::Raft, duet_storage::tso::LIMIT_KEY.to_vec(), limit);
-    }
-    if let Some(region) = &region {
+    if let Some(region) = &contents.region {
         region.save(batch);
     }
-    Ok(region)
+    Ok(written)
 }

@@ -11,7 +11,9 @@ use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Snapshot};
 use duet_storage::txn::commands::{Command, Commit, Mutation, Op, Prewrite};
 use raft::prelude::{ConfChangeType, Message};
 
-use crate::peer::{Applied, ApplyObserver, ApplyResult, Lease, Peer, PeerConfig, conf_change};
+use crate::peer::{
+    Applied, ApplyObserver, ApplyResult, Installed, Lease, Peer, PeerConfig, conf_change,
+};
 
 const REGION: u64 = 1;
 /// Where every region's log starts.
@@ -499,6 +501,7 @@ impl ApplyObserver for Recorder {
             }
             Applied::Split { right, .. } => format!("split off region {}", right.id),
             Applied::Empty => "empty".into(),
+            Applied::Opaque => "opaque".into(),
         };
         self.seen.lock().unwrap().push((index, kind));
     }
@@ -531,6 +534,123 @@ fn a_learner_receives_everything_and_never_votes() {
     c.tick(2);
     assert_eq!(outcome(&stuck), None);
     // And the learner cannot become leader.
+    let _ = c.peers.get_mut(&4).unwrap().campaign();
+    c.pump();
+    assert!(!c.peers[&4].is_leader());
+}
+
+/// An observer that keeps a copy of the region's data from what a peer
+/// that keeps none hands it: each command's writes, and each snapshot's
+/// data in place of the range it covers.
+#[derive(Default)]
+struct Mirror {
+    engine: MemoryEngine,
+    snapshots: Mutex<Vec<u64>>,
+}
+
+impl ApplyObserver for Mirror {
+    fn on_applied(&self, _region: u64, _index: u64, _term: u64, applied: &Applied<'_>) {
+        if let Applied::Command { ok: true, writes } = applied {
+            let batch = duet_storage::engine::WriteBatch {
+                modifies: writes.to_vec(),
+            };
+            self.engine.write(&batch, Default::default()).unwrap();
+        }
+    }
+
+    fn on_snapshot(&self, _region: u64, index: u64, _term: u64, installed: &Installed<'_>) {
+        let (start, end) = installed.region.data_bounds();
+        let mut batch = duet_storage::engine::WriteBatch::new();
+        for (cf, key, _) in dump_engine(&self.engine) {
+            if key >= start && end.as_ref().is_none_or(|e| &key < e) {
+                batch.delete(cf, key);
+            }
+        }
+        batch.modifies.extend(installed.data.iter().cloned());
+        self.engine.write(&batch, Default::default()).unwrap();
+        self.snapshots.lock().unwrap().push(index);
+    }
+}
+
+#[test]
+fn a_learner_that_keeps_no_data_hands_its_observers_everything_the_voters_store() {
+    let engines: BTreeMap<u64, Arc<MemoryEngine>> = (1..=3)
+        .map(|id| (id, Arc::new(MemoryEngine::new())))
+        .collect();
+    let mut c = Cluster::open(engines, &[1, 2, 3], &[4]);
+    let e4 = Arc::new(MemoryEngine::new());
+    let mut p4 = Peer::open(
+        Arc::clone(&e4),
+        REGION,
+        4,
+        &[1, 2, 3],
+        &[4],
+        &PeerConfig {
+            stores_data: false,
+            ..config(4)
+        },
+        &crate::logger(),
+    )
+    .unwrap();
+    let mirror = Arc::new(Mirror::default());
+    p4.observe(mirror.clone());
+    c.engines.insert(4, e4);
+    c.peers.insert(4, p4);
+    for p in c.peers.values_mut() {
+        p.set_log_gc_threshold(5);
+    }
+    c.elect(1);
+
+    // By log: committed versions, a long value and a live lock.
+    assert_eq!(outcome(&c.propose(1, put("a", 10))), Some(Ok(())));
+    assert_eq!(outcome(&c.propose(1, commit("a", 10, 11))), Some(Ok(())));
+    let long = Prewrite {
+        mutations: vec![Mutation::new(Op::Put, b"long", vec![7u8; 300])],
+        primary: b"long".to_vec(),
+        start_ts: 12,
+        lock_ttl: 3000,
+        ..Default::default()
+    };
+    assert_eq!(outcome(&c.propose(1, long.into())), Some(Ok(())));
+    assert_eq!(outcome(&c.propose(1, commit("long", 12, 13))), Some(Ok(())));
+    assert_eq!(outcome(&c.propose(1, put("b", 14))), Some(Ok(())));
+    assert_eq!(c.peers[&4].applied_index(), c.peers[&1].applied_index());
+    assert_eq!(
+        dump_engine(&mirror.engine),
+        c.dump(1),
+        "the observer's copy"
+    );
+    assert!(c.dump(4).is_empty(), "the learner's engine holds no data");
+    assert!(
+        crate::region::Region::load(c.engines[&4].as_ref(), REGION)
+            .unwrap()
+            .is_some_and(|r| r == *c.peers[&1].region()),
+        "but its own Raft state and descriptor"
+    );
+
+    // By snapshot: the learner misses entries the leader compacts away.
+    c.partition(&[4], &[1, 2, 3]);
+    for i in 0..20u64 {
+        let key = format!("k{i:02}");
+        assert_eq!(outcome(&c.propose(1, put(&key, 100 + 2 * i))), Some(Ok(())));
+        let done = commit(&key, 100 + 2 * i, 101 + 2 * i);
+        assert_eq!(outcome(&c.propose(1, done)), Some(Ok(())));
+    }
+    assert!(c.peers[&1].first_log_index() > c.peers[&4].applied_index() + 1);
+    c.heal();
+    c.tick(4);
+    assert_eq!(c.peers[&4].applied_index(), c.peers[&1].applied_index());
+    assert_eq!(mirror.snapshots.lock().unwrap().len(), 1, "one snapshot");
+    assert_eq!(dump_engine(&mirror.engine), c.dump(1), "after the snapshot");
+    assert!(c.dump(4).is_empty(), "still no data on the learner");
+
+    // Then by log again, and reads through the learner wait for its apply.
+    assert_eq!(outcome(&c.propose(1, commit("b", 14, 15))), Some(Ok(())));
+    let r = read_index(&mut c, 4);
+    let index = r.lock().unwrap().take().expect("answered").unwrap();
+    assert!(index <= c.peers[&4].applied_index());
+    assert_eq!(dump_engine(&mirror.engine), c.dump(1), "after the snapshot");
+    // A learner never leads, so it never has to build a snapshot.
     let _ = c.peers.get_mut(&4).unwrap().campaign();
     c.pump();
     assert!(!c.peers[&4].is_leader());

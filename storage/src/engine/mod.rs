@@ -83,6 +83,17 @@ pub enum Modify {
     },
 }
 
+impl Modify {
+    /// The column family the change is in.
+    pub fn cf(&self) -> Cf {
+        match self {
+            Modify::Put { cf, .. } | Modify::Delete { cf, .. } | Modify::DeleteRange { cf, .. } => {
+                *cf
+            }
+        }
+    }
+}
+
 /// An ordered list of changes applied atomically. Later changes to the same
 /// key win.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
