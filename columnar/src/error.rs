@@ -30,6 +30,18 @@ pub enum Error {
         waited: std::time::Duration,
         behind: u64,
     },
+    /// The learner peers did not obtain and reach a read index in every
+    /// region within the read wait.
+    #[error(
+        "the columnar learner did not reach a read index in {regions} regions after waiting {}ms{}",
+        waited.as_millis(),
+        if detail.is_empty() { String::new() } else { format!(": {detail}") }
+    )]
+    NoReadIndex {
+        waited: std::time::Duration,
+        regions: usize,
+        detail: String,
+    },
     #[error("row store: {0}")]
     Storage(#[from] duet_storage::Error),
     #[error("arrow: {0}")]

@@ -5,13 +5,16 @@
 //!
 //! - [`schema`]: what the replica knows of a table ([`TableCodec`]) and
 //!   where it learns it ([`SchemaSource`], implemented by the SQL layer);
-//! - [`replica`]: the learner state machine fed by the raft crate's learner
-//!   API, rebuilds from a snapshot, scans, compaction;
+//! - [`replica`]: the learner state machine: applies the log's effects,
+//!   checkpoints and replays, rebuilds and back-fills, scans, compaction;
+//! - [`learner`]: the replica's side of the node's learner peers: their
+//!   applied entries in, read indexes out;
 //! - [`table`]: one table's delta and stable layers and the MVCC scan over
 //!   them;
 //! - `segment`: stable chunks as Arrow IPC files, memory-mapped.
 
 mod error;
+pub mod learner;
 pub mod replica;
 pub mod schema;
 mod segment;
@@ -20,6 +23,7 @@ pub mod table;
 mod tests;
 
 pub use error::{Error, Result};
-pub use replica::{Learner, Replica, TableStatus};
+pub use learner::{Learner, LearnerReads};
+pub use replica::{ReadPoint, Replica, TableStatus};
 pub use schema::{SchemaChange, SchemaSource, TableCodec};
 pub use table::{LayerConfig, ScanOutput, ScanRequest};

@@ -1,6 +1,6 @@
 //! The learner state machine: it consumes, in log order, the MVCC effects
-//! of every command a region applies (through the raft crate's learner
-//! API, [`ApplyObserver`]) and keeps each table's columnar copy.
+//! of every command the node's learner peers apply (see
+//! [`crate::learner`]) and keeps each table's columnar copy.
 //!
 //! A command's effects are the row store's own writes for it: a lock put
 //! by a prewrite, a long value staged beside it, then a commit record that
@@ -8,11 +8,19 @@
 //! drops it. Reading the effects rather than re-running the commands means
 //! the replica and the row store can never disagree on what a command did.
 //!
-//! The [`Learner`] does this work on a thread of its own, behind the
-//! peers' apply: the transactional path only hands it each entry's writes.
-//! A scan first waits (bounded by [`LayerConfig::read_wait`]) until the
-//! learner has applied everything the row store had applied when the scan
-//! began, so it never reads stale data.
+//! The [`crate::Learner`] does this work on a thread of its own, behind
+//! the learner peers' apply. A scan first obtains a read index from each
+//! region's leader through the learner peers ([`ReadPoint`]) and waits
+//! (bounded by [`LayerConfig::read_wait`]) until the replica applied that
+//! far, so it never reads stale data.
+//!
+//! Where the log alone cannot build the copy — the first start, a
+//! checkpoint the learner's log no longer reaches, a learner peer caught up
+//! by a Raft snapshot, a table that just got a replica — the replica reads
+//! the node's own row store instead, once that has applied at least as far
+//! as the learner, and notes per region (or per table and region) the index
+//! up to which the row store's copy already holds the learner's entries:
+//! those entries are skipped when they arrive.
 //!
 //! An entry the learner cannot decode stops it with a precise error; its
 //! tables are then unavailable and queries go to the row store.
@@ -21,12 +29,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use duet_raft::peer::{Applied, ApplyObserver, Installed};
 use duet_storage::codec::key::row_key_table;
-use duet_storage::engine::{Cf, Engine, EngineIterator, IterOptions, Modify, Snapshot};
+use duet_storage::engine::{Cf, EngineIterator, IterOptions, Modify, Snapshot};
 use duet_storage::mvcc::{
     Lock, LockKind, Write, WriteKind, append_ts, decode_key, encode_key, physical_ms, split_ts,
 };
@@ -53,6 +59,15 @@ struct LearnerState {
     definitions: HashMap<Vec<u8>, (i64, Vec<u8>)>,
     /// Applied index per region.
     applied: HashMap<u64, u64>,
+    /// Per region, the index through which the replica already holds every
+    /// entry (copied from the row store at a later position than the
+    /// learner's): entries up to it are skipped.
+    skip: HashMap<u64, u64>,
+    /// The same for one table's rows: (table, region) → index.
+    skip_table: HashMap<(i64, u64), u64>,
+    /// Whether the copy must be rebuilt from the row store before anything
+    /// applies (no usable checkpoint at start).
+    needs_rebuild: bool,
     /// Why the learner stopped, if it did.
     stopped: Option<String>,
     /// Per applied command that made rows visible: the time from its
@@ -107,11 +122,20 @@ pub struct Replica {
     replayed: u64,
     /// What the last durable checkpoint lists.
     durable: Mutex<Durable>,
+    /// Where reads learn how far the learner must have applied.
+    read_point: RwLock<Option<Arc<dyn ReadPoint>>>,
+}
+
+/// How a read makes the replica current: it obtains a read index from each
+/// region's leader through the node's learner peers and returns once they
+/// have applied that far (the replica then waits for its own queue).
+pub trait ReadPoint: Send + Sync {
+    fn catch_up(&self, wait: Duration) -> Result<()>;
 }
 
 /// What a start replays of one region: the region, the applied index to
 /// reach, and the writes of each entry up to there.
-type Replay = (u64, u64, Vec<Vec<Modify>>);
+type Replay = (u64, u64, Vec<(u64, Vec<Modify>)>);
 
 /// The files and applied indices of the checkpoint a restart would load.
 #[derive(Debug, Default)]
@@ -138,6 +162,13 @@ struct Manifest {
     /// definitions and cannot replay a change.
     #[serde(default)]
     definitions: Option<Vec<(String, String)>>,
+    /// Per region, the index through which the copy holds the entries
+    /// although `applied` is lower (see `LearnerState::skip`).
+    #[serde(default)]
+    skip: BTreeMap<u64, u64>,
+    /// The same per table: (table, region, index).
+    #[serde(default)]
+    skip_table: Vec<(i64, u64, u64)>,
 }
 
 impl Manifest {
@@ -181,14 +212,39 @@ impl Replica {
             from_checkpoint: false,
             replayed: 0,
             durable: Mutex::new(Durable::default()),
+            read_point: RwLock::new(None),
         }
     }
 
+    /// Sets where reads obtain their read index (the learner peers).
+    pub fn set_read_point(&self, point: Arc<dyn ReadPoint>) {
+        *self.read_point.write().unwrap_or_else(|e| e.into_inner()) = Some(point);
+    }
+
+    /// Makes the replica current for a read that begins now: a read index
+    /// through the learner peers, then the replica's own queue; within
+    /// `read_wait` in all.
+    pub fn catch_up(&self) -> Result<()> {
+        let start = Instant::now();
+        let point = self
+            .read_point
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(point) = point {
+            point.catch_up(self.config.read_wait)?;
+        }
+        self.wait_caught_up(self.config.read_wait.saturating_sub(start.elapsed()))
+    }
+
     /// A replica keeping its stable chunks under `dir`, starting from the
-    /// checkpoint there and replaying the row store's log (in `snap`) from
-    /// the checkpoint's applied indices to the row store's; rebuilt from
-    /// the row store's data when that cannot be done (no checkpoint, the
-    /// log was compacted past it, or a table got a replica since).
+    /// checkpoint there and replaying the learner's own log (in `snap`, the
+    /// learner peers' engine) from the checkpoint's applied indices to the
+    /// learner's. When that cannot be done (no checkpoint, the log was
+    /// compacted past it, or a table got a replica since) the replica
+    /// starts empty at the learner's positions and must be rebuilt from the
+    /// row store before it applies anything (see
+    /// [`needs_rebuild`](Self::needs_rebuild)).
     pub fn open<S: Snapshot>(
         schemas: Arc<dyn SchemaSource>,
         config: LayerConfig,
@@ -235,8 +291,18 @@ impl Replica {
         if let Some(dir) = &replica.segments {
             dir.remove_others(&HashSet::new())?;
         }
-        replica.rebuild_from(snap)?;
+        {
+            let mut state = lock(&replica.state);
+            state.applied = applied;
+            state.needs_rebuild = true;
+        }
         Ok(replica)
+    }
+
+    /// Whether the copy must be rebuilt from the row store before the
+    /// learner applies anything.
+    pub fn needs_rebuild(&self) -> bool {
+        lock(&self.state).needs_rebuild
     }
 
     /// How many log entries the start replayed on top of the checkpoint.
@@ -268,11 +334,11 @@ impl Replica {
         self.from_checkpoint
     }
 
-    /// Installs checkpoint `m` (its definitions, or the row store's for an
-    /// older checkpoint; stable runs from the segment files; locks and
-    /// staged values from its pending file), then replays each region's log from the checkpoint's
-    /// applied index to the row store's (`row_applied`). Returns the number
-    /// of entries replayed.
+    /// Installs checkpoint `m` (its definitions; stable runs from the
+    /// segment files; locks and staged values from its pending file), then
+    /// replays each region's log from the checkpoint's applied index to the
+    /// learner's (`row_applied`, read from the learner's engine). Returns
+    /// the number of entries replayed.
     fn load<S: Snapshot>(
         &self,
         snap: &S,
@@ -285,7 +351,11 @@ impl Replica {
         let replay = self.replay_plan(snap, m, row_applied)?;
         match &m.definitions {
             Some(definitions) => self.install_definitions(definitions)?,
-            None => self.rebuild(snap, false)?,
+            None => {
+                return Err(Error::Internal(
+                    "a checkpoint without definitions (written by an older version)".into(),
+                ));
+            }
         }
         let mut keep = HashSet::new();
         for (id, tm) in &m.tables {
@@ -323,13 +393,26 @@ impl Replica {
             keep.insert(name.clone());
         }
         dir.remove_others(&keep)?;
-        lock(&self.state).applied = m.applied.iter().map(|(r, i)| (*r, *i)).collect();
+        {
+            let mut state = lock(&self.state);
+            state.applied = m.applied.iter().map(|(r, i)| (*r, *i)).collect();
+            state.skip = m.skip.iter().map(|(r, i)| (*r, *i)).collect();
+            state.skip_table = m.skip_table.iter().map(|(t, r, i)| ((*t, *r), *i)).collect();
+            // The learner is behind the checkpoint there: the copy already
+            // holds what it applies next.
+            for (region, at) in &m.applied {
+                if row_applied.get(region).is_some_and(|l| l < at) {
+                    let skip = state.skip.entry(*region).or_default();
+                    *skip = (*skip).max(*at);
+                }
+            }
+        }
         let mut replayed = 0;
         for (region, upto, entries) in replay {
-            for writes in &entries {
+            for (index, writes) in &entries {
                 // A table that got a replica since (created, or given one)
                 // would need its earlier rows from the row store.
-                if !self.apply_writes(writes)?.is_empty() {
+                if !self.apply_entry(region, *index, writes)?.is_empty() {
                     return Err(Error::Internal(
                         "a table got a columnar replica since the checkpoint".into(),
                     ));
@@ -389,42 +472,23 @@ impl Replica {
                 .get(&region)
                 .copied()
                 .unwrap_or(duet_raft::storage::INIT_INDEX);
-            if from == upto {
+            // At or behind the checkpoint, the learner skips what it holds.
+            if from >= upto {
                 continue;
             }
             let unusable = |why: &str| {
                 Err(Error::Internal(format!(
-                    "region {region} (checkpoint at {from}, row store at {upto}): {why}"
+                    "region {region} (checkpoint at {from}, learner at {upto}): {why}"
                 )))
             };
-            if from > upto {
-                return unusable("the row store is behind the checkpoint");
-            }
             let entries = match applied_writes(snap, region, from, upto).map_err(raft)? {
                 Replay::Writes(entries) => entries,
                 Replay::Compacted => return unusable("the log was compacted past the checkpoint"),
                 Replay::Opaque => return unusable("an entry logged before effects were"),
             };
-            if m.definitions.is_none() && entries.iter().any(|w| self.commits_definition(w)) {
-                return unusable("a table definition changed since the checkpoint");
-            }
             plan.push((region, upto, entries));
         }
         Ok(plan)
-    }
-
-    /// Whether `writes` commit a metadata key (which may define a table or
-    /// give it a replica).
-    fn commits_definition(&self, writes: &[Modify]) -> bool {
-        writes.iter().any(|m| match m {
-            Modify::Put {
-                cf: Cf::Write, key, ..
-            } => split_ts(key)
-                .ok()
-                .and_then(|(e, _)| decode_key(e).ok())
-                .is_some_and(|u| row_key_table(&u).is_none() && self.wanted(&u)),
-            _ => false,
-        })
     }
 
     /// Compacts every table into its stable run and records the runs, the
@@ -458,6 +522,12 @@ impl Replica {
                         .map(|(k, (_, v))| (to_hex(k), to_hex(v)))
                         .collect(),
                 ),
+                skip: state.skip.iter().map(|(r, i)| (*r, *i)).collect(),
+                skip_table: state
+                    .skip_table
+                    .iter()
+                    .map(|((t, r), i)| (*t, *r, *i))
+                    .collect(),
                 ..Manifest::default()
             };
             let mut files = Vec::new();
@@ -542,12 +612,12 @@ impl Replica {
     }
 
     /// Counts an entry handed to the learner, before it is handed over.
-    fn queued(&self) {
+    pub(crate) fn queued(&self) {
         lock(&self.progress).queued += 1;
     }
 
     /// Counts an entry the learner has applied (or skipped, stopped).
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         lock(&self.progress).done += 1;
         self.caught_up.notify_all();
     }
@@ -622,7 +692,7 @@ impl Replica {
         }
         // A definition the row store has applied is awaited; a learner too
         // far behind makes the table unavailable here.
-        if self.wait_caught_up(self.config.read_wait).is_err() {
+        if self.catch_up().is_err() {
             return false;
         }
         let Some(table) = self.existing(table_id) else {
@@ -651,7 +721,7 @@ impl Replica {
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
-        self.wait_caught_up(self.config.read_wait)?;
+        self.catch_up()?;
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
@@ -694,9 +764,9 @@ impl Replica {
 
     /// The status of one table's replica, with its rows visible now.
     pub fn table_status(&self, table_id: i64) -> Option<TableStatus> {
-        // Counted as of what the row store has applied, if the learner
-        // gets there in time.
-        let _ = self.wait_caught_up(self.config.read_wait);
+        // Counted as of what is committed now, if the learner gets there
+        // in time.
+        let _ = self.catch_up();
         let stopped = self.stopped().is_some();
         let table = self.existing(table_id)?;
         let (status, snapshot) = {
@@ -776,7 +846,7 @@ impl Replica {
         Ok(done)
     }
 
-    fn stop(&self, region_id: u64, index: u64, e: &Error) {
+    pub(crate) fn stop(&self, region_id: u64, index: u64, e: &Error) {
         let detail = e.to_string();
         error!(region_id, index, error = %detail, "columnar learner stopped; its tables are served by the row store");
         let mut s = lock(&self.state);
@@ -790,6 +860,52 @@ impl Replica {
                 .to_string(),
             );
         }
+    }
+
+    /// Applies the writes of entry `index` of `region`, less what the copy
+    /// already holds (see `LearnerState::skip`), and advances the region's
+    /// applied index. Returns the tables that got a replica here.
+    pub fn apply_entry(&self, region: u64, index: u64, writes: &[Modify]) -> Result<Vec<i64>> {
+        let skipped_tables: Vec<i64> = {
+            let mut state = lock(&self.state);
+            let applied = state.applied.entry(region).or_default();
+            *applied = (*applied).max(index);
+            match state.skip.get(&region) {
+                Some(through) if index <= *through => return Ok(Vec::new()),
+                Some(_) => {
+                    state.skip.remove(&region);
+                }
+                None => {}
+            }
+            state.skip_table.retain(|(_, r), through| *r != region || index <= *through);
+            state
+                .skip_table
+                .keys()
+                .filter(|(_, r)| *r == region)
+                .map(|(t, _)| *t)
+                .collect()
+        };
+        if skipped_tables.is_empty() {
+            return self.apply_writes(writes);
+        }
+        let kept: Vec<Modify> = writes
+            .iter()
+            .filter(|m| {
+                let key = match m {
+                    Modify::Put { cf: Cf::Lock, key, .. } | Modify::Delete { cf: Cf::Lock, key } => {
+                        decode_key(key).ok()
+                    }
+                    Modify::Put { key, .. } | Modify::Delete { key, .. } => split_ts(key)
+                        .ok()
+                        .and_then(|(e, _)| decode_key(e).ok()),
+                    Modify::DeleteRange { .. } => None,
+                };
+                !key.and_then(|k| row_key_table(&k))
+                    .is_some_and(|t| skipped_tables.contains(&t))
+            })
+            .cloned()
+            .collect();
+        self.apply_writes(&kept)
     }
 
     /// Applies one command's writes. Returns the tables that got a
@@ -968,11 +1084,14 @@ impl Replica {
     }
 
     /// Replaces table `table_id` by what `snap` holds of it (a table that
-    /// just got a replica: its existing rows, then the log).
+    /// just got a replica: its existing rows, then the log). `snap` is the
+    /// row store at least as far as the replica in every region; the
+    /// learner's entries of the table that it already holds are skipped.
     pub fn backfill<S: Snapshot>(&self, snap: &S, table_id: i64) -> Result<()> {
         let Some(codec) = self.existing(table_id).and_then(|t| lock(&t).codec.clone()) else {
             return Ok(());
         };
+        let positions = applied_indices(snap)?;
         let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
         lock_of(&fresh.table(table_id)).set_codec(codec, None)?;
         let prefix = duet_storage::codec::key::row_prefix(table_id);
@@ -981,34 +1100,27 @@ impl Replica {
         fresh.apply_writes(&live_locks(snap, &prefix, &end)?)?;
         let table = fresh.table(table_id);
         let pending = std::mem::take(&mut lock(&fresh.state).pending);
-        let state = std::mem::take(&mut *lock(&table));
+        let copied = std::mem::take(&mut *lock(&table));
         if let Some(t) = self.existing(table_id) {
-            *lock(&t) = state;
+            *lock(&t) = copied;
         }
-        lock(&self.state).pending.extend(pending);
+        let mut state = lock(&self.state);
+        state.pending.extend(pending);
+        for (region, at) in positions {
+            if state.applied.get(&region).is_none_or(|a| *a < at) {
+                state.skip_table.insert((table_id, region), at);
+            }
+        }
         Ok(())
     }
 
-    /// Replaces every table by what `snap` (the row store at one applied
-    /// position) holds: at startup, and when the peer installs a snapshot.
+    /// Replaces every table by what `snap` (the row store, at least as far
+    /// as the replica in every region) holds; the learner's entries up to
+    /// the row store's applied index of each region are then skipped.
     pub fn rebuild_from<S: Snapshot>(&self, snap: &S) -> Result<()> {
-        self.rebuild(snap, true)
-    }
-
-    /// [`rebuild_from`](Self::rebuild_from), with the rows, locks and
-    /// staged values, or only the definitions (a checkpoint has the rest).
-    fn rebuild<S: Snapshot>(&self, snap: &S, whole: bool) -> Result<()> {
+        let positions = applied_indices(snap)?;
         let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
-        let batch = if whole {
-            committed_versions(self, snap, b"", &[])?
-        } else {
-            // Every key but the tables' (rows and index entries).
-            let table = [duet_storage::codec::key::TABLE_PREFIX];
-            let mut batch = committed_versions(self, snap, b"", &table)?;
-            let after = duet_storage::codec::key::prefix_end(&table);
-            batch.extend(committed_versions(self, snap, &after, &[])?);
-            batch
-        };
+        let batch = committed_versions(self, snap, b"", &[])?;
         // Definitions first, so rows decode with them.
         let (defs, rows): (Vec<Modify>, Vec<Modify>) = batch.into_iter().partition(|m| match m {
             Modify::Put { key, .. } => split_ts(key)
@@ -1019,16 +1131,35 @@ impl Replica {
         });
         fresh.apply_writes(&defs)?;
         fresh.apply_writes(&rows)?;
-        if whole {
-            fresh.apply_writes(&live_locks(snap, b"", &[])?)?;
-        }
+        fresh.apply_writes(&live_locks(snap, b"", &[])?)?;
         let tables = std::mem::take(&mut *fresh.tables.write().unwrap_or_else(|e| e.into_inner()));
         let learned = std::mem::take(&mut *lock(&fresh.state));
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = tables;
         let mut state = lock(&self.state);
-        let applied = std::mem::take(&mut state.applied);
-        *state = LearnerState { applied, ..learned };
+        let mut applied = std::mem::take(&mut state.applied);
+        for (region, at) in &positions {
+            let a = applied.entry(*region).or_default();
+            *a = (*a).max(*at);
+        }
+        *state = LearnerState {
+            applied,
+            skip: positions,
+            ..learned
+        };
         Ok(())
+    }
+
+    /// Notes that the learner applied entry `index` of `region` (one with
+    /// nothing for the replica).
+    pub(crate) fn note_applied(&self, region: u64, index: u64) {
+        let mut state = lock(&self.state);
+        let applied = state.applied.entry(region).or_default();
+        *applied = (*applied).max(index);
+    }
+
+    /// The applied index of every region in the learner's view.
+    pub fn positions(&self) -> HashMap<u64, u64> {
+        lock(&self.state).applied.clone()
     }
 }
 
@@ -1044,8 +1175,8 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The applied index of every region in the row store.
-fn applied_indices<S: Snapshot>(snap: &S) -> Result<HashMap<u64, u64>> {
+/// The applied index of every region whose Raft state `snap` holds.
+pub fn applied_indices<S: Snapshot>(snap: &S) -> Result<HashMap<u64, u64>> {
     use duet_raft::keys;
     let (start, end) = keys::region_range();
     let mut it = snap.iter(
@@ -1160,134 +1291,4 @@ fn live_locks<S: Snapshot>(snap: &S, start: &[u8], end: &[u8]) -> Result<Vec<Mod
 
 fn lock_of(t: &Arc<Mutex<TableState>>) -> MutexGuard<'_, TableState> {
     lock(t)
-}
-
-/// One entry for the learner's thread.
-enum Job<S> {
-    /// A command's writes; with the engine as it stood right after them
-    /// when they may give a table a replica (it is back-filled from there).
-    Writes {
-        writes: Vec<Modify>,
-        snapshot: Option<S>,
-    },
-    /// The peer replaced its data by a snapshot: the engine right after.
-    Rebuild(S),
-    /// An entry with nothing for the replica.
-    Skip,
-    /// A command whose writes the peer could not tell.
-    Unreadable,
-}
-
-/// A job with the region and log index of its entry.
-type Queued<S> = (u64, u64, Job<S>);
-
-/// Entries the learner may fall behind the peers' apply by before the
-/// apply waits for it.
-const LEARNER_QUEUE: usize = 65_536;
-
-/// Feeds a [`Replica`] from the peers' apply (the raft crate's learner
-/// API) on a thread of its own, in log order; rebuilds it from the engine
-/// when a peer installs a snapshot.
-pub struct Learner<E: Engine> {
-    replica: Arc<Replica>,
-    engine: Arc<E>,
-    jobs: Option<crossbeam::channel::Sender<Queued<E::Snapshot>>>,
-    worker: Option<JoinHandle<()>>,
-}
-
-impl<E: Engine> Learner<E> {
-    pub fn new(replica: Arc<Replica>, engine: Arc<E>) -> Self {
-        let (tx, rx) = crossbeam::channel::bounded(LEARNER_QUEUE);
-        let r = Arc::clone(&replica);
-        let worker = std::thread::Builder::new()
-            .name("columnar-learner".into())
-            .spawn(move || {
-                for (region_id, index, job) in rx {
-                    learn(&r, region_id, index, job);
-                }
-            })
-            .expect("spawn the columnar learner");
-        Learner {
-            replica,
-            engine,
-            jobs: Some(tx),
-            worker: Some(worker),
-        }
-    }
-
-    fn send(&self, region_id: u64, index: u64, job: Job<E::Snapshot>) {
-        self.replica.queued();
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|tx| tx.send((region_id, index, job)).is_ok());
-        if !sent {
-            self.replica.done();
-        }
-    }
-}
-
-/// Applies one entry on the learner's thread.
-fn learn<S: Snapshot>(replica: &Replica, region_id: u64, index: u64, job: Job<S>) {
-    let outcome = match job {
-        Job::Writes { writes, snapshot } => {
-            replica
-                .apply_writes(&writes)
-                .and_then(|new| match &snapshot {
-                    Some(snap) => new.into_iter().try_for_each(|t| replica.backfill(snap, t)),
-                    None => Ok(()),
-                })
-        }
-        Job::Rebuild(snap) => replica.rebuild_from(&snap),
-        Job::Skip => Ok(()),
-        Job::Unreadable => Err(Error::Internal(
-            "a command logged before effects were: its writes are unknown here".into(),
-        )),
-    };
-    if let Err(e) = outcome {
-        replica.stop(region_id, index, &e);
-    }
-    lock(&replica.state).applied.insert(region_id, index);
-    replica.done();
-}
-
-impl<E: Engine> Drop for Learner<E> {
-    fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
-    }
-}
-
-impl<E: Engine> ApplyObserver for Learner<E> {
-    fn on_applied(&self, region_id: u64, index: u64, _term: u64, applied: &Applied<'_>) {
-        let job = match applied {
-            Applied::Command {
-                writes, ok: true, ..
-            } => Job::Writes {
-                writes: writes.to_vec(),
-                // The engine holds everything up to this entry now.
-                snapshot: self
-                    .replica
-                    .commits_definition(writes)
-                    .then(|| self.engine.snapshot()),
-            },
-            Applied::Opaque => Job::Unreadable,
-            _ => Job::Skip,
-        };
-        self.send(region_id, index, job);
-    }
-
-    fn on_snapshot(&self, region_id: u64, index: u64, _term: u64, _installed: &Installed<'_>) {
-        self.send(region_id, index, Job::Rebuild(self.engine.snapshot()));
-    }
-
-    fn progress(&self, region_id: u64) -> Option<u64> {
-        self.replica.applied(region_id)
-    }
-
-    fn durable(&self, region_id: u64) -> Option<u64> {
-        self.replica.durable_index(region_id)
-    }
 }

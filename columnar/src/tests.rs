@@ -16,7 +16,7 @@ use duet_storage::codec::Datum;
 use duet_storage::codec::key::{prefix_end, row_key, row_prefix};
 use duet_storage::codec::row::{decode_row_columns, encode_row};
 use duet_storage::engine::memory::MemoryEngine;
-use duet_storage::engine::{Engine, WriteOptions};
+use duet_storage::engine::{Cf, Engine, WriteOptions};
 use duet_storage::mvcc::MvccReader;
 use duet_storage::txn::commands::{self, Command, Commit, Mutation, Op, Prewrite, Rollback};
 
@@ -142,13 +142,21 @@ impl World {
     /// Applies a command to the row store and feeds its writes to the learner.
     fn run(&self, command: Command) -> bool {
         match commands::apply(&self.engine.snapshot(), &command) {
-            Ok((batch, _)) => {
+            Ok((mut batch, _)) => {
+                let index = self.next_index();
+                let writes = batch.modifies.len();
+                // The row store applied the entry as its peer would.
+                batch.put(
+                    Cf::Raft,
+                    duet_raft::keys::apply_state_key(1),
+                    index.to_be_bytes().to_vec(),
+                );
                 self.engine.write(&batch, WriteOptions::default()).unwrap();
                 let applied = Applied::Command {
                     ok: true,
-                    writes: &batch.modifies,
+                    writes: &batch.modifies[..writes],
                 };
-                self.learner.on_applied(1, self.next_index(), 1, &applied);
+                self.learner.on_applied(1, index, 1, &applied);
                 true
             }
             Err(_) => false,
@@ -341,13 +349,22 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
                 }
             }
             if step % 97 == 96 {
-                // As when the peer installs a snapshot.
+                // As when the learner peer installs a snapshot of an index
+                // the row store has applied.
+                let index = w.next_index();
+                let mut batch = duet_storage::engine::WriteBatch::new();
+                batch.put(
+                    Cf::Raft,
+                    duet_raft::keys::apply_state_key(1),
+                    index.to_be_bytes().to_vec(),
+                );
+                w.engine.write(&batch, WriteOptions::default()).unwrap();
                 let region = duet_raft::region::Region::bootstrap(1, &[1], &[]);
                 let installed = duet_raft::peer::Installed {
                     region: &region,
                     data: &[],
                 };
-                w.learner.on_snapshot(1, w.next_index(), 1, &installed);
+                w.learner.on_snapshot(1, index, 1, &installed);
             }
             if on_disk && step % 131 == 130 {
                 assert!(w.replica.checkpoint().unwrap());

@@ -185,10 +185,10 @@ pub fn logged_writes<S: duet_storage::engine::Snapshot>(
 }
 
 /// What a replayer can learn from the log alone: the writes each entry
-/// applied, in order.
+/// applied, in order, with its index.
 #[derive(Debug)]
 pub enum Replay {
-    Writes(Vec<Vec<Modify>>),
+    Writes(Vec<(u64, Vec<Modify>)>),
     /// Some entry is no longer in the log.
     Compacted,
     /// An entry logged before effects were.
@@ -214,13 +214,14 @@ pub fn applied_writes<S: duet_storage::engine::Snapshot>(
     };
     let mut version = region.epoch().version;
     let mut out = Vec::new();
-    for entry in logged.into_iter().rev() {
+    let indexed: Vec<(u64, Logged)> = (after + 1..=upto).zip(logged).collect();
+    for (index, entry) in indexed.into_iter().rev() {
         match entry {
             Logged::Effects {
                 version: v,
                 ok: true,
                 writes,
-            } if v == version => out.push(writes),
+            } if v == version => out.push((index, writes)),
             Logged::Effects { .. } | Logged::Nothing => {}
             Logged::Split { new_region_id } => {
                 if Region::read(snap, new_region_id)?.is_some() {
