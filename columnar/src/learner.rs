@@ -51,6 +51,9 @@ const LEARNER_QUEUE: usize = 65_536;
 /// served by the row store).
 const ROW_STORE_WAIT: Duration = Duration::from_secs(60);
 
+/// How long a read waits for a region the learner store does not hold.
+const MISSING_REGION_WAIT: Duration = Duration::from_secs(2);
+
 /// Feeds a [`Replica`] from the learner peers' apply on a thread of its
 /// own, in log order.
 pub struct Learner<E: Engine> {
@@ -100,15 +103,13 @@ fn work<E: Engine>(replica: &Replica, rows: &E, rx: &Receiver<Queued>) {
     while let Ok((region, index, job)) = rx.recv() {
         let mut handled = 1;
         let outcome = match job {
-            Job::Writes(writes) => replica
-                .apply_entry(region, index, &writes)
-                .and_then(|new| {
-                    if new.is_empty() {
-                        return Ok(());
-                    }
-                    let snap = caught_up(rows, &replica.positions())?;
-                    new.into_iter().try_for_each(|t| replica.backfill(&snap, t))
-                }),
+            Job::Writes(writes) => replica.apply_entry(region, index, &writes).and_then(|new| {
+                if new.is_empty() {
+                    return Ok(());
+                }
+                let snap = caught_up(rows, &replica.positions())?;
+                new.into_iter().try_for_each(|t| replica.backfill(&snap, t))
+            }),
             Job::Rebuild => {
                 let mut positions = replica.positions();
                 let mut note = |r: u64, i: u64| {
@@ -220,7 +221,13 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
     fn catch_up(&self, wait: Duration) -> Result<()> {
         let start = Instant::now();
         let deadline = start + wait;
-        let mut ids: BTreeSet<u64> = self.learners.view().regions().iter().map(|r| r.id).collect();
+        let mut ids: BTreeSet<u64> = self
+            .learners
+            .view()
+            .regions()
+            .iter()
+            .map(|r| r.id)
+            .collect();
         ids.extend(self.voters.regions().iter().map(|r| r.id));
         let (tx, rx) = crossbeam::channel::unbounded();
         let ask = |id: u64| {
@@ -241,9 +248,23 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
             match rx.recv_deadline(deadline) {
                 Ok((_, Ok(_))) => left -= 1,
                 Ok((id, Err(e))) => {
+                    // A region this store does not hold yet is usually one
+                    // a split just made; past a short wait, the learner is
+                    // not part of it (it is being added) and the read goes
+                    // elsewhere.
+                    if matches!(e, duet_raft::Error::RegionNotFound(_))
+                        && start.elapsed() >= MISSING_REGION_WAIT
+                    {
+                        return Err(Error::NoReadIndex {
+                            waited: start.elapsed(),
+                            regions: left,
+                            detail: e.to_string(),
+                        });
+                    }
                     last = e.to_string();
                     std::thread::sleep(
-                        Duration::from_millis(5).min(deadline.saturating_duration_since(Instant::now())),
+                        Duration::from_millis(5)
+                            .min(deadline.saturating_duration_since(Instant::now())),
                     );
                     ask(id);
                 }

@@ -397,7 +397,11 @@ impl Replica {
             let mut state = lock(&self.state);
             state.applied = m.applied.iter().map(|(r, i)| (*r, *i)).collect();
             state.skip = m.skip.iter().map(|(r, i)| (*r, *i)).collect();
-            state.skip_table = m.skip_table.iter().map(|(t, r, i)| ((*t, *r), *i)).collect();
+            state.skip_table = m
+                .skip_table
+                .iter()
+                .map(|(t, r, i)| ((*t, *r), *i))
+                .collect();
             // The learner is behind the checkpoint there: the copy already
             // holds what it applies next.
             for (region, at) in &m.applied {
@@ -877,7 +881,9 @@ impl Replica {
                 }
                 None => {}
             }
-            state.skip_table.retain(|(_, r), through| *r != region || index <= *through);
+            state
+                .skip_table
+                .retain(|(_, r), through| *r != region || index <= *through);
             state
                 .skip_table
                 .keys()
@@ -892,12 +898,13 @@ impl Replica {
             .iter()
             .filter(|m| {
                 let key = match m {
-                    Modify::Put { cf: Cf::Lock, key, .. } | Modify::Delete { cf: Cf::Lock, key } => {
-                        decode_key(key).ok()
+                    Modify::Put {
+                        cf: Cf::Lock, key, ..
                     }
-                    Modify::Put { key, .. } | Modify::Delete { key, .. } => split_ts(key)
-                        .ok()
-                        .and_then(|(e, _)| decode_key(e).ok()),
+                    | Modify::Delete { cf: Cf::Lock, key } => decode_key(key).ok(),
+                    Modify::Put { key, .. } | Modify::Delete { key, .. } => {
+                        split_ts(key).ok().and_then(|(e, _)| decode_key(e).ok())
+                    }
                     Modify::DeleteRange { .. } => None,
                 };
                 !key.and_then(|k| row_key_table(&k))

@@ -1024,8 +1024,9 @@ impl<E: Engine> Peer<E> {
     }
 
     /// Compacts the log once it holds more applied entries, or bytes, than
-    /// the thresholds; up to what the subscribers have made durable, unless
-    /// that keeps it [`LOG_RETAIN_FACTOR`] times past them.
+    /// the thresholds; up to what the subscribers have made durable and (on
+    /// a leader) what every peer has, unless that keeps it
+    /// [`LOG_RETAIN_FACTOR`] times past them.
     fn maybe_compact_log(&mut self) -> Result<()> {
         let first = self.node.store().first_index_now();
         let kept = self.applied.saturating_sub(first);
@@ -1037,9 +1038,27 @@ impl<E: Engine> Peer<E> {
             .iter()
             .filter_map(|o| o.durable(self.region_id))
             .min();
+        // A leader also keeps what its slowest peer (a learner busy with
+        // its own work, say) still lacks: a snapshot costs it far more.
+        let slowest = self
+            .is_leader()
+            .then(|| {
+                self.node
+                    .raft
+                    .prs()
+                    .iter()
+                    .filter(|(id, _)| **id != self.id)
+                    .map(|(_, pr)| pr.matched)
+                    .min()
+            })
+            .flatten();
+        let keep_from = match (durable, slowest) {
+            (Some(d), Some(s)) => Some(d.min(s)),
+            (d, s) => d.or(s),
+        };
         let over = kept > self.log_gc_threshold.saturating_mul(LOG_RETAIN_FACTOR)
             || self.log_bytes > self.log_gc_bytes.saturating_mul(LOG_RETAIN_FACTOR);
-        match durable {
+        match keep_from {
             Some(d) if !over && d < self.applied => {
                 if d > first {
                     let mut batch = WriteBatch::new();

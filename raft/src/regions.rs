@@ -92,7 +92,14 @@ pub struct Regions<E: Engine> {
     logger: slog::Logger,
     observers: Vec<Arc<dyn ApplyObserver>>,
     view: RegionView,
+    /// Messages dropped so far per unknown region (see [`Regions::step`]).
+    unknown: HashMap<u64, u32>,
 }
+
+/// How many messages from an unknown region's leader a store that keeps no
+/// data drops before it creates an empty peer for it (see
+/// [`Regions::step`]).
+const UNKNOWN_REGION_GRACE: u32 = 64;
 
 impl<E: Engine> Regions<E> {
     /// Opens every region stored in `engine`; a store with none bootstraps
@@ -115,6 +122,7 @@ impl<E: Engine> Regions<E> {
             logger: crate::logger(),
             observers,
             view: RegionView::default(),
+            unknown: HashMap::new(),
         };
         let mut ids = stored_regions(regions.engine.as_ref())?;
         let founder = voters.contains(&store_id) || learners.contains(&store_id);
@@ -188,6 +196,20 @@ impl<E: Engine> Regions<E> {
                 warn!(region_id, "raft message for an unknown region");
                 return Ok(());
             }
+            // A store that keeps no data (a columnar learner's) is usually
+            // just behind on the split that creates the region: applying
+            // it starts the region's log where the leader's begins, while
+            // a peer created now would need a snapshot, which such a store
+            // can only take by rebuilding its observers' copy. It waits a
+            // while for the split before it gives in.
+            if !self.config.stores_data {
+                let seen = self.unknown.entry(region_id).or_default();
+                *seen += 1;
+                if *seen <= UNKNOWN_REGION_GRACE {
+                    return Ok(());
+                }
+            }
+            self.unknown.remove(&region_id);
             self.open_peer(region_id, &[], &[])?;
         }
         match self.peers.get_mut(&region_id) {
@@ -250,6 +272,7 @@ impl<E: Engine> Regions<E> {
         }
         for (right, was_leader) in created {
             // Replaces an empty peer a message created meanwhile, if any.
+            self.unknown.remove(&right.id);
             self.peers.remove(&right.id);
             self.open_peer(right.id, &[], &[])?;
             if was_leader {
@@ -271,6 +294,12 @@ fn report_snapshots<E: Engine>(peer: &mut Peer<E>, msgs: &[Message]) {
             peer.report_snapshot_sent(m.to);
         }
     }
+}
+
+/// Whether `engine` holds any region (a store opened on it does not
+/// bootstrap).
+pub fn has_regions<E: Engine>(engine: &E) -> Result<bool> {
+    Ok(!stored_regions(engine)?.is_empty())
 }
 
 /// The ids of the regions whose descriptors `engine` holds.

@@ -101,6 +101,21 @@ pub struct RegionStatus {
     pub end_key: Vec<u8>,
 }
 
+/// The bit that marks a columnar learner store's id: node `n`'s learner
+/// store is `n | LEARNER_STORE_BIT`, which is also its peer id in every
+/// region. Both stores of a node share its Raft address.
+pub const LEARNER_STORE_BIT: u64 = 1 << 62;
+
+/// The id of node `node_id`'s learner store.
+pub fn learner_store_id(node_id: u64) -> u64 {
+    node_id | LEARNER_STORE_BIT
+}
+
+/// The node hosting store `store_id` (a voter's store is its node's id).
+pub fn node_of(store_id: u64) -> u64 {
+    store_id & !LEARNER_STORE_BIT
+}
+
 /// How a store runs.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -129,6 +144,17 @@ impl StoreConfig {
             peer: PeerConfig::default(),
             proposal_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Node `node_id`'s learner store: its peers are learners that keep no
+    /// data (see [`PeerConfig::stores_data`]), founded with `voters` and
+    /// `learners` (empty for a store that joins later).
+    pub fn learner(node_id: u64, voters: &[u64], learners: &[u64]) -> Self {
+        let mut config = StoreConfig::single(learner_store_id(node_id));
+        config.voters = voters.to_vec();
+        config.learners = learners.to_vec();
+        config.peer.stores_data = false;
+        config
     }
 }
 

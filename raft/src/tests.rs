@@ -415,6 +415,38 @@ fn the_log_is_kept_for_a_subscriber_within_bounds() {
 }
 
 #[test]
+fn a_leader_keeps_its_log_for_a_slow_peer_within_bounds() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    for p in c.peers.values_mut() {
+        p.set_log_gc_threshold(4);
+    }
+    c.elect(1);
+    c.partition(&[3], &[1, 2]);
+    let behind = c.peers[&3].applied_index();
+    for i in 0..8u64 {
+        assert_eq!(
+            outcome(&c.propose(1, put(&format!("k{i}"), 10 + i))),
+            Some(Ok(()))
+        );
+    }
+    // Past the threshold, but peer 3 still needs the entries.
+    assert!(c.peers[&1].first_log_index() <= behind + 1);
+    c.heal();
+    c.tick(4);
+    c.assert_replicas_equal(&[1, 2, 3]);
+    // Four times past the threshold, the log is compacted anyway.
+    c.partition(&[3], &[1, 2]);
+    let behind = c.peers[&3].applied_index();
+    for i in 0..20u64 {
+        assert_eq!(
+            outcome(&c.propose(1, put(&format!("j{i}"), 100 + i))),
+            Some(Ok(()))
+        );
+    }
+    assert!(c.peers[&1].first_log_index() > behind + 1);
+}
+
+#[test]
 fn followers_refuse_proposals_with_the_leader() {
     let mut c = Cluster::memory(&[1, 2, 3], &[]);
     c.elect(2);
@@ -1317,6 +1349,8 @@ mod split {
         stores: BTreeMap<u64, Regions<MemoryEngine>>,
         engines: BTreeMap<u64, Arc<MemoryEngine>>,
         cut: HashSet<(u64, u64)>,
+        /// Messages of (region, to store) that are dropped.
+        hold: HashSet<(u64, u64)>,
         gc_threshold: u64,
     }
 
@@ -1343,7 +1377,37 @@ mod split {
                 stores,
                 engines,
                 cut: HashSet::new(),
+                hold: HashSet::new(),
                 gc_threshold,
+            }
+        }
+
+        /// Voters `ids` and a learner store `learner` that keeps no data,
+        /// observed by `observer`.
+        fn with_learner(ids: &[u64], learner: u64, observer: Arc<dyn ApplyObserver>) -> Self {
+            let mut stores = BTreeMap::new();
+            let mut engines = BTreeMap::new();
+            for id in ids.iter().copied().chain([learner]) {
+                let engine = Arc::new(MemoryEngine::new());
+                let mut cfg = config(id);
+                cfg.log_gc_threshold = 5;
+                cfg.stores_data = id != learner;
+                let observers = if id == learner {
+                    vec![Arc::clone(&observer)]
+                } else {
+                    vec![]
+                };
+                let r = Regions::open(Arc::clone(&engine), id, ids, &[learner], cfg, observers)
+                    .unwrap();
+                stores.insert(id, r);
+                engines.insert(id, engine);
+            }
+            Stores {
+                stores,
+                engines,
+                cut: HashSet::new(),
+                hold: HashSet::new(),
+                gc_threshold: 5,
             }
         }
 
@@ -1358,7 +1422,9 @@ mod split {
                 }
                 for (region_id, batch) in msgs {
                     for m in batch {
-                        if self.cut.contains(&(m.from, m.to)) {
+                        if self.cut.contains(&(m.from, m.to))
+                            || self.hold.contains(&(region_id, m.to))
+                        {
                             continue;
                         }
                         if let Some(s) = self.stores.get_mut(&m.to) {
@@ -1500,6 +1566,45 @@ mod split {
     }
 
     #[test]
+    fn a_learner_that_keeps_no_data_takes_a_split_by_log_though_it_hears_of_it_late() {
+        let mirror = Arc::new(Mirror::default());
+        let mut s = Stores::with_learner(&[1, 2, 3], 4, mirror.clone());
+        elect(&mut s, 1, FIRST_REGION);
+        s.write(1, "a0", 10);
+        // The learner misses the split and the new region's first entries,
+        // while the new region's leader keeps calling on it.
+        s.cut = [(4, 1), (4, 2), (4, 3), (1, 4), (2, 4), (3, 4)]
+            .into_iter()
+            .collect();
+        assert_eq!(outcome(&s.split(1, FIRST_REGION, b"m", 100)), Some(Ok(())));
+        s.write(1, "z0", 20);
+        assert_eq!(
+            s.ranges(4).len(),
+            1,
+            "the learner has not applied the split"
+        );
+        // Region 100's leader reaches it before the parent's log does.
+        s.cut.clear();
+        s.hold.insert((FIRST_REGION, 4));
+        s.tick(4);
+        s.hold.clear();
+        s.tick(6);
+        assert_eq!(s.ranges(4), s.ranges(1), "the learner holds both regions");
+        assert!(
+            mirror.snapshots.lock().unwrap().is_empty(),
+            "and took them by log, not by snapshot"
+        );
+        assert_eq!(dump_engine(&mirror.engine), s.dump(1));
+        assert!(s.dump(4).is_empty(), "no data on the learner itself");
+        s.write(1, "z1", 30);
+        assert_eq!(
+            s.peer(4, 100).applied_index(),
+            s.peer(1, 100).applied_index()
+        );
+        assert_eq!(dump_engine(&mirror.engine), s.dump(1));
+    }
+
+    #[test]
     fn a_store_that_missed_the_split_catches_up_on_both_regions_by_snapshot() {
         let mut s = Stores::new(&[1, 2, 3], 5);
         elect(&mut s, 1, FIRST_REGION);
@@ -1507,9 +1612,10 @@ mod split {
         s.write(1, "z0", 20);
         s.cut = [(3, 1), (1, 3), (3, 2), (2, 3)].into_iter().collect();
         assert_eq!(outcome(&s.split(1, FIRST_REGION, b"m", 100)), Some(Ok(())));
-        for i in 0..8u64 {
-            s.write(1, &format!("a{}", i + 1), 100 + 10 * i);
-            s.write(1, &format!("z{}", i + 1), 200 + 10 * i);
+        // Enough that the leader stops keeping the log for store 3.
+        for i in 0..16u64 {
+            s.write(1, &format!("a{}", i + 1), 1000 + 10 * i);
+            s.write(1, &format!("z{}", i + 1), 2000 + 10 * i);
         }
         assert_eq!(s.ranges(3).len(), 1, "store 3 missed the split");
         assert!(
@@ -1525,8 +1631,8 @@ mod split {
             s.peer(1, 100).applied_index()
         );
         // And both regions replicate to store 3 by log from now on.
-        s.write(1, "a9", 900);
-        s.write(1, "z9", 910);
+        s.write(1, "a99", 9000);
+        s.write(1, "z99", 9100);
         assert_eq!(s.dump(3), s.dump(1));
     }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
 use duet_raft::region::PeerAddress;
-use duet_raft::regions::find_split_key;
-use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox};
+use duet_raft::regions::{find_split_key, has_regions};
+use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox, learner_store_id};
 use duet_raft::transport::tcp::TcpTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
@@ -30,6 +30,10 @@ pub struct Node {
     pub node_id: u64,
     pub engine: Arc<RocksEngine>,
     pub store: Arc<RaftStore<RocksEngine>>,
+    /// The Raft state of the node's columnar learner peers (no row data).
+    pub learner_engine: Arc<RocksEngine>,
+    /// The node's learner of every region, feeding the columnar replica.
+    pub learner_store: Arc<RaftStore<RocksEngine>>,
     /// Transaction commands from this node, forwarded to the leader as needed.
     pub txn_store: Arc<ClusterStore<RocksEngine>>,
     pub tso: Arc<dyn TimestampSource>,
@@ -52,19 +56,46 @@ fn storage_err(e: duet_storage::Error) -> Error {
 }
 
 impl Node {
-    /// Opens the engine and starts the Raft store.
+    /// Opens the engines and starts the node's two Raft stores: its voters
+    /// (the row store) and its columnar learners.
     pub async fn start(config: &Config) -> Result<Node> {
         let path = config.data_dir.join("kv");
         let engine =
             Arc::new(RocksEngine::open(&path, &RocksConfig::default()).map_err(storage_err)?);
+        let raft_err = |context: &str| {
+            let context = context.to_string();
+            move |e: duet_raft::Error| Error::Io {
+                context: context.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        };
+        // A node that has never held a region founds them with a learner
+        // of each founder; one that has adds its learner by a membership
+        // change (see `learner_loop`).
+        let fresh = !has_regions(engine.as_ref()).map_err(raft_err("raft store"))?;
         let cluster = config.cluster()?;
         let mut store_config = StoreConfig::single(config.node_id);
         // Different timeouts per node make simultaneous campaigns unlikely.
         store_config.peer.election_tick = 10 + (config.node_id % 7) as usize;
+        if !cluster.is_empty() {
+            store_config.voters = cluster.keys().copied().collect();
+        }
+        store_config.learners = store_config
+            .voters
+            .iter()
+            .map(|v| learner_store_id(*v))
+            .collect();
+        let mut learner_config = if fresh {
+            StoreConfig::learner(config.node_id, &store_config.voters, &store_config.learners)
+        } else {
+            StoreConfig::learner(config.node_id, &[], &[])
+        };
+        learner_config.peer.election_tick = store_config.peer.election_tick;
+        let learner_id = learner_store_id(config.node_id);
         let (tx, rx) = inbox();
+        let (learner_tx, learner_rx) = inbox();
         let mut tcp = None;
         let transport: Arc<dyn Transport> = if !cluster.is_empty() {
-            store_config.voters = cluster.keys().copied().collect();
             let listener = tokio::net::TcpListener::bind(&config.raft_addr)
                 .await
                 .map_err(|source| Error::Bind {
@@ -84,13 +115,40 @@ impl Node {
                 tx.clone(),
                 tokio::runtime::Handle::current(),
             );
+            t.add_local(config.node_id, tx.clone());
+            t.add_local(learner_id, learner_tx.clone());
             tcp = Some(Arc::clone(&t));
             t
         } else {
-            Arc::new(LocalRouter::new())
+            let router = LocalRouter::new();
+            router.register(config.node_id, tx.clone());
+            router.register(learner_id, learner_tx.clone());
+            Arc::new(router)
         };
-        // The columnar replica starts from its checkpoint (or what the row
-        // store holds), then applies every entry the peers apply from here on.
+        let store = RaftStore::start(
+            Arc::clone(&engine),
+            &store_config,
+            Arc::clone(&transport),
+            Vec::new(),
+            (tx, rx),
+        )
+        .map_err(raft_err("raft store"))?;
+        let store = Arc::new(store);
+        // The learners keep only their Raft state in an engine of their
+        // own; the columnar replica starts from its checkpoint and their
+        // log (or is rebuilt from the row store), then applies every entry
+        // they apply.
+        let learner_engine = Arc::new(
+            RocksEngine::open(
+                &config.data_dir.join("learner"),
+                &RocksConfig {
+                    block_cache_bytes: 16 << 20,
+                    background_jobs: 1,
+                    ..RocksConfig::default()
+                },
+            )
+            .map_err(storage_err)?,
+        );
         let replica = duet_sql::columnar::open_replica(
             duet_columnar::LayerConfig {
                 freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
@@ -100,7 +158,7 @@ impl Node {
                 read_wait: Duration::from_millis(config.columnar_read_wait_ms),
             },
             &config.data_dir.join("columnar"),
-            &duet_storage::engine::Engine::snapshot(engine.as_ref()),
+            &duet_storage::engine::Engine::snapshot(learner_engine.as_ref()),
         )
         .map_err(|e| Error::Io {
             context: "columnar replica".into(),
@@ -109,18 +167,20 @@ impl Node {
         let learner: Arc<dyn duet_raft::peer::ApplyObserver> = Arc::new(
             duet_columnar::Learner::new(Arc::clone(&replica), Arc::clone(&engine)),
         );
-        let store = RaftStore::start(
-            Arc::clone(&engine),
-            &store_config,
-            transport,
-            vec![learner],
-            (tx, rx),
-        )
-        .map_err(|e| Error::Io {
-            context: "raft store".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let store = Arc::new(store);
+        let learner_store = Arc::new(
+            RaftStore::start(
+                Arc::clone(&learner_engine),
+                &learner_config,
+                transport,
+                vec![learner],
+                (learner_tx, learner_rx),
+            )
+            .map_err(raft_err("learner store"))?,
+        );
+        replica.set_read_point(Arc::new(duet_columnar::LearnerReads::new(
+            Arc::clone(&learner_store),
+            store.view().clone(),
+        )));
         if let Some(t) = &tcp {
             // Stores that joined after the founding: their addresses are in
             // the region descriptors.
@@ -146,6 +206,11 @@ impl Node {
         };
         let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), tcp));
         let mut background = Vec::new();
+        background.push(tokio::spawn(learner_loop(
+            Arc::clone(&store),
+            Arc::clone(&txn_store),
+            config.node_id,
+        )));
         if config.region_split_keys > 0 && config.split_check_interval_secs > 0 {
             background.push(tokio::spawn(split_loop(
                 Arc::clone(&store),
@@ -193,6 +258,8 @@ impl Node {
             node_id: config.node_id,
             engine,
             store,
+            learner_engine,
+            learner_store,
             txn_store,
             tso,
             columnar: Some(replica),
@@ -228,12 +295,26 @@ impl Node {
                     "term": r.term,
                     "commit_index": r.commit_index,
                     "applied_index": r.applied_index,
-                    "observer_applied_index": r.observer_applied,
                     "voters": r.voters,
                     "learners": r.learners,
                     "epoch": { "conf_ver": r.epoch.0, "version": r.epoch.1 },
                     "start_key": hex(&r.start_key),
                     "end_key": hex(&r.end_key),
+                })
+            })
+            .collect();
+        let learners: Vec<serde_json::Value> = self
+            .learner_store
+            .status()
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "region_id": r.region_id,
+                    "peer_id": r.peer_id,
+                    "leader": r.leader,
+                    "commit_index": r.commit_index,
+                    "applied_index": r.applied_index,
+                    "replica_applied_index": r.observer_applied,
                 })
             })
             .collect();
@@ -251,6 +332,7 @@ impl Node {
         serde_json::json!({
             "node_id": self.node_id,
             "regions": regions,
+            "learner_regions": learners,
             "columnar": columnar,
             "gc": { "destroyed_ranges": destroyed },
         })
@@ -282,8 +364,14 @@ impl Node {
         if change.node_id == 0 {
             return Err(Error::Config("node_id must be at least 1".into()));
         }
+        // A node leaves with its learner; one that joins adds its learner
+        // itself once it holds the regions (see `learner_loop`).
+        let mut changes = vec![(kind, change.node_id)];
+        if kind == ConfChangeType::RemoveNode {
+            changes.push((kind, learner_store_id(change.node_id)));
+        }
         self.txn_store
-            .change_membership(&[(kind, change.node_id)], &addrs)
+            .change_membership(&changes, &addrs)
             .map_err(|e| Error::Io {
                 context: "membership change".into(),
                 source: std::io::Error::other(e.to_string()),
@@ -297,9 +385,12 @@ impl Node {
         for task in &self.background {
             task.abort();
         }
+        self.learner_store.stop();
         self.store.stop();
-        if let Err(e) = self.engine.sync() {
-            warn!(error = %e, "final sync failed");
+        for engine in [&self.engine, &self.learner_engine] {
+            if let Err(e) = engine.sync() {
+                warn!(error = %e, "final sync failed");
+            }
         }
         if let Some(replica) = &self.columnar {
             match replica.checkpoint() {
@@ -368,6 +459,38 @@ async fn split_loop(
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "split check failed"),
             Err(e) => warn!(error = %e, "split check task failed"),
+        }
+    }
+}
+
+/// Adds this node's learner store to every region that has this node's
+/// voter but not its learner: at once, then every second (regions founded
+/// before learners existed, regions of a node that joined).
+async fn learner_loop(
+    store: Arc<RaftStore<RocksEngine>>,
+    txn_store: Arc<ClusterStore<RocksEngine>>,
+    node_id: u64,
+) {
+    let learner = learner_store_id(node_id);
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let missing = store.view().regions().iter().any(|r| {
+            r.peers.iter().any(|p| p.store_id == node_id)
+                && !r.peers.iter().any(|p| p.store_id == learner)
+        });
+        if !missing {
+            continue;
+        }
+        let txn_store = Arc::clone(&txn_store);
+        let outcome = tokio::task::spawn_blocking(move || {
+            txn_store.change_membership(&[(ConfChangeType::AddLearnerNode, learner)], &[])
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => info!(learner, "columnar learner added to every region"),
+            Ok(Err(e)) => warn!(error = %e, "adding the columnar learner failed; retrying"),
+            Err(e) => warn!(error = %e, "adding the columnar learner failed; retrying"),
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct TcpTransport {
     next_request: std::sync::atomic::AtomicU64,
     handler: std::sync::OnceLock<Arc<dyn RequestHandler>>,
     resolver: std::sync::OnceLock<Resolver>,
+    /// Other stores of this node (its learner store), by id: messages to
+    /// them, from here or from the network, go straight to their inbox.
+    locals: std::sync::RwLock<HashMap<u64, Sender<StoreMsg>>>,
 }
 
 /// Finds the address of a store that is not a founder (one that joined).
@@ -149,6 +152,7 @@ impl TcpTransport {
             next_request: std::sync::atomic::AtomicU64::new(1),
             handler: std::sync::OnceLock::new(),
             resolver: std::sync::OnceLock::new(),
+            locals: std::sync::RwLock::new(HashMap::new()),
         });
         runtime.spawn(serve(listener, Arc::clone(&transport), inbox));
         transport
@@ -158,6 +162,24 @@ impl TcpTransport {
     /// (once): the region descriptors, which record joining stores.
     pub fn set_resolver(&self, resolver: Resolver) {
         let _ = self.resolver.set(resolver);
+    }
+
+    /// Adds another store of this node (its learner store, sharing the
+    /// node's address): messages to `store_id` are delivered to `inbox`.
+    pub fn add_local(&self, store_id: u64, inbox: Sender<StoreMsg>) {
+        self.locals
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(store_id, inbox);
+    }
+
+    /// The inbox of a store of this node other than the main one.
+    fn local(&self, store_id: u64) -> Option<Sender<StoreMsg>> {
+        self.locals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&store_id)
+            .cloned()
     }
 
     /// Sets who answers requests from other stores (once).
@@ -203,7 +225,10 @@ impl TcpTransport {
         }
     }
 
+    /// The connection to the node hosting store `to` (one per node, shared
+    /// by its stores).
     fn queue(&self, to: u64) -> Option<mpsc::UnboundedSender<Outgoing>> {
+        let to = crate::store::node_of(to);
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(q) = queues.get(&to).filter(|q| !q.is_closed()) {
             return Some(q.clone());
@@ -223,6 +248,13 @@ impl TcpTransport {
 impl Transport for TcpTransport {
     fn send(&self, region_id: u64, msgs: Vec<Message>) {
         for m in msgs {
+            if let Some(inbox) = self.local(m.to) {
+                let _ = inbox.send(StoreMsg::Raft {
+                    region_id,
+                    message: Box::new(m),
+                });
+                continue;
+            }
             let Some(q) = self.queue(m.to) else {
                 debug!(to = m.to, "no address for store");
                 continue;
@@ -399,6 +431,7 @@ async fn receive(
             };
             let message =
                 Message::parse_from_bytes(&bytes).map_err(|e| format!("bad raft message: {e}"))?;
+            let inbox = transport.local(message.to).unwrap_or_else(|| inbox.clone());
             if inbox
                 .send(StoreMsg::Raft {
                     region_id: env.region_id,

@@ -220,8 +220,34 @@ fn change(node: &Node, change: &str, id: u64, raft_addr: Option<&str>) -> (u16, 
     http_post_json(addr, "/admin/membership", &json).unwrap()
 }
 
-/// The voters and learners of region 1 as `node` sees them.
+/// The voters and learners of region 1 as `node` sees them: the nodes'
+/// own stores (each node's columnar learner store, whose id has
+/// `LEARNER_STORE_BIT`, is left out; see `columnar_learners`).
 fn members(node: &Node) -> Option<(Vec<u64>, Vec<u64>)> {
+    let (voters, learners) = all_members(node)?;
+    let own = |ids: Vec<u64>| -> Vec<u64> {
+        ids.into_iter()
+            .filter(|id| *id & duet_raft::store::LEARNER_STORE_BIT == 0)
+            .collect()
+    };
+    Some((own(voters), own(learners)))
+}
+
+/// The nodes whose columnar learner store is a learner of region 1, as
+/// `node` sees it.
+fn columnar_learners(node: &Node) -> Option<Vec<u64>> {
+    let (_, learners) = all_members(node)?;
+    Some(
+        learners
+            .into_iter()
+            .filter(|id| *id & duet_raft::store::LEARNER_STORE_BIT != 0)
+            .map(duet_raft::store::node_of)
+            .collect(),
+    )
+}
+
+/// Every voter and learner of region 1 as `node` sees them.
+fn all_members(node: &Node) -> Option<(Vec<u64>, Vec<u64>)> {
     let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
     let (_, body) = http_get(addr, "/status").ok()?;
     let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
@@ -274,6 +300,17 @@ fn a_fourth_process_joins_as_a_learner_never_votes_then_becomes_a_voter() {
     );
     assert_eq!(code, 200, "{body}");
     assert_eq!(members(&nodes[0]).unwrap(), (vec![1, 2, 3], vec![4]));
+    // Every founder's columnar learner belongs to the region, and node 4
+    // adds its own once it holds the region.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while columnar_learners(&nodes[0]) != Some(vec![1, 2, 3, 4]) {
+        assert!(
+            Instant::now() < deadline,
+            "node 4 adds its columnar learner: {:?}",
+            columnar_learners(&nodes[0])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (_, _, _, commit, _) = nodes[leader as usize - 1].region().unwrap();
     caught_up(&nodes, 4, commit, Duration::from_secs(20));
     assert_eq!(nodes[3].region().unwrap().0, "learner");
