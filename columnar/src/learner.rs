@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender};
 use duet_raft::peer::{Applied, ApplyObserver, Installed};
-use duet_raft::regions::RegionView;
 use duet_raft::store::RaftStore;
 use duet_storage::engine::{Engine, Modify};
 
@@ -202,13 +201,13 @@ impl<E: Engine> ApplyObserver for Learner<E> {
 /// Read indexes through the node's learner peers.
 pub struct LearnerReads<E: Engine> {
     learners: Arc<RaftStore<E>>,
-    /// The node's voter regions: one the learner store does not hold yet
-    /// is waited for as well.
-    voters: RegionView,
+    /// The node's row store: a region it holds that the learner store
+    /// does not hold yet is waited for as well.
+    voters: Arc<RaftStore<E>>,
 }
 
 impl<E: Engine> LearnerReads<E> {
-    pub fn new(learners: Arc<RaftStore<E>>, voters: RegionView) -> Self {
+    pub fn new(learners: Arc<RaftStore<E>>, voters: Arc<RaftStore<E>>) -> Self {
         LearnerReads { learners, voters }
     }
 }
@@ -228,7 +227,7 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
             .iter()
             .map(|r| r.id)
             .collect();
-        ids.extend(self.voters.regions().iter().map(|r| r.id));
+        ids.extend(self.voters.view().regions().iter().map(|r| r.id));
         let (tx, rx) = crossbeam::channel::unbounded();
         let ask = |id: u64| {
             let tx = tx.clone();
@@ -278,5 +277,24 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
             }
         }
         Ok(())
+    }
+
+    fn lag(&self) -> Option<u64> {
+        let replica: HashMap<u64, u64> = self
+            .learners
+            .status()
+            .into_iter()
+            .filter_map(|r| Some((r.region_id, r.observer_applied?)))
+            .collect();
+        Some(
+            self.voters
+                .status()
+                .iter()
+                .map(|r| {
+                    let done = replica.get(&r.region_id).copied().unwrap_or(0);
+                    r.applied_index.saturating_sub(done)
+                })
+                .sum(),
+        )
     }
 }

@@ -81,6 +81,8 @@ struct LearnerState {
 struct Progress {
     queued: u64,
     done: u64,
+    /// When each entry not applied yet was handed over, oldest first.
+    waiting: std::collections::VecDeque<Instant>,
 }
 
 /// Visibility samples kept between two drains; later ones are dropped.
@@ -99,6 +101,12 @@ pub struct TableStatus {
     /// Memory the delta takes, approximately.
     pub delta_bytes: usize,
     pub chunks: usize,
+    /// Log entries the replica has yet to apply to reach what the node's
+    /// row store has applied, over all regions (`None` if unknown).
+    pub lag: Option<u64>,
+    /// How long the oldest entry the learner peers applied has waited for
+    /// the replica (zero when none waits).
+    pub seconds_behind: f64,
 }
 
 /// The columnar copies of every table this node replicates.
@@ -131,6 +139,9 @@ pub struct Replica {
 /// have applied that far (the replica then waits for its own queue).
 pub trait ReadPoint: Send + Sync {
     fn catch_up(&self, wait: Duration) -> Result<()>;
+    /// Log entries the replica has yet to apply to reach what the node's
+    /// row store has applied, over all regions.
+    fn lag(&self) -> Option<u64>;
 }
 
 /// What a start replays of one region: the region, the applied index to
@@ -617,12 +628,17 @@ impl Replica {
 
     /// Counts an entry handed to the learner, before it is handed over.
     pub(crate) fn queued(&self) {
-        lock(&self.progress).queued += 1;
+        let mut p = lock(&self.progress);
+        p.queued += 1;
+        p.waiting.push_back(Instant::now());
     }
 
     /// Counts an entry the learner has applied (or skipped, stopped).
     pub(crate) fn done(&self) {
-        lock(&self.progress).done += 1;
+        let mut p = lock(&self.progress);
+        p.done += 1;
+        p.waiting.pop_front();
+        drop(p);
         self.caught_up.notify_all();
     }
 
@@ -759,6 +775,8 @@ impl Replica {
                     delta_versions: t.delta_versions(),
                     delta_bytes: t.delta_bytes(),
                     chunks: t.chunks(),
+                    lag: None,
+                    seconds_behind: 0.0,
                 }
             })
             .collect();
@@ -768,6 +786,9 @@ impl Replica {
 
     /// The status of one table's replica, with its rows visible now.
     pub fn table_status(&self, table_id: i64) -> Option<TableStatus> {
+        // How far behind it is before the read below waits for it.
+        let lag = self.lag();
+        let seconds_behind = self.seconds_behind();
         // Counted as of what is committed now, if the learner gets there
         // in time.
         let _ = self.catch_up();
@@ -783,6 +804,8 @@ impl Replica {
                 delta_versions: t.delta_versions(),
                 delta_bytes: t.delta_bytes(),
                 chunks: t.chunks(),
+                lag,
+                seconds_behind,
             };
             (status, t.snapshot())
         };
@@ -798,6 +821,26 @@ impl Replica {
             rows: rows.map(|r| r.rows),
             ..status
         })
+    }
+
+    /// Log entries still to apply to reach what the node's row store has
+    /// applied, over all regions (`None` with no learner peers to ask).
+    pub fn lag(&self) -> Option<u64> {
+        let point = self
+            .read_point
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        point?.lag()
+    }
+
+    /// How long the oldest entry handed to the learner has waited, in
+    /// seconds (zero when none waits).
+    pub fn seconds_behind(&self) -> f64 {
+        lock(&self.progress)
+            .waiting
+            .front()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
 
     /// The applied index of `region_id`, as far as the learner got.

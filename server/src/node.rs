@@ -179,7 +179,7 @@ impl Node {
         );
         replica.set_read_point(Arc::new(duet_columnar::LearnerReads::new(
             Arc::clone(&learner_store),
-            store.view().clone(),
+            Arc::clone(&store),
         )));
         if let Some(t) = &tcp {
             // Stores that joined after the founding: their addresses are in

@@ -372,8 +372,9 @@ fn statistics(catalog: &Catalog, source: &dyn RowSource) -> View {
 
 /// `DUET_COLUMNAR_REPLICAS`: per base table, whether it has a columnar
 /// replica, whether that replica can serve reads now, its rows, and how far
-/// it lags the row store (it applies with its peer, so it lags only when it
-/// stopped: then the lag is unknown, NULL).
+/// the replica lagged the row store when asked: the log entries it had yet
+/// to apply (over all regions) and how long its oldest waiting entry had
+/// waited, in seconds (NULL when the replica cannot serve).
 fn columnar_replicas(catalog: &Catalog, source: &dyn RowSource) -> View {
     let columns = vec![
         ("TABLE_SCHEMA", Text),
@@ -404,10 +405,16 @@ fn columnar_replicas(catalog: &Catalog, source: &dyn RowSource) -> View {
             Value::Int(i64::from(t.columnar_replica)),
             text(if available { "YES" } else { "NO" }),
             replica
+                .as_ref()
                 .and_then(|r| r.rows)
                 .map_or(Value::Null, |n| Value::Int(n as i64)),
-            lag(0),
-            lag(0),
+            lag(replica
+                .as_ref()
+                .and_then(|r| r.lag)
+                .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX))),
+            lag(replica
+                .as_ref()
+                .map_or(0, |r| r.seconds_behind.ceil() as i64)),
         ]);
     }
     (columns, rows)
