@@ -94,7 +94,17 @@ pub struct Regions<E: Engine> {
     view: RegionView,
     /// Messages dropped so far per unknown region (see [`Regions::step`]).
     unknown: HashMap<u64, u32>,
+    /// A store that keeps no data writes its log without syncing and holds
+    /// back its acknowledgements of entries until a periodic sync (see
+    /// [`Regions::flush_acks`]); here are those held, by region.
+    held_acks: Vec<(u64, Vec<Message>)>,
+    /// When the held acknowledgements are due.
+    acks_due: Option<Instant>,
 }
+
+/// How long a store that keeps no data may hold acknowledgements of its
+/// log entries before it syncs the log and sends them.
+pub const ACK_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How many messages from an unknown region's leader a store that keeps no
 /// data drops before it creates an empty peer for it (see
@@ -123,6 +133,8 @@ impl<E: Engine> Regions<E> {
             observers,
             view: RegionView::default(),
             unknown: HashMap::new(),
+            held_acks: Vec::new(),
+            acks_due: None,
         };
         let mut ids = stored_regions(regions.engine.as_ref())?;
         let founder = voters.contains(&store_id) || learners.contains(&store_id);
@@ -224,7 +236,10 @@ impl<E: Engine> Regions<E> {
     /// leader probes again (and resends) if the follower still lacks one.
     pub fn handle_ready(&mut self) -> Result<Vec<(u64, Vec<Message>)>> {
         let mut out = Vec::new();
-        self.handle_ready_with(&mut |region_id, msgs| out.push((region_id, msgs)))?;
+        let mut send = |region_id, msgs| out.push((region_id, msgs));
+        self.handle_ready_with(&mut send)?;
+        // Driven by hand: no timer to wait for.
+        self.flush_acks(Instant::now(), true, &mut send)?;
         Ok(out)
     }
 
@@ -247,9 +262,12 @@ impl<E: Engine> Regions<E> {
                 pending.push((*region_id, ready));
             }
         }
+        // A learner that keeps no data is not part of any quorum: its log
+        // may be synced a little later, as long as nothing acknowledges an
+        // entry before that (see `flush_acks`).
+        let sync = must_sync && self.config.stores_data;
         if !batch.is_empty() {
-            self.engine
-                .write(&batch, WriteOptions { sync: must_sync })?;
+            self.engine.write(&batch, WriteOptions { sync })?;
         }
         let mut created = Vec::new();
         for (region_id, ready) in pending {
@@ -261,6 +279,19 @@ impl<E: Engine> Regions<E> {
                 created.push((right, p.is_leader()));
             }
             self.view.update(p.region());
+            let msgs = if self.config.stores_data {
+                msgs
+            } else {
+                let (acks, rest): (Vec<Message>, Vec<Message>) = msgs
+                    .into_iter()
+                    .partition(|m| m.get_msg_type() == MessageType::MsgAppendResponse);
+                if !acks.is_empty() {
+                    self.held_acks.push((region_id, acks));
+                    self.acks_due
+                        .get_or_insert_with(|| Instant::now() + ACK_SYNC_INTERVAL);
+                }
+                rest
+            };
             if !msgs.is_empty() {
                 report_snapshots(p, &msgs);
                 send(region_id, msgs);
@@ -282,6 +313,33 @@ impl<E: Engine> Regions<E> {
                     let _ = p.campaign();
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl<E: Engine> Regions<E> {
+    /// When held acknowledgements are due (see [`flush_acks`](Self::flush_acks)).
+    pub fn acks_due(&self) -> Option<Instant> {
+        self.acks_due
+    }
+
+    /// Syncs the log and sends the acknowledgements held since the last
+    /// sync, if they are due at `now` (or `force`).
+    pub fn flush_acks(
+        &mut self,
+        now: Instant,
+        force: bool,
+        send: &mut dyn FnMut(u64, Vec<Message>),
+    ) -> Result<()> {
+        match self.acks_due {
+            Some(due) if force || now >= due => {}
+            _ => return Ok(()),
+        }
+        self.engine.sync()?;
+        self.acks_due = None;
+        for (region_id, acks) in std::mem::take(&mut self.held_acks) {
+            send(region_id, acks);
         }
         Ok(())
     }

@@ -421,7 +421,8 @@ fn run<E: Engine>(
 ) {
     let mut next_tick = Instant::now() + tick;
     loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
+        let until = peers.acks_due().map_or(next_tick, |due| due.min(next_tick));
+        let wait = until.saturating_duration_since(Instant::now());
         let first = match rx.recv_timeout(wait) {
             Ok(m) => Some(m),
             Err(RecvTimeoutError::Timeout) => None,
@@ -440,9 +441,11 @@ fn run<E: Engine>(
             peers.tick(Instant::now());
             next_tick += tick;
         }
-        if let Err(e) = peers.handle_ready_with(&mut |region_id, msgs| {
-            transport.send(region_id, msgs);
-        }) {
+        let mut send = |region_id, msgs| transport.send(region_id, msgs);
+        if let Err(e) = peers.handle_ready_with(&mut send) {
+            panic!("cannot persist raft state: {e}");
+        }
+        if let Err(e) = peers.flush_acks(Instant::now(), false, &mut send) {
             panic!("cannot persist raft state: {e}");
         }
     }

@@ -1605,6 +1605,62 @@ mod split {
     }
 
     #[test]
+    fn a_learner_that_keeps_no_data_acknowledges_entries_only_once_synced() {
+        let mirror = Arc::new(Mirror::default());
+        let mut s = Stores::with_learner(&[1, 2, 3], 4, mirror.clone());
+        elect(&mut s, 1, FIRST_REGION);
+        s.write(1, "a", 10);
+        // One more entry, delivered to the learner store by hand.
+        let done: Outcome = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&done);
+        s.peer(1, FIRST_REGION).propose(
+            &put("b", 20),
+            Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+        );
+        let appends: Vec<(u64, Message)> = s
+            .stores
+            .get_mut(&1)
+            .unwrap()
+            .handle_ready()
+            .unwrap()
+            .into_iter()
+            .flat_map(|(r, msgs)| msgs.into_iter().map(move |m| (r, m)))
+            .filter(|(_, m)| m.to == 4)
+            .collect();
+        assert!(!appends.is_empty());
+        let learner = s.stores.get_mut(&4).unwrap();
+        for (r, m) in appends {
+            learner.step(r, m).unwrap();
+        }
+        let mut sent = Vec::new();
+        learner
+            .handle_ready_with(&mut |_, msgs| sent.extend(msgs))
+            .unwrap();
+        let acks = |msgs: &[Message]| {
+            msgs.iter()
+                .filter(|m| m.get_msg_type() == raft::prelude::MessageType::MsgAppendResponse)
+                .count()
+        };
+        assert_eq!(acks(&sent), 0, "nothing acknowledged before the sync");
+        let due = learner.acks_due().expect("acknowledgements held");
+        learner
+            .flush_acks(due - Duration::from_millis(1), false, &mut |_, msgs| {
+                sent.extend(msgs)
+            })
+            .unwrap();
+        assert_eq!(acks(&sent), 0, "not due yet");
+        learner
+            .flush_acks(due, false, &mut |_, msgs| sent.extend(msgs))
+            .unwrap();
+        assert!(acks(&sent) > 0, "acknowledged once synced");
+        assert!(learner.acks_due().is_none());
+        s.pump();
+        s.tick(2);
+        assert!(outcome(&done).is_some());
+        assert_eq!(dump_engine(&mirror.engine), s.dump(1));
+    }
+
+    #[test]
     fn a_store_that_missed_the_split_catches_up_on_both_regions_by_snapshot() {
         let mut s = Stores::new(&[1, 2, 3], 5);
         elect(&mut s, 1, FIRST_REGION);
