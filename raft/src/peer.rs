@@ -394,6 +394,9 @@ pub struct Peer<E: Engine> {
     renewing: Option<u64>,
     /// See [`PeerConfig::stores_data`].
     stores_data: bool,
+    /// The Raft state a peer that keeps no data applied, written once per
+    /// apply.
+    deferred: WriteBatch,
 }
 
 impl<E: Engine> Peer<E> {
@@ -490,6 +493,7 @@ impl<E: Engine> Peer<E> {
             lease_from: None,
             renewing: None,
             stores_data: cfg.stores_data,
+            deferred: WriteBatch::new(),
         })
     }
 
@@ -1126,6 +1130,15 @@ impl<E: Engine> Peer<E> {
                 );
             }
         }
+        if !self.deferred.is_empty() {
+            let batch = std::mem::take(&mut self.deferred);
+            if let Err(e) = self.engine.write(&batch, WriteOptions::default()) {
+                panic!(
+                    "region {} peer {}: cannot record the applied state: {e}",
+                    self.region_id, self.id
+                );
+            }
+        }
     }
 
     fn apply_entry(&mut self, entry: &Entry) -> Result<()> {
@@ -1272,10 +1285,10 @@ impl<E: Engine> Peer<E> {
         if self.stores_data {
             self.engine.write(&batch, WriteOptions::default())?;
         } else {
-            let kept = WriteBatch {
-                modifies: batch.modifies[effects..].to_vec(),
-            };
-            self.engine.write(&kept, WriteOptions::default())?;
+            // Written once for all the entries of this apply (it answers
+            // no proposal, and nothing reads it before then).
+            let kept = batch.modifies.split_off(effects);
+            self.deferred.modifies.extend(kept);
         }
         self.applied = entry.index;
         // Observers see the command's own writes, not the apply state.
