@@ -710,11 +710,22 @@ impl Replica {
         if self.stopped().is_some() {
             return false;
         }
-        // A definition the row store has applied is awaited; a learner too
-        // far behind makes the table unavailable here.
-        if self.catch_up().is_err() {
-            return false;
+        // The replica already has the caller's definition: the scan itself
+        // waits until it is current.
+        if self.has_definition(table_id, fields) {
+            return true;
         }
+        // A definition change committed before is awaited; a learner too
+        // far behind makes the table unavailable here.
+        self.catch_up().is_ok() && self.has_definition(table_id, fields)
+    }
+
+    /// Whether the replica holds `table_id` with these Arrow fields.
+    fn has_definition(
+        &self,
+        table_id: i64,
+        fields: &[(String, datafusion::arrow::datatypes::DataType)],
+    ) -> bool {
         let Some(table) = self.existing(table_id) else {
             return false;
         };
@@ -731,10 +742,9 @@ impl Replica {
                 .all(|(f, (name, ty))| f.name() == name && f.data_type() == ty)
     }
 
-    /// The rows of `table_id` visible at `request.read_ts`. The caller has
-    /// made sure the row store applied everything committed before the
-    /// read (a ReadIndex round); the scan waits until the learner has
-    /// applied as far. A lock that hides a version is reported
+    /// The rows of `table_id` visible at `request.read_ts`. The scan first
+    /// makes the replica current ([`catch_up`](Self::catch_up): a read
+    /// index through the learner peers, within the read wait). A lock that hides a version is reported
     /// ([`Error::Locked`]), never skipped.
     pub fn scan(&self, table_id: i64, request: &ScanRequest) -> Result<ScanOutput> {
         let unavailable = |reason: String| Error::Unavailable { table_id, reason };
