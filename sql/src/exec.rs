@@ -1484,6 +1484,8 @@ const SESSION_FUNCTIONS: &[&str] = &[
     "CURRENT_USER",
     "CONNECTION_ID",
     "LAST_INSERT_ID",
+    "ROW_COUNT",
+    "FOUND_ROWS",
     "VERSION",
 ];
 

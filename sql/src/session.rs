@@ -184,6 +184,8 @@ impl Database {
             prepared: HashMap::new(),
             next_statement_id: 1,
             last_insert_id: 0,
+            row_count: -1,
+            found_rows: 0,
         }
     }
 }
@@ -243,6 +245,11 @@ pub struct Session {
     prepared: HashMap<u32, Prepared>,
     next_statement_id: u32,
     pub(crate) last_insert_id: u64,
+    /// `ROW_COUNT()`: what the previous statement changed (-1 after one
+    /// that returned rows, or failed).
+    pub(crate) row_count: i64,
+    /// `FOUND_ROWS()`: the rows the last statement returning rows returned.
+    pub(crate) found_rows: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -410,6 +417,8 @@ impl Session {
         self.warnings.clear();
         self.prepared.clear();
         self.last_insert_id = 0;
+        self.row_count = -1;
+        self.found_rows = 0;
     }
 
     /// Autocommit and transaction flags for OK packets.
@@ -443,12 +452,22 @@ impl Session {
         self.db
             .processes
             .end(self.identity.connection_id, self.current_db.as_deref());
-        if let Err(e) = &result {
-            self.warnings = vec![Warning {
-                level: "Error",
-                code: e.code(),
-                message: e.to_string(),
-            }];
+        match &result {
+            Ok(Output::Rows(rows)) => {
+                self.row_count = -1;
+                self.found_rows = rows.rows.len() as u64;
+            }
+            Ok(Output::Ok(status)) => {
+                self.row_count = i64::try_from(status.affected_rows).unwrap_or(i64::MAX);
+            }
+            Err(e) => {
+                self.row_count = -1;
+                self.warnings = vec![Warning {
+                    level: "Error",
+                    code: e.code(),
+                    message: e.to_string(),
+                }];
+            }
         }
         result
     }
@@ -949,6 +968,8 @@ impl Env for Ctx<'_> {
             }
             "CURRENT_USER" => Value::Str(format!("{}@{}", id.user, id.account_host)),
             "LAST_INSERT_ID" => Value::UInt(self.session.last_insert_id),
+            "ROW_COUNT" => Value::Int(self.session.row_count),
+            "FOUND_ROWS" => Value::UInt(self.session.found_rows),
             _ => return None,
         })
     }
