@@ -62,6 +62,11 @@ impl RowSource for TxnSource {
         table: &TableInfo,
         schema: &datafusion::arrow::datatypes::SchemaRef,
     ) -> bool {
+        // The catalog this statement reads says whether the table has a
+        // replica at all; the replica itself may not have applied that yet.
+        if !table.columnar_replica {
+            return false;
+        }
         let Some(replica) = &self.1.columnar else {
             return false;
         };
