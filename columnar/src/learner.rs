@@ -1,41 +1,46 @@
 //! The replica's side of the node's learner store: a Raft store whose peers
 //! are learners of every region and keep no data of their own (see
 //! `duet_raft::peer::PeerConfig::stores_data`). [`Learner`] observes their
-//! apply and hands every entry to the [`Replica`] on a thread of its own,
-//! in log order, so a slow replica never holds up the row store's apply;
+//! apply and hands every entry, and every snapshot they install, to the
+//! [`Replica`] on a thread of its own, in log order, so a slow replica
+//! never holds up the row store's apply; it asks for a snapshot of a region
+//! whose data the replica lacks ([`Replica::wants_snapshot`]).
 //! [`LearnerReads`] gives a columnar read its read index through the same
 //! peers.
-//!
-//! Where the log alone cannot build the copy (no usable checkpoint at
-//! start, a learner peer caught up by a Raft snapshot, a table that just
-//! got a replica) the thread copies from the node's row store, once the row
-//! store has applied at least as far as the replica in every region; the
-//! replica then skips the entries that copy already holds.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender};
 use duet_raft::peer::{Applied, ApplyObserver, Installed};
+use duet_raft::region::Region;
 use duet_raft::store::RaftStore;
 use duet_storage::engine::{Engine, Modify};
 
 use crate::error::{Error, Result};
-use crate::replica::{ReadPoint, Replica, applied_indices};
+use crate::replica::{ReadPoint, Replica};
 
 /// One entry for the learner's thread.
 enum Job {
     /// A command's writes.
     Writes(Vec<Modify>),
-    /// Rebuild the copy from the row store (the peer installed a snapshot,
-    /// or the replica started with no usable checkpoint).
-    Rebuild,
+    /// A snapshot's data for the key range `[start, end)`, which replaces
+    /// the replica's copy of it.
+    Install {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        data: Vec<Modify>,
+    },
     /// An entry with nothing for the replica.
     Skip,
     /// A command whose writes the peer could not tell.
     Unreadable,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A job with the region and log index of its entry.
@@ -45,44 +50,37 @@ type Queued = (u64, u64, Job);
 /// their apply waits for it.
 const LEARNER_QUEUE: usize = 65_536;
 
-/// How long a copy from the row store waits for the row store to apply as
-/// far as the replica; past it the learner stops (its tables are then
-/// served by the row store).
-const ROW_STORE_WAIT: Duration = Duration::from_secs(60);
-
 /// How long a read waits for a region the learner store does not hold.
 const MISSING_REGION_WAIT: Duration = Duration::from_secs(2);
 
 /// Feeds a [`Replica`] from the learner peers' apply on a thread of its
 /// own, in log order.
-pub struct Learner<E: Engine> {
+pub struct Learner {
     replica: Arc<Replica>,
+    /// Regions whose installed snapshot is queued for the replica: they
+    /// want no other.
+    installing: Arc<Mutex<HashSet<u64>>>,
     jobs: Option<Sender<Queued>>,
     worker: Option<JoinHandle<()>>,
-    _rows: std::marker::PhantomData<E>,
 }
 
-impl<E: Engine> Learner<E> {
-    /// A learner feeding `replica`, copying from `rows` (the node's row
-    /// store) when the log cannot. A replica that
-    /// [needs a rebuild](Replica::needs_rebuild) is rebuilt first.
-    pub fn new(replica: Arc<Replica>, rows: Arc<E>) -> Self {
+impl Learner {
+    /// A learner feeding `replica`.
+    pub fn new(replica: Arc<Replica>) -> Self {
         let (tx, rx) = crossbeam::channel::bounded(LEARNER_QUEUE);
         let r = Arc::clone(&replica);
+        let installing = Arc::new(Mutex::new(HashSet::new()));
+        let queued = Arc::clone(&installing);
         let worker = std::thread::Builder::new()
             .name("columnar-learner".into())
-            .spawn(move || work(&r, rows.as_ref(), &rx))
+            .spawn(move || work(&r, &rx, &queued))
             .expect("spawn the columnar learner");
-        let learner = Learner {
+        Learner {
             replica,
+            installing,
             jobs: Some(tx),
             worker: Some(worker),
-            _rows: std::marker::PhantomData,
-        };
-        if learner.replica.needs_rebuild() {
-            learner.send(0, 0, Job::Rebuild);
         }
-        learner
     }
 
     fn send(&self, region_id: u64, index: u64, job: Job) {
@@ -98,32 +96,14 @@ impl<E: Engine> Learner<E> {
 }
 
 /// The learner's thread.
-fn work<E: Engine>(replica: &Replica, rows: &E, rx: &Receiver<Queued>) {
+fn work(replica: &Replica, rx: &Receiver<Queued>, installing: &Mutex<HashSet<u64>>) {
     while let Ok((region, index, job)) = rx.recv() {
-        let mut handled = 1;
         let outcome = match job {
-            Job::Writes(writes) => replica.apply_entry(region, index, &writes).and_then(|new| {
-                if new.is_empty() {
-                    return Ok(());
-                }
-                let snap = caught_up(rows, &replica.positions())?;
-                new.into_iter().try_for_each(|t| replica.backfill(&snap, t))
-            }),
-            Job::Rebuild => {
-                let mut positions = replica.positions();
-                let mut note = |r: u64, i: u64| {
-                    if r != 0 {
-                        let at = positions.entry(r).or_default();
-                        *at = (*at).max(i);
-                    }
-                };
-                note(region, index);
-                // What is queued behind it is in the copy it reads.
-                while let Ok((r, i, _)) = rx.try_recv() {
-                    note(r, i);
-                    handled += 1;
-                }
-                caught_up(rows, &positions).and_then(|snap| replica.rebuild_from(&snap))
+            Job::Writes(writes) => replica.apply_entry(region, index, &writes),
+            Job::Install { start, end, data } => {
+                let done = replica.install_region(region, index, &start, &end, &data);
+                lock(installing).remove(&region);
+                done
             }
             Job::Skip => {
                 replica.note_applied(region, index);
@@ -136,37 +116,11 @@ fn work<E: Engine>(replica: &Replica, rows: &E, rx: &Receiver<Queued>) {
         if let Err(e) = outcome {
             replica.stop(region, index, &e);
         }
-        for _ in 0..handled {
-            replica.done();
-        }
+        replica.done();
     }
 }
 
-/// A snapshot of the row store once it has applied at least `positions`
-/// (region → index) in every region.
-fn caught_up<E: Engine>(rows: &E, positions: &HashMap<u64, u64>) -> Result<E::Snapshot> {
-    let deadline = Instant::now() + ROW_STORE_WAIT;
-    loop {
-        let snap = rows.snapshot();
-        let applied = applied_indices(&snap)?;
-        let behind = positions
-            .iter()
-            .filter(|(r, i)| applied.get(r).is_none_or(|a| a < i))
-            .count();
-        if behind == 0 {
-            return Ok(snap);
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Internal(format!(
-                "the row store did not apply as far as the columnar learner in {behind} regions within {}s",
-                ROW_STORE_WAIT.as_secs()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-impl<E: Engine> Drop for Learner<E> {
+impl Drop for Learner {
     fn drop(&mut self) {
         self.jobs = None;
         if let Some(w) = self.worker.take() {
@@ -175,7 +129,7 @@ impl<E: Engine> Drop for Learner<E> {
     }
 }
 
-impl<E: Engine> ApplyObserver for Learner<E> {
+impl ApplyObserver for Learner {
     fn on_applied(&self, region_id: u64, index: u64, _term: u64, applied: &Applied<'_>) {
         let job = match applied {
             Applied::Command { writes, ok: true } => Job::Writes(writes.to_vec()),
@@ -185,8 +139,14 @@ impl<E: Engine> ApplyObserver for Learner<E> {
         self.send(region_id, index, job);
     }
 
-    fn on_snapshot(&self, region_id: u64, index: u64, _term: u64, _installed: &Installed<'_>) {
-        self.send(region_id, index, Job::Rebuild);
+    fn on_snapshot(&self, region_id: u64, index: u64, _term: u64, installed: &Installed<'_>) {
+        lock(&self.installing).insert(region_id);
+        let job = Job::Install {
+            start: installed.region.start_key.clone(),
+            end: installed.region.end_key.clone(),
+            data: installed.data.to_vec(),
+        };
+        self.send(region_id, index, job);
     }
 
     fn progress(&self, region_id: u64) -> Option<u64> {
@@ -195,6 +155,13 @@ impl<E: Engine> ApplyObserver for Learner<E> {
 
     fn durable(&self, region_id: u64) -> Option<u64> {
         self.replica.durable_index(region_id)
+    }
+
+    fn wants_snapshot(&self, region: &Region) -> bool {
+        !lock(&self.installing).contains(&region.id)
+            && self
+                .replica
+                .wants_snapshot(&region.start_key, &region.end_key)
     }
 }
 

@@ -14,13 +14,16 @@
 //! (bounded by [`LayerConfig::read_wait`]) until the replica applied that
 //! far, so it never reads stale data.
 //!
-//! Where the log alone cannot build the copy — the first start, a
-//! checkpoint the learner's log no longer reaches, a learner peer caught up
-//! by a Raft snapshot, a table that just got a replica — the replica reads
-//! the node's own row store instead, once that has applied at least as far
-//! as the learner, and notes per region (or per table and region) the index
-//! up to which the row store's copy already holds the learner's entries:
-//! those entries are skipped when they arrive.
+//! A Raft snapshot the learner peer installs replaces the replica's copy
+//! of the region's key range by the snapshot's data. Where the log alone
+//! cannot build the copy — a start without a usable checkpoint, a table
+//! that just got a replica (its earlier rows were never kept) — the
+//! replica marks the key range it lacks as awaited (`Awaiting`) and each
+//! learner peer of a region overlapping it asks its leader for a snapshot
+//! (see [`Replica::wants_snapshot`]); the tables in the range are
+//! unavailable until every part of it has arrived. The replica never reads
+//! the node's row store, so a node needs no voter of a region to keep its
+//! columnar copy.
 //!
 //! An entry the learner cannot decode stops it with a precise error; its
 //! tables are then unavailable and queries go to the row store.
@@ -32,7 +35,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use duet_storage::codec::key::row_key_table;
-use duet_storage::engine::{Cf, EngineIterator, IterOptions, Modify, Snapshot};
+use duet_storage::codec::key::{prefix_end, row_prefix};
+use duet_storage::engine::memory::MemoryEngine;
+use duet_storage::engine::{
+    Cf, Engine, EngineIterator, IterOptions, Modify, Snapshot, WriteBatch, WriteOptions,
+};
 use duet_storage::mvcc::{
     Lock, LockKind, Write, WriteKind, append_ts, decode_key, encode_key, physical_ms, split_ts,
 };
@@ -57,22 +64,104 @@ struct LearnerState {
     pending: HashMap<(Vec<u8>, u64), Vec<u8>>,
     /// Metadata key → the table it defines, and the definition itself.
     definitions: HashMap<Vec<u8>, (i64, Vec<u8>)>,
+    /// The same for the tables without a replica, whose rows are dropped.
+    unreplicated: HashMap<Vec<u8>, (i64, Vec<u8>)>,
+    /// The ids of `unreplicated`.
+    unreplicated_ids: HashSet<i64>,
     /// Applied index per region.
     applied: HashMap<u64, u64>,
     /// Per region, the index through which the replica already holds every
-    /// entry (copied from the row store at a later position than the
-    /// learner's): entries up to it are skipped.
+    /// entry (a checkpoint ahead of what the learner peer kept through a
+    /// crash): entries up to it are skipped.
     skip: HashMap<u64, u64>,
-    /// The same for one table's rows: (table, region) → index.
-    skip_table: HashMap<(i64, u64), u64>,
-    /// Whether the copy must be rebuilt from the row store before anything
-    /// applies (no usable checkpoint at start).
-    needs_rebuild: bool,
     /// Why the learner stopped, if it did.
     stopped: Option<String>,
     /// Per applied command that made rows visible: the time from its
     /// commit timestamp to now, until `take_visibility_delays` drains them.
     visible: Vec<Duration>,
+}
+
+/// A key range `[start, end)` (`end` empty: unbounded) the replica holds
+/// no complete copy of, and the parts of it that snapshots have replaced
+/// since: a region overlapping what is left asks for a snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Awaiting {
+    start: Vec<u8>,
+    end: Vec<u8>,
+    covered: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Whether `[a, b)` and `[c, d)` (an empty end: unbounded) share a key.
+fn overlaps(a: &[u8], b: &[u8], c: &[u8], d: &[u8]) -> bool {
+    (d.is_empty() || a < d) && (b.is_empty() || c < b)
+}
+
+impl Awaiting {
+    fn everything() -> Awaiting {
+        Awaiting {
+            start: Vec::new(),
+            end: Vec::new(),
+            covered: Vec::new(),
+        }
+    }
+
+    /// The key range of table `id`'s rows.
+    fn table(id: i64) -> Awaiting {
+        let start = row_prefix(id);
+        let end = prefix_end(&start);
+        Awaiting {
+            start,
+            end,
+            covered: Vec::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn new(start: &[u8], end: &[u8]) -> Awaiting {
+        Awaiting {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            covered: Vec::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cover(mut self, start: &[u8], end: &[u8]) -> Awaiting {
+        self.covered.push((start.to_vec(), end.to_vec()));
+        self
+    }
+
+    /// The parts of the range no snapshot has covered yet, in key order.
+    pub(crate) fn left(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut covered = self.covered.clone();
+        covered.sort();
+        let before_end = |k: &[u8]| self.end.is_empty() || k < self.end.as_slice();
+        let mut out = Vec::new();
+        // Every key below `at` is covered (`None`: every key).
+        let mut at = Some(self.start.clone());
+        for (s, e) in covered {
+            let Some(from) = at.take() else { break };
+            if !before_end(&from) {
+                break;
+            }
+            if s > from {
+                let gap_end = if before_end(&s) { s } else { self.end.clone() };
+                out.push((from.clone(), gap_end));
+            }
+            at = (!e.is_empty()).then(|| from.max(e));
+        }
+        if let Some(from) = at
+            && before_end(&from)
+        {
+            out.push((from, self.end.clone()));
+        }
+        out
+    }
+
+    /// Whether some key of `[start, end)` is still missing.
+    fn lacks(&self, start: &[u8], end: &[u8]) -> bool {
+        self.left().iter().any(|(s, e)| overlaps(s, e, start, end))
+    }
 }
 
 /// Entries handed to the learner and entries it has applied, counted
@@ -132,6 +221,11 @@ pub struct Replica {
     durable: Mutex<Durable>,
     /// Where reads learn how far the learner must have applied.
     read_point: RwLock<Option<Arc<dyn ReadPoint>>>,
+    /// Key ranges the replica lacks some of, until snapshots of the
+    /// regions over them arrive. Apart from `state`, which the learner
+    /// holds while it applies, because every learner peer asks about it
+    /// at each tick; taken after `state` where both are.
+    awaiting: Mutex<Vec<Awaiting>>,
 }
 
 /// How a read makes the replica current: it obtains a read index from each
@@ -161,6 +255,9 @@ struct Durable {
 /// A start loads it and replays the log entries applied since.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
+    /// [`MANIFEST_VERSION`] when written; older checkpoints are not used.
+    #[serde(default)]
+    version: u32,
     applied: BTreeMap<u64, u64>,
     tables: BTreeMap<i64, TableManifest>,
     /// The file of locks and staged values (the writes of a storage
@@ -177,10 +274,11 @@ struct Manifest {
     /// although `applied` is lower (see `LearnerState::skip`).
     #[serde(default)]
     skip: BTreeMap<u64, u64>,
-    /// The same per table: (table, region, index).
-    #[serde(default)]
-    skip_table: Vec<(i64, u64, u64)>,
 }
+
+/// The manifest's format: 2 lists the definitions of tables without a
+/// replica (whose rows the replica drops) among `definitions`.
+const MANIFEST_VERSION: u32 = 2;
 
 impl Manifest {
     fn files(&self) -> HashSet<String> {
@@ -224,6 +322,7 @@ impl Replica {
             replayed: 0,
             durable: Mutex::new(Durable::default()),
             read_point: RwLock::new(None),
+            awaiting: Mutex::new(Vec::new()),
         }
     }
 
@@ -251,11 +350,10 @@ impl Replica {
     /// A replica keeping its stable chunks under `dir`, starting from the
     /// checkpoint there and replaying the learner's own log (in `snap`, the
     /// learner peers' engine) from the checkpoint's applied indices to the
-    /// learner's. When that cannot be done (no checkpoint, the log was
-    /// compacted past it, or a table got a replica since) the replica
-    /// starts empty at the learner's positions and must be rebuilt from the
-    /// row store before it applies anything (see
-    /// [`needs_rebuild`](Self::needs_rebuild)).
+    /// learner's. When that cannot be done (no checkpoint, or the log was
+    /// compacted past it) and the learner peers have applied anything, the
+    /// replica starts empty and [awaits](Self::awaits_snapshots) a snapshot
+    /// of every region.
     pub fn open<S: Snapshot>(
         schemas: Arc<dyn SchemaSource>,
         config: LayerConfig,
@@ -302,18 +400,35 @@ impl Replica {
         if let Some(dir) = &replica.segments {
             dir.remove_others(&HashSet::new())?;
         }
+        // Learner peers that have applied nothing yet bring everything
+        // through the log.
+        if applied
+            .values()
+            .any(|i| *i > duet_raft::storage::INIT_INDEX)
         {
-            let mut state = lock(&replica.state);
-            state.applied = applied;
-            state.needs_rebuild = true;
+            lock(&replica.awaiting).push(Awaiting::everything());
         }
+        lock(&replica.state).applied = applied;
         Ok(replica)
     }
 
-    /// Whether the copy must be rebuilt from the row store before the
-    /// learner applies anything.
-    pub fn needs_rebuild(&self) -> bool {
-        lock(&self.state).needs_rebuild
+    /// Whether the replica waits for snapshots of some regions (it lacks
+    /// part of their data), and so for some tables.
+    pub fn awaits_snapshots(&self) -> bool {
+        !lock(&self.awaiting).is_empty()
+    }
+
+    /// Whether a learner peer of `region` should ask its leader for a
+    /// snapshot: the replica lacks some of the region's keys.
+    pub fn wants_snapshot(&self, start: &[u8], end: &[u8]) -> bool {
+        lock(&self.awaiting).iter().any(|a| a.lacks(start, end))
+    }
+
+    /// Whether table `id` has rows in a range the replica awaits.
+    fn awaits_table(&self, id: i64) -> bool {
+        let start = row_prefix(id);
+        let end = prefix_end(&start);
+        lock(&self.awaiting).iter().any(|a| a.lacks(&start, &end))
     }
 
     /// How many log entries the start replayed on top of the checkpoint.
@@ -359,6 +474,12 @@ impl Replica {
         let Some(dir) = &self.segments else {
             return Ok(0);
         };
+        if m.version != MANIFEST_VERSION {
+            return Err(Error::Internal(format!(
+                "a checkpoint of format {} (this version reads {MANIFEST_VERSION})",
+                m.version
+            )));
+        }
         let replay = self.replay_plan(snap, m, row_applied)?;
         match &m.definitions {
             Some(definitions) => self.install_definitions(definitions)?,
@@ -408,11 +529,6 @@ impl Replica {
             let mut state = lock(&self.state);
             state.applied = m.applied.iter().map(|(r, i)| (*r, *i)).collect();
             state.skip = m.skip.iter().map(|(r, i)| (*r, *i)).collect();
-            state.skip_table = m
-                .skip_table
-                .iter()
-                .map(|(t, r, i)| ((*t, *r), *i))
-                .collect();
             // The learner is behind the checkpoint there: the copy already
             // holds what it applies next.
             for (region, at) in &m.applied {
@@ -425,13 +541,9 @@ impl Replica {
         let mut replayed = 0;
         for (region, upto, entries) in replay {
             for (index, writes) in &entries {
-                // A table that got a replica since (created, or given one)
-                // would need its earlier rows from the row store.
-                if !self.apply_entry(region, *index, writes)?.is_empty() {
-                    return Err(Error::Internal(
-                        "a table got a columnar replica since the checkpoint".into(),
-                    ));
-                }
+                // A table given a replica since awaits snapshots of its
+                // regions once the learner peers run.
+                self.apply_entry(region, *index, writes)?;
             }
             replayed += entries.len() as u64;
             lock(&self.state).applied.insert(region, upto);
@@ -517,7 +629,7 @@ impl Replica {
         let Some(dir) = &self.segments else {
             return Ok(false);
         };
-        if self.stopped().is_some() {
+        if self.stopped().is_some() || self.awaits_snapshots() {
             return Ok(false);
         }
         // At a stop, the entries already handed over belong in it.
@@ -528,21 +640,21 @@ impl Replica {
             // Held so that nothing applies while the manifest is drawn up.
             let state = lock(&self.state);
             self.compact(safe_point, true)?;
+            if self.awaits_snapshots() {
+                return Ok(false);
+            }
             let mut manifest = Manifest {
+                version: MANIFEST_VERSION,
                 applied: state.applied.iter().map(|(r, i)| (*r, *i)).collect(),
                 definitions: Some(
                     state
                         .definitions
                         .iter()
+                        .chain(&state.unreplicated)
                         .map(|(k, (_, v))| (to_hex(k), to_hex(v)))
                         .collect(),
                 ),
                 skip: state.skip.iter().map(|(r, i)| (*r, *i)).collect(),
-                skip_table: state
-                    .skip_table
-                    .iter()
-                    .map(|((t, r), i)| (*t, *r, *i))
-                    .collect(),
                 ..Manifest::default()
             };
             let mut files = Vec::new();
@@ -701,23 +813,37 @@ impl Replica {
 
     /// Whether `table_id` can be read here, with these Arrow fields (the
     /// caller's view of the table; a replica that has not reached the same
-    /// definition yet is not used).
+    /// definition yet is not used). A table whose rows await snapshots is
+    /// not, unless `wait` and they arrive within the read wait.
     pub fn available(
         &self,
         table_id: i64,
         fields: &[(String, datafusion::arrow::datatypes::DataType)],
+        wait: bool,
     ) -> bool {
         if self.stopped().is_some() {
             return false;
         }
         // The replica already has the caller's definition: the scan itself
-        // waits until it is current.
-        if self.has_definition(table_id, fields) {
-            return true;
+        // waits until it is current. Otherwise a definition change
+        // committed before is awaited; a learner too far behind makes the
+        // table unavailable here.
+        if !self.has_definition(table_id, fields)
+            && (self.catch_up().is_err() || !self.has_definition(table_id, fields))
+        {
+            return false;
         }
-        // A definition change committed before is awaited; a learner too
-        // far behind makes the table unavailable here.
-        self.catch_up().is_ok() && self.has_definition(table_id, fields)
+        if !wait {
+            return !self.awaits_table(table_id);
+        }
+        let deadline = Instant::now() + self.config.read_wait;
+        while self.awaits_table(table_id) {
+            if Instant::now() >= deadline || self.stopped().is_some() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
     }
 
     /// Whether the replica holds `table_id` with these Arrow fields.
@@ -755,6 +881,11 @@ impl Replica {
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
+        if self.awaits_table(table_id) {
+            return Err(unavailable(
+                "part of its rows awaits a snapshot of their region".into(),
+            ));
+        }
         let table = self
             .existing(table_id)
             .ok_or_else(|| unavailable("no replica".into()))?;
@@ -772,14 +903,21 @@ impl Replica {
     /// Status of every table with a replica.
     pub fn status(&self) -> Vec<TableStatus> {
         let stopped = self.stopped().is_some();
-        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let tables: Vec<(i64, Arc<Mutex<TableState>>)> = self
+            .tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, t)| (*id, Arc::clone(t)))
+            .collect();
         let mut out: Vec<TableStatus> = tables
             .iter()
             .map(|(id, t)| {
+                let awaits = self.awaits_table(*id);
                 let t = lock(t);
                 TableStatus {
                     table_id: *id,
-                    available: !stopped && t.codec.is_some(),
+                    available: !stopped && !awaits && t.codec.is_some(),
                     rows: None,
                     versions: t.versions(),
                     delta_versions: t.delta_versions(),
@@ -802,7 +940,7 @@ impl Replica {
         // Counted as of what is committed now, if the learner gets there
         // in time.
         let _ = self.catch_up();
-        let stopped = self.stopped().is_some();
+        let stopped = self.stopped().is_some() || self.awaits_table(table_id);
         let table = self.existing(table_id)?;
         let (status, snapshot) = {
             let mut t = lock(&table);
@@ -919,65 +1057,33 @@ impl Replica {
         }
     }
 
-    /// Applies the writes of entry `index` of `region`, less what the copy
-    /// already holds (see `LearnerState::skip`), and advances the region's
-    /// applied index. Returns the tables that got a replica here.
-    pub fn apply_entry(&self, region: u64, index: u64, writes: &[Modify]) -> Result<Vec<i64>> {
-        let skipped_tables: Vec<i64> = {
+    /// Applies the writes of entry `index` of `region` (unless the copy
+    /// already holds them, see `LearnerState::skip`) and advances the
+    /// region's applied index.
+    pub fn apply_entry(&self, region: u64, index: u64, writes: &[Modify]) -> Result<()> {
+        {
             let mut state = lock(&self.state);
             let applied = state.applied.entry(region).or_default();
             *applied = (*applied).max(index);
             match state.skip.get(&region) {
-                Some(through) if index <= *through => return Ok(Vec::new()),
+                Some(through) if index <= *through => return Ok(()),
                 Some(_) => {
                     state.skip.remove(&region);
                 }
                 None => {}
             }
-            state
-                .skip_table
-                .retain(|(_, r), through| *r != region || index <= *through);
-            state
-                .skip_table
-                .keys()
-                .filter(|(_, r)| *r == region)
-                .map(|(t, _)| *t)
-                .collect()
-        };
-        if skipped_tables.is_empty() {
-            return self.apply_writes(writes);
         }
-        let kept: Vec<Modify> = writes
-            .iter()
-            .filter(|m| {
-                let key = match m {
-                    Modify::Put {
-                        cf: Cf::Lock, key, ..
-                    }
-                    | Modify::Delete { cf: Cf::Lock, key } => decode_key(key).ok(),
-                    Modify::Put { key, .. } | Modify::Delete { key, .. } => {
-                        split_ts(key).ok().and_then(|(e, _)| decode_key(e).ok())
-                    }
-                    Modify::DeleteRange { .. } => None,
-                };
-                !key.and_then(|k| row_key_table(&k))
-                    .is_some_and(|t| skipped_tables.contains(&t))
-            })
-            .cloned()
-            .collect();
-        self.apply_writes(&kept)
+        self.apply_writes(writes)
     }
 
-    /// Applies one command's writes. Returns the tables that got a
-    /// replica here (created, or given one by `ALTER TABLE`): they are
-    /// back-filled from the row store.
-    pub fn apply_writes(&self, writes: &[Modify]) -> Result<Vec<i64>> {
+    /// Applies one command's writes. A table given a replica here whose
+    /// rows were dropped until now awaits snapshots of its regions.
+    pub fn apply_writes(&self, writes: &[Modify]) -> Result<()> {
         let mut state = lock(&self.state);
         if state.stopped.is_some() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut undefined: Vec<i64> = Vec::new();
-        let mut defined: Vec<i64> = Vec::new();
         let mut newest_commit = None;
         for m in writes {
             match m {
@@ -987,7 +1093,7 @@ impl Replica {
                     value,
                 } => {
                     let user = decode_key(key)?;
-                    if let Some(t) = row_key_table(&user) {
+                    if let Some(t) = self.kept_table(&state, &user) {
                         let lock = Lock::from_bytes(value)?;
                         lock_of(&self.table(t)).put_lock(user, lock);
                     }
@@ -1005,7 +1111,7 @@ impl Replica {
                 } => {
                     let (encoded, start_ts) = split_ts(key)?;
                     let user = decode_key(encoded)?;
-                    if self.wanted(&user) {
+                    if self.wanted(&state, &user) {
                         state.pending.insert((user, start_ts), value.clone());
                     }
                 }
@@ -1024,7 +1130,7 @@ impl Replica {
                 } => {
                     let (encoded, commit_ts) = split_ts(key)?;
                     let user = decode_key(encoded)?;
-                    if !self.wanted(&user) {
+                    if !self.wanted(&state, &user) {
                         continue;
                     }
                     let write = Write::from_bytes(value)?;
@@ -1043,11 +1149,7 @@ impl Replica {
                         self.commit_row(t, user, commit_ts, value)?;
                         newest_commit = newest_commit.max(Some(commit_ts));
                     } else {
-                        if let Some(id) =
-                            self.commit_definition(&mut state, user, value, &mut undefined)?
-                        {
-                            defined.push(id);
-                        }
+                        self.commit_definition(&mut state, user, value, &mut undefined)?;
                     }
                 }
                 // GC of old versions: the replica compacts its own.
@@ -1074,12 +1176,21 @@ impl Replica {
                     .remove(&id);
             }
         }
-        Ok(defined)
+        Ok(())
     }
 
-    /// Keys whose values the learner needs: rows and table definitions.
-    fn wanted(&self, user_key: &[u8]) -> bool {
-        row_key_table(user_key).is_some() || self.schemas.is_schema_key(user_key)
+    /// Keys whose values the learner needs: rows of tables that may have a
+    /// replica, and table definitions.
+    fn wanted(&self, state: &LearnerState, user_key: &[u8]) -> bool {
+        match row_key_table(user_key) {
+            Some(t) => !state.unreplicated_ids.contains(&t),
+            None => self.schemas.is_schema_key(user_key),
+        }
+    }
+
+    /// The table of a row key, unless it has no replica.
+    fn kept_table(&self, state: &LearnerState, user_key: &[u8]) -> Option<i64> {
+        row_key_table(user_key).filter(|t| !state.unreplicated_ids.contains(t))
     }
 
     fn commit_row(
@@ -1111,101 +1222,145 @@ impl Replica {
         Ok(())
     }
 
+    /// Applies a committed table definition (`None`: deleted). A table
+    /// that had no replica and gets one here lacks its earlier rows: its
+    /// key range awaits snapshots.
     fn commit_definition(
         &self,
         state: &mut LearnerState,
         key: Vec<u8>,
         value: Option<Vec<u8>>,
         undefined: &mut Vec<i64>,
-    ) -> Result<Option<i64>> {
-        let Some(value) = value else {
-            if let Some((id, _)) = state.definitions.remove(&key) {
-                undefined.push(id);
-            }
-            return Ok(None);
+    ) -> Result<()> {
+        let had_none = state.unreplicated.remove(&key).map(|(id, _)| id);
+        let change = match &value {
+            None => SchemaChange::None,
+            Some(v) => self.schemas.decode(&key, v).map_err(Error::Internal)?,
         };
-        match self.schemas.decode(&key, &value).map_err(Error::Internal)? {
+        match change {
             SchemaChange::None => {
                 if let Some((id, _)) = state.definitions.remove(&key) {
                     undefined.push(id);
                 }
-                Ok(None)
+            }
+            SchemaChange::Unreplicated(id) => {
+                // Its rows (some may have come before the definition) go.
+                if let Some((was, _)) = state.definitions.remove(&key) {
+                    undefined.push(was);
+                }
+                undefined.push(id);
+                state
+                    .unreplicated
+                    .insert(key, (id, value.unwrap_or_default()));
             }
             SchemaChange::Table(codec) => {
                 let id = codec.table_id();
-                state.definitions.insert(key, (id, value));
+                state
+                    .definitions
+                    .insert(key, (id, value.unwrap_or_default()));
                 let table = self.table(id);
-                let mut t = lock_of(&table);
-                let new = t.codec.is_none();
-                t.set_codec(codec, self.segments.as_ref())?;
-                Ok(new.then_some(id))
+                lock_of(&table).set_codec(codec, self.segments.as_ref())?;
+                if had_none == Some(id) {
+                    info!(
+                        table_id = id,
+                        "table got a columnar replica; awaiting snapshots of its regions"
+                    );
+                    lock(&self.awaiting).push(Awaiting::table(id));
+                }
             }
         }
-    }
-
-    /// Replaces table `table_id` by what `snap` holds of it (a table that
-    /// just got a replica: its existing rows, then the log). `snap` is the
-    /// row store at least as far as the replica in every region; the
-    /// learner's entries of the table that it already holds are skipped.
-    pub fn backfill<S: Snapshot>(&self, snap: &S, table_id: i64) -> Result<()> {
-        let Some(codec) = self.existing(table_id).and_then(|t| lock(&t).codec.clone()) else {
-            return Ok(());
-        };
-        let positions = applied_indices(snap)?;
-        let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
-        lock_of(&fresh.table(table_id)).set_codec(codec, None)?;
-        let prefix = duet_storage::codec::key::row_prefix(table_id);
-        let end = duet_storage::codec::key::prefix_end(&prefix);
-        fresh.apply_writes(&committed_versions(self, snap, &prefix, &end)?)?;
-        fresh.apply_writes(&live_locks(snap, &prefix, &end)?)?;
-        let table = fresh.table(table_id);
-        let pending = std::mem::take(&mut lock(&fresh.state).pending);
-        let copied = std::mem::take(&mut *lock(&table));
-        if let Some(t) = self.existing(table_id) {
-            *lock(&t) = copied;
-        }
-        let mut state = lock(&self.state);
-        state.pending.extend(pending);
-        for (region, at) in positions {
-            if state.applied.get(&region).is_none_or(|a| *a < at) {
-                state.skip_table.insert((table_id, region), at);
-            }
-        }
+        state.unreplicated_ids = state.unreplicated.values().map(|(id, _)| *id).collect();
         Ok(())
     }
 
-    /// Replaces every table by what `snap` (the row store, at least as far
-    /// as the replica in every region) holds; the learner's entries up to
-    /// the row store's applied index of each region are then skipped.
-    pub fn rebuild_from<S: Snapshot>(&self, snap: &S) -> Result<()> {
-        let positions = applied_indices(snap)?;
-        let fresh = Replica::new(Arc::clone(&self.schemas), self.config.clone());
-        let batch = committed_versions(self, snap, b"", &[])?;
-        // Definitions first, so rows decode with them.
-        let (defs, rows): (Vec<Modify>, Vec<Modify>) = batch.into_iter().partition(|m| match m {
-            Modify::Put { key, .. } => split_ts(key)
-                .ok()
-                .and_then(|(e, _)| decode_key(e).ok())
-                .is_some_and(|u| row_key_table(&u).is_none()),
-            _ => false,
-        });
-        fresh.apply_writes(&defs)?;
-        fresh.apply_writes(&rows)?;
-        fresh.apply_writes(&live_locks(snap, b"", &[])?)?;
-        let tables = std::mem::take(&mut *fresh.tables.write().unwrap_or_else(|e| e.into_inner()));
-        let learned = std::mem::take(&mut *lock(&fresh.state));
-        *self.tables.write().unwrap_or_else(|e| e.into_inner()) = tables;
-        let mut state = lock(&self.state);
-        let mut applied = std::mem::take(&mut state.applied);
-        for (region, at) in &positions {
-            let a = applied.entry(*region).or_default();
-            *a = (*a).max(*at);
+    /// Replaces the replica's copy of the key range `[start, end)` (`end`
+    /// empty: unbounded) of region `region_id` by `data`, the contents of a
+    /// Raft snapshot its learner peer installed at `index`: every version,
+    /// lock and staged value in the range goes, then the snapshot's are
+    /// applied (table definitions first, so rows decode with them). Parts
+    /// of the range the replica awaited are then covered.
+    pub fn install_region(
+        &self,
+        region_id: u64,
+        index: u64,
+        start: &[u8],
+        end: &[u8],
+        data: &[Modify],
+    ) -> Result<()> {
+        if self.stopped().is_some() {
+            return Ok(());
         }
-        *state = LearnerState {
-            applied,
-            skip: positions,
-            ..learned
-        };
+        let inside = |k: &[u8]| k >= start && (end.is_empty() || k < end);
+        // Sorted as the row store keeps them, to read back the same way.
+        let engine = MemoryEngine::new();
+        engine.write(
+            &WriteBatch {
+                modifies: data.to_vec(),
+            },
+            WriteOptions::default(),
+        )?;
+        let snap = engine.snapshot();
+        let (definitions, rows): (Vec<Modify>, Vec<Modify>) =
+            committed_versions(&snap, start, end, |user| self.schemas.is_schema_key(user))?
+                .into_iter()
+                .partition(|m| user_key_of(m).is_some_and(|u| row_key_table(&u).is_none()));
+        let definitions = newest_versions(definitions);
+        {
+            let mut state = lock(&self.state);
+            // Definitions in the range the snapshot no longer has.
+            let present: HashSet<Vec<u8>> = definitions.iter().filter_map(user_key_of).collect();
+            let gone: Vec<Vec<u8>> = state
+                .definitions
+                .keys()
+                .chain(state.unreplicated.keys())
+                .filter(|k| inside(k) && !present.contains(*k))
+                .cloned()
+                .collect();
+            let mut undefined = Vec::new();
+            for key in gone {
+                self.commit_definition(&mut state, key, None, &mut undefined)?;
+            }
+            for id in undefined {
+                if !state.definitions.values().any(|(t, _)| *t == id) {
+                    self.tables
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
+                }
+            }
+            state.pending.retain(|(k, _), _| !inside(k));
+        }
+        self.apply_writes(&definitions)?;
+        let tables: Vec<(i64, Arc<Mutex<TableState>>)> = self
+            .tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, t)| (*id, Arc::clone(t)))
+            .collect();
+        for (id, table) in tables {
+            lock(&table).remove_range(id, start, end, self.segments.as_ref())?;
+        }
+        let samples = lock(&self.state).visible.len();
+        self.apply_writes(&rows)?;
+        self.apply_writes(&live_locks(&snap, start, end)?)?;
+        let mut state = lock(&self.state);
+        // Old commits, not fresh ones.
+        state.visible.truncate(samples);
+        state.applied.insert(region_id, index);
+        state.skip.remove(&region_id);
+        let mut awaiting = lock(&self.awaiting);
+        for a in awaiting.iter_mut() {
+            a.covered.push((start.to_vec(), end.to_vec()));
+        }
+        awaiting.retain(|a| !a.left().is_empty());
+        info!(
+            region_id,
+            index,
+            keys = data.len(),
+            awaiting = awaiting.len(),
+            "columnar replica installed a region snapshot"
+        );
         Ok(())
     }
 
@@ -1271,14 +1426,15 @@ fn bounds(start: &[u8], end: &[u8]) -> IterOptions {
     }
 }
 
-/// Every committed version in `[start, end)` of the keys `replica` wants,
-/// as the writes that made it (its staged value, then its commit record),
-/// oldest version of a key first (the CF keeps the newest first).
+/// Every committed version in `[start, end)` of the rows and of the
+/// metadata keys `is_schema` accepts, as the writes that made it (its
+/// staged value, then its commit record), oldest version of a key first
+/// (the CF keeps the newest first).
 fn committed_versions<S: Snapshot>(
-    replica: &Replica,
     snap: &S,
     start: &[u8],
     end: &[u8],
+    is_schema: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<Modify>> {
     let mut batch: Vec<Modify> = Vec::new();
     let mut versions: Vec<Vec<Modify>> = Vec::new();
@@ -1291,7 +1447,8 @@ fn committed_versions<S: Snapshot>(
         if current.as_deref() != Some(encoded) {
             batch.extend(versions.drain(..).rev().flatten());
             current = Some(encoded.to_vec());
-            wanted = replica.wanted(&decode_key(encoded)?);
+            let user = decode_key(encoded)?;
+            wanted = row_key_table(&user).is_some() || is_schema(&user);
         }
         if wanted {
             let record = Write::from_bytes(it.value())?;
@@ -1317,6 +1474,42 @@ fn committed_versions<S: Snapshot>(
     }
     batch.extend(versions.drain(..).rev().flatten());
     Ok(batch)
+}
+
+/// The user key a write is about.
+fn user_key_of(m: &Modify) -> Option<Vec<u8>> {
+    match m {
+        Modify::Put {
+            cf: Cf::Lock, key, ..
+        }
+        | Modify::Delete { cf: Cf::Lock, key } => decode_key(key).ok(),
+        Modify::Put { key, .. } | Modify::Delete { key, .. } => {
+            split_ts(key).ok().and_then(|(e, _)| decode_key(e).ok())
+        }
+        Modify::DeleteRange { .. } => None,
+    }
+}
+
+/// Of versions as [`committed_versions`] lists them, only each key's
+/// newest.
+fn newest_versions(versions: Vec<Modify>) -> Vec<Modify> {
+    let mut out: Vec<(Vec<u8>, Vec<Modify>)> = Vec::new();
+    let mut version = Vec::new();
+    for m in versions {
+        let ends = matches!(m, Modify::Put { cf: Cf::Write, .. });
+        let key = user_key_of(&m);
+        version.push(m);
+        if !ends {
+            continue;
+        }
+        let key = key.unwrap_or_default();
+        let done = std::mem::take(&mut version);
+        match out.last_mut() {
+            Some((k, v)) if *k == key => *v = done,
+            _ => out.push((key, done)),
+        }
+    }
+    out.into_iter().flat_map(|(_, v)| v).collect()
 }
 
 /// The locks on rows in `[start, end)`, with their staged values.

@@ -38,6 +38,9 @@ pub enum SchemaChange {
     None,
     /// The table's definition, new or changed.
     Table(Arc<dyn TableCodec>),
+    /// The definition of table `id`, which has no columnar replica: the
+    /// replica drops its rows (and must copy them anew if it gets one).
+    Unreplicated(i64),
 }
 
 /// Turns committed metadata into table codecs (implemented by the SQL layer).

@@ -22,11 +22,13 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, UInt64Array,
     UInt64Builder, new_null_array,
 };
-use datafusion::arrow::compute::{cast, interleave};
+use datafusion::arrow::compute::{cast, filter, interleave};
+use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
@@ -431,6 +433,80 @@ impl TableState {
         true
     }
 
+    /// Drops every version and lock of a row key in `[start, end)` (`end`
+    /// empty: unbounded), for a region whose copy a snapshot replaces.
+    /// Stable chunks that hold such keys are rewritten without them (as
+    /// new segments if `segments` is given); a compaction running
+    /// meanwhile then finds the table changed and is discarded.
+    pub fn remove_range(
+        &mut self,
+        table_id: i64,
+        start: &[u8],
+        end: &[u8],
+        segments: Option<&SegmentDir>,
+    ) -> Result<()> {
+        let inside = |k: &[u8]| k >= start && (end.is_empty() || k < end);
+        self.locks.retain(|k, _| !inside(k));
+        if self.active.keys().any(|k| inside(k)) {
+            self.active.retain(|k, _| !inside(k));
+            (self.active_versions, self.active_bytes) = delta_size(&self.active);
+        }
+        if self.frozen.iter().any(|d| d.keys().any(|k| inside(k))) {
+            self.frozen = self
+                .frozen
+                .iter()
+                .map(|d| {
+                    let mut kept = (**d).clone();
+                    kept.retain(|k, _| !inside(k));
+                    Arc::new(kept)
+                })
+                .filter(|d| !d.is_empty())
+                .collect();
+            (self.frozen_versions, self.frozen_bytes) =
+                self.frozen.iter().fold((0, 0), |(n, b), d| {
+                    let (dn, db) = delta_size(d);
+                    (n + dn, b + db)
+                });
+        }
+        let touched = |c: &Chunk| {
+            c.len() > 0
+                && c.max_key.as_slice() >= start
+                && (end.is_empty() || c.keys.value(0) < end)
+        };
+        if self.stable.iter().any(|c| touched(c)) {
+            let mut chunks = Vec::with_capacity(self.stable.len());
+            for chunk in self.stable.iter() {
+                if !touched(chunk) {
+                    chunks.push(Arc::clone(chunk));
+                    continue;
+                }
+                let keep: BooleanArray = chunk
+                    .keys
+                    .iter()
+                    .map(|k| Some(!inside(k.unwrap_or_default())))
+                    .collect();
+                if keep.true_count() == 0 {
+                    continue;
+                }
+                let pick = |a: &dyn Array| filter(a, &keep);
+                let arrays = ChunkArrays {
+                    columns: chunk
+                        .columns
+                        .iter()
+                        .map(|c| pick(c.as_ref()))
+                        .collect::<std::result::Result<_, _>>()?,
+                    keys: pick(&chunk.keys)?.as_binary::<i32>().clone(),
+                    ts: pick(&chunk.ts)?.as_primitive::<UInt64Type>().clone(),
+                    deleted: pick(&chunk.deleted)?.as_boolean().clone(),
+                };
+                chunks.push(Arc::new(Chunk::new(table_id, arrays, segments)?));
+            }
+            self.stable_rows = chunks.iter().map(|c| c.len()).sum();
+            self.stable = Arc::new(chunks);
+        }
+        Ok(())
+    }
+
     /// The stable run, for a checkpoint.
     pub fn stable_chunks(&self) -> Arc<Vec<Arc<Chunk>>> {
         Arc::clone(&self.stable)
@@ -452,6 +528,19 @@ pub(crate) struct CompactionInput {
     stable: Arc<Vec<Arc<Chunk>>>,
     /// Oldest first.
     deltas: Vec<Arc<Delta>>,
+}
+
+/// The versions a delta holds and the memory they take.
+fn delta_size(delta: &Delta) -> (usize, usize) {
+    delta.iter().fold((0, 0), |(n, b), (key, versions)| {
+        (
+            n + versions.len(),
+            b + versions
+                .iter()
+                .map(|v| version_bytes(key, v))
+                .sum::<usize>(),
+        )
+    })
 }
 
 fn internal(e: String) -> Error {

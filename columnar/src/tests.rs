@@ -23,7 +23,8 @@ use duet_storage::txn::commands::{self, Command, Commit, Mutation, Op, Prewrite,
 use crate::schema::{SchemaChange, SchemaSource, TableCodec};
 use crate::table::{LayerConfig, ScanRequest};
 use crate::{Error, Learner, Replica};
-use duet_raft::peer::{Applied, ApplyObserver};
+use duet_raft::peer::{Applied, ApplyObserver, Installed};
+use duet_raft::region::Region;
 
 const TABLE: i64 = 7;
 const DEFINITION: &[u8] = b"m\x02table";
@@ -78,6 +79,7 @@ impl SchemaSource for Schemas {
     fn decode(&self, _key: &[u8], value: &[u8]) -> Result<SchemaChange, String> {
         match value {
             b"table" => Ok(SchemaChange::Table(Arc::new(Codec))),
+            b"no replica" => Ok(SchemaChange::Unreplicated(TABLE)),
             _ => Err("an unknown definition".into()),
         }
     }
@@ -102,8 +104,11 @@ struct World {
     engine: Arc<MemoryEngine>,
     replica: Arc<Replica>,
     /// Fed as a peer's apply feeds it: one log entry per command.
-    learner: Learner<MemoryEngine>,
+    learner: Learner,
     index: Cell<u64>,
+    /// While set, the learner hears nothing (its peer is cut off, and
+    /// will be caught up by a snapshot).
+    deaf: Cell<bool>,
     ts: u64,
 }
 
@@ -112,21 +117,58 @@ impl World {
         let engine = Arc::new(MemoryEngine::new());
         let replica = Arc::new(Replica::new(Arc::new(Schemas), config));
         World {
-            learner: Learner::new(Arc::clone(&replica), Arc::clone(&engine)),
+            learner: Learner::new(Arc::clone(&replica)),
             engine,
             replica,
             index: Cell::new(5),
+            deaf: Cell::new(false),
             ts: 100,
         }
     }
 
     /// Replaces the replica (and its learner) by one opened on `dir`: from
-    /// the checkpoint there, or rebuilt from the row store.
+    /// the checkpoint there and the log, or awaiting a snapshot.
     fn reopen(&mut self, config: &LayerConfig, dir: &std::path::Path) {
         let snap = self.engine.snapshot();
         self.replica =
             Arc::new(Replica::open(Arc::new(Schemas), config.clone(), dir, &snap).unwrap());
-        self.learner = Learner::new(Arc::clone(&self.replica), Arc::clone(&self.engine));
+        self.learner = Learner::new(Arc::clone(&self.replica));
+    }
+
+    /// Region 1 over `[start, end)`.
+    fn region(start: &[u8], end: &[u8]) -> Region {
+        Region {
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            ..Region::bootstrap(1, &[1], &[])
+        }
+    }
+
+    /// Installs on the learner, as its peer would, a Raft snapshot of
+    /// region 1 over `[start, end)` taken from the row store at the index
+    /// it has applied (a new index, as a snapshot ends a stretch of log).
+    fn install_snapshot(&self, start: &[u8], end: &[u8]) {
+        let region = World::region(start, end);
+        let index = self.next_index();
+        let mut batch = duet_storage::engine::WriteBatch::new();
+        batch.put(
+            Cf::Raft,
+            duet_raft::keys::apply_state_key(1),
+            index.to_be_bytes().to_vec(),
+        );
+        region.save(&mut batch);
+        self.engine.write(&batch, WriteOptions::default()).unwrap();
+        let (at, data) = duet_raft::snapshot::build(self.engine.as_ref(), 1).unwrap();
+        assert_eq!(at, index);
+        let contents = duet_raft::snapshot::decode(&data).unwrap();
+        let installed = Installed {
+            region: &region,
+            data: &contents.writes,
+        };
+        self.learner.on_snapshot(1, index, 1, &installed);
+        self.replica
+            .wait_caught_up(Duration::from_secs(10))
+            .unwrap();
     }
 
     fn next_index(&self) -> u64 {
@@ -156,7 +198,9 @@ impl World {
                     ok: true,
                     writes: &batch.modifies[..writes],
                 };
-                self.learner.on_applied(1, index, 1, &applied);
+                if !self.deaf.get() {
+                    self.learner.on_applied(1, index, 1, &applied);
+                }
                 true
             }
             Err(_) => false,
@@ -348,28 +392,35 @@ fn the_learner_reads_what_the_row_store_reads_at_every_timestamp() {
                     w.replica.compact(safe_point, rng.below(2) == 0).unwrap();
                 }
             }
-            if step % 97 == 96 {
-                // As when the learner peer installs a snapshot of an index
-                // the row store has applied.
-                let index = w.next_index();
-                let mut batch = duet_storage::engine::WriteBatch::new();
-                batch.put(
-                    Cf::Raft,
-                    duet_raft::keys::apply_state_key(1),
-                    index.to_be_bytes().to_vec(),
-                );
-                w.engine.write(&batch, WriteOptions::default()).unwrap();
-                let region = duet_raft::region::Region::bootstrap(1, &[1], &[]);
-                let installed = duet_raft::peer::Installed {
-                    region: &region,
-                    data: &[],
-                };
-                w.learner.on_snapshot(1, index, 1, &installed);
+            // Before every other snapshot of every key, the learner misses
+            // a stretch of the log: the snapshot must replace what it
+            // holds (locks resolved since).
+            let full = (step / 97) % 2 == 0;
+            if full && step % 97 == 80 {
+                w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+                w.deaf.set(true);
             }
-            if on_disk && step % 131 == 130 {
+            if step % 97 == 96 {
+                w.deaf.set(false);
+                // As when the learner peer installs a snapshot: of every
+                // key, or of a range that cuts through the table (and its
+                // stable chunks).
+                w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+                if full {
+                    w.install_snapshot(b"", b"");
+                } else {
+                    let (lo, hi) = (rng.below(12) as i64, 12 + rng.below(12) as i64);
+                    w.install_snapshot(&row_key(TABLE, lo), &row_key(TABLE, hi));
+                }
+                assert_eq!(w.replica.applied(1), Some(w.index.get()));
+            }
+            if on_disk && step % 131 == 130 && !w.deaf.get() {
                 assert!(w.replica.checkpoint().unwrap());
                 w.reopen(&config, dir.path());
                 assert!(w.replica.from_checkpoint());
+            }
+            if w.deaf.get() {
+                continue;
             }
             // Reads above every safe point used so far agree.
             for _ in 0..2 {
@@ -627,7 +678,111 @@ fn a_checkpoint_restarts_the_replica_where_it_stood() {
     w.reopen(&config, dir.path());
     assert!(!w.replica.from_checkpoint());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // The replica lacks everything: its learner peer asks for a snapshot,
+    // and the table is not served meanwhile.
+    assert!(w.replica.awaits_snapshots());
+    assert!(w.learner.wants_snapshot(&World::region(b"", b"")));
+    assert!(w.replica.table_status(TABLE).is_none_or(|s| !s.available));
+    let request = ScanRequest {
+        read_ts: w.ts,
+        ..ScanRequest::default()
+    };
+    assert!(matches!(
+        w.replica.scan(TABLE, &request),
+        Err(Error::Unavailable { .. })
+    ));
+    assert!(!w.replica.checkpoint().unwrap(), "nothing whole to keep");
+    w.install_snapshot(b"", b"");
+    assert!(!w.replica.awaits_snapshots());
+    assert!(!w.learner.wants_snapshot(&World::region(b"", b"")));
     assert_eq!(w.learner(w.ts), w.row_store(w.ts));
+    assert!(w.replica.checkpoint().unwrap());
+}
+
+/// Writes `n` rows (handles `from..from + n`) in one transaction each.
+fn write_rows(w: &mut World, from: i64, n: i64, rng: &mut Rng) {
+    for h in from..from + n {
+        let (s, c) = (w.tick(), w.tick());
+        let k = row_key(TABLE, h);
+        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), value(rng))], s));
+        w.commit(vec![k], s, c);
+    }
+}
+
+fn set_definition(w: &mut World, value: &[u8]) {
+    let (s, c) = (w.tick(), w.tick());
+    assert!(w.prewrite(vec![Mutation::new(Op::Put, DEFINITION, value.to_vec())], s));
+    w.commit(vec![DEFINITION.to_vec()], s, c);
+}
+
+#[test]
+fn a_table_given_a_replica_is_copied_by_snapshots_of_its_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_layers();
+    let mut w = World::new(config.clone());
+    w.reopen(&config, dir.path());
+    let mut rng = Rng(5);
+    set_definition(&mut w, b"no replica");
+    write_rows(&mut w, 0, 30, &mut rng);
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    // Without a replica its rows are not kept (nor do they block a
+    // checkpoint).
+    assert!(w.replica.table_status(TABLE).is_none());
+    assert!(w.replica.checkpoint().unwrap());
+    w.reopen(&config, dir.path());
+    assert!(w.replica.from_checkpoint());
+    let (lower, upper) = (row_key(TABLE, 0), row_key(TABLE, 15));
+    let rest = prefix_end(&row_prefix(TABLE));
+    let metadata = (b"m".to_vec(), b"n".to_vec());
+    assert!(!w.learner.wants_snapshot(&World::region(&lower, &upper)));
+
+    // Given one, it awaits snapshots of the regions over its rows, and
+    // takes new rows from the log meanwhile.
+    set_definition(&mut w, b"table");
+    write_rows(&mut w, 30, 5, &mut rng);
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    assert!(w.replica.awaits_snapshots());
+    assert!(!w.replica.table_status(TABLE).unwrap().available);
+    assert!(
+        !w.learner
+            .wants_snapshot(&World::region(&metadata.0, &metadata.1))
+    );
+    assert!(w.learner.wants_snapshot(&World::region(&lower, &upper)));
+    assert!(w.learner.wants_snapshot(&World::region(b"", b"")));
+
+    // One region's snapshot covers part of the table; rows change in the
+    // other part meanwhile.
+    w.install_snapshot(b"", &upper);
+    assert!(!w.learner.wants_snapshot(&World::region(&lower, &upper)));
+    assert!(w.learner.wants_snapshot(&World::region(&upper, &rest)));
+    assert!(!w.replica.table_status(TABLE).unwrap().available);
+    write_rows(&mut w, 10, 10, &mut rng);
+    // A checkpoint now would miss rows: none is written.
+    assert!(!w.replica.checkpoint().unwrap());
+    w.install_snapshot(&upper, b"");
+    assert!(!w.replica.awaits_snapshots());
+    assert!(w.replica.table_status(TABLE).unwrap().available);
+    assert_eq!(w.learner(w.ts).unwrap().len(), 35);
+    assert_eq!(w.learner(w.ts), w.row_store(w.ts));
+}
+
+#[test]
+fn an_awaited_range_is_left_until_snapshots_cover_every_part() {
+    let a = crate::replica::Awaiting::new(b"c", b"k");
+    assert_eq!(a.left(), vec![(b"c".to_vec(), b"k".to_vec())]);
+    let a = a.cover(b"a", b"d").cover(b"f", b"g").cover(b"j", b"");
+    assert_eq!(
+        a.left(),
+        vec![
+            (b"d".to_vec(), b"f".to_vec()),
+            (b"g".to_vec(), b"j".to_vec())
+        ]
+    );
+    let a = a.cover(b"d", b"f").cover(b"e", b"j");
+    assert!(a.left().is_empty());
+    let all = crate::replica::Awaiting::new(b"", b"").cover(b"", b"m");
+    assert_eq!(all.left(), vec![(b"m".to_vec(), Vec::new())]);
+    assert!(all.cover(b"m", b"").left().is_empty());
 }
 
 #[test]

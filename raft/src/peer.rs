@@ -254,6 +254,13 @@ pub trait ApplyObserver: Send + Sync {
     fn durable(&self, _region_id: u64) -> Option<u64> {
         None
     }
+    /// Whether the subscriber needs a fresh copy of `region`'s data (it
+    /// has none of some of its keys): a follower peer then asks the leader
+    /// for a snapshot, and takes no entries until it arrives (see
+    /// [`Peer::tick`]).
+    fn wants_snapshot(&self, _region: &Region) -> bool {
+        false
+    }
 }
 
 /// How far past its compaction thresholds a log is kept for a subscriber
@@ -559,8 +566,12 @@ impl<E: Engine> Peer<E> {
         self.log_gc_threshold = entries;
     }
 
+    /// Advances the peer's logical clock one tick. A follower whose
+    /// observers [want a snapshot](ApplyObserver::wants_snapshot) asks its
+    /// leader for one (again each tick until the request is out).
     pub fn tick(&mut self) {
         self.node.tick();
+        self.request_snapshot_if_wanted();
         self.pump();
         let (mut again, mut expired) = (Vec::new(), Vec::new());
         for (ctx, r) in self.reads.iter_mut().filter(|(_, r)| r.index.is_none()) {
@@ -587,6 +598,24 @@ impl<E: Engine> Peer<E> {
                     region_id: self.region_id,
                 }));
             }
+        }
+    }
+
+    fn request_snapshot_if_wanted(&mut self) {
+        let raft = &self.node.raft;
+        let can_ask = raft.state != raft::StateRole::Leader
+            && raft.leader_id != raft::INVALID_ID
+            && raft.pending_request_snapshot == raft::INVALID_INDEX
+            && raft.snap().is_none();
+        if can_ask
+            && self
+                .observers
+                .iter()
+                .any(|o| o.wants_snapshot(&self.region))
+        {
+            // Refused while the last entry is of an older term: asked
+            // again next tick.
+            let _ = self.node.request_snapshot();
         }
     }
 

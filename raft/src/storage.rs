@@ -301,6 +301,13 @@ impl Storage for PeerStorage {
         };
         let (index, data) = source()
             .map_err(|e| raft::Error::Store(raft::StorageError::Other(e.to_string().into())))?;
+        // A follower that asked for a snapshot wants one at least as new
+        // as its log: built again once this peer has applied as far.
+        if index < request_index {
+            return Err(raft::Error::Store(
+                raft::StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
         let mut snap = Snapshot::default();
         snap.set_data(data.into());
         let meta = snap.mut_metadata();

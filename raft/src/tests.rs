@@ -90,8 +90,17 @@ impl<E: Engine> Cluster<E> {
                 if self.cut.contains(&(m.from, m.to)) {
                     continue;
                 }
+                // As the store does: a snapshot handed to the transport is
+                // reported sent.
+                let sent = (m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot)
+                    .then_some((m.from, m.to));
                 if let Some(p) = self.peers.get_mut(&m.to) {
                     let _ = p.step(m);
+                }
+                if let Some((from, to)) = sent
+                    && let Some(p) = self.peers.get_mut(&from)
+                {
+                    p.report_snapshot_sent(to);
                 }
             }
         }
@@ -578,6 +587,20 @@ fn a_learner_receives_everything_and_never_votes() {
 struct Mirror {
     engine: MemoryEngine,
     snapshots: Mutex<Vec<u64>>,
+    /// Set when the copy is lost: the peer should ask for a snapshot.
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl Mirror {
+    /// Loses the copy (as a replica that started without one).
+    fn lose(&self) {
+        let mut batch = duet_storage::engine::WriteBatch::new();
+        for (cf, key, _) in dump_engine(&self.engine) {
+            batch.delete(cf, key);
+        }
+        self.engine.write(&batch, Default::default()).unwrap();
+        self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl ApplyObserver for Mirror {
@@ -601,6 +624,11 @@ impl ApplyObserver for Mirror {
         batch.modifies.extend(installed.data.iter().cloned());
         self.engine.write(&batch, Default::default()).unwrap();
         self.snapshots.lock().unwrap().push(index);
+        self.lost.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn wants_snapshot(&self, _region: &crate::region::Region) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -682,6 +710,22 @@ fn a_learner_that_keeps_no_data_hands_its_observers_everything_the_voters_store(
     let index = r.lock().unwrap().take().expect("answered").unwrap();
     assert!(index <= c.peers[&4].applied_index());
     assert_eq!(dump_engine(&mirror.engine), c.dump(1), "after the snapshot");
+
+    // An observer that lost its copy asks for a snapshot though the log
+    // would do; the learner takes no entries until it arrives.
+    mirror.lose();
+    assert_eq!(outcome(&c.propose(1, put("c", 16))), Some(Ok(())));
+    let asked_at = c.peers[&4].applied_index();
+    c.tick(3);
+    assert_eq!(mirror.snapshots.lock().unwrap().len(), 2, "asked for");
+    assert!(*mirror.snapshots.lock().unwrap().last().unwrap() >= asked_at);
+    assert_eq!(dump_engine(&mirror.engine), c.dump(1), "the copy is back");
+    assert_eq!(outcome(&c.propose(1, commit("c", 16, 17))), Some(Ok(())));
+    c.tick(3);
+    assert_eq!(mirror.snapshots.lock().unwrap().len(), 2, "by log again");
+    assert_eq!(c.peers[&4].applied_index(), c.peers[&1].applied_index());
+    assert_eq!(dump_engine(&mirror.engine), c.dump(1));
+
     // A learner never leads, so it never has to build a snapshot.
     let _ = c.peers.get_mut(&4).unwrap().campaign();
     c.pump();

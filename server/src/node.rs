@@ -164,9 +164,8 @@ impl Node {
             context: "columnar replica".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let learner: Arc<dyn duet_raft::peer::ApplyObserver> = Arc::new(
-            duet_columnar::Learner::new(Arc::clone(&replica), Arc::clone(&engine)),
-        );
+        let learner: Arc<dyn duet_raft::peer::ApplyObserver> =
+            Arc::new(duet_columnar::Learner::new(Arc::clone(&replica)));
         let learner_store = Arc::new(
             RaftStore::start(
                 Arc::clone(&learner_engine),
@@ -323,6 +322,7 @@ impl Node {
                 "from_checkpoint": c.from_checkpoint(),
                 "replayed": c.replayed(),
                 "backlog": c.backlog(),
+                "awaiting_snapshots": c.awaits_snapshots(),
                 "stopped": c.stopped(),
             })
         });

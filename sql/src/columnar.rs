@@ -25,8 +25,11 @@ impl SchemaSource for CatalogSchemas {
     fn decode(&self, _key: &[u8], value: &[u8]) -> Result<SchemaChange, String> {
         let info: TableInfo = serde_json::from_slice(value)
             .map_err(|e| format!("a table definition that does not parse: {e}"))?;
-        if info.view.is_some() || !info.columnar_replica {
+        if info.view.is_some() {
             return Ok(SchemaChange::None);
+        }
+        if !info.columnar_replica {
+            return Ok(SchemaChange::Unreplicated(info.id));
         }
         // Every field nullable: the replica keeps delete marks and columns
         // added later in the same arrays (a query's rows never hold NULL
@@ -52,8 +55,8 @@ pub fn replica(config: LayerConfig) -> Arc<Replica> {
 }
 
 /// A replica of every table, fed from the catalog, with its stable layer
-/// under `dir`: from the checkpoint there, or rebuilt from the row store
-/// (`snap`).
+/// under `dir`: from the checkpoint there and the learner's log (`snap`,
+/// the learner store's engine), or from snapshots of every region.
 pub fn open_replica<S: duet_storage::engine::Snapshot>(
     config: LayerConfig,
     dir: &std::path::Path,

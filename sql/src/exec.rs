@@ -61,6 +61,7 @@ impl RowSource for TxnSource {
         &self,
         table: &TableInfo,
         schema: &datafusion::arrow::datatypes::SchemaRef,
+        wait: bool,
     ) -> bool {
         // The catalog this statement reads says whether the table has a
         // replica at all; the replica itself may not have applied that yet.
@@ -75,7 +76,7 @@ impl RowSource for TxnSource {
             .iter()
             .map(|f| (f.name().clone(), f.data_type().clone()))
             .collect();
-        replica.available(table.id, &fields)
+        replica.available(table.id, &fields, wait)
     }
 
     fn columnar_replica_status(&self, table: &TableInfo) -> Option<duet_columnar::TableStatus> {

@@ -69,8 +69,10 @@ pub(crate) trait RowSource: Send + Sync {
         false
     }
     /// Whether the columnar replica can serve `table` (of this Arrow
-    /// schema): it has the table, at the same definition.
-    fn columnar_available(&self, _table: &TableInfo, _schema: &SchemaRef) -> bool {
+    /// schema): it has the table, at the same definition. With `wait` (the
+    /// statement may read it from nowhere else) a replica still copying
+    /// the table is waited for, within its read wait.
+    fn columnar_available(&self, _table: &TableInfo, _schema: &SchemaRef, _wait: bool) -> bool {
         false
     }
     /// The state of `table`'s columnar replica here, if it has one.
@@ -180,10 +182,10 @@ impl RowSource for PlanOnly {
         self.0.as_ref().and_then(|s| s.stats(table))
     }
 
-    fn columnar_available(&self, table: &TableInfo, schema: &SchemaRef) -> bool {
+    fn columnar_available(&self, table: &TableInfo, schema: &SchemaRef, wait: bool) -> bool {
         self.0
             .as_ref()
-            .is_some_and(|s| s.columnar_available(table, schema))
+            .is_some_and(|s| s.columnar_available(table, schema, wait))
     }
 
     fn has_writes(&self, table: &TableInfo) -> bool {
@@ -447,7 +449,8 @@ impl SchemaProvider for DuetSchema {
         let choice = if with_handle || self.scope.source.has_writes(t) {
             Choice::Only(Engine::Row)
         } else {
-            let columnar = self.scope.source.columnar_available(t, &schema);
+            let wait = !self.scope.routing.row_may_serve(&t.name);
+            let columnar = self.scope.source.columnar_available(t, &schema, wait);
             self.scope
                 .routing
                 .engine_for(&self.database, &t.name, columnar)

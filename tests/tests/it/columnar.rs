@@ -550,3 +550,92 @@ async fn a_learner_peer_of_every_region_feeds_the_replica_and_keeps_no_rows() {
     }
     assert!(count(Cf::Raft) > 0, "only its Raft state");
 }
+
+/// A replica with nothing to start from (its checkpoint lost here), or a
+/// table given a replica, is copied from Raft snapshots that the learner
+/// peers ask their leaders for, region by region; it never reads the
+/// node's row store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_without_a_checkpoint_is_copied_from_region_snapshots() {
+    duet_tests::init_logging();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        mysql_addr: "127.0.0.1:0".into(),
+        status_addr: "127.0.0.1:0".into(),
+        region_split_keys: 60,
+        split_check_interval_secs: 1,
+        ..Config::default()
+    };
+    let server = Server::start(config.clone()).await.expect("server starts");
+    let mut c = connect(&server).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    for batch in 0..6 {
+        let values: Vec<String> = (0..50)
+            .map(|i| {
+                let id = batch * 50 + i;
+                format!("({id}, {})", id % 7)
+            })
+            .collect();
+        c.query_drop(format!("INSERT INTO t VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while regions(&server).await < 3 {
+        assert!(std::time::Instant::now() < deadline, "the table splits");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(c);
+    server.stop().await;
+    std::fs::remove_dir_all(dir.path().join("columnar")).unwrap();
+
+    let server = Server::start(config).await.expect("server restarts");
+    let doc = status(&server).await;
+    assert_eq!(doc["columnar"]["from_checkpoint"], false, "{doc}");
+    let mut c = connect(&server).await;
+    c.query_drop("SET duet_isolation_read_engines = 'columnar'")
+        .await
+        .unwrap();
+    let expected_sum: i64 = (0..300).map(|id| id % 7).sum();
+    assert_eq!(
+        rows(&mut c, "SELECT count(*), sum(v) FROM t").await,
+        vec![vec![
+            Some("300".to_string()),
+            Some(expected_sum.to_string())
+        ]],
+        "the replica, copied again"
+    );
+    let doc = status(&server).await;
+    assert_eq!(doc["columnar"]["awaiting_snapshots"], false, "{doc}");
+    assert!(doc["regions"].as_array().unwrap().len() >= 3, "{doc}");
+
+    // A table given its replica back lacks the rows written without one:
+    // snapshots of its regions bring them.
+    c.query_drop("SET duet_isolation_read_engines = 'row,columnar'")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE t SET COLUMNAR REPLICA 0")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE t SET v = v + 100 WHERE id % 3 = 0")
+        .await
+        .unwrap();
+    c.query_drop("DELETE FROM t WHERE id % 50 = 7")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE t SET COLUMNAR REPLICA 1")
+        .await
+        .unwrap();
+    let queries = &[
+        "SELECT count(*), sum(v) FROM t",
+        "SELECT id, v FROM t WHERE id % 11 = 0 ORDER BY id",
+    ];
+    let row = answers_to(&mut c, "row", queries).await;
+    let columnar = answers_to(&mut c, "columnar", queries).await;
+    assert_eq!(row, columnar);
+    assert_eq!(row[0][0][0].as_deref(), Some("294"));
+    server.stop().await;
+}
