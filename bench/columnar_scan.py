@@ -10,9 +10,11 @@ engine under a steady write load (a row inserted on one connection, polled
 for on another, while a third inserts batches; plus the server's own
 `duet_columnar_commit_to_visible_seconds`), the server's memory (heap vs
 mapped files), a restart (how long it takes and whether the replica
-came back from its checkpoint with the same answers), and a crash
+came back from its checkpoint with the same answers), a crash
 (SIGKILL) after more rows: the replica loads its last checkpoint and
-replays the log since, to the row store's answer.
+replays the log since, to the row store's answer, and a start without
+the checkpoint (its directory removed): the replica is copied again from
+Raft snapshots its learner peers ask for, region by region.
 
     python3 bench/columnar_scan.py --duet-bin /var/tmp/duet-target/release/duet --rows 1000000
 """
@@ -20,6 +22,7 @@ replays the log since, to the row store's answer.
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -247,6 +250,36 @@ def main():
             "from_checkpoint": columnar["from_checkpoint"],
             "replayed_entries": columnar.get("replayed"),
         }
+        # No checkpoint at all: the replica is copied from region snapshots.
+        c.close()
+        server.terminate()
+        server.wait(timeout=300)
+        shutil.rmtree(os.path.join(data, "columnar"))
+        t0 = time.time()
+        server = start(args.duet_bin, data, port, status)
+        wait_ready(port, deadline=600)
+        started_s = time.time() - t0
+        regions = len(json.loads(http(status, "/status"))["learner_regions"])
+        c = connect(port)
+        cur = c.cursor()
+        cur.execute("SET duet_isolation_read_engines = 'columnar'")
+        while True:
+            try:
+                cur.execute("SELECT count(*), count(v) FROM g")
+                after = cur.fetchall()
+                break
+            except pymysql.err.MySQLError:
+                if time.time() - t0 > 1800:
+                    raise
+                time.sleep(0.2)
+        copied_s = time.time() - t0
+        assert before == after, "the copied replica answers differently"
+        results["copy_by_snapshots"] = {
+            "start_seconds": round(started_s, 1),
+            "seconds_to_first_columnar_answer": round(copied_s, 1),
+            "regions": regions,
+            "from_checkpoint": json.loads(http(status, "/status"))["columnar"]["from_checkpoint"],
+        }
         print(f"{args.rows:,} rows loaded in {load_s:.1f} s")
         print(f"{'query':<20} {'row rows/s':>14} {'columnar rows/s':>16} {'columnar/row':>13}")
         for name, q in results["queries"].items():
@@ -262,6 +295,9 @@ def main():
         cr = results["crash_restart"]
         print(f"crash (SIGKILL) after {cr['rows_after_checkpoint']:,} more rows: start {cr['start_seconds']} s, "
               f"from checkpoint: {cr['from_checkpoint']}, log entries replayed: {cr['replayed_entries']}")
+        cs = results["copy_by_snapshots"]
+        print(f"start without a checkpoint: serving in {cs['start_seconds']} s, replica copied from "
+              f"{cs['regions']} region snapshots and answering in {cs['seconds_to_first_columnar_answer']} s")
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=2)

@@ -26,7 +26,7 @@ use datafusion::optimizer::AnalyzerRule;
 
 pub(crate) const TO_DOUBLE: &str = "duet_to_double";
 pub(crate) const NUMERIC: &str = "duet_numeric";
-pub(crate) const AVG_ARG: &str = "duet_avg_arg";
+pub(crate) const EXACT_ARG: &str = "duet_exact_arg";
 
 /// The analyzer rule.
 #[derive(Debug, Default)]
@@ -195,10 +195,11 @@ impl ScalarUDFImpl for ToDouble {
 /// engine types a plan before any analyzer rule runs and refuses `'3' + 4`
 /// then, so the SQL rewrite wraps operands that may be strings in this.
 ///
-/// `duet_avg_arg(x)` ([`Numeric::avg_arg`]) reads the argument of `AVG`
-/// the same way and makes an integer an exact DECIMAL besides, so that its
-/// average is a DECIMAL with four more digits of scale (`AVG(2)` is
-/// `2.0000`), as the query engine averages decimals.
+/// `duet_exact_arg(x)` ([`Numeric::exact_arg`]) reads the argument of
+/// `AVG` and `SUM` the same way and makes an integer an exact DECIMAL
+/// besides, so that its average is a DECIMAL with four more digits of
+/// scale (`AVG(2)` is `2.0000`, as the query engine averages decimals) and
+/// its sum a DECIMAL that cannot overflow, as in MySQL.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Numeric {
     name: &'static str,
@@ -216,9 +217,9 @@ impl Numeric {
         }
     }
 
-    pub(crate) fn avg_arg() -> Self {
+    pub(crate) fn exact_arg() -> Self {
         Numeric {
-            name: AVG_ARG,
+            name: EXACT_ARG,
             integer_as: Some(DataType::Decimal128(20, 0)),
             ..Numeric::new()
         }

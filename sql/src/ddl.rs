@@ -266,6 +266,9 @@ pub(crate) fn add_index(
     // A prefix is of a string, shorter than the column (MySQL's 1089).
     for ((_, prefix), o) in parts.iter().zip(&offsets) {
         let ty = &table.columns[*o].ty;
+        if ty.kind == crate::types::TypeKind::Json {
+            return Err(Error::JsonKey(table.columns[*o].name.clone()));
+        }
         let fixed = ty.length > 0
             && !matches!(
                 ty.sql_name().split('(').next(),

@@ -86,6 +86,15 @@ pub enum Error {
     TooBigScale(u64, u32),
     #[error("Invalid default value for '{0}'")]
     InvalidDefault(String),
+    #[error("Invalid JSON text: \"{detail}\" in value for column '{column}'.")]
+    InvalidJson { column: String, detail: String },
+    #[error(
+        "JSON column '{0}' supports indexing only via generated columns on a specified JSON path."
+    )]
+    JsonKey(String),
+    /// A JSON function's error, with MySQL's code for it.
+    #[error("{message}")]
+    JsonFunction { code: u16, message: String },
     #[error("Can't DROP '{0}'; check that column/key exists")]
     CantDrop(String),
     #[error("Duplicate entry '{value}' for key '{key}'")]
@@ -194,6 +203,9 @@ impl Error {
             Error::TooBigPrecision(..) => 1426,
             Error::TooBigScale(..) => 1425,
             Error::InvalidDefault(_) => 1067,
+            Error::InvalidJson { .. } => 3140,
+            Error::JsonKey(_) => 3152,
+            Error::JsonFunction { code, .. } => *code,
             Error::CantDrop(_) => 1091,
             Error::DuplicateEntry { .. } => 1062,
             Error::BadNull(_) => 1048,
@@ -254,6 +266,12 @@ impl Error {
             Error::SubqueryRows => "21000",
             Error::OutOfRangeColumn(_) => "22003",
             Error::DataTooLong(_) => "22001",
+            Error::InvalidJson { .. } => "22032",
+            Error::JsonKey(_) => "42000",
+            Error::JsonFunction { code, .. } => match code {
+                3141 | 3158 => "22032",
+                _ => "42000",
+            },
             Error::Deadlock => "40001",
             Error::DatabaseExists(_)
             | Error::DropMissingDatabase(_)

@@ -993,6 +993,10 @@ impl Session {
         let rows = match source.body.as_ref() {
             SetExpr::Values(values) => {
                 let env = self.ctx(params);
+                let is_default = |e: &Expr| {
+                    matches!(e, Expr::Identifier(id)
+                        if id.value.eq_ignore_ascii_case("DEFAULT") && id.quote_style.is_none())
+                };
                 values
                     .rows
                     .iter()
@@ -1001,17 +1005,34 @@ impl Session {
                         if row.len() != columns.len() {
                             return Err(Error::ColumnCountMismatch(i + 1));
                         }
-                        row.iter()
-                            .map(|e| match e {
-                                Expr::Identifier(id)
-                                    if id.value.eq_ignore_ascii_case("DEFAULT")
-                                        && id.quote_style.is_none() =>
-                                {
+                        let direct: Result<Vec<Value>> = row
+                            .iter()
+                            .map(|e| {
+                                if is_default(e) {
                                     Ok(Value::Null)
+                                } else {
+                                    eval::eval(&env, e)
                                 }
-                                e => eval::eval(&env, e),
                             })
-                            .collect()
+                            .collect();
+                        match direct {
+                            // What the session's evaluator lacks, the
+                            // query engine has: the row as a SELECT.
+                            Err(Error::UnknownFunction(_) | Error::NotSupported { .. }) => {
+                                let exprs = row
+                                    .iter()
+                                    .map(|e| {
+                                        if is_default(e) {
+                                            Expr::value(ast::Value::Null)
+                                        } else {
+                                            e.clone()
+                                        }
+                                    })
+                                    .collect();
+                                self.values_by_engine(exprs, params, txn, catalog)
+                            }
+                            other => other,
+                        }
                     })
                     .collect::<Result<Vec<Vec<Value>>>>()?
             }
@@ -1036,6 +1057,41 @@ impl Session {
             }
         };
         Ok((columns, rows))
+    }
+
+    /// One `VALUES` row evaluated by the query engine, as `SELECT` of its
+    /// expressions at the statement's snapshot.
+    fn values_by_engine(
+        &self,
+        exprs: Vec<Expr>,
+        params: &[Value],
+        txn: &SharedTxn,
+        catalog: &Arc<Catalog>,
+    ) -> Result<Vec<Value>> {
+        let mut q = match crate::session::parse_one("SELECT 1")? {
+            ast::Statement::Query(q) => *q,
+            _ => return Err(Error::Internal("SELECT 1 is a query".into())),
+        };
+        if let SetExpr::Select(select) = q.body.as_mut() {
+            select.projection = exprs
+                .into_iter()
+                .map(ast::SelectItem::UnnamedExpr)
+                .collect();
+        }
+        bind_params(&mut q, params)?;
+        let names = query::prepare("", &mut q)?;
+        let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&self.db)));
+        let rs = query::run(
+            Arc::clone(catalog),
+            query::Scope::new(source, None),
+            self.current_db.as_deref(),
+            q,
+            names,
+        )?;
+        rs.rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("a VALUES row gave no row".into()))
     }
 
     /// Completes, converts and writes inserted rows, with `IGNORE`,
@@ -1082,7 +1138,7 @@ impl Session {
                     replaced += 1;
                 } else if let Some(assignments) = odku {
                     let new =
-                        self.apply_assignments(table, &old, assignments, params, Some(&row))?;
+                        self.apply_assignments(table, &old, assignments, params, Some(&row), txn)?;
                     if new != old {
                         let new_handle = table::handle_of(table, &new, handle_int(&old_handle))?;
                         table::update_row(t, table, &old, &old_handle, &new, &new_handle)?;
@@ -1195,6 +1251,7 @@ impl Session {
         assignments: &[Assignment],
         params: &[Value],
         inserted: Option<&Row>,
+        txn: &SharedTxn,
     ) -> Result<Row> {
         let mut new = old.clone();
         for a in assignments {
@@ -1220,7 +1277,19 @@ impl Session {
                     row: &named,
                     inserted: inserted.as_deref(),
                 };
-                eval::eval(&env, &a.value)?
+                match eval::eval(&env, &a.value) {
+                    // What the session's evaluator lacks, the query engine
+                    // has: the expression over the row's values.
+                    Err(Error::UnknownFunction(_) | Error::NotSupported { .. }) => {
+                        let mut e = a.value.clone();
+                        bind_row(&mut e, &named);
+                        let catalog = Arc::new(Catalog::default());
+                        self.values_by_engine(vec![e], params, txn, &catalog)?
+                            .pop()
+                            .unwrap_or(Value::Null)
+                    }
+                    other => other?,
+                }
             };
             let col = &table.columns[c];
             let datum = col.ty.coerce(&value, &col.name)?;
@@ -1354,7 +1423,7 @@ impl Session {
                 let matched = rows.len() as u64;
                 for (key, old) in rows {
                     let new =
-                        s.apply_assignments(table, &old, &update.assignments, params, None)?;
+                        s.apply_assignments(table, &old, &update.assignments, params, None, txn)?;
                     if new == old {
                         continue;
                     }
@@ -1535,6 +1604,29 @@ impl Session {
         let _ = q.visit(&mut b);
         b.error.map_or(Ok(()), Err)
     }
+}
+
+/// Replaces each column of the row (`name`, or `t.name`) in `e` by the
+/// literal of its value.
+fn bind_row(e: &mut Expr, row: &[(String, Value)]) {
+    struct Binder<'a>(&'a [(String, Value)]);
+    impl VisitorMut for Binder<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let name = match &*expr {
+                Expr::Identifier(id) => Some(&id.value),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|p| &p.value),
+                _ => None,
+            };
+            if let Some(name) = name
+                && let Some((_, v)) = self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                *expr = literal(v);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = e.visit(&mut Binder(row));
 }
 
 /// A client value as a SQL literal.

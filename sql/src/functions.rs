@@ -36,7 +36,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(Division::new(INT_DIV)),
         ScalarUDF::from(crate::coerce::ToDouble::new()),
         ScalarUDF::from(crate::coerce::Numeric::new()),
-        ScalarUDF::from(crate::coerce::Numeric::avg_arg()),
+        ScalarUDF::from(crate::coerce::Numeric::exact_arg()),
         ScalarUDF::from(ToInteger::new(TO_SIGNED)),
         ScalarUDF::from(ToInteger::new(TO_UNSIGNED)),
         ScalarUDF::from(Truncate::new()),

@@ -101,7 +101,7 @@ impl RowFunction {
     }
 }
 
-fn function(
+pub(crate) fn function(
     name: &'static str,
     arities: &[usize],
     returns: DataType,
@@ -122,6 +122,18 @@ fn function(
         returns,
         eval,
     }))
+}
+
+/// A function taking from `min` to `max` arguments.
+pub(crate) fn variadic(
+    name: &'static str,
+    min: usize,
+    max: usize,
+    returns: DataType,
+    eval: fn(&[ScalarValue]) -> ScalarValue,
+) -> ScalarUDF {
+    let arities: Vec<usize> = (min..=max).collect();
+    function(name, &arities, returns, eval)
 }
 
 /// The functions, for registration with the query engine.
@@ -150,15 +162,15 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
     ]
 }
 
-const NULL: ScalarValue = ScalarValue::Null;
+pub(crate) const NULL: ScalarValue = ScalarValue::Null;
 
-fn text(s: String) -> ScalarValue {
+pub(crate) fn text(s: String) -> ScalarValue {
     ScalarValue::Utf8(Some(s))
 }
 
 /// A value's bytes as MySQL would read it as a string (numbers in their
 /// decimal form); `None` for NULL.
-fn bytes(v: &ScalarValue) -> Option<Vec<u8>> {
+pub(crate) fn bytes(v: &ScalarValue) -> Option<Vec<u8>> {
     if v.is_null() {
         return None;
     }
@@ -173,7 +185,7 @@ fn bytes(v: &ScalarValue) -> Option<Vec<u8>> {
 
 /// A value as a 64-bit integer, as MySQL reads an argument that must be
 /// one: numbers rounded, strings by their leading integer.
-fn integer(v: &ScalarValue) -> Option<i128> {
+pub(crate) fn integer(v: &ScalarValue) -> Option<i128> {
     if v.is_null() {
         return None;
     }
@@ -198,7 +210,7 @@ fn integer(v: &ScalarValue) -> Option<i128> {
 }
 
 /// MySQL's 64-bit view of an integer: negatives in two's complement.
-fn as_u64(i: i128) -> u64 {
+pub(crate) fn as_u64(i: i128) -> u64 {
     if i < 0 {
         i64::try_from(i).unwrap_or(i64::MIN) as u64
     } else {
@@ -458,7 +470,7 @@ fn inet_ntoa(a: &[ScalarValue]) -> ScalarValue {
 }
 
 /// Days since 1970-01-01 of a date, a datetime or a string naming one.
-fn date_days(v: &ScalarValue) -> Option<i64> {
+pub(crate) fn date_days(v: &ScalarValue) -> Option<i64> {
     match v {
         ScalarValue::Date32(Some(d)) => Some(i64::from(*d)),
         ScalarValue::Date64(Some(ms)) => Some(ms.div_euclid(86_400_000)),

@@ -356,9 +356,7 @@ enum Aggregate {
 
 impl Aggregate {
     /// `f(arg)` with `f` one of COUNT, SUM, MIN, MAX (no DISTINCT, FILTER
-    /// or OVER) over a column of `target`, an integer one but for COUNT
-    /// (not BIGINT for SUM, which then cannot overflow over a bounded
-    /// range).
+    /// or OVER) over a column of `target`, an integer one but for COUNT.
     fn of(e: &Expr, target: &Target<'_>) -> Option<Aggregate> {
         let Expr::Function(f) = e else {
             return None;
@@ -396,7 +394,7 @@ impl Aggregate {
             return None;
         }
         Some(match name.as_str() {
-            "sum" if ty.kind != TypeKind::BigInt => Aggregate::Sum(column),
+            "sum" => Aggregate::Sum(column),
             "min" => Aggregate::Min(column),
             "max" => Aggregate::Max(column),
             _ => return None,
@@ -432,19 +430,13 @@ impl Aggregate {
         match self {
             Aggregate::Rows => Value::Int(rows.len() as i64),
             Aggregate::Count(c) => Value::Int(values(c).count() as i64),
+            // An exact DECIMAL, as MySQL sums integers (a bounded range
+            // of rows cannot overflow an i128).
             Aggregate::Sum(c) => {
                 let mut all = values(c).peekable();
-                let unsigned = matches!(all.peek(), Some(Value::UInt(_)));
                 match all.peek() {
                     None => Value::Null,
-                    Some(_) => {
-                        let total: i128 = all.map(|v| number(&v)).sum();
-                        if unsigned {
-                            Value::UInt(total as u64)
-                        } else {
-                            Value::Int(total as i64)
-                        }
-                    }
+                    Some(_) => Value::Decimal(all.map(|v| number(&v)).sum::<i128>().to_string()),
                 }
             }
             Aggregate::Min(c) => extreme(c, false),
@@ -457,7 +449,9 @@ impl Aggregate {
         use datafusion::arrow::datatypes::DataType;
         match self {
             Aggregate::Rows | Aggregate::Count(_) => DataType::Int64,
-            Aggregate::Sum(c) | Aggregate::Min(c) | Aggregate::Max(c) => {
+            // The engine's sum of its DECIMAL(20, 0) reading of an integer.
+            Aggregate::Sum(_) => DataType::Decimal128(30, 0),
+            Aggregate::Min(c) | Aggregate::Max(c) => {
                 if table.columns[c].ty.unsigned {
                     DataType::UInt64
                 } else {

@@ -231,6 +231,9 @@ pub(crate) fn context(
         for f in crate::functions::all()
             .into_iter()
             .chain(crate::mysqlfn::all())
+            .chain(crate::strfn::all())
+            .chain(crate::timefn::all())
+            .chain(crate::json::all())
         {
             // Registering a new name replaces nothing.
             let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
@@ -534,6 +537,10 @@ pub(crate) fn arrow_schema(t: &TableInfo, database: &str, with_handle: bool) -> 
                 (DECLARED_TABLE.to_string(), t.name.clone()),
                 (DECLARED_DATABASE.to_string(), database.to_string()),
             ]);
+            let mut declared = declared;
+            if c.ty.kind == crate::types::TypeKind::Json {
+                declared.insert(crate::json::JSON_META.to_string(), "1".to_string());
+            }
             Field::new(c.name.to_ascii_lowercase(), c.ty.arrow(), c.nullable)
                 .with_metadata(declared)
         })
@@ -1117,7 +1124,13 @@ fn columns(schema: &SchemaRef, names: &[Option<String>]) -> Vec<Column> {
                 .cloned()
                 .flatten()
                 .unwrap_or_else(|| f.name().clone());
-            declared(&name, f).unwrap_or_else(|| column_for(name, f.data_type()))
+            declared(&name, f).unwrap_or_else(|| {
+                if crate::json::is_json_field(f) {
+                    Column::expr(name, FieldType::Json)
+                } else {
+                    column_for(name, f.data_type())
+                }
+            })
         })
         .collect()
 }
@@ -1449,6 +1462,7 @@ impl VisitorMut for Prepare {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        bind_json_arrows(expr);
         match expr {
             Expr::Identifier(i) => fold(i),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(fold),
@@ -1539,6 +1553,7 @@ impl VisitorMut for Prepare {
                     ast::DataType::Unsigned | ast::DataType::UnsignedInteger => {
                         Some(crate::functions::TO_UNSIGNED)
                     }
+                    ast::DataType::JSON => Some(crate::json::CAST_JSON),
                     _ => None,
                 };
                 if let Some(function) = function {
@@ -1549,6 +1564,85 @@ impl VisitorMut for Prepare {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `doc->path` and `doc->>path` bind tighter than any other operator in
+/// MySQL, but the parser reads `doc->'$.a' = 1` as `doc->('$.a' = 1)`:
+/// the path (always a literal) is moved back under the arrow.
+fn bind_json_arrows(expr: &mut Expr) {
+    use ast::BinaryOperator as B;
+    let Expr::BinaryOp { left, op, right } = expr else {
+        return;
+    };
+    if !matches!(op, B::Arrow | B::LongArrow)
+        || !matches!(
+            **right,
+            Expr::BinaryOp { .. }
+                | Expr::IsNull(_)
+                | Expr::IsNotNull(_)
+                | Expr::InList { .. }
+                | Expr::Between { .. }
+                | Expr::Like { .. }
+        )
+    {
+        return;
+    }
+    let arrow = op.clone();
+    let take = |e: &mut Expr| std::mem::replace(e, Expr::value(ast::Value::Null));
+    let doc = take(left);
+    // The arrow applied to the leftmost operand of `right`.
+    let apply = |path: Expr| {
+        let mut e = Expr::BinaryOp {
+            left: Box::new(doc),
+            op: arrow,
+            right: Box::new(path),
+        };
+        bind_json_arrows(&mut e);
+        Box::new(e)
+    };
+    *expr = match take(right) {
+        Expr::BinaryOp { left, op, right } => Expr::BinaryOp {
+            left: apply(*left),
+            op,
+            right,
+        },
+        Expr::IsNull(inner) => Expr::IsNull(apply(*inner)),
+        Expr::IsNotNull(inner) => Expr::IsNotNull(apply(*inner)),
+        Expr::InList {
+            expr: inner,
+            list,
+            negated,
+        } => Expr::InList {
+            expr: apply(*inner),
+            list,
+            negated,
+        },
+        Expr::Between {
+            expr: inner,
+            negated,
+            low,
+            high,
+        } => Expr::Between {
+            expr: apply(*inner),
+            negated,
+            low,
+            high,
+        },
+        Expr::Like {
+            negated,
+            any,
+            expr: inner,
+            pattern,
+            escape_char,
+        } => Expr::Like {
+            negated,
+            any,
+            expr: apply(*inner),
+            pattern,
+            escape_char,
+        },
+        path => *apply(path),
+    };
 }
 
 /// Makes `e` a condition as MySQL reads one: a number is true when it is
@@ -1684,6 +1778,12 @@ fn mysql_operator(left: &Expr, op: &ast::BinaryOperator, right: &Expr) -> Option
     let already =
         |e: &Expr| matches!(e, Expr::Function(f) if f.name.to_string() == crate::coerce::NUMERIC);
     match op {
+        // `doc->path` and `doc->>path`.
+        B::Arrow => Some(call_expr("json_extract", vec![left.clone(), right.clone()])),
+        B::LongArrow => Some(call_expr(
+            "json_unquote",
+            vec![call_expr("json_extract", vec![left.clone(), right.clone()])],
+        )),
         B::Divide => Some(call(crate::functions::DIV)),
         B::MyIntegerDivide => Some(call(crate::functions::INT_DIV)),
         B::Plus | B::Minus | B::Multiply if wraps && !already(left) && !already(right) => {
@@ -1877,19 +1977,20 @@ fn mysql_function(f: &ast::Function) -> Option<Expr> {
     if name == "GROUP_CONCAT" && !args.is_empty() {
         return Some(group_concat(f, list, args));
     }
-    if name == "AVG"
+    if (name == "AVG" || name == "SUM")
         && let [arg] = args.as_slice()
         && f.over.is_none()
-        && !matches!(arg, Expr::Function(g) if g.name.to_string() == crate::coerce::AVG_ARG)
+        && !matches!(arg, Expr::Function(g) if g.name.to_string() == crate::coerce::EXACT_ARG)
     {
-        // An integer averages to a DECIMAL with 4 more digits, as in MySQL.
-        let mut avg = f.clone();
-        if let ast::FunctionArguments::List(list) = &mut avg.args {
+        // An integer averages to a DECIMAL with 4 more digits and sums to
+        // a DECIMAL, as in MySQL.
+        let mut exact = f.clone();
+        if let ast::FunctionArguments::List(list) = &mut exact.args {
             list.args = vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
-                call_expr(crate::coerce::AVG_ARG, vec![arg.clone()]),
+                call_expr(crate::coerce::EXACT_ARG, vec![arg.clone()]),
             ))];
         }
-        return Some(Expr::Function(avg));
+        return Some(Expr::Function(exact));
     }
     let part = |unit: &str, x: &Expr| {
         let p = call_expr(

@@ -42,6 +42,8 @@ pub enum TypeKind {
     DateTime,
     Timestamp,
     Time,
+    /// A JSON document, kept as MySQL's canonical text of it.
+    Json,
 }
 
 /// A declared column type.
@@ -196,6 +198,7 @@ impl ColumnType {
                 precision: p.unwrap_or(0).min(6) as u8,
                 ..ColumnType::of(K::Time)
             },
+            SqlType::JSON => ColumnType::of(K::Json),
             other => return Err(Error::not_supported(format!("column type {other}"))),
         })
     }
@@ -301,6 +304,7 @@ impl ColumnType {
             K::DateTime => fsp("datetime"),
             K::Timestamp => fsp("timestamp"),
             K::Time => fsp("time"),
+            K::Json => "json".into(),
         }
     }
 
@@ -338,6 +342,7 @@ impl ColumnType {
             K::DateTime => FieldType::DateTime,
             K::Timestamp => FieldType::Timestamp,
             K::Time => FieldType::Time,
+            K::Json => FieldType::Json,
             _ => FieldType::Blob,
         }
     }
@@ -407,6 +412,17 @@ impl ColumnType {
                 };
                 Ok(Datum::Bytes(s.into_bytes()))
             }
+            K::Json => {
+                let text = match value {
+                    Value::Bytes(b) => String::from_utf8(b.clone()).map_err(|_| incorrect())?,
+                    other => value_text(other),
+                };
+                let doc = crate::json::parse(&text).map_err(|detail| Error::InvalidJson {
+                    column: column.to_string(),
+                    detail,
+                })?;
+                Ok(Datum::Bytes(crate::json::to_text(&doc).into_bytes()))
+            }
             _ if self.is_binary() => {
                 let mut b = match value {
                     Value::Bytes(b) => b.clone(),
@@ -464,6 +480,7 @@ impl ColumnType {
             K::Date => "date",
             K::DateTime | K::Timestamp => "datetime",
             K::Time => "time",
+            K::Json => "json",
             _ => "string",
         }
     }
@@ -724,7 +741,8 @@ pub fn to_datetime(v: &Value) -> Option<DateTime> {
     })
 }
 
-fn valid_date(year: u16, month: u8, day: u8) -> bool {
+/// Whether `year-month-day` is a calendar date (or the zero date).
+pub fn valid_date(year: u16, month: u8, day: u8) -> bool {
     if month == 0 && day == 0 {
         return year == 0;
     }

@@ -882,6 +882,36 @@ async fn common_functions_answer_with_and_without_a_table() {
         ("MAKEDATE(2011, 32)", "2011-02-01"),
         ("WEEK('2008-02-20')", "7"),
         ("WEEK('2008-12-31', 1)", "53"),
+        ("FORMAT(12332.123456, 4)", "12,332.1235"),
+        ("FORMAT(-1234567.891, 2)", "-1,234,567.89"),
+        ("FORMAT(12332.2, 0)", "12,332"),
+        ("EXPORT_SET(5, 'Y', 'N', ',', 4)", "Y,N,Y,N"),
+        ("MAKE_SET(5, 'hello', 'nice', 'world')", "hello,world"),
+        ("CHARSET('abc')", "utf8mb4"),
+        ("COLLATION('abc')", "utf8mb4_bin"),
+        ("REGEXP_SUBSTR('abc def ghi', '[a-z]+', 1, 3)", "ghi"),
+        ("SEC_TO_TIME(2378)", "00:39:38"),
+        ("TIME_TO_SEC('22:23:00')", "80580"),
+        ("MAKETIME(12, 15, 30)", "12:15:30"),
+        (
+            "TIMEDIFF('2008-12-31 23:59:59.000001', '2008-12-30 01:01:01.000002')",
+            "46:58:57.999999",
+        ),
+        (
+            "ADDTIME('2007-12-31 23:59:59.999999', '1 1:1:1.000002')",
+            "2008-01-02 01:01:01.000001",
+        ),
+        ("SUBTIME('01:00:00', '00:30:00')", "00:30:00"),
+        ("TIME('2003-12-31 01:02:03')", "01:02:03"),
+        ("PERIOD_ADD(200801, 2)", "200803"),
+        ("PERIOD_DIFF(200802, 200703)", "11"),
+        ("STR_TO_DATE('01,5,2013', '%d,%m,%Y')", "2013-05-01"),
+        (
+            "STR_TO_DATE('May 1, 2013 10:05', '%M %d,%Y %H:%i')",
+            "2013-05-01 10:05:00",
+        ),
+        ("STR_TO_DATE('9:30 PM', '%h:%i %p')", "21:30:00"),
+        ("STR_TO_DATE('2013-02-30', '%Y-%m-%d')", "NULL"),
     ];
     for (expr, want) in cases {
         for from in ["", " FROM one"] {
@@ -948,6 +978,38 @@ async fn arithmetic_and_functions_follow_mysql() {
         )
         .await,
         table(&[&["0.0000", "1.0000", "1.500000", "1.25", "1.0000", "1.0000"]])
+    );
+    // SUM of an exact number is an exact DECIMAL (no overflow past BIGINT);
+    // of a DOUBLE, a DOUBLE.
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT SUM(a), SUM(b), SUM(d), SUM(f), SUM(DISTINCT b) FROM m"
+        )
+        .await,
+        table(&[&["0", "2", "1.50", "2.5", "2"]])
+    );
+    let result = c.query_iter("SELECT SUM(a), SUM(f) FROM m").await.unwrap();
+    let columns = result.columns().unwrap();
+    assert_eq!(
+        columns[0].column_type(),
+        mysql_async::consts::ColumnType::MYSQL_TYPE_NEWDECIMAL
+    );
+    assert_eq!(columns[0].decimals(), 0);
+    assert_eq!(columns[0].name_str(), "SUM(a)");
+    assert_eq!(
+        columns[1].column_type(),
+        mysql_async::consts::ColumnType::MYSQL_TYPE_DOUBLE
+    );
+    drop(result);
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT SUM(x) FROM (SELECT 9223372036854775807 AS x UNION ALL \
+             SELECT 9223372036854775807) big"
+        )
+        .await,
+        table(&[&["18446744073709551614"]])
     );
     // TRUNCATE cuts toward zero, exact numbers to the scale asked.
     assert_eq!(
@@ -1609,5 +1671,127 @@ async fn the_row_executor_answers_key_reads_as_the_query_engine_does() {
     assert_eq!(
         rows(&mut c, "SELECT id FROM f WHERE id BETWEEN 1 AND 4").await,
         table(&[&["3"], &["4"]])
+    );
+}
+
+/// JSON columns keep MySQL's canonical text and are JSON to clients; the
+/// JSON functions and the `->`/`->>` operators read and build documents,
+/// on either engine alike; bad JSON and bad paths are MySQL's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_columns_and_functions_follow_mysql() {
+    use mysql_async::consts::ColumnType as T;
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    c.query_drop("CREATE TABLE j (id INT PRIMARY KEY, doc JSON)")
+        .await
+        .unwrap();
+    c.query_drop(
+        r#"INSERT INTO j VALUES (1, '{"b": [1, 2], "a": "x"}'), (2, '[3, {"k": null}]'), (3, NULL)"#,
+    )
+    .await
+    .unwrap();
+    c.query_drop("INSERT INTO j VALUES (4, JSON_OBJECT('n', 4, 'tags', JSON_ARRAY('p', 'q')))")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT doc FROM j ORDER BY id").await,
+        table(&[
+            &[r#"{"a": "x", "b": [1, 2]}"#],
+            &[r#"[3, {"k": null}]"#],
+            &["NULL"],
+            &[r#"{"n": 4, "tags": ["p", "q"]}"#],
+        ])
+    );
+    let result = c
+        .query_iter("SELECT doc, doc->'$.a', doc->>'$.a' FROM j WHERE id = 1")
+        .await
+        .unwrap();
+    let types: Vec<T> = result
+        .columns()
+        .unwrap()
+        .iter()
+        .map(|c| c.column_type())
+        .collect();
+    drop(result);
+    assert_eq!(
+        types,
+        [
+            T::MYSQL_TYPE_JSON,
+            T::MYSQL_TYPE_JSON,
+            T::MYSQL_TYPE_VAR_STRING
+        ]
+    );
+    assert_eq!(
+        rows(&mut c, "DESCRIBE j").await[1][1].as_deref(),
+        Some("json")
+    );
+
+    let queries = [
+        "SELECT id, doc->'$.a', doc->>'$.a', JSON_EXTRACT(doc, '$.b[1]'), JSON_LENGTH(doc), \
+         JSON_TYPE(doc), JSON_KEYS(doc) FROM j ORDER BY id",
+        "SELECT id FROM j WHERE doc->>'$.a' = 'x' OR JSON_CONTAINS(doc, '3') ORDER BY id",
+        "SELECT JSON_OBJECT('id', id, 'doc', doc) FROM j WHERE id = 2",
+        "SELECT id, JSON_EXTRACT(doc, '$**.k', '$.tags[last]') FROM j ORDER BY id",
+    ];
+    let mut answers = Vec::new();
+    for engine in ["row", "columnar"] {
+        c.query_drop(format!("SET duet_isolation_read_engines = '{engine}'"))
+            .await
+            .unwrap();
+        let mut these = Vec::new();
+        for q in queries {
+            these.push(rows(&mut c, q).await);
+        }
+        answers.push(these);
+    }
+    c.query_drop("SET duet_isolation_read_engines = 'row,columnar'")
+        .await
+        .unwrap();
+    assert_eq!(answers[0], answers[1], "row and columnar agree");
+    let a = &answers[0];
+    assert_eq!(
+        a[0][0],
+        table(&[&["1", r#""x""#, "x", "2", "2", "OBJECT", r#"["a", "b"]"#]])[0]
+    );
+    assert_eq!(a[0][1][5].as_deref(), Some("ARRAY"));
+    assert_eq!(a[1], table(&[&["1"], &["2"]]));
+    assert_eq!(a[2], table(&[&[r#"{"id": 2, "doc": [3, {"k": null}]}"#]]));
+    assert_eq!(a[3][1], table(&[&["2", "[null]"]])[0]);
+    assert_eq!(a[3][3], table(&[&["4", r#"["q"]"#]])[0]);
+
+    c.query_drop("UPDATE j SET doc = JSON_SET(doc, '$.c', 3, '$.a', 'y') WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT doc FROM j WHERE id = 1").await,
+        table(&[&[r#"{"a": "y", "b": [1, 2], "c": 3}"#]])
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT CAST('[1,  2]' AS JSON), JSON_ARRAY(1, 'a', NULL, CAST('{}' AS JSON)), \
+             JSON_UNQUOTE('\"a\\\\tb\"'), JSON_VALID('{'), JSON_QUOTE('q')"
+        )
+        .await,
+        table(&[&["[1, 2]", r#"[1, "a", null, {}]"#, "a\tb", "0", r#""q""#]])
+    );
+
+    for (sql, code) in [
+        ("INSERT INTO j VALUES (5, '{oops')", "3140"),
+        ("UPDATE j SET doc = 'nope' WHERE id = 2", "3140"),
+        ("SELECT JSON_EXTRACT('{oops', '$')", "3141"),
+        ("SELECT JSON_EXTRACT('{}', 'a')", "3143"),
+        ("SELECT JSON_SET('{}', '$.*', 1)", "3149"),
+        ("SELECT JSON_OBJECT('a')", "1582"),
+        ("CREATE INDEX i ON j (doc)", "3152"),
+    ] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert!(e.to_string().contains(code), "{sql}: {e}");
+    }
+    // The failed statements changed nothing.
+    assert_eq!(
+        rows(&mut c, "SELECT count(*) FROM j WHERE doc IS NOT NULL").await,
+        table(&[&["3"]])
     );
 }
