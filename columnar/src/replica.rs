@@ -798,6 +798,17 @@ impl Replica {
         Arc::clone(tables.entry(id).or_default())
     }
 
+    /// Every table, taken out of the map (so that none is held locked
+    /// while the map is).
+    fn table_list(&self) -> Vec<(i64, Arc<Mutex<TableState>>)> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, t)| (*id, Arc::clone(t)))
+            .collect()
+    }
+
     fn existing(&self, id: i64) -> Option<Arc<Mutex<TableState>>> {
         self.tables
             .read()
@@ -903,13 +914,7 @@ impl Replica {
     /// Status of every table with a replica.
     pub fn status(&self) -> Vec<TableStatus> {
         let stopped = self.stopped().is_some();
-        let tables: Vec<(i64, Arc<Mutex<TableState>>)> = self
-            .tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(id, t)| (*id, Arc::clone(t)))
-            .collect();
+        let tables = self.table_list();
         let mut out: Vec<TableStatus> = tables
             .iter()
             .map(|(id, t)| {
@@ -1009,15 +1014,8 @@ impl Replica {
     pub fn compact(&self, safe_point: u64, force: bool) -> Result<usize> {
         let _one = lock(&self.compacting);
         self.safe_point.fetch_max(safe_point, Ordering::SeqCst);
-        let tables: Vec<Arc<Mutex<TableState>>> = self
-            .tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
         let mut done = 0;
-        for table in tables {
+        for (_, table) in self.table_list() {
             let input = {
                 let mut t = lock(&table);
                 let due = if force {
@@ -1331,13 +1329,7 @@ impl Replica {
             state.pending.retain(|(k, _), _| !inside(k));
         }
         self.apply_writes(&definitions)?;
-        let tables: Vec<(i64, Arc<Mutex<TableState>>)> = self
-            .tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(id, t)| (*id, Arc::clone(t)))
-            .collect();
+        let tables = self.table_list();
         for (id, table) in tables {
             lock(&table).remove_range(id, start, end, self.segments.as_ref())?;
         }

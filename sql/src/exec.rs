@@ -1038,18 +1038,7 @@ impl Session {
             }
             _ => {
                 // INSERT … SELECT: read at the statement's snapshot first.
-                let mut q = (**source).clone();
-                bind_params(&mut q, params)?;
-                let names = query::prepare("", &mut q)?;
-                let source: Arc<dyn RowSource> =
-                    Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&self.db)));
-                let rs = query::run(
-                    Arc::clone(catalog),
-                    query::Scope::new(source, None),
-                    self.current_db.as_deref(),
-                    q,
-                    names,
-                )?;
+                let rs = self.run_query((**source).clone(), params, txn, catalog)?;
                 if rs.columns.len() != columns.len() {
                     return Err(Error::ColumnCountMismatch(1));
                 }
@@ -1078,20 +1067,32 @@ impl Session {
                 .map(ast::SelectItem::UnnamedExpr)
                 .collect();
         }
+        self.run_query(q, params, txn, catalog)?
+            .rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("a VALUES row gave no row".into()))
+    }
+
+    /// Runs query `q` (its parameters bound) through the query engine at
+    /// the transaction's snapshot.
+    fn run_query(
+        &self,
+        mut q: ast::Query,
+        params: &[Value],
+        txn: &SharedTxn,
+        catalog: &Arc<Catalog>,
+    ) -> Result<crate::value::ResultSet> {
         bind_params(&mut q, params)?;
         let names = query::prepare("", &mut q)?;
         let source: Arc<dyn RowSource> = Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&self.db)));
-        let rs = query::run(
+        query::run(
             Arc::clone(catalog),
             query::Scope::new(source, None),
             self.current_db.as_deref(),
             q,
             names,
-        )?;
-        rs.rows
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Internal("a VALUES row gave no row".into()))
+        )
     }
 
     /// Completes, converts and writes inserted rows, with `IGNORE`,

@@ -315,12 +315,15 @@ fn select<'a>(v: &'a Json, legs: &[Leg], out: &mut Vec<&'a Json>) {
 }
 
 /// How a modifier treats a path: `JSON_SET` sets whether or not the value
-/// exists, `JSON_INSERT` only adds, `JSON_REPLACE` only replaces.
+/// exists, `JSON_INSERT` only adds, `JSON_REPLACE` only replaces,
+/// `JSON_ARRAY_APPEND` appends to the array there (making a value that is
+/// not one an array of it first).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Modify {
     Set,
     Insert,
     Replace,
+    Append,
 }
 
 /// Applies one modification at a path without wildcards.
@@ -332,6 +335,18 @@ fn modify(
 ) -> std::result::Result<(), String> {
     if path.is_wild() {
         return Err("In this situation, path expressions may not contain the * and ** tokens or an array range.".into());
+    }
+    if how == Modify::Append {
+        if let Some(target) = walk_mut(doc, &path.0) {
+            match target {
+                Json::Array(items) => items.push(value),
+                other => {
+                    let old = std::mem::take(other);
+                    *other = Json::Array(vec![old, value]);
+                }
+            }
+        }
+        return Ok(());
     }
     let Some((last, parents)) = path.0.split_last() else {
         // `$` itself.
@@ -575,19 +590,7 @@ impl ScalarUDFImpl for JsonFunction {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let json: Vec<bool> = args.arg_fields.iter().map(|f| is_json_field(f)).collect();
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let row = |i: usize| -> Result<ScalarValue> {
-            let values = args
-                .args
-                .iter()
-                .map(|a| match a {
-                    ColumnarValue::Scalar(s) => Ok(s.clone()),
-                    ColumnarValue::Array(arr) => ScalarValue::try_from_array(arr, i),
-                })
-                .collect::<Result<Vec<_>>>()?;
+        crate::mysqlfn::per_row(&args, &self.returns, |values| {
             let row: Vec<Arg<'_>> = values
                 .iter()
                 .zip(json.iter().chain(std::iter::repeat(&false)))
@@ -599,21 +602,8 @@ impl ScalarUDFImpl for JsonFunction {
                     message,
                 }))
             })?;
-            if v.is_null() {
-                return ScalarValue::try_from(&self.returns);
-            }
-            v.cast_to(&self.returns)
-        };
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(row(0)?));
-        }
-        let values = (0..args.number_rows).map(row).collect::<Result<Vec<_>>>()?;
-        if values.is_empty() {
-            return Ok(ColumnarValue::Array(
-                datafusion::arrow::array::new_empty_array(&self.returns),
-            ));
-        }
-        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(values)?))
+            crate::mysqlfn::typed(v, &self.returns)
+        })
     }
 }
 
@@ -987,33 +977,7 @@ fn json_remove(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, St
 }
 
 fn json_array_append(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
-    if a.len().is_multiple_of(2) {
-        return Err(format!(
-            "Incorrect parameter count in the call to native function '{name}'"
-        ));
-    }
-    let Some(mut d) = doc(name, a, 1)? else {
-        return Ok(NULL);
-    };
-    for pair in a[1..].chunks(2) {
-        let Some(p) = path(&pair[0])? else {
-            return Ok(NULL);
-        };
-        if p.is_wild() {
-            return Err("In this situation, path expressions may not contain the * and ** tokens or an array range.".into());
-        }
-        let value = to_json(&pair[1])?;
-        if let Some(target) = walk_mut(&mut d, &p.0) {
-            match target {
-                Json::Array(items) => items.push(value),
-                other => {
-                    let old = std::mem::take(other);
-                    *other = Json::Array(vec![old, value]);
-                }
-            }
-        }
-    }
-    Ok(json_text(&d))
+    modifier(name, a, Modify::Append)
 }
 
 fn json_merge_patch(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {

@@ -62,43 +62,53 @@ impl ScalarUDFImpl for RowFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let row = |i: usize| -> Result<Vec<ScalarValue>> {
-            args.args
-                .iter()
-                .map(|a| match a {
-                    ColumnarValue::Scalar(s) => Ok(s.clone()),
-                    ColumnarValue::Array(arr) => ScalarValue::try_from_array(arr, i),
-                })
-                .collect()
-        };
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(self.typed((self.eval)(&row(0)?))?));
-        }
-        let values = (0..rows)
-            .map(|i| self.typed((self.eval)(&row(i)?)))
-            .collect::<Result<Vec<_>>>()?;
-        if values.is_empty() {
-            return Ok(ColumnarValue::Array(
-                datafusion::arrow::array::new_empty_array(&self.returns),
-            ));
-        }
-        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(values)?))
+        per_row(&args, &self.returns, |row| {
+            typed((self.eval)(row), &self.returns)
+        })
     }
 }
 
-impl RowFunction {
-    /// The value in the declared return type (NULL of that type for NULL).
-    fn typed(&self, v: ScalarValue) -> Result<ScalarValue> {
-        if v.is_null() {
-            return ScalarValue::try_from(&self.returns);
-        }
-        v.cast_to(&self.returns)
+/// `v` in the type `returns` (NULL of that type for NULL).
+pub(crate) fn typed(v: ScalarValue, returns: &DataType) -> Result<ScalarValue> {
+    if v.is_null() {
+        return ScalarValue::try_from(returns);
     }
+    v.cast_to(returns)
+}
+
+/// A function evaluated a row at a time: `f` gets each row's arguments
+/// as scalars and gives its value, of type `returns`; all-constant
+/// arguments give a constant.
+pub(crate) fn per_row(
+    args: &ScalarFunctionArgs,
+    returns: &DataType,
+    f: impl Fn(&[ScalarValue]) -> Result<ScalarValue>,
+) -> Result<ColumnarValue> {
+    let all_scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let row = |i: usize| -> Result<Vec<ScalarValue>> {
+        args.args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Ok(s.clone()),
+                ColumnarValue::Array(arr) => ScalarValue::try_from_array(arr, i),
+            })
+            .collect()
+    };
+    if all_scalar {
+        return Ok(ColumnarValue::Scalar(f(&row(0)?)?));
+    }
+    let values = (0..args.number_rows)
+        .map(|i| f(&row(i)?))
+        .collect::<Result<Vec<_>>>()?;
+    if values.is_empty() {
+        return Ok(ColumnarValue::Array(
+            datafusion::arrow::array::new_empty_array(returns),
+        ));
+    }
+    Ok(ColumnarValue::Array(ScalarValue::iter_to_array(values)?))
 }
 
 pub(crate) fn function(

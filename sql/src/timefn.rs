@@ -430,7 +430,7 @@ impl ScalarUDFImpl for StrToDate {
                 let f = String::from_utf8(bytes(format)?).ok()?;
                 str_to_date(&t, &f)
             })();
-            match returns {
+            match &returns {
                 DataType::Utf8 => ScalarValue::Utf8(
                     parsed.map(|(_, time, fsp)| time_text(Span { micros: time, fsp })),
                 ),
@@ -445,30 +445,7 @@ impl ScalarUDFImpl for StrToDate {
                 ),
             }
         };
-        let rows = args.number_rows;
-        let scalar = |i: usize, a: &ColumnarValue| match a {
-            ColumnarValue::Scalar(s) => Ok(s.clone()),
-            ColumnarValue::Array(arr) => ScalarValue::try_from_array(arr, i),
-        };
-        if args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-        {
-            return Ok(ColumnarValue::Scalar(eval(
-                &scalar(0, &args.args[0])?,
-                &scalar(0, &args.args[1])?,
-            )));
-        }
-        let values = (0..rows)
-            .map(|i| Ok(eval(&scalar(i, &args.args[0])?, &scalar(i, &args.args[1])?)))
-            .collect::<Result<Vec<_>>>()?;
-        if values.is_empty() {
-            return Ok(ColumnarValue::Array(
-                datafusion::arrow::array::new_empty_array(args.return_field.data_type()),
-            ));
-        }
-        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(values)?))
+        crate::mysqlfn::per_row(&args, &returns, |row| Ok(eval(&row[0], &row[1])))
     }
 }
 

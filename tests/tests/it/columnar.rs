@@ -438,6 +438,32 @@ async fn a_crashed_node_replays_its_log_onto_the_last_checkpoint() {
     server.stop().await;
 }
 
+/// Table `t` with 300 rows (`v` = `id % 7`), split into at least three
+/// regions (the server's regions split at 60 keys); a connection to it.
+async fn split_table(server: &Server) -> Conn {
+    let mut c = connect(server).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    for batch in 0..6 {
+        let values: Vec<String> = (0..50)
+            .map(|i| {
+                let id = batch * 50 + i;
+                format!("({id}, {})", id % 7)
+            })
+            .collect();
+        c.query_drop(format!("INSERT INTO t VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while regions(server).await < 3 {
+        assert!(std::time::Instant::now() < deadline, "the table splits");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    c
+}
+
 /// The replica is fed by a Raft learner of every region: the node's
 /// learner store (id `node | LEARNER_STORE_BIT`), which every region lists
 /// as a learner, including the regions splits create; it follows each
@@ -459,26 +485,7 @@ async fn a_learner_peer_of_every_region_feeds_the_replica_and_keeps_no_rows() {
     })
     .await
     .expect("server starts");
-    let mut c = connect(&server).await;
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-        .await
-        .unwrap();
-    for batch in 0..6 {
-        let values: Vec<String> = (0..50)
-            .map(|i| {
-                let id = batch * 50 + i;
-                format!("({id}, {})", id % 7)
-            })
-            .collect();
-        c.query_drop(format!("INSERT INTO t VALUES {}", values.join(",")))
-            .await
-            .unwrap();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while regions(&server).await < 3 {
-        assert!(std::time::Instant::now() < deadline, "the table splits");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let mut c = split_table(&server).await;
     c.query_drop("SET duet_isolation_read_engines = 'columnar'")
         .await
         .unwrap();
@@ -568,27 +575,7 @@ async fn a_replica_without_a_checkpoint_is_copied_from_region_snapshots() {
         ..Config::default()
     };
     let server = Server::start(config.clone()).await.expect("server starts");
-    let mut c = connect(&server).await;
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-        .await
-        .unwrap();
-    for batch in 0..6 {
-        let values: Vec<String> = (0..50)
-            .map(|i| {
-                let id = batch * 50 + i;
-                format!("({id}, {})", id % 7)
-            })
-            .collect();
-        c.query_drop(format!("INSERT INTO t VALUES {}", values.join(",")))
-            .await
-            .unwrap();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while regions(&server).await < 3 {
-        assert!(std::time::Instant::now() < deadline, "the table splits");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    drop(c);
+    drop(split_table(&server).await);
     server.stop().await;
     std::fs::remove_dir_all(dir.path().join("columnar")).unwrap();
 
