@@ -1164,8 +1164,13 @@ impl Replica {
             let delay = now_ms.saturating_sub(physical_ms(commit_ts));
             state.visible.push(Duration::from_millis(delay));
         }
-        // A table whose definition was deleted and not put again (a rename
-        // puts it under a new key) is gone.
+        self.drop_undefined(&state, undefined);
+        Ok(())
+    }
+
+    /// Drops the tables of `undefined` whose definition was deleted and
+    /// not put again (a rename puts it under a new key).
+    fn drop_undefined(&self, state: &LearnerState, undefined: Vec<i64>) {
         for id in undefined {
             if !state.definitions.values().any(|(t, _)| *t == id) {
                 self.tables
@@ -1174,7 +1179,6 @@ impl Replica {
                     .remove(&id);
             }
         }
-        Ok(())
     }
 
     /// Keys whose values the learner needs: rows of tables that may have a
@@ -1318,14 +1322,7 @@ impl Replica {
             for key in gone {
                 self.commit_definition(&mut state, key, None, &mut undefined)?;
             }
-            for id in undefined {
-                if !state.definitions.values().any(|(t, _)| *t == id) {
-                    self.tables
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&id);
-                }
-            }
+            self.drop_undefined(&state, undefined);
             state.pending.retain(|(k, _), _| !inside(k));
         }
         self.apply_writes(&definitions)?;

@@ -1021,11 +1021,7 @@ fn cast_json(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String>
     if v.is_null() {
         return Ok(NULL);
     }
-    let is_text = matches!(
-        v.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    );
-    let json = if is_text || a[0].json {
+    let json = if crate::strfn::is_text(v) || a[0].json {
         parse(&string(v).unwrap_or_default())
             .map_err(|e| format!("Invalid JSON text in argument 1 to function cast_as_json: {e}"))?
     } else {

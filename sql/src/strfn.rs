@@ -171,7 +171,8 @@ fn make_set(a: &[ScalarValue]) -> ScalarValue {
     text(chosen.join(","))
 }
 
-fn is_text(v: &ScalarValue) -> bool {
+/// Whether a value is text (not a number, a date or binary).
+pub(crate) fn is_text(v: &ScalarValue) -> bool {
     matches!(
         v.data_type(),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View

@@ -499,6 +499,14 @@ fn str_to_date(text: &str, format: &str) -> Option<(Option<i64>, i64, u8)> {
         *input = &input[n..];
         Some(v)
     }
+    // `HH:MM:SS`.
+    fn clock(input: &mut &[u8]) -> Option<(i64, i64, i64)> {
+        let h = digits(input, 2)?;
+        *input = input.strip_prefix(b":")?;
+        let m = digits(input, 2)?;
+        *input = input.strip_prefix(b":")?;
+        Some((h, m, digits(input, 2)?))
+    }
     // A name from `names` (or its first three letters), as a 0-based index.
     fn name(input: &mut &[u8], names: &[&str]) -> Option<usize> {
         let lower: Vec<u8> = input
@@ -570,19 +578,9 @@ fn str_to_date(text: &str, format: &str) -> Option<(Option<i64>, i64, u8)> {
             'W' | 'a' => {
                 name(&mut input, &WEEKDAYS)?;
             }
-            'T' => {
-                hour = digits(&mut input, 2)?;
-                input = input.strip_prefix(b":")?;
-                minute = digits(&mut input, 2)?;
-                input = input.strip_prefix(b":")?;
-                second = digits(&mut input, 2)?;
-            }
+            'T' => (hour, minute, second) = clock(&mut input)?,
             'r' => {
-                hour = digits(&mut input, 2)?;
-                input = input.strip_prefix(b":")?;
-                minute = digits(&mut input, 2)?;
-                input = input.strip_prefix(b":")?;
-                second = digits(&mut input, 2)?;
+                (hour, minute, second) = clock(&mut input)?;
                 input = input.trim_ascii_start();
                 let word: Vec<u8> = input.iter().take(2).map(u8::to_ascii_uppercase).collect();
                 pm = Some(word == b"PM");
