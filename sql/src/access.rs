@@ -56,7 +56,8 @@ pub(crate) enum Path {
     /// Rows whose integer primary key is in the ranges described.
     KeyRanges(String),
     /// Rows found through an index, for `values` lookup values (each
-    /// limited to `range` of the next index column, when given).
+    /// limited to `range` of the next index column, when given; with no
+    /// values, the range of the index's first column).
     IndexLookup {
         index: String,
         values: usize,
@@ -294,6 +295,11 @@ impl TableAccessExec {
                 range: None,
                 ..
             } => format!("lookup of {values} value(s)"),
+            Path::IndexLookup {
+                values: 0,
+                range: Some(range),
+                ..
+            } => format!("range:{range}"),
             Path::IndexLookup {
                 values,
                 range: Some(range),

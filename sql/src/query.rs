@@ -618,10 +618,8 @@ impl RowTable {
                     .collect();
                 columns.push(column.id);
             }
-            if columns.is_empty() {
-                continue;
-            }
-            // A range on the next column narrows each prefix to a key range.
+            // A range on the next column narrows each prefix to a key range
+            // (with no column pinned, the range alone is the lookup).
             let range = index.columns.get(columns.len()).and_then(|&offset| {
                 let column = &self.info.columns[offset];
                 if !column.ty.is_integer() || column.ty.unsigned {
@@ -630,6 +628,7 @@ impl RowTable {
                 match ranges::combine(filters, &column.name.to_ascii_lowercase()) {
                     HandleSet::Range(lo, hi) if HandleSet::Range(lo, hi) != HandleSet::all() => {
                         Some((
+                            column.id,
                             i64::try_from(lo.max(i128::from(i64::MIN))).ok()?,
                             i64::try_from(hi.min(i128::from(i64::MAX))).ok()?,
                         ))
@@ -637,11 +636,16 @@ impl RowTable {
                     _ => None,
                 }
             });
+            if columns.is_empty() && range.is_none() {
+                continue;
+            }
             let clustered = index.primary && matches!(self.info.handle, HandleKind::Clustered);
-            let better = best.as_ref().is_none_or(|b| {
-                columns.len() > b.columns.len()
-                    || (columns.len() == b.columns.len() && clustered && !b.clustered)
-            });
+            // More pinned columns first; then a range over none; then the
+            // clustered key.
+            let rank = (columns.len(), range.is_some(), clustered);
+            let better = best
+                .as_ref()
+                .is_none_or(|b| rank > (b.columns.len(), b.range.is_some(), b.clustered));
             if better {
                 best = Some(Lookup {
                     index,
@@ -725,21 +729,54 @@ impl TableProvider for RowTable {
             .key_column()
             .map(|k| ranges::combine(filters, &k))
             .filter(|h| *h != HandleSet::all());
-        // The router's choice: key ranges always (they read no more than a
-        // scan); an index lookup unless the statistics say it would fetch
-        // so much of the table that one sequential scan costs less.
+        // Rows the key ranges hold: the statistics' estimate, never more
+        // than the keys the ranges admit.
+        let key_rows = handles.as_ref().map(|set| {
+            let in_range = match (set, &stats, &self.info.handle) {
+                (HandleSet::Range(lo, hi), Some(stats), &HandleKind::IntPk(o)) => {
+                    stats.rows_in_range(self.info.columns[o].id, *lo, *hi)
+                }
+                _ => table_rows,
+            };
+            in_range.map(|r| r.min(set.size()))
+        });
+        // An index lookup, unless the statistics say it would fetch so
+        // much of the table that one sequential scan costs less (a
+        // clustered key prefix reads no more than a scan would), or,
+        // without statistics, it is a range open at one end.
         let lookup = self.index_lookup(filters).and_then(|lookup| {
             let expected = lookup.expected_rows(stats.as_ref());
-            // A clustered key prefix reads no more than a scan would.
             match (expected, table_rows) {
                 (Some(e), Some(rows)) if !lookup.clustered && e * INDEX_LOOKUP_COST > rows => None,
+                (None, _) if lookup.open_range_only() => None,
                 _ => Some((lookup, expected)),
             }
-        }); // Key ranges and index lookups are the row store's; a scan of the
-        // whole table is cheaper on the columnar replica.
+        });
+        // Where both engines may serve, the cheaper one: the row store's
+        // key ranges and index lookups read only what they need; the
+        // columnar replica reads a whole table far faster per row, but
+        // waits for its learner first. Without statistics, rules: a key
+        // range or lookup goes to the row store, a full scan to columnar.
         let columnar = match self.choice {
             Choice::Only(engine) => engine == Engine::Columnar,
-            Choice::Cost => handles.is_none() && lookup.is_none(),
+            Choice::Cost => {
+                let row_cost = match (&key_rows, &lookup) {
+                    (Some(rows), _) => *rows,
+                    (None, Some((lookup, expected))) => expected.map(|e| {
+                        e * if lookup.clustered {
+                            1.0
+                        } else {
+                            INDEX_LOOKUP_COST
+                        }
+                    }),
+                    (None, None) => table_rows.or(Some(f64::INFINITY)),
+                };
+                let columnar_cost = table_rows.map(|r| COLUMNAR_START_COST + r * COLUMNAR_ROW_COST);
+                match (row_cost, columnar_cost) {
+                    (Some(row), Some(columnar)) => columnar < row,
+                    (row, _) => row == Some(f64::INFINITY),
+                }
+            }
         };
         if columnar {
             return self.columnar_scan(projection, filters, limit, table_rows);
@@ -748,16 +785,25 @@ impl TableProvider for RowTable {
             (Some(set), _) => (
                 source.rows(&self.info, Some(set)),
                 Path::KeyRanges(set.describe()),
-                table_rows.map(|r| r.min(set.size())),
+                key_rows.flatten(),
             ),
             (None, Some((lookup, expected))) => (
-                source.rows_by_index(&self.info, lookup.index, &lookup.prefixes, lookup.range),
+                source.rows_by_index(
+                    &self.info,
+                    lookup.index,
+                    &lookup.prefixes,
+                    lookup.range.map(|(_, lo, hi)| (lo, hi)),
+                ),
                 Path::IndexLookup {
                     index: lookup.index.name.clone(),
-                    values: lookup.prefixes.len(),
+                    values: if lookup.columns.is_empty() {
+                        0
+                    } else {
+                        lookup.prefixes.len()
+                    },
                     range: lookup
                         .range
-                        .map(|(lo, hi)| HandleSet::Range(lo.into(), hi.into()).describe()),
+                        .map(|(_, lo, hi)| HandleSet::Range(lo.into(), hi.into()).describe()),
                 },
                 expected,
             ),
@@ -859,6 +905,14 @@ fn is_comparison(f: &DfExpr) -> bool {
 /// entry, then the row by key).
 const INDEX_LOOKUP_COST: f64 = 3.0;
 
+/// What one row costs the columnar replica's scan, in row-store row reads
+/// (it scans whole tables some 10 to 40 times faster per row).
+const COLUMNAR_ROW_COST: f64 = 0.1;
+
+/// What a columnar read costs before its first row, in row-store row
+/// reads: the wait for the learner to apply up to the read timestamp.
+const COLUMNAR_START_COST: f64 = 1000.0;
+
 /// Value prefixes one lookup may read at most (the product of the `IN`
 /// lists of the pinned columns); past it, fewer columns are pinned.
 const MAX_LOOKUP_PREFIXES: usize = 1024;
@@ -872,20 +926,26 @@ struct Lookup<'a> {
     clustered: bool,
     /// Every column of a unique index is pinned: one row per prefix.
     complete: bool,
-    /// Inclusive bounds on the (signed integer) column after the prefix.
-    range: Option<(i64, i64)>,
+    /// The (signed integer) column after the prefix, and inclusive bounds
+    /// on it.
+    range: Option<(u32, i64, i64)>,
     columns: Vec<u32>,
     prefixes: Vec<Vec<Datum>>,
 }
 
 impl Lookup<'_> {
     /// Rows the lookup should find: one per prefix for a complete unique
-    /// match; otherwise the most selective pinned column's rows per value.
+    /// match; otherwise the most selective pinned column's rows per value,
+    /// or, with no column pinned, the rows in the range.
     fn expected_rows(&self, stats: Option<&crate::stats::TableStats>) -> Option<f64> {
         if self.complete {
             return Some(self.prefixes.len() as f64);
         }
         let stats = stats?;
+        if self.columns.is_empty() {
+            let (column, lo, hi) = self.range?;
+            return stats.rows_in_range(column, lo.into(), hi.into());
+        }
         let per_value = self
             .columns
             .iter()
@@ -894,6 +954,15 @@ impl Lookup<'_> {
         per_value
             .is_finite()
             .then_some(per_value * self.prefixes.len() as f64)
+    }
+
+    /// A range over no pinned column that is open at one end may cover the
+    /// whole table: without statistics the lookup is not worth it.
+    fn open_range_only(&self) -> bool {
+        self.columns.is_empty()
+            && self
+                .range
+                .is_some_and(|(_, lo, hi)| lo == i64::MIN || hi == i64::MAX)
     }
 }
 

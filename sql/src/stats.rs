@@ -1,5 +1,6 @@
-//! Per-table statistics for the router's cost estimates: the row count and
-//! each column's number of distinct values (NDV).
+//! Per-table statistics for the router's cost estimates: the row count,
+//! each column's number of distinct values (NDV), and the smallest and
+//! largest value of each integer column (for the rows a range holds).
 //!
 //! `ANALYZE TABLE` computes them exactly from a snapshot and stores them in
 //! the KV store (under `m\x03` + table id, beside the catalog), so every
@@ -12,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use duet_storage::codec::encode_key;
+use duet_storage::codec::{Datum, encode_key};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::TableInfo;
@@ -29,6 +30,10 @@ pub(crate) struct TableStats {
     /// Rows when last analyzed, and distinct values per column id then.
     pub analyzed_rows: u64,
     pub ndv: HashMap<u32, u64>,
+    /// Smallest and largest value per (signed) integer column id, when
+    /// analyzed; statistics stored before they were kept have none.
+    #[serde(default)]
+    pub bounds: HashMap<u32, (i64, i64)>,
     /// Rows inserted or deleted since the analysis.
     pub modified: u64,
 }
@@ -48,6 +53,27 @@ impl TableStats {
     /// Estimated rows with column `id` equal to one value.
     pub fn rows_per_value(&self, id: u32) -> Option<f64> {
         Some(self.rows as f64 / self.ndv(id)? as f64)
+    }
+
+    /// Estimated rows with integer column `id` in `[lo, hi]`: the share of
+    /// the analyzed `[min, max]` the range covers (values taken as evenly
+    /// spread), plus every row changed since the analysis if the range
+    /// reaches past those bounds (new keys usually land there). At least
+    /// one row unless the range is empty.
+    pub fn rows_in_range(&self, id: u32, lo: i128, hi: i128) -> Option<f64> {
+        if lo > hi {
+            return Some(0.0);
+        }
+        let &(min, max) = self.bounds.get(&id)?;
+        let (min, max) = (i128::from(min), i128::from(max));
+        let overlap = (hi.min(max) - lo.max(min) + 1).max(0) as f64;
+        let share = overlap / (max - min + 1) as f64;
+        let beyond = if lo < min || hi > max {
+            self.modified as f64
+        } else {
+            0.0
+        };
+        Some((share * self.rows as f64 + beyond).clamp(1.0, self.rows.max(1) as f64))
     }
 }
 
@@ -95,12 +121,16 @@ impl Stats {
         let rows = crate::table::scan_keyed_rows(txn, table)?;
         let mut distinct: Vec<std::collections::HashSet<Vec<u8>>> =
             vec![Default::default(); table.columns.len()];
+        let mut bounds: Vec<Option<(i64, i64)>> = vec![None; table.columns.len()];
         for (_, row) in &rows {
-            for (set, datum) in distinct.iter_mut().zip(row) {
+            for ((set, datum), bound) in distinct.iter_mut().zip(row).zip(&mut bounds) {
                 let mut buf = Vec::new();
                 // A float NaN cannot be a key: it counts as one value.
                 let _ = encode_key(datum, &mut buf);
                 set.insert(buf);
+                if let Datum::Int(v) = datum {
+                    *bound = Some(bound.map_or((*v, *v), |(lo, hi)| (lo.min(*v), hi.max(*v))));
+                }
             }
         }
         let stats = TableStats {
@@ -111,6 +141,13 @@ impl Stats {
                 .iter()
                 .zip(&distinct)
                 .map(|(c, set)| (c.id, set.len() as u64))
+                .collect(),
+            bounds: table
+                .columns
+                .iter()
+                .zip(&bounds)
+                .filter(|(c, _)| c.ty.is_integer() && !c.ty.unsigned)
+                .filter_map(|(c, b)| Some((c.id, (*b)?)))
                 .collect(),
             modified: 0,
         };
@@ -135,6 +172,7 @@ mod tests {
             rows: 2000,
             analyzed_rows: 1000,
             ndv: HashMap::from([(1, 10), (2, 1000)]),
+            bounds: HashMap::new(),
             modified: 1000,
         };
         assert_eq!(s.ndv(1), Some(20));
@@ -143,5 +181,30 @@ mod tests {
         assert_eq!(s.ndv(3), None);
         let shrunk = TableStats { rows: 5, ..s };
         assert_eq!(shrunk.ndv(2), Some(5));
+    }
+
+    #[test]
+    fn a_range_holds_its_share_of_the_analyzed_bounds_and_the_changes_past_them() {
+        let s = TableStats {
+            rows: 1000,
+            analyzed_rows: 1000,
+            ndv: HashMap::new(),
+            bounds: HashMap::from([(1, (1, 1000))]),
+            modified: 0,
+        };
+        assert_eq!(s.rows_in_range(1, 1, 1000), Some(1000.0));
+        assert_eq!(s.rows_in_range(1, 101, 200), Some(100.0));
+        assert_eq!(s.rows_in_range(1, 501, i128::from(i64::MAX)), Some(500.0));
+        assert_eq!(s.rows_in_range(1, 5000, 6000), Some(1.0));
+        assert_eq!(s.rows_in_range(1, 7, 6), Some(0.0));
+        assert_eq!(s.rows_in_range(2, 1, 2), None);
+        // 500 rows inserted since: a range past the old maximum may hold them.
+        let grown = TableStats {
+            rows: 1500,
+            modified: 500,
+            ..s
+        };
+        assert_eq!(grown.rows_in_range(1, 1001, 2000), Some(500.0));
+        assert_eq!(grown.rows_in_range(1, 1, 100), Some(150.0));
     }
 }

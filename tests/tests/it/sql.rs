@@ -422,9 +422,9 @@ async fn explain_shows_each_access_its_engine_and_path() {
     )
     .await
     .unwrap();
-    // 200 rows: k has two values (an index lookup would fetch half the
+    // 2000 rows: k has two values (an index lookup would fetch half the
     // table), u one per row.
-    let values: Vec<String> = (1..=200)
+    let values: Vec<String> = (1..=2000)
         .map(|i| format!("({i}, {}, {i}, 'v{i}')", i % 2))
         .collect();
     c.query_drop(format!("INSERT INTO r VALUES {}", values.join(",")))
@@ -463,40 +463,79 @@ async fn explain_shows_each_access_its_engine_and_path() {
     assert_eq!(scan[3].as_deref(), Some("table:test.r"));
     assert_eq!(scan[4].as_deref(), Some("range:[191,+inf]"));
 
-    // Without statistics an equality on an index column uses the index.
+    // Without statistics an equality on an index column uses the index,
+    // and so does a range of its first column closed at both ends; one
+    // open at an end may cover the table, and goes to one scan.
     let before = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE k = 1").await;
     access(&before, "IndexLookUp");
+    let closed = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE u BETWEEN 10 AND 19").await;
+    let lookup = access(&closed, "IndexLookUp");
+    assert_eq!(lookup[3].as_deref(), Some("table:test.r, index:iu"));
+    assert_eq!(lookup[4].as_deref(), Some("range:[10,19]"));
+    let open = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE u > 10").await;
+    access(&open, "ColumnarScan");
     let analyzed = rows(&mut c, "ANALYZE TABLE r").await;
     assert_eq!(analyzed, table(&[&["test.r", "analyze", "status", "OK"]]));
     // With them, the router reads half the table by one scan instead, on
     // the columnar replica…
     let common = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE k = 1").await;
     let full = access(&common, "ColumnarScan");
-    assert_eq!(full[1].as_deref(), Some("200.00"));
+    assert_eq!(full[1].as_deref(), Some("2000.00"));
     assert_eq!(full[2].as_deref(), Some("columnar"));
-    // …and still looks a selective value up.
+    // …and still looks a selective value up…
     let rare = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE u = 7").await;
     let lookup = access(&rare, "IndexLookUp");
     assert_eq!(lookup[1].as_deref(), Some("1.00"));
     assert_eq!(lookup[3].as_deref(), Some("table:test.r, index:iu"));
-    // Both plans answer the same.
+    // …or a short range, by the share of the column's values it covers.
+    let short = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE u > 1990").await;
+    let lookup = access(&short, "IndexLookUp");
+    assert_eq!(lookup[1].as_deref(), Some("10.00"));
+    assert_eq!(lookup[4].as_deref(), Some("range:[1991,+inf]"));
+    // A key range is the row store's while it is short; one holding most
+    // of the table is cheaper as a columnar scan.
+    let keys = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE id > 1900").await;
+    let scan = access(&keys, "TableRangeScan");
+    assert_eq!(scan[1].as_deref(), Some("100.00"));
+    let most = rows(&mut c, "EXPLAIN SELECT v FROM r WHERE id > 100").await;
+    assert_eq!(
+        access(&most, "ColumnarScan")[2].as_deref(),
+        Some("columnar")
+    );
+    // Every plan answers the same.
     assert_eq!(
         rows(&mut c, "SELECT v FROM r WHERE u = 7").await,
         table(&[&["v7"]])
     );
-    assert_eq!(
-        rows(&mut c, "SELECT count(*) FROM r WHERE k = 1").await,
-        table(&[&["100"]])
-    );
-    // Statistics follow writes between analyses.
-    c.query_drop("DELETE FROM r WHERE id > 100").await.unwrap();
+    for (query, count) in [
+        ("SELECT count(*) FROM r WHERE k = 1", "1000"),
+        ("SELECT count(*) FROM r WHERE u BETWEEN 10 AND 19", "10"),
+        ("SELECT count(*) FROM r WHERE u > 1990", "10"),
+        ("SELECT count(*) FROM r WHERE id > 1900", "100"),
+        ("SELECT count(*) FROM r WHERE id > 100", "1900"),
+    ] {
+        assert_eq!(rows(&mut c, query).await, table(&[&[count]]), "{query}");
+    }
+    // Statistics follow writes between analyses; a small table is cheaper
+    // to scan on the row store than to wait for the replica.
+    c.query_drop("DELETE FROM r WHERE id > 1500").await.unwrap();
     let after = rows(&mut c, "EXPLAIN SELECT v FROM r").await;
-    assert_eq!(access(&after, "ColumnarScan")[1].as_deref(), Some("100.00"));
+    assert_eq!(
+        access(&after, "ColumnarScan")[1].as_deref(),
+        Some("1500.00")
+    );
+    c.query_drop("DELETE FROM r WHERE id > 100").await.unwrap();
+    let small = rows(&mut c, "EXPLAIN SELECT v FROM r").await;
+    assert_eq!(
+        access(&small, "TableFullScan")[1].as_deref(),
+        Some("100.00")
+    );
 
-    // EXPLAIN ANALYZE runs the query and adds actual rows and time.
+    // EXPLAIN ANALYZE runs the query and adds actual rows and time; a
+    // hint still sends the small table to the replica.
     let analyzed = rows(
         &mut c,
-        "EXPLAIN ANALYZE SELECT k, count(*) FROM r GROUP BY k",
+        "EXPLAIN ANALYZE SELECT /*+ READ_FROM_STORAGE(COLUMNAR[r]) */ k, count(*) FROM r GROUP BY k",
     )
     .await;
     assert_eq!(analyzed[0].len(), 7);
