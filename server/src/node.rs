@@ -2,8 +2,9 @@
 //! store hosting the node's regions (one voter by default; the founding
 //! voters of `initial_cluster` otherwise, talking over TCP on `raft_addr`),
 //! the timestamp oracle, the transaction client every session begins
-//! through, and the background loops: split checks here, GC and columnar
-//! compaction in [`crate::gc`].
+//! through, and the background loops: split checks and the heartbeats of
+//! transactions holding row locks here, GC and columnar compaction in
+//! [`crate::gc`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -219,11 +220,14 @@ impl Node {
                 config.region_split_keys,
             )));
         }
-        let client = TxnClient::new(
-            Arc::clone(&txn_store),
-            Arc::clone(&tso),
-            TxnOptions::default(),
-        );
+        let options = TxnOptions::default();
+        // Four heartbeats per lock TTL: a lost one or two do not matter.
+        let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
+        let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
+        background.push(tokio::spawn(heartbeat_loop(
+            client.clone(),
+            heartbeat_every,
+        )));
         let life_ms = config.gc_life_time_secs.saturating_mul(1000);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
         if config.gc_interval_secs > 0 {
@@ -466,6 +470,22 @@ async fn split_loop(
 /// Adds this node's learner store to every region that has this node's
 /// voter but not its learner: at once, then every second (regions founded
 /// before learners existed, regions of a node that joined).
+/// Every `every`, extends the primary lock of each of this node's running
+/// transactions that hold row locks (`SELECT … FOR UPDATE`), so that they
+/// keep them for as long as they last, as MySQL does.
+async fn heartbeat_loop(client: TxnClient<ClusterStore<RocksEngine>>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let client = client.clone();
+        match tokio::task::spawn_blocking(move || client.keep_alive()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "a transaction heartbeat failed"),
+            Err(e) => warn!(error = %e, "a transaction heartbeat panicked"),
+        }
+    }
+}
+
 async fn learner_loop(
     store: Arc<RaftStore<RocksEngine>>,
     txn_store: Arc<ClusterStore<RocksEngine>>,

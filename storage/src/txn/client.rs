@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::commands::{
     AcquirePessimisticLock, CheckTxnStatus, Commit, Mutation, Op, PessimisticRollback, Prewrite,
-    ResolveLock, Response, Rollback, TxnStatus,
+    ResolveLock, Response, Rollback, TxnHeartBeat, TxnStatus,
 };
 use super::store::TxnStore;
 use crate::error::{Error, Result};
@@ -60,6 +60,10 @@ pub struct TxnClient<S: TxnStore> {
     /// transactions, with how many share each: GC must not collect what
     /// they still read.
     running: Arc<Mutex<BTreeMap<u64, usize>>>,
+    /// The running transactions that hold pessimistic locks, by start
+    /// timestamp, with their primary key: [`keep_alive`](Self::keep_alive)
+    /// keeps those locks from expiring while their client thinks.
+    pessimistic: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
 }
 
 impl<S: TxnStore> Clone for TxnClient<S> {
@@ -69,6 +73,7 @@ impl<S: TxnStore> Clone for TxnClient<S> {
             tso: Arc::clone(&self.tso),
             options: self.options.clone(),
             running: Arc::clone(&self.running),
+            pessimistic: Arc::clone(&self.pessimistic),
         }
     }
 }
@@ -80,7 +85,44 @@ impl<S: TxnStore> TxnClient<S> {
             tso,
             options,
             running: Arc::default(),
+            pessimistic: Arc::default(),
         }
+    }
+
+    /// Raises the primary lock's TTL of every running transaction (begun
+    /// through this client or a clone) that holds pessimistic locks to
+    /// `pessimistic_lock_ttl_ms` from now, as MySQL holds a row lock for
+    /// as long as its transaction lasts, however long its client waits
+    /// between statements. Call it more often than that TTL. Returns how
+    /// many transactions it kept alive; one whose lock is already gone
+    /// (it finished meanwhile, or was resolved) is skipped.
+    pub fn keep_alive(&self) -> Result<usize> {
+        let live: Vec<(u64, Vec<u8>)> = self
+            .pessimistic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(ts, primary)| (*ts, primary.clone()))
+            .collect();
+        if live.is_empty() {
+            return Ok(0);
+        }
+        let now = physical_ms(self.tso.get_ts()?);
+        let mut kept = 0;
+        for (start_ts, primary) in live {
+            let cmd = TxnHeartBeat {
+                primary,
+                start_ts,
+                advise_ttl: now.saturating_sub(physical_ms(start_ts))
+                    + self.options.pessimistic_lock_ttl_ms,
+            };
+            match self.store.execute(cmd.into()) {
+                Ok(_) => kept += 1,
+                Err(Error::TxnLockNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(kept)
     }
 
     /// The start timestamp of the oldest transaction begun through this
@@ -216,6 +258,13 @@ pub struct Transaction<S: TxnStore> {
 
 impl<S: TxnStore> Drop for Transaction<S> {
     fn drop(&mut self) {
+        if !self.pessimistic_locks.is_empty() {
+            self.client
+                .pessimistic
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.start_ts);
+        }
         let mut running = self
             .client
             .running
@@ -260,9 +309,12 @@ impl<S: TxnStore> Transaction<S> {
                 .entry(k.clone())
                 .or_insert_with(|| Mutation::new(Op::Lock, k.clone(), Vec::new()));
         }
-        self.primary = savepoint
-            .primary
-            .or_else(|| self.writes.keys().next().cloned());
+        // Pessimistic locks name the primary they were taken with.
+        if self.pessimistic_locks.is_empty() {
+            self.primary = savepoint
+                .primary
+                .or_else(|| self.writes.keys().next().cloned());
+        }
     }
 
     /// The value of `key`: this transaction's own write, else the snapshot.
@@ -368,23 +420,43 @@ impl<S: TxnStore> Transaction<S> {
     /// committed values, which this transaction's reads of those keys see
     /// from now on. Another transaction's write to them waits for (or
     /// conflicts with) this one.
+    ///
+    /// A key this transaction already wrote, from its snapshot, is locked as
+    /// of the start instead: a commit to it since then is a write conflict,
+    /// as its prewrite would have found (a lock taken now would let that
+    /// stale write overwrite the newer commit). The primary key is always
+    /// among the locked keys, since others decide this transaction's fate
+    /// by it; one that an earlier write chose is locked the same way.
     pub fn lock_for_update(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
-        let for_update_ts = self.client.tso.get_ts()?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let primary = self.primary.get_or_insert_with(|| keys[0].clone()).clone();
-        let cmd = AcquirePessimisticLock {
-            keys: keys.to_vec(),
-            primary,
-            start_ts: self.start_ts,
-            for_update_ts,
-            lock_ttl: self.elapsed_ms()? + self.client.options.pessimistic_lock_ttl_ms,
+        let wrote = |k: &Vec<u8>| {
+            !self.pessimistic_locks.contains_key(k)
+                && self.writes.get(k).is_some_and(|m| m.op() != Op::Lock)
         };
-        self.client
-            .with_lock_resolution(|| self.client.store.execute(cmd.clone().into()))?;
-        for k in keys {
-            self.pessimistic_locks.insert(k.clone(), for_update_ts);
-            self.writes
-                .entry(k.clone())
-                .or_insert_with(|| Mutation::new(Op::Lock, k.clone(), Vec::new()));
+        let mut since_start: Vec<Vec<u8>> = keys.iter().filter(|k| wrote(k)).cloned().collect();
+        if !self.pessimistic_locks.contains_key(&primary) && !keys.contains(&primary) {
+            since_start.insert(0, primary.clone());
+        }
+        let fresh: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|k| !since_start.contains(k))
+            .cloned()
+            .collect();
+        // The primary's lock goes first: a secondary's lock never points
+        // at a primary without one.
+        let for_update_ts = self.client.tso.get_ts()?;
+        let (first, second) = if fresh.contains(&primary) {
+            ((fresh, for_update_ts), (since_start, self.start_ts))
+        } else {
+            ((since_start, self.start_ts), (fresh, for_update_ts))
+        };
+        for (keys, ts) in [first, second] {
+            if !keys.is_empty() {
+                self.acquire_pessimistic(&keys, ts)?;
+            }
         }
         let snap = self.client.store.snapshot()?;
         let reader = MvccReader::new(&snap);
@@ -396,6 +468,37 @@ impl<S: TxnStore> Transaction<S> {
             self.locked_values.insert(k.clone(), v.clone());
         }
         Ok(values)
+    }
+
+    /// Takes this transaction's pessimistic locks on `keys`, failing on any
+    /// commit to them after `for_update_ts`.
+    fn acquire_pessimistic(&mut self, keys: &[Vec<u8>], for_update_ts: u64) -> Result<()> {
+        let Some(primary) = self.primary.clone() else {
+            return Err(Error::Tso("a pessimistic lock without a primary".into()));
+        };
+        let cmd = AcquirePessimisticLock {
+            keys: keys.to_vec(),
+            primary,
+            start_ts: self.start_ts,
+            for_update_ts,
+            lock_ttl: self.elapsed_ms()? + self.client.options.pessimistic_lock_ttl_ms,
+        };
+        self.client
+            .with_lock_resolution(|| self.client.store.execute(cmd.clone().into()))?;
+        if self.pessimistic_locks.is_empty() {
+            self.client
+                .pessimistic
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(self.start_ts, cmd.primary.clone());
+        }
+        for k in keys {
+            self.pessimistic_locks.insert(k.clone(), for_update_ts);
+            self.writes
+                .entry(k.clone())
+                .or_insert_with(|| Mutation::new(Op::Lock, k.clone(), Vec::new()));
+        }
+        Ok(())
     }
 
     /// Two-phase commit; returns the commit timestamp (0 if nothing was written).

@@ -402,3 +402,77 @@ fn gc_waits_for_a_crashed_transaction_until_its_locks_are_resolved() {
         "the committed secondary survived"
     );
 }
+
+/// Moves the clock `ms` forward.
+fn advance<E: Engine>(env: &Env<E>, ms: u64) {
+    env.clock.fetch_add(ms, Ordering::SeqCst);
+}
+
+#[test]
+fn heartbeats_keep_a_thinking_transactions_row_locks() {
+    let env = Env::<MemoryEngine>::memory();
+    let mut holder = env.client.begin().unwrap();
+    holder.lock_for_update(&[b"k".to_vec()]).unwrap();
+    assert_eq!(env.client.keep_alive().unwrap(), 1);
+    // Its client thinks for 15 s, then 15 s more: one heartbeat between
+    // keeps the 20 s lock alive past 30 s.
+    advance(&env, 15_000);
+    assert_eq!(env.client.keep_alive().unwrap(), 1);
+    advance(&env, 15_000);
+    let mut writer = env.client.begin().unwrap();
+    writer.put(b"k".to_vec(), b"other".to_vec());
+    assert!(matches!(
+        writer.commit().unwrap_err(),
+        Error::KeyIsLocked(_)
+    ));
+    holder.put(b"k".to_vec(), b"mine".to_vec());
+    holder.commit().unwrap();
+    assert_eq!(env.read(b"k"), Some(b"mine".to_vec()));
+    assert_eq!(env.client.keep_alive().unwrap(), 0, "nothing left to keep");
+
+    // Without heartbeats the same wait lets another writer roll it back.
+    let mut idle = env.client.begin().unwrap();
+    idle.lock_for_update(&[b"k".to_vec()]).unwrap();
+    advance(&env, 30_000);
+    env.commit_put(b"k", b"other");
+    idle.put(b"k".to_vec(), b"late".to_vec());
+    assert!(idle.commit().is_err());
+    assert_eq!(env.read(b"k"), Some(b"other".to_vec()));
+}
+
+#[test]
+fn a_locking_read_after_a_write_keeps_the_primary_locked_and_the_write_checked() {
+    let env = Env::<MemoryEngine>::memory();
+    // The write picks the primary; the later locking read locks it too, so
+    // a writer meeting the secondary's lock finds a live transaction.
+    let mut t = env.client.begin().unwrap();
+    t.put(b"a".to_vec(), b"mine".to_vec());
+    t.lock_for_update(&[b"b".to_vec()]).unwrap();
+    let mut other = env.client.begin().unwrap();
+    other.put(b"b".to_vec(), b"other".to_vec());
+    assert!(matches!(other.commit().unwrap_err(), Error::KeyIsLocked(_)));
+    t.put(b"b".to_vec(), b"mine".to_vec());
+    t.commit().unwrap();
+    assert_eq!(env.read(b"a"), Some(b"mine".to_vec()));
+    assert_eq!(env.read(b"b"), Some(b"mine".to_vec()));
+
+    // A key written from the snapshot, then committed by another, then
+    // locked: a conflict, not an overwrite of the newer commit.
+    let mut stale = env.client.begin().unwrap();
+    stale.put(b"c".to_vec(), b"from the snapshot".to_vec());
+    env.commit_put(b"c", b"newer");
+    assert!(matches!(
+        stale.lock_for_update(&[b"c".to_vec()]).unwrap_err(),
+        Error::WriteConflict { .. }
+    ));
+    drop(stale);
+    assert_eq!(env.read(b"c"), Some(b"newer".to_vec()));
+    assert!(
+        env.client
+            .begin()
+            .unwrap()
+            .lock_for_update(&[])
+            .unwrap()
+            .is_empty()
+    );
+}

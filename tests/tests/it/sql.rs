@@ -666,6 +666,39 @@ async fn select_for_update_locks_and_reads_the_latest_rows() {
     );
     a.query_drop("ROLLBACK").await.unwrap();
 
+    // A row written earlier in the transaction (from its snapshot), then
+    // changed by another, then locked: a conflict (1213), never an
+    // overwrite of the newer commit. A locking read after a write to
+    // another row still holds its lock against other writers.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.query_drop("UPDATE acct SET bal = 500 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut a, "SELECT bal FROM acct WHERE id = 1 FOR UPDATE").await,
+        1213
+    );
+    a.query_drop("ROLLBACK").await.unwrap();
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    a.query_drop("SELECT bal FROM acct WHERE id = 2 FOR UPDATE")
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut b, "UPDATE acct SET bal = 0 WHERE id = 2").await,
+        1205
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut b, "SELECT bal FROM acct WHERE id = 1").await,
+        table(&[&["501"]])
+    );
+
     // A client that disconnects mid-transaction leaves no lock behind.
     let mut gone = t.connect().await;
     gone.query_drop("USE test").await.unwrap();

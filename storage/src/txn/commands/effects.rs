@@ -431,6 +431,7 @@ impl Command {
             Some(Kind::AcquirePessimisticLock(c)) => keys(&c.keys),
             Some(Kind::PessimisticRollback(c)) => keys(&c.keys),
             Some(Kind::CheckTxnStatus(c)) => vec![c.primary.as_slice()],
+            Some(Kind::TxnHeartBeat(c)) => vec![c.primary.as_slice()],
             Some(Kind::Gc(_) | Kind::DestroyRange(_) | Kind::TsoLimit(_)) | None => Vec::new(),
         }
     }

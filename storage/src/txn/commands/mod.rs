@@ -146,6 +146,19 @@ pub struct PessimisticRollback {
     pub start_ts: u64,
 }
 
+/// Keep a live transaction's primary lock from expiring: raise its TTL to
+/// `advise_ttl` (never lower it). Fails with `TxnLockNotFound` once the
+/// lock is gone (committed, rolled back, or resolved by another).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TxnHeartBeat {
+    #[prost(bytes = "vec", tag = "1")]
+    pub primary: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub start_ts: u64,
+    #[prost(uint64, tag = "3")]
+    pub advise_ttl: u64,
+}
+
 /// Remove versions no reader at or after `safe_point` can see, in
 /// `[start, end)` (an empty `end` means no bound). Replicated like any other
 /// command, so every replica deletes the same versions at the same log
@@ -184,7 +197,7 @@ pub struct TsoLimit {
 /// One replicated transaction action.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Command {
-    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
+    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub kind: Option<command::Kind>,
 }
 
@@ -212,6 +225,8 @@ pub mod command {
         TsoLimit(super::TsoLimit),
         #[prost(message, tag = "10")]
         DestroyRange(super::DestroyRange),
+        #[prost(message, tag = "11")]
+        TxnHeartBeat(super::TxnHeartBeat),
     }
 }
 
@@ -234,7 +249,8 @@ into_command!(
     CheckTxnStatus,
     ResolveLock,
     AcquirePessimisticLock,
-    PessimisticRollback
+    PessimisticRollback,
+    TxnHeartBeat
 );
 
 impl Command {
@@ -316,6 +332,9 @@ impl Command {
             Kind::CheckTxnStatus(c) => {
                 in_range(&c.primary, start, end).then_some(Kind::CheckTxnStatus(c.clone()))?
             }
+            Kind::TxnHeartBeat(c) => {
+                in_range(&c.primary, start, end).then_some(Kind::TxnHeartBeat(c.clone()))?
+            }
             Kind::TsoLimit(c) => start.is_empty().then_some(Kind::TsoLimit(c.clone()))?,
             Kind::Gc(c) => {
                 let (start, end) = overlap(&c.start, &c.end, start, end)?;
@@ -383,6 +402,7 @@ pub fn apply<S: Snapshot>(snap: &S, cmd: &Command) -> Result<(WriteBatch, Respon
         Kind::ResolveLock(c) => resolve_lock::apply(snap, c).map(done),
         Kind::AcquirePessimisticLock(c) => pessimistic::acquire(snap, c).map(done),
         Kind::PessimisticRollback(c) => pessimistic::rollback(snap, c).map(done),
+        Kind::TxnHeartBeat(c) => pessimistic::heart_beat(snap, c).map(done),
         Kind::TsoLimit(c) => {
             let mut batch = WriteBatch::new();
             let key = crate::tso::LIMIT_KEY.to_vec();

@@ -1,9 +1,10 @@
 //! Pessimistic locks: taken before prewrite at `for_update_ts` (the moment a
 //! `SELECT … FOR UPDATE` reads), they fail on any commit after that moment,
 //! and are replaced by ordinary locks at prewrite or released by a
-//! pessimistic rollback.
+//! pessimistic rollback. A transaction that holds them keeps its primary
+//! lock alive by heartbeats while it lasts.
 
-use super::{AcquirePessimisticLock, PessimisticRollback};
+use super::{AcquirePessimisticLock, PessimisticRollback, TxnHeartBeat};
 use crate::engine::{Snapshot, WriteBatch};
 use crate::error::{Error, Result};
 use crate::mvcc::{Lock, LockKind, MvccReader, MvccTxn, WriteKind};
@@ -71,6 +72,27 @@ pub(super) fn rollback<S: Snapshot>(snap: &S, c: &PessimisticRollback) -> Result
             && lock.lock_kind() == LockKind::Pessimistic
         {
             txn.unlock(key);
+        }
+    }
+    Ok(txn.into_batch())
+}
+
+/// Raises the TTL of the transaction's primary lock to `advise_ttl`.
+pub(super) fn heart_beat<S: Snapshot>(snap: &S, c: &TxnHeartBeat) -> Result<WriteBatch> {
+    let reader = MvccReader::new(snap);
+    let mut txn = MvccTxn::new();
+    match reader.load_lock(&c.primary)? {
+        Some(mut lock) if lock.start_ts == c.start_ts => {
+            if c.advise_ttl > lock.ttl {
+                lock.ttl = c.advise_ttl;
+                txn.put_lock(&c.primary, &lock);
+            }
+        }
+        _ => {
+            return Err(Error::TxnLockNotFound {
+                start_ts: c.start_ts,
+                key: c.primary.clone(),
+            });
         }
     }
     Ok(txn.into_batch())
