@@ -67,6 +67,9 @@ pub struct Config {
     /// even after a crash, loads it and replays the log from there; 0:
     /// only at a clean stop).
     pub columnar_checkpoint_secs: u64,
+    /// How often the node analyzes the tables its writes made stale (the
+    /// router's statistics; 0: only `ANALYZE TABLE`).
+    pub auto_analyze_interval_secs: u64,
 }
 
 /// A MySQL account.
@@ -111,6 +114,7 @@ impl Default for Config {
             columnar_chunk_rows: 65_536,
             columnar_read_wait_ms: 10_000,
             columnar_checkpoint_secs: 60,
+            auto_analyze_interval_secs: 60,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -142,6 +146,7 @@ const ENV_KEYS: &[&str] = &[
     "columnar_chunk_rows",
     "columnar_read_wait_ms",
     "columnar_checkpoint_secs",
+    "auto_analyze_interval_secs",
 ];
 
 impl Config {

@@ -60,8 +60,15 @@ impl Server {
         // Opening reads (and on first start writes) the catalog: blocking work.
         let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;
         let metrics = Arc::new(Metrics::new());
-        let shared = Arc::new(mysql::Shared::new(db, &config, Arc::clone(&metrics)));
         let shutdown = CancellationToken::new();
+        if config.auto_analyze_interval_secs > 0 {
+            tokio::spawn(auto_analyze_loop(
+                Arc::clone(&db),
+                Duration::from_secs(config.auto_analyze_interval_secs),
+                shutdown.clone(),
+            ));
+        }
+        let shared = Arc::new(mysql::Shared::new(db, &config, Arc::clone(&metrics)));
         let grace = Duration::from_secs(config.shutdown_timeout_secs);
         let task = tokio::spawn(run(
             mysql,
@@ -106,6 +113,27 @@ impl Server {
     pub async fn wait(self) {
         if let Err(e) = self.task.await {
             warn!(error = %e, "server task failed");
+        }
+    }
+}
+
+/// Every `every` until `shutdown`, analyzes the tables whose statistics
+/// the writes since made stale, so that the router's estimates follow the
+/// data without an `ANALYZE TABLE`.
+async fn auto_analyze_loop(db: Arc<Database>, every: Duration, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let db = Arc::clone(&db);
+        match tokio::task::spawn_blocking(move || db.auto_analyze()).await {
+            Ok(Ok(tables)) if !tables.is_empty() => info!(?tables, "analyzed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "automatic analysis failed"),
+            Err(e) => warn!(error = %e, "automatic analysis panicked"),
         }
     }
 }

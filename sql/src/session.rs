@@ -149,6 +149,37 @@ impl Database {
         Err(Error::Deadlock)
     }
 
+    /// Analyzes every table whose statistics the writes since made stale
+    /// (see [`crate::stats`]), each in its own transaction; returns the
+    /// tables analyzed, as `database.table`. A conflict leaves a table for
+    /// the next round.
+    pub fn auto_analyze(&self) -> Result<Vec<String>> {
+        let due = self.stats.due();
+        let mut analyzed = Vec::new();
+        for id in due {
+            let mut txn = self.kv.begin().map_err(Error::from_storage)?;
+            let catalog = self.catalog(txn.as_ref())?;
+            let found = catalog.databases().find_map(|db| {
+                catalog
+                    .tables(&db.name)
+                    .into_iter()
+                    .find(|t| t.id == id)
+                    .map(|t| (db.name.clone(), t))
+            });
+            let Some((database, table)) = found else {
+                self.stats.forget(id);
+                continue;
+            };
+            self.stats.analyze(txn.as_mut(), &table)?;
+            match txn.commit() {
+                Ok(_) => analyzed.push(format!("{database}.{}", table.name)),
+                Err(e) if e.is_retryable() => {}
+                Err(e) => return Err(Error::from_storage(e)),
+            }
+        }
+        Ok(analyzed)
+    }
+
     /// The schema `txn` sees: the shared copy when its version matches.
     pub(crate) fn catalog(&self, txn: &dyn KvTxn) -> Result<Arc<Catalog>> {
         let version = Catalog::read_version(txn)?;

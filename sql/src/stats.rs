@@ -8,7 +8,11 @@
 //! them current in memory: each statement's inserted and deleted rows move
 //! the row count, and the NDVs scale with it (capped by the row count). A
 //! table never analyzed has no statistics; the router then uses rules
-//! rather than costs.
+//! rather than costs. Tables change under their statistics, so the
+//! instance analyzes again on its own ([`Stats::due`], run by the server's
+//! auto-analyze loop): a table never analyzed once this node has written
+//! [`AUTO_ANALYZE_ROWS`] of its rows, and an analyzed one once the rows
+//! written since reach half of those it had (and that many).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -77,11 +81,22 @@ impl TableStats {
     }
 }
 
+/// Rows a node writes to a table (inserted or deleted) before it analyzes
+/// the table on its own.
+pub(crate) const AUTO_ANALYZE_ROWS: u64 = 1000;
+
 /// The instance's statistics, shared by its sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
     /// Loaded (or known absent) tables, by id.
-    tables: Mutex<HashMap<i64, Option<TableStats>>>,
+    tables: HashMap<i64, Option<TableStats>>,
+    /// Rows written to tables without statistics (or not loaded yet).
+    unanalyzed: HashMap<i64, u64>,
 }
 
 fn stats_key(table_id: i64) -> Vec<u8> {
@@ -93,14 +108,14 @@ fn stats_key(table_id: i64) -> Vec<u8> {
 impl Stats {
     /// The statistics of `table`, read from the store on first use.
     pub fn get(&self, txn: &dyn KvTxn, table: &TableInfo) -> Result<Option<TableStats>> {
-        if let Some(known) = self.lock().get(&table.id) {
+        if let Some(known) = self.lock().tables.get(&table.id) {
             return Ok(known.clone());
         }
         let stored = match txn.get(&stats_key(table.id)).map_err(Error::from_storage)? {
             Some(bytes) => serde_json::from_slice(&bytes).ok(),
             None => None,
         };
-        self.lock().insert(table.id, stored.clone());
+        self.lock().tables.insert(table.id, stored.clone());
         Ok(stored)
     }
 
@@ -109,10 +124,41 @@ impl Stats {
         if inserted == 0 && deleted == 0 {
             return;
         }
-        if let Some(Some(s)) = self.lock().get_mut(&table_id) {
-            s.rows = (s.rows + inserted).saturating_sub(deleted);
-            s.modified += inserted + deleted;
+        let mut inner = self.lock();
+        match inner.tables.get_mut(&table_id) {
+            Some(Some(s)) => {
+                s.rows = (s.rows + inserted).saturating_sub(deleted);
+                s.modified += inserted + deleted;
+            }
+            _ => *inner.unanalyzed.entry(table_id).or_default() += inserted + deleted,
         }
+    }
+
+    /// The tables to analyze again: those never analyzed that took
+    /// [`AUTO_ANALYZE_ROWS`] writes here, and those whose writes since the
+    /// analysis reach half their rows then (and at least that many).
+    pub fn due(&self) -> Vec<i64> {
+        let inner = self.lock();
+        let stale = inner.tables.iter().filter_map(|(id, s)| {
+            let s = s.as_ref()?;
+            (s.modified >= AUTO_ANALYZE_ROWS.max(s.analyzed_rows / 2)).then_some(*id)
+        });
+        let fresh = inner
+            .unanalyzed
+            .iter()
+            .filter(|(_, written)| **written >= AUTO_ANALYZE_ROWS)
+            .map(|(id, _)| *id);
+        let mut due: Vec<i64> = stale.chain(fresh).collect();
+        due.sort_unstable();
+        due.dedup();
+        due
+    }
+
+    /// Forgets a dropped table.
+    pub fn forget(&self, table_id: i64) {
+        let mut inner = self.lock();
+        inner.tables.remove(&table_id);
+        inner.unanalyzed.remove(&table_id);
     }
 
     /// Computes `table`'s statistics from `txn`'s snapshot and writes them
@@ -153,12 +199,14 @@ impl Stats {
         };
         let bytes = serde_json::to_vec(&stats).map_err(|e| Error::Internal(e.to_string()))?;
         txn.put(stats_key(table.id), bytes);
-        self.lock().insert(table.id, Some(stats.clone()));
+        let mut inner = self.lock();
+        inner.tables.insert(table.id, Some(stats.clone()));
+        inner.unanalyzed.remove(&table.id);
         Ok(stats)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Option<TableStats>>> {
-        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -181,6 +229,30 @@ mod tests {
         assert_eq!(s.ndv(3), None);
         let shrunk = TableStats { rows: 5, ..s };
         assert_eq!(shrunk.ndv(2), Some(5));
+    }
+
+    #[test]
+    fn tables_are_due_for_analysis_after_enough_writes() {
+        let stats = Stats::default();
+        stats.changed(1, AUTO_ANALYZE_ROWS - 1, 0);
+        assert!(stats.due().is_empty());
+        stats.changed(1, 0, 1);
+        assert_eq!(stats.due(), vec![1]);
+        // An analyzed table of 4000 rows: due after 2000 writes.
+        let analyzed = TableStats {
+            rows: 4000,
+            analyzed_rows: 4000,
+            ndv: HashMap::new(),
+            bounds: HashMap::new(),
+            modified: 0,
+        };
+        stats.lock().tables.insert(2, Some(analyzed));
+        stats.changed(2, 1500, 0);
+        assert_eq!(stats.due(), vec![1]);
+        stats.changed(2, 0, 500);
+        assert_eq!(stats.due(), vec![1, 2]);
+        stats.forget(1);
+        assert_eq!(stats.due(), vec![2]);
     }
 
     #[test]

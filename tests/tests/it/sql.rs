@@ -581,6 +581,54 @@ async fn explain_shows_each_access_its_engine_and_path() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_written_enough_are_analyzed_without_being_asked() {
+    let t = TestServer::start_with(|c| c.auto_analyze_interval_secs = 1).await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    for table in ["big", "small"] {
+        c.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY, v INT)"))
+            .await
+            .unwrap();
+    }
+    let values = |n: i32| {
+        (1..=n)
+            .map(|i| format!("({i}, {i})"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    c.query_drop(format!("INSERT INTO big VALUES {}", values(1500)))
+        .await
+        .unwrap();
+    c.query_drop(format!("INSERT INTO small VALUES {}", values(10)))
+        .await
+        .unwrap();
+    // The scan's estimate: N/A until statistics exist.
+    let estimate = |plan: Vec<Vec<Option<String>>>| {
+        plan.into_iter()
+            .find(|r| r[2].is_some())
+            .and_then(|r| r[1].clone())
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let plan = rows(&mut c, "EXPLAIN SELECT v FROM big WHERE id > 1400").await;
+        if estimate(plan).as_deref() == Some("100.00") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "big was never analyzed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let plan = rows(&mut c, "EXPLAIN SELECT v FROM small").await;
+    assert_eq!(
+        estimate(plan).as_deref(),
+        Some("N/A"),
+        "10 rows are not due"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_for_update_locks_and_reads_the_latest_rows() {
     let t = TestServer::start().await;
     let mut a = t.connect().await;
