@@ -85,6 +85,48 @@ impl TableStats {
 /// the table on its own.
 pub(crate) const AUTO_ANALYZE_ROWS: u64 = 1000;
 
+/// Distinct values a column's sketch counts exactly; past that, it
+/// estimates (within a few per cent).
+pub(crate) const SKETCH_SIZE: usize = 4096;
+
+/// A column's distinct values, in bounded memory: the [`SKETCH_SIZE`]
+/// smallest 64-bit hashes of its values (a k-minimum-values sketch). With
+/// fewer distinct values than that it holds them all, and the count is
+/// exact; otherwise the largest hash kept says how densely the hashes of
+/// all the values fill their range.
+#[derive(Debug, Clone, Default)]
+struct Distinct {
+    smallest: std::collections::BTreeSet<u64>,
+}
+
+impl Distinct {
+    fn add(&mut self, value: &[u8]) {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same value hashes alike everywhere.
+        let mut hasher = std::hash::DefaultHasher::new();
+        value.hash(&mut hasher);
+        let h = hasher.finish();
+        if self.smallest.len() < SKETCH_SIZE {
+            self.smallest.insert(h);
+        } else if let Some(&largest) = self.smallest.last()
+            && h < largest
+            && self.smallest.insert(h)
+        {
+            self.smallest.pop_last();
+        }
+    }
+
+    fn estimate(&self) -> u64 {
+        match self.smallest.last() {
+            Some(&largest) if self.smallest.len() == SKETCH_SIZE => {
+                let fill = (largest as f64 + 1.0) / 2f64.powi(64);
+                ((SKETCH_SIZE - 1) as f64 / fill).round() as u64
+            }
+            _ => self.smallest.len() as u64,
+        }
+    }
+}
+
 /// The instance's statistics, shared by its sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -162,31 +204,36 @@ impl Stats {
     }
 
     /// Computes `table`'s statistics from `txn`'s snapshot and writes them
-    /// in `txn` (visible to others when it commits).
+    /// in `txn` (visible to others when it commits). The table is read a
+    /// page at a time; distinct values are counted exactly up to
+    /// [`SKETCH_SIZE`] per column and estimated past that.
     pub fn analyze(&self, txn: &mut dyn KvTxn, table: &TableInfo) -> Result<TableStats> {
-        let rows = crate::table::scan_keyed_rows(txn, table)?;
-        let mut distinct: Vec<std::collections::HashSet<Vec<u8>>> =
-            vec![Default::default(); table.columns.len()];
+        let mut rows = 0u64;
+        let mut distinct: Vec<Distinct> = vec![Distinct::default(); table.columns.len()];
         let mut bounds: Vec<Option<(i64, i64)>> = vec![None; table.columns.len()];
-        for (_, row) in &rows {
-            for ((set, datum), bound) in distinct.iter_mut().zip(row).zip(&mut bounds) {
-                let mut buf = Vec::new();
-                // A float NaN cannot be a key: it counts as one value.
-                let _ = encode_key(datum, &mut buf);
-                set.insert(buf);
-                if let Datum::Int(v) = datum {
-                    *bound = Some(bound.map_or((*v, *v), |(lo, hi)| (lo.min(*v), hi.max(*v))));
+        crate::table::for_each_row_page(&*txn, table, 4096, |page| {
+            rows += page.len() as u64;
+            for (_, row) in page {
+                for ((sketch, datum), bound) in distinct.iter_mut().zip(row).zip(&mut bounds) {
+                    let mut buf = Vec::new();
+                    // A float NaN cannot be a key: it counts as one value.
+                    let _ = encode_key(datum, &mut buf);
+                    sketch.add(&buf);
+                    if let Datum::Int(v) = datum {
+                        *bound = Some(bound.map_or((*v, *v), |(lo, hi)| (lo.min(*v), hi.max(*v))));
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
         let stats = TableStats {
-            rows: rows.len() as u64,
-            analyzed_rows: rows.len() as u64,
+            rows,
+            analyzed_rows: rows,
             ndv: table
                 .columns
                 .iter()
                 .zip(&distinct)
-                .map(|(c, set)| (c.id, set.len() as u64))
+                .map(|(c, sketch)| (c.id, sketch.estimate().min(rows)))
                 .collect(),
             bounds: table
                 .columns
@@ -229,6 +276,25 @@ mod tests {
         assert_eq!(s.ndv(3), None);
         let shrunk = TableStats { rows: 5, ..s };
         assert_eq!(shrunk.ndv(2), Some(5));
+    }
+
+    #[test]
+    fn distinct_values_are_exact_when_few_and_close_when_many() {
+        let mut few = Distinct::default();
+        for i in 0..10_000u32 {
+            few.add(&(i % 1000).to_be_bytes());
+        }
+        assert_eq!(few.estimate(), 1000);
+        let mut many = Distinct::default();
+        for i in 0..200_000u32 {
+            many.add(&i.to_be_bytes());
+            many.add(&i.to_be_bytes());
+        }
+        let estimate = many.estimate() as f64;
+        assert!(
+            (estimate / 200_000.0 - 1.0).abs() < 0.05,
+            "estimated {estimate} of 200000"
+        );
     }
 
     #[test]

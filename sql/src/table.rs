@@ -272,6 +272,30 @@ pub fn rows_in_handle_range(
     scan_key_range(txn, table, &start, &end, limit)
 }
 
+/// Calls `each` with the rows of `table` in key order, `page` at a time,
+/// so that a large table is never held whole.
+pub fn for_each_row_page(
+    txn: &dyn KvTxn,
+    table: &TableInfo,
+    page: usize,
+    mut each: impl FnMut(&[(Vec<u8>, Row)]) -> Result<()>,
+) -> Result<()> {
+    let prefix = key::row_prefix(table.id);
+    let end = key::prefix_end(&prefix);
+    let mut start = prefix;
+    loop {
+        let rows = scan_key_range(txn, table, &start, &end, page)?;
+        each(&rows)?;
+        match rows.last() {
+            Some((last, _)) if rows.len() == page => {
+                start = last.clone();
+                start.push(0);
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
 fn scan_key_range(
     txn: &dyn KvTxn,
     table: &TableInfo,

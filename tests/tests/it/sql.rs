@@ -596,7 +596,8 @@ async fn tables_written_enough_are_analyzed_without_being_asked() {
             .collect::<Vec<_>>()
             .join(",")
     };
-    c.query_drop(format!("INSERT INTO big VALUES {}", values(1500)))
+    // More rows than one page of the analysis reads.
+    c.query_drop(format!("INSERT INTO big VALUES {}", values(5000)))
         .await
         .unwrap();
     c.query_drop(format!("INSERT INTO small VALUES {}", values(10)))
@@ -610,7 +611,7 @@ async fn tables_written_enough_are_analyzed_without_being_asked() {
     };
     let started = std::time::Instant::now();
     loop {
-        let plan = rows(&mut c, "EXPLAIN SELECT v FROM big WHERE id > 1400").await;
+        let plan = rows(&mut c, "EXPLAIN SELECT v FROM big WHERE id > 4900").await;
         if estimate(plan).as_deref() == Some("100.00") {
             break;
         }
