@@ -238,6 +238,9 @@ pub(crate) fn context(
             // Registering a new name replaces nothing.
             let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
         }
+        for f in crate::json::aggregates() {
+            let _ = datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(f));
+        }
         state
     });
     let state = SessionStateBuilder::new_from_existing(template.clone())
