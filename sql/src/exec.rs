@@ -749,18 +749,29 @@ impl Session {
         };
         let current = self.current_db.clone();
         let routing = Arc::new(self.routing(original)?);
+        let engines = self.engines()?;
         let rs = self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
             // The row executor's key reads need no plan (and none of the
-            // rewriting below).
-            let fast = crate::point::plan(
-                original,
-                params,
-                &catalog,
-                current.as_deref(),
-                Some(&routing),
-                sql,
-            );
+            // rewriting below); a prepared statement keeps its plan.
+            let kept = s.kept_point(catalog.version, &engines, original, params);
+            if kept.is_some() {
+                s.db.processes.plan_reused();
+            }
+            let fast = kept.or_else(|| {
+                let made = crate::point::plan(
+                    original,
+                    params,
+                    &catalog,
+                    current.as_deref(),
+                    Some(&routing),
+                    sql,
+                );
+                if let Some(plan) = &made {
+                    s.keep_point(catalog.version, &engines, plan);
+                }
+                made
+            });
             if let Some(get) = fast {
                 return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
             }
@@ -826,13 +837,15 @@ impl Session {
     /// The router's rules for one query: the session's engines and the
     /// query's hints.
     fn routing(&self, q: &Query) -> Result<crate::access::Routing> {
+        Ok(crate::access::Routing::new(&self.engines()?, q))
+    }
+
+    /// The session's `duet_isolation_read_engines`.
+    fn engines(&self) -> Result<String> {
         let engines = self
             .vars
             .get(&self.db.globals, "duet_isolation_read_engines", None)?;
-        Ok(crate::access::Routing::new(
-            &crate::types::value_text(&engines),
-            q,
-        ))
+        Ok(crate::types::value_text(&engines))
     }
 
     /// `EXPLAIN [ANALYZE] query`: one row per plan operator.

@@ -463,8 +463,11 @@ impl Aggregate {
 }
 
 /// A `SELECT` the fast path serves.
+#[derive(Debug, Clone)]
 pub(crate) struct PointGet {
     table: Arc<TableInfo>,
+    /// The name the statement gives the table (its alias, or its name).
+    shown: String,
     /// The output columns: table column offsets and the names shown.
     columns: Vec<(usize, String)>,
     /// Or, without GROUP BY, aggregates and the names shown: one row.
@@ -650,6 +653,7 @@ pub(crate) fn plan(
     }
     Some(PointGet {
         table: Arc::clone(info),
+        shown: shown.to_string(),
         columns,
         aggregates,
         keys,
@@ -690,6 +694,27 @@ fn order_column(
 }
 
 impl PointGet {
+    /// This plan for another execution of the same (prepared) query: the
+    /// keys and the limits bound to `params`; `None` if they no longer
+    /// suit the fast path (a range too wide).
+    pub(crate) fn rebind(&self, q: &Query, params: &[Value]) -> Option<PointGet> {
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return None;
+        };
+        let target = Target::new(&self.table, &self.shown)?;
+        let keys = target.keys(select.selection.as_ref()?, params)?;
+        if keys.width() > i128::from(RANGE_ROWS) {
+            return None;
+        }
+        let (limit, offset) = limit_offset(q, params)?;
+        Some(PointGet {
+            keys,
+            limit,
+            offset,
+            ..self.clone()
+        })
+    }
+
     /// Reads the rows: in key order, or sorted as asked; distinct if asked.
     pub(crate) fn run(&self, txn: &dyn KvTxn, database: &str) -> Result<ResultSet> {
         let reorders = self.distinct || !self.order.is_empty();

@@ -27,6 +27,8 @@ pub(crate) struct Processes {
     started: Instant,
     connections: AtomicU64,
     questions: AtomicU64,
+    /// Executions of prepared statements that reused their kept plan.
+    plans_reused: AtomicU64,
 }
 
 impl Default for Processes {
@@ -36,6 +38,7 @@ impl Default for Processes {
             started: Instant::now(),
             connections: AtomicU64::new(0),
             questions: AtomicU64::new(0),
+            plans_reused: AtomicU64::new(0),
         }
     }
 }
@@ -70,6 +73,11 @@ impl Processes {
     }
 
     /// Session `id` is idle again.
+    /// A prepared statement ran on the plan it kept.
+    pub fn plan_reused(&self) {
+        self.plans_reused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn end(&self, id: u32, db: Option<&str>) {
         if let Some(p) = self.lock().get_mut(&id) {
             p.db = db.map(str::to_string);
@@ -115,6 +123,10 @@ impl Processes {
             (
                 "Connections",
                 self.connections.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "Duet_prepared_plans_reused",
+                self.plans_reused.load(Ordering::Relaxed).to_string(),
             ),
             ("Queries", questions.clone()),
             ("Questions", questions),

@@ -213,6 +213,7 @@ impl Database {
             txn: None,
             warnings: Vec::new(),
             prepared: HashMap::new(),
+            executing: None,
             next_statement_id: 1,
             last_insert_id: 0,
             row_count: -1,
@@ -261,6 +262,19 @@ struct Prepared {
     sql: String,
     statement: Statement,
     params: usize,
+    /// The row executor's plan, kept from the first execution that used
+    /// it: later executions bind only their keys and limits to it.
+    point: Option<KeptPoint>,
+}
+
+/// A prepared statement's row-executor plan and what it was made under:
+/// it serves while the schema, the session's engines and its current
+/// database are unchanged.
+pub(crate) struct KeptPoint {
+    catalog_version: u64,
+    engines: String,
+    current_db: Option<String>,
+    plan: crate::point::PointGet,
 }
 
 /// One connection's SQL state.
@@ -274,6 +288,8 @@ pub struct Session {
     pub(crate) txn: Option<SharedTxn>,
     pub(crate) warnings: Vec<Warning>,
     prepared: HashMap<u32, Prepared>,
+    /// The prepared statement running now, if any.
+    executing: Option<u32>,
     next_statement_id: u32,
     pub(crate) last_insert_id: u64,
     /// `ROW_COUNT()`: what the previous statement changed (-1 after one
@@ -361,6 +377,7 @@ impl Session {
                 sql: sql.to_string(),
                 statement,
                 params,
+                point: None,
             },
         );
         Ok(StatementMeta {
@@ -385,8 +402,47 @@ impl Session {
             self.current_db.as_deref(),
             &sql,
         );
+        self.executing = Some(id);
         let result = tokio::task::block_in_place(|| self.run(&sql, &statement, params));
+        self.executing = None;
         self.finish(result)
+    }
+
+    /// The plan the running prepared statement kept, bound to `params`, if
+    /// it was made under `catalog_version` and `engines`.
+    pub(crate) fn kept_point(
+        &self,
+        catalog_version: u64,
+        engines: &str,
+        q: &ast::Query,
+        params: &[Value],
+    ) -> Option<crate::point::PointGet> {
+        let kept = self.prepared.get(&self.executing?)?.point.as_ref()?;
+        if kept.catalog_version != catalog_version
+            || kept.engines != engines
+            || kept.current_db != self.current_db
+        {
+            return None;
+        }
+        kept.plan.rebind(q, params)
+    }
+
+    /// Keeps `plan` for the running prepared statement, if any.
+    pub(crate) fn keep_point(
+        &mut self,
+        catalog_version: u64,
+        engines: &str,
+        plan: &crate::point::PointGet,
+    ) {
+        let Some(prepared) = self.executing.and_then(|id| self.prepared.get_mut(&id)) else {
+            return;
+        };
+        prepared.point = Some(KeptPoint {
+            catalog_version,
+            engines: engines.to_string(),
+            current_db: self.current_db.clone(),
+            plan: plan.clone(),
+        });
     }
 
     /// Forgets a prepared statement; unknown ids are ignored, as in MySQL.

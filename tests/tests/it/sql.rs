@@ -410,6 +410,36 @@ async fn prepared_statements_bind_parameters() {
         .await
         .unwrap();
     assert_eq!(qty, Some(100));
+
+    // The row executor's plan is kept: later executions bind their keys to
+    // it; a wider range than it serves, or a schema change, plans anew.
+    async fn reused(c: &mut Conn) -> u64 {
+        rows(c, "SHOW STATUS LIKE 'Duet_prepared_plans_reused'").await[0][1]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+    let before = reused(&mut c).await;
+    let row: Option<(String, u32)> = c.exec_first(&select, (8,)).await.unwrap();
+    assert_eq!(row, Some(("n7".to_string(), 7)));
+    assert_eq!(reused(&mut c).await, before + 1);
+    let count = c
+        .prep("SELECT count(*) FROM items WHERE id BETWEEN ? AND ?")
+        .await
+        .unwrap();
+    for (lo, hi, n) in [(1, 5, 5), (1, 100_000, 20), (2, 3, 2), (-5, 0, 0)] {
+        let got: Option<u64> = c.exec_first(&count, (lo, hi)).await.unwrap();
+        assert_eq!(got, Some(n), "{lo}..{hi}");
+    }
+    let star = c.prep("SELECT * FROM items WHERE id = ?").await.unwrap();
+    let before: Vec<mysql_async::Row> = c.exec(&star, (3,)).await.unwrap();
+    c.query_drop("ALTER TABLE items ADD COLUMN note VARCHAR(8) DEFAULT 'x'")
+        .await
+        .unwrap();
+    let after: Vec<mysql_async::Row> = c.exec(&star, (3,)).await.unwrap();
+    assert_eq!(after[0].len(), before[0].len() + 1);
+    assert_eq!(after[0].get::<String, _>(before[0].len()), Some("x".into()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
