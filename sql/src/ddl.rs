@@ -351,6 +351,22 @@ pub(crate) fn add_index(
     Ok(index)
 }
 
+/// `CREATE VIEW` as MySQL prints it (with the view's column names, so
+/// that running it makes the same view).
+pub(crate) fn show_create_view(name: &str, view: &crate::catalog::ViewDef) -> String {
+    let columns: Vec<String> = view
+        .columns
+        .iter()
+        .map(|c| format!("`{}`", c.replace('`', "``")))
+        .collect();
+    format!(
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW `{}` ({}) AS {}",
+        name.replace('`', "``"),
+        columns.join(","),
+        view.sql
+    )
+}
+
 /// `CREATE TABLE` as MySQL prints it.
 pub(crate) fn show_create(table: &TableInfo) -> String {
     let mut lines: Vec<String> = table

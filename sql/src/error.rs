@@ -144,6 +144,9 @@ pub enum Error {
     /// A statement for tables named a view.
     #[error("'{0}' is not BASE TABLE")]
     NotBaseTable(String),
+    /// `SHOW CREATE VIEW` named a base table.
+    #[error("'{0}' is not VIEW")]
+    NotView(String),
     /// A prefix key part on a non-string column, or longer than it.
     #[error(
         "Incorrect prefix key; the used key part isn't a string, the used length is longer than the key part, or the storage engine doesn't support unique prefix keys"
@@ -223,7 +226,7 @@ impl Error {
             Error::NoAccessPath { .. } => 1815,
             Error::ColumnarTimeout(_) => 9012,
             Error::WrongPrefix => 1089,
-            Error::NotBaseTable(_) => 1347,
+            Error::NotBaseTable(_) | Error::NotView(_) => 1347,
             Error::NotGrouped(_) => 1055,
             Error::ViewColumnCount => 1353,
             Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
@@ -294,6 +297,7 @@ impl Error {
             | Error::NoTablesUsed
             | Error::NoAccessPath { .. }
             | Error::NotBaseTable(_)
+            | Error::NotView(_)
             | Error::ViewColumnCount
             | Error::ColumnarTimeout(_)
             | Error::Internal(_) => "HY000",

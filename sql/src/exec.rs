@@ -327,7 +327,8 @@ impl Session {
             },
             Statement::ExplainTable { table_name, .. } => self.describe(table_name, false),
             Statement::ShowCreate { obj_type, obj_name } => match obj_type {
-                ast::ShowCreateObject::Table => self.show_create_table(obj_name),
+                ast::ShowCreateObject::Table => self.show_create_table(obj_name, false),
+                ast::ShowCreateObject::View => self.show_create_table(obj_name, true),
                 other => Err(Error::not_supported(format!("SHOW CREATE {other}"))),
             },
             Statement::Explain {
@@ -711,13 +712,33 @@ impl Session {
         Ok(Output::Rows(ddl::describe(&table, full)))
     }
 
-    fn show_create_table(&mut self, name: &ObjectName) -> Result<Output> {
+    /// `SHOW CREATE TABLE` (`view` false) or `SHOW CREATE VIEW`: a view
+    /// answers in the view's form either way, as in MySQL.
+    fn show_create_table(&mut self, name: &ObjectName, view: bool) -> Result<Output> {
         let table = self.table_named(name)?;
+        let text = |name: &str| Column::expr(name, FieldType::VarString);
+        if let Some(def) = &table.view {
+            return Ok(Output::Rows(ResultSet {
+                columns: vec![
+                    text("View"),
+                    text("Create View"),
+                    text("character_set_client"),
+                    text("collation_connection"),
+                ],
+                rows: vec![vec![
+                    Value::Str(table.name.clone()),
+                    Value::Str(ddl::show_create_view(&table.name, def)),
+                    Value::Str("utf8mb4".into()),
+                    Value::Str("utf8mb4_bin".into()),
+                ]],
+            }));
+        }
+        if view {
+            let (database, _) = ddl::qualified(name, self.current_db.as_deref())?;
+            return Err(Error::NotView(format!("{database}.{}", table.name)));
+        }
         Ok(Output::Rows(ResultSet {
-            columns: vec![
-                Column::expr("Table", FieldType::VarString),
-                Column::expr("Create Table", FieldType::VarString),
-            ],
+            columns: vec![text("Table"), text("Create Table")],
             rows: vec![vec![
                 Value::Str(table.name.clone()),
                 Value::Str(ddl::show_create(&table)),

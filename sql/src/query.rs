@@ -1250,6 +1250,20 @@ pub(crate) fn declared_column(
         c.length = u32::from(ty.precision) + 1 + u32::from(ty.scale > 0);
     } else if (ty.is_text() || ty.is_binary()) && ty.length > 0 {
         c.length = ty.length;
+    } else {
+        // MySQL's display widths: digits and sign.
+        let signed = u32::from(!ty.unsigned);
+        c.length = match c.field_type {
+            FieldType::Tiny => 3 + signed,
+            FieldType::Short => 5 + signed,
+            FieldType::Int24 => 8 + signed,
+            FieldType::Long => 10 + signed,
+            FieldType::LongLong => 20,
+            FieldType::Year => 4,
+            FieldType::Float => 12,
+            FieldType::Double => 22,
+            _ => c.length,
+        };
     }
     c
 }

@@ -158,3 +158,26 @@ def test_connector_prepared_cursor_writes_and_reads_rows(duet):
     assert [r[0] for r in cur.fetchall()] == ["e3", "e2", "e1"]
     cur.close()
     conn.close()
+
+
+def test_pymysql_sees_each_columns_character_set_and_width(duet):
+    conn = pymysql.connect(host=duet.host, port=duet.port, user="root", password="", database="test")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE widths (id INT PRIMARY KEY, name VARCHAR(10), data BLOB, "
+                        "price DECIMAL(10,2), big BIGINT UNSIGNED)")
+            cur.execute("INSERT INTO widths VALUES (1, %s, %s, 1.5, 7)", ("héllo ✓", b"\x00\xff"))
+            conn.commit()
+            cur.execute("SELECT id, name, data, price, big FROM widths")
+            assert cur.fetchone() == (1, "héllo ✓", b"\x00\xff", decimal.Decimal("1.50"), 7)
+            fields = {f.name: (f.charsetnr, f.length) for f in cur._result.fields}
+            # utf8mb4_bin (46) for text, four bytes a character; binary (63)
+            # for the rest, with MySQL's display widths.
+            assert fields["name"] == (46, 40)
+            assert fields["id"] == (63, 11)
+            assert fields["price"] == (63, 12)
+            assert fields["big"] == (63, 20)
+            assert fields["data"][0] == 63
+            cur.execute("DROP TABLE widths")
+    finally:
+        conn.close()

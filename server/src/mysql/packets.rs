@@ -190,18 +190,28 @@ pub fn column_def(c: &Column) -> Vec<u8> {
     } else {
         (BINARY, 1)
     };
-    let column = p::Column::new(column_type(c.field_type))
-        .with_schema(c.schema.as_bytes())
-        .with_table(c.table.as_bytes())
-        .with_org_table(c.org_table.as_bytes())
-        .with_name(c.name.as_bytes())
-        .with_org_name(c.org_name.as_bytes())
-        .with_character_set(charset)
-        .with_column_length(c.length.saturating_mul(width))
-        .with_flags(flags)
-        .with_decimals(c.decimals);
+    // Written by hand: mysql_common 0.37 serializes the column length
+    // before the character set, the reverse of the protocol (and of its
+    // own parser), which clients other than mysql_async read as swapped.
     let mut buf = Vec::new();
-    column.serialize(&mut buf);
+    for text in [
+        "def",
+        &c.schema,
+        &c.table,
+        &c.org_table,
+        &c.name,
+        &c.org_name,
+    ] {
+        buf.put_lenenc_str(text.as_bytes());
+    }
+    // The fixed-length fields: their length, then each in turn.
+    buf.push(0x0c);
+    buf.extend_from_slice(&charset.to_le_bytes());
+    buf.extend_from_slice(&c.length.saturating_mul(width).to_le_bytes());
+    buf.push(column_type(c.field_type) as u8);
+    buf.extend_from_slice(&flags.bits().to_le_bytes());
+    buf.push(c.decimals);
+    buf.extend_from_slice(&[0, 0]);
     buf
 }
 
@@ -480,6 +490,28 @@ mod tests {
         StatementState {
             params: types.len() as u16,
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn column_definitions_follow_the_protocol_order() {
+        let mut text = Column::expr("c", FieldType::VarString);
+        text.length = 20;
+        text.schema = "db".into();
+        let mut number = Column::expr("n", FieldType::Long);
+        number.length = 11;
+        number.not_null = true;
+        for (column, charset, length, binary) in
+            [(text, UTF8MB4_BIN, 80, false), (number, BINARY, 11, true)]
+        {
+            let bytes = column_def(&column);
+            let parsed: p::Column = ParseBuf(&bytes).parse(()).unwrap();
+            assert_eq!(parsed.character_set(), charset);
+            assert_eq!(parsed.column_length(), length);
+            assert_eq!(parsed.schema_str(), column.schema);
+            assert_eq!(parsed.name_str(), column.name);
+            assert_eq!(parsed.flags().contains(ColumnFlags::BINARY_FLAG), binary);
+            assert_eq!(parsed.column_type(), column_type(column.field_type));
         }
     }
 
