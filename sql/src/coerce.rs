@@ -4,6 +4,7 @@
 //! string reads it the same way through [`Numeric`], which the SQL rewrite
 //! places (the query engine refuses `'3' + 4` while typing the plan, before
 //! any analyzer rule runs).
+//! A comparison with a JSON side compares JSON values, as MySQL does.
 //! DataFusion would cast the string to the number's type and fail on a
 //! string that is not a number; this analyzer rule, run before its type
 //! coercion, rewrites such comparisons first.
@@ -100,6 +101,25 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
             | Operator::IsNotDistinctFrom
     ) {
         return Ok(Transformed::no(e));
+    }
+    // A JSON side makes a JSON comparison: the other side is taken as a
+    // JSON value (`doc->'$.name' = 'x'` compares the JSON string "x").
+    let json = |e: &Expr| {
+        e.to_field(schema)
+            .is_ok_and(|(_, f)| crate::json::is_json_field(&f))
+    };
+    if !matches!(op, Operator::IsDistinctFrom | Operator::IsNotDistinctFrom)
+        && (json(left) || json(right))
+    {
+        let cmp = Expr::ScalarFunction(ScalarFunction::new_udf(
+            crate::json::compare_udf(),
+            vec![(**left).clone(), (**right).clone()],
+        ));
+        return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(cmp),
+            *op,
+            Box::new(Expr::Literal(ScalarValue::Int64(Some(0)), None)),
+        ))));
     }
     let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
         return Ok(Transformed::no(e));

@@ -458,6 +458,48 @@ fn scalar_eq(a: &Json, b: &Json) -> bool {
     }
 }
 
+/// MySQL's order of JSON values: by type first (null, numbers, strings,
+/// objects, arrays, booleans, from low to high), then numbers by value,
+/// strings by bytes, arrays element by element, booleans false first.
+/// Objects are equal when they hold the same members (their canonical
+/// texts are then equal); MySQL leaves other object orders unspecified,
+/// and here they follow the text.
+pub(crate) fn compare(a: &Json, b: &Json) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn rank(v: &Json) -> u8 {
+        match v {
+            Json::Null => 0,
+            Json::Number(_) => 1,
+            Json::String(_) => 2,
+            Json::Object(_) => 3,
+            Json::Array(_) => 4,
+            Json::Bool(_) => 5,
+        }
+    }
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => {
+                    let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+                    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+                }
+            },
+        },
+        (Json::String(x), Json::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Json::Bool(x), Json::Bool(y)) => x.cmp(y),
+        (Json::Array(x), Json::Array(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(x, y)| compare(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        (Json::Object(_), Json::Object(_)) => to_text(a).cmp(&to_text(b)),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
 fn depth(v: &Json) -> i64 {
     match v {
         Json::Array(items) if !items.is_empty() => 1 + items.iter().map(depth).max().unwrap_or(0),
@@ -1017,6 +1059,36 @@ fn json_pretty(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, St
 
 /// `CAST(x AS JSON)`: text is read as a JSON document, anything else
 /// becomes the JSON value it is.
+/// The name comparisons with a JSON side are rewritten to (see
+/// `coerce.rs`): `duet_json_cmp(a, b) op 0`.
+pub(crate) const JSON_CMP: &str = "duet_json_cmp";
+
+/// -1, 0 or 1 as `a` orders before, with or after `b` as JSON values (a
+/// side that is not JSON is taken as the JSON value it would be: a string
+/// as a JSON string, a number as a JSON number); NULL if either is NULL.
+fn json_cmp(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+    if a[0].value.is_null() || a[1].value.is_null() {
+        return Ok(ScalarValue::Int64(None));
+    }
+    let (x, y) = (to_json(&a[0])?, to_json(&a[1])?);
+    Ok(ScalarValue::Int64(Some(compare(&x, &y) as i64)))
+}
+
+/// The comparison function, for the analyzer rule that places it.
+pub(crate) fn compare_udf() -> Arc<ScalarUDF> {
+    static UDF: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    Arc::clone(UDF.get_or_init(|| {
+        Arc::new(json_function(
+            JSON_CMP,
+            2,
+            Some(2),
+            DataType::Int64,
+            false,
+            json_cmp,
+        ))
+    }))
+}
+
 fn cast_json(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
     let v = a[0].value;
     if v.is_null() {
@@ -1207,6 +1279,36 @@ pub(crate) fn aggregates() -> Vec<datafusion::logical_expr::AggregateUDF> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_values_order_by_type_then_value() {
+        let j = |t: &str| parse(t).unwrap();
+        let ascending = [
+            "null",
+            "-1",
+            "1",
+            "1.5",
+            "2",
+            "\"a\"",
+            "\"b\"",
+            "{\"a\": 1}",
+            "[1]",
+            "[1, 2]",
+            "[2]",
+            "false",
+            "true",
+        ];
+        for (i, x) in ascending.iter().enumerate() {
+            for (k, y) in ascending.iter().enumerate() {
+                assert_eq!(compare(&j(x), &j(y)), i.cmp(&k), "{x} vs {y}");
+            }
+        }
+        assert_eq!(compare(&j("1"), &j("1.0")), std::cmp::Ordering::Equal);
+        assert_eq!(
+            compare(&j(r#"{"b": 1, "a": [2]}"#), &j(r#"{"a": [2], "b": 1}"#)),
+            std::cmp::Ordering::Equal
+        );
+    }
 
     fn s(v: &str) -> ScalarValue {
         ScalarValue::Utf8(Some(v.to_string()))

@@ -1888,6 +1888,8 @@ async fn json_columns_and_functions_follow_mysql() {
          WHERE id IN (1, 4)",
         "SELECT id, JSON_ARRAYAGG(doc) FROM j GROUP BY id ORDER BY id",
         "SELECT JSON_ARRAYAGG(id), JSON_OBJECTAGG(id, doc) FROM j WHERE id > 100",
+        "SELECT id, doc->'$.a' = 'x', doc->'$.a' = '\"x\"', doc->'$.n' > 3, \
+         doc->'$.tags' = JSON_ARRAY('p', 'q'), doc->'$.n' = 4.0 FROM j ORDER BY id",
     ];
     let mut answers = Vec::new();
     for engine in ["row", "columnar"] {
@@ -1919,6 +1921,17 @@ async fn json_columns_and_functions_follow_mysql() {
     assert_eq!(a[5][0], table(&[&["1", r#"[{"a": "x", "b": [1, 2]}]"#]])[0]);
     assert_eq!(a[5][2], table(&[&["3", "[null]"]])[0]);
     assert_eq!(a[6], table(&[&["NULL", "NULL"]]));
+    // A comparison with a JSON side compares JSON values: the string 'x'
+    // is the JSON string "x", 4.0 the number 4.
+    assert_eq!(
+        a[7],
+        table(&[
+            &["1", "1", "0", "NULL", "NULL", "NULL"],
+            &["2", "NULL", "NULL", "NULL", "NULL", "NULL"],
+            &["3", "NULL", "NULL", "NULL", "NULL", "NULL"],
+            &["4", "NULL", "NULL", "1", "1", "1"],
+        ])
+    );
 
     c.query_drop("UPDATE j SET doc = JSON_SET(doc, '$.c', 3, '$.a', 'y') WHERE id = 1")
         .await
