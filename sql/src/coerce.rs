@@ -39,6 +39,7 @@ impl AnalyzerRule for MysqlComparisons {
         Ok(plan
             .transform_up_with_subqueries(|plan| {
                 let schema = merge_schema(&plan.inputs());
+                let plan = sort_json_values(plan, &schema)?;
                 let rewritten =
                     plan.map_expressions(|e| e.transform_up(|e| rewrite(e, &schema, &to_double)))?;
                 if rewritten.transformed {
@@ -53,6 +54,28 @@ impl AnalyzerRule for MysqlComparisons {
     fn name(&self) -> &str {
         "duet_mysql_comparisons"
     }
+}
+
+/// `ORDER BY` a JSON value sorts by MySQL's order of JSON values, not by
+/// its text (`10` after `9`): the sort key becomes
+/// [`crate::json::JSON_SORT_KEY`] of it.
+fn sort_json_values(plan: LogicalPlan, schema: &DFSchema) -> Result<LogicalPlan> {
+    let LogicalPlan::Sort(mut sort) = plan else {
+        return Ok(plan);
+    };
+    for s in &mut sort.expr {
+        let json = s
+            .expr
+            .to_field(schema)
+            .is_ok_and(|(_, f)| crate::json::is_json_field(&f));
+        if json {
+            s.expr = Expr::ScalarFunction(ScalarFunction::new_udf(
+                crate::json::sort_key_udf(),
+                vec![s.expr.clone()],
+            ));
+        }
+    }
+    Ok(LogicalPlan::Sort(sort))
 }
 
 fn is_number(t: &DataType) -> bool {

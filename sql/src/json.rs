@@ -1074,6 +1074,85 @@ fn json_cmp(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> 
     Ok(ScalarValue::Int64(Some(compare(&x, &y) as i64)))
 }
 
+/// The name `ORDER BY` of a JSON value is rewritten to: bytes that sort
+/// as the JSON values do.
+pub(crate) const JSON_SORT_KEY: &str = "duet_json_sort_key";
+
+/// Bytes whose order is [`compare`]'s (numbers as doubles): a type byte,
+/// then the value; strings and object texts escape their zero bytes and
+/// end with two zeros; an array's elements follow one another and end
+/// with a zero, below any element's type byte.
+fn sort_key(v: &Json, out: &mut Vec<u8>) {
+    fn text(bytes: &[u8], out: &mut Vec<u8>) {
+        for &b in bytes {
+            out.push(b);
+            if b == 0 {
+                out.push(0xff);
+            }
+        }
+        out.extend_from_slice(&[0, 0]);
+    }
+    match v {
+        Json::Null => out.push(1),
+        Json::Number(n) => {
+            out.push(2);
+            let f = n.as_f64().unwrap_or(0.0);
+            let bits = f.to_bits();
+            let ordered = if f.is_sign_negative() {
+                !bits
+            } else {
+                bits ^ (1 << 63)
+            };
+            out.extend_from_slice(&ordered.to_be_bytes());
+        }
+        Json::String(s) => {
+            out.push(3);
+            text(s.as_bytes(), out);
+        }
+        Json::Object(_) => {
+            out.push(4);
+            text(to_text(v).as_bytes(), out);
+        }
+        Json::Array(items) => {
+            out.push(5);
+            for item in items {
+                sort_key(item, out);
+            }
+            out.push(0);
+        }
+        Json::Bool(b) => out.extend_from_slice(&[6, u8::from(*b)]),
+    }
+}
+
+fn json_sort_key(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+    if a[0].value.is_null() {
+        return Ok(ScalarValue::Binary(None));
+    }
+    let v = if a[0].json {
+        doc(name, a, 1)?.unwrap_or(Json::Null)
+    } else {
+        to_json(&a[0])?
+    };
+    let mut out = Vec::new();
+    sort_key(&v, &mut out);
+    Ok(ScalarValue::Binary(Some(out)))
+}
+
+/// The sort-key function, for the analyzer rule that places it.
+pub(crate) fn sort_key_udf() -> Arc<ScalarUDF> {
+    static UDF: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    Arc::clone(UDF.get_or_init(|| {
+        Arc::new(json_function(
+            JSON_SORT_KEY,
+            1,
+            Some(1),
+            DataType::Binary,
+            false,
+            json_sort_key,
+        ))
+    }))
+}
+
 /// The comparison function, for the analyzer rule that places it.
 pub(crate) fn compare_udf() -> Arc<ScalarUDF> {
     static UDF: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
@@ -1304,6 +1383,18 @@ mod tests {
             }
         }
         assert_eq!(compare(&j("1"), &j("1.0")), std::cmp::Ordering::Equal);
+        // The sort keys order alike.
+        let key = |t: &str| {
+            let mut out = Vec::new();
+            sort_key(&j(t), &mut out);
+            out
+        };
+        for (i, x) in ascending.iter().enumerate() {
+            for (k, y) in ascending.iter().enumerate() {
+                assert_eq!(key(x).cmp(&key(y)), i.cmp(&k), "keys of {x} vs {y}");
+            }
+        }
+        assert!(key("[]") < key("[null]") && key("9") < key("10") && key("-10") < key("-9"));
         assert_eq!(
             compare(&j(r#"{"b": 1, "a": [2]}"#), &j(r#"{"a": [2], "b": 1}"#)),
             std::cmp::Ordering::Equal

@@ -481,11 +481,12 @@ pub(crate) struct PointGet {
 }
 
 /// Whether the fast path can sort and compare values of this type exactly
-/// as the query engine does (not floating point or decimal text, not TIME).
+/// as the query engine does (not floating point or decimal text, not TIME,
+/// not JSON).
 fn orderable(kind: TypeKind) -> bool {
     !matches!(
         kind,
-        TypeKind::Decimal | TypeKind::Float | TypeKind::Double | TypeKind::Time
+        TypeKind::Decimal | TypeKind::Float | TypeKind::Double | TypeKind::Time | TypeKind::Json
     )
 }
 

@@ -1890,6 +1890,8 @@ async fn json_columns_and_functions_follow_mysql() {
         "SELECT JSON_ARRAYAGG(id), JSON_OBJECTAGG(id, doc) FROM j WHERE id > 100",
         "SELECT id, doc->'$.a' = 'x', doc->'$.a' = '\"x\"', doc->'$.n' > 3, \
          doc->'$.tags' = JSON_ARRAY('p', 'q'), doc->'$.n' = 4.0 FROM j ORDER BY id",
+        "SELECT id FROM j ORDER BY doc, id",
+        "SELECT id FROM j WHERE id BETWEEN 1 AND 4 ORDER BY doc DESC",
     ];
     let mut answers = Vec::new();
     for engine in ["row", "columnar"] {
@@ -1932,6 +1934,10 @@ async fn json_columns_and_functions_follow_mysql() {
             &["4", "NULL", "NULL", "1", "1", "1"],
         ])
     );
+    // JSON values sort by type, then value: objects before arrays, both
+    // after SQL NULL (on the row executor's key range too).
+    assert_eq!(a[8], table(&[&["3"], &["1"], &["4"], &["2"]]));
+    assert_eq!(a[9], table(&[&["2"], &["4"], &["1"], &["3"]]));
 
     c.query_drop("UPDATE j SET doc = JSON_SET(doc, '$.c', 3, '$.a', 'y') WHERE id = 1")
         .await
