@@ -64,11 +64,7 @@ fn sort_json_values(plan: LogicalPlan, schema: &DFSchema) -> Result<LogicalPlan>
         return Ok(plan);
     };
     for s in &mut sort.expr {
-        let json = s
-            .expr
-            .to_field(schema)
-            .is_ok_and(|(_, f)| crate::json::is_json_field(&f));
-        if json {
+        if is_json(&s.expr, schema) {
             s.expr = Expr::ScalarFunction(ScalarFunction::new_udf(
                 crate::json::sort_key_udf(),
                 vec![s.expr.clone()],
@@ -108,7 +104,43 @@ fn exact_literal(e: &Expr, t: &DataType) -> bool {
     }
 }
 
+/// Whether `e` is JSON (a JSON column or a function returning JSON).
+fn is_json(e: &Expr, schema: &DFSchema) -> bool {
+    e.to_field(schema)
+        .is_ok_and(|(_, f)| crate::json::is_json_field(&f))
+}
+
+/// `duet_json_cmp(a, b) op 0`: `a op b` as JSON values.
+fn json_comparison(a: &Expr, op: Operator, b: &Expr) -> Expr {
+    let cmp = Expr::ScalarFunction(ScalarFunction::new_udf(
+        crate::json::compare_udf(),
+        vec![a.clone(), b.clone()],
+    ));
+    Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(cmp),
+        op,
+        Box::new(Expr::Literal(ScalarValue::Int64(Some(0)), None)),
+    ))
+}
+
 fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Transformed<Expr>> {
+    // `json IN (…)`: an equality with each item, as JSON values.
+    if let Expr::InList(list) = &e
+        && !list.list.is_empty()
+        && is_json(&list.expr, schema)
+    {
+        let any = list
+            .list
+            .iter()
+            .map(|item| json_comparison(&list.expr, Operator::Eq, item))
+            .reduce(Expr::or)
+            .expect("a non-empty list");
+        return Ok(Transformed::yes(if list.negated {
+            Expr::Not(Box::new(any))
+        } else {
+            any
+        }));
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
@@ -127,22 +159,10 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     }
     // A JSON side makes a JSON comparison: the other side is taken as a
     // JSON value (`doc->'$.name' = 'x'` compares the JSON string "x").
-    let json = |e: &Expr| {
-        e.to_field(schema)
-            .is_ok_and(|(_, f)| crate::json::is_json_field(&f))
-    };
     if !matches!(op, Operator::IsDistinctFrom | Operator::IsNotDistinctFrom)
-        && (json(left) || json(right))
+        && (is_json(left, schema) || is_json(right, schema))
     {
-        let cmp = Expr::ScalarFunction(ScalarFunction::new_udf(
-            crate::json::compare_udf(),
-            vec![(**left).clone(), (**right).clone()],
-        ));
-        return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
-            Box::new(cmp),
-            *op,
-            Box::new(Expr::Literal(ScalarValue::Int64(Some(0)), None)),
-        ))));
+        return Ok(Transformed::yes(json_comparison(left, *op, right)));
     }
     let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
         return Ok(Transformed::no(e));
