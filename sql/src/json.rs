@@ -1,7 +1,7 @@
 //! MySQL's JSON: the canonical text of a `JSON` column's values, JSON
 //! paths, and the JSON functions (`JSON_EXTRACT` and the `->`/`->>`
 //! operators, `JSON_UNQUOTE`, `JSON_OBJECT`, `JSON_ARRAY`, `JSON_SET` and
-//! the other modifiers, `JSON_CONTAINS`, `JSON_KEYS`, `JSON_LENGTH`, ...),
+//! the other modifiers, `JSON_CONTAINS`, `JSON_KEYS`, `JSON_LENGTH`, `JSON_SEARCH`, ...),
 //! and the aggregates `JSON_ARRAYAGG` and `JSON_OBJECTAGG`.
 //!
 //! The engines carry a JSON value as its text; a result that is JSON (a
@@ -713,6 +713,7 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ),
         json_function("json_merge", 2, None, Utf8, true, json_merge_preserve),
         json_function("json_pretty", 1, Some(1), Utf8, false, json_pretty),
+        json_function("json_search", 3, None, Utf8, true, json_search),
         json_function(CAST_JSON, 1, Some(1), Utf8, true, cast_json),
     ]
 }
@@ -1059,6 +1060,128 @@ fn json_pretty(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, St
 
 /// `CAST(x AS JSON)`: text is read as a JSON document, anything else
 /// becomes the JSON value it is.
+/// A path leg naming `key`: `.key` when it is an identifier, else quoted.
+fn push_key(path: &mut String, key: &str) {
+    let mut chars = key.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    path.push('.');
+    if identifier {
+        path.push_str(key);
+    } else {
+        path.push_str(&to_text(&Json::String(key.to_string())));
+    }
+}
+
+/// The paths of the string values under `v` that match `pattern`, in
+/// document order (only the first unless `all`); `inside` says whether `v`
+/// lies under a searched path, `scopes` are the values those paths select.
+fn search(
+    v: &Json,
+    path: &mut String,
+    inside: bool,
+    scopes: &[&Json],
+    pattern: &str,
+    all: bool,
+    found: &mut Vec<String>,
+) {
+    if !all && !found.is_empty() {
+        return;
+    }
+    let inside = inside || scopes.iter().any(|s| std::ptr::eq(*s, v));
+    match v {
+        Json::String(text) if inside && crate::eval::like(text, pattern, false) => {
+            found.push(path.clone());
+        }
+        Json::Object(members) => {
+            for (key, child) in ordered(members) {
+                let at = path.len();
+                push_key(path, key);
+                search(child, path, inside, scopes, pattern, all, found);
+                path.truncate(at);
+            }
+        }
+        Json::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let at = path.len();
+                path.push_str(&format!("[{i}]"));
+                search(child, path, inside, scopes, pattern, all, found);
+                path.truncate(at);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `JSON_SEARCH(doc, 'one'|'all', pattern[, escape[, path …]])`: the path
+/// of the first (or of every) string in the document, or under the paths
+/// given, that matches the `LIKE` pattern; an array of them when several;
+/// NULL when none.
+fn json_search(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+    let Some(d) = doc(name, a, 1)? else {
+        return Ok(NULL);
+    };
+    let (Some(mode), Some(pattern)) = (string(a[1].value), string(a[2].value)) else {
+        return Ok(NULL);
+    };
+    let all = match mode.to_ascii_lowercase().as_str() {
+        "one" => false,
+        "all" => true,
+        _ => {
+            return Err(
+                "The oneOrAll argument to json_search may take these values: 'one' or 'all'."
+                    .into(),
+            );
+        }
+    };
+    // `LIKE` escapes with a backslash; another escape character is turned
+    // into one.
+    let escape = a
+        .get(3)
+        .and_then(|e| string(e.value))
+        .and_then(|e| e.chars().next())
+        .unwrap_or('\\');
+    let pattern: String = if escape == '\\' {
+        pattern
+    } else {
+        pattern
+            .chars()
+            .flat_map(|c| match c {
+                c if c == escape => vec!['\\'],
+                '\\' => vec!['\\', '\\'],
+                c => vec![c],
+            })
+            .collect()
+    };
+    let mut scopes = Vec::new();
+    for arg in a.iter().skip(4) {
+        let Some(p) = path(arg)? else {
+            return Ok(NULL);
+        };
+        scopes.extend(p.select(&d));
+    }
+    let mut found = Vec::new();
+    let everywhere = a.len() <= 4;
+    search(
+        &d,
+        &mut "$".to_string(),
+        everywhere,
+        &scopes,
+        &pattern,
+        all,
+        &mut found,
+    );
+    Ok(match found.as_slice() {
+        [] => NULL,
+        [one] => json_text(&Json::String(one.clone())),
+        many => json_text(&Json::Array(
+            many.iter().cloned().map(Json::String).collect(),
+        )),
+    })
+}
+
 /// The name comparisons with a JSON side are rewritten to (see
 /// `coerce.rs`): `duet_json_cmp(a, b) op 0`.
 pub(crate) const JSON_CMP: &str = "duet_json_cmp";
@@ -1411,6 +1534,48 @@ mod tests {
             .map(|value| Arg { value, json: false })
             .collect();
         f("f", &args).unwrap()
+    }
+
+    #[test]
+    fn search_finds_the_paths_of_matching_strings() {
+        let d = s(r#"["abc", [{"k": "10"}, "def"], {"x":"abc"}, {"y":"bcd"}]"#);
+        let search = |args: &[Option<&str>]| {
+            let mut all = vec![d.clone()];
+            all.extend(args.iter().map(|a| a.map_or(ScalarValue::Utf8(None), s)));
+            call(json_search, &all)
+        };
+        let (one, every) = (Some("one"), Some("all"));
+        assert_eq!(search(&[one, Some("abc")]), s(r#""$[0]""#));
+        assert_eq!(search(&[every, Some("abc")]), s(r#"["$[0]", "$[2].x"]"#));
+        assert!(search(&[every, Some("ghi")]).is_null());
+        assert_eq!(search(&[every, Some("10")]), s(r#""$[1][0].k""#));
+        for scope in ["$", "$[*]", "$**.k", "$[*][0].k", "$[1]", "$[1][0]"] {
+            assert_eq!(
+                search(&[every, Some("10"), None, Some(scope)]),
+                s(r#""$[1][0].k""#),
+                "{scope}"
+            );
+        }
+        assert_eq!(
+            search(&[every, Some("abc"), None, Some("$[2]")]),
+            s(r#""$[2].x""#)
+        );
+        assert_eq!(
+            search(&[every, Some("%b%")]),
+            s(r#"["$[0]", "$[2].x", "$[3].y"]"#)
+        );
+        assert!(search(&[every, Some("%b%"), Some(""), Some("$[1]")]).is_null());
+        assert_eq!(
+            search(&[every, Some("%b%"), Some(""), Some("$[3]")]),
+            s(r#""$[3].y""#)
+        );
+        // Another escape character; a key that is no identifier is quoted.
+        let odd = s(r#"{"a b": "50%", "c": "50x"}"#);
+        let args = [odd, s("all"), s("50|%"), s("|")];
+        assert_eq!(call(json_search, &args), s(r#""$.\"a b\"""#));
+        let bad = [d.clone(), s("some"), s("x")];
+        let args: Vec<Arg<'_>> = bad.iter().map(|value| Arg { value, json: false }).collect();
+        assert_eq!(error_code(&json_search("f", &args).unwrap_err()), 3150);
     }
 
     #[test]

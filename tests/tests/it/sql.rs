@@ -1892,6 +1892,7 @@ async fn json_columns_and_functions_follow_mysql() {
          doc->'$.tags' = JSON_ARRAY('p', 'q'), doc->'$.n' = 4.0 FROM j ORDER BY id",
         "SELECT id FROM j ORDER BY doc, id",
         "SELECT id FROM j WHERE doc->'$.a' IN ('x', 'y') OR doc->'$.n' NOT IN (1, 2) ORDER BY id",
+        "SELECT id, JSON_SEARCH(doc, 'all', '%') FROM j ORDER BY id",
         "SELECT id FROM j WHERE id BETWEEN 1 AND 4 ORDER BY doc DESC",
     ];
     let mut answers = Vec::new();
@@ -1938,8 +1939,17 @@ async fn json_columns_and_functions_follow_mysql() {
     // JSON values sort by type, then value: objects before arrays, both
     // after SQL NULL (on the row executor's key range too).
     assert_eq!(a[8], table(&[&["3"], &["1"], &["4"], &["2"]]));
-    assert_eq!(a[10], table(&[&["2"], &["4"], &["1"], &["3"]]));
+    assert_eq!(a[11], table(&[&["2"], &["4"], &["1"], &["3"]]));
     assert_eq!(a[9], table(&[&["1"], &["4"]]));
+    assert_eq!(
+        a[10],
+        table(&[
+            &["1", r#""$.a""#],
+            &["2", "NULL"],
+            &["3", "NULL"],
+            &["4", r#"["$.tags[0]", "$.tags[1]"]"#],
+        ])
+    );
 
     c.query_drop("UPDATE j SET doc = JSON_SET(doc, '$.c', 3, '$.a', 'y') WHERE id = 1")
         .await
