@@ -938,8 +938,9 @@ struct Lookup<'a> {
 
 impl Lookup<'_> {
     /// Rows the lookup should find: one per prefix for a complete unique
-    /// match; otherwise the most selective pinned column's rows per value,
-    /// or, with no column pinned, the rows in the range.
+    /// match; otherwise the most selective pinned column's rows per value
+    /// (times the share of the table a range on the next column holds), or,
+    /// with no column pinned, the rows in the range.
     fn expected_rows(&self, stats: Option<&crate::stats::TableStats>) -> Option<f64> {
         if self.complete {
             return Some(self.prefixes.len() as f64);
@@ -954,9 +955,14 @@ impl Lookup<'_> {
             .iter()
             .filter_map(|&id| stats.rows_per_value(id))
             .fold(f64::INFINITY, f64::min);
+        // A range on the next column keeps its share of each prefix's rows.
+        let share = self
+            .range
+            .and_then(|(column, lo, hi)| stats.rows_in_range(column, lo.into(), hi.into()))
+            .map_or(1.0, |in_range| in_range / stats.rows.max(1) as f64);
         per_value
             .is_finite()
-            .then_some(per_value * self.prefixes.len() as f64)
+            .then_some(per_value * self.prefixes.len() as f64 * share)
     }
 
     /// A range over no pinned column that is open at one end may cover the

@@ -532,6 +532,33 @@ async fn explain_shows_each_access_its_engine_and_path() {
         access(&most, "ColumnarScan")[2].as_deref(),
         Some("columnar")
     );
+    // A range after a clustered key's pinned column narrows its estimate.
+    c.query_drop("CREATE TABLE ck (a INT, b INT, c INT, PRIMARY KEY (a, b))")
+        .await
+        .unwrap();
+    let values: Vec<String> = (1..=2000)
+        .map(|i| format!("({}, {i}, {i})", i % 2))
+        .collect();
+    c.query_drop(format!("INSERT INTO ck VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+    c.query_drop("ANALYZE TABLE ck").await.unwrap();
+    let prefix = rows(
+        &mut c,
+        "EXPLAIN SELECT c FROM ck WHERE a = 1 AND b BETWEEN 11 AND 30",
+    )
+    .await;
+    let lookup = access(&prefix, "IndexLookUp");
+    assert_eq!(lookup[1].as_deref(), Some("10.00"));
+    assert_eq!(lookup[2].as_deref(), Some("row"));
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT count(*) FROM ck WHERE a = 1 AND b BETWEEN 11 AND 30"
+        )
+        .await,
+        table(&[&["10"]])
+    );
     // Every plan answers the same.
     assert_eq!(
         rows(&mut c, "SELECT v FROM r WHERE u = 7").await,
