@@ -1261,34 +1261,30 @@ fn json_sort_key(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, 
     Ok(ScalarValue::Binary(Some(out)))
 }
 
+/// One of the functions the analyzer rules place (not callable by name
+/// from SQL), made once.
+fn internal_function(
+    cell: &'static std::sync::OnceLock<Arc<ScalarUDF>>,
+    name: &'static str,
+    args: usize,
+    returns: DataType,
+    eval: Eval,
+) -> Arc<ScalarUDF> {
+    Arc::clone(
+        cell.get_or_init(|| Arc::new(json_function(name, args, Some(args), returns, false, eval))),
+    )
+}
+
 /// The sort-key function, for the analyzer rule that places it.
 pub(crate) fn sort_key_udf() -> Arc<ScalarUDF> {
     static UDF: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
-    Arc::clone(UDF.get_or_init(|| {
-        Arc::new(json_function(
-            JSON_SORT_KEY,
-            1,
-            Some(1),
-            DataType::Binary,
-            false,
-            json_sort_key,
-        ))
-    }))
+    internal_function(&UDF, JSON_SORT_KEY, 1, DataType::Binary, json_sort_key)
 }
 
 /// The comparison function, for the analyzer rule that places it.
 pub(crate) fn compare_udf() -> Arc<ScalarUDF> {
     static UDF: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
-    Arc::clone(UDF.get_or_init(|| {
-        Arc::new(json_function(
-            JSON_CMP,
-            2,
-            Some(2),
-            DataType::Int64,
-            false,
-            json_cmp,
-        ))
-    }))
+    internal_function(&UDF, JSON_CMP, 2, DataType::Int64, json_cmp)
 }
 
 fn cast_json(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
