@@ -144,6 +144,12 @@ pub enum Error {
     /// A statement for tables named a view.
     #[error("'{0}' is not BASE TABLE")]
     NotBaseTable(String),
+    /// `SELECT … INTO @var` found more than one row.
+    #[error("Result consisted of more than one row")]
+    TooManyRows,
+    /// `SELECT … INTO` names fewer or more variables than it selects.
+    #[error("The used SELECT statements have a different number of columns")]
+    IntoColumnCount,
     /// `SHOW CREATE VIEW` named a base table.
     #[error("'{0}' is not VIEW")]
     NotView(String),
@@ -202,6 +208,8 @@ impl Error {
             Error::KeyColumnMissing(_) => 1072,
             Error::BadAutoIncrement => 1075,
             Error::NoColumns => 1113,
+            Error::TooManyRows => 1172,
+            Error::IntoColumnCount => 1222,
             Error::TooBigLength(..) => 1074,
             Error::TooBigPrecision(..) => 1426,
             Error::TooBigScale(..) => 1425,
@@ -259,6 +267,7 @@ impl Error {
             | Error::CantDrop(_)
             | Error::WrongPrefix
             | Error::NotGrouped(_)
+            | Error::TooManyRows
             | Error::OperandColumns(_) => "42000",
             Error::TableExists(_) => "42S01",
             Error::UnknownTable(_) => "42S02",
@@ -266,7 +275,7 @@ impl Error {
             Error::AmbiguousColumn(_) => "23000",
             Error::DuplicateEntry { .. } | Error::BadNull(_) => "23000",
             Error::ColumnCountMismatch(_) => "21S01",
-            Error::SubqueryRows => "21000",
+            Error::SubqueryRows | Error::IntoColumnCount => "21000",
             Error::OutOfRangeColumn(_) => "22003",
             Error::DataTooLong(_) => "22001",
             Error::InvalidJson { .. } => "22032",

@@ -404,7 +404,18 @@ impl Session {
         if create.temporary {
             return Err(Error::not_supported("CREATE TEMPORARY TABLE"));
         }
+        if create.query.is_some() {
+            return Err(Error::not_supported("CREATE TABLE … AS SELECT"));
+        }
         let (database, name) = ddl::qualified(&create.name, self.current_db.as_deref())?;
+        // `CREATE TABLE t LIKE s`: s's columns, keys and options, no rows.
+        let like = match &create.like {
+            Some(
+                ast::CreateTableLikeKind::Plain(like)
+                | ast::CreateTableLikeKind::Parenthesized(like),
+            ) => Some(ddl::qualified(&like.name, self.current_db.as_deref())?),
+            None => None,
+        };
         self.ddl(|w, catalog, _| {
             let db = catalog
                 .database(&database)
@@ -416,7 +427,28 @@ impl Session {
                 return Err(Error::TableExists(name.clone()));
             }
             let id = w.next_id()?;
-            let (info, warnings) = ddl::table_info(create, db.id, id, &name)?;
+            let (info, warnings) = match &like {
+                Some((source_db, source)) => {
+                    let source_info =
+                        catalog
+                            .table(source_db, source)
+                            .ok_or_else(|| Error::NoSuchTable {
+                                database: source_db.clone(),
+                                table: source.clone(),
+                            })?;
+                    if source_info.view.is_some() {
+                        return Err(Error::NotBaseTable(format!("{source_db}.{source}")));
+                    }
+                    let info = crate::catalog::TableInfo {
+                        id,
+                        database_id: db.id,
+                        name: name.clone(),
+                        ..(**source_info).clone()
+                    };
+                    (info, Vec::new())
+                }
+                None => ddl::table_info(create, db.id, id, &name)?,
+            };
             w.put_table(&info)?;
             Ok(warnings)
         })
@@ -710,6 +742,32 @@ impl Session {
             return Ok(Output::Rows(ddl::describe_columns(&columns, full)));
         }
         Ok(Output::Rows(ddl::describe(&table, full)))
+    }
+
+    /// `SHOW CREATE DATABASE db`.
+    pub(crate) fn show_create_database(&mut self, name: &str) -> Result<Output> {
+        let exists = self.with_txn(|s, txn| {
+            let catalog = s.catalog(lock(txn).as_ref())?;
+            Ok(catalog
+                .databases()
+                .find(|d| d.name.eq_ignore_ascii_case(name))
+                .map(|d| d.name.clone()))
+        })?;
+        let Some(database) = exists else {
+            return Err(Error::UnknownDatabase(name.to_string()));
+        };
+        let text = |name: &str| Column::expr(name, FieldType::VarString);
+        Ok(Output::Rows(ResultSet {
+            columns: vec![text("Database"), text("Create Database")],
+            rows: vec![vec![
+                Value::Str(database.clone()),
+                Value::Str(format!(
+                    "CREATE DATABASE `{}` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE \
+                     utf8mb4_bin */ /*!80016 DEFAULT ENCRYPTION='N' */",
+                    database.replace('`', "``")
+                )),
+            ]],
+        }))
     }
 
     /// `SHOW CREATE TABLE` (`view` false) or `SHOW CREATE VIEW`: a view

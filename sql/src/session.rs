@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, Env};
 use crate::exec::SharedTxn;
 use crate::kv::{Kv, KvTxn};
-use crate::value::{Column, Date, DateTime, FieldType, Output, ResultSet, Value};
+use crate::value::{Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, Value};
 use crate::vars::{self, Globals, SessionVars, VarScope};
 
 /// The version string Duet reports to clients (`SELECT VERSION()`, handshake).
@@ -350,6 +350,23 @@ impl Session {
                 self.warnings.clear();
                 self.set_columnar_replica(&table, count)
             }
+            None if let Some(database) = show_create_database_target(sql) => {
+                self.warnings.clear();
+                self.show_create_database(&database)
+            }
+            // `DO expr, …`: evaluated as a SELECT, the rows dropped.
+            None if let Some(exprs) = do_expressions(sql) => {
+                let select = format!("SELECT {exprs}");
+                parse_one(&select)
+                    .and_then(|stmt| self.run(&select, &stmt, &[]))
+                    .map(|_| {
+                        Output::Ok(OkStatus {
+                            affected_rows: 0,
+                            last_insert_id: 0,
+                            info: String::new(),
+                        })
+                    })
+            }
             None => parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[])),
         });
         self.finish(result)
@@ -637,6 +654,11 @@ impl Session {
     }
 
     fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
+        if let SetExpr::Select(select) = q.body.as_ref()
+            && let Some(into) = &select.into
+        {
+            return self.select_into(sql, q, params, &into.name);
+        }
         if !is_dual(q) {
             return self.query(sql, q, params);
         }
@@ -653,6 +675,53 @@ impl Session {
             }
             other => other,
         }
+    }
+
+    /// `SELECT … INTO @var`: the one row's values into user variables; no
+    /// row leaves them as they were (warning 1329), several are error 1172.
+    fn select_into(
+        &mut self,
+        sql: &str,
+        q: &ast::Query,
+        params: &[Value],
+        target: &ObjectName,
+    ) -> Result<Output> {
+        let var = match name_parts(target).as_slice() {
+            [one] if one.starts_with('@') && !one.starts_with("@@") => {
+                one[1..].to_ascii_lowercase()
+            }
+            _ => return Err(Error::not_supported("SELECT … INTO a table or a file")),
+        };
+        let mut plain = q.clone();
+        if let SetExpr::Select(select) = plain.body.as_mut() {
+            select.into = None;
+        }
+        let Output::Rows(rs) = self.select(sql, &plain, params)? else {
+            return Err(Error::Internal("a SELECT without rows".into()));
+        };
+        if rs.columns.len() != 1 {
+            return Err(Error::IntoColumnCount);
+        }
+        let affected = match rs.rows.as_slice() {
+            [] => {
+                self.warnings.push(Warning {
+                    level: "Warning",
+                    code: 1329,
+                    message: "No data - zero rows fetched, selected, or processed".into(),
+                });
+                0
+            }
+            [row] => {
+                self.user_vars.insert(var, row[0].clone());
+                1
+            }
+            _ => return Err(Error::TooManyRows),
+        };
+        Ok(Output::Ok(OkStatus {
+            affected_rows: affected,
+            last_insert_id: 0,
+            info: String::new(),
+        }))
     }
 
     /// A `SELECT` with no table, evaluated by the session itself.
@@ -1120,6 +1189,8 @@ const UNSUPPORTED_KINDS: &[&str] = &[
 ];
 
 pub(crate) fn parse_one(sql: &str) -> Result<Statement> {
+    let shared = share_mode(sql);
+    let sql = shared.as_deref().unwrap_or(sql);
     let mut statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
         let kind = statement_kind(sql);
         if UNSUPPORTED_KINDS
@@ -1365,6 +1436,46 @@ fn is_words(sql: &str, expected: &[&str]) -> bool {
 }
 
 /// `SHOW [STORAGE] ENGINES`, which the parser does not know.
+/// `… LOCK IN SHARE MODE` (MySQL's older spelling, which the parser does
+/// not know) as `… FOR SHARE`.
+fn share_mode(sql: &str) -> Option<String> {
+    let trimmed = sql.trim_end().trim_end_matches(';').trim_end();
+    let words: Vec<&str> = trimmed.rsplitn(5, char::is_whitespace).collect();
+    let [mode, share, in_, lock, rest] = words.as_slice() else {
+        return None;
+    };
+    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
+    (is(lock, "LOCK") && is(in_, "IN") && is(share, "SHARE") && is(mode, "MODE"))
+        .then(|| format!("{} FOR SHARE", rest.trim_end()))
+}
+
+/// The expressions of `DO expr, …`, which the parser does not know.
+fn do_expressions(sql: &str) -> Option<&str> {
+    let trimmed = sql.trim_start();
+    let (first, rest) = trimmed.split_once(char::is_whitespace)?;
+    first.eq_ignore_ascii_case("DO").then_some(rest)
+}
+
+/// The database of `SHOW CREATE {DATABASE|SCHEMA} [IF NOT EXISTS] db`,
+/// which the parser does not know.
+fn show_create_database_target(sql: &str) -> Option<String> {
+    let words = words(sql);
+    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
+    let (show, create, kind, rest) = match words.as_slice() {
+        [show, create, kind, rest @ ..] => (show, create, kind, rest),
+        _ => return None,
+    };
+    if !(is(show, "SHOW") && is(create, "CREATE") && (is(kind, "DATABASE") || is(kind, "SCHEMA"))) {
+        return None;
+    }
+    let name = match rest {
+        [name] => name,
+        [if_, not, exists, name] if is(if_, "IF") && is(not, "NOT") && is(exists, "EXISTS") => name,
+        _ => return None,
+    };
+    Some(name.trim_matches('`').to_string())
+}
+
 fn is_show_engines(sql: &str) -> bool {
     is_words(sql, &["SHOW", "ENGINES"]) || is_words(sql, &["SHOW", "STORAGE", "ENGINES"])
 }
