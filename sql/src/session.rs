@@ -350,6 +350,9 @@ impl Session {
                 self.warnings.clear();
                 self.set_columnar_replica(&table, count)
             }
+            None if let Some(query) = table_status_query(sql, self.current_db.as_deref()) => {
+                query.and_then(|q| parse_one(&q).and_then(|stmt| self.run(&q, &stmt, &[])))
+            }
             None if let Some(database) = show_create_database_target(sql) => {
                 self.warnings.clear();
                 self.show_create_database(&database)
@@ -1474,6 +1477,57 @@ fn show_create_database_target(sql: &str) -> Option<String> {
         _ => return None,
     };
     Some(name.trim_matches('`').to_string())
+}
+
+/// `SHOW TABLE STATUS [{FROM|IN} db] [LIKE 'p']` (which the parser does
+/// not know) as the query of `information_schema.tables` it stands for;
+/// `None` for another statement.
+fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<String>> {
+    let trimmed = sql.trim().trim_end_matches(';').trim_end();
+    let mut rest = trimmed;
+    for word in ["SHOW", "TABLE", "STATUS"] {
+        let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        if !first.eq_ignore_ascii_case(word) {
+            return None;
+        }
+        rest = after.trim_start();
+    }
+    let mut database = current_db.map(str::to_string);
+    let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if first.eq_ignore_ascii_case("FROM") || first.eq_ignore_ascii_case("IN") {
+        let after = after.trim_start();
+        let (name, tail) = after.split_once(char::is_whitespace).unwrap_or((after, ""));
+        if name.is_empty() {
+            return Some(Err(syntax_error(sql, "a database name is missing")));
+        }
+        database = Some(name.trim_matches('`').to_string());
+        rest = tail.trim_start();
+    }
+    let Some(database) = database else {
+        return Some(Err(Error::NoDatabaseSelected));
+    };
+    let (first, pattern) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let filter = if rest.is_empty() {
+        String::new()
+    } else if first.eq_ignore_ascii_case("LIKE") {
+        format!(" AND table_name LIKE {pattern}")
+    } else if first.eq_ignore_ascii_case("WHERE") {
+        return Some(Err(Error::not_supported("SHOW TABLE STATUS … WHERE")));
+    } else {
+        return Some(Err(syntax_error(sql, rest)));
+    };
+    Some(Ok(format!(
+        "SELECT table_name AS `Name`, engine AS `Engine`, version AS `Version`, \
+         row_format AS `Row_format`, table_rows AS `Rows`, avg_row_length AS `Avg_row_length`, \
+         data_length AS `Data_length`, max_data_length AS `Max_data_length`, \
+         index_length AS `Index_length`, data_free AS `Data_free`, \
+         auto_increment AS `Auto_increment`, create_time AS `Create_time`, \
+         update_time AS `Update_time`, check_time AS `Check_time`, \
+         table_collation AS `Collation`, checksum AS `Checksum`, \
+         create_options AS `Create_options`, table_comment AS `Comment` \
+         FROM information_schema.tables WHERE table_schema = '{}'{filter} ORDER BY table_name",
+        database.replace('\'', "''")
+    )))
 }
 
 fn is_show_engines(sql: &str) -> bool {
