@@ -48,6 +48,8 @@ pub enum Error {
     UnknownColumn(String),
     #[error("FUNCTION {0} does not exist")]
     UnknownFunction(String),
+    #[error("SAVEPOINT {0} does not exist")]
+    UnknownSavepoint(String),
     #[error("Incorrect parameter count in the call to native function '{0}'")]
     WrongArgumentCount(String),
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
@@ -189,7 +191,7 @@ impl Error {
             Error::NoDatabaseSelected => 1046,
             Error::NoSuchTable { .. } => 1146,
             Error::UnknownColumn(_) => 1054,
-            Error::UnknownFunction(_) => 1305,
+            Error::UnknownFunction(_) | Error::UnknownSavepoint(_) => 1305,
             Error::WrongArgumentCount(_) => 1582,
             Error::UnknownStatement { .. } => 1243,
             Error::WrongArguments(_) => 1210,
@@ -251,6 +253,7 @@ impl Error {
             | Error::WrongTypeForVariable(_)
             | Error::UnknownDatabase(_)
             | Error::UnknownFunction(_)
+            | Error::UnknownSavepoint(_)
             | Error::WrongArgumentCount(_)
             | Error::UnknownCharset(_) => "42000",
             Error::NoDatabaseSelected => "3D000",

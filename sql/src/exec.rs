@@ -172,6 +172,7 @@ impl Session {
                 if matches!(e, Error::Deadlock) {
                     let _ = lock(&txn).rollback();
                     self.txn = None;
+                    self.savepoints.clear();
                 } else {
                     lock(&txn).restore(checkpoint);
                 }
@@ -223,6 +224,7 @@ impl Session {
 
     /// `COMMIT` (and the implicit commit before DDL and `BEGIN`).
     pub(crate) fn commit(&mut self) -> Result<()> {
+        self.savepoints.clear();
         match self.txn.take() {
             Some(txn) => lock(&txn).commit().map(|_| ()).map_err(Error::from_storage),
             None => Ok(()),
@@ -231,10 +233,49 @@ impl Session {
 
     /// `ROLLBACK`.
     pub(crate) fn rollback(&mut self) -> Result<()> {
+        self.savepoints.clear();
         match self.txn.take() {
             Some(txn) => lock(&txn).rollback().map_err(Error::from_storage),
             None => Ok(()),
         }
+    }
+
+    /// `SAVEPOINT name`: marks the transaction's writes so far (one of
+    /// the same name is replaced). Outside a transaction it marks nothing.
+    pub(crate) fn savepoint(&mut self, name: &str) -> Result<()> {
+        if self.txn.is_none() && !self.status().autocommit {
+            self.begin()?;
+        }
+        let Some(txn) = &self.txn else {
+            return Ok(());
+        };
+        let checkpoint = lock(txn).checkpoint();
+        self.savepoints
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.savepoints.push((name.to_string(), checkpoint));
+        Ok(())
+    }
+
+    /// `ROLLBACK TO [SAVEPOINT] name` (`release` false): forgets the writes
+    /// since, and the savepoints set after it; the row locks taken since
+    /// stay, as in InnoDB. `RELEASE SAVEPOINT name` (true): forgets the
+    /// savepoint and those set after it.
+    pub(crate) fn back_to_savepoint(&mut self, name: &str, release: bool) -> Result<()> {
+        let at = self
+            .savepoints
+            .iter()
+            .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::UnknownSavepoint(name.to_string()))?;
+        if release {
+            self.savepoints.truncate(at);
+            return Ok(());
+        }
+        let checkpoint = self.savepoints[at].1.clone();
+        self.savepoints.truncate(at + 1);
+        if let Some(txn) = &self.txn {
+            lock(txn).restore(checkpoint);
+        }
+        Ok(())
     }
 
     pub(crate) fn in_transaction(&self) -> bool {

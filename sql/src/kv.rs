@@ -43,6 +43,7 @@ pub trait KvTxn: Send {
 }
 
 /// A transaction's buffered writes at one point (statement atomicity).
+#[derive(Clone)]
 pub struct Checkpoint(duet_storage::txn::Savepoint);
 
 impl<S: TxnStore> Kv for TxnClient<S> {

@@ -212,6 +212,7 @@ impl Database {
             current_db: None,
             txn: None,
             warnings: Vec::new(),
+            savepoints: Vec::new(),
             prepared: HashMap::new(),
             executing: None,
             next_statement_id: 1,
@@ -287,6 +288,8 @@ pub struct Session {
     /// The open transaction (`BEGIN`, or autocommit off).
     pub(crate) txn: Option<SharedTxn>,
     pub(crate) warnings: Vec<Warning>,
+    /// The open transaction's savepoints, oldest first.
+    pub(crate) savepoints: Vec<(String, crate::kv::Checkpoint)>,
     prepared: HashMap<u32, Prepared>,
     /// The prepared statement running now, if any.
     executing: Option<u32>,
@@ -639,6 +642,21 @@ impl Session {
                 savepoint: None, ..
             } => {
                 self.rollback()?;
+                Ok(Output::ok())
+            }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                self.back_to_savepoint(&name.value, false)?;
+                Ok(Output::ok())
+            }
+            Statement::Savepoint { name } => {
+                self.savepoint(&name.value)?;
+                Ok(Output::ok())
+            }
+            Statement::ReleaseSavepoint { name } => {
+                self.back_to_savepoint(&name.value, true)?;
                 Ok(Output::ok())
             }
             other => match self.run_table_statement(sql, other, params) {
