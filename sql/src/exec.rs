@@ -445,8 +445,8 @@ impl Session {
         if create.temporary {
             return Err(Error::not_supported("CREATE TEMPORARY TABLE"));
         }
-        if create.query.is_some() {
-            return Err(Error::not_supported("CREATE TABLE … AS SELECT"));
+        if let Some(query) = &create.query {
+            return self.create_table_as(create, query);
         }
         let (database, name) = ddl::qualified(&create.name, self.current_db.as_deref())?;
         // `CREATE TABLE t LIKE s`: s's columns, keys and options, no rows.
@@ -493,6 +493,63 @@ impl Session {
             w.put_table(&info)?;
             Ok(warnings)
         })
+    }
+
+    /// `CREATE TABLE t AS SELECT …`: a table with the query's result
+    /// columns (their types, widths and nullability), filled with its rows
+    /// and committed; if the rows cannot be written, no table is left.
+    fn create_table_as(&mut self, create: &ast::CreateTable, query: &Query) -> Result<Output> {
+        if !create.columns.is_empty() || create.like.is_some() {
+            return Err(Error::not_supported(
+                "CREATE TABLE … AS SELECT with column definitions or LIKE",
+            ));
+        }
+        let (database, name) = ddl::qualified(&create.name, self.current_db.as_deref())?;
+        let query_sql = query.to_string();
+        let columns = self.describe_query(&query_sql, query, 0)?;
+        let exists = self.with_txn(|s, txn| {
+            Ok(s.catalog(lock(txn).as_ref())?
+                .table(&database, &name)
+                .is_some())
+        })?;
+        if exists {
+            if create.if_not_exists {
+                self.warnings.push(note(Error::TableExists(name.clone())));
+                return Ok(Output::ok());
+            }
+            return Err(Error::TableExists(name));
+        }
+        let definitions: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "`{}` {}{}",
+                    c.name.replace('`', "``"),
+                    ddl::result_column_type(c),
+                    if c.not_null { " NOT NULL" } else { "" }
+                )
+            })
+            .collect();
+        let table = format!(
+            "`{}`.`{}`",
+            database.replace('`', "``"),
+            name.replace('`', "``")
+        );
+        let ddl_sql = format!("CREATE TABLE {table} ({})", definitions.join(", "));
+        let Statement::CreateTable(definition) = crate::session::parse_one(&ddl_sql)? else {
+            return Err(Error::Internal("CREATE TABLE did not parse as one".into()));
+        };
+        self.create_table(&definition)?;
+        let insert_sql = format!("INSERT INTO {table} {query_sql}");
+        let filled = crate::session::parse_one(&insert_sql)
+            .and_then(|insert| self.run(&insert_sql, &insert, &[]))
+            .and_then(|out| self.commit().map(|()| out));
+        if filled.is_err() {
+            let _ = self.rollback();
+            let _ = crate::session::parse_one(&format!("DROP TABLE {table}"))
+                .and_then(|drop| self.run("DROP TABLE", &drop, &[]));
+        }
+        filled
     }
 
     /// `DROP TABLE` (`views` false) or `DROP VIEW` (true): each name must be

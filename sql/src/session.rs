@@ -582,7 +582,7 @@ impl Session {
         result
     }
 
-    fn run(&mut self, sql: &str, stmt: &Statement, params: &[Value]) -> Result<Output> {
+    pub(crate) fn run(&mut self, sql: &str, stmt: &Statement, params: &[Value]) -> Result<Output> {
         let keeps_diagnostics =
             matches!(stmt, Statement::ShowVariables { .. }) || is_show_warnings(sql);
         if is_show_warnings(sql) {
