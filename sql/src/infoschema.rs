@@ -1,5 +1,6 @@
 //! `information_schema`: MySQL's views of the catalog (`SCHEMATA`, `TABLES`,
-//! `COLUMNS`, `STATISTICS`) and Duet's `DUET_COLUMNAR_REPLICAS`, built from the catalog version the statement
+//! `COLUMNS`, `STATISTICS`, and the primary and unique keys as
+//! `TABLE_CONSTRAINTS` and `KEY_COLUMN_USAGE`, which ORMs read) and Duet's `DUET_COLUMNAR_REPLICAS`, built from the catalog version the statement
 //! reads, so they agree with `SHOW` and with the tables the statement sees.
 //! They are queried like any table (joins, filters, aggregates), through
 //! the query engine.
@@ -22,8 +23,10 @@ pub(crate) const NAME: &str = "information_schema";
 pub(crate) const TABLES: &[&str] = &[
     "columns",
     "duet_columnar_replicas",
+    "key_column_usage",
     "schemata",
     "statistics",
+    "table_constraints",
     "tables",
 ];
 
@@ -46,6 +49,8 @@ pub(crate) fn table(
         "tables" => tables(catalog, source),
         "columns" => columns(catalog),
         "statistics" => statistics(catalog, source),
+        "table_constraints" => table_constraints(catalog),
+        "key_column_usage" => key_column_usage(catalog),
         "duet_columnar_replicas" => columnar_replicas(catalog, source),
         _ => return None,
     };
@@ -365,6 +370,89 @@ fn statistics(catalog: &Catalog, source: &dyn RowSource) -> View {
                     text(""),
                 ]);
             }
+        }
+    }
+    (columns, rows)
+}
+
+/// The constraints of base tables: their primary and unique keys (a
+/// primary key's constraint is named `PRIMARY`, as in MySQL).
+fn constraints(catalog: &Catalog) -> Vec<(String, Arc<TableInfo>, usize)> {
+    let mut out = Vec::new();
+    for (db, t) in all_tables(catalog) {
+        if t.view.is_some() {
+            continue;
+        }
+        for (i, ix) in t.indexes.iter().enumerate() {
+            if ix.primary || ix.unique {
+                out.push((db.clone(), Arc::clone(&t), i));
+            }
+        }
+    }
+    out
+}
+
+fn table_constraints(catalog: &Catalog) -> View {
+    let columns = vec![
+        ("CONSTRAINT_CATALOG", Text),
+        ("CONSTRAINT_SCHEMA", Text),
+        ("CONSTRAINT_NAME", Text),
+        ("TABLE_SCHEMA", Text),
+        ("TABLE_NAME", Text),
+        ("CONSTRAINT_TYPE", Text),
+        ("ENFORCED", Text),
+    ];
+    let rows = constraints(catalog)
+        .into_iter()
+        .map(|(db, t, i)| {
+            let ix = &t.indexes[i];
+            vec![
+                text("def"),
+                text(db.clone()),
+                text(ix.name.clone()),
+                text(db),
+                text(t.name.clone()),
+                text(if ix.primary { "PRIMARY KEY" } else { "UNIQUE" }),
+                text("YES"),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn key_column_usage(catalog: &Catalog) -> View {
+    let columns = vec![
+        ("CONSTRAINT_CATALOG", Text),
+        ("CONSTRAINT_SCHEMA", Text),
+        ("CONSTRAINT_NAME", Text),
+        ("TABLE_CATALOG", Text),
+        ("TABLE_SCHEMA", Text),
+        ("TABLE_NAME", Text),
+        ("COLUMN_NAME", Text),
+        ("ORDINAL_POSITION", Int),
+        ("POSITION_IN_UNIQUE_CONSTRAINT", Int),
+        ("REFERENCED_TABLE_SCHEMA", Text),
+        ("REFERENCED_TABLE_NAME", Text),
+        ("REFERENCED_COLUMN_NAME", Text),
+    ];
+    let mut rows = Vec::new();
+    for (db, t, i) in constraints(catalog) {
+        let ix = &t.indexes[i];
+        for (seq, offset) in ix.columns.iter().enumerate() {
+            rows.push(vec![
+                text("def"),
+                text(db.clone()),
+                text(ix.name.clone()),
+                text("def"),
+                text(db.clone()),
+                text(t.name.clone()),
+                text(t.columns[*offset].name.clone()),
+                Value::Int(seq as i64 + 1),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ]);
         }
     }
     (columns, rows)
