@@ -24,6 +24,11 @@ pub(crate) trait Env {
     fn param(&self, n: usize) -> Result<Value>;
     /// A session function such as `DATABASE()`; `None` if unknown.
     fn session_fn(&self, name: &str) -> Option<Value>;
+    /// A session function of arguments, such as `GET_LOCK(name, timeout)`;
+    /// `None` if unknown.
+    fn session_call(&self, _name: &str, _args: &[Value]) -> Option<Result<Value>> {
+        None
+    }
     /// `VALUES(col)` in `ON DUPLICATE KEY UPDATE`: the row that was to be
     /// inserted.
     fn inserted(&self, _name: &str) -> Option<Value> {
@@ -481,6 +486,9 @@ fn function(env: &dyn Env, f: &ast::Function) -> Result<Value> {
         .iter()
         .map(|a| eval(env, a))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(result) = env.session_call(&name, &values) {
+        return result;
+    }
     let arity = |n: usize| {
         if values.len() == n {
             Ok(())
@@ -593,7 +601,7 @@ fn to_i128(v: &Value) -> i128 {
 }
 
 /// Reads a value as a double; strings contribute their numeric prefix, as in MySQL.
-fn to_f64(v: &Value) -> f64 {
+pub(crate) fn to_f64(v: &Value) -> f64 {
     match v {
         Value::Int(i) => *i as f64,
         Value::UInt(u) => *u as f64,

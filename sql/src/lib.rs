@@ -35,6 +35,7 @@ mod strfn;
 mod table;
 mod timefn;
 mod types;
+mod userlocks;
 mod value;
 mod vars;
 

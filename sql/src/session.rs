@@ -93,6 +93,7 @@ pub struct Database {
     pub(crate) autoids: AutoIds,
     pub(crate) stats: crate::stats::Stats,
     pub(crate) processes: crate::processes::Processes,
+    pub(crate) user_locks: crate::userlocks::UserLocks,
     pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
 }
 
@@ -120,6 +121,7 @@ impl Database {
             autoids: AutoIds::new(Arc::clone(&kv)),
             stats: crate::stats::Stats::default(),
             processes: crate::processes::Processes::default(),
+            user_locks: crate::userlocks::UserLocks::default(),
             columnar: options.columnar.clone(),
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),
@@ -323,6 +325,7 @@ impl Drop for Session {
                 self.rollback()
             };
         }
+        self.db.user_locks.release_all(self.identity.connection_id);
         self.db.processes.disconnect(self.identity.connection_id);
     }
 }
@@ -1147,6 +1150,61 @@ impl Env for Ctx<'_> {
             "LAST_INSERT_ID" => Value::UInt(self.session.last_insert_id),
             "ROW_COUNT" => Value::Int(self.session.row_count),
             "FOUND_ROWS" => Value::UInt(self.session.found_rows),
+            _ => return None,
+        })
+    }
+
+    fn session_call(&self, name: &str, args: &[Value]) -> Option<Result<Value>> {
+        let locks = &self.session.db.user_locks;
+        let me = self.session.identity.connection_id;
+        let lock_name = |v: &Value| match v {
+            Value::Null => None,
+            v => crate::types::value_text(v).into(),
+        };
+        let arity =
+            |n: usize| (args.len() != n).then(|| Err(Error::WrongArgumentCount(name.to_string())));
+        let flag = |b: bool| Value::Int(i64::from(b));
+        Some(match name {
+            "GET_LOCK" => {
+                if let Some(e) = arity(2) {
+                    return Some(e);
+                }
+                let Some(lock) = lock_name(&args[0]) else {
+                    return Some(Ok(Value::Null));
+                };
+                // A negative timeout waits for ever; NULL does not wait.
+                let secs = crate::eval::to_f64(&args[1]);
+                let timeout = match args[1] {
+                    Value::Null => Some(std::time::Duration::ZERO),
+                    _ if secs < 0.0 => None,
+                    _ => Some(std::time::Duration::from_secs_f64(secs.min(31_536_000.0))),
+                };
+                Ok(flag(locks.get(me, &lock, timeout)))
+            }
+            "RELEASE_LOCK" => {
+                if let Some(e) = arity(1) {
+                    return Some(e);
+                }
+                Ok(lock_name(&args[0])
+                    .and_then(|lock| locks.release(me, &lock))
+                    .map_or(Value::Null, flag))
+            }
+            "IS_FREE_LOCK" => {
+                if let Some(e) = arity(1) {
+                    return Some(e);
+                }
+                Ok(lock_name(&args[0])
+                    .map_or(Value::Null, |lock| flag(locks.holder(&lock).is_none())))
+            }
+            "IS_USED_LOCK" => {
+                if let Some(e) = arity(1) {
+                    return Some(e);
+                }
+                Ok(lock_name(&args[0])
+                    .and_then(|lock| locks.holder(&lock))
+                    .map_or(Value::Null, |id| Value::UInt(id.into())))
+            }
+            "RELEASE_ALL_LOCKS" if args.is_empty() => Ok(Value::UInt(locks.release_all(me))),
             _ => return None,
         })
     }

@@ -687,6 +687,53 @@ async fn tables_written_enough_are_analyzed_without_being_asked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_locks_are_held_by_one_connection_until_it_lets_go_or_leaves() {
+    let t = TestServer::start().await;
+    let mut a = t.connect().await;
+    let mut b = t.connect().await;
+    let one = |rows: Vec<Vec<Option<String>>>| rows[0][0].clone();
+    assert_eq!(
+        one(rows(&mut a, "SELECT GET_LOCK('migrate', 0)").await).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        one(rows(&mut b, "SELECT GET_LOCK('migrate', 0)").await).as_deref(),
+        Some("0")
+    );
+    let a_id = one(rows(&mut a, "SELECT CONNECTION_ID()").await);
+    assert_eq!(
+        one(rows(&mut b, "SELECT IS_USED_LOCK('migrate')").await),
+        a_id
+    );
+    assert_eq!(
+        one(rows(&mut b, "SELECT RELEASE_LOCK('migrate')").await).as_deref(),
+        Some("0")
+    );
+    assert_eq!(one(rows(&mut b, "SELECT RELEASE_LOCK('nope')").await), None);
+    // A waiter gets the lock once its holder goes away.
+    let waiter = tokio::spawn(async move {
+        let got = rows(&mut b, "SELECT GET_LOCK('migrate', 10)").await;
+        (b, got)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    a.disconnect().await.unwrap();
+    let (mut b, got) = waiter.await.unwrap();
+    assert_eq!(one(got).as_deref(), Some("1"));
+    assert_eq!(
+        one(rows(&mut b, "SELECT IS_FREE_LOCK('migrate')").await).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        one(rows(&mut b, "SELECT RELEASE_ALL_LOCKS()").await).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        one(rows(&mut b, "SELECT IS_FREE_LOCK('migrate')").await).as_deref(),
+        Some("1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn select_for_update_locks_and_reads_the_latest_rows() {
     let t = TestServer::start().await;
     let mut a = t.connect().await;
