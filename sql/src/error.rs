@@ -50,6 +50,8 @@ pub enum Error {
     UnknownFunction(String),
     #[error("SAVEPOINT {0} does not exist")]
     UnknownSavepoint(String),
+    #[error("There is no such grant defined for user '{user}' on host '{host}'")]
+    NoSuchGrant { user: String, host: String },
     #[error("Incorrect parameter count in the call to native function '{0}'")]
     WrongArgumentCount(String),
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
@@ -192,6 +194,7 @@ impl Error {
             Error::NoSuchTable { .. } => 1146,
             Error::UnknownColumn(_) => 1054,
             Error::UnknownFunction(_) | Error::UnknownSavepoint(_) => 1305,
+            Error::NoSuchGrant { .. } => 1141,
             Error::WrongArgumentCount(_) => 1582,
             Error::UnknownStatement { .. } => 1243,
             Error::WrongArguments(_) => 1210,
@@ -254,6 +257,7 @@ impl Error {
             | Error::UnknownDatabase(_)
             | Error::UnknownFunction(_)
             | Error::UnknownSavepoint(_)
+            | Error::NoSuchGrant { .. }
             | Error::WrongArgumentCount(_)
             | Error::UnknownCharset(_) => "42000",
             Error::NoDatabaseSelected => "3D000",

@@ -359,6 +359,10 @@ impl Session {
             None if let Some(query) = table_status_query(sql, self.current_db.as_deref()) => {
                 query.and_then(|q| parse_one(&q).and_then(|stmt| self.run(&q, &stmt, &[])))
             }
+            None if let Some(user) = show_grants_target(sql) => {
+                self.warnings.clear();
+                self.show_grants(user.as_deref())
+            }
             None if let Some(database) = show_create_database_target(sql) => {
                 self.warnings.clear();
                 self.show_create_database(&database)
@@ -379,6 +383,33 @@ impl Session {
             None => parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[])),
         });
         self.finish(result)
+    }
+
+    /// `SHOW GRANTS`: every account may do everything (Duet has no
+    /// privileges yet), for the current account; another is error 1141.
+    fn show_grants(&mut self, user: Option<&str>) -> Result<Output> {
+        let id = &self.identity;
+        let me = format!("`{}`@`{}`", id.user, id.account_host);
+        if let Some(named) = user {
+            let (name, host) = named.split_once('@').unwrap_or((named, "%"));
+            let unquote = |s: &str| {
+                s.trim_matches(|c| c == '`' || c == '\'' || c == '"')
+                    .to_string()
+            };
+            let (name, host) = (unquote(name), unquote(host));
+            if name != id.user || host != id.account_host {
+                return Err(Error::NoSuchGrant { user: name, host });
+            }
+        }
+        Ok(Output::Rows(ResultSet {
+            columns: vec![Column::expr(
+                format!("Grants for {}@{}", id.user, id.account_host),
+                FieldType::VarString,
+            )],
+            rows: vec![vec![Value::Str(format!(
+                "GRANT ALL PRIVILEGES ON *.* TO {me} WITH GRANT OPTION"
+            ))]],
+        }))
     }
 
     /// Parses and keeps a statement for later execution with parameters.
@@ -1604,6 +1635,24 @@ fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<Stri
          FROM information_schema.tables WHERE table_schema = '{}'{filter} ORDER BY table_name",
         database.replace('\'', "''")
     )))
+}
+
+/// `SHOW GRANTS [FOR user]` (which the parser does not know): the user
+/// named, `None` for the current one; `Some(None)` is returned for this
+/// statement without `FOR`.
+fn show_grants_target(sql: &str) -> Option<Option<String>> {
+    let words = words(sql);
+    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
+    match words.as_slice() {
+        [show, grants] if is(show, "SHOW") && is(grants, "GRANTS") => Some(None),
+        [show, grants, for_, user]
+            if is(show, "SHOW") && is(grants, "GRANTS") && is(for_, "FOR") =>
+        {
+            let user = user.trim_end_matches("()");
+            Some((!is(user, "CURRENT_USER")).then(|| user.to_string()))
+        }
+        _ => None,
+    }
 }
 
 fn is_show_engines(sql: &str) -> bool {
