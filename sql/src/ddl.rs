@@ -382,6 +382,9 @@ pub(crate) fn result_column_type(c: &crate::value::Column) -> String {
         F::String => format!("CHAR({})", chars.min(255)),
         F::Blob if c.binary => "LONGBLOB".into(),
         F::Blob => "LONGTEXT".into(),
+        // A computed string's width is not known: the widest type.
+        F::VarChar | F::VarString if c.org_table.is_empty() && c.binary => "LONGBLOB".into(),
+        F::VarChar | F::VarString if c.org_table.is_empty() => "LONGTEXT".into(),
         F::VarChar | F::VarString if c.binary => format!("VARBINARY({chars})"),
         F::VarChar | F::VarString => format!("VARCHAR({chars})"),
         F::Null => "BINARY(0)".into(),

@@ -50,6 +50,10 @@ pub enum Error {
     UnknownFunction(String),
     #[error("SAVEPOINT {0} does not exist")]
     UnknownSavepoint(String),
+    #[error(
+        "Deadlock found when trying to get user-level lock; try rolling back transaction/releasing locks and restarting lock acquisition."
+    )]
+    UserLockDeadlock,
     #[error("There is no such grant defined for user '{user}' on host '{host}'")]
     NoSuchGrant { user: String, host: String },
     #[error("Incorrect parameter count in the call to native function '{0}'")]
@@ -195,6 +199,7 @@ impl Error {
             Error::UnknownColumn(_) => 1054,
             Error::UnknownFunction(_) | Error::UnknownSavepoint(_) => 1305,
             Error::NoSuchGrant { .. } => 1141,
+            Error::UserLockDeadlock => 3058,
             Error::WrongArgumentCount(_) => 1582,
             Error::UnknownStatement { .. } => 1243,
             Error::WrongArguments(_) => 1210,
@@ -291,7 +296,7 @@ impl Error {
                 3141 | 3158 => "22032",
                 _ => "42000",
             },
-            Error::Deadlock => "40001",
+            Error::Deadlock | Error::UserLockDeadlock => "40001",
             Error::DatabaseExists(_)
             | Error::DropMissingDatabase(_)
             | Error::NoDefault(_)

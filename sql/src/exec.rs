@@ -540,9 +540,16 @@ impl Session {
             return Err(Error::Internal("CREATE TABLE did not parse as one".into()));
         };
         self.create_table(&definition)?;
-        let insert_sql = format!("INSERT INTO {table} {query_sql}");
+        // The INSERT takes the parsed query itself: printed back as text, a
+        // string literal would lose its escapes.
+        let insert_sql = format!("INSERT INTO {table} SELECT 1");
         let filled = crate::session::parse_one(&insert_sql)
-            .and_then(|insert| self.run(&insert_sql, &insert, &[]))
+            .and_then(|mut insert| {
+                if let Statement::Insert(i) = &mut insert {
+                    i.source = Some(Box::new(query.clone()));
+                }
+                self.run(&insert_sql, &insert, &[])
+            })
             .and_then(|out| self.commit().map(|()| out));
         if filled.is_err() {
             let _ = self.rollback();

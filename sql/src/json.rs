@@ -1344,6 +1344,7 @@ impl datafusion::logical_expr::AggregateUDFImpl for JsonAggregate {
             items: Vec::new(),
             members: Map::new(),
             rows: 0,
+            bytes: 0,
         }))
     }
 }
@@ -1357,6 +1358,8 @@ struct JsonAccumulator {
     members: Map<String, Json>,
     /// Rows taken in (an empty group answers NULL).
     rows: usize,
+    /// About how much memory the values take (their text's length).
+    bytes: usize,
 }
 
 fn aggregate_error(message: String) -> DataFusionError {
@@ -1400,6 +1403,7 @@ impl datafusion::logical_expr::Accumulator for JsonAccumulator {
             self.rows += 1;
             if !self.object {
                 let v = self.value(values, 0, row)?;
+                self.bytes += to_text(&v).len();
                 self.items.push(v);
                 continue;
             }
@@ -1411,6 +1415,7 @@ impl datafusion::logical_expr::Accumulator for JsonAccumulator {
             };
             // A repeated key keeps its last value, as in MySQL.
             let v = self.value(values, 1, row)?;
+            self.bytes += key.len() + to_text(&v).len();
             self.members.insert(key, v);
         }
         Ok(())
@@ -1425,7 +1430,7 @@ impl datafusion::logical_expr::Accumulator for JsonAccumulator {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + to_text(&self.result()).len()
+        std::mem::size_of_val(self) + self.bytes
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
@@ -1441,6 +1446,7 @@ impl datafusion::logical_expr::Accumulator for JsonAccumulator {
                 continue;
             };
             let part = parse(&text).map_err(aggregate_error)?;
+            self.bytes += text.len();
             match part {
                 Json::Object(members) if self.object => {
                     self.rows += members.len().max(1);

@@ -153,8 +153,8 @@ impl Database {
 
     /// Analyzes every table whose statistics the writes since made stale
     /// (see [`crate::stats`]), each in its own transaction; returns the
-    /// tables analyzed, as `database.table`. A conflict leaves a table for
-    /// the next round.
+    /// tables analyzed, as `database.table`. A table that fails (a conflict)
+    /// is logged and skipped.
     pub fn auto_analyze(&self) -> Result<Vec<String>> {
         let due = self.stats.due();
         let mut analyzed = Vec::new();
@@ -172,11 +172,18 @@ impl Database {
                 self.stats.forget(id);
                 continue;
             };
-            self.stats.analyze(txn.as_mut(), &table)?;
-            match txn.commit() {
+            // One table's failure leaves it for a later round, not the rest;
+            // statistics not stored are not kept either.
+            let done = self
+                .stats
+                .analyze(txn.as_mut(), &table)
+                .and_then(|_| txn.commit().map_err(Error::from_storage));
+            match done {
                 Ok(_) => analyzed.push(format!("{database}.{}", table.name)),
-                Err(e) if e.is_retryable() => {}
-                Err(e) => return Err(Error::from_storage(e)),
+                Err(e) => {
+                    self.stats.forget(id);
+                    tracing::warn!(table = %table.name, error = %e, "automatic analysis failed");
+                }
             }
         }
         Ok(analyzed)
@@ -356,9 +363,12 @@ impl Session {
                 self.warnings.clear();
                 self.set_columnar_replica(&table, count)
             }
-            None if let Some(query) = table_status_query(sql, self.current_db.as_deref()) => {
-                query.and_then(|q| parse_one(&q).and_then(|stmt| self.run(&q, &stmt, &[])))
-            }
+            None if let Some(query) = table_status_query(sql, self.current_db.as_deref()) => query
+                .and_then(|(q, params)| {
+                    let mut stmt = parse_one(&q)?;
+                    number_placeholders(&mut stmt);
+                    self.run(&q, &stmt, &params)
+                }),
             None if let Some(user) = show_grants_target(sql) => {
                 self.warnings.clear();
                 self.show_grants(user.as_deref())
@@ -1210,7 +1220,10 @@ impl Env for Ctx<'_> {
                     _ if secs < 0.0 => None,
                     _ => Some(std::time::Duration::from_secs_f64(secs.min(31_536_000.0))),
                 };
-                Ok(flag(locks.get(me, &lock, timeout)))
+                locks
+                    .get(me, &lock, timeout)
+                    .map(flag)
+                    .map_err(|_| Error::UserLockDeadlock)
             }
             "RELEASE_LOCK" => {
                 if let Some(e) = arity(1) {
@@ -1587,9 +1600,10 @@ fn show_create_database_target(sql: &str) -> Option<String> {
 }
 
 /// `SHOW TABLE STATUS [{FROM|IN} db] [LIKE 'p']` (which the parser does
-/// not know) as the query of `information_schema.tables` it stands for;
-/// `None` for another statement.
-fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<String>> {
+/// not know) as the query of `information_schema.tables` it stands for,
+/// with the database and the pattern as its parameters; `None` for another
+/// statement.
+fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<(String, Vec<Value>)>> {
     let trimmed = sql.trim().trim_end_matches(';').trim_end();
     let mut rest = trimmed;
     for word in ["SHOW", "TABLE", "STATUS"] {
@@ -1613,28 +1627,56 @@ fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<Stri
     let Some(database) = database else {
         return Some(Err(Error::NoDatabaseSelected));
     };
+    let mut params = vec![Value::Str(database)];
     let (first, pattern) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let filter = if rest.is_empty() {
-        String::new()
+        ""
     } else if first.eq_ignore_ascii_case("LIKE") {
-        format!(" AND table_name LIKE {pattern}")
+        // One string literal, read as the parser reads one.
+        let Some(literal) = string_literal(pattern) else {
+            return Some(Err(syntax_error(sql, pattern)));
+        };
+        params.push(Value::Str(literal));
+        " AND table_name LIKE ?"
     } else if first.eq_ignore_ascii_case("WHERE") {
         return Some(Err(Error::not_supported("SHOW TABLE STATUS … WHERE")));
     } else {
         return Some(Err(syntax_error(sql, rest)));
     };
-    Some(Ok(format!(
-        "SELECT table_name AS `Name`, engine AS `Engine`, version AS `Version`, \
-         row_format AS `Row_format`, table_rows AS `Rows`, avg_row_length AS `Avg_row_length`, \
-         data_length AS `Data_length`, max_data_length AS `Max_data_length`, \
-         index_length AS `Index_length`, data_free AS `Data_free`, \
-         auto_increment AS `Auto_increment`, create_time AS `Create_time`, \
-         update_time AS `Update_time`, check_time AS `Check_time`, \
-         table_collation AS `Collation`, checksum AS `Checksum`, \
-         create_options AS `Create_options`, table_comment AS `Comment` \
-         FROM information_schema.tables WHERE table_schema = '{}'{filter} ORDER BY table_name",
-        database.replace('\'', "''")
+    Some(Ok((
+        format!(
+            "SELECT table_name AS `Name`, engine AS `Engine`, version AS `Version`, \
+             row_format AS `Row_format`, table_rows AS `Rows`, \
+             avg_row_length AS `Avg_row_length`, data_length AS `Data_length`, \
+             max_data_length AS `Max_data_length`, index_length AS `Index_length`, \
+             data_free AS `Data_free`, auto_increment AS `Auto_increment`, \
+             create_time AS `Create_time`, update_time AS `Update_time`, \
+             check_time AS `Check_time`, table_collation AS `Collation`, \
+             checksum AS `Checksum`, create_options AS `Create_options`, \
+             table_comment AS `Comment` FROM information_schema.tables \
+             WHERE table_schema = ?{filter} ORDER BY table_name"
+        ),
+        params,
     )))
+}
+
+/// `text` if it is exactly one string literal: its value.
+fn string_literal(text: &str) -> Option<String> {
+    let Ok(Statement::Query(q)) = parse_one(&format!("SELECT {text}")) else {
+        return None;
+    };
+    let SetExpr::Select(select) = *q.body else {
+        return None;
+    };
+    match select.projection.as_slice() {
+        [SelectItem::UnnamedExpr(Expr::Value(v))] => match &v.value {
+            ast::Value::SingleQuotedString(p) | ast::Value::DoubleQuotedString(p) => {
+                Some(p.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// `SHOW GRANTS [FOR user]` (which the parser does not know): the user

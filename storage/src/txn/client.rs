@@ -95,7 +95,8 @@ impl<S: TxnStore> TxnClient<S> {
     /// as long as its transaction lasts, however long its client waits
     /// between statements. Call it more often than that TTL. Returns how
     /// many transactions it kept alive; one whose lock is already gone
-    /// (it finished meanwhile, or was resolved) is skipped.
+    /// (it finished meanwhile, or was resolved) is skipped; if any failed,
+    /// the last failure, once every one was tried.
     pub fn keep_alive(&self) -> Result<usize> {
         let live: Vec<(u64, Vec<u8>)> = self
             .pessimistic
@@ -109,6 +110,7 @@ impl<S: TxnStore> TxnClient<S> {
         }
         let now = physical_ms(self.tso.get_ts()?);
         let mut kept = 0;
+        let mut failure = None;
         for (start_ts, primary) in live {
             let cmd = TxnHeartBeat {
                 primary,
@@ -116,13 +118,15 @@ impl<S: TxnStore> TxnClient<S> {
                 advise_ttl: now.saturating_sub(physical_ms(start_ts))
                     + self.options.pessimistic_lock_ttl_ms,
             };
+            // One transaction's failure (its region unreachable) does not
+            // stop the others' heartbeats.
             match self.store.execute(cmd.into()) {
                 Ok(_) => kept += 1,
                 Err(Error::TxnLockNotFound { .. }) => {}
-                Err(e) => return Err(e),
+                Err(e) => failure = Some(e),
             }
         }
-        Ok(kept)
+        failure.map_or(Ok(kept), Err)
     }
 
     /// The start timestamp of the oldest transaction begun through this
@@ -359,17 +363,25 @@ impl<S: TxnStore> Transaction<S> {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let in_range = |k: &[u8]| k >= start && end.is_none_or(|e| k < e);
+        // Each buffered write in the range hides at most one committed pair:
+        // that many more than `limit` committed pairs are enough.
+        let writes_in_range = || {
+            self.writes
+                .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+                .take_while(|(k, _)| in_range(k))
+        };
+        let buffered = writes_in_range().count();
         let committed = self.client.with_lock_resolution(|| {
             MvccReader::new(&self.client.store.snapshot()?).scan(
                 start,
                 end,
                 self.start_ts,
-                usize::MAX,
+                limit.saturating_add(buffered),
             )
         })?;
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = committed.into_iter().collect();
-        let in_range = |k: &[u8]| k >= start && end.is_none_or(|e| k < e);
-        for (k, m) in self.writes.iter().filter(|(k, _)| in_range(k)) {
+        for (k, m) in writes_in_range() {
             match m.op() {
                 Op::Put | Op::Insert => {
                     merged.insert(k.clone(), m.value.clone());

@@ -476,3 +476,25 @@ fn a_locking_read_after_a_write_keeps_the_primary_locked_and_the_write_checked()
             .is_empty()
     );
 }
+
+#[test]
+fn a_limited_scan_sees_past_the_rows_its_own_writes_hide() {
+    let env = Env::<MemoryEngine>::memory();
+    for k in b'a'..=b'j' {
+        env.commit_put(&[k], &[k]);
+    }
+    let mut t = env.client.begin().unwrap();
+    for k in [b'a', b'b', b'c'] {
+        t.delete(vec![k]);
+    }
+    t.put(b"d".to_vec(), b"mine".to_vec());
+    let keys = |rows: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<Vec<u8>> {
+        rows.into_iter().map(|(k, _)| k).collect()
+    };
+    assert_eq!(
+        keys(t.scan(b"a", Some(b"z"), 3).unwrap()),
+        vec![b"d".to_vec(), b"e".to_vec(), b"f".to_vec()]
+    );
+    assert_eq!(t.scan(b"d", Some(b"e"), 1).unwrap()[0].1, b"mine".to_vec());
+    assert_eq!(t.scan(b"a", None, 100).unwrap().len(), 7);
+}
