@@ -355,6 +355,17 @@ impl SchemaWriter<'_> {
         self.bump_version()
     }
 
+    /// Moves a table's definition to a new name (and database): its rows,
+    /// keyed by its id, stay where they are. The new definition is written
+    /// first, so that it is the transaction's primary key and commits
+    /// first: the columnar replica, which drops a table whose definition
+    /// is gone, always sees the new one before the old one goes.
+    pub fn rename_table(&mut self, table: &TableInfo, renamed: &TableInfo) -> Result<()> {
+        self.put_table(renamed)?;
+        self.txn.delete(table_key(table.database_id, &table.name));
+        Ok(())
+    }
+
     /// Removes a table's definition; its rows and index entries are
     /// destroyed later (see [`DROPPED_PREFIX`]).
     pub fn drop_table(&mut self, table: &TableInfo) -> Result<()> {

@@ -349,6 +349,12 @@ impl Session {
             Statement::CreateView(view) => self.create_view(sql, view),
             Statement::CreateIndex(ci) => self.create_index(ci),
             Statement::AlterTable(alter) => self.alter_table(&alter.name, &alter.operations),
+            Statement::RenameTable(pairs) => self.rename_tables(
+                &pairs
+                    .iter()
+                    .map(|p| (p.old_name.clone(), p.new_name.clone()))
+                    .collect::<Vec<_>>(),
+            ),
             Statement::Truncate(t) => match t.table_names.as_slice() {
                 [target] => self.truncate(&target.name),
                 _ => Err(Error::not_supported("TRUNCATE of several tables")),
@@ -737,11 +743,68 @@ impl Session {
         }
     }
 
+    /// `RENAME TABLE a TO b, c TO d …`: in order, in one schema change
+    /// (so `a TO tmp, b TO a, tmp TO b` swaps two tables); a table may move
+    /// to another database. A missing source is 1146, a taken name 1050.
+    pub(crate) fn rename_tables(&mut self, pairs: &[(ObjectName, ObjectName)]) -> Result<Output> {
+        let current = self.current_db.clone();
+        let pairs: Vec<((String, String), (String, String))> = pairs
+            .iter()
+            .map(|(from, to)| {
+                Ok((
+                    ddl::qualified(from, current.as_deref())?,
+                    ddl::qualified(to, current.as_deref())?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        self.ddl(|w, catalog, _| {
+            // The names as the earlier renames of this statement left them.
+            let mut moved: std::collections::HashMap<
+                (String, String),
+                Option<Arc<crate::catalog::TableInfo>>,
+            > = std::collections::HashMap::new();
+            let key = |db: &str, name: &str| (db.to_ascii_lowercase(), name.to_ascii_lowercase());
+            for ((from_db, from), (to_db, to)) in &pairs {
+                let source = match moved.get(&key(from_db, from)) {
+                    Some(entry) => entry.clone(),
+                    None => catalog.table(from_db, from).cloned(),
+                }
+                .ok_or_else(|| Error::NoSuchTable {
+                    database: from_db.clone(),
+                    table: from.clone(),
+                })?;
+                let taken = match moved.get(&key(to_db, to)) {
+                    Some(entry) => entry.is_some(),
+                    None => catalog.table(to_db, to).is_some(),
+                };
+                if taken {
+                    return Err(Error::TableExists(to.clone()));
+                }
+                let db = catalog
+                    .database(to_db)
+                    .ok_or_else(|| Error::UnknownDatabase(to_db.clone()))?;
+                let renamed = Arc::new(crate::catalog::TableInfo {
+                    database_id: db.id,
+                    name: to.clone(),
+                    ..(*source).clone()
+                });
+                w.rename_table(&source, &renamed)?;
+                moved.insert(key(from_db, from), None);
+                moved.insert(key(to_db, to), Some(renamed));
+            }
+            Ok(vec![])
+        })
+    }
+
     fn alter_table(
         &mut self,
         name: &ObjectName,
         operations: &[ast::AlterTableOperation],
     ) -> Result<Output> {
+        if let [ast::AlterTableOperation::RenameTable { table_name }] = operations {
+            let (ast::RenameTableNameKind::To(to) | ast::RenameTableNameKind::As(to)) = table_name;
+            return self.rename_tables(&[(name.clone(), to.clone())]);
+        }
         let (database, name) = ddl::qualified(name, self.current_db.as_deref())?;
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, &database, &name)?;
