@@ -885,7 +885,7 @@ impl Session {
         Ok(Output::Rows(rs))
     }
 
-    fn table_named(&mut self, name: &ObjectName) -> Result<Arc<TableInfo>> {
+    pub(crate) fn table_named(&mut self, name: &ObjectName) -> Result<Arc<TableInfo>> {
         let (database, table) = ddl::qualified(name, self.current_db.as_deref())?;
         let catalog = self.read_catalog()?;
         Self::existing_relation(&catalog, &database, &table)

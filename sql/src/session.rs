@@ -369,6 +369,32 @@ impl Session {
                     number_placeholders(&mut stmt);
                     self.run(&q, &stmt, &params)
                 }),
+            // Table locks are accepted and not enforced (transactions
+            // isolate instead); taking them commits, as in MySQL. Dump
+            // files wrap their inserts in them.
+            None if let Some(lock) = table_lock_statement(sql) => {
+                self.warnings.clear();
+                if lock {
+                    self.commit().map(|()| Output::ok())
+                } else {
+                    Ok(Output::ok())
+                }
+            }
+            // Indexes are always maintained: a note, as InnoDB gives.
+            None if let Some(table) = keys_toggle_target(sql) => {
+                self.warnings.clear();
+                self.table_named(&table).map(|t| {
+                    self.warnings.push(Warning {
+                        level: "Note",
+                        code: 1031,
+                        message: format!(
+                            "Table storage engine for '{}' doesn't have this option",
+                            t.name
+                        ),
+                    });
+                    Output::ok()
+                })
+            }
             None if let Some(user) = show_grants_target(sql) => {
                 self.warnings.clear();
                 self.show_grants(user.as_deref())
@@ -1695,6 +1721,51 @@ fn show_grants_target(sql: &str) -> Option<Option<String>> {
         }
         _ => None,
     }
+}
+
+/// The statement inside a versioned comment `/*!NNNNN … */` (which MySQL
+/// runs, and dump files are full of), else the text itself.
+fn versioned_body(sql: &str) -> &str {
+    let text = sql.trim().trim_end_matches(';').trim_end();
+    match text.strip_prefix("/*!").and_then(|r| r.strip_suffix("*/")) {
+        Some(inner) => inner
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim(),
+        None => text,
+    }
+}
+
+/// `LOCK TABLES …` (true) or `UNLOCK TABLES` (false).
+fn table_lock_statement(sql: &str) -> Option<bool> {
+    let words = words(versioned_body(sql));
+    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
+    let tables = |w: &str| is(w, "TABLES") || is(w, "TABLE");
+    match words.as_slice() {
+        [lock, kind, _, ..] if is(lock, "LOCK") && tables(kind) => Some(true),
+        [unlock, kind] if is(unlock, "UNLOCK") && tables(kind) => Some(false),
+        _ => None,
+    }
+}
+
+/// The table of `ALTER TABLE t {DISABLE|ENABLE} KEYS`.
+fn keys_toggle_target(sql: &str) -> Option<ObjectName> {
+    let words = words(versioned_body(sql));
+    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
+    let [alter, table, name, toggle, keys] = words.as_slice() else {
+        return None;
+    };
+    if !(is(alter, "ALTER")
+        && is(table, "TABLE")
+        && (is(toggle, "DISABLE") || is(toggle, "ENABLE"))
+        && is(keys, "KEYS"))
+    {
+        return None;
+    }
+    let parts: Vec<ast::Ident> = name
+        .split('.')
+        .map(|w| ast::Ident::new(w.trim_matches('`')))
+        .collect();
+    Some(ObjectName::from(parts))
 }
 
 fn is_show_engines(sql: &str) -> bool {

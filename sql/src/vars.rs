@@ -292,6 +292,7 @@ static DEFS: &[Def] = &[
     fixed("socket", Kind::Str, ""),
     def("sql_auto_is_null", Kind::Bool, Scope::Both, "OFF"),
     def("sql_mode", Kind::SqlMode, Scope::Both, DEFAULT_SQL_MODE),
+    def("sql_notes", Kind::Bool, Scope::Both, "ON"),
     def("sql_safe_updates", Kind::Bool, Scope::Both, "OFF"),
     def("sql_select_limit", U64, Scope::Both, "18446744073709551615"),
     def("sql_warnings", Kind::Bool, Scope::Both, "OFF"),

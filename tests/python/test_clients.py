@@ -181,3 +181,43 @@ def test_pymysql_sees_each_columns_character_set_and_width(duet):
             cur.execute("DROP TABLE widths")
     finally:
         conn.close()
+
+
+MYSQLDUMP = """
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!50503 SET NAMES utf8mb4 */;
+/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;
+/*!40103 SET TIME_ZONE='+00:00' */;
+/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;
+/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;
+/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;
+/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;
+DROP TABLE IF EXISTS `dumped`;
+/*!40101 SET @saved_cs_client     = @@character_set_client */;
+/*!50503 SET character_set_client = utf8mb4 */;
+CREATE TABLE `dumped` (
+  `id` int NOT NULL AUTO_INCREMENT,
+  `name` varchar(20) DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB AUTO_INCREMENT=3 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;
+/*!40101 SET character_set_client = @saved_cs_client */;
+LOCK TABLES `dumped` WRITE;
+/*!40000 ALTER TABLE `dumped` DISABLE KEYS */;
+INSERT INTO `dumped` VALUES (1,'a'),(2,'b');
+/*!40000 ALTER TABLE `dumped` ENABLE KEYS */;
+UNLOCK TABLES;
+/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
+/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;
+/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;
+/*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;
+/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;
+/*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;
+"""
+
+
+def test_mariadb_cli_restores_a_mysqldump_file(duet):
+    cmd = ["mariadb", "-h", duet.host, "-P", str(duet.port), "-u", "root", "-D", "test"]
+    out = subprocess.run(cmd, input=MYSQLDUMP, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    out = mariadb(duet, "-D", "test", "-e", "select id, name from dumped order by id")
+    assert out.stdout.split("\n")[:2] == ["1\ta", "2\tb"]
