@@ -1228,14 +1228,18 @@ impl Env for Ctx<'_> {
             Value::Null => None,
             v => crate::types::value_text(v).into(),
         };
-        let arity =
-            |n: usize| (args.len() != n).then(|| Err(Error::WrongArgumentCount(name.to_string())));
+        let wanted = match name {
+            "GET_LOCK" => 2,
+            "RELEASE_LOCK" | "IS_FREE_LOCK" | "IS_USED_LOCK" => 1,
+            "RELEASE_ALL_LOCKS" => 0,
+            _ => return None,
+        };
+        if args.len() != wanted {
+            return Some(Err(Error::WrongArgumentCount(name.to_string())));
+        }
         let flag = |b: bool| Value::Int(i64::from(b));
         Some(match name {
             "GET_LOCK" => {
-                if let Some(e) = arity(2) {
-                    return Some(e);
-                }
                 let Some(lock) = lock_name(&args[0]) else {
                     return Some(Ok(Value::Null));
                 };
@@ -1251,31 +1255,17 @@ impl Env for Ctx<'_> {
                     .map(flag)
                     .map_err(|_| Error::UserLockDeadlock)
             }
-            "RELEASE_LOCK" => {
-                if let Some(e) = arity(1) {
-                    return Some(e);
-                }
-                Ok(lock_name(&args[0])
-                    .and_then(|lock| locks.release(me, &lock))
-                    .map_or(Value::Null, flag))
-            }
+            "RELEASE_LOCK" => Ok(lock_name(&args[0])
+                .and_then(|lock| locks.release(me, &lock))
+                .map_or(Value::Null, flag)),
             "IS_FREE_LOCK" => {
-                if let Some(e) = arity(1) {
-                    return Some(e);
-                }
                 Ok(lock_name(&args[0])
                     .map_or(Value::Null, |lock| flag(locks.holder(&lock).is_none())))
             }
-            "IS_USED_LOCK" => {
-                if let Some(e) = arity(1) {
-                    return Some(e);
-                }
-                Ok(lock_name(&args[0])
-                    .and_then(|lock| locks.holder(&lock))
-                    .map_or(Value::Null, |id| Value::UInt(id.into())))
-            }
-            "RELEASE_ALL_LOCKS" if args.is_empty() => Ok(Value::UInt(locks.release_all(me))),
-            _ => return None,
+            "IS_USED_LOCK" => Ok(lock_name(&args[0])
+                .and_then(|lock| locks.holder(&lock))
+                .map_or(Value::Null, |id| Value::UInt(id.into()))),
+            _ => Ok(Value::UInt(locks.release_all(me))),
         })
     }
 
@@ -1735,6 +1725,16 @@ fn versioned_body(sql: &str) -> &str {
     }
 }
 
+/// A name as one word of a statement: `t`, `db.t`, with or without
+/// backquotes.
+fn dotted_name(word: &str) -> ObjectName {
+    ObjectName::from(
+        word.split('.')
+            .map(|w| ast::Ident::new(w.trim_matches('`')))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// `LOCK TABLES …` (true) or `UNLOCK TABLES` (false).
 fn table_lock_statement(sql: &str) -> Option<bool> {
     let words = words(versioned_body(sql));
@@ -1761,11 +1761,7 @@ fn keys_toggle_target(sql: &str) -> Option<ObjectName> {
     {
         return None;
     }
-    let parts: Vec<ast::Ident> = name
-        .split('.')
-        .map(|w| ast::Ident::new(w.trim_matches('`')))
-        .collect();
-    Some(ObjectName::from(parts))
+    Some(dotted_name(name))
 }
 
 fn is_show_engines(sql: &str) -> bool {
@@ -1822,11 +1818,7 @@ fn columnar_replica_target(sql: &str) -> Option<(ObjectName, Option<u64>)> {
     {
         return None;
     }
-    let parts: Vec<ast::Ident> = name
-        .split('.')
-        .map(|w| ast::Ident::new(w.trim_matches('`')))
-        .collect();
-    Some((ObjectName::from(parts), count.parse().ok()))
+    Some((dotted_name(name), count.parse().ok()))
 }
 
 fn is_show_warnings(sql: &str) -> bool {
