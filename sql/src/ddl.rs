@@ -352,42 +352,27 @@ pub(crate) fn add_index(
 }
 
 /// The SQL type of a table column that holds a query's result column
-/// (`CREATE TABLE … AS SELECT`).
-pub(crate) fn result_column_type(c: &crate::value::Column) -> String {
-    use crate::value::FieldType as F;
-    let unsigned = if c.unsigned { " UNSIGNED" } else { "" };
-    let chars = c.length.clamp(1, 16383);
+/// (`CREATE TABLE … AS SELECT`): the type `DESCRIBE` names, but for the
+/// widths a result column may not know or may exceed.
+pub(crate) fn result_column_type(c: &Column) -> String {
+    let long = |binary: bool| if binary { "longblob" } else { "longtext" }.to_string();
     match c.field_type {
-        F::Tiny => format!("TINYINT{unsigned}"),
-        F::Short => format!("SMALLINT{unsigned}"),
-        F::Int24 => format!("MEDIUMINT{unsigned}"),
-        F::Long => format!("INT{unsigned}"),
-        F::LongLong => format!("BIGINT{unsigned}"),
-        F::Float => "FLOAT".into(),
-        F::Double => "DOUBLE".into(),
-        F::NewDecimal => {
+        // A computed string's width is not known; a blob's size class is
+        // not carried: the widest type.
+        FieldType::VarChar | FieldType::VarString if c.org_table.is_empty() => long(c.binary),
+        FieldType::Blob => long(c.binary),
+        FieldType::NewDecimal => {
             // A decimal's width counts its digits, the point and the sign.
             let scale = u32::from(c.decimals).min(30);
             let digits = c.length.saturating_sub(1 + u32::from(scale > 0));
-            format!("DECIMAL({},{scale})", digits.clamp(scale.max(1), 65))
+            format!("decimal({},{scale})", digits.clamp(scale.max(1), 65))
         }
-        F::Year => "YEAR".into(),
-        F::Date => "DATE".into(),
-        F::DateTime if c.decimals > 0 && c.decimals <= 6 => format!("DATETIME({})", c.decimals),
-        F::DateTime => "DATETIME".into(),
-        F::Timestamp => "TIMESTAMP".into(),
-        F::Time => "TIME".into(),
-        F::Json => "JSON".into(),
-        F::String if c.binary => format!("BINARY({})", chars.min(255)),
-        F::String => format!("CHAR({})", chars.min(255)),
-        F::Blob if c.binary => "LONGBLOB".into(),
-        F::Blob => "LONGTEXT".into(),
-        // A computed string's width is not known: the widest type.
-        F::VarChar | F::VarString if c.org_table.is_empty() && c.binary => "LONGBLOB".into(),
-        F::VarChar | F::VarString if c.org_table.is_empty() => "LONGTEXT".into(),
-        F::VarChar | F::VarString if c.binary => format!("VARBINARY({chars})"),
-        F::VarChar | F::VarString => format!("VARCHAR({chars})"),
-        F::Null => "BINARY(0)".into(),
+        FieldType::String if c.binary => format!("binary({})", c.length.min(255)),
+        FieldType::String if c.length > 255 => format!("varchar({})", c.length),
+        FieldType::DateTime if (1..=6).contains(&c.decimals) => {
+            format!("datetime({})", c.decimals)
+        }
+        _ => result_type_name(c),
     }
 }
 
