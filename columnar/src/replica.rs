@@ -1501,31 +1501,31 @@ fn newest_versions(versions: Vec<Modify>) -> Vec<Modify> {
     out.into_iter().flat_map(|(_, v)| v).collect()
 }
 
-/// The locks on rows in `[start, end)`, with their staged values.
+/// The locks in `[start, end)`, with their staged values.
 fn live_locks<S: Snapshot>(snap: &S, start: &[u8], end: &[u8]) -> Result<Vec<Modify>> {
     let mut it = snap.iter(Cf::Lock, bounds(start, end))?;
     let mut ok = it.seek_to_first()?;
     let mut locks = Vec::new();
+    // Every key's, table definitions' too: a schema change prewritten before
+    // the snapshot and committed after it needs its staged value as much
+    // as a row does. Applying the writes keeps only what the replica wants.
     while ok {
-        let user = decode_key(it.key())?;
-        if row_key_table(&user).is_some() {
-            let l = Lock::from_bytes(it.value())?;
-            if l.lock_kind() == LockKind::Put && l.short_value.is_none() {
-                let at = append_ts(it.key(), l.start_ts);
-                if let Some(value) = snap.get(Cf::Default, &at)? {
-                    locks.push(Modify::Put {
-                        cf: Cf::Default,
-                        key: at,
-                        value,
-                    });
-                }
+        let l = Lock::from_bytes(it.value())?;
+        if l.lock_kind() == LockKind::Put && l.short_value.is_none() {
+            let at = append_ts(it.key(), l.start_ts);
+            if let Some(value) = snap.get(Cf::Default, &at)? {
+                locks.push(Modify::Put {
+                    cf: Cf::Default,
+                    key: at,
+                    value,
+                });
             }
-            locks.push(Modify::Put {
-                cf: Cf::Lock,
-                key: it.key().to_vec(),
-                value: it.value().to_vec(),
-            });
         }
+        locks.push(Modify::Put {
+            cf: Cf::Lock,
+            key: it.key().to_vec(),
+            value: it.value().to_vec(),
+        });
         ok = it.next()?;
     }
     Ok(locks)
