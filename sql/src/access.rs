@@ -38,10 +38,9 @@ impl fmt::Display for Engine {
     }
 }
 
-/// The router's decision for one table access, made when the table is
-/// named: one engine, or either, decided by the access path once the
-/// conditions are known (point and index access on the row store, scans of
-/// the whole table on the columnar replica).
+/// The router's decision for one table access, made as the access is
+/// planned physically: one engine, or either, decided by the costs of the
+/// access paths the conditions allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Choice {
     Only(Engine),
@@ -149,6 +148,10 @@ impl Routing {
 
     fn warn(&self, message: String) {
         let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        // Each access of a table asks again (a self-join, a kept plan).
+        if warnings.iter().any(|w| w.message == message) {
+            return;
+        }
         warnings.push(Warning {
             level: "Warning",
             code: 1815,

@@ -1022,16 +1022,27 @@ impl Session {
             if let Some(get) = fast {
                 return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
             }
-            let mut q = original.clone();
-            bind_params(&mut q, params)?;
-            s.bind_session_functions(&mut q, params)?;
-            let names = query::prepare(sql, &mut q)?;
             let source: Arc<dyn RowSource> =
                 Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&s.db)));
             let scope = query::Scope {
                 routing: Arc::clone(&routing),
                 ..query::Scope::new(source, None)
             };
+            // A prepared statement runs its kept logical plan with this
+            // execution's values where it can.
+            if let Some((generic, kept)) = s.generic_plan(&catalog, &engines, sql, original) {
+                let literals: Vec<Expr> = params.iter().map(literal).collect();
+                if let Some(values) = generic.values(&literals) {
+                    if kept {
+                        s.db.processes.plan_reused();
+                    }
+                    return generic.run(catalog, scope, current.as_deref(), values);
+                }
+            }
+            let mut q = original.clone();
+            bind_params(&mut q, params)?;
+            s.bind_session_functions(&mut q, params)?;
+            let names = query::prepare(sql, &mut q)?;
             query::run(catalog, scope, current.as_deref(), q, names)
         });
         self.warnings.extend(routing.take_warnings());
@@ -1165,6 +1176,8 @@ impl Session {
     ) -> Result<Vec<Column>> {
         let placeholders = vec![Value::Int(0); params];
         let mut prepared = q.clone();
+        // The session's functions are values, as at each execution.
+        self.bind_session_functions(&mut prepared, &placeholders)?;
         let names = query::prepare(sql, &mut prepared)?;
         let current = self.current_db.clone();
         self.with_txn(|s, txn| {
@@ -1811,7 +1824,7 @@ fn bind_params<N: VisitMut>(q: &mut N, params: &[Value]) -> Result<()> {
 
 /// Functions of the session rather than of the data: the query engine
 /// sees them as the literals they stand for in this statement.
-const SESSION_FUNCTIONS: &[&str] = &[
+pub(crate) const SESSION_FUNCTIONS: &[&str] = &[
     "DATABASE",
     "SCHEMA",
     "USER",
@@ -1891,7 +1904,7 @@ fn bind_row(e: &mut Expr, row: &[(String, Value)]) {
 }
 
 /// A client value as a SQL literal.
-fn literal(v: &Value) -> Expr {
+pub(crate) fn literal(v: &Value) -> Expr {
     let value = match v {
         Value::Null => ast::Value::Null,
         Value::Int(_) | Value::UInt(_) | Value::Decimal(_) => {

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -17,16 +18,17 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session as DfSession, TableProvider};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
-use datafusion::logical_expr::{Expr as DfExpr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr as DfExpr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{
     self, Expr, Ident, LimitClause, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
-    TableFactor, VisitMut, VisitorMut,
+    TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 use duet_storage::codec::Datum;
 
@@ -101,6 +103,9 @@ pub(crate) struct Scope {
     pub source: Arc<dyn RowSource>,
     pub handle_table: Option<i64>,
     pub routing: Arc<Routing>,
+    /// Set when the plan names an `information_schema` table, whose rows
+    /// are read as the plan is made: such a plan is not kept.
+    pub catalog_read: AtomicBool,
 }
 
 impl Scope {
@@ -113,6 +118,7 @@ impl Scope {
                 allowed: vec![crate::access::Engine::Row],
                 ..Routing::default()
             }),
+            catalog_read: AtomicBool::new(false),
         }
     }
 }
@@ -128,15 +134,209 @@ pub(crate) fn run(
     let ctx = context(catalog, Arc::new(scope), current_db);
     let statement =
         datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
+    let plan = block_on(ctx.state().statement_to_plan(statement))
+        .map_err(|e| query_error(e, current_db))?;
+    execute(&ctx, plan, current_db, &names)
+}
+
+/// Optimizes, plans physically and runs a logical plan.
+fn execute(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    current_db: Option<&str>,
+    names: &[Option<String>],
+) -> Result<ResultSet> {
     let (schema, batches) = block_on(async {
-        let plan = ctx.state().statement_to_plan(statement).await?;
         let frame = ctx.execute_logical_plan(plan).await?;
         // The schema comes from the plan: an empty result still has columns.
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         Ok::<_, DataFusionError>((schema, frame.collect().await?))
     })
     .map_err(|e| query_error(e, current_db))?;
-    to_result_set(&schema, &batches, &names)
+    to_result_set(&schema, &batches, names)
+}
+
+/// A prepared query's logical plan, made once with its parameter markers
+/// in place. Each execution puts its values in the markers' places and
+/// makes the rest with them: the analysis and optimization, then the
+/// physical plan, where the router chooses each access by the values'
+/// ranges, the statistics and the replica at hand.
+///
+/// The values go in before the analysis, so the plan that runs is the one
+/// the statement's text with those values written in would give: the
+/// markers stand only where the MySQL rewrites of [`prepare`] do not look
+/// at what stands there (see [`generic_markers`]).
+pub(crate) struct GenericPlan {
+    plan: LogicalPlan,
+    names: Vec<Option<String>>,
+    /// The markers that are `LIMIT` or `OFFSET` counts (numbered from 1).
+    counts: Vec<usize>,
+}
+
+impl GenericPlan {
+    /// Plans `query` (as parsed, its markers numbered) with its markers in
+    /// place; `None` where that plan could differ from one of the values
+    /// written in, or it reads `information_schema` (read as it is
+    /// planned), or it fails (the text with the values will say why).
+    pub(crate) fn new(
+        catalog: Arc<Catalog>,
+        current_db: Option<&str>,
+        sql: &str,
+        query: &Query,
+    ) -> Option<GenericPlan> {
+        let counts = generic_markers(query)?;
+        let mut query = query.clone();
+        let names = prepare(sql, &mut query).ok()?;
+        let scope = Arc::new(Scope::new(Arc::new(PlanOnly(None)), None));
+        let ctx = context(catalog, Arc::clone(&scope), current_db);
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(
+            Box::new(query),
+        )));
+        let plan = block_on(ctx.state().statement_to_plan(statement)).ok()?;
+        if scope.catalog_read.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(GenericPlan {
+            plan,
+            names,
+            counts,
+        })
+    }
+
+    /// The markers' values, from the literals that write `params` in a
+    /// statement's text, as the planner reads those literals; `None` for a
+    /// value the plan cannot take as it is (a count that is not an
+    /// integer, bytes that are not text).
+    pub(crate) fn values(&self, literals: &[Expr]) -> Option<Vec<ScalarValue>> {
+        let values = literals
+            .iter()
+            .map(literal_scalar)
+            .collect::<Option<Vec<_>>>()?;
+        let counts_are_integers = self.counts.iter().all(|&n| {
+            matches!(
+                values.get(n - 1),
+                Some(ScalarValue::Int64(_) | ScalarValue::UInt64(_))
+            )
+        });
+        counts_are_integers.then_some(values)
+    }
+
+    /// Runs the plan with `values` in the markers' places.
+    pub(crate) fn run(
+        &self,
+        catalog: Arc<Catalog>,
+        scope: Scope,
+        current_db: Option<&str>,
+        values: Vec<ScalarValue>,
+    ) -> Result<ResultSet> {
+        let plan = self
+            .plan
+            .clone()
+            .with_param_values(values)
+            .map_err(|e| query_error(e, current_db))?;
+        let ctx = context(catalog, Arc::new(scope), current_db);
+        execute(&ctx, plan, current_db, &self.names)
+    }
+}
+
+/// The value DataFusion's planner gives a literal of a statement's text
+/// (the spelling of a parameter's value): an integer that fits as `BIGINT`
+/// or else `BIGINT UNSIGNED`, any other number as a double, a string as
+/// text, NULL as the untyped null. `None` for other literals.
+pub(crate) fn literal_scalar(literal: &Expr) -> Option<ScalarValue> {
+    let Expr::Value(v) = literal else {
+        return None;
+    };
+    Some(match &v.value {
+        ast::Value::Null => ScalarValue::Null,
+        ast::Value::Number(n, _) => match (n.parse::<i64>(), n.parse::<u64>()) {
+            (Ok(i), _) => ScalarValue::Int64(Some(i)),
+            (_, Ok(u)) => ScalarValue::UInt64(Some(u)),
+            _ => ScalarValue::Float64(Some(n.parse().ok()?)),
+        },
+        ast::Value::SingleQuotedString(s) => ScalarValue::Utf8(Some(s.clone())),
+        _ => return None,
+    })
+}
+
+/// Whether `query`'s parameter markers may stay markers through the
+/// planning: each is an operand of a comparison (`=`, `<>`, `<`, `<=`,
+/// `>`, `>=`), a bound of a `BETWEEN` or an item of an `IN` list, with a
+/// non-marker on the other side, or the outermost `LIMIT` or `OFFSET`
+/// count; and no session function stands for a value of this execution
+/// (the text path writes those in). The markers that are counts, if so.
+fn generic_markers(query: &Query) -> Option<Vec<usize>> {
+    #[derive(Default)]
+    struct Markers {
+        all: usize,
+        placed: usize,
+        counts: Vec<usize>,
+        depth: usize,
+        session: bool,
+    }
+    fn marker(e: &Expr) -> Option<usize> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                ast::Value::Placeholder(p) => p.strip_prefix('$')?.parse().ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    impl Visitor for Markers {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            if self.depth == 1 {
+                let counts: Vec<&Expr> = match &query.limit_clause {
+                    Some(LimitClause::LimitOffset { limit, offset, .. }) => limit
+                        .iter()
+                        .chain(offset.as_ref().map(|o| &o.value))
+                        .collect(),
+                    Some(LimitClause::OffsetCommaLimit { offset, limit }) => vec![offset, limit],
+                    None => Vec::new(),
+                };
+                for n in counts.into_iter().filter_map(marker) {
+                    self.placed += 1;
+                    self.counts.push(n);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            use ast::BinaryOperator as B;
+            if marker(e).is_some() {
+                self.all += 1;
+            }
+            let operands: Vec<&Expr> = match e {
+                Expr::BinaryOp { left, op, right }
+                    if matches!(op, B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq)
+                        && (marker(left).is_none() || marker(right).is_none()) =>
+                {
+                    vec![left, right]
+                }
+                Expr::Between {
+                    expr, low, high, ..
+                } if marker(expr).is_none() => vec![low, high],
+                Expr::InList { expr, list, .. } if marker(expr).is_none() => list.iter().collect(),
+                Expr::Function(f) => {
+                    let name = f.name.to_string().to_ascii_uppercase();
+                    self.session |= crate::exec::SESSION_FUNCTIONS.contains(&name.as_str());
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            self.placed += operands.into_iter().filter(|o| marker(o).is_some()).count();
+            ControlFlow::Continue(())
+        }
+    }
+    let mut markers = Markers::default();
+    let _ = query.visit(&mut markers);
+    (markers.all == markers.placed && !markers.session).then_some(markers.counts)
 }
 
 /// The result columns of a query, from its plan (nothing runs).
@@ -243,6 +443,8 @@ pub(crate) fn context(
         }
         state
     });
+    // Table scans find the statement's snapshot and engines here.
+    let config = config.with_extension(Arc::clone(&scope));
     let state = SessionStateBuilder::new_from_existing(template.clone())
         .with_config(config)
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
@@ -399,6 +601,7 @@ impl SchemaProvider for InfoSchema {
         &self,
         name: &str,
     ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        self.scope.catalog_read.store(true, Ordering::Relaxed);
         Ok(infoschema::table(
             &self.catalog,
             self.scope.source.as_ref(),
@@ -445,29 +648,11 @@ impl SchemaProvider for DuetSchema {
         if let Some(view) = &t.view {
             return self.view(view).await.map(Some);
         }
-        // The table an UPDATE or DELETE changes is read from the row store
-        // (with its row keys), and so is a table the transaction wrote
-        // (the replica holds committed data only), whatever the session's
-        // engines; any other access may go to the columnar replica if it
-        // has the table.
         let with_handle = self.scope.handle_table == Some(t.id);
-        let schema = arrow_schema(t, &self.database, with_handle);
-        let choice = if with_handle || self.scope.source.has_writes(t) {
-            Choice::Only(Engine::Row)
-        } else {
-            let wait = !self.scope.routing.row_may_serve(&t.name);
-            let columnar = self.scope.source.columnar_available(t, &schema, wait);
-            self.scope
-                .routing
-                .engine_for(&self.database, &t.name, columnar)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?
-        };
         Ok(Some(Arc::new(RowTable {
-            schema,
+            schema: arrow_schema(t, &self.database, with_handle),
             info: Arc::clone(t),
             database: self.database.clone(),
-            choice,
-            scope: Arc::clone(&self.scope),
             with_handle,
         }) as Arc<dyn TableProvider>))
     }
@@ -559,9 +744,7 @@ pub(crate) fn arrow_schema(t: &TableInfo, database: &str, with_handle: bool) -> 
 struct RowTable {
     info: Arc<TableInfo>,
     database: String,
-    choice: Choice,
     schema: SchemaRef,
-    scope: Arc<Scope>,
     with_handle: bool,
 }
 
@@ -675,6 +858,24 @@ impl RowTable {
         })
     }
 
+    /// The engines that may serve this access in `scope`'s statement. The
+    /// table an UPDATE or DELETE changes is read from the row store (with
+    /// its row keys), and so is a table the transaction wrote (the replica
+    /// holds committed data only), whatever the session's engines; any
+    /// other access may go to the columnar replica if it has the table.
+    fn choice(&self, scope: &Scope) -> Result<Choice> {
+        if self.with_handle || scope.source.has_writes(&self.info) {
+            return Ok(Choice::Only(Engine::Row));
+        }
+        let wait = !scope.routing.row_may_serve(&self.info.name);
+        let columnar = scope
+            .source
+            .columnar_available(&self.info, &self.schema, wait);
+        scope
+            .routing
+            .engine_for(&self.database, &self.info.name, columnar)
+    }
+
     /// The integer primary key column that is the row handle, if any.
     fn key_column(&self) -> Option<String> {
         match self.info.handle {
@@ -695,7 +896,8 @@ impl TableProvider for RowTable {
     }
 
     /// Conditions on an integer primary key narrow the scan to a key range
-    /// or point gets (the engine re-checks every filter).
+    /// or point gets, and comparisons with constants let the columnar
+    /// replica skip chunks (the engine re-checks every filter).
     fn supports_filters_pushdown(
         &self,
         filters: &[&DfExpr],
@@ -707,9 +909,7 @@ impl TableProvider for RowTable {
                 let on_key = key
                     .as_ref()
                     .is_some_and(|k| ranges::handles(f, k).is_some());
-                // The columnar replica skips chunks by min/max.
-                let prunes = self.choice != Choice::Only(Engine::Row) && is_comparison(f);
-                if on_key || prunes || self.pins_index_column(f) {
+                if on_key || is_comparison(f) || self.pins_index_column(f) {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -718,14 +918,23 @@ impl TableProvider for RowTable {
             .collect())
     }
 
+    /// The access is decided here, when the statement's snapshot, engines
+    /// and conditions are all known (a prepared statement's kept plan meets
+    /// a new scope at each execution).
     async fn scan(
         &self,
-        _state: &dyn DfSession,
+        state: &dyn DfSession,
         projection: Option<&Vec<usize>>,
         filters: &[DfExpr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let source = &self.scope.source;
+        let external = |e: Error| DataFusionError::External(Box::new(e));
+        let scope = state
+            .config()
+            .get_extension::<Scope>()
+            .ok_or_else(|| external(Error::Internal("a scan outside a statement".into())))?;
+        let choice = self.choice(&scope).map_err(external)?;
+        let source = &scope.source;
         let stats = source.stats(&self.info);
         let table_rows = stats.as_ref().map(|s| s.rows as f64);
         let handles = self
@@ -760,7 +969,7 @@ impl TableProvider for RowTable {
         // columnar replica reads a whole table far faster per row, but
         // waits for its learner first. Without statistics, rules: a key
         // range or lookup goes to the row store, a full scan to columnar.
-        let columnar = match self.choice {
+        let columnar = match choice {
             Choice::Only(engine) => engine == Engine::Columnar,
             Choice::Cost => {
                 let row_cost = match (&key_rows, &lookup) {
@@ -782,7 +991,7 @@ impl TableProvider for RowTable {
             }
         };
         if columnar {
-            return self.columnar_scan(projection, filters, limit, table_rows);
+            return self.columnar_scan(source.as_ref(), projection, filters, limit, table_rows);
         }
         let (rows, path, estimated) = match (&handles, lookup) {
             (Some(set), _) => (
@@ -812,9 +1021,9 @@ impl TableProvider for RowTable {
             ),
             (None, None) => (source.rows(&self.info, None), Path::FullScan, table_rows),
         };
-        let rows = rows.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let batch = rows_to_batch(&self.info, &self.schema, &rows, self.with_handle)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let rows = rows.map_err(external)?;
+        let batch =
+            rows_to_batch(&self.info, &self.schema, &rows, self.with_handle).map_err(external)?;
         let exec = MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             Arc::clone(&self.schema),
@@ -835,6 +1044,7 @@ impl RowTable {
     /// The scan as the columnar replica serves it.
     fn columnar_scan(
         &self,
+        source: &dyn RowSource,
         projection: Option<&Vec<usize>>,
         filters: &[DfExpr],
         limit: Option<usize>,
@@ -848,9 +1058,7 @@ impl RowTable {
             read_ts: 0,
             partitions: 2,
         };
-        let out = self
-            .scope
-            .source
+        let out = source
             .columnar_scan(&self.info, request)
             .map_err(external)?;
         let schema = match projection {
@@ -2378,6 +2586,89 @@ mod tests {
                 matches!(&e, Error::UnknownColumnIn { column: c, .. } if c == column),
                 "{message}: {e:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_parameters_value_is_the_literal_the_planner_reads() {
+        use crate::value::{Date, DateTime};
+        let state = SessionContext::new().state();
+        let schema = datafusion::common::DFSchema::empty();
+        for v in [
+            Value::Int(-5),
+            Value::Int(i64::MAX),
+            Value::UInt(u64::MAX),
+            Value::Decimal("1.50".into()),
+            Value::Decimal("-0.001".into()),
+            Value::Double(1.25),
+            Value::Double(-1e300),
+            Value::Str("it's".into()),
+            Value::Bytes(b"abc".to_vec()),
+            Value::Null,
+            Value::Date(Date {
+                year: 2026,
+                month: 11,
+                day: 29,
+            }),
+            Value::DateTime(DateTime {
+                date: Date {
+                    year: 2026,
+                    month: 11,
+                    day: 29,
+                },
+                hour: 12,
+                minute: 30,
+                second: 1,
+                micros: 5,
+            }),
+        ] {
+            let literal = crate::exec::literal(&v);
+            let planned = state
+                .create_logical_expr(&literal.to_string(), &schema)
+                .unwrap();
+            let ours = literal_scalar(&literal).map(|s| DfExpr::Literal(s, None));
+            assert_eq!(ours, Some(planned), "{v:?}");
+        }
+        // Bytes that are not text are left to the text path.
+        assert_eq!(
+            literal_scalar(&crate::exec::literal(&Value::Bytes(vec![0xff]))),
+            None
+        );
+    }
+
+    #[test]
+    fn generic_markers_stand_only_where_the_rewrites_do_not_look() {
+        let markers = |sql: &str| {
+            let mut statement = crate::session::parse_one(sql).unwrap();
+            crate::session::number_placeholders(&mut statement);
+            let Statement::Query(q) = statement else {
+                panic!("{sql}")
+            };
+            generic_markers(&q)
+        };
+        for (sql, expected) in [
+            ("SELECT a FROM t WHERE a = ? AND ? < b", Some(vec![])),
+            (
+                "SELECT a FROM t WHERE a BETWEEN ? AND ? OR a IN (?, 3)",
+                Some(vec![]),
+            ),
+            (
+                "SELECT a FROM t ORDER BY a LIMIT ? OFFSET ?",
+                Some(vec![1, 2]),
+            ),
+            ("SELECT a FROM t LIMIT ?, ?", Some(vec![1, 2])),
+            (
+                "SELECT a FROM t WHERE a IN (SELECT b FROM u WHERE b > ?)",
+                Some(vec![]),
+            ),
+            ("SELECT a + ? FROM t", None),
+            ("SELECT a FROM t WHERE ? = ?", None),
+            ("SELECT a FROM t WHERE a = -?", None),
+            ("SELECT a FROM t WHERE ? IN (a, b)", None),
+            ("SELECT a FROM t WHERE a = LAST_INSERT_ID()", None),
+            ("SELECT a FROM t WHERE a IN (SELECT b FROM u LIMIT ?)", None),
+        ] {
+            assert_eq!(markers(sql), expected, "{sql}");
         }
     }
 

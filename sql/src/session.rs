@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, Env};
 use crate::exec::SharedTxn;
 use crate::kv::{Kv, KvTxn};
+use crate::query::GenericPlan;
 use crate::value::{Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, Value};
 use crate::vars::{self, Globals, SessionVars, VarScope};
 
@@ -274,17 +275,29 @@ struct Prepared {
     params: usize,
     /// The row executor's plan, kept from the first execution that used
     /// it: later executions bind only their keys and limits to it.
-    point: Option<KeptPoint>,
+    point: Option<Kept<crate::point::PointGet>>,
+    /// The query engine's logical plan, kept from the first execution the
+    /// row executor did not serve (`None` in it: the statement has none
+    /// that serves every execution, see [`GenericPlan`]).
+    query: Option<Kept<Option<Arc<GenericPlan>>>>,
 }
 
-/// A prepared statement's row-executor plan and what it was made under:
-/// it serves while the schema, the session's engines and its current
-/// database are unchanged.
-pub(crate) struct KeptPoint {
+/// A prepared statement's plan and what it was made under: it serves
+/// while the schema, the session's engines and its current database are
+/// unchanged.
+struct Kept<P> {
     catalog_version: u64,
     engines: String,
     current_db: Option<String>,
-    plan: crate::point::PointGet,
+    plan: P,
+}
+
+impl<P> Kept<P> {
+    fn serves(&self, catalog_version: u64, engines: &str, current_db: &Option<String>) -> bool {
+        self.catalog_version == catalog_version
+            && self.engines == engines
+            && &self.current_db == current_db
+    }
 }
 
 /// One connection's SQL state.
@@ -471,6 +484,7 @@ impl Session {
                 statement,
                 params,
                 point: None,
+                query: None,
             },
         );
         Ok(StatementMeta {
@@ -511,13 +525,38 @@ impl Session {
         params: &[Value],
     ) -> Option<crate::point::PointGet> {
         let kept = self.prepared.get(&self.executing?)?.point.as_ref()?;
-        if kept.catalog_version != catalog_version
-            || kept.engines != engines
-            || kept.current_db != self.current_db
-        {
+        if !kept.serves(catalog_version, engines, &self.current_db) {
             return None;
         }
         kept.plan.rebind(q, params)
+    }
+
+    /// The running prepared statement's query-engine plan, made now if it
+    /// has none that serves, with whether it was kept from before; `None`
+    /// outside a prepared statement or where the statement has no such
+    /// plan.
+    pub(crate) fn generic_plan(
+        &mut self,
+        catalog: &Arc<Catalog>,
+        engines: &str,
+        sql: &str,
+        q: &ast::Query,
+    ) -> Option<(Arc<GenericPlan>, bool)> {
+        let prepared = self.prepared.get_mut(&self.executing?)?;
+        if let Some(kept) = &prepared.query
+            && kept.serves(catalog.version, engines, &self.current_db)
+        {
+            return kept.plan.clone().map(|p| (p, true));
+        }
+        let plan =
+            GenericPlan::new(Arc::clone(catalog), self.current_db.as_deref(), sql, q).map(Arc::new);
+        prepared.query = Some(Kept {
+            catalog_version: catalog.version,
+            engines: engines.to_string(),
+            current_db: self.current_db.clone(),
+            plan: plan.clone(),
+        });
+        plan.map(|p| (p, false))
     }
 
     /// Keeps `plan` for the running prepared statement, if any.
@@ -530,7 +569,7 @@ impl Session {
         let Some(prepared) = self.executing.and_then(|id| self.prepared.get_mut(&id)) else {
             return;
         };
-        prepared.point = Some(KeptPoint {
+        prepared.point = Some(Kept {
             catalog_version,
             engines: engines.to_string(),
             current_db: self.current_db.clone(),
@@ -1379,7 +1418,7 @@ fn syntax_error(sql: &str, message: &str) -> Error {
 }
 
 /// Replaces each `?` with `$1`, `$2`, … in textual order; returns how many.
-fn number_placeholders(stmt: &mut Statement) -> usize {
+pub(crate) fn number_placeholders(stmt: &mut Statement) -> usize {
     struct Numberer(usize);
     impl VisitorMut for Numberer {
         type Break = ();

@@ -442,6 +442,233 @@ async fn prepared_statements_bind_parameters() {
     assert_eq!(after[0].get::<String, _>(before[0].len()), Some("x".into()));
 }
 
+/// The rows of a prepared statement's result, spelled as the text
+/// protocol spells them.
+async fn exec_rows(
+    c: &mut Conn,
+    stmt: &mysql_async::Statement,
+    params: Vec<Value>,
+) -> Vec<Vec<Option<String>>> {
+    let rows: Vec<mysql_async::Row> = c.exec(stmt, params).await.unwrap();
+    rows.into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    Value::NULL => None,
+                    Value::Bytes(b) => Some(String::from_utf8(b).unwrap()),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn plans_reused(c: &mut Conn) -> u64 {
+    rows(c, "SHOW STATUS LIKE 'Duet_prepared_plans_reused'").await[0][1]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `sql` with each `?` replaced by the SQL literal of its parameter.
+fn written_in(sql: &str, params: &[Value]) -> String {
+    let mut parts = sql.split('?');
+    let mut text = parts.next().unwrap().to_string();
+    for (part, v) in parts.zip(params) {
+        text.push_str(&v.as_sql(false));
+        text.push_str(part);
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_queries_keep_their_plan_and_answer_as_their_text_would() {
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    c.query_drop(
+        "CREATE TABLE p (id INT PRIMARY KEY, k INT, c VARCHAR(10), d DATE, price DECIMAL(6,2), \
+         KEY ik (k))",
+    )
+    .await
+    .unwrap();
+    let values: Vec<String> = (1..=200)
+        .map(|i| {
+            format!(
+                "({i}, {}, 'c{}', '2026-01-{:02}', {}.{:02})",
+                i % 7,
+                i % 5,
+                i % 28 + 1,
+                i / 4,
+                i % 4 * 25
+            )
+        })
+        .collect();
+    c.query_drop(format!("INSERT INTO p VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+
+    // Each execution answers as the statement's text with its values
+    // written in would, whatever their types; the query engine's plan is
+    // made once (the counter counts every later execution).
+    let v = |x: &str| Value::from(x);
+    let i = |x: i64| Value::from(x);
+    let cases: Vec<(&str, bool, Vec<Vec<Value>>)> = vec![
+        (
+            "SELECT count(*), sum(k), max(c) FROM p WHERE id BETWEEN ? AND ?",
+            true,
+            vec![
+                vec![i(1), i(50)],
+                vec![i(150), i(1000)],
+                vec![i(-3), i(0)],
+                vec![v("10"), v("20")],
+                vec![Value::NULL, i(5)],
+            ],
+        ),
+        (
+            "SELECT k, count(*), min(c) FROM p WHERE c <> ? GROUP BY k ORDER BY k LIMIT ?",
+            true,
+            vec![
+                vec![v("c1"), i(3)],
+                vec![v("c0"), i(10)],
+                vec![v("zz"), i(0)],
+            ],
+        ),
+        (
+            "SELECT a.id, b.c FROM p a JOIN p b ON a.k = b.id WHERE a.id < ? AND b.c = ? \
+             ORDER BY a.id",
+            true,
+            vec![
+                vec![i(30), v("c1")],
+                vec![i(100), v("c3")],
+                vec![i(7), v("c9")],
+            ],
+        ),
+        (
+            "SELECT id, price FROM p WHERE k IN (?, ?, ?) ORDER BY id DESC LIMIT ? OFFSET ?",
+            false,
+            vec![
+                vec![i(1), i(2), i(3), i(5), i(0)],
+                vec![i(0), i(0), i(0), i(3), i(2)],
+                vec![v("4"), i(5), i(6), i(4), i(1)],
+            ],
+        ),
+        (
+            "SELECT id FROM p WHERE d >= ? AND price < ? ORDER BY id",
+            false,
+            vec![
+                vec![v("2026-01-20"), v("10.5")],
+                vec![v("2026-01-27"), i(3)],
+                vec![v("2026-01-01"), Value::Double(1.25)],
+            ],
+        ),
+        (
+            "SELECT id FROM p WHERE id IN (SELECT id FROM p WHERE k = ?) ORDER BY id LIMIT 3",
+            false,
+            vec![vec![i(3)], vec![i(6)]],
+        ),
+        // A parameter in arithmetic is written in at each execution.
+        (
+            "SELECT sum(k + ?) FROM p WHERE id < ?",
+            false,
+            vec![vec![v("2"), i(10)], vec![i(1), i(5)]],
+        ),
+    ];
+    for (sql, counted, params) in &cases {
+        let stmt = c.prep(*sql).await.unwrap();
+        let before = plans_reused(&mut c).await;
+        for p in params {
+            let prepared = exec_rows(&mut c, &stmt, p.clone()).await;
+            let text = rows(&mut c, &written_in(sql, p)).await;
+            assert_eq!(prepared, text, "{sql} with {p:?}");
+        }
+        if *counted {
+            assert_eq!(
+                plans_reused(&mut c).await,
+                before + params.len() as u64 - 1,
+                "{sql}"
+            );
+        }
+    }
+
+    // Each execution reads its own snapshot: the transaction's writes,
+    // then, rolled back, what others committed since.
+    let count = c
+        .prep("SELECT count(*), sum(k), max(c) FROM p WHERE id BETWEEN ? AND ?")
+        .await
+        .unwrap();
+    let range = vec![i(1), i(1000)];
+    assert_eq!(
+        exec_rows(&mut c, &count, range.clone()).await,
+        table(&[&["200", "598", "c4"]])
+    );
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO p VALUES (500, 100, 'x', NULL, 1)")
+        .await
+        .unwrap();
+    assert_eq!(
+        exec_rows(&mut c, &count, range.clone()).await,
+        table(&[&["201", "698", "x"]])
+    );
+    c.query_drop("ROLLBACK").await.unwrap();
+    let mut other = t.connect().await;
+    other
+        .query_drop("INSERT INTO test.p VALUES (600, 1000, 'y', NULL, 1)")
+        .await
+        .unwrap();
+    assert_eq!(
+        exec_rows(&mut c, &count, range.clone()).await,
+        table(&[&["201", "1598", "y"]])
+    );
+    // On the columnar replica alone, the same answer.
+    c.query_drop("SET duet_isolation_read_engines = 'columnar'")
+        .await
+        .unwrap();
+    assert_eq!(
+        exec_rows(&mut c, &count, range.clone()).await,
+        table(&[&["201", "1598", "y"]])
+    );
+    c.query_drop("SET duet_isolation_read_engines = 'row,columnar'")
+        .await
+        .unwrap();
+
+    // What is read as the plan is made, or stands for a value of the
+    // execution, is not kept.
+    let tables = c
+        .prep("SELECT count(*) FROM information_schema.tables WHERE table_schema = ?")
+        .await
+        .unwrap();
+    let before = plans_reused(&mut c).await;
+    assert_eq!(
+        exec_rows(&mut c, &tables, vec![v("test")]).await,
+        table(&[&["1"]])
+    );
+    c.query_drop("CREATE TABLE a (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
+        .await
+        .unwrap();
+    assert_eq!(
+        exec_rows(&mut c, &tables, vec![v("test")]).await,
+        table(&[&["2"]])
+    );
+    let last = c
+        .prep("SELECT LAST_INSERT_ID(), count(*) FROM p WHERE id < ?")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO a (v) VALUES (1)").await.unwrap();
+    assert_eq!(
+        exec_rows(&mut c, &last, vec![i(3)]).await,
+        table(&[&["1", "2"]])
+    );
+    c.query_drop("INSERT INTO a (v) VALUES (2)").await.unwrap();
+    assert_eq!(
+        exec_rows(&mut c, &last, vec![i(3)]).await,
+        table(&[&["2", "2"]])
+    );
+    assert_eq!(plans_reused(&mut c).await, before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_each_access_its_engine_and_path() {
     let t = TestServer::start().await;
