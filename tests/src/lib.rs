@@ -2,6 +2,7 @@
 //! as the `duet` binary) on ephemeral loopback ports with a temporary data
 //! directory, and talk to it with real clients.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
@@ -77,12 +78,23 @@ pub fn user(name: &str, password: &str, host: &str) -> User {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago. Ports come from below the
+/// kernel's ephemeral range (32768 and up on Linux), so that no outgoing
+/// connection of a test running alongside takes one before its server
+/// binds it, and each is handed out once per process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "no free loopback port left");
+        let port = u16::try_from(LOW + (start + n) % SPAN).expect("a port");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `GET path` over plain HTTP/1.0; returns (status code, body).
