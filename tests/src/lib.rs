@@ -2,9 +2,9 @@
 //! as the `duet` binary) on ephemeral loopback ports with a temporary data
 //! directory, and talk to it with real clients.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use duet_server::{Config, Server, User};
 

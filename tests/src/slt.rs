@@ -276,8 +276,19 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
 }
 
+/// How a runner sends a query record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// As text (`COM_QUERY`).
+    Text,
+    /// As a prepared statement, each literal compared with something lifted
+    /// out into a parameter of its type (see [`lift_literals`]); a query
+    /// with none goes as text.
+    Prepared,
+}
+
 /// Runs `records` on `conn`, counting every record.
-pub async fn run(conn: &mut mysql_async::Conn, records: &[Record]) -> Report {
+pub async fn run(conn: &mut mysql_async::Conn, records: &[Record], protocol: Protocol) -> Report {
     let mut report = Report::default();
     let mut threshold = 8;
     for record in records {
@@ -318,7 +329,15 @@ pub async fn run(conn: &mut mysql_async::Conn, records: &[Record]) -> Report {
                 sort,
                 expected,
             } => {
-                let result = match query_rows(conn, sql).await {
+                let lifted = match protocol {
+                    Protocol::Prepared => lift_literals(sql),
+                    Protocol::Text => None,
+                };
+                let rows = match lifted {
+                    Some((sql, params)) => exec_rows(conn, &sql, params).await,
+                    None => query_rows(conn, sql).await,
+                };
+                let result = match rows {
                     Ok(rows) => judge(rows, types, *sort, expected, threshold),
                     Err(e) => Err(e),
                 };
@@ -346,8 +365,22 @@ async fn query_rows(
     sql: &str,
 ) -> Result<Vec<Vec<Option<Vec<u8>>>>, String> {
     let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| e.to_string())?;
-    Ok(rows
-        .into_iter()
+    Ok(raw_values(rows))
+}
+
+/// Every row of a prepared statement run with `params`, as raw values
+/// (each typed value spelled as the text protocol would).
+async fn exec_rows(
+    conn: &mut mysql_async::Conn,
+    sql: &str,
+    params: Vec<mysql_async::Value>,
+) -> Result<Vec<Vec<Option<Vec<u8>>>>, String> {
+    let rows: Vec<mysql_async::Row> = conn.exec(sql, params).await.map_err(|e| e.to_string())?;
+    Ok(raw_values(rows))
+}
+
+fn raw_values(rows: Vec<mysql_async::Row>) -> Vec<Vec<Option<Vec<u8>>>> {
+    rows.into_iter()
         .map(|row| {
             row.unwrap()
                 .into_iter()
@@ -358,7 +391,108 @@ async fn query_rows(
                 })
                 .collect()
         })
-        .collect())
+        .collect()
+}
+
+/// `sql` with each number or string literal that directly follows a
+/// comparison operator (`=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`) replaced by
+/// a `?`, and the literals as parameters (an integer as `BIGINT`, another
+/// number as `DOUBLE`, a string as text); `None` if there is none.
+pub fn lift_literals(sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut params = Vec::new();
+    // The last token that was not white space, when it was an operator.
+    let mut after_comparison = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if c == '\'' {
+            // A string literal, '' standing for a quote.
+            let mut value = String::new();
+            let mut j = i + 1;
+            let mut closed = false;
+            while j < chars.len() {
+                if chars[j] == '\'' {
+                    if chars.get(j + 1) == Some(&'\'') {
+                        value.push('\'');
+                        j += 2;
+                        continue;
+                    }
+                    closed = true;
+                    break;
+                }
+                if chars[j] == '\\' {
+                    // Backslash escapes: leave the literal alone.
+                    closed = false;
+                    break;
+                }
+                value.push(chars[j]);
+                j += 1;
+            }
+            if after_comparison && closed {
+                out.push('?');
+                params.push(mysql_async::Value::Bytes(value.into_bytes()));
+                i = j + 1;
+            } else {
+                let end = if closed { j + 1 } else { chars.len() };
+                out.extend(&chars[i..end]);
+                i = end;
+            }
+            after_comparison = false;
+            continue;
+        }
+        if c.is_ascii_digit() && !(i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'))
+        {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+                j += 1;
+            }
+            let text: String = chars[i..j].iter().collect();
+            let standalone = chars
+                .get(j)
+                .is_none_or(|n| !(n.is_alphanumeric() || *n == '_'));
+            let value = if !standalone {
+                None
+            } else if let Ok(n) = text.parse::<i64>() {
+                Some(mysql_async::Value::Int(n))
+            } else {
+                text.parse::<f64>().ok().map(mysql_async::Value::Double)
+            };
+            match value {
+                Some(v) if after_comparison => {
+                    out.push('?');
+                    params.push(v);
+                }
+                _ => out.push_str(&text),
+            }
+            after_comparison = false;
+            i = j;
+            continue;
+        }
+        let operator: String = chars[i..]
+            .iter()
+            .take_while(|c| matches!(c, '<' | '>' | '=' | '!'))
+            .collect();
+        if !operator.is_empty() {
+            after_comparison = matches!(
+                operator.as_str(),
+                "=" | "<>" | "!=" | "<" | "<=" | ">" | ">="
+            );
+            out.push_str(&operator);
+            i += operator.chars().count();
+            continue;
+        }
+        after_comparison = false;
+        out.push(c);
+        i += 1;
+    }
+    (!params.is_empty()).then_some((out, params))
 }
 
 #[cfg(test)]
@@ -390,6 +524,30 @@ mod tests {
         assert_eq!(format_value(Some(b""), 'T'), "(empty)");
         assert_eq!(format_value(Some("é".as_bytes()), 'T'), "@");
         assert_eq!(format_value(None, 'I'), "NULL");
+    }
+
+    #[test]
+    fn compared_literals_lift_into_parameters() {
+        use mysql_async::Value as V;
+        let (sql, params) =
+            lift_literals("SELECT a, 5 FROM t WHERE b > 23 AND c1 = 'it''s' OR d<=2.5 ORDER BY 1")
+                .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT a, 5 FROM t WHERE b > ? AND c1 = ? OR d<=? ORDER BY 1"
+        );
+        assert_eq!(
+            params,
+            vec![V::Int(23), V::Bytes(b"it's".to_vec()), V::Double(2.5)]
+        );
+        for untouched in [
+            "SELECT a FROM t WHERE b > -3",
+            "SELECT a FROM t WHERE b > 1e5",
+            "SELECT a FROM t WHERE x2 = col3 ORDER BY 1",
+            "SELECT a FROM t WHERE b = 'a\\'",
+        ] {
+            assert_eq!(lift_literals(untouched), None, "{untouched}");
+        }
     }
 
     #[test]

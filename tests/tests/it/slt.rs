@@ -1,7 +1,9 @@
 //! SQLite's sqllogictest corpus (`shared/sqllogictest/`, read in place) over
 //! the MySQL protocol: every file runs with `duet_isolation_read_engines` set
-//! to `row`, to `columnar`, and left routed; each run reports `N passed, N
-//! failed` per file, and the three runs must agree record for record. Pass counts may only grow:
+//! to `row`, to `columnar`, and left routed (and routed once more with each
+//! query a prepared statement, its compared literals lifted into
+//! parameters); each run reports `N passed, N failed` per file, and the
+//! runs must agree record for record. Pass counts may only grow:
 //! each file must pass at least as many records as `tests/slt-baseline.txt`
 //! records.
 
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use duet_tests::TestServer;
-use duet_tests::slt::{self, Outcome};
+use duet_tests::slt::{self, Outcome, Protocol};
 use mysql_async::prelude::*;
 
 /// The corpus: `$DUET_SLT_DIR`, else `shared/sqllogictest` in an ancestor
@@ -57,6 +59,7 @@ fn baseline() -> BTreeMap<String, usize> {
 async fn run_mode(
     t: &TestServer,
     engines: Option<&str>,
+    protocol: Protocol,
     files: &[PathBuf],
     root: &Path,
 ) -> BTreeMap<String, (usize, usize, Vec<Outcome>)> {
@@ -70,7 +73,7 @@ async fn run_mode(
         let text = std::fs::read_to_string(file).expect("readable test file");
         let records = slt::parse(&text);
         let mut conn = t.connect().await;
-        let db = format!("slt_{}_{n}", engines.unwrap_or("routed"));
+        let db = format!("slt_{}_{:?}_{n}", engines.unwrap_or("routed"), protocol);
         conn.query_drop(format!("CREATE DATABASE {db}"))
             .await
             .unwrap();
@@ -80,7 +83,7 @@ async fn run_mode(
                 .await
                 .unwrap();
         }
-        let report = slt::run(&mut conn, &records).await;
+        let report = slt::run(&mut conn, &records, protocol).await;
         results.insert(name, (report.passed, report.failed, report.outcomes));
         let _ = conn.disconnect().await;
     }
@@ -103,9 +106,12 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
         })
         .collect();
     let t = TestServer::start().await;
-    let row = run_mode(&t, Some("row"), &files, &root).await;
-    let columnar = run_mode(&t, Some("columnar"), &files, &root).await;
-    let routed = run_mode(&t, None, &files, &root).await;
+    let row = run_mode(&t, Some("row"), Protocol::Text, &files, &root).await;
+    let columnar = run_mode(&t, Some("columnar"), Protocol::Text, &files, &root).await;
+    let routed = run_mode(&t, None, Protocol::Text, &files, &root).await;
+    // Routed again, each query as a prepared statement with its compared
+    // literals as parameters: the kept plans answer as the text does.
+    let prepared = run_mode(&t, None, Protocol::Prepared, &files, &root).await;
     let floor = baseline();
     let mut regressions = Vec::new();
     let (mut total_pass, mut total_fail) = (0, 0);
@@ -118,7 +124,11 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
         }
         total_pass += passed;
         total_fail += failed;
-        for (mode, run) in [("columnar", &columnar), ("routed", &routed)] {
+        for (mode, run) in [
+            ("columnar", &columnar),
+            ("routed", &routed),
+            ("prepared", &prepared),
+        ] {
             let (_, _, other) = &run[name];
             let differ: Vec<String> = outcomes
                 .iter()
@@ -180,7 +190,7 @@ async fn duet_slt_files_pass() {
                     .await
                     .unwrap();
             }
-            let report = slt::run(&mut conn, &records).await;
+            let report = slt::run(&mut conn, &records, Protocol::Text).await;
             let name = file
                 .file_name()
                 .unwrap_or_default()
