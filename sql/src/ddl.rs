@@ -1,5 +1,6 @@
 //! Schema statements: `CREATE/DROP DATABASE`, `CREATE/DROP TABLE`,
 //! `CREATE/DROP INDEX` (with back-fill), `ALTER TABLE ADD/DROP COLUMN|INDEX`,
+//! `MODIFY`/`CHANGE`/`RENAME COLUMN` and column defaults,
 //! `TRUNCATE`, and the `SHOW`/`DESCRIBE` statements that read the catalog.
 //! Each change runs in its own transaction that writes the catalog (and,
 //! for indexes and drops, the data) — one commit through the Raft log.
@@ -654,6 +655,7 @@ pub(crate) fn alter_table(
             AlterTableOperation::AddColumn {
                 column_def,
                 if_not_exists,
+                column_position,
                 ..
             } => {
                 if next.column_offset(&column_def.name.value).is_some() {
@@ -680,6 +682,59 @@ pub(crate) fn alter_table(
                 if unique {
                     let ix = add_index(&mut next, Some(name.clone()), &[(name, 0)], true, false)?;
                     crate::table::backfill_index(writer.txn, &next, &ix)?;
+                }
+                if let Some(position) = column_position {
+                    let last = next.columns.len() - 1;
+                    move_column(&mut next, last, position)?;
+                }
+            }
+            AlterTableOperation::ModifyColumn {
+                col_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                let def = column_def(col_name, data_type, options);
+                change_column(writer, &mut next, &col_name.value, &def)?;
+                if let Some(position) = column_position {
+                    let at = next.column_offset(&col_name.value).unwrap_or_default();
+                    move_column(&mut next, at, position)?;
+                }
+            }
+            AlterTableOperation::ChangeColumn {
+                old_name,
+                new_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                let def = column_def(new_name, data_type, options);
+                change_column(writer, &mut next, &old_name.value, &def)?;
+                if let Some(position) = column_position {
+                    let at = next.column_offset(&new_name.value).unwrap_or_default();
+                    move_column(&mut next, at, position)?;
+                }
+            }
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => {
+                let at = existing_column(&next, &old_column_name.value)?;
+                rename_column(&mut next, at, &new_column_name.value)?;
+            }
+            AlterTableOperation::AlterColumn { column_name, op } => {
+                let at = existing_column(&next, &column_name.value)?;
+                let column = &mut next.columns[at];
+                match op {
+                    ast::AlterColumnOperation::SetDefault { value } => {
+                        column.default = Some(default_value(column, value)?);
+                    }
+                    ast::AlterColumnOperation::DropDefault => column.default = None,
+                    other => {
+                        return Err(Error::not_supported(format!(
+                            "ALTER TABLE … ALTER COLUMN {other}"
+                        )));
+                    }
                 }
             }
             AlterTableOperation::DropColumn {
@@ -740,6 +795,213 @@ pub(crate) fn alter_table(
         }
     }
     Ok(next)
+}
+
+/// A column definition from the parts `MODIFY` and `CHANGE` give.
+fn column_def(name: &ast::Ident, data_type: &ast::DataType, options: &[ColumnOption]) -> ColumnDef {
+    ColumnDef {
+        name: name.clone(),
+        data_type: data_type.clone(),
+        options: options
+            .iter()
+            .map(|o| ast::ColumnOptionDef {
+                name: None,
+                option: o.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The offset of column `name` of `table`, or 1054.
+fn existing_column(table: &TableInfo, name: &str) -> Result<usize> {
+    table
+        .column_offset(name)
+        .ok_or_else(|| Error::UnknownColumnIn {
+            column: name.to_string(),
+            clause: table.name.clone(),
+        })
+}
+
+/// Renames the column at `at`: 1060 if another column has the name.
+fn rename_column(table: &mut TableInfo, at: usize, name: &str) -> Result<()> {
+    if table.column_offset(name).is_some_and(|o| o != at) {
+        return Err(Error::DuplicateColumn(name.to_string()));
+    }
+    table.columns[at].name = name.to_string();
+    Ok(())
+}
+
+/// Which stored form a type's values take: a column changes type only
+/// within one (its values are checked, and converted where the form's
+/// details differ, such as a decimal's scale).
+fn storage_family(ty: &ColumnType) -> u8 {
+    use crate::types::TypeKind as K;
+    match ty.kind {
+        _ if ty.is_integer() => 1 + u8::from(ty.unsigned),
+        K::Decimal => 3,
+        K::Float | K::Double => 4,
+        _ if ty.is_text() => 5,
+        _ if ty.is_binary() => 6,
+        K::Date => 7,
+        K::DateTime | K::Timestamp => 8,
+        K::Time => 9,
+        K::Json => 10,
+        _ => 0,
+    }
+}
+
+/// `MODIFY`/`CHANGE` of column `name` to `def` (which may rename it): the
+/// type may change within its stored form, every row's value is checked
+/// against the new type (as an `INSERT` in strict mode would be, naming
+/// the row: 1264, 1265, and 1138 for a NULL in a column made `NOT NULL`)
+/// and rewritten, with its index entries, where its stored value changes.
+fn change_column(
+    writer: &mut SchemaWriter<'_>,
+    table: &mut TableInfo,
+    name: &str,
+    def: &ColumnDef,
+) -> Result<()> {
+    let at = existing_column(table, name)?;
+    let old = table.columns[at].clone();
+    let (mut column, primary, unique) = column_info(def, old.id)?;
+    let keyed = table
+        .indexes
+        .iter()
+        .any(|i| i.primary && i.columns.contains(&at));
+    if primary && !keyed {
+        return Err(Error::not_supported(
+            "MODIFY/CHANGE … PRIMARY KEY of a column outside the primary key",
+        ));
+    }
+    if keyed {
+        // A primary key column is NOT NULL, as in MySQL.
+        column.nullable = false;
+    }
+    if column.auto_increment && !old.auto_increment {
+        return Err(Error::not_supported(
+            "adding AUTO_INCREMENT with MODIFY/CHANGE",
+        ));
+    }
+    if storage_family(&column.ty) != storage_family(&old.ty) || storage_family(&old.ty) == 0 {
+        return Err(Error::not_supported(format!(
+            "changing column '{}' from {} to {}",
+            old.name,
+            old.ty.sql_name(),
+            column.ty.sql_name()
+        )));
+    }
+    let before = table.clone();
+    let new_name = column.name.clone();
+    table.columns[at] = ColumnInfo {
+        name: old.name.clone(),
+        ..column
+    };
+    rename_column(table, at, &new_name)?;
+    if old.ty != table.columns[at].ty || (old.nullable && !table.columns[at].nullable) {
+        convert_column(writer.txn, &before, table, at, keyed)?;
+    }
+    if unique {
+        let ix = add_index(table, Some(new_name.clone()), &[(new_name, 0)], true, false)?;
+        crate::table::backfill_index(writer.txn, table, &ix)?;
+    }
+    Ok(())
+}
+
+/// Checks every row's value of column `at` against its definition in
+/// `after`, and rewrites the rows whose stored value the new type changes
+/// (refused for a primary key column, whose values are the row keys).
+fn convert_column(
+    txn: &mut dyn crate::kv::KvTxn,
+    before: &TableInfo,
+    after: &TableInfo,
+    at: usize,
+    keyed: bool,
+) -> Result<()> {
+    use duet_storage::codec::Datum;
+    let column = &after.columns[at];
+    let mut row_number = 0u64;
+    let mut changed = Vec::new();
+    crate::table::for_each_row_page(&*txn, before, 4096, |rows| {
+        for (key, row) in rows {
+            row_number += 1;
+            let stored = &row[at];
+            if matches!(stored, Datum::Null) {
+                if !column.nullable {
+                    return Err(Error::InvalidNull);
+                }
+                continue;
+            }
+            let converted = column
+                .ty
+                .coerce(&datum_to_value(stored), &column.name)
+                .map_err(|e| match e {
+                    Error::OutOfRangeColumn(c) => Error::OutOfRangeAt {
+                        column: c,
+                        row: row_number,
+                    },
+                    Error::DataTooLong(c) | Error::IncorrectValue { column: c, .. } => {
+                        Error::DataTruncated {
+                            column: c,
+                            row: row_number,
+                        }
+                    }
+                    other => other,
+                })?;
+            if converted != *stored {
+                if keyed {
+                    return Err(Error::not_supported(
+                        "changing the stored values of a primary key column",
+                    ));
+                }
+                let mut new = row.clone();
+                new[at] = converted;
+                changed.push((key.clone(), row.clone(), new));
+            }
+        }
+        Ok(())
+    })?;
+    for (key, old, new) in changed {
+        let handle = crate::table::decode_handle(after, &key)?;
+        crate::table::update_row(txn, after, &old, &handle, &new, &handle)?;
+    }
+    Ok(())
+}
+
+/// Moves the column at `from` to `position` (`FIRST`, `AFTER c`); rows
+/// keep their values by column id, and indexes follow their columns.
+fn move_column(
+    table: &mut TableInfo,
+    from: usize,
+    position: &ast::MySQLColumnPosition,
+) -> Result<()> {
+    let mut order: Vec<usize> = (0..table.columns.len()).collect();
+    order.remove(from);
+    let to = match position {
+        ast::MySQLColumnPosition::First => 0,
+        ast::MySQLColumnPosition::After(name) => {
+            let after = existing_column(table, &name.value)?;
+            if after == from {
+                return Err(Error::UnknownColumnIn {
+                    column: name.value.clone(),
+                    clause: table.name.clone(),
+                });
+            }
+            order.iter().position(|&o| o == after).unwrap_or_default() + 1
+        }
+    };
+    order.insert(to, from);
+    let new_offset = |old: usize| order.iter().position(|&o| o == old).unwrap_or(old);
+    let columns = order.iter().map(|&o| table.columns[o].clone()).collect();
+    table.columns = columns;
+    for ix in &mut table.indexes {
+        for c in &mut ix.columns {
+            *c = new_offset(*c);
+        }
+    }
+    if let HandleKind::IntPk(o) = &mut table.handle {
+        *o = new_offset(*o);
+    }
+    Ok(())
 }
 
 /// Removes index `name` from `table`; its entries are destroyed later.

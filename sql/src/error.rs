@@ -117,6 +117,13 @@ pub enum Error {
     OutOfRangeColumn(String),
     #[error("Data too long for column '{0}' at row 1")]
     DataTooLong(String),
+    /// A value an `ALTER TABLE` cannot keep in a column's new type.
+    #[error("Out of range value for column '{column}' at row {row}")]
+    OutOfRangeAt { column: String, row: u64 },
+    #[error("Data truncated for column '{column}' at row {row}")]
+    DataTruncated { column: String, row: u64 },
+    #[error("Invalid use of NULL value")]
+    InvalidNull,
     #[error("Incorrect {kind} value: '{value}' for column '{column}' at row 1")]
     IncorrectValue {
         kind: &'static str,
@@ -234,6 +241,9 @@ impl Error {
             Error::ColumnCountMismatch(_) => 1136,
             Error::OutOfRangeColumn(_) => 1264,
             Error::DataTooLong(_) => 1406,
+            Error::OutOfRangeAt { .. } => 1264,
+            Error::DataTruncated { .. } => 1265,
+            Error::InvalidNull => 1138,
             Error::IncorrectValue { .. } => 1366,
             Error::UnknownColumnIn { .. } => 1054,
             Error::AmbiguousColumn(_) => 1052,
@@ -290,6 +300,9 @@ impl Error {
             Error::SubqueryRows | Error::IntoColumnCount => "21000",
             Error::OutOfRangeColumn(_) => "22003",
             Error::DataTooLong(_) => "22001",
+            Error::OutOfRangeAt { .. } => "22003",
+            Error::DataTruncated { .. } => "01000",
+            Error::InvalidNull => "22004",
             Error::InvalidJson { .. } => "22032",
             Error::JsonKey(_) => "42000",
             Error::JsonFunction { code, .. } => match code {
