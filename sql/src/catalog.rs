@@ -122,6 +122,14 @@ pub struct IndexInfo {
     /// is a prefix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<u32>,
+    /// Being built: writers keep its entries, readers do not use it yet
+    /// (its back-fill has not committed).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub write_only: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl IndexInfo {
@@ -171,6 +179,11 @@ pub struct TableInfo {
     /// COLUMNAR REPLICA 0|1`); every table has one unless removed.
     #[serde(default = "one_replica")]
     pub columnar_replica: bool,
+    /// A schema change rewrites the rows: until it commits, writes to the
+    /// table are refused (1412), as MySQL's copying `ALTER TABLE` blocks
+    /// them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub altering: bool,
 }
 
 fn one_replica() -> bool {
@@ -233,6 +246,12 @@ fn parse<T: for<'a> Deserialize<'a>>(what: &str, bytes: &[u8]) -> Result<T> {
 
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     duet_storage::codec::key::prefix_end(prefix)
+}
+
+/// Where the definition of `table` is kept: what a transaction that
+/// writes its rows watches.
+pub(crate) fn definition_key(table: &TableInfo) -> Vec<u8> {
+    table_key(table.database_id, &table.name)
 }
 
 fn table_key(database_id: i64, name: &str) -> Vec<u8> {
@@ -310,6 +329,8 @@ impl Catalog {
 /// Schema changes, inside a DDL transaction. Each bumps the version.
 pub struct SchemaWriter<'a> {
     pub txn: &'a mut dyn KvTxn,
+    /// New indexes are left write-only, their back-fill to a later step.
+    pub defer_backfill: bool,
 }
 
 impl SchemaWriter<'_> {

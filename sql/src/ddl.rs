@@ -224,6 +224,7 @@ pub(crate) fn table_info(
         comment: String::new(),
         view: None,
         columnar_replica: true,
+        altering: false,
     };
     for (name, cols, unique, primary) in keys {
         add_index(&mut table, name, &cols, unique, primary)?;
@@ -340,6 +341,7 @@ pub(crate) fn add_index(
         unique: unique || primary,
         primary,
         prefixes,
+        write_only: false,
     };
     table.next_index_id += 1;
     if primary {
@@ -681,7 +683,7 @@ pub(crate) fn alter_table(
                 next.columns.push(column);
                 if unique {
                     let ix = add_index(&mut next, Some(name.clone()), &[(name, 0)], true, false)?;
-                    crate::table::backfill_index(writer.txn, &next, &ix)?;
+                    build_index(writer, &mut next, &ix)?;
                 }
                 if let Some(position) = column_position {
                     let last = next.columns.len() - 1;
@@ -786,7 +788,7 @@ pub(crate) fn alter_table(
                     other => return Err(Error::not_supported(format!("ALTER TABLE ADD {other}"))),
                 };
                 let ix = add_index(&mut next, name, &cols, unique, false)?;
-                crate::table::backfill_index(writer.txn, &next, &ix)?;
+                build_index(writer, &mut next, &ix)?;
             }
             AlterTableOperation::DropIndex { name, .. } => {
                 drop_index(writer, &mut next, &name.value)?;
@@ -795,6 +797,39 @@ pub(crate) fn alter_table(
         }
     }
     Ok(next)
+}
+
+/// Fills the new index `ix` of `table` from its rows, or, when `writer`
+/// defers back-fills, leaves it write-only for [`publish_indexes`].
+pub(crate) fn build_index(
+    writer: &mut SchemaWriter<'_>,
+    table: &mut TableInfo,
+    ix: &IndexInfo,
+) -> Result<()> {
+    if writer.defer_backfill {
+        if let Some(index) = table.indexes.iter_mut().find(|i| i.id == ix.id) {
+            index.write_only = true;
+        }
+        return Ok(());
+    }
+    crate::table::backfill_index(writer.txn, table, ix)
+}
+
+/// Back-fills every write-only index of `table` and opens it to readers.
+pub(crate) fn publish_indexes(writer: &mut SchemaWriter<'_>, table: &mut TableInfo) -> Result<()> {
+    let building: Vec<IndexInfo> = table
+        .indexes
+        .iter()
+        .filter(|i| i.write_only)
+        .cloned()
+        .collect();
+    for ix in &building {
+        crate::table::backfill_index(writer.txn, table, ix)?;
+    }
+    for index in &mut table.indexes {
+        index.write_only = false;
+    }
+    Ok(())
 }
 
 /// A column definition from the parts `MODIFY` and `CHANGE` give.
@@ -902,7 +937,7 @@ fn change_column(
     }
     if unique {
         let ix = add_index(table, Some(new_name.clone()), &[(new_name, 0)], true, false)?;
-        crate::table::backfill_index(writer.txn, table, &ix)?;
+        build_index(writer, table, &ix)?;
     }
     Ok(())
 }

@@ -124,6 +124,10 @@ pub enum Error {
     DataTruncated { column: String, row: u64 },
     #[error("Invalid use of NULL value")]
     InvalidNull,
+    /// A transaction's rows were shaped by a table definition that a
+    /// schema change replaced before the transaction committed.
+    #[error("Table definition has changed, please retry transaction")]
+    TableDefChanged,
     #[error("Incorrect {kind} value: '{value}' for column '{column}' at row 1")]
     IncorrectValue {
         kind: &'static str,
@@ -244,6 +248,7 @@ impl Error {
             Error::OutOfRangeAt { .. } => 1264,
             Error::DataTruncated { .. } => 1265,
             Error::InvalidNull => 1138,
+            Error::TableDefChanged => 1412,
             Error::IncorrectValue { .. } => 1366,
             Error::UnknownColumnIn { .. } => 1054,
             Error::AmbiguousColumn(_) => 1052,
@@ -334,6 +339,7 @@ impl Error {
             | Error::NotView(_)
             | Error::ViewColumnCount
             | Error::ColumnarTimeout(_)
+            | Error::TableDefChanged
             | Error::Internal(_) => "HY000",
         }
     }
@@ -346,13 +352,17 @@ impl Error {
                 Error::Deadlock
             }
             S::KeyIsLocked(_) => Error::LockWaitTimeout,
+            S::WatchedKeyChanged { .. } => Error::TableDefChanged,
             other => Error::Storage(other.to_string()),
         }
     }
 
     /// Whether the transaction this error ended must be retried by the client.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Deadlock | Error::LockWaitTimeout)
+        matches!(
+            self,
+            Error::Deadlock | Error::LockWaitTimeout | Error::TableDefChanged
+        )
     }
 
     pub(crate) fn not_supported(feature: impl Into<String>) -> Self {

@@ -300,6 +300,7 @@ impl Session {
             let catalog = session.catalog(guard.as_ref())?;
             let mut writer = SchemaWriter {
                 txn: guard.as_mut(),
+                defer_backfill: false,
             };
             change(&mut writer, &catalog, current.as_deref())
         })?;
@@ -679,6 +680,7 @@ impl Session {
                 comment: String::new(),
                 view: Some(definition.clone()),
                 columnar_replica: true,
+                altering: false,
             })?;
             Ok(vec![])
         })
@@ -688,20 +690,105 @@ impl Session {
         let (database, name) = ddl::qualified(&ci.table_name, self.current_db.as_deref())?;
         let index_name = ci.name.as_ref().map(name_of);
         let columns = ddl::index_columns(&ci.columns)?;
-        self.ddl(|w, catalog, _| {
-            let table = Self::existing_table(catalog, &database, &name)?;
-            let mut next = (*table).clone();
+        self.change_table(&database, &name, false, |w, table| {
+            let mut next = table.clone();
             if let Some(n) = &index_name
                 && ci.if_not_exists
                 && next.indexes.iter().any(|i| i.name.eq_ignore_ascii_case(n))
             {
-                return Ok(vec![]);
+                return Ok(next);
             }
             let ix = ddl::add_index(&mut next, index_name.clone(), &columns, ci.unique, false)?;
-            table::backfill_index(w.txn, &next, &ix)?;
+            ddl::build_index(w, &mut next, &ix)?;
+            Ok(next)
+        })
+    }
+
+    /// Changes the definition of table `database.name` by `change` so that
+    /// no transaction commits rows shaped by the definition it replaces
+    /// (each writer watches the definition of the tables it writes; see
+    /// [`crate::table`]), in two steps where one would leave a gap:
+    ///
+    /// - `blocking` (the rows are rewritten): the first step marks the
+    ///   table `altering`, which refuses writes and fails every writer
+    ///   still on the old definition; the second makes the change from a
+    ///   snapshot that holds every row written before.
+    /// - otherwise the change commits in one step, with any new index
+    ///   write-only (its writers keep its entries from then on); a second
+    ///   step back-fills it from a snapshot that holds every row written
+    ///   without them, and opens it to readers.
+    ///
+    /// A failed second step puts the definition back as it was.
+    fn change_table(
+        &mut self,
+        database: &str,
+        name: &str,
+        blocking: bool,
+        mut change: impl FnMut(&mut SchemaWriter<'_>, &TableInfo) -> Result<TableInfo>,
+    ) -> Result<Output> {
+        let mut original = None;
+        let mut building = false;
+        self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, database, name)?;
+            original = Some((*table).clone());
+            let next = if blocking {
+                TableInfo {
+                    altering: true,
+                    ..(*table).clone()
+                }
+            } else {
+                w.defer_backfill = true;
+                change(w, &table)?
+            };
+            building = next.indexes.iter().any(|i| i.write_only);
             w.put_table(&next)?;
             Ok(vec![])
-        })
+        })?;
+        if !blocking && !building {
+            return Ok(Output::ok());
+        }
+        // Concurrent writers may touch the rows the step reads: it retries
+        // on a conflict, each time from a newer snapshot.
+        let mut attempts = 0;
+        let second = loop {
+            let result = self.ddl(|w, catalog, _| {
+                let table = Self::existing_table(catalog, database, name)?;
+                let mut next = if blocking {
+                    let unmarked = TableInfo {
+                        altering: false,
+                        ..(*table).clone()
+                    };
+                    change(w, &unmarked)?
+                } else {
+                    (*table).clone()
+                };
+                ddl::publish_indexes(w, &mut next)?;
+                w.put_table(&next)?;
+                Ok(vec![])
+            });
+            match result {
+                Err(e) if e.is_retryable() && attempts < 5 => attempts += 1,
+                other => break other,
+            }
+        };
+        if second.is_err()
+            && let Some(original) = original
+        {
+            // Back as it was; the entries of an index that was being
+            // built are destroyed with its prefix.
+            let _ = self.ddl(|w, catalog, _| {
+                let table = Self::existing_table(catalog, database, name)?;
+                for ix in table.indexes.iter().filter(|i| i.write_only) {
+                    w.retire_prefix(duet_storage::codec::key::index_prefix(table.id, ix.id));
+                }
+                w.put_table(&TableInfo {
+                    next_index_id: table.next_index_id,
+                    ..original.clone()
+                })?;
+                Ok(vec![])
+            });
+        }
+        second
     }
 
     fn drop_index(&mut self, table: &ObjectName, index: &str) -> Result<Output> {
@@ -806,11 +893,16 @@ impl Session {
             return self.rename_tables(&[(name.clone(), to.clone())]);
         }
         let (database, name) = ddl::qualified(name, self.current_db.as_deref())?;
-        self.ddl(|w, catalog, _| {
-            let table = Self::existing_table(catalog, &database, &name)?;
-            let next = ddl::alter_table(w, &table, operations)?;
-            w.put_table(&next)?;
-            Ok(vec![])
+        // A column's new type rewrites (or checks) every row.
+        let blocking = operations.iter().any(|op| {
+            matches!(
+                op,
+                ast::AlterTableOperation::ModifyColumn { .. }
+                    | ast::AlterTableOperation::ChangeColumn { .. }
+            )
+        });
+        self.change_table(&database, &name, blocking, |w, table| {
+            ddl::alter_table(w, table, operations)
         })
     }
 

@@ -33,6 +33,9 @@ pub trait KvTxn: Send {
     /// `SELECT … FOR UPDATE`: locks `keys` until the transaction ends; its
     /// reads of them see their latest committed values from now on.
     fn lock_for_update(&mut self, keys: &[Vec<u8>]) -> KvResult<()>;
+    /// Makes the commit fail if `key` changes between the start and the
+    /// commit (or is being changed when it commits).
+    fn watch(&mut self, key: &[u8]) -> KvResult<()>;
     /// Two-phase commit; the commit timestamp (0 if nothing was written).
     fn commit(&mut self) -> KvResult<u64>;
     fn rollback(&mut self) -> KvResult<()>;
@@ -113,6 +116,10 @@ impl<S: TxnStore> KvTxn for Txn<S> {
             Some(_) => Ok(()),
             None => Err(finished()),
         }
+    }
+
+    fn watch(&mut self, key: &[u8]) -> KvResult<()> {
+        self.0.as_mut().ok_or_else(finished)?.watch(key)
     }
 
     fn commit(&mut self) -> KvResult<u64> {

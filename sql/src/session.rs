@@ -142,7 +142,11 @@ impl Database {
             if Catalog::read_version(txn.as_ref())? > 0 {
                 return Ok(());
             }
-            crate::catalog::SchemaWriter { txn: txn.as_mut() }.create_database(DEFAULT_DATABASE)?;
+            crate::catalog::SchemaWriter {
+                txn: txn.as_mut(),
+                defer_backfill: false,
+            }
+            .create_database(DEFAULT_DATABASE)?;
             match txn.commit() {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() => continue,

@@ -164,6 +164,17 @@ fn duplicate(table: &TableInfo, index: Option<&IndexInfo>, row: &Row, handle: &H
     }
 }
 
+/// Rows and index entries are written as `table`'s definition says: the
+/// transaction must not commit them if a schema change replaced it
+/// meanwhile (1412, retryable).
+fn watch_definition(txn: &mut dyn KvTxn, table: &TableInfo) -> Result<()> {
+    if table.altering {
+        return Err(Error::TableDefChanged);
+    }
+    txn.watch(&crate::catalog::definition_key(table))
+        .map_err(storage)
+}
+
 /// Adds a new row: fails with 1062 if its key or a unique index value is
 /// taken (now, or by a concurrent transaction at commit).
 pub fn insert_row(
@@ -172,6 +183,7 @@ pub fn insert_row(
     row: &Row,
     handle: &Handle,
 ) -> Result<()> {
+    watch_definition(txn, table)?;
     let key = row_key(table, handle)?;
     if txn.get(&key).map_err(storage)?.is_some() {
         let pk = table
@@ -201,6 +213,7 @@ pub fn delete_row(
     row: &Row,
     handle: &Handle,
 ) -> Result<()> {
+    watch_definition(txn, table)?;
     for index in table.secondary_indexes() {
         let (k, _, _) = index_entry(table, index, row, handle)?;
         txn.delete(k);
@@ -218,6 +231,7 @@ pub fn update_row(
     new: &Row,
     new_handle: &Handle,
 ) -> Result<()> {
+    watch_definition(txn, table)?;
     if old_handle != new_handle {
         delete_row(txn, table, old, old_handle)?;
         return insert_row(txn, table, new, new_handle);
@@ -487,13 +501,15 @@ pub fn get_row(txn: &dyn KvTxn, table: &TableInfo, handle: &Handle) -> Result<Op
 }
 
 /// Writes the entries of a new index for every existing row (back-fill).
+/// Entries writers of the write-only index already made are kept.
 pub fn backfill_index(txn: &mut dyn KvTxn, table: &TableInfo, index: &IndexInfo) -> Result<()> {
     for (handle, row) in scan_rows(txn, table)? {
         let (k, v, unique) = index_entry(table, index, &row, &handle)?;
-        if unique && txn.get(&k).map_err(storage)?.is_some() {
-            return Err(duplicate(table, Some(index), &row, &handle));
+        match txn.get(&k).map_err(storage)? {
+            Some(existing) if existing == v => continue,
+            Some(_) if unique => return Err(duplicate(table, Some(index), &row, &handle)),
+            _ => write_entry(txn, k, v, unique),
         }
-        write_entry(txn, k, v, unique);
     }
     Ok(())
 }

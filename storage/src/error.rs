@@ -66,6 +66,10 @@ pub enum Error {
     /// A timestamp request could not be served.
     #[error("timestamp oracle: {0}")]
     Tso(String),
+    /// A key the transaction watched was written (or is being written) by
+    /// another transaction between its start and its commit.
+    #[error("transaction {start_ts}: a key it watched changed before it committed")]
+    WatchedKeyChanged { start_ts: u64, key: Vec<u8> },
 }
 
 impl Error {
@@ -73,7 +77,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::WriteConflict { .. } | Error::KeyIsLocked(_) | Error::RolledBack { .. }
+            Error::WriteConflict { .. }
+                | Error::KeyIsLocked(_)
+                | Error::RolledBack { .. }
+                | Error::WatchedKeyChanged { .. }
         )
     }
 }

@@ -152,6 +152,7 @@ impl<S: TxnStore> TxnClient<S> {
             writes: BTreeMap::new(),
             pessimistic_locks: BTreeMap::new(),
             locked_values: BTreeMap::new(),
+            watched: BTreeMap::new(),
             primary: None,
         })
     }
@@ -257,6 +258,10 @@ pub struct Transaction<S: TxnStore> {
     /// was taken: this transaction's reads see it rather than the snapshot,
     /// so that what it writes there builds on the newest version.
     locked_values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys whose value at `start_ts` (kept here) must still be theirs at
+    /// the commit timestamp: a write of another transaction in between, or
+    /// its lock, fails the commit (see [`Transaction::watch`]).
+    watched: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     primary: Option<Vec<u8>>,
 }
 
@@ -553,6 +558,10 @@ impl<S: TxnStore> Transaction<S> {
             return Ok(0);
         }
         let commit_ts = self.client.tso.get_ts()?;
+        if let Err(e) = self.check_watched(commit_ts, &keys) {
+            let _ = self.rollback_keys(&keys);
+            return Err(e);
+        }
         let commit = Commit {
             keys: vec![primary.clone()],
             start_ts: self.start_ts,
@@ -575,6 +584,53 @@ impl<S: TxnStore> Transaction<S> {
             );
         }
         Ok(commit_ts)
+    }
+
+    /// Makes the commit depend on `key` keeping its value at the start
+    /// timestamp until the commit timestamp, as if the transaction had
+    /// read-locked it: a write committed in between, or a lock another
+    /// transaction holds on it when this one commits, fails the commit with
+    /// [`Error::WatchedKeyChanged`] (and rolls its writes back). A reader of
+    /// a definition its writes depend on watches it, so that it never
+    /// commits rows shaped by a definition replaced meanwhile.
+    pub fn watch(&mut self, key: &[u8]) -> Result<()> {
+        if !self.watched.contains_key(key) {
+            let value = self.client.get_at(key, self.start_ts)?;
+            self.watched.insert(key.to_vec(), value);
+        }
+        Ok(())
+    }
+
+    /// Fails if a watched key changed between the start and `commit_ts`,
+    /// or another transaction holds a lock on it (that may yet commit a
+    /// change below `commit_ts`). A lock of a finished transaction is
+    /// settled first. A key among `written` is checked by the prewrite.
+    fn check_watched(&self, commit_ts: u64, written: &[Vec<u8>]) -> Result<()> {
+        for (key, seen) in &self.watched {
+            if written.contains(key) {
+                continue;
+            }
+            let changed = || Error::WatchedKeyChanged {
+                start_ts: self.start_ts,
+                key: key.clone(),
+            };
+            let mut resolved = false;
+            let now = loop {
+                match MvccReader::new(&self.client.store.snapshot()?).get(key, commit_ts) {
+                    Err(Error::KeyIsLocked(info)) if info.start_ts != self.start_ts => {
+                        if resolved || !self.client.resolve(&info)? {
+                            return Err(changed());
+                        }
+                        resolved = true;
+                    }
+                    other => break other?,
+                }
+            };
+            if now != *seen {
+                return Err(changed());
+            }
+        }
+        Ok(())
     }
 
     /// Commits the primary: the commit point. If the store cannot tell

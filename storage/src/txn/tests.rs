@@ -498,3 +498,54 @@ fn a_limited_scan_sees_past_the_rows_its_own_writes_hide() {
     assert_eq!(t.scan(b"d", Some(b"e"), 1).unwrap()[0].1, b"mine".to_vec());
     assert_eq!(t.scan(b"a", None, 100).unwrap().len(), 7);
 }
+
+#[test]
+fn a_watched_key_written_meanwhile_fails_the_commit_and_its_writes() {
+    let env = Env::<MemoryEngine>::memory();
+    env.commit_put(b"def", b"v1");
+
+    // Unchanged: the commit goes through.
+    let mut t = env.client.begin().unwrap();
+    t.watch(b"def").unwrap();
+    t.put(b"row1".to_vec(), b"a".to_vec());
+    assert!(t.commit().unwrap() > 0);
+    assert_eq!(env.read(b"row1"), Some(b"a".to_vec()));
+
+    // Written and committed by another transaction in between: refused,
+    // and nothing of it stays.
+    let mut t = env.client.begin().unwrap();
+    t.watch(b"def").unwrap();
+    t.put(b"row2".to_vec(), b"b".to_vec());
+    env.commit_put(b"def", b"v2");
+    let err = t.commit().unwrap_err();
+    assert!(matches!(err, Error::WatchedKeyChanged { .. }), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(env.read(b"row2"), None);
+
+    // Locked by another transaction that may still commit below this
+    // one's commit timestamp: refused too.
+    let mut t = env.client.begin().unwrap();
+    t.watch(b"def").unwrap();
+    t.put(b"row3".to_vec(), b"c".to_vec());
+    let mut ddl = env.client.begin().unwrap();
+    ddl.put(b"def".to_vec(), b"v3".to_vec());
+    ddl.commit_with_fault(Some(CommitFault::AfterPrewrite))
+        .unwrap();
+    let err = t.commit().unwrap_err();
+    assert!(matches!(err, Error::WatchedKeyChanged { .. }), "{err}");
+    assert_eq!(env.read(b"row3"), None);
+
+    // A lock left by a transaction that is gone is settled, not feared.
+    env.expire_locks();
+    let mut t = env.client.begin().unwrap();
+    t.watch(b"def").unwrap();
+    let mut stale = env.client.begin().unwrap();
+    stale.put(b"def".to_vec(), b"v4".to_vec());
+    stale
+        .commit_with_fault(Some(CommitFault::AfterPrewrite))
+        .unwrap();
+    env.expire_locks();
+    t.put(b"row4".to_vec(), b"d".to_vec());
+    assert!(t.commit().unwrap() > 0);
+    assert_eq!(env.read(b"row4"), Some(b"d".to_vec()));
+}

@@ -670,6 +670,155 @@ async fn prepared_queries_keep_their_plan_and_answer_as_their_text_would() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_spans_a_schema_change_of_its_table_does_not_commit_stale_rows() {
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    c.query_drop("CREATE TABLE s (id INT PRIMARY KEY, k INT, v VARCHAR(10))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO s VALUES (1, 5, 'a')")
+        .await
+        .unwrap();
+    let mut ddl = t.connect().await;
+    ddl.query_drop("USE test").await.unwrap();
+
+    // A row written under the old definition, committed after an index
+    // was added: it must not lack its index entry.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO s VALUES (2, 5, 'b')")
+        .await
+        .unwrap();
+    ddl.query_drop("CREATE INDEX ik ON s (k)").await.unwrap();
+    let committed = c.query_drop("COMMIT").await;
+    let by_index = rows(&mut ddl, "SELECT id FROM s WHERE k = 5 ORDER BY id").await;
+    let by_scan = rows(
+        &mut ddl,
+        "SELECT id FROM s IGNORE INDEX (ik) WHERE k + 0 = 5 ORDER BY id",
+    )
+    .await;
+    assert_eq!(by_index, by_scan, "commit: {committed:?}");
+    assert_eq!(
+        code(committed.expect_err("a stale transaction commits")),
+        1412
+    );
+
+    // A value the new type refuses cannot slip in either.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO s VALUES (3, 6, 'longvalue')")
+        .await
+        .unwrap();
+    ddl.query_drop("ALTER TABLE s MODIFY v VARCHAR(3)")
+        .await
+        .unwrap();
+    assert_eq!(code(c.query_drop("COMMIT").await.unwrap_err()), 1412);
+    assert_eq!(
+        rows(&mut ddl, "SELECT count(*) FROM s").await,
+        table(&[&["1"]])
+    );
+
+    // Transactions that only read, or write other tables, are not affected.
+    c.query_drop("CREATE TABLE other (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO other VALUES (1)").await.unwrap();
+    ddl.query_drop("ALTER TABLE s ADD COLUMN w INT")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+}
+
+/// Inserts rows `from..to` of `(id, id % 7, text)` one statement at a
+/// time, retrying what a schema change refuses, until one is too long for
+/// the column (1406); returns how many went in.
+async fn keep_inserting(mut c: Conn, table: &str, from: i64, to: i64, text: &str) -> i64 {
+    for id in from..to {
+        loop {
+            let sql = format!("INSERT INTO {table} VALUES ({id}, {}, '{text}')", id % 7);
+            match c.query_drop(sql).await {
+                Ok(()) => break,
+                Err(mysql_async::Error::Server(e)) if matches!(e.code, 1412 | 1213 | 1205) => {}
+                Err(mysql_async::Error::Server(e)) if e.code == 1406 => return id - from,
+                Err(e) => panic!("insert {id}: {e}"),
+            }
+        }
+    }
+    to - from
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_changes_under_concurrent_writes_leave_indexes_and_types_whole() {
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    c.query_drop("CREATE TABLE w (id INT PRIMARY KEY, k INT, v VARCHAR(10))")
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..3000)
+        .map(|i| format!("({i}, {}, 'x')", i % 7))
+        .collect();
+    c.query_drop(format!("INSERT INTO w VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+
+    // An index built while rows arrive holds every row.
+    let mut writer = t.connect().await;
+    writer.query_drop("USE test").await.unwrap();
+    let inserting = tokio::spawn(keep_inserting(writer, "w", 3000, 3400, "y"));
+    c.query_drop("CREATE INDEX ik ON w (k)").await.unwrap();
+    inserting.await.unwrap();
+    for k in 0..7 {
+        let by_index = rows(&mut c, &format!("SELECT count(*) FROM w WHERE k = {k}")).await;
+        let by_scan = rows(&mut c, &format!("SELECT count(*) FROM w WHERE k + 0 = {k}")).await;
+        assert_eq!(by_index, by_scan, "k = {k}");
+    }
+    let explain = rows(&mut c, "EXPLAIN SELECT count(*) FROM w WHERE k = 3").await;
+    assert!(
+        explain
+            .iter()
+            .any(|r| r[3].as_deref().is_some_and(|i| i.contains("index:ik"))),
+        "{explain:?}"
+    );
+
+    // A type change while rows too long for it arrive: either it commits
+    // and no such row is there, or it fails on one (1265) and the table is
+    // as it was.
+    let mut writer = t.connect().await;
+    writer.query_drop("USE test").await.unwrap();
+    let inserting = tokio::spawn(keep_inserting(writer, "w", 3400, 3600, "longer"));
+    let altered = c.query_drop("ALTER TABLE w MODIFY v VARCHAR(3)").await;
+    let inserted = inserting.await.unwrap();
+    let longest = rows(&mut c, "SELECT max(char_length(v)) FROM w").await;
+    let declared = rows(
+        &mut c,
+        "SELECT column_type FROM information_schema.columns WHERE table_name = 'w' AND column_name = 'v'",
+    )
+    .await;
+    match altered {
+        Ok(()) => {
+            assert_eq!(longest, table(&[&["1"]]), "{inserted} long rows went in");
+            assert_eq!(declared, table(&[&["varchar(3)"]]));
+            assert!(inserted < 200);
+        }
+        Err(e) => {
+            assert_eq!(code(e), 1265);
+            assert_eq!(declared, table(&[&["varchar(10)"]]));
+            assert_eq!(inserted, 200);
+        }
+    }
+    let total = (3400 + inserted).to_string();
+    assert_eq!(
+        rows(&mut c, "SELECT count(*) FROM w").await,
+        table(&[&[total.as_str()]])
+    );
+    // Writes go on once it is over.
+    c.query_drop("INSERT INTO w VALUES (5000, 1, 'z')")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_each_access_its_engine_and_path() {
     let t = TestServer::start().await;
     let mut c = t.connect().await;

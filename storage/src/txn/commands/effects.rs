@@ -361,7 +361,9 @@ impl Failure {
             | Error::Codec(_)
             | Error::Corruption { .. }
             | Error::Unavailable(_)
-            | Error::Tso(_) => return None,
+            | Error::Tso(_)
+            // Found by the client, never by a command.
+            | Error::WatchedKeyChanged { .. } => return None,
         };
         f.kind = kind as i32;
         Some(f)
