@@ -119,7 +119,8 @@ impl<S: TxnStore> KvTxn for Txn<S> {
     }
 
     fn watch(&mut self, key: &[u8]) -> KvResult<()> {
-        self.0.as_mut().ok_or_else(finished)?.watch(key)
+        self.0.as_mut().ok_or_else(finished)?.watch(key);
+        Ok(())
     }
 
     fn commit(&mut self) -> KvResult<u64> {

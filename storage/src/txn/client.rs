@@ -3,7 +3,7 @@
 //! through their primary), and commits with two-phase commit: prewrite every
 //! key, commit the primary — the commit point — then the secondaries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use super::commands::{
 };
 use super::store::TxnStore;
 use crate::error::{Error, Result};
-use crate::mvcc::{LockInfo, MvccReader, physical_ms};
+use crate::mvcc::{LockInfo, MvccReader, WriteKind, physical_ms};
 use crate::tso::TimestampSource;
 
 /// Tuning of the client.
@@ -152,7 +152,7 @@ impl<S: TxnStore> TxnClient<S> {
             writes: BTreeMap::new(),
             pessimistic_locks: BTreeMap::new(),
             locked_values: BTreeMap::new(),
-            watched: BTreeMap::new(),
+            watched: BTreeSet::new(),
             primary: None,
         })
     }
@@ -258,10 +258,9 @@ pub struct Transaction<S: TxnStore> {
     /// was taken: this transaction's reads see it rather than the snapshot,
     /// so that what it writes there builds on the newest version.
     locked_values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Keys whose value at `start_ts` (kept here) must still be theirs at
-    /// the commit timestamp: a write of another transaction in between, or
-    /// its lock, fails the commit (see [`Transaction::watch`]).
-    watched: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys no other transaction may write after `start_ts` if this one is
+    /// to commit (see [`Transaction::watch`]).
+    watched: BTreeSet<Vec<u8>>,
     primary: Option<Vec<u8>>,
 }
 
@@ -586,27 +585,25 @@ impl<S: TxnStore> Transaction<S> {
         Ok(commit_ts)
     }
 
-    /// Makes the commit depend on `key` keeping its value at the start
-    /// timestamp until the commit timestamp, as if the transaction had
-    /// read-locked it: a write committed in between, or a lock another
-    /// transaction holds on it when this one commits, fails the commit with
-    /// [`Error::WatchedKeyChanged`] (and rolls its writes back). A reader of
-    /// a definition its writes depend on watches it, so that it never
-    /// commits rows shaped by a definition replaced meanwhile.
-    pub fn watch(&mut self, key: &[u8]) -> Result<()> {
-        if !self.watched.contains_key(key) {
-            let value = self.client.get_at(key, self.start_ts)?;
-            self.watched.insert(key.to_vec(), value);
+    /// Makes the commit depend on `key` as if the transaction had
+    /// read-locked it: a write of it committed by another transaction after
+    /// this one's start, or a lock another transaction (started below this
+    /// one's commit timestamp) holds on it when this one commits, fails the
+    /// commit with [`Error::WatchedKeyChanged`] and rolls its writes back.
+    /// A writer of rows watches the definition they are shaped by, so that
+    /// it never commits them after a schema change replaced it.
+    pub fn watch(&mut self, key: &[u8]) {
+        if !self.watched.contains(key) {
+            self.watched.insert(key.to_vec());
         }
-        Ok(())
     }
 
-    /// Fails if a watched key changed between the start and `commit_ts`,
-    /// or another transaction holds a lock on it (that may yet commit a
-    /// change below `commit_ts`). A lock of a finished transaction is
+    /// Fails if a watched key was written after the start, or another
+    /// transaction holds a lock on it that may yet commit a change it did
+    /// not see this one's writes for. A lock of a finished transaction is
     /// settled first. A key among `written` is checked by the prewrite.
     fn check_watched(&self, commit_ts: u64, written: &[Vec<u8>]) -> Result<()> {
-        for (key, seen) in &self.watched {
+        for key in &self.watched {
             if written.contains(key) {
                 continue;
             }
@@ -615,19 +612,27 @@ impl<S: TxnStore> Transaction<S> {
                 key: key.clone(),
             };
             let mut resolved = false;
-            let now = loop {
-                match MvccReader::new(&self.client.store.snapshot()?).get(key, commit_ts) {
-                    Err(Error::KeyIsLocked(info)) if info.start_ts != self.start_ts => {
-                        if resolved || !self.client.resolve(&info)? {
+            loop {
+                let snap = self.client.store.snapshot()?;
+                let reader = MvccReader::new(&snap);
+                match reader.load_lock(key)? {
+                    Some(lock) if lock.start_ts != self.start_ts && lock.start_ts < commit_ts => {
+                        if resolved || !self.client.resolve(&lock.info(key))? {
                             return Err(changed());
                         }
                         resolved = true;
+                        continue;
                     }
-                    other => break other?,
+                    _ => {}
                 }
-            };
-            if now != *seen {
-                return Err(changed());
+                let written_since = reader
+                    .writes_since(key, self.start_ts + 1)?
+                    .iter()
+                    .any(|(_, w)| matches!(w.write_kind(), WriteKind::Put | WriteKind::Delete));
+                if written_since {
+                    return Err(changed());
+                }
+                break;
             }
         }
         Ok(())

@@ -506,7 +506,7 @@ fn a_watched_key_written_meanwhile_fails_the_commit_and_its_writes() {
 
     // Unchanged: the commit goes through.
     let mut t = env.client.begin().unwrap();
-    t.watch(b"def").unwrap();
+    t.watch(b"def");
     t.put(b"row1".to_vec(), b"a".to_vec());
     assert!(t.commit().unwrap() > 0);
     assert_eq!(env.read(b"row1"), Some(b"a".to_vec()));
@@ -514,7 +514,7 @@ fn a_watched_key_written_meanwhile_fails_the_commit_and_its_writes() {
     // Written and committed by another transaction in between: refused,
     // and nothing of it stays.
     let mut t = env.client.begin().unwrap();
-    t.watch(b"def").unwrap();
+    t.watch(b"def");
     t.put(b"row2".to_vec(), b"b".to_vec());
     env.commit_put(b"def", b"v2");
     let err = t.commit().unwrap_err();
@@ -525,7 +525,7 @@ fn a_watched_key_written_meanwhile_fails_the_commit_and_its_writes() {
     // Locked by another transaction that may still commit below this
     // one's commit timestamp: refused too.
     let mut t = env.client.begin().unwrap();
-    t.watch(b"def").unwrap();
+    t.watch(b"def");
     t.put(b"row3".to_vec(), b"c".to_vec());
     let mut ddl = env.client.begin().unwrap();
     ddl.put(b"def".to_vec(), b"v3".to_vec());
@@ -538,7 +538,7 @@ fn a_watched_key_written_meanwhile_fails_the_commit_and_its_writes() {
     // A lock left by a transaction that is gone is settled, not feared.
     env.expire_locks();
     let mut t = env.client.begin().unwrap();
-    t.watch(b"def").unwrap();
+    t.watch(b"def");
     let mut stale = env.client.begin().unwrap();
     stale.put(b"def".to_vec(), b"v4".to_vec());
     stale
