@@ -691,25 +691,22 @@ pub(crate) fn alter_table(
                 }
             }
             AlterTableOperation::ModifyColumn {
-                col_name,
+                col_name: old_name,
                 data_type,
                 options,
                 column_position,
-            } => {
-                let def = column_def(col_name, data_type, options);
-                change_column(writer, &mut next, &col_name.value, &def)?;
-                if let Some(position) = column_position {
-                    let at = next.column_offset(&col_name.value).unwrap_or_default();
-                    move_column(&mut next, at, position)?;
-                }
             }
-            AlterTableOperation::ChangeColumn {
+            | AlterTableOperation::ChangeColumn {
                 old_name,
-                new_name,
                 data_type,
                 options,
                 column_position,
+                ..
             } => {
+                let new_name = match op {
+                    AlterTableOperation::ChangeColumn { new_name, .. } => new_name,
+                    _ => old_name,
+                };
                 let def = column_def(new_name, data_type, options);
                 change_column(writer, &mut next, &old_name.value, &def)?;
                 if let Some(position) = column_position {

@@ -19,6 +19,11 @@ async fn err(c: &mut Conn, sql: &str) -> u16 {
 
 pub(crate) async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
     let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    spelled(rows)
+}
+
+/// Rows with each value spelled as the text protocol spells it.
+fn spelled(rows: Vec<mysql_async::Row>) -> Vec<Vec<Option<String>>> {
     rows.into_iter()
         .map(|r| {
             r.unwrap()
@@ -449,19 +454,7 @@ async fn exec_rows(
     stmt: &mysql_async::Statement,
     params: Vec<Value>,
 ) -> Vec<Vec<Option<String>>> {
-    let rows: Vec<mysql_async::Row> = c.exec(stmt, params).await.unwrap();
-    rows.into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(String::from_utf8(b).unwrap()),
-                    other => Some(other.as_sql(true)),
-                })
-                .collect()
-        })
-        .collect()
+    spelled(c.exec(stmt, params).await.unwrap())
 }
 
 async fn plans_reused(c: &mut Conn) -> u64 {
