@@ -56,6 +56,7 @@ impl Server {
             max_connections: config.max_connections as u64,
             data_dir: config.data_dir.display().to_string(),
             columnar: node.columnar.clone(),
+            node_id: config.node_id,
         };
         // Opening reads (and on first start writes) the catalog: blocking work.
         let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;

@@ -179,11 +179,12 @@ pub struct TableInfo {
     /// COLUMNAR REPLICA 0|1`); every table has one unless removed.
     #[serde(default = "one_replica")]
     pub columnar_replica: bool,
-    /// A schema change rewrites the rows: until it commits, writes to the
-    /// table are refused (1412), as MySQL's copying `ALTER TABLE` blocks
-    /// them.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub altering: bool,
+    /// A schema change that rewrites the rows runs on this node: until it
+    /// commits, writes to the table are refused (1412), as MySQL's copying
+    /// `ALTER TABLE` blocks them. The node clears its own marks when it
+    /// starts (a change it ran died with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altering: Option<u64>,
 }
 
 fn one_replica() -> bool {

@@ -224,7 +224,7 @@ pub(crate) fn table_info(
         comment: String::new(),
         view: None,
         columnar_replica: true,
-        altering: false,
+        altering: None,
     };
     for (name, cols, unique, primary) in keys {
         add_index(&mut table, name, &cols, unique, primary)?;

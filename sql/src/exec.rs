@@ -680,7 +680,7 @@ impl Session {
                 comment: String::new(),
                 view: Some(definition.clone()),
                 columnar_replica: true,
-                altering: false,
+                altering: None,
             })?;
             Ok(vec![])
         })
@@ -728,12 +728,13 @@ impl Session {
     ) -> Result<Output> {
         let mut original = None;
         let mut building = false;
+        let node_id = self.db.node_id;
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, database, name)?;
             original = Some((*table).clone());
             let next = if blocking {
                 TableInfo {
-                    altering: true,
+                    altering: Some(node_id),
                     ..(*table).clone()
                 }
             } else {
@@ -755,7 +756,7 @@ impl Session {
                 let table = Self::existing_table(catalog, database, name)?;
                 let mut next = if blocking {
                     let unmarked = TableInfo {
-                        altering: false,
+                        altering: None,
                         ..(*table).clone()
                     };
                     change(w, &unmarked)?

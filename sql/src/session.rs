@@ -83,6 +83,8 @@ pub struct DatabaseOptions {
     pub data_dir: String,
     /// The columnar replica of this node's regions, if it keeps one.
     pub columnar: Option<Arc<duet_columnar::Replica>>,
+    /// This node's id in its cluster (1 for a single node).
+    pub node_id: u64,
 }
 
 /// State shared by every session of one Duet instance.
@@ -93,6 +95,8 @@ pub struct Database {
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) autoids: AutoIds,
     pub(crate) stats: crate::stats::Stats,
+    /// This node's id, which marks the schema changes it runs.
+    pub(crate) node_id: u64,
     pub(crate) processes: crate::processes::Processes,
     pub(crate) user_locks: crate::userlocks::UserLocks,
     pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
@@ -124,6 +128,7 @@ impl Database {
             processes: crate::processes::Processes::default(),
             user_locks: crate::userlocks::UserLocks::default(),
             columnar: options.columnar.clone(),
+            node_id: options.node_id,
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),
         });
@@ -132,7 +137,44 @@ impl Database {
         if let Err(e) = db.bootstrap() {
             tracing::warn!(error = %e, "could not create the default database");
         }
+        match db.release_schema_changes() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                tables = n,
+                "writes reopened on tables a schema change of this node left marked"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not check for unfinished schema changes"),
+        }
         Ok(db)
+    }
+
+    /// Clears the `altering` marks this node's schema changes left: a
+    /// change that was running when the node stopped is gone with it (its
+    /// second step never committed), and its table would refuse writes for
+    /// ever. Returns how many tables were released.
+    fn release_schema_changes(&self) -> Result<usize> {
+        let mut txn = self.kv.begin().map_err(Error::from_storage)?;
+        let catalog = self.catalog(txn.as_ref())?;
+        let mut writer = crate::catalog::SchemaWriter {
+            txn: txn.as_mut(),
+            defer_backfill: false,
+        };
+        let mut released = 0;
+        for database in catalog.databases() {
+            for table in catalog.tables(&database.name) {
+                if table.altering == Some(self.node_id) {
+                    writer.put_table(&crate::catalog::TableInfo {
+                        altering: None,
+                        ..(*table).clone()
+                    })?;
+                    released += 1;
+                }
+            }
+        }
+        if released > 0 {
+            txn.commit().map_err(Error::from_storage)?;
+        }
+        Ok(released)
     }
 
     /// Creates the default database if the catalog has never been written.

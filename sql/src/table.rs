@@ -168,7 +168,7 @@ fn duplicate(table: &TableInfo, index: Option<&IndexInfo>, row: &Row, handle: &H
 /// transaction must not commit them if a schema change replaced it
 /// meanwhile (1412, retryable).
 fn watch_definition(txn: &mut dyn KvTxn, table: &TableInfo) -> Result<()> {
-    if table.altering {
+    if table.altering.is_some() {
         return Err(Error::TableDefChanged);
     }
     txn.watch(&crate::catalog::definition_key(table))

@@ -283,3 +283,91 @@ async fn dropped_tables_and_indexes_are_destroyed_once_no_snapshot_can_read_them
         left.iter().map(|(k, _)| &k[..k.len() - 8]).collect();
     assert_eq!(prefixes.len(), 1, "one table's rows, no index entries");
 }
+
+/// `duet serve` on `data`, healthy; the caller kills and waits for it.
+#[allow(clippy::zombie_processes)]
+async fn serve(data: &std::path::Path, mysql_port: u16, status_port: u16) -> std::process::Child {
+    let mut child = Command::new(duet_binary())
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--mysql-addr", &format!("127.0.0.1:{mysql_port}")])
+        .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("duet starts");
+    let status_addr = format!("127.0.0.1:{status_port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = tokio::task::spawn_blocking(move || http_get(status_addr, "/health"))
+            .await
+            .unwrap();
+        if matches!(health, Ok((200, _))) {
+            return child;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("duet did not become healthy");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_change_cut_short_by_a_crash_leaves_its_table_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mysql_port, status_port) = (free_port(), free_port());
+    let url = format!("mysql://root@127.0.0.1:{mysql_port}/test");
+    let mut child = serve(&data, mysql_port, status_port).await;
+    let mut a = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    a.query_drop("CREATE TABLE t (id INT PRIMARY KEY, d DOUBLE)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO t VALUES (1, 0.1), (2, 0.2)")
+        .await
+        .unwrap();
+    // A locked row holds the change in its second step, which rewrites
+    // every row: the table refuses writes meanwhile.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("SELECT * FROM t WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let mut b = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    let altering = tokio::spawn(async move { b.query_drop("ALTER TABLE t MODIFY d FLOAT").await });
+    let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut probes = 0;
+    loop {
+        let probe = format!("INSERT INTO t VALUES ({}, 0.5)", 100 + probes);
+        match c.query_drop(probe).await {
+            Err(mysql_async::Error::Server(e)) if e.code == 1412 => break,
+            Ok(()) => {
+                probes += 1;
+                assert!(Instant::now() < deadline, "the change never began");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("a write before the change: {e}"),
+        }
+    }
+    // The process dies with the change half done.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = altering.await;
+
+    let mut child = serve(&data, mysql_port, status_port).await;
+    let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+    c.query_drop("INSERT INTO t VALUES (3, 0.3)").await.unwrap();
+    let declared: Option<String> = c
+        .query_first(
+            "SELECT column_type FROM information_schema.columns WHERE table_name = 't' AND column_name = 'd'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(declared.as_deref(), Some("double"));
+    let n: Option<i64> = c.query_first("SELECT count(*) FROM t").await.unwrap();
+    assert_eq!(n, Some(3 + probes));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
