@@ -186,6 +186,10 @@ pub enum Error {
     /// `columnar_read_wait_ms` (TiDB's 9012 for TiFlash).
     #[error("Columnar replica timeout: {0}")]
     ColumnarTimeout(String),
+    /// The columnar replica cannot serve a table it was expected to (it
+    /// learned, catching up, that the table is being copied anew).
+    #[error("No access path: {0}")]
+    ColumnarUnavailable(String),
     /// A bug or an unexpected state inside Duet; never the client's fault.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -256,7 +260,7 @@ impl Error {
             Error::OperandColumns(_) => 1241,
             Error::Deadlock => 1213,
             Error::LockWaitTimeout => 1205,
-            Error::NoAccessPath { .. } => 1815,
+            Error::NoAccessPath { .. } | Error::ColumnarUnavailable(_) => 1815,
             Error::ColumnarTimeout(_) => 9012,
             Error::WrongPrefix => 1089,
             Error::NotBaseTable(_) | Error::NotView(_) => 1347,
@@ -339,6 +343,7 @@ impl Error {
             | Error::NotView(_)
             | Error::ViewColumnCount
             | Error::ColumnarTimeout(_)
+            | Error::ColumnarUnavailable(_)
             | Error::TableDefChanged
             | Error::Internal(_) => "HY000",
         }

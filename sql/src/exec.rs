@@ -119,6 +119,9 @@ impl RowSource for TxnSource {
             (None, Some(e @ duet_columnar::Error::Behind { .. })) => {
                 Err(Error::ColumnarTimeout(e.to_string()))
             }
+            (None, Some(e @ duet_columnar::Error::Unavailable { .. })) => {
+                Err(Error::ColumnarUnavailable(e.to_string()))
+            }
             (None, Some(e)) => Err(Error::Internal(e.to_string())),
             (None, None) => Err(Error::Internal("the columnar read returned nothing".into())),
         }

@@ -991,7 +991,17 @@ impl TableProvider for RowTable {
             }
         };
         if columnar {
-            return self.columnar_scan(source.as_ref(), projection, filters, limit, table_rows);
+            match self.columnar_scan(source.as_ref(), projection, filters, limit, table_rows) {
+                // The replica, catching up for the read, found the table
+                // being copied anew: the row store serves where it may.
+                Err(DataFusionError::External(e))
+                    if choice == Choice::Cost
+                        && matches!(
+                            e.downcast_ref::<Error>(),
+                            Some(Error::ColumnarUnavailable(_))
+                        ) => {}
+                other => return other,
+            }
         }
         let (rows, path, estimated) = match (&handles, lookup) {
             (Some(set), _) => (
@@ -1695,6 +1705,14 @@ fn fold(ident: &mut Ident) {
     ident.quote_style = None;
 }
 
+/// A table alias and the column names it declares, folded.
+fn fold_alias(alias: &mut ast::TableAlias) {
+    fold(&mut alias.name);
+    for column in &mut alias.columns {
+        fold(&mut column.name);
+    }
+}
+
 struct Prepare;
 
 impl VisitorMut for Prepare {
@@ -1710,6 +1728,20 @@ impl VisitorMut for Prepare {
                 }),
                 limit_by: Vec::new(),
             });
+        }
+        // Column aliases and CTE names match in any case, quoted or not
+        // (the client's column names were taken from the text before).
+        if let Some(with) = query.with.as_mut() {
+            for cte in &mut with.cte_tables {
+                fold_alias(&mut cte.alias);
+            }
+        }
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                if let SelectItem::ExprWithAlias { alias, .. } = item {
+                    fold(alias);
+                }
+            }
         }
         // MySQL takes any value as a condition (non-zero is true).
         if let SetExpr::Select(select) = query.body.as_mut() {
@@ -1756,7 +1788,7 @@ impl VisitorMut for Prepare {
             alias: Some(alias), ..
         } = factor
         {
-            fold(&mut alias.name);
+            fold_alias(alias);
         }
         ControlFlow::Continue(())
     }
