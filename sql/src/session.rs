@@ -1730,6 +1730,7 @@ fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<(Str
     };
     let mut params = vec![Value::Str(database)];
     let (first, pattern) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let mut condition = None;
     let filter = if rest.is_empty() {
         ""
     } else if first.eq_ignore_ascii_case("LIKE") {
@@ -1740,13 +1741,18 @@ fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<(Str
         params.push(Value::Str(literal));
         " AND table_name LIKE ?"
     } else if first.eq_ignore_ascii_case("WHERE") {
-        return Some(Err(Error::not_supported("SHOW TABLE STATUS … WHERE")));
+        // One expression on the output columns, as MySQL takes one; the
+        // rows are filtered as a derived table.
+        let Some(expr) = one_expression(pattern) else {
+            return Some(Err(syntax_error(sql, pattern)));
+        };
+        condition = Some(expr);
+        ""
     } else {
         return Some(Err(syntax_error(sql, rest)));
     };
-    Some(Ok((
-        format!(
-            "SELECT table_name AS `Name`, engine AS `Engine`, version AS `Version`, \
+    let query = format!(
+        "SELECT table_name AS `Name`, engine AS `Engine`, version AS `Version`, \
              row_format AS `Row_format`, table_rows AS `Rows`, \
              avg_row_length AS `Avg_row_length`, data_length AS `Data_length`, \
              max_data_length AS `Max_data_length`, index_length AS `Index_length`, \
@@ -1755,10 +1761,25 @@ fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<(Str
              check_time AS `Check_time`, table_collation AS `Collation`, \
              checksum AS `Checksum`, create_options AS `Create_options`, \
              table_comment AS `Comment` FROM information_schema.tables \
-             WHERE table_schema = ?{filter} ORDER BY table_name"
-        ),
-        params,
-    )))
+             WHERE table_schema = ?{filter}"
+    );
+    let query = match condition {
+        Some(condition) => {
+            format!("SELECT * FROM ({query}) AS `status` WHERE {condition} ORDER BY `Name`")
+        }
+        None => format!("{query} ORDER BY table_name"),
+    };
+    Some(Ok((query, params)))
+}
+
+/// `text` as exactly one expression, printed back.
+fn one_expression(text: &str) -> Option<String> {
+    let mut parser = Parser::new(&MySqlDialect {}).try_with_sql(text).ok()?;
+    let expr = parser.parse_expr().ok()?;
+    parser
+        .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)
+        .ok()?;
+    Some(expr.to_string())
 }
 
 /// `text` if it is exactly one string literal: its value.
