@@ -122,14 +122,10 @@ pub struct IndexInfo {
     /// is a prefix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<u32>,
-    /// Being built: writers keep its entries, readers do not use it yet
-    /// (its back-fill has not committed).
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub write_only: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
+    /// Being built by this node: writers keep its entries (unchecked for
+    /// duplicates, which the back-fill finds), readers do not use it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_only: Option<u64>,
 }
 
 impl IndexInfo {
@@ -330,8 +326,9 @@ impl Catalog {
 /// Schema changes, inside a DDL transaction. Each bumps the version.
 pub struct SchemaWriter<'a> {
     pub txn: &'a mut dyn KvTxn,
-    /// New indexes are left write-only, their back-fill to a later step.
-    pub defer_backfill: bool,
+    /// New indexes are left write-only (marked with this node's id), their
+    /// back-fill to a later step.
+    pub defer_backfill: Option<u64>,
 }
 
 impl SchemaWriter<'_> {

@@ -341,7 +341,7 @@ pub(crate) fn add_index(
         unique: unique || primary,
         primary,
         prefixes,
-        write_only: false,
+        write_only: None,
     };
     table.next_index_id += 1;
     if primary {
@@ -803,9 +803,9 @@ pub(crate) fn build_index(
     table: &mut TableInfo,
     ix: &IndexInfo,
 ) -> Result<()> {
-    if writer.defer_backfill {
+    if let Some(node) = writer.defer_backfill {
         if let Some(index) = table.indexes.iter_mut().find(|i| i.id == ix.id) {
-            index.write_only = true;
+            index.write_only = Some(node);
         }
         return Ok(());
     }
@@ -817,14 +817,14 @@ pub(crate) fn publish_indexes(writer: &mut SchemaWriter<'_>, table: &mut TableIn
     let building: Vec<IndexInfo> = table
         .indexes
         .iter()
-        .filter(|i| i.write_only)
+        .filter(|i| i.write_only.is_some())
         .cloned()
         .collect();
     for ix in &building {
         crate::table::backfill_index(writer.txn, table, ix)?;
     }
     for index in &mut table.indexes {
-        index.write_only = false;
+        index.write_only = None;
     }
     Ok(())
 }

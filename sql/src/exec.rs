@@ -303,7 +303,7 @@ impl Session {
             let catalog = session.catalog(guard.as_ref())?;
             let mut writer = SchemaWriter {
                 txn: guard.as_mut(),
-                defer_backfill: false,
+                defer_backfill: None,
             };
             change(&mut writer, &catalog, current.as_deref())
         })?;
@@ -721,7 +721,8 @@ impl Session {
     ///   step back-fills it from a snapshot that holds every row written
     ///   without them, and opens it to readers.
     ///
-    /// A failed second step puts the definition back as it was.
+    /// A failed second step puts the definition back as it was. One change
+    /// of a table runs at a time: another waits for none, it is a 1205.
     fn change_table(
         &mut self,
         database: &str,
@@ -734,6 +735,9 @@ impl Session {
         let node_id = self.db.node_id;
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, database, name)?;
+            if table.altering.is_some() || table.indexes.iter().any(|i| i.write_only.is_some()) {
+                return Err(Error::LockWaitTimeout);
+            }
             original = Some((*table).clone());
             let next = if blocking {
                 TableInfo {
@@ -741,56 +745,61 @@ impl Session {
                     ..(*table).clone()
                 }
             } else {
-                w.defer_backfill = true;
+                w.defer_backfill = Some(node_id);
                 change(w, &table)?
             };
-            building = next.indexes.iter().any(|i| i.write_only);
+            building = next.indexes.iter().any(|i| i.write_only.is_some());
             w.put_table(&next)?;
             Ok(vec![])
         })?;
         if !blocking && !building {
             return Ok(Output::ok());
         }
-        // Concurrent writers may touch the rows the step reads: it retries
-        // on a conflict, each time from a newer snapshot.
-        let mut attempts = 0;
-        let second = loop {
-            let result = self.ddl(|w, catalog, _| {
-                let table = Self::existing_table(catalog, database, name)?;
-                let mut next = if blocking {
-                    let unmarked = TableInfo {
-                        altering: None,
-                        ..(*table).clone()
-                    };
-                    change(w, &unmarked)?
-                } else {
-                    (*table).clone()
+        // A conflict with a concurrent writer is retried from a newer
+        // snapshot, as any statement's own transaction is.
+        let second = self.ddl(|w, catalog, _| {
+            let table = Self::existing_table(catalog, database, name)?;
+            let mut next = if blocking {
+                let unmarked = TableInfo {
+                    altering: None,
+                    ..(*table).clone()
                 };
-                ddl::publish_indexes(w, &mut next)?;
-                w.put_table(&next)?;
-                Ok(vec![])
-            });
-            match result {
-                Err(e) if e.is_retryable() && attempts < 5 => attempts += 1,
-                other => break other,
-            }
-        };
+                change(w, &unmarked)?
+            } else {
+                (*table).clone()
+            };
+            ddl::publish_indexes(w, &mut next)?;
+            w.put_table(&next)?;
+            Ok(vec![])
+        });
         if second.is_err()
             && let Some(original) = original
         {
-            // Back as it was; the entries of an index that was being
+            // Back as it was (no other change of the table ran meanwhile);
+            // ids stay taken, and the entries of an index that was being
             // built are destroyed with its prefix.
-            let _ = self.ddl(|w, catalog, _| {
-                let table = Self::existing_table(catalog, database, name)?;
-                for ix in table.indexes.iter().filter(|i| i.write_only) {
-                    w.retire_prefix(duet_storage::codec::key::index_prefix(table.id, ix.id));
+            let mut restored = Ok(Output::ok());
+            for _ in 0..5 {
+                restored = self.ddl(|w, catalog, _| {
+                    let table = Self::existing_table(catalog, database, name)?;
+                    for ix in table.indexes.iter().filter(|i| i.write_only.is_some()) {
+                        w.retire_prefix(duet_storage::codec::key::index_prefix(table.id, ix.id));
+                    }
+                    w.put_table(&TableInfo {
+                        next_index_id: table.next_index_id,
+                        next_column_id: table.next_column_id,
+                        ..original.clone()
+                    })?;
+                    Ok(vec![])
+                });
+                if restored.is_ok() {
+                    break;
                 }
-                w.put_table(&TableInfo {
-                    next_index_id: table.next_index_id,
-                    ..original.clone()
-                })?;
-                Ok(vec![])
-            });
+            }
+            if let Err(e) = restored {
+                tracing::warn!(table = %format!("{database}.{name}"), error = %e,
+                    "could not put back the definition of a failed schema change");
+            }
         }
         second
     }

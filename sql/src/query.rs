@@ -764,7 +764,7 @@ impl RowTable {
         self.info
             .indexes
             .iter()
-            .filter(move |i| !(i.write_only || int_pk && i.primary))
+            .filter(move |i| !(i.write_only.is_some() || int_pk && i.primary))
     }
 
     /// The index with the longest run of leading columns that the filters

@@ -148,33 +148,51 @@ impl Database {
         Ok(db)
     }
 
-    /// Clears the `altering` marks this node's schema changes left: a
-    /// change that was running when the node stopped is gone with it (its
-    /// second step never committed), and its table would refuse writes for
-    /// ever. Returns how many tables were released.
+    /// Undoes what this node's unfinished schema changes left: a change
+    /// that was running when the node stopped is gone with it (its second
+    /// step never committed). Its `altering` mark would refuse writes to
+    /// the table for ever, and its write-only index would be kept and
+    /// never used: the mark goes, and so does the index (its entries with
+    /// its prefix). Returns how many tables were released.
     fn release_schema_changes(&self) -> Result<usize> {
-        let mut txn = self.kv.begin().map_err(Error::from_storage)?;
-        let catalog = self.catalog(txn.as_ref())?;
-        let mut writer = crate::catalog::SchemaWriter {
-            txn: txn.as_mut(),
-            defer_backfill: false,
-        };
-        let mut released = 0;
-        for database in catalog.databases() {
-            for table in catalog.tables(&database.name) {
-                if table.altering == Some(self.node_id) {
-                    writer.put_table(&crate::catalog::TableInfo {
-                        altering: None,
-                        ..(*table).clone()
-                    })?;
+        let mine = Some(self.node_id);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut txn = self.kv.begin().map_err(Error::from_storage)?;
+            let catalog = self.catalog(txn.as_ref())?;
+            let mut writer = crate::catalog::SchemaWriter {
+                txn: txn.as_mut(),
+                defer_backfill: None,
+            };
+            let mut released = 0;
+            for database in catalog.databases() {
+                for table in catalog.tables(&database.name) {
+                    let building = |i: &crate::catalog::IndexInfo| i.write_only == mine;
+                    if table.altering != mine && !table.indexes.iter().any(building) {
+                        continue;
+                    }
+                    let mut next = (*table).clone();
+                    if next.altering == mine {
+                        next.altering = None;
+                    }
+                    for ix in table.indexes.iter().filter(|i| building(i)) {
+                        writer
+                            .retire_prefix(duet_storage::codec::key::index_prefix(table.id, ix.id));
+                    }
+                    next.indexes.retain(|i| !building(i));
+                    writer.put_table(&next)?;
                     released += 1;
                 }
             }
+            if released == 0 {
+                return Ok(0);
+            }
+            match txn.commit().map_err(Error::from_storage) {
+                Err(e) if e.is_retryable() && attempt < 5 => continue,
+                other => return other.map(|_| released),
+            }
         }
-        if released > 0 {
-            txn.commit().map_err(Error::from_storage)?;
-        }
-        Ok(released)
     }
 
     /// Creates the default database if the catalog has never been written.
@@ -186,7 +204,7 @@ impl Database {
             }
             crate::catalog::SchemaWriter {
                 txn: txn.as_mut(),
-                defer_backfill: false,
+                defer_backfill: None,
             }
             .create_database(DEFAULT_DATABASE)?;
             match txn.commit() {

@@ -194,6 +194,7 @@ pub fn insert_row(
     let mut entries = Vec::new();
     for index in table.secondary_indexes() {
         let (k, v, unique) = index_entry(table, index, row, handle)?;
+        let unique = unique && index.write_only.is_none();
         if unique && txn.get(&k).map_err(storage)?.is_some() {
             return Err(duplicate(table, Some(index), row, handle));
         }
@@ -239,6 +240,7 @@ pub fn update_row(
     for index in table.secondary_indexes() {
         let (old_key, _, _) = index_entry(table, index, old, old_handle)?;
         let (new_key, v, unique) = index_entry(table, index, new, new_handle)?;
+        let unique = unique && index.write_only.is_none();
         if old_key == new_key {
             continue;
         }
@@ -479,7 +481,8 @@ pub fn find_conflict(
     }
     for index in table.secondary_indexes() {
         let (k, _, unique) = index_entry(table, index, row, handle)?;
-        if !unique {
+        // An index being built is checked by its back-fill.
+        if !unique || index.write_only.is_some() {
             continue;
         }
         if let Some(row_key) = txn.get(&k).map_err(storage)? {

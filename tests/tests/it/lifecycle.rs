@@ -82,30 +82,9 @@ async fn in_process_stop_closes_idle_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_serves_with_flags_and_exits_zero_on_sigterm() {
-    let bin = duet_binary();
     let dir = tempfile::tempdir().unwrap();
     let (mysql_port, status_port) = (free_port(), free_port());
-    let mut child = Command::new(bin)
-        .args(["serve", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--mysql-addr", &format!("127.0.0.1:{mysql_port}")])
-        .args(["--status-addr", &format!("127.0.0.1:{status_port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("duet starts");
-    let status_addr = format!("127.0.0.1:{status_port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let health = tokio::task::spawn_blocking(move || http_get(status_addr, "/health"))
-            .await
-            .unwrap();
-        if matches!(health, Ok((200, _))) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "duet did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut child = serve(&dir.path().join("data"), mysql_port, status_port).await;
     assert!(dir.path().join("data").is_dir(), "data dir created");
     let url = format!("mysql://root@127.0.0.1:{mysql_port}");
     let mut c = mysql_async::Conn::from_url(url).await.unwrap();

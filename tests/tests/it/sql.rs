@@ -812,6 +812,87 @@ async fn schema_changes_under_concurrent_writes_leave_indexes_and_types_whole() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_schema_change_of_a_table_runs_at_a_time_and_a_failed_one_is_undone() {
+    let t = TestServer::start().await;
+    let mut a = t.connect().await;
+    a.query_drop("USE test").await.unwrap();
+    a.query_drop("CREATE TABLE u (id INT PRIMARY KEY, x INT, d DOUBLE)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO u VALUES (1, 7, 0.1), (2, 7, 0.2)")
+        .await
+        .unwrap();
+
+    // A unique index the rows break: refused, and the whole change undone
+    // (the column added with it too); the table takes writes.
+    assert_eq!(
+        code(
+            a.query_drop("ALTER TABLE u ADD COLUMN c INT, ADD UNIQUE INDEX ux (x)")
+                .await
+                .unwrap_err()
+        ),
+        1062
+    );
+    let columns = rows(
+        &mut a,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'u' ORDER BY ordinal_position",
+    )
+    .await;
+    assert_eq!(columns, table(&[&["id"], &["x"], &["d"]]));
+    assert!(rows(&mut a, "SHOW INDEX FROM u").await.len() == 1);
+    a.query_drop("INSERT INTO u VALUES (3, 7, 0.3)")
+        .await
+        .unwrap();
+
+    // A row lock holds a type change in its second step: another change
+    // of the table meanwhile is a 1205, writes are 1412; once the lock
+    // goes, the change finishes and the other may run.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("SELECT * FROM u WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let mut b = t.connect().await;
+    b.query_drop("USE test").await.unwrap();
+    let altering = tokio::spawn(async move {
+        let r = b.query_drop("ALTER TABLE u MODIFY d FLOAT").await;
+        (b, r)
+    });
+    let mut c = t.connect().await;
+    c.query_drop("USE test").await.unwrap();
+    let mut probe = 100;
+    loop {
+        match c
+            .query_drop(format!("INSERT INTO u VALUES ({probe}, 1, 1)"))
+            .await
+        {
+            Err(e) => {
+                assert_eq!(code(e), 1412);
+                break;
+            }
+            Ok(()) => {
+                probe += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    assert_eq!(
+        code(c.query_drop("CREATE INDEX ix ON u (x)").await.unwrap_err()),
+        1205
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    let (_, altered) = altering.await.unwrap();
+    altered.unwrap();
+    c.query_drop("CREATE INDEX ix ON u (x)").await.unwrap();
+    c.query_drop("INSERT INTO u VALUES (4, 8, 0.5)")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, "SELECT count(*) FROM u WHERE x = 7").await,
+        table(&[&["3"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_each_access_its_engine_and_path() {
     let t = TestServer::start().await;
     let mut c = t.connect().await;
