@@ -200,6 +200,16 @@ pub struct ViewDef {
 }
 
 impl TableInfo {
+    /// Whether a two-step schema change of the table is under way (its
+    /// `altering` mark or a write-only index): another change waits for
+    /// it, as a 1205.
+    pub(crate) fn change_running(&self) -> Result<()> {
+        if self.altering.is_some() || self.indexes.iter().any(|i| i.write_only.is_some()) {
+            return Err(crate::error::Error::LockWaitTimeout);
+        }
+        Ok(())
+    }
+
     /// The offset of the column named `name` (any case).
     pub fn column_offset(&self, name: &str) -> Option<usize> {
         self.columns
@@ -380,6 +390,7 @@ impl SchemaWriter<'_> {
     /// first: the columnar replica, which drops a table whose definition
     /// is gone, always sees the new one before the old one goes.
     pub fn rename_table(&mut self, table: &TableInfo, renamed: &TableInfo) -> Result<()> {
+        table.change_running()?;
         self.put_table(renamed)?;
         self.txn.delete(table_key(table.database_id, &table.name));
         Ok(())
@@ -388,6 +399,7 @@ impl SchemaWriter<'_> {
     /// Removes a table's definition; its rows and index entries are
     /// destroyed later (see [`DROPPED_PREFIX`]).
     pub fn drop_table(&mut self, table: &TableInfo) -> Result<()> {
+        table.change_running()?;
         self.txn.delete(table_key(table.database_id, &table.name));
         self.retire_prefix(duet_storage::codec::key::table_prefix(table.id));
         self.bump_version()

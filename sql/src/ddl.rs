@@ -1042,6 +1042,7 @@ pub(crate) fn drop_index(
     table: &mut TableInfo,
     name: &str,
 ) -> Result<()> {
+    table.change_running()?;
     let Some(at) = table
         .indexes
         .iter()

@@ -735,9 +735,7 @@ impl Session {
         let node_id = self.db.node_id;
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, database, name)?;
-            if table.altering.is_some() || table.indexes.iter().any(|i| i.write_only.is_some()) {
-                return Err(Error::LockWaitTimeout);
-            }
+            table.change_running()?;
             original = Some((*table).clone());
             let next = if blocking {
                 TableInfo {

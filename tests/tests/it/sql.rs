@@ -875,10 +875,19 @@ async fn one_schema_change_of_a_table_runs_at_a_time_and_a_failed_one_is_undone(
             }
         }
     }
-    assert_eq!(
-        code(c.query_drop("CREATE INDEX ix ON u (x)").await.unwrap_err()),
-        1205
-    );
+    for other in [
+        "CREATE INDEX ix ON u (x)",
+        "DROP INDEX nope ON u",
+        "TRUNCATE TABLE u",
+        "RENAME TABLE u TO u2",
+        "DROP TABLE u",
+    ] {
+        assert_eq!(
+            code(c.query_drop(other).await.unwrap_err()),
+            1205,
+            "{other}"
+        );
+    }
     a.query_drop("COMMIT").await.unwrap();
     let (_, altered) = altering.await.unwrap();
     altered.unwrap();
