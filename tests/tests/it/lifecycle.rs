@@ -84,7 +84,7 @@ async fn in_process_stop_closes_idle_connections() {
 async fn binary_serves_with_flags_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (mysql_port, status_port) = (free_port(), free_port());
-    let mut child = serve(&dir.path().join("data"), mysql_port, status_port).await;
+    let mut served = serve(&dir.path().join("data"), mysql_port, status_port).await;
     assert!(dir.path().join("data").is_dir(), "data dir created");
     let url = format!("mysql://root@127.0.0.1:{mysql_port}");
     let mut c = mysql_async::Conn::from_url(url).await.unwrap();
@@ -92,13 +92,13 @@ async fn binary_serves_with_flags_and_exits_zero_on_sigterm() {
     assert_eq!(one, Some(1));
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &served.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = served.0.try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < deadline, "duet did not exit after SIGTERM");
@@ -263,10 +263,20 @@ async fn dropped_tables_and_indexes_are_destroyed_once_no_snapshot_can_read_them
     assert_eq!(prefixes.len(), 1, "one table's rows, no index entries");
 }
 
-/// `duet serve` on `data`, healthy; the caller kills and waits for it.
-#[allow(clippy::zombie_processes)]
-async fn serve(data: &std::path::Path, mysql_port: u16, status_port: u16) -> std::process::Child {
-    let mut child = Command::new(duet_binary())
+/// A `duet serve` process, killed (if still running) and reaped when
+/// dropped, so that a failing test leaves none behind.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `duet serve` on `data`, healthy.
+async fn serve(data: &std::path::Path, mysql_port: u16, status_port: u16) -> Served {
+    let child = Command::new(duet_binary())
         .args(["serve", "--data-dir"])
         .arg(data)
         .args(["--mysql-addr", &format!("127.0.0.1:{mysql_port}")])
@@ -275,6 +285,7 @@ async fn serve(data: &std::path::Path, mysql_port: u16, status_port: u16) -> std
         .stderr(Stdio::null())
         .spawn()
         .expect("duet starts");
+    let served = Served(child);
     let status_addr = format!("127.0.0.1:{status_port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -282,13 +293,9 @@ async fn serve(data: &std::path::Path, mysql_port: u16, status_port: u16) -> std
             .await
             .unwrap();
         if matches!(health, Ok((200, _))) {
-            return child;
+            return served;
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("duet did not become healthy");
-        }
+        assert!(Instant::now() < deadline, "duet did not become healthy");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -299,7 +306,7 @@ async fn a_schema_change_cut_short_by_a_crash_leaves_its_table_writable() {
     let data = dir.path().join("data");
     let (mysql_port, status_port) = (free_port(), free_port());
     let url = format!("mysql://root@127.0.0.1:{mysql_port}/test");
-    let mut child = serve(&data, mysql_port, status_port).await;
+    let served = serve(&data, mysql_port, status_port).await;
     let mut a = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
     a.query_drop("CREATE TABLE t (id INT PRIMARY KEY, d DOUBLE)")
         .await
@@ -331,11 +338,10 @@ async fn a_schema_change_cut_short_by_a_crash_leaves_its_table_writable() {
         }
     }
     // The process dies with the change half done.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(served);
     let _ = altering.await;
 
-    let mut child = serve(&data, mysql_port, status_port).await;
+    let _served = serve(&data, mysql_port, status_port).await;
     let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
     c.query_drop("INSERT INTO t VALUES (3, 0.3)").await.unwrap();
     let declared: Option<String> = c
@@ -347,6 +353,4 @@ async fn a_schema_change_cut_short_by_a_crash_leaves_its_table_writable() {
     assert_eq!(declared.as_deref(), Some("double"));
     let n: Option<i64> = c.query_first("SELECT count(*) FROM t").await.unwrap();
     assert_eq!(n, Some(3 + probes));
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
