@@ -1441,23 +1441,15 @@ fn committed_versions<S: Snapshot>(
         }
         if wanted {
             let record = Write::from_bytes(it.value())?;
-            let mut version = Vec::with_capacity(2);
-            if record.write_kind() == WriteKind::Put && record.short_value.is_none() {
-                let at = append_ts(encoded, record.start_ts);
-                if let Some(value) = snap.get(Cf::Default, &at)? {
-                    version.push(Modify::Put {
-                        cf: Cf::Default,
-                        key: at,
-                        value,
-                    });
-                }
-            }
-            version.push(Modify::Put {
-                cf: Cf::Write,
-                key: it.key().to_vec(),
-                value: it.value().to_vec(),
-            });
-            versions.push(version);
+            let staged = record.write_kind() == WriteKind::Put && record.short_value.is_none();
+            versions.push(with_staged_value(
+                snap,
+                encoded,
+                staged.then_some(record.start_ts),
+                Cf::Write,
+                it.key(),
+                it.value(),
+            )?);
         }
         ok = it.next()?;
     }
@@ -1511,24 +1503,48 @@ fn live_locks<S: Snapshot>(snap: &S, start: &[u8], end: &[u8]) -> Result<Vec<Mod
     // as a row does. Applying the writes keeps only what the replica wants.
     while ok {
         let l = Lock::from_bytes(it.value())?;
-        if l.lock_kind() == LockKind::Put && l.short_value.is_none() {
-            let at = append_ts(it.key(), l.start_ts);
-            if let Some(value) = snap.get(Cf::Default, &at)? {
-                locks.push(Modify::Put {
-                    cf: Cf::Default,
-                    key: at,
-                    value,
-                });
-            }
-        }
-        locks.push(Modify::Put {
-            cf: Cf::Lock,
-            key: it.key().to_vec(),
-            value: it.value().to_vec(),
-        });
+        let staged = l.lock_kind() == LockKind::Put && l.short_value.is_none();
+        locks.extend(with_staged_value(
+            snap,
+            it.key(),
+            staged.then_some(l.start_ts),
+            Cf::Lock,
+            it.key(),
+            it.value(),
+        )?);
         ok = it.next()?;
     }
     Ok(locks)
+}
+
+/// A write or lock record (`record` under `key` in `cf`), preceded by the
+/// value it stages in the default CF under `encoded` at `staged_at` (a
+/// put whose value is not inline).
+fn with_staged_value<S: Snapshot>(
+    snap: &S,
+    encoded: &[u8],
+    staged_at: Option<u64>,
+    cf: Cf,
+    key: &[u8],
+    record: &[u8],
+) -> Result<Vec<Modify>> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(start_ts) = staged_at {
+        let at = append_ts(encoded, start_ts);
+        if let Some(value) = snap.get(Cf::Default, &at)? {
+            out.push(Modify::Put {
+                cf: Cf::Default,
+                key: at,
+                value,
+            });
+        }
+    }
+    out.push(Modify::Put {
+        cf,
+        key: key.to_vec(),
+        value: record.to_vec(),
+    });
+    Ok(out)
 }
 
 fn lock_of(t: &Arc<Mutex<TableState>>) -> MutexGuard<'_, TableState> {
