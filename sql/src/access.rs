@@ -412,11 +412,9 @@ mod tests {
     #[test]
     fn the_row_store_serves_unless_excluded_and_hints_fall_back_with_a_warning() {
         let q = |sql: &str| {
-            let mut s = datafusion::sql::sqlparser::parser::Parser::parse_sql(
-                &datafusion::sql::sqlparser::dialect::MySqlDialect {},
-                sql,
-            )
-            .unwrap();
+            let mut s =
+                datafusion::sql::sqlparser::parser::Parser::parse_sql(&crate::dialect::MySql, sql)
+                    .unwrap();
             match s.pop().unwrap() {
                 ast::Statement::Query(q) => *q,
                 _ => unreachable!(),

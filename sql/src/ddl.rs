@@ -1116,12 +1116,12 @@ pub(crate) fn distinct_tables(names: &[(String, String)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::MySql;
     use datafusion::sql::sqlparser::ast::Statement;
-    use datafusion::sql::sqlparser::dialect::MySqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     fn create(sql: &str) -> Result<(TableInfo, Vec<Warning>)> {
-        let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
+        let stmt = Parser::parse_sql(&MySql, sql).unwrap().remove(0);
         let Statement::CreateTable(ct) = stmt else {
             panic!("create table")
         };

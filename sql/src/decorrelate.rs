@@ -24,11 +24,11 @@
 
 use std::ops::ControlFlow;
 
+use crate::dialect::MySql;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, GroupByExpr, Ident, Join, ObjectName, Query, Select, SelectItem, SetExpr,
     TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::MySqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 const AGGREGATES: &[&str] = &[
@@ -441,7 +441,7 @@ impl VisitorMut for InToCounts {
 }
 
 fn parse_select(sql: &str) -> Option<Select> {
-    let mut statements = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
+    let mut statements = Parser::parse_sql(&MySql, sql).ok()?;
     let datafusion::sql::sqlparser::ast::Statement::Query(query) = statements.pop()? else {
         return None;
     };
@@ -600,7 +600,7 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut statements = Parser::parse_sql(&MySqlDialect {}, sql).unwrap();
+        let mut statements = Parser::parse_sql(&MySql, sql).unwrap();
         let datafusion::sql::sqlparser::ast::Statement::Query(mut query) =
             statements.pop().unwrap()
         else {

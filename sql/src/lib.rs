@@ -15,6 +15,7 @@ mod coerce;
 pub mod columnar;
 mod ddl;
 mod decorrelate;
+mod dialect;
 mod error;
 mod eval;
 mod exec;

@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{
     self, Expr, ObjectName, SelectItem, SetExpr, ShowStatementFilter, Statement, VisitMut,
     VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::MySqlDialect;
+use crate::dialect::MySql;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Span;
 use std::ops::ControlFlow;
@@ -1433,7 +1433,7 @@ const UNSUPPORTED_KINDS: &[&str] = &[
 pub(crate) fn parse_one(sql: &str) -> Result<Statement> {
     let shared = share_mode(sql);
     let sql = shared.as_deref().unwrap_or(sql);
-    let mut statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
+    let mut statements = Parser::parse_sql(&MySql, sql).map_err(|e| {
         let kind = statement_kind(sql);
         if UNSUPPORTED_KINDS
             .iter()
@@ -1792,7 +1792,7 @@ fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<(Str
 
 /// `text` as exactly one expression, printed back.
 fn one_expression(text: &str) -> Option<String> {
-    let mut parser = Parser::new(&MySqlDialect {}).try_with_sql(text).ok()?;
+    let mut parser = Parser::new(&MySql).try_with_sql(text).ok()?;
     let expr = parser.parse_expr().ok()?;
     parser
         .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)

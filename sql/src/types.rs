@@ -837,13 +837,13 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::MySql;
     use datafusion::sql::sqlparser::ast::Statement;
-    use datafusion::sql::sqlparser::dialect::MySqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
     fn declared(sql_type: &str) -> ColumnType {
         let sql = format!("CREATE TABLE t (c {sql_type})");
-        let stmt = Parser::parse_sql(&MySqlDialect {}, &sql).unwrap().remove(0);
+        let stmt = Parser::parse_sql(&MySql, &sql).unwrap().remove(0);
         let Statement::CreateTable(ct) = stmt else {
             panic!("create table")
         };
