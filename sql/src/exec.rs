@@ -1358,8 +1358,13 @@ impl Session {
             let mut cols = Vec::new();
             let mut row = Vec::new();
             for a in &insert.assignments {
-                cols.push(assignment_column(table, a)?);
-                row.push(eval::eval(&self.ctx(params), &a.value)?);
+                let c = assignment_column(table, a)?;
+                cols.push(c);
+                row.push(if is_default_keyword(&a.value) {
+                    column_default(&table.columns[c])?
+                } else {
+                    eval::eval(&self.ctx(params), &a.value)?
+                });
             }
             return Ok((cols, vec![row]));
         }
@@ -1369,10 +1374,7 @@ impl Session {
         let rows = match source.body.as_ref() {
             SetExpr::Values(values) => {
                 let env = self.ctx(params);
-                let is_default = |e: &Expr| {
-                    matches!(e, Expr::Identifier(id)
-                        if id.value.eq_ignore_ascii_case("DEFAULT") && id.quote_style.is_none())
-                };
+                let default = |j: usize| column_default(&table.columns[columns[j]]);
                 values
                     .rows
                     .iter()
@@ -1383,9 +1385,10 @@ impl Session {
                         }
                         let direct: Result<Vec<Value>> = row
                             .iter()
-                            .map(|e| {
-                                if is_default(e) {
-                                    Ok(Value::Null)
+                            .enumerate()
+                            .map(|(j, e)| {
+                                if is_default_keyword(e) {
+                                    default(j)
                                 } else {
                                     eval::eval(&env, e)
                                 }
@@ -1398,14 +1401,21 @@ impl Session {
                                 let exprs = row
                                     .iter()
                                     .map(|e| {
-                                        if is_default(e) {
+                                        if is_default_keyword(e) {
                                             Expr::value(ast::Value::Null)
                                         } else {
                                             e.clone()
                                         }
                                     })
                                     .collect();
-                                self.values_by_engine(exprs, params, txn, catalog)
+                                let mut values =
+                                    self.values_by_engine(exprs, params, txn, catalog)?;
+                                for (j, e) in row.iter().enumerate() {
+                                    if is_default_keyword(e) {
+                                        values[j] = default(j)?;
+                                    }
+                                }
+                                Ok(values)
                             }
                             other => other,
                         }
@@ -1577,12 +1587,7 @@ impl Session {
         for (i, col) in table.columns.iter().enumerate() {
             let value = match supplied[i].take() {
                 Some(v) => v,
-                None => match &col.default {
-                    Some(DefaultValue::Value(v)) => v.to_value(),
-                    Some(DefaultValue::CurrentTimestamp) => Value::DateTime(crate::session::now()),
-                    None if col.nullable || col.auto_increment => Value::Null,
-                    None => return Err(Error::NoDefault(col.name.clone())),
-                },
+                None => column_default(col)?,
             };
             let datum = if col.auto_increment {
                 let explicit = match &value {
@@ -1633,7 +1638,9 @@ impl Session {
         let mut new = old.clone();
         for a in assignments {
             let c = assignment_column(table, a)?;
-            let value = {
+            let value = if is_default_keyword(&a.value) {
+                column_default(&table.columns[c])?
+            } else {
                 let named: Vec<(String, Value)> = table
                     .columns
                     .iter()
@@ -1874,6 +1881,24 @@ fn handle_int(h: &duet_storage::codec::key::Handle) -> i64 {
 }
 
 /// The column an assignment sets.
+/// Whether `e` is the keyword `DEFAULT` (a value in `VALUES` or `SET`).
+fn is_default_keyword(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(id)
+        if id.value.eq_ignore_ascii_case("DEFAULT") && id.quote_style.is_none())
+}
+
+/// The value an omitted column, or `DEFAULT`, gives `col`: its default,
+/// NULL for a nullable column without one (or an auto-increment column,
+/// which NULL makes generate), else error 1364.
+fn column_default(col: &crate::catalog::ColumnInfo) -> Result<Value> {
+    Ok(match &col.default {
+        Some(DefaultValue::Value(v)) => v.to_value(),
+        Some(DefaultValue::CurrentTimestamp) => Value::DateTime(crate::session::now()),
+        None if col.nullable || col.auto_increment => Value::Null,
+        None => return Err(Error::NoDefault(col.name.clone())),
+    })
+}
+
 fn assignment_column(table: &TableInfo, a: &Assignment) -> Result<usize> {
     let AssignmentTarget::ColumnName(name) = &a.target else {
         return Err(Error::not_supported("assigning a tuple"));

@@ -1546,7 +1546,8 @@ pub(crate) fn column_for(name: String, ty: &ArrowType) -> Column {
 /// One cell of an Arrow array as a client value.
 fn array_value(array: &ArrayRef, row: usize) -> Result<Value> {
     use datafusion::arrow::array::*;
-    if array.is_null(row) {
+    // A `NullArray` has no validity buffer: `is_null` says false.
+    if array.is_null(row) || array.data_type() == &ArrowType::Null {
         return Ok(Value::Null);
     }
     let any = array.as_any();

@@ -1,7 +1,7 @@
 //! A table's rows in the KV store: the row key of a row (its handle), the
-//! row value (non-NULL columns by column id), the index entries a row owns,
-//! and the checks that make a write keep them consistent (duplicate keys).
-//! Every write to a table's data goes through here.
+//! row value (its columns by column id, NULLs included), the index entries
+//! a row owns, and the checks that make a write keep them consistent
+//! (duplicate keys). Every write to a table's data goes through here.
 //!
 //! - row: `t{table}_r{handle}` → row value;
 //! - unique index with no NULL in its values: `t{table}_i{index}{values}` →
@@ -61,19 +61,24 @@ pub fn decode_handle(table: &TableInfo, row_key: &[u8]) -> Result<Handle> {
         .map_err(codec)
 }
 
+/// A row's value: every column, a NULL included. Only a column the row
+/// predates is absent from it (see [`decode_value`]).
 pub fn encode_value(table: &TableInfo, row: &Row) -> Result<Vec<u8>> {
     let columns: Vec<(u32, Datum)> = table
         .columns
         .iter()
         .zip(row)
-        .filter(|(_, d)| !matches!(d, Datum::Null))
         .map(|(c, d)| (c.id, d.clone()))
         .collect();
     encode_row(&columns).map_err(codec)
 }
 
-/// Decodes a row value; a column the row predates (added later) takes its
-/// default.
+/// Decodes a row value; a column the row lacks (added to the table after
+/// the row was written) takes its default. A stored NULL stays NULL.
+///
+/// Rows written before NULLs were stored left their NULL columns out, so a
+/// NULL of such a row in a column with a non-NULL default reads as that
+/// default: what was lost there cannot be told from the value.
 pub fn decode_value(table: &TableInfo, value: &[u8]) -> Result<Row> {
     let ids: Vec<u32> = table.columns.iter().map(|c| c.id).collect();
     let found = decode_row_columns(value, &ids).map_err(codec)?;
@@ -523,5 +528,39 @@ fn write_entry(txn: &mut dyn KvTxn, key: Vec<u8>, value: Vec<u8>, unique: bool) 
         txn.insert(key, value);
     } else {
         txn.put(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::MySql;
+    use datafusion::sql::sqlparser::ast::Statement;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn table(sql: &str) -> TableInfo {
+        let Statement::CreateTable(ct) = Parser::parse_sql(&MySql, sql).unwrap().remove(0) else {
+            panic!("not a CREATE TABLE: {sql}")
+        };
+        crate::ddl::table_info(&ct, 1, 100, "t").unwrap().0
+    }
+
+    #[test]
+    fn a_stored_null_reads_as_null_and_a_missing_column_as_its_default() {
+        let t =
+            table("CREATE TABLE t (id INT PRIMARY KEY, i INT DEFAULT 7, s VARCHAR(3) DEFAULT 'x')");
+        let row = vec![Datum::Int(1), Datum::Null, Datum::Null];
+        assert_eq!(
+            decode_value(&t, &encode_value(&t, &row).unwrap()).unwrap(),
+            row
+        );
+        // A row written before `i` and `s` existed (or, before NULLs were
+        // stored, with both NULL) has neither column: both read as their
+        // defaults.
+        let old = encode_row(&[(t.columns[0].id, Datum::Int(1))]).unwrap();
+        assert_eq!(
+            decode_value(&t, &old).unwrap(),
+            vec![Datum::Int(1), Datum::Int(7), Datum::Bytes(b"x".to_vec())]
+        );
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Layout (version 1): the version byte, a varint column count, then for each
 //! column in increasing id order a varint id and the [`encode_value`] datum.
-//! A column added to a table after a row was written is simply absent from
-//! that row, and readers substitute the column's default, so adding a
-//! column never rewrites rows.
+//! A NULL is a column whose datum is NULL. A column added to a table after
+//! a row was written is absent from that row, and readers substitute the
+//! column's default, so adding a column never rewrites rows.
 
 use super::datum::{Datum, decode_value, encode_value, skip_value};
 use super::error::CodecError;
