@@ -4,9 +4,11 @@
 //! integer division truncated toward zero, and both give NULL on a zero
 //! divisor instead of failing; and `CAST(x AS SIGNED | UNSIGNED)`, which
 //! rounds exact and approximate numbers half away from zero and reads a
-//! string's leading integer. The preparation of a query rewrites the
-//! operators and casts into calls of these functions. `TRUNCATE(x, d)`
-//! is registered under its own name.
+//! string's leading integer; and the bit operators `& | ^ << >> ~`, on
+//! 64-bit unsigned integers whatever their operands (a negative number
+//! wraps, a decimal rounds, a shift of 64 or more gives 0). The
+//! preparation of a query rewrites the operators and casts into calls of
+//! these functions. `TRUNCATE(x, d)` is registered under its own name.
 
 use std::sync::Arc;
 
@@ -28,6 +30,12 @@ pub(crate) const DIV: &str = "duet_div";
 pub(crate) const INT_DIV: &str = "duet_intdiv";
 pub(crate) const TO_SIGNED: &str = "duet_to_signed";
 pub(crate) const TO_UNSIGNED: &str = "duet_to_unsigned";
+pub(crate) const BIT_AND: &str = "duet_bit_and";
+pub(crate) const BIT_OR: &str = "duet_bit_or";
+pub(crate) const BIT_XOR: &str = "duet_bit_xor";
+pub(crate) const SHIFT_LEFT: &str = "duet_shift_left";
+pub(crate) const SHIFT_RIGHT: &str = "duet_shift_right";
+pub(crate) const BIT_NOT: &str = "duet_bit_not";
 
 /// The functions, for registration with the query engine.
 pub(crate) fn all() -> Vec<ScalarUDF> {
@@ -40,6 +48,12 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         ScalarUDF::from(ToInteger::new(TO_SIGNED)),
         ScalarUDF::from(ToInteger::new(TO_UNSIGNED)),
         ScalarUDF::from(Truncate::new()),
+        ScalarUDF::from(BitOp::new(BIT_AND)),
+        ScalarUDF::from(BitOp::new(BIT_OR)),
+        ScalarUDF::from(BitOp::new(BIT_XOR)),
+        ScalarUDF::from(BitOp::new(SHIFT_LEFT)),
+        ScalarUDF::from(BitOp::new(SHIFT_RIGHT)),
+        ScalarUDF::from(BitOp::new(BIT_NOT)),
     ]
 }
 
@@ -343,61 +357,10 @@ impl ScalarUDFImpl for ToInteger {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let a = &arrays[0];
-        let ints: Vec<Option<i64>> = match a.data_type() {
-            DataType::Decimal128(_, scale) => {
-                let d = as_decimal(a, *scale)?;
-                let one = pow10(*scale).unwrap_or(1);
-                d.iter()
-                    .map(|v| v.map(|v| saturate(round_div(v, one))))
-                    .collect()
-            }
-            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
-                let f = cast(a, &DataType::Float64)?;
-                float(&f)?
-                    .iter()
-                    .map(|v| v.map(|v| v.round() as i64))
-                    .collect()
-            }
-            DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView => {
-                let b = cast(a, &DataType::Binary)?;
-                let b = b
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::BinaryArray>()
-                    .ok_or_else(|| DataFusionError::Internal("cast to binary failed".into()))?;
-                b.iter().map(|v| v.map(leading_integer)).collect()
-            }
-            DataType::Date32 => {
-                let d = cast(a, &DataType::Int32)?;
-                let d = d
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::Int32Array>()
-                    .ok_or_else(|| DataFusionError::Internal("cast of a date failed".into()))?;
-                d.iter()
-                    .map(|v| {
-                        v.map(|days| {
-                            let (y, m, d) = crate::types::civil_from_days(i64::from(days));
-                            y * 10_000 + i64::from(m) * 100 + i64::from(d)
-                        })
-                    })
-                    .collect()
-            }
-            DataType::UInt64 if self.name == TO_UNSIGNED => {
-                return Ok(ColumnarValue::Array(Arc::clone(a)));
-            }
-            _ => {
-                let i = cast(a, &DataType::Int64)?;
-                let i = i
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .ok_or_else(|| DataFusionError::Internal("cast to integer failed".into()))?;
-                i.iter().collect()
-            }
-        };
+        if self.name == TO_UNSIGNED && a.data_type() == &DataType::UInt64 {
+            return Ok(ColumnarValue::Array(Arc::clone(a)));
+        }
+        let ints = integers(a)?;
         let out: ArrayRef = if self.name == TO_SIGNED {
             Arc::new(Int64Array::from(ints))
         } else {
@@ -408,6 +371,146 @@ impl ScalarUDFImpl for ToInteger {
             ))
         };
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// The integers MySQL reads from `a` where it wants one: exact and
+/// approximate numbers rounded half away from zero, a string's leading
+/// integer, a date as `YYYYMMDD`.
+fn integers(a: &ArrayRef) -> Result<Vec<Option<i64>>> {
+    Ok(match a.data_type() {
+        DataType::Decimal128(_, scale) => {
+            let d = as_decimal(a, *scale)?;
+            let one = pow10(*scale).unwrap_or(1);
+            d.iter()
+                .map(|v| v.map(|v| saturate(round_div(v, one))))
+                .collect()
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let f = cast(a, &DataType::Float64)?;
+            float(&f)?
+                .iter()
+                .map(|v| v.map(|v| v.round() as i64))
+                .collect()
+        }
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView => {
+            let b = cast(a, &DataType::Binary)?;
+            let b = b
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::BinaryArray>()
+                .ok_or_else(|| DataFusionError::Internal("cast to binary failed".into()))?;
+            b.iter().map(|v| v.map(leading_integer)).collect()
+        }
+        DataType::Date32 => {
+            let d = cast(a, &DataType::Int32)?;
+            let d = d
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                .ok_or_else(|| DataFusionError::Internal("cast of a date failed".into()))?;
+            d.iter()
+                .map(|v| {
+                    v.map(|days| {
+                        let (y, m, d) = crate::types::civil_from_days(i64::from(days));
+                        y * 10_000 + i64::from(m) * 100 + i64::from(d)
+                    })
+                })
+                .collect()
+        }
+        _ => {
+            let i = cast(a, &DataType::Int64)?;
+            let i = i
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| DataFusionError::Internal("cast to integer failed".into()))?;
+            i.iter().collect()
+        }
+    })
+}
+
+/// A bit operator (one of the `BIT_*` and `SHIFT_*` names): its operands
+/// read as 64-bit unsigned integers, its result one.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BitOp {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl BitOp {
+    fn new(name: &'static str) -> Self {
+        let arity = if name == BIT_NOT { 1 } else { 2 };
+        BitOp {
+            name,
+            signature: Signature::any(arity, Volatility::Immutable),
+        }
+    }
+
+    fn apply(&self, a: u64, b: u64) -> u64 {
+        match self.name {
+            BIT_AND => a & b,
+            BIT_OR => a | b,
+            BIT_XOR => a ^ b,
+            SHIFT_LEFT => a
+                .checked_shl(u32::try_from(b).unwrap_or(u32::MAX))
+                .unwrap_or(0),
+            SHIFT_RIGHT => a
+                .checked_shr(u32::try_from(b).unwrap_or(u32::MAX))
+                .unwrap_or(0),
+            _ => !a,
+        }
+    }
+}
+
+/// An operand of a bit operator as MySQL reads it: an unsigned integer as
+/// it is, anything else as the integer it reads, wrapped to 64 bits.
+fn unsigned_operand(a: &ArrayRef) -> Result<Vec<Option<u64>>> {
+    if let Some(u) = a
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+    {
+        return Ok(u.iter().collect());
+    }
+    if a.data_type().is_unsigned_integer() {
+        let u = cast(a, &DataType::UInt64)?;
+        return unsigned_operand(&u);
+    }
+    Ok(integers(a)?
+        .into_iter()
+        .map(|v| v.map(|v| v as u64))
+        .collect())
+}
+
+impl ScalarUDFImpl for BitOp {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let a = unsigned_operand(&arrays[0])?;
+        let out: Vec<Option<u64>> = match arrays.get(1) {
+            Some(b) => a
+                .into_iter()
+                .zip(unsigned_operand(b)?)
+                .map(|(a, b)| Some(self.apply(a?, b?)))
+                .collect(),
+            None => a.into_iter().map(|a| a.map(|a| self.apply(a, 0))).collect(),
+        };
+        Ok(ColumnarValue::Array(Arc::new(
+            datafusion::arrow::array::UInt64Array::from(out),
+        )))
     }
 }
 

@@ -1800,6 +1800,17 @@ impl VisitorMut for Prepare {
             Expr::Identifier(i) => fold(i),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(fold),
             Expr::Function(f) => {
+                // `SUM(a > 0)` counts: the truth values as numbers.
+                let name = f.name.to_string();
+                if (name.eq_ignore_ascii_case("sum") || name.eq_ignore_ascii_case("avg"))
+                    && let ast::FunctionArguments::List(list) = &mut f.args
+                {
+                    for arg in &mut list.args {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+                            as_number(e);
+                        }
+                    }
+                }
                 if let Some(rewritten) = mysql_function(f) {
                     *expr = rewritten;
                 }
@@ -1815,8 +1826,18 @@ impl VisitorMut for Prepare {
                     if *op == ast::BinaryOperator::Xor {
                         *op = ast::BinaryOperator::NotEq;
                     }
-                } else if let Some(rewritten) = mysql_operator(left, op, right) {
-                    *expr = rewritten;
+                } else {
+                    // A truth value compared with anything but another is
+                    // the number 1 or 0.
+                    let mixed =
+                        is_comparison_operator(op) && is_truth_value(left) != is_truth_value(right);
+                    if is_arithmetic(op) || mixed {
+                        as_number(left);
+                        as_number(right);
+                    }
+                    if let Some(rewritten) = mysql_operator(left, op, right) {
+                        *expr = rewritten;
+                    }
                 }
             }
             Expr::RLike {
@@ -1863,6 +1884,17 @@ impl VisitorMut for Prepare {
                 op: ast::UnaryOperator::Not,
                 expr: operand,
             } => as_condition(operand),
+            Expr::UnaryOp {
+                op: ast::UnaryOperator::Minus,
+                expr: operand,
+            } => as_number(operand),
+            Expr::UnaryOp {
+                op: ast::UnaryOperator::BitwiseNot,
+                expr: operand,
+            } => {
+                as_number(operand);
+                *expr = call_expr(crate::functions::BIT_NOT, vec![(**operand).clone()]);
+            }
             Expr::Case {
                 operand: None,
                 conditions,
@@ -1978,11 +2010,39 @@ fn bind_json_arrows(expr: &mut Expr) {
     };
 }
 
-/// Makes `e` a condition as MySQL reads one: a number is true when it is
-/// not zero. Expressions that are conditions already stay as they are.
-fn as_condition(e: &mut Expr) {
+/// Arithmetic and bit operators, which take numbers.
+fn is_arithmetic(op: &ast::BinaryOperator) -> bool {
     use ast::BinaryOperator as B;
-    let boolean = match &*e {
+    matches!(
+        op,
+        B::Plus
+            | B::Minus
+            | B::Multiply
+            | B::Divide
+            | B::Modulo
+            | B::MyIntegerDivide
+            | B::BitwiseAnd
+            | B::BitwiseOr
+            | B::BitwiseXor
+            | B::PGBitwiseShiftLeft
+            | B::PGBitwiseShiftRight
+    )
+}
+
+/// The comparison operators.
+fn is_comparison_operator(op: &ast::BinaryOperator) -> bool {
+    use ast::BinaryOperator as B;
+    matches!(
+        op,
+        B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq | B::Spaceship
+    )
+}
+
+/// Whether `e` is a truth value by its form (a comparison, a logical
+/// operator, a predicate): what the query engine types BOOLEAN.
+fn is_truth_value(e: &Expr) -> bool {
+    use ast::BinaryOperator as B;
+    match e {
         Expr::BinaryOp { op, .. } => matches!(
             op,
             B::Eq
@@ -1996,12 +2056,7 @@ fn as_condition(e: &mut Expr) {
                 | B::Or
                 | B::Xor
         ),
-        Expr::Nested(inner) => {
-            let mut inner = (**inner).clone();
-            as_condition(&mut inner);
-            *e = Expr::Nested(Box::new(inner));
-            return;
-        }
+        Expr::Nested(inner) => is_truth_value(inner),
         Expr::UnaryOp {
             op: ast::UnaryOperator::Not,
             ..
@@ -2026,8 +2081,36 @@ fn as_condition(e: &mut Expr) {
         | Expr::Exists { .. } => true,
         Expr::Value(v) => matches!(v.value, ast::Value::Boolean(_)),
         _ => false,
-    };
-    if boolean {
+    }
+}
+
+/// Makes a truth value a number, as MySQL reads one in arithmetic (1 or
+/// 0, NULL for unknown): the query engine adds no BOOLEAN to a number.
+fn as_number(e: &mut Expr) {
+    if !is_truth_value(e) {
+        return;
+    }
+    let value = std::mem::replace(e, Expr::value(ast::Value::Null));
+    *e = Expr::Nested(Box::new(Expr::Cast {
+        kind: ast::CastKind::Cast,
+        expr: Box::new(value),
+        data_type: ast::DataType::BigInt(None),
+        array: false,
+        format: None,
+    }));
+}
+
+/// Makes `e` a condition as MySQL reads one: a number is true when it is
+/// not zero. Expressions that are conditions already stay as they are.
+fn as_condition(e: &mut Expr) {
+    use ast::BinaryOperator as B;
+    if let Expr::Nested(inner) = &*e {
+        let mut inner = (**inner).clone();
+        as_condition(&mut inner);
+        *e = Expr::Nested(Box::new(inner));
+        return;
+    }
+    if is_truth_value(e) {
         return;
     }
     // `x <> 0` rather than a cast to BOOLEAN: the query engine takes a
@@ -2069,12 +2152,13 @@ fn numeric_operand(e: &Expr) -> Expr {
     }
 }
 
-/// MySQL operators whose meaning DataFusion does not share: `/` and `DIV`
-/// as [`crate::functions`] computes them, `%` with NULL for a zero divisor,
-/// and `+ - * %` on strings, read as numbers.
+/// MySQL operators whose meaning DataFusion does not share: `/`, `DIV`
+/// and the bit operators as [`crate::functions`] computes them, `%` with
+/// NULL for a zero divisor, and `+ - * %` on strings, read as numbers.
 fn mysql_operator(left: &Expr, op: &ast::BinaryOperator, right: &Expr) -> Option<Expr> {
     use ast::BinaryOperator as B;
     let call = |name: &str| call_expr(name, vec![numeric_operand(left), numeric_operand(right)]);
+    let bits = |name: &str| call_expr(name, vec![left.clone(), right.clone()]);
     let interval = matches!(left, Expr::Interval(_)) || matches!(right, Expr::Interval(_));
     if interval && matches!(op, B::Plus | B::Minus) {
         // Date arithmetic on a literal: the literal as the DATE or DATETIME it spells.
@@ -2119,6 +2203,11 @@ fn mysql_operator(left: &Expr, op: &ast::BinaryOperator, right: &Expr) -> Option
         )),
         B::Divide => Some(call(crate::functions::DIV)),
         B::MyIntegerDivide => Some(call(crate::functions::INT_DIV)),
+        B::BitwiseAnd => Some(bits(crate::functions::BIT_AND)),
+        B::BitwiseOr => Some(bits(crate::functions::BIT_OR)),
+        B::BitwiseXor => Some(bits(crate::functions::BIT_XOR)),
+        B::PGBitwiseShiftLeft => Some(bits(crate::functions::SHIFT_LEFT)),
+        B::PGBitwiseShiftRight => Some(bits(crate::functions::SHIFT_RIGHT)),
         B::Plus | B::Minus | B::Multiply if wraps && !already(left) && !already(right) => {
             Some(Expr::BinaryOp {
                 left: Box::new(numeric_operand(left)),
