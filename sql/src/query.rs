@@ -1415,11 +1415,11 @@ fn columns(schema: &SchemaRef, names: &[Option<String>]) -> Vec<Column> {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let name = names
-                .get(i)
-                .cloned()
-                .flatten()
-                .unwrap_or_else(|| f.name().clone());
+            let name = names.get(i).cloned().flatten().unwrap_or_else(|| {
+                let name = f.name();
+                name.split_once(DUPLICATE_NAME)
+                    .map_or(name.clone(), |(n, _)| n.to_string())
+            });
             declared(&name, f).unwrap_or_else(|| {
                 if crate::json::is_json_field(f) {
                     Column::expr(name, FieldType::Json)
@@ -1650,23 +1650,64 @@ fn format_decimal(v: i128, scale: i8) -> String {
 /// engine's own name is right: `*`).
 pub(crate) fn prepare(sql: &str, query: &mut Query) -> Result<Vec<Option<String>>> {
     let names = output_names(sql, query);
-    // MySQL allows two result columns with one name; DataFusion does not:
-    // computed columns get internal aliases (the client sees `names`).
     if let SetExpr::Select(select) = query.body.as_mut() {
-        for (i, item) in select.projection.iter_mut().enumerate() {
-            if let SelectItem::UnnamedExpr(e) = item
-                && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-            {
-                *item = SelectItem::ExprWithAlias {
-                    expr: e.clone(),
-                    alias: Ident::new(format!("__duet_col{i}")),
-                };
-            }
-        }
+        unique_output_names(&mut select.projection);
     }
     let _ = query.visit(&mut Prepare);
     crate::decorrelate::decorrelate(query);
     Ok(names)
+}
+
+/// What follows a result column's name in the internal alias that keeps
+/// it apart from another of the same name (stripped from what the client
+/// sees, see [`columns`]).
+const DUPLICATE_NAME: &str = "__duet_dup";
+
+/// MySQL allows two result columns with one name; DataFusion does not.
+/// Computed columns get internal aliases (the client sees the names of
+/// [`output_names`]), and a column whose name an earlier one took — or,
+/// beside a wildcard, any plain column, which the wildcard may also name —
+/// an alias of its name with [`DUPLICATE_NAME`] and its position.
+fn unique_output_names(projection: &mut [SelectItem]) {
+    let wildcard = projection.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    });
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in projection.iter_mut().enumerate() {
+        let name = match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => id.value.clone(),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(|p| p.value.clone()).unwrap_or_default()
+            }
+            SelectItem::UnnamedExpr(e) => {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::new(format!("__duet_col{i}")),
+                };
+                continue;
+            }
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+            _ => continue,
+        };
+        let beside_wildcard = wildcard && matches!(item, SelectItem::UnnamedExpr(_));
+        if seen.insert(name.to_ascii_lowercase()) && !beside_wildcard {
+            continue;
+        }
+        let alias = Ident::new(format!("{name}{DUPLICATE_NAME}{i}"));
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias,
+                }
+            }
+            SelectItem::ExprWithAlias { alias: a, .. } => *a = alias,
+            _ => {}
+        }
+    }
 }
 
 pub(crate) fn output_names(sql: &str, query: &Query) -> Vec<Option<String>> {
