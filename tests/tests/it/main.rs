@@ -7,6 +7,7 @@ mod cluster_txn;
 mod columnar;
 mod crash;
 mod fuzz;
+mod grammar;
 mod lifecycle;
 mod protocol;
 mod raft_store;

@@ -23,7 +23,7 @@ pub(crate) async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
 }
 
 /// Rows with each value spelled as the text protocol spells it.
-fn spelled(rows: Vec<mysql_async::Row>) -> Vec<Vec<Option<String>>> {
+pub(crate) fn spelled(rows: Vec<mysql_async::Row>) -> Vec<Vec<Option<String>>> {
     rows.into_iter()
         .map(|r| {
             r.unwrap()
