@@ -190,6 +190,32 @@ pub enum Error {
     /// learned, catching up, that the table is being copied anew).
     #[error("No access path: {0}")]
     ColumnarUnavailable(String),
+    /// `KILL QUERY`, `KILL CONNECTION`, the client gone or a shutdown
+    /// stopped the statement.
+    #[error("Query execution was interrupted")]
+    Interrupted,
+    /// The statement ran past `max_execution_time` or its
+    /// `MAX_EXECUTION_TIME` hint.
+    #[error("Query execution was interrupted, maximum statement execution time exceeded")]
+    ExecutionTimeExceeded,
+    /// The statement nests deeper than a statement's thread can follow.
+    #[error(
+        "Thread stack overrun: the statement nests more than {limit} levels deep; write it with fewer nested operations"
+    )]
+    StackOverrun { limit: usize },
+    /// Subqueries nested in expressions deeper than Duet plans them.
+    #[error("Too high level of nesting for select: subqueries may nest {limit} deep")]
+    TooManyNestedSubqueries { limit: usize },
+    /// The query needed more memory than `duet_mem_quota_query` allows
+    /// (TiDB's 8175).
+    #[error(
+        "Your query has been cancelled due to exceeding the allowed memory limit for a single SQL query. Please try narrowing your query scope or increase the duet_mem_quota_query limit and try again. ({0})"
+    )]
+    MemoryQuotaExceeded(String),
+    #[error("Unknown thread id: {0}")]
+    UnknownThread(u64),
+    #[error("You are not owner of thread {0}")]
+    NotThreadOwner(u64),
     /// A bug or an unexpected state inside Duet; never the client's fault.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -266,6 +292,13 @@ impl Error {
             Error::NotBaseTable(_) | Error::NotView(_) => 1347,
             Error::NotGrouped(_) => 1055,
             Error::ViewColumnCount => 1353,
+            Error::Interrupted => 1317,
+            Error::ExecutionTimeExceeded => 3024,
+            Error::StackOverrun { .. } => 1436,
+            Error::TooManyNestedSubqueries { .. } => 1473,
+            Error::MemoryQuotaExceeded(_) => 8175,
+            Error::UnknownThread(_) => 1094,
+            Error::NotThreadOwner(_) => 1095,
             Error::Storage(_) | Error::Query(_) | Error::Internal(_) => 1105,
         }
     }
@@ -345,7 +378,14 @@ impl Error {
             | Error::ColumnarTimeout(_)
             | Error::ColumnarUnavailable(_)
             | Error::TableDefChanged
+            | Error::ExecutionTimeExceeded
+            | Error::StackOverrun { .. }
+            | Error::TooManyNestedSubqueries { .. }
+            | Error::MemoryQuotaExceeded(_)
+            | Error::UnknownThread(_)
+            | Error::NotThreadOwner(_)
             | Error::Internal(_) => "HY000",
+            Error::Interrupted => "70100",
         }
     }
 

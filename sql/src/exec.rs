@@ -1123,7 +1123,9 @@ impl Session {
                 made
             });
             if let Some(get) = fast {
-                return get.run(lock(txn).as_ref(), &get.database_of(&catalog));
+                return get
+                    .run(lock(txn).as_ref(), &get.database_of(&catalog))
+                    .map(Output::Rows);
             }
             let source: Arc<dyn RowSource> =
                 Arc::new(TxnSource(Arc::clone(txn), Arc::clone(&s.db)));
@@ -1139,17 +1141,40 @@ impl Session {
                     if kept {
                         s.db.processes.plan_reused();
                     }
-                    return generic.run(catalog, scope, current.as_deref(), values);
+                    return s.send_rows(|sink| {
+                        generic.stream(catalog, scope, current.as_deref(), values, sink)
+                    });
                 }
             }
             let mut q = original.clone();
             bind_params(&mut q, params)?;
             s.bind_session_functions(&mut q, params)?;
             let names = query::prepare(sql, &mut q)?;
-            query::run(catalog, scope, current.as_deref(), q, names)
+            s.send_rows(|sink| query::stream(catalog, scope, current.as_deref(), q, names, sink))
         });
         self.warnings.extend(routing.take_warnings());
-        Ok(Output::Rows(rs?))
+        rs
+    }
+
+    /// Runs `f`, which makes a result and sends its rows to the sink it is
+    /// given: the session's, if it has one (the rows stream to the client
+    /// as they come), else one that keeps them.
+    pub(crate) fn send_rows(
+        &mut self,
+        f: impl FnOnce(&mut dyn crate::value::RowSink) -> Result<u64>,
+    ) -> Result<Output> {
+        match self.sink.take() {
+            Some(mut sink) => {
+                let sent = f(sink.as_mut());
+                self.sink = Some(sink);
+                Ok(Output::Streamed { rows: sent? })
+            }
+            None => {
+                let mut all = crate::value::Collect::default();
+                f(&mut all)?;
+                Ok(Output::Rows(all.0))
+            }
+        }
     }
 
     /// Locks the rows `SELECT … FOR UPDATE` (or `FOR SHARE`, held the same

@@ -22,10 +22,12 @@ mod exec;
 mod explain;
 mod functions;
 mod infoschema;
+mod interrupt;
 mod json;
 pub mod kv;
 mod mysqlfn;
 mod names;
+mod nesting;
 mod point;
 mod processes;
 mod query;
@@ -42,10 +44,12 @@ mod vars;
 
 pub use catalog::{DROPPED_PREFIX, dropped_range};
 pub use error::{Error, Result};
+pub use interrupt::Interrupt;
 pub use session::{
-    Database, DatabaseOptions, Identity, SERVER_VERSION, Session, SessionStatus, StatementMeta,
-    Warning,
+    Database, DatabaseOptions, Identity, SERVER_VERSION, STATEMENT_STACK_SIZE, Session,
+    SessionStatus, StatementMeta, Warning,
 };
 pub use value::{
-    Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, Time, Value, format_double,
+    Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, RowSink, Time, Value,
+    format_double,
 };

@@ -2,10 +2,11 @@
 //! `SHOW [FULL] PROCESSLIST` and `SHOW STATUS` report.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::interrupt::Interrupt;
 use crate::value::Value;
 
 /// One connection as the process list shows it.
@@ -18,6 +19,8 @@ pub(crate) struct Process {
     pub info: Option<String>,
     /// When the current command (statement, or idling) began.
     pub since: Instant,
+    /// What stops the session's statements (`KILL`).
+    pub interrupt: Arc<Interrupt>,
 }
 
 /// Sessions by connection id, and counters since the instance started.
@@ -44,7 +47,7 @@ impl Default for Processes {
 }
 
 impl Processes {
-    pub fn connect(&self, id: u32, user: &str, host: &str) {
+    pub fn connect(&self, id: u32, user: &str, host: &str, interrupt: Arc<Interrupt>) {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
             id,
@@ -54,8 +57,24 @@ impl Processes {
                 db: None,
                 info: None,
                 since: Instant::now(),
+                interrupt,
             },
         );
+    }
+
+    /// The user and stop signal of session `id`, if it is live.
+    pub fn target(&self, id: u32) -> Option<(String, Arc<Interrupt>)> {
+        self.lock()
+            .get(&id)
+            .map(|p| (p.user.clone(), Arc::clone(&p.interrupt)))
+    }
+
+    /// Every live session's stop signal (shutdown stops them all).
+    pub fn interrupts(&self) -> Vec<Arc<Interrupt>> {
+        self.lock()
+            .values()
+            .map(|p| Arc::clone(&p.interrupt))
+            .collect()
     }
 
     pub fn disconnect(&self, id: u32) {
@@ -149,7 +168,7 @@ mod tests {
     #[test]
     fn sessions_show_what_they_run_until_they_leave() {
         let p = Processes::default();
-        p.connect(7, "root", "127.0.0.1:5000");
+        p.connect(7, "root", "127.0.0.1:5000", Interrupt::new());
         p.begin(7, Some("test"), &format!("SELECT {}", "x".repeat(200)));
         let rows = p.list(false);
         assert_eq!(rows.len(), 1);

@@ -24,6 +24,8 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr as DfExpr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{
@@ -31,15 +33,17 @@ use datafusion::sql::sqlparser::ast::{
     TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 use duet_storage::codec::Datum;
+use futures::StreamExt;
 
 use crate::access::{Choice, Engine, Path, Routing, TableAccessExec};
 use crate::catalog::{Catalog, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
 use crate::infoschema;
+use crate::interrupt::Bounds;
 use crate::ranges::{self, HandleSet};
 use crate::table::Row;
 use crate::types::{civil_from_days, days_from_civil};
-use crate::value::{Column, Date, DateTime, FieldType, ResultSet, Value};
+use crate::value::{Collect, Column, Date, DateTime, FieldType, ResultSet, RowSink, Value};
 use duet_columnar::{ScanOutput, ScanRequest};
 
 /// The catalog name every database lives under, as in MySQL's
@@ -106,6 +110,9 @@ pub(crate) struct Scope {
     /// Set when the plan names an `information_schema` table, whose rows
     /// are read as the plan is made: such a plan is not kept.
     pub catalog_read: AtomicBool,
+    /// What bounds the statement (its stop signal, memory, spill files):
+    /// those of the statement the creating thread runs, if any.
+    pub bounds: Option<Bounds>,
 }
 
 impl Scope {
@@ -119,6 +126,7 @@ impl Scope {
                 ..Routing::default()
             }),
             catalog_read: AtomicBool::new(false),
+            bounds: crate::interrupt::current(),
         }
     }
 }
@@ -131,29 +139,78 @@ pub(crate) fn run(
     query: Query,
     names: Vec<Option<String>>,
 ) -> Result<ResultSet> {
+    let mut all = Collect::default();
+    stream(catalog, scope, current_db, query, names, &mut all)?;
+    Ok(all.0)
+}
+
+/// Plans and runs a (prepared) query, sending its rows to `sink` as they
+/// come; how many it sent.
+pub(crate) fn stream(
+    catalog: Arc<Catalog>,
+    scope: Scope,
+    current_db: Option<&str>,
+    query: Query,
+    names: Vec<Option<String>>,
+    sink: &mut dyn RowSink,
+) -> Result<u64> {
     let ctx = context(catalog, Arc::new(scope), current_db);
     let statement =
         datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
     let plan = block_on(ctx.state().statement_to_plan(statement))
         .map_err(|e| query_error(e, current_db))?;
-    execute(&ctx, plan, current_db, &names)
+    execute(&ctx, plan, current_db, &names, sink)
 }
 
-/// Optimizes, plans physically and runs a logical plan.
+/// Rows sent to a sink at once, at most.
+const SINK_ROWS: usize = 1024;
+
+/// Optimizes, plans physically and runs a logical plan, its rows sent to
+/// `sink` batch by batch as the plan makes them; how many it sent. The
+/// statement's stop signal ends the run between and during batches.
 fn execute(
     ctx: &SessionContext,
     plan: LogicalPlan,
     current_db: Option<&str>,
     names: &[Option<String>],
-) -> Result<ResultSet> {
-    let (schema, batches) = block_on(async {
+    sink: &mut dyn RowSink,
+) -> Result<u64> {
+    let interrupt = ctx
+        .state()
+        .config()
+        .get_extension::<Scope>()
+        .and_then(|s| s.bounds.as_ref().map(|b| Arc::clone(&b.interrupt)));
+    let (schema, mut batches) = block_on(async {
         let frame = ctx.execute_logical_plan(plan).await?;
         // The schema comes from the plan: an empty result still has columns.
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        Ok::<_, DataFusionError>((schema, frame.collect().await?))
+        Ok::<_, DataFusionError>((schema, frame.execute_stream().await?))
     })
     .map_err(|e| query_error(e, current_db))?;
-    to_result_set(&schema, &batches, names)
+    sink.columns(&columns(&schema, names))?;
+    let mut sent = 0u64;
+    loop {
+        // The sink may block (a slow client): it is fed outside the runtime.
+        let next = block_on(async {
+            match &interrupt {
+                Some(i) => tokio::select! {
+                    biased;
+                    e = i.stopped() => Err(e),
+                    b = batches.next() => Ok(b),
+                },
+                None => Ok(batches.next().await),
+            }
+        })?;
+        let Some(batch) = next else {
+            return Ok(sent);
+        };
+        let batch = batch.map_err(|e| query_error(e, current_db))?;
+        for start in (0..batch.num_rows()).step_by(SINK_ROWS) {
+            let part = batch.slice(start, SINK_ROWS.min(batch.num_rows() - start));
+            sent += part.num_rows() as u64;
+            sink.rows(batch_rows(&part)?)?;
+        }
+    }
 }
 
 /// A prepared query's logical plan, made once with its parameter markers
@@ -221,21 +278,23 @@ impl GenericPlan {
         counts_are_integers.then_some(values)
     }
 
-    /// Runs the plan with `values` in the markers' places.
-    pub(crate) fn run(
+    /// Runs the plan with `values` in the markers' places, its rows sent
+    /// to `sink`; how many it sent.
+    pub(crate) fn stream(
         &self,
         catalog: Arc<Catalog>,
         scope: Scope,
         current_db: Option<&str>,
         values: Vec<ScalarValue>,
-    ) -> Result<ResultSet> {
+        sink: &mut dyn RowSink,
+    ) -> Result<u64> {
         let plan = self
             .plan
             .clone()
             .with_param_values(values)
             .map_err(|e| query_error(e, current_db))?;
         let ctx = context(catalog, Arc::new(scope), current_db);
-        execute(&ctx, plan, current_db, &self.names)
+        execute(&ctx, plan, current_db, &self.names, sink)
     }
 }
 
@@ -443,15 +502,35 @@ pub(crate) fn context(
         }
         state
     });
+    let runtime = scope.bounds.as_ref().and_then(statement_runtime);
     // Table scans find the statement's snapshot and engines here.
     let config = config.with_extension(Arc::clone(&scope));
-    let state = SessionStateBuilder::new_from_existing(template.clone())
+    let mut builder = SessionStateBuilder::new_from_existing(template.clone())
         .with_config(config)
-        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
-        .build();
+        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
+    if let Some(runtime) = runtime {
+        builder = builder.with_runtime_env(runtime);
+    }
+    let state = builder.build();
     let ctx = SessionContext::new_with_state(state);
+    if let Some(bounds) = &scope.bounds {
+        ctx.register_udf(crate::interrupt::Sleep::udf(Arc::clone(&bounds.interrupt)));
+    }
     ctx.register_catalog(CATALOG, Arc::new(DuetCatalog { catalog, scope }));
     ctx
+}
+
+/// The memory pool and spill files of one statement: its operators may
+/// hold `mem_quota` bytes in all (shared fairly among those that can
+/// spill), then spill, or fail with the largest holders named.
+fn statement_runtime(bounds: &Bounds) -> Option<Arc<RuntimeEnv>> {
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(bounds.mem_quota),
+        std::num::NonZeroUsize::new(3)?,
+    );
+    let mut env = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool));
+    env.disk_manager = bounds.spill.clone();
+    env.build_arc().ok()
 }
 
 /// Duet's own error, if `e` carries one (raised by a table provider).
@@ -473,6 +552,9 @@ pub(crate) fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error
         Ok(e) => return e,
         Err(e) => e,
     };
+    if let DataFusionError::ResourcesExhausted(what) = e.find_root() {
+        return Error::MemoryQuotaExceeded(what.clone());
+    }
     let e = e.find_root().to_string();
     let text = e
         .strip_prefix("Error during planning: ")
@@ -1493,25 +1575,17 @@ pub(crate) fn declared_column(
 }
 
 /// Arrow results as a client result set.
-fn to_result_set(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    names: &[Option<String>],
-) -> Result<ResultSet> {
-    let columns = columns(schema, names);
-    let mut rows = Vec::new();
-    for batch in batches {
-        for r in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|a| array_value(a, r))
-                    .collect::<Result<Vec<_>>>()?,
-            );
-        }
-    }
-    Ok(ResultSet { columns, rows })
+/// The rows of a batch as client values.
+fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>> {
+    (0..batch.num_rows())
+        .map(|r| {
+            batch
+                .columns()
+                .iter()
+                .map(|a| array_value(a, r))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect()
 }
 
 pub(crate) fn column_for(name: String, ty: &ArrowType) -> Column {

@@ -10,11 +10,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder, DiskManagerMode};
+
+use crate::dialect::MySql;
 use datafusion::sql::sqlparser::ast::{
     self, Expr, ObjectName, SelectItem, SetExpr, ShowStatementFilter, Statement, VisitMut,
     VisitorMut,
 };
-use crate::dialect::MySql;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Span;
 use std::ops::ControlFlow;
@@ -24,9 +26,12 @@ use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::eval::{self, Env};
 use crate::exec::SharedTxn;
+use crate::interrupt::{Bounds, Interrupt, Running};
 use crate::kv::{Kv, KvTxn};
 use crate::query::GenericPlan;
-use crate::value::{Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, Value};
+use crate::value::{
+    Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, RowSink, Value,
+};
 use crate::vars::{self, Globals, SessionVars, VarScope};
 
 /// The version string Duet reports to clients (`SELECT VERSION()`, handshake).
@@ -43,6 +48,29 @@ pub(crate) fn is_builtin_database(name: &str) -> bool {
     BUILTIN_DATABASES
         .iter()
         .any(|d| d.eq_ignore_ascii_case(name))
+}
+
+/// The spill files of queries over their memory quota: a directory
+/// `spill` in the data directory, emptied of what an earlier run left.
+/// `None` (queries over quota fail) if it cannot be made.
+fn spill_files(data_dir: &str) -> Option<Arc<DiskManager>> {
+    let dir = std::path::Path::new(data_dir).join("spill");
+    let _ = std::fs::remove_dir_all(&dir);
+    let made = std::fs::create_dir_all(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
+                .build()
+                .map_err(|e| e.to_string())
+        });
+    match made {
+        Ok(manager) => Some(Arc::new(manager)),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "queries cannot spill");
+            None
+        }
+    }
 }
 
 /// The current local date and time (for `CURRENT_TIMESTAMP` defaults).
@@ -85,6 +113,52 @@ pub struct DatabaseOptions {
     pub columnar: Option<Arc<duet_columnar::Replica>>,
     /// This node's id in its cluster (1 for a single node).
     pub node_id: u64,
+    /// Threads of the query engine's runtime (0: one per core).
+    pub query_threads: usize,
+}
+
+/// The stack of a thread that runs statements (a connection's statement
+/// thread, a worker of the query engine's runtime): deep enough for a
+/// statement nested [`crate::nesting::MAX_DEPTH`] levels, in an
+/// unoptimized build, with room to spare. Only what a statement touches is
+/// ever resident.
+pub const STATEMENT_STACK_SIZE: usize = 64 << 20;
+
+/// The query engine's runtime: the threads that run the parts of a query
+/// that the query engine spreads out (partitions, exchanges), apart from
+/// the network's and from the statement threads, so that analytic work
+/// never holds up a connection's I/O or another connection's point reads.
+struct QueryRuntime(Option<tokio::runtime::Runtime>);
+
+impl QueryRuntime {
+    fn start(threads: usize) -> Result<QueryRuntime> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("duet-query")
+            .thread_stack_size(STATEMENT_STACK_SIZE)
+            .enable_all()
+            .build()
+            .map(|rt| QueryRuntime(Some(rt)))
+            .map_err(|e| Error::Internal(format!("cannot start the query runtime: {e}")))
+    }
+
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+}
+
+impl Drop for QueryRuntime {
+    /// Dropped wherever the last session goes, perhaps inside another
+    /// runtime: its threads are let go, not waited for.
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// State shared by every session of one Duet instance.
@@ -100,6 +174,9 @@ pub struct Database {
     pub(crate) processes: crate::processes::Processes,
     pub(crate) user_locks: crate::userlocks::UserLocks,
     pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
+    runtime: QueryRuntime,
+    /// Where queries that outgrow their memory quota spill.
+    pub(crate) spill: Option<Arc<DiskManager>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -122,6 +199,8 @@ impl Database {
             ("version", Value::Str(SERVER_VERSION.into())),
         ]);
         let db = Arc::new(Database {
+            runtime: QueryRuntime::start(options.query_threads)?,
+            spill: spill_files(&options.data_dir),
             globals,
             autoids: AutoIds::new(Arc::clone(&kv)),
             stats: crate::stats::Stats::default(),
@@ -146,6 +225,23 @@ impl Database {
             Err(e) => tracing::warn!(error = %e, "could not check for unfinished schema changes"),
         }
         Ok(db)
+    }
+
+    /// Stops every session's running statement and closes its connection
+    /// (the end of a shutdown's grace period).
+    pub fn interrupt_all(&self) {
+        for interrupt in self.processes.interrupts() {
+            interrupt.kill_connection();
+        }
+    }
+
+    /// The query engine's runtime: a thread that runs statements enters
+    /// it (`Handle::enter`) for as long as it runs them.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        match self.runtime.handle() {
+            Some(h) => h.clone(),
+            None => tokio::runtime::Handle::current(),
+        }
     }
 
     /// Undoes what this node's unfinished schema changes left: a change
@@ -273,12 +369,16 @@ impl Database {
 
     /// A new session for an authenticated connection.
     pub fn session(self: &Arc<Self>, identity: Identity) -> Session {
+        let interrupt = Interrupt::new();
         self.processes.connect(
             identity.connection_id,
             &identity.user,
             &identity.client_host,
+            Arc::clone(&interrupt),
         );
         Session {
+            interrupt,
+            sink: None,
             db: Arc::clone(self),
             identity,
             vars: SessionVars::default(),
@@ -307,6 +407,9 @@ pub struct Identity {
     pub client_host: String,
     /// The host part of the account that matched (`localhost`, `%`, …).
     pub account_host: String,
+    /// Whether the account administers the instance: it may `KILL` any
+    /// connection (others only their own).
+    pub admin: bool,
 }
 
 /// A note attached to the last statement (`SHOW WARNINGS`).
@@ -386,6 +489,12 @@ pub struct Session {
     pub(crate) row_count: i64,
     /// `FOUND_ROWS()`: the rows the last statement returning rows returned.
     pub(crate) found_rows: u64,
+    /// What stops the running statement (`KILL`, the client gone, a time
+    /// limit, shutdown).
+    interrupt: Arc<Interrupt>,
+    /// Where query results stream to, if anywhere (else they come back
+    /// whole).
+    pub(crate) sink: Option<Box<dyn RowSink>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -416,14 +525,16 @@ impl Drop for Session {
 
 impl Session {
     /// Executes one statement of text protocol. Storage and the query
-    /// engine block: the statement runs on this worker thread with the
-    /// runtime told so (`block_in_place`), so a multi-threaded runtime is
-    /// required.
-    pub async fn execute(&mut self, sql: &str) -> Result<Output> {
+    /// engine block: the caller's thread runs the statement (the query
+    /// engine's work also on the runtime it entered, see
+    /// [`Database::runtime`]). Query results go to the sink, if the session
+    /// has one.
+    pub fn execute(&mut self, sql: &str) -> Result<Output> {
         self.db
             .processes
             .begin(self.identity.connection_id, self.current_db.as_deref(), sql);
-        let result = tokio::task::block_in_place(|| match show_index_target(sql) {
+        let _running = self.start_statement();
+        let result = match show_index_target(sql) {
             Some(table) => {
                 self.warnings.clear();
                 self.show_index(&table)
@@ -484,7 +595,7 @@ impl Session {
             None if let Some(exprs) = do_expressions(sql) => {
                 let select = format!("SELECT {exprs}");
                 parse_one(&select)
-                    .and_then(|stmt| self.run(&select, &stmt, &[]))
+                    .and_then(|stmt| self.without_sink(|s| s.run(&select, &stmt, &[])))
                     .map(|_| {
                         Output::Ok(OkStatus {
                             affected_rows: 0,
@@ -494,8 +605,75 @@ impl Session {
                     })
             }
             None => parse_one(sql).and_then(|stmt| self.run(sql, &stmt, &[])),
-        });
+        };
         self.finish(result)
+    }
+
+    /// `KILL [CONNECTION | QUERY] id`: a user may stop their own
+    /// connections' statements, an administrator anyone's. The target's
+    /// statement stops where it next looks (between batches, scan chunks,
+    /// in a wait); a killed connection closes after it.
+    fn kill(&mut self, modifier: Option<ast::KillType>, id: u64) -> Result<Output> {
+        let target = u32::try_from(id)
+            .ok()
+            .and_then(|id| self.db.processes.target(id));
+        let Some((user, interrupt)) = target else {
+            return Err(Error::UnknownThread(id));
+        };
+        if user != self.identity.user && !self.identity.admin {
+            return Err(Error::NotThreadOwner(id));
+        }
+        match modifier {
+            Some(ast::KillType::Query) => interrupt.kill_query(),
+            Some(ast::KillType::Mutation) => return Err(Error::not_supported("KILL MUTATION")),
+            Some(ast::KillType::Connection) | None => interrupt.kill_connection(),
+        }
+        Ok(Output::ok())
+    }
+
+    /// The instance the session belongs to.
+    pub fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// The signal that stops this session's running statement.
+    pub fn interrupt(&self) -> Arc<Interrupt> {
+        Arc::clone(&self.interrupt)
+    }
+
+    /// Streams query results to `sink` from now on.
+    pub fn set_sink(&mut self, sink: Box<dyn RowSink>) {
+        self.sink = Some(sink);
+    }
+
+    /// Runs `f` with the results it makes coming back whole (a statement
+    /// inside another one).
+    pub(crate) fn without_sink<T>(&mut self, f: impl FnOnce(&mut Session) -> T) -> T {
+        let sink = self.sink.take();
+        let out = f(self);
+        self.sink = sink;
+        out
+    }
+
+    /// A statement starts: a `KILL QUERY` of before is forgotten, and the
+    /// statement's bounds hold on this thread until the guard drops.
+    fn start_statement(&self) -> Running {
+        self.interrupt.start(None);
+        let mem_quota = self
+            .vars
+            .get(&self.db.globals, "duet_mem_quota_query", None)
+            .ok()
+            .and_then(|v| match v {
+                Value::Int(n) => usize::try_from(n).ok(),
+                Value::UInt(n) => usize::try_from(n).ok(),
+                _ => None,
+            })
+            .unwrap_or(usize::MAX);
+        Running::enter(Bounds {
+            interrupt: Arc::clone(&self.interrupt),
+            mem_quota,
+            spill: self.db.spill.clone(),
+        })
     }
 
     /// `SHOW GRANTS`: every account may do everything (Duet has no
@@ -526,7 +704,8 @@ impl Session {
     }
 
     /// Parses and keeps a statement for later execution with parameters.
-    pub async fn prepare(&mut self, sql: &str) -> Result<StatementMeta> {
+    pub fn prepare(&mut self, sql: &str) -> Result<StatementMeta> {
+        let _running = self.start_statement();
         let mut statement = parse_one(sql)?;
         let params = number_placeholders(&mut statement);
         let params_u16 = u16::try_from(params).map_err(|_| Error::Parse {
@@ -534,9 +713,7 @@ impl Session {
         })?;
         // Clients (libmysqlclient) need a query's result columns now.
         let columns = match &statement {
-            Statement::Query(q) if !is_dual(q) => {
-                tokio::task::block_in_place(|| self.describe_query(sql, q, params))?
-            }
+            Statement::Query(q) if !is_dual(q) => self.describe_query(sql, q, params)?,
             _ => Vec::new(),
         };
         let id = self.next_statement_id;
@@ -559,7 +736,7 @@ impl Session {
     }
 
     /// Executes a prepared statement with one value per parameter marker.
-    pub async fn execute_prepared(&mut self, id: u32, params: &[Value]) -> Result<Output> {
+    pub fn execute_prepared(&mut self, id: u32, params: &[Value]) -> Result<Output> {
         let prepared = self.prepared.get(&id).ok_or(Error::UnknownStatement {
             id,
             command: "mysqld_stmt_execute",
@@ -574,7 +751,10 @@ impl Session {
             &sql,
         );
         self.executing = Some(id);
-        let result = tokio::task::block_in_place(|| self.run(&sql, &statement, params));
+        let result = {
+            let _running = self.start_statement();
+            self.run(&sql, &statement, params)
+        };
         self.executing = None;
         self.finish(result)
     }
@@ -649,12 +829,10 @@ impl Session {
     /// `COM_INIT_DB` and `USE db`.
     pub fn use_database(&mut self, name: &str) -> Result<()> {
         let known = is_builtin_database(name)
-            || tokio::task::block_in_place(|| {
-                self.with_txn(|s, txn| {
-                    Ok(s.catalog(crate::exec::lock(txn).as_ref())?
-                        .database(name)
-                        .is_some())
-                })
+            || self.with_txn(|s, txn| {
+                Ok(s.catalog(crate::exec::lock(txn).as_ref())?
+                    .database(name)
+                    .is_some())
             })?;
         if !known {
             return Err(Error::UnknownDatabase(name.to_string()));
@@ -666,11 +844,9 @@ impl Session {
     /// `COM_FIELD_LIST`: the columns of a table in the current database.
     pub fn field_list(&mut self, table: &str) -> Result<Vec<Column>> {
         let database = self.current_db.clone().ok_or(Error::NoDatabaseSelected)?;
-        let info = tokio::task::block_in_place(|| {
-            self.with_txn(|s, txn| {
-                let catalog = s.catalog(crate::exec::lock(txn).as_ref())?;
-                Ok(catalog.table(&database, table).cloned())
-            })
+        let info = self.with_txn(|s, txn| {
+            let catalog = s.catalog(crate::exec::lock(txn).as_ref())?;
+            Ok(catalog.table(&database, table).cloned())
         })?;
         let info = info.ok_or_else(|| Error::NoSuchTable {
             database: database.clone(),
@@ -696,7 +872,7 @@ impl Session {
     pub fn reset(&mut self) {
         self.vars.reset();
         self.user_vars.clear();
-        let _ = tokio::task::block_in_place(|| self.rollback());
+        let _ = self.rollback();
         self.warnings.clear();
         self.prepared.clear();
         self.last_insert_id = 0;
@@ -730,15 +906,33 @@ impl Session {
         self.current_db.as_deref()
     }
 
-    /// Records an error as the statement's diagnostics, as MySQL does.
+    /// Records an error as the statement's diagnostics, as MySQL does; a
+    /// result built whole goes to the sink, if the session has one.
     fn finish(&mut self, result: Result<Output>) -> Result<Output> {
         self.db
             .processes
             .end(self.identity.connection_id, self.current_db.as_deref());
+        let result = match result {
+            Ok(Output::Rows(rs)) if self.sink.is_some() => self.send_rows(|sink| {
+                sink.columns(&rs.columns)?;
+                let rows = rs.rows.len() as u64;
+                let mut rest = rs.rows;
+                while !rest.is_empty() {
+                    let tail = rest.split_off(rest.len().min(1024));
+                    sink.rows(std::mem::replace(&mut rest, tail))?;
+                }
+                Ok(rows)
+            }),
+            other => other,
+        };
         match &result {
             Ok(Output::Rows(rows)) => {
                 self.row_count = -1;
                 self.found_rows = rows.rows.len() as u64;
+            }
+            Ok(Output::Streamed { rows }) => {
+                self.row_count = -1;
+                self.found_rows = *rows;
             }
             Ok(Output::Ok(status)) => {
                 self.row_count = i64::try_from(status.affected_rows).unwrap_or(i64::MAX);
@@ -778,6 +972,7 @@ impl Session {
             Statement::ShowDatabases { .. } => self.show_databases(),
             Statement::ShowStatus { filter, .. } => self.show_status(filter.as_ref(), params),
             Statement::ShowProcessList { full } => Ok(self.show_processlist(*full)),
+            Statement::Kill { modifier, id } => self.kill(*modifier, *id),
             Statement::ShowCharset(c) => self.show_table(
                 &["Charset", "Description", "Default collation", "Maxlen"],
                 CHARSETS,
@@ -848,6 +1043,10 @@ impl Session {
     }
 
     fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
+        if let Some(ms) = self.execution_time_limit(q) {
+            self.interrupt
+                .set_deadline(std::time::Instant::now() + std::time::Duration::from_millis(ms));
+        }
         if let SetExpr::Select(select) = q.body.as_ref()
             && let Some(into) = &select.into
         {
@@ -871,6 +1070,27 @@ impl Session {
         }
     }
 
+    /// How long a `SELECT` may run, in milliseconds: its
+    /// `MAX_EXECUTION_TIME(n)` hint, else `max_execution_time`; `None` for
+    /// no limit (0).
+    fn execution_time_limit(&self, q: &ast::Query) -> Option<u64> {
+        let hinted = match q.body.as_ref() {
+            SetExpr::Select(select) => select
+                .optimizer_hints
+                .iter()
+                .find_map(|h| max_execution_time_hint(&h.text)),
+            _ => None,
+        };
+        let ms = hinted.or_else(|| {
+            match self.vars.get(&self.db.globals, "max_execution_time", None) {
+                Ok(Value::Int(n)) => u64::try_from(n).ok(),
+                Ok(Value::UInt(n)) => Some(n),
+                _ => None,
+            }
+        })?;
+        (ms > 0).then_some(ms)
+    }
+
     /// `SELECT … INTO @var`: the one row's values into user variables; no
     /// row leaves them as they were (warning 1329), several are error 1172.
     fn select_into(
@@ -890,7 +1110,7 @@ impl Session {
         if let SetExpr::Select(select) = plain.body.as_mut() {
             select.into = None;
         }
-        let Output::Rows(rs) = self.select(sql, &plain, params)? else {
+        let Output::Rows(rs) = self.without_sink(|s| s.select(sql, &plain, params))? else {
             return Err(Error::Internal("a SELECT without rows".into()));
         };
         if rs.columns.len() != 1 {
@@ -1355,8 +1575,9 @@ impl Env for Ctx<'_> {
                 };
                 locks
                     .get(me, &lock, timeout)
-                    .map(flag)
                     .map_err(|_| Error::UserLockDeadlock)
+                    // A wait cut short by a stop reports why.
+                    .and_then(|got| crate::interrupt::check_current().map(|()| flag(got)))
             }
             "RELEASE_LOCK" => Ok(lock_name(&args[0])
                 .and_then(|lock| locks.release(me, &lock))
@@ -1381,7 +1602,15 @@ impl Env for Ctx<'_> {
     }
 }
 
-/// Parses exactly one statement, with MySQL's message for a syntax error.
+/// The `n` of a `MAX_EXECUTION_TIME(n)` hint in a hint comment's text.
+fn max_execution_time_hint(text: &str) -> Option<u64> {
+    let upper = text.to_ascii_uppercase();
+    let at = upper.find("MAX_EXECUTION_TIME")?;
+    let rest = upper[at + "MAX_EXECUTION_TIME".len()..].trim_start();
+    let inner = rest.strip_prefix('(')?;
+    inner[..inner.find(')')?].trim().parse().ok()
+}
+
 /// `SHOW CHARACTER SET` rows: the character sets Duet accepts.
 const CHARSETS: &[&[&str]] = &[
     &["ascii", "US ASCII", "ascii_general_ci", "1"],
@@ -1430,26 +1659,39 @@ const UNSUPPORTED_KINDS: &[&str] = &[
     "HANDLER",
 ];
 
+/// Parses exactly one statement, with MySQL's message for a syntax error;
+/// one that nests too deep is refused (see [`crate::nesting`]).
 pub(crate) fn parse_one(sql: &str) -> Result<Statement> {
+    crate::nesting::scan(sql)?;
     let shared = share_mode(sql);
     let sql = shared.as_deref().unwrap_or(sql);
-    let mut statements = Parser::parse_sql(&MySql, sql).map_err(|e| {
-        let kind = statement_kind(sql);
-        if UNSUPPORTED_KINDS
-            .iter()
-            .any(|k| kind == *k || kind.split(' ').next() == Some(*k))
-        {
-            Error::not_supported(kind)
-        } else {
-            syntax_error(sql, &e.to_string())
-        }
-    })?;
+    let mut statements = Parser::new(&MySql)
+        .with_recursion_limit(crate::nesting::PARSER_RECURSION)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| {
+            let kind = statement_kind(sql);
+            if UNSUPPORTED_KINDS
+                .iter()
+                .any(|k| kind == *k || kind.split(' ').next() == Some(*k))
+            {
+                Error::not_supported(kind)
+            } else {
+                syntax_error(sql, &e.to_string())
+            }
+        })?;
     match statements.len() {
         0 => Err(Error::EmptyQuery),
-        1 => Ok(statements.remove(0)),
-        _ => Err(Error::Parse {
-            message: "multiple statements in one query need CLIENT_MULTI_STATEMENTS, which Duet does not offer".into(),
-        }),
+        1 => crate::nesting::check(statements.remove(0)),
+        _ => {
+            // Taken apart one by one, however deep.
+            for statement in statements {
+                let _ = crate::nesting::check(statement);
+            }
+            Err(Error::Parse {
+                message: "multiple statements in one query need CLIENT_MULTI_STATEMENTS, which Duet does not offer".into(),
+            })
+        }
     }
 }
 

@@ -317,6 +317,11 @@ pub fn for_each_row_page(
     }
 }
 
+/// Rows read from storage at once: between two reads, the statement may
+/// be stopped.
+const SCAN_PAGE: usize = 4096;
+
+/// The rows of `[start, end)`, at most `limit`, read a page at a time.
 fn scan_key_range(
     txn: &dyn KvTxn,
     table: &TableInfo,
@@ -324,14 +329,25 @@ fn scan_key_range(
     end: &[u8],
     limit: usize,
 ) -> Result<Vec<(Vec<u8>, Row)>> {
-    txn.scan(start, end, limit)
-        .map_err(storage)?
-        .into_iter()
-        .map(|(k, v)| {
+    let mut rows: Vec<(Vec<u8>, Row)> = Vec::new();
+    let mut from = start.to_vec();
+    loop {
+        crate::interrupt::check_current()?;
+        let want = SCAN_PAGE.min(limit - rows.len());
+        let page = txn.scan(&from, end, want).map_err(storage)?;
+        let full = page.len() == want;
+        for (k, v) in page {
             let row = decode_value(table, &v)?;
-            Ok((k, row))
-        })
-        .collect()
+            rows.push((k, row));
+        }
+        match rows.last() {
+            Some((last, _)) if full && rows.len() < limit => {
+                from = last.clone();
+                from.push(0);
+            }
+            _ => return Ok(rows),
+        }
+    }
 }
 
 /// The rows whose entries in `index` start with one of `prefixes` (values

@@ -22,6 +22,10 @@ struct Inner {
     waiting: HashMap<u32, String>,
 }
 
+/// The longest a waiter sleeps before it looks at its statement's stop
+/// signal again.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
 /// Waiting would close a cycle of connections waiting for each other.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Deadlock;
@@ -59,10 +63,15 @@ impl UserLocks {
             if inner.leads_to(owner, connection) {
                 break Err(Deadlock);
             }
+            // A statement stopped meanwhile stops waiting (its caller
+            // reports why).
+            if crate::interrupt::check_current().is_err() {
+                break Ok(false);
+            }
             let wait = match deadline {
-                None => Duration::from_secs(1),
+                None => WAIT_SLICE,
                 Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
+                    Some(left) if !left.is_zero() => left.min(WAIT_SLICE),
                     _ => break Ok(false),
                 },
             };

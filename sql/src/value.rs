@@ -227,13 +227,47 @@ pub struct OkStatus {
 /// The outcome of one statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
+    /// A result built whole (statements that read no table, `SHOW`, point
+    /// gets, and every result when the session has no [`RowSink`]).
     Rows(ResultSet),
     Ok(OkStatus),
+    /// A result sent to the session's [`RowSink`] as it was made: this
+    /// many rows.
+    Streamed {
+        rows: u64,
+    },
 }
 
 impl Output {
     pub(crate) fn ok() -> Self {
         Output::Ok(OkStatus::default())
+    }
+}
+
+/// Where a session sends the rows of a query as the query engine makes
+/// them: to the client, in bounded batches. A sink that blocks holds the
+/// query back (a slow client slows its query, it does not grow the
+/// server's memory); one that fails (the client is gone) stops it.
+pub trait RowSink: Send {
+    /// The result's columns, once, before its rows.
+    fn columns(&mut self, columns: &[Column]) -> crate::Result<()>;
+    /// The next rows of the result, in order.
+    fn rows(&mut self, rows: Vec<Vec<Value>>) -> crate::Result<()>;
+}
+
+/// A sink that keeps what it is sent: a whole result.
+#[derive(Debug, Default)]
+pub(crate) struct Collect(pub ResultSet);
+
+impl RowSink for Collect {
+    fn columns(&mut self, columns: &[Column]) -> crate::Result<()> {
+        self.0.columns = columns.to_vec();
+        Ok(())
+    }
+
+    fn rows(&mut self, mut rows: Vec<Vec<Value>>) -> crate::Result<()> {
+        self.0.rows.append(&mut rows);
+        Ok(())
     }
 }
 

@@ -198,6 +198,18 @@ static DEFS: &[Def] = &[
         Scope::Both,
         "row,columnar",
     ),
+    // The memory one query may take, in bytes, before its sorts,
+    // aggregates and joins spill to disk or, where they cannot, the query
+    // fails with 8175 (TiDB's `tidb_mem_quota_query`).
+    def(
+        "duet_mem_quota_query",
+        Kind::Int {
+            min: 1 << 20,
+            max: i64::MAX as u64,
+        },
+        Scope::Both,
+        "1073741824",
+    ),
     def("foreign_key_checks", Kind::Bool, Scope::Both, "ON"),
     def("group_concat_max_len", U64, Scope::Both, "1024"),
     fixed("have_ssl", Kind::Str, "DISABLED"),
