@@ -27,8 +27,22 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest packet accepted from a client, in bytes (MySQL's `max_allowed_packet`).
     pub max_allowed_packet: usize,
-    /// How long shutdown waits for in-flight statements before aborting them.
+    /// How long shutdown waits for in-flight statements before stopping them.
     pub shutdown_timeout_secs: u64,
+    /// A client must log in within this many seconds of connecting
+    /// (MySQL's `connect_timeout`); until it does it holds no session slot.
+    pub connect_timeout_secs: u64,
+    /// After this many failed logins in a row from one address, each
+    /// further attempt from it waits before its answer (0: never).
+    pub failed_login_threshold: u32,
+    /// … `failed_login_delay_ms` for the first, one more for each after …
+    pub failed_login_delay_ms: u64,
+    /// … up to this long.
+    pub failed_login_max_delay_ms: u64,
+    /// Threads of the query engine's runtime, where the parts of analytic
+    /// queries run (0: one per core). Statements themselves run on a
+    /// thread per connection.
+    pub query_threads: usize,
     /// Log filter in `tracing` syntax, e.g. `info` or `duet_server=debug,info`.
     pub log: String,
     /// Accounts that may log in.
@@ -85,6 +99,18 @@ pub struct User {
     /// only), `%` (anywhere) or one IP address.
     #[serde(default = "default_host")]
     pub host: String,
+    /// Whether the account administers the instance: it may `KILL` any
+    /// connection and take the one connection kept beyond
+    /// `max_connections`. Unset: only `root` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+}
+
+impl User {
+    /// Whether the account administers the instance (see `admin`).
+    pub fn is_admin(&self) -> bool {
+        self.admin.unwrap_or(self.name == "root")
+    }
 }
 
 fn default_host() -> String {
@@ -100,6 +126,11 @@ impl Default for Config {
             max_connections: 1000,
             max_allowed_packet: 64 << 20,
             shutdown_timeout_secs: 10,
+            connect_timeout_secs: 10,
+            failed_login_threshold: 3,
+            failed_login_delay_ms: 1000,
+            failed_login_max_delay_ms: 30_000,
+            query_threads: 0,
             log: "info".into(),
             node_id: 1,
             raft_addr: "127.0.0.1:20160".into(),
@@ -119,6 +150,7 @@ impl Default for Config {
                 name: "root".into(),
                 password: String::new(),
                 host: default_host(),
+                admin: None,
             }],
         }
     }
@@ -132,6 +164,11 @@ const ENV_KEYS: &[&str] = &[
     "max_connections",
     "max_allowed_packet",
     "shutdown_timeout_secs",
+    "connect_timeout_secs",
+    "failed_login_threshold",
+    "failed_login_delay_ms",
+    "failed_login_max_delay_ms",
+    "query_threads",
     "log",
     "node_id",
     "raft_addr",
@@ -196,6 +233,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return bad("max_connections must be at least 1".into());
+        }
+        if self.connect_timeout_secs == 0 {
+            return bad("connect_timeout_secs must be at least 1".into());
         }
         if !(1024..=1 << 30).contains(&self.max_allowed_packet) {
             return bad("max_allowed_packet must be between 1024 and 1073741824".into());

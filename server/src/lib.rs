@@ -57,6 +57,7 @@ impl Server {
             data_dir: config.data_dir.display().to_string(),
             columnar: node.columnar.clone(),
             node_id: config.node_id,
+            query_threads: config.query_threads,
         };
         // Opening reads (and on first start writes) the catalog: blocking work.
         let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;
@@ -153,6 +154,10 @@ fn local_addr(l: &TcpListener) -> Result<SocketAddr> {
     })
 }
 
+/// How long statements stopped at the end of a shutdown's grace period
+/// have to roll back before their connections are cut off.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// Serves until `shutdown`, then: stop accepting, report unhealthy, let busy
 /// connections finish their statement (closing idle ones), abort whatever is
 /// still running after `grace`, and stop the status listener.
@@ -174,6 +179,7 @@ async fn run(
         Arc::clone(&node),
         status_stop.clone(),
     ));
+    let db = Arc::clone(&shared.db);
     let mut connections = mysql::serve(mysql, shared, shutdown.clone(), shutdown.clone()).await;
     serving.store(false, Ordering::Release);
     info!(
@@ -187,9 +193,18 @@ async fn run(
     if drained.is_err() {
         warn!(
             open = connections.len(),
-            "shutdown grace period over: aborting connections"
+            "shutdown grace period over: stopping the statements still running"
         );
-        connections.shutdown().await;
+        // Each stops where it next looks, rolls back and closes its
+        // connection; one that does not within a moment is cut off.
+        db.interrupt_all();
+        let stopped = tokio::time::timeout(STOP_WAIT, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if stopped.is_err() {
+            connections.shutdown().await;
+        }
     }
     let stopping = Arc::clone(&node);
     if let Err(e) = tokio::task::spawn_blocking(move || stopping.stop()).await {

@@ -1,9 +1,71 @@
-//! Login: which configured account a client matches, and the
-//! `mysql_native_password` check of its scrambled password.
+//! Login: which configured account a client matches, the
+//! `mysql_native_password` check of its scrambled password, and the delay
+//! that slows an address guessing passwords (MySQL's connection control).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::config::User;
+
+/// Failed logins by client address. From the `threshold`-th failure in a
+/// row on, every login attempt from the address waits before its answer,
+/// one `step` longer each time, up to `max`; a successful login forgets the
+/// address's failures.
+#[derive(Debug)]
+pub struct FailedLogins {
+    by_address: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    threshold: u32,
+    step: Duration,
+    max: Duration,
+}
+
+/// Addresses remembered at most; past it, those quiet for an hour go.
+const REMEMBERED: usize = 10_000;
+
+impl FailedLogins {
+    pub fn new(threshold: u32, step: Duration, max: Duration) -> Self {
+        FailedLogins {
+            by_address: Mutex::default(),
+            threshold,
+            step,
+            max,
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (u32, Instant)>> {
+        self.by_address.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long a login attempt from `ip` waits before it is answered.
+    pub fn delay(&self, ip: IpAddr) -> Duration {
+        let failures = self.failures().get(&ip).map_or(0, |(n, _)| *n);
+        if self.threshold == 0 || failures < self.threshold {
+            return Duration::ZERO;
+        }
+        self.step
+            .saturating_mul(failures - self.threshold + 1)
+            .min(self.max)
+    }
+
+    /// Records a failed login from `ip`; its failures in a row.
+    pub fn failed(&self, ip: IpAddr) -> u32 {
+        let mut map = self.failures();
+        if map.len() >= REMEMBERED {
+            map.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(3600));
+        }
+        let entry = map.entry(ip).or_insert((0, Instant::now()));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = Instant::now();
+        entry.0
+    }
+
+    /// A login from `ip` succeeded.
+    pub fn succeeded(&self, ip: IpAddr) {
+        self.failures().remove(&ip);
+    }
+}
 
 /// The account `user` may use from `client`: an exact host before `localhost`
 /// before `%`, as MySQL prefers the most specific match.
@@ -67,7 +129,27 @@ mod tests {
             name: name.into(),
             password: String::new(),
             host: host.into(),
+            admin: None,
         }
+    }
+
+    #[test]
+    fn failed_logins_delay_their_address_more_each_time_until_one_succeeds() {
+        let logins = FailedLogins::new(3, Duration::from_secs(1), Duration::from_secs(2));
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for n in 1..=2 {
+            assert_eq!(logins.failed(a), n);
+            assert_eq!(logins.delay(a), Duration::ZERO);
+        }
+        logins.failed(a);
+        assert_eq!(logins.delay(a), Duration::from_secs(1));
+        logins.failed(a);
+        assert_eq!(logins.delay(a), Duration::from_secs(2));
+        logins.failed(a);
+        assert_eq!(logins.delay(a), Duration::from_secs(2), "capped");
+        assert_eq!(logins.delay(b), Duration::ZERO, "another address");
+        logins.succeeded(a);
+        assert_eq!(logins.delay(a), Duration::ZERO);
     }
 
     #[test]
