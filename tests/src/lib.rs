@@ -75,6 +75,7 @@ pub fn user(name: &str, password: &str, host: &str) -> User {
         name: name.into(),
         password: password.into(),
         host: host.into(),
+        admin: None,
     }
 }
 

@@ -264,3 +264,118 @@ async fn random_and_mutated_sql_never_breaks_a_connection() {
     eprintln!("fuzz: {count} statements (seed {seed}): {ok} answered, {errors} MySQL errors");
     assert!(ok > 0 && errors > 0, "the mix exercises both outcomes");
 }
+
+/// A random expression over `t`'s columns nested about `depth` deep: chains
+/// of one operator (as long as `depth`), nests of functions, parentheses and
+/// subqueries, `IN` and `OR` lists.
+fn deep_expr(rng: &mut StdRng, depth: usize) -> String {
+    const OPS: &[&str] = &[
+        "+", "-", "*", "DIV", "%", "^", "&", "|", "<<", "AND", "OR", "XOR", "=", "<",
+    ];
+    if depth <= 1 {
+        return ["a", "b", "1", "NULL", "'x'", "0.5"][rng.random_range(0..6)].to_string();
+    }
+    match rng.random_range(0..8) {
+        // A chain of one operator, its operands shallow.
+        0 | 1 => {
+            let op = OPS[rng.random_range(0..OPS.len())];
+            let terms: Vec<String> = (0..depth).map(|_| deep_expr(rng, 1)).collect();
+            terms.join(&format!(" {op} "))
+        }
+        2 => format!("({})", deep_expr(rng, depth - 1)),
+        3 => format!("abs({})", deep_expr(rng, depth - 1)),
+        4 => format!("(SELECT {} FROM u LIMIT 1)", deep_expr(rng, depth - 1)),
+        5 => {
+            let items: Vec<String> = (0..depth).map(|i| i.to_string()).collect();
+            format!("a IN ({})", items.join(", "))
+        }
+        6 => {
+            let items: Vec<String> = (0..depth).map(|i| format!("b = {i}")).collect();
+            items.join(" OR ")
+        }
+        _ => format!("NOT {}", deep_expr(rng, depth / 2)),
+    }
+}
+
+/// Deep and wide statements, around and far past the nesting limits:
+/// long operator chains, `UNION` chains, nested subqueries and
+/// parentheses, long `IN` and `OR` lists. Each is answered or refused with
+/// a MySQL error (1436, 1473, 1064…), the connection stays usable, and the
+/// server serves another connection meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_and_wide_statements_never_break_a_connection() {
+    let count: usize = std::env::var("DUET_FUZZ_DEEP_STATEMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let seed: u64 = std::env::var("DUET_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0xdee9);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let t = TestServer::start().await;
+    let mut c = t.connect().await;
+    let mut bystander = t.connect().await;
+    for setup in [
+        "CREATE DATABASE deep",
+        "USE deep",
+        "CREATE TABLE t (a INT PRIMARY KEY, b INT)",
+        "CREATE TABLE u (a INT PRIMARY KEY, b INT)",
+        "INSERT INTO t VALUES (1, 1), (2, NULL), (3, 3)",
+        "INSERT INTO u VALUES (1, 2)",
+    ] {
+        c.query_drop(setup).await.unwrap();
+    }
+    let (mut ok, mut refused) = (0usize, 0usize);
+    for n in 0..count {
+        // Depths around the limits and far past them.
+        let depth = [3, 30, 300, 900, 1500, 5000, 20_000][rng.random_range(0..7)];
+        let sql = match rng.random_range(0..5) {
+            0 => format!("SELECT {} FROM t", deep_expr(&mut rng, depth)),
+            1 => format!("SELECT a FROM t WHERE {}", deep_expr(&mut rng, depth)),
+            2 => {
+                let branch = "SELECT a FROM t";
+                vec![branch; depth.min(5000)].join(" UNION ALL ")
+            }
+            3 => format!(
+                "SELECT {}a{} FROM t",
+                "(".repeat(depth.min(400)),
+                ")".repeat(depth.min(400))
+            ),
+            _ => format!(
+                "SELECT {}1{}",
+                "(SELECT ".repeat(depth.min(40)),
+                ")".repeat(depth.min(40))
+            ),
+        };
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            c.query_iter(sql.as_str()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("seed {seed}, statement {n} hung: {}", &sql[..80]));
+        match outcome {
+            Ok(mut result) => {
+                result
+                    .for_each(|_| {})
+                    .await
+                    .unwrap_or_else(|e| panic!("seed {seed}, statement {n}: rows broke: {e}"));
+                ok += 1;
+            }
+            Err(mysql_async::Error::Server(e)) => {
+                assert!(e.code >= 1000, "seed {seed}: odd code {}", e.code);
+                refused += 1;
+            }
+            Err(other) => panic!(
+                "seed {seed}, statement {n}: the connection broke: {other}: {}",
+                &sql[..sql.len().min(80)]
+            ),
+        }
+        let one: Option<i64> = bystander.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1), "another connection is still served");
+    }
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    eprintln!("deep fuzz: {count} statements (seed {seed}): {ok} answered, {refused} refused");
+    assert!(ok > 0 && refused > 0, "the mix exercises both outcomes");
+}

@@ -9,6 +9,7 @@ mod crash;
 mod fuzz;
 mod grammar;
 mod lifecycle;
+mod limits;
 mod protocol;
 mod raft_store;
 mod raw;

@@ -270,9 +270,19 @@ async fn database_named_at_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_refuses_the_extra_client_only() {
-    let t = TestServer::start_with(|c| c.max_connections = 2).await;
+    let t = TestServer::start_with(|c| {
+        c.max_connections = 2;
+        c.users.push(duet_tests::user("app", "", "localhost"));
+    })
+    .await;
     let mut a = t.connect().await;
     let _b = t.connect().await;
+    let err = mysql_async::Conn::from_url(t.url("app", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), 1040);
+    // An administrator has one slot more, and no other.
+    let _admin = t.connect().await;
     let err = mysql_async::Conn::from_url(t.url("root", ""))
         .await
         .unwrap_err();
