@@ -264,6 +264,69 @@ impl datafusion::logical_expr::ScalarUDFImpl for Sleep {
     }
 }
 
+/// `duet_alive()`: true while the statement may go on, its stop error once
+/// it must not. Bound to one statement's signal; the query engine's joins
+/// evaluate it with each chunk of pairs they form (see `query::execute`).
+#[derive(Debug)]
+pub(crate) struct Alive {
+    interrupt: Arc<Interrupt>,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl Alive {
+    pub(crate) fn udf(interrupt: Arc<Interrupt>) -> Arc<datafusion::logical_expr::ScalarUDF> {
+        Arc::new(datafusion::logical_expr::ScalarUDF::from(Alive {
+            interrupt,
+            signature: datafusion::logical_expr::Signature::nullary(
+                datafusion::logical_expr::Volatility::Volatile,
+            ),
+        }))
+    }
+}
+
+impl PartialEq for Alive {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.interrupt, &other.interrupt)
+    }
+}
+
+impl Eq for Alive {}
+
+impl std::hash::Hash for Alive {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.interrupt).hash(state);
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for Alive {
+    fn name(&self) -> &str {
+        "duet_alive"
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        _: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        self.interrupt
+            .check()
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        Ok(datafusion::logical_expr::ColumnarValue::Scalar(
+            datafusion::scalar::ScalarValue::Boolean(Some(true)),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,11 +180,20 @@ fn execute(
         .config()
         .get_extension::<Scope>()
         .and_then(|s| s.bounds.as_ref().map(|b| Arc::clone(&b.interrupt)));
-    let (schema, mut batches) = block_on(async {
-        let frame = ctx.execute_logical_plan(plan).await?;
-        // The schema comes from the plan: an empty result still has columns.
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        Ok::<_, DataFusionError>((schema, frame.execute_stream().await?))
+    // The schema comes from the plan: an empty result still has columns.
+    let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    let mut batches = block_on(async {
+        let state = ctx.state();
+        let optimized = state.optimize(&plan)?;
+        let optimized = match &interrupt {
+            Some(i) => watch_joins(optimized, i)?,
+            None => optimized,
+        };
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&optimized, &state)
+            .await?;
+        datafusion::physical_plan::execute_stream(physical, ctx.task_ctx())
     })
     .map_err(|e| query_error(e, current_db))?;
     sink.columns(&columns(&schema, names))?;
@@ -211,6 +220,32 @@ fn execute(
             sink.rows(batch_rows(&part)?)?;
         }
     }
+}
+
+/// Every join that filters the pairs it forms checks, with each chunk of
+/// pairs, that its statement may go on: a join whose filter matches
+/// nothing forms pairs without ever handing a batch back, so dropping the
+/// query's stream would not stop it. Added to the optimized plan, where no
+/// rule moves it out of the join.
+fn watch_joins(
+    plan: LogicalPlan,
+    interrupt: &Arc<crate::interrupt::Interrupt>,
+) -> datafusion::error::Result<LogicalPlan> {
+    use datafusion::common::tree_node::Transformed;
+    let alive = crate::interrupt::Alive::udf(Arc::clone(interrupt));
+    plan.transform_up_with_subqueries(|p| match p {
+        LogicalPlan::Join(mut join) if join.filter.is_some() => {
+            let check =
+                DfExpr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    Arc::clone(&alive),
+                    Vec::new(),
+                ));
+            join.filter = join.filter.map(|f| check.and(f));
+            Ok(Transformed::yes(LogicalPlan::Join(join)))
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
 }
 
 /// A prepared query's logical plan, made once with its parameter markers
