@@ -12,18 +12,7 @@ use duet_tests::{TestServer, user};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use crate::sql::rows;
-
-fn code(e: mysql_async::Error) -> u16 {
-    match e {
-        mysql_async::Error::Server(s) => s.code,
-        other => panic!("expected a server error, got {other}"),
-    }
-}
-
-async fn err(c: &mut Conn, sql: &str) -> u16 {
-    code(c.query_drop(sql).await.expect_err(sql))
-}
+use crate::sql::{code, err, rows};
 
 async fn one(c: &mut Conn, sql: &str) -> i64 {
     c.query_first::<i64, _>(sql)

@@ -6,14 +6,14 @@ use duet_tests::TestServer;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 
-fn code(e: mysql_async::Error) -> u16 {
+pub(crate) fn code(e: mysql_async::Error) -> u16 {
     match e {
         mysql_async::Error::Server(s) => s.code,
         other => panic!("expected a server error, got {other}"),
     }
 }
 
-async fn err(c: &mut Conn, sql: &str) -> u16 {
+pub(crate) async fn err(c: &mut Conn, sql: &str) -> u16 {
     code(c.query_drop(sql).await.expect_err(sql))
 }
 
