@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::collation::Collation;
 use crate::error::{Error, Result};
 use crate::kv::KvTxn;
 use crate::types::ColumnType;
@@ -107,6 +108,14 @@ pub struct ColumnInfo {
     pub auto_increment: bool,
     #[serde(default)]
     pub comment: String,
+    /// How a text column's values compare (`utf8mb4_bin` for any other
+    /// column). Its index entries hold the collation's sort keys.
+    #[serde(default, skip_serializing_if = "is_bin")]
+    pub collation: Collation,
+}
+
+fn is_bin(c: &Collation) -> bool {
+    c.is_binary()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +190,10 @@ pub struct TableInfo {
     /// starts (a change it ran died with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub altering: Option<u64>,
+    /// The collation of text columns declared without one (`CREATE TABLE
+    /// … COLLATE=…`).
+    #[serde(default, skip_serializing_if = "is_bin")]
+    pub collation: Collation,
 }
 
 fn one_replica() -> bool {

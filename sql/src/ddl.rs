@@ -15,6 +15,7 @@ use datafusion::sql::sqlparser::ast::{
 use crate::catalog::{
     Catalog, ColumnInfo, DefaultValue, HandleKind, IndexInfo, SchemaWriter, StoredValue, TableInfo,
 };
+use crate::collation::Collation;
 use crate::error::{Error, Result};
 use crate::session::Warning;
 use crate::types::{ColumnType, datum_to_value, value_text};
@@ -70,7 +71,13 @@ fn is_auto_increment(option: &ColumnOption) -> bool {
 
 /// A column of a `CREATE TABLE` or `ADD COLUMN`, and the keys it declares
 /// inline (`PRIMARY KEY`, `UNIQUE`).
-pub(crate) fn column_info(def: &ColumnDef, id: u32) -> Result<(ColumnInfo, bool, bool)> {
+/// A text column without a `COLLATE` of its own takes `collation`, the
+/// table's.
+pub(crate) fn column_info(
+    def: &ColumnDef,
+    id: u32,
+    collation: Collation,
+) -> Result<(ColumnInfo, bool, bool)> {
     let name = ident_name(&def.name);
     let ty = ColumnType::from_sql(&def.data_type).map_err(|e| match e {
         Error::TooBigLength(_, max) => Error::TooBigLength(name.clone(), max),
@@ -84,6 +91,11 @@ pub(crate) fn column_info(def: &ColumnDef, id: u32) -> Result<(ColumnInfo, bool,
         default: None,
         auto_increment: false,
         comment: String::new(),
+        collation: if ty.is_text() {
+            collation
+        } else {
+            Collation::Bin
+        },
     };
     let (mut primary, mut unique) = (false, false);
     let mut default_expr = None;
@@ -95,9 +107,14 @@ pub(crate) fn column_info(def: &ColumnDef, id: u32) -> Result<(ColumnInfo, bool,
             ColumnOption::PrimaryKey(_) => primary = true,
             ColumnOption::Unique(_) => unique = true,
             ColumnOption::Comment(c) => column.comment = c.clone(),
-            ColumnOption::CharacterSet(_)
-            | ColumnOption::Collation(_)
-            | ColumnOption::OnUpdate(_) => {}
+            ColumnOption::Collation(name) => {
+                let c = Collation::from_name(&name.to_string())?;
+                if column.ty.is_text() {
+                    column.collation = c;
+                }
+            }
+            ColumnOption::CharacterSet(name) => check_charset(&name.to_string())?,
+            ColumnOption::OnUpdate(_) => {}
             o if is_auto_increment(o) => column.auto_increment = true,
             other => return Err(Error::not_supported(format!("column option {other}"))),
         }
@@ -109,6 +126,47 @@ pub(crate) fn column_info(def: &ColumnDef, id: u32) -> Result<(ColumnInfo, bool,
         column.default = Some(default_value(&column, &e)?);
     }
     Ok((column, primary, unique))
+}
+
+/// A character set Duet can store: it keeps all text as utf8mb4, which
+/// holds every character of these.
+fn check_charset(name: &str) -> Result<()> {
+    if crate::vars::is_known_charset(name) || name.eq_ignore_ascii_case("utf8") {
+        Ok(())
+    } else {
+        Err(Error::UnknownCharset(name.to_string()))
+    }
+}
+
+/// The collation `CREATE TABLE`'s options give its text columns
+/// (`[DEFAULT] COLLATE [=] name`; `utf8mb4_bin` without one), and whether
+/// it has options Duet ignores.
+fn table_collation(options: &ast::CreateTableOptions) -> Result<(Collation, bool)> {
+    let list = match options {
+        ast::CreateTableOptions::None => return Ok((Collation::Bin, false)),
+        ast::CreateTableOptions::With(l)
+        | ast::CreateTableOptions::Options(l)
+        | ast::CreateTableOptions::Plain(l)
+        | ast::CreateTableOptions::TableProperties(l) => l,
+    };
+    let (mut collation, mut ignored) = (Collation::Bin, false);
+    for option in list {
+        let ast::SqlOption::KeyValue { key, value } = option else {
+            ignored = true;
+            continue;
+        };
+        let value = value.to_string();
+        let value = value.trim_matches(|c| c == '\'' || c == '"' || c == '`');
+        match key.value.to_ascii_uppercase().as_str() {
+            "COLLATE" | "DEFAULT COLLATE" => collation = Collation::from_name(value)?,
+            "CHARSET" | "DEFAULT CHARSET" | "CHARACTER SET" | "DEFAULT CHARACTER SET" => {
+                check_charset(value)?
+            }
+            "ENGINE" => {}
+            _ => ignored = true,
+        }
+    }
+    Ok((collation, ignored))
 }
 
 /// A `DEFAULT` converted to its column's type.
@@ -158,10 +216,11 @@ pub(crate) fn table_info(
     if create.query.is_some() || create.like.is_some() {
         return Err(Error::not_supported("CREATE TABLE … AS SELECT / LIKE"));
     }
+    let (collation, ignored_options) = table_collation(&create.table_options)?;
     let mut columns: Vec<ColumnInfo> = Vec::new();
     let mut keys: Vec<(Option<String>, Vec<KeyPart>, bool, bool)> = Vec::new();
     for (i, def) in create.columns.iter().enumerate() {
-        let (column, primary, unique) = column_info(def, i as u32 + 1)?;
+        let (column, primary, unique) = column_info(def, i as u32 + 1, collation)?;
         if columns
             .iter()
             .any(|c| c.name.eq_ignore_ascii_case(&column.name))
@@ -205,11 +264,13 @@ pub(crate) fn table_info(
             other => return Err(Error::not_supported(format!("constraint {other}"))),
         }
     }
-    if !matches!(create.table_options, ast::CreateTableOptions::None) {
+    if ignored_options {
         warnings.push(Warning {
             level: "Warning",
             code: 1478,
-            message: "Table options (ENGINE, CHARSET, …) are accepted and ignored: Duet has one storage engine and stores text as utf8mb4".into(),
+            message:
+                "Table options other than ENGINE, CHARSET and COLLATE are accepted and ignored"
+                    .into(),
         });
     }
     let mut table = TableInfo {
@@ -225,6 +286,7 @@ pub(crate) fn table_info(
         view: None,
         columnar_replica: true,
         altering: None,
+        collation,
     };
     for (name, cols, unique, primary) in keys {
         add_index(&mut table, name, &cols, unique, primary)?;
@@ -402,6 +464,10 @@ pub(crate) fn show_create(table: &TableInfo) -> String {
         .iter()
         .map(|c| {
             let mut s = format!("  `{}` {}", c.name, c.ty.sql_name());
+            if c.collation != table.collation && c.ty.is_text() {
+                s.push_str(" COLLATE ");
+                s.push_str(c.collation.name());
+            }
             if !c.nullable {
                 s.push_str(" NOT NULL");
             }
@@ -441,9 +507,10 @@ pub(crate) fn show_create(table: &TableInfo) -> String {
         });
     }
     format!(
-        "CREATE TABLE `{}` (\n{}\n) ENGINE=Duet DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        "CREATE TABLE `{}` (\n{}\n) ENGINE=Duet DEFAULT CHARSET=utf8mb4 COLLATE={}",
         table.name,
-        lines.join(",\n")
+        lines.join(",\n"),
+        table.collation.name()
     )
 }
 
@@ -565,7 +632,7 @@ pub(crate) fn describe(table: &TableInfo, full: bool) -> ResultSet {
             let mut row = vec![Value::Str(c.name.clone()), Value::Str(c.ty.sql_name())];
             if full {
                 row.push(if c.ty.is_text() {
-                    Value::Str("utf8mb4_bin".into())
+                    Value::Str(c.collation.name().into())
                 } else {
                     Value::Null
                 });
@@ -666,7 +733,8 @@ pub(crate) fn alter_table(
                     }
                     return Err(Error::DuplicateColumn(column_def.name.value.clone()));
                 }
-                let (column, primary, unique) = column_info(column_def, next.next_column_id)?;
+                let (column, primary, unique) =
+                    column_info(column_def, next.next_column_id, next.collation)?;
                 if primary || column.auto_increment {
                     return Err(Error::not_supported(
                         "ADD COLUMN with PRIMARY KEY or AUTO_INCREMENT",
@@ -895,7 +963,13 @@ fn change_column(
 ) -> Result<()> {
     let at = existing_column(table, name)?;
     let old = table.columns[at].clone();
-    let (mut column, primary, unique) = column_info(def, old.id)?;
+    let (mut column, primary, unique) = column_info(def, old.id, table.collation)?;
+    if column.collation != old.collation && table.indexes.iter().any(|i| i.columns.contains(&at)) {
+        return Err(Error::not_supported(format!(
+            "changing the collation of indexed column '{}' (its index entries hold sort keys; drop the index first)",
+            old.name
+        )));
+    }
     let keyed = table
         .indexes
         .iter()

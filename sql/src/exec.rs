@@ -684,6 +684,7 @@ impl Session {
                 view: Some(definition.clone()),
                 columnar_replica: true,
                 altering: None,
+                collation: Default::default(),
             })?;
             Ok(vec![])
         })

@@ -199,7 +199,7 @@ fn tables(catalog: &Catalog, source: &dyn RowSource) -> View {
                 Value::Null,
                 Value::Null,
                 Value::Null,
-                text("utf8mb4_bin"),
+                text(t.collation.name()),
                 Value::Null,
                 text(""),
                 text(""),

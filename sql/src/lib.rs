@@ -12,6 +12,8 @@ mod access;
 mod autoid;
 mod catalog;
 mod coerce;
+mod collate;
+mod collation;
 pub mod columnar;
 mod ddl;
 mod decorrelate;

@@ -646,10 +646,12 @@ pub(crate) fn plan(
     } else {
         order.iter().map(|(i, _)| *i).collect()
     };
-    if !compared
-        .iter()
-        .all(|&i| orderable(info.columns[columns[i].0].ty.kind))
-    {
+    // Text of a `_ci` collation sorts and deduplicates by its sort key,
+    // which the query engine applies.
+    if !compared.iter().all(|&i| {
+        let column = &info.columns[columns[i].0];
+        orderable(column.ty.kind) && column.collation.is_binary()
+    }) {
         return None;
     }
     Some(PointGet {

@@ -518,6 +518,8 @@ pub(crate) fn context(
         // MySQL's number-with-string comparisons go before type coercion.
         let mut rules = datafusion::optimizer::Analyzer::new().rules;
         rules.insert(0, Arc::new(crate::coerce::MysqlComparisons));
+        // Then text of `_ci` columns compares by its collation's sort key.
+        rules.insert(1, Arc::new(crate::collate::Collations));
         let mut state = SessionStateBuilder::new()
             .with_default_features()
             .with_analyzer_rules(rules)
@@ -528,6 +530,7 @@ pub(crate) fn context(
             .chain(crate::strfn::all())
             .chain(crate::timefn::all())
             .chain(crate::json::all())
+            .chain(crate::collation::functions())
         {
             // Registering a new name replaces nothing.
             let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
@@ -846,6 +849,12 @@ pub(crate) fn arrow_schema(t: &TableInfo, database: &str, with_handle: bool) -> 
             if c.ty.kind == crate::types::TypeKind::Json {
                 declared.insert(crate::json::JSON_META.to_string(), "1".to_string());
             }
+            if !c.collation.is_binary() {
+                declared.insert(
+                    crate::collation::COLLATION_META.to_string(),
+                    c.collation.name().to_string(),
+                );
+            }
             Field::new(c.name.to_ascii_lowercase(), c.ty.arrow(), c.nullable)
                 .with_metadata(declared)
         })
@@ -892,18 +901,42 @@ impl RowTable {
         for index in self.lookup_indexes() {
             let mut prefixes: Vec<Vec<Datum>> = vec![Vec::new()];
             let mut columns = Vec::new();
-            for &offset in &index.columns {
+            for (part, &offset) in index.columns.iter().enumerate() {
                 let column = &self.info.columns[offset];
                 let name = column.name.to_ascii_lowercase();
-                let Some(scalars) = filters.iter().find_map(|f| ranges::equal_values(f, &name))
-                else {
-                    break;
+                // Values as the index stores them: a `_ci` column's as the
+                // sort keys its filters already compare (whole values only).
+                let values = if column.collation.is_binary() {
+                    filters
+                        .iter()
+                        .find_map(|f| ranges::equal_values(f, &name))
+                        .and_then(|scalars| {
+                            scalars
+                                .iter()
+                                .map(|v| {
+                                    let d = index_datum(column, v)?;
+                                    Some(crate::table::key_part(&self.info, index, part, &d))
+                                })
+                                .collect::<Option<Vec<_>>>()
+                        })
+                } else if index.prefix(part).is_none() {
+                    filters
+                        .iter()
+                        .find_map(|f| ranges::equal_keys(f, &name))
+                        .and_then(|keys| {
+                            keys.into_iter()
+                                .map(|k| match k {
+                                    datafusion::scalar::ScalarValue::Binary(Some(b)) => {
+                                        Some(Datum::Bytes(b))
+                                    }
+                                    _ => None,
+                                })
+                                .collect::<Option<Vec<_>>>()
+                        })
+                } else {
+                    None
                 };
-                let Some(values) = scalars
-                    .iter()
-                    .map(|v| index_datum(column, v))
-                    .collect::<Option<Vec<_>>>()
-                else {
+                let Some(values) = values else {
                     break;
                 };
                 if values.is_empty() || prefixes.len() * values.len() > MAX_LOOKUP_PREFIXES {
@@ -970,6 +1003,7 @@ impl RowTable {
             index.columns.iter().any(|&offset| {
                 let name = self.info.columns[offset].name.to_ascii_lowercase();
                 ranges::equal_values(filter, &name).is_some()
+                    || ranges::equal_keys(filter, &name).is_some()
                     || ranges::handles(filter, &name).is_some()
             })
         })

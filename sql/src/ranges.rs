@@ -151,6 +151,24 @@ pub(crate) fn handles(filter: &Expr, column: &str) -> Option<HandleSet> {
 /// and the `OR` of equalities a short `IN` list is rewritten to), for an
 /// index lookup.
 pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValue>> {
+    values_of(filter, &|e| is_column(e, column))
+}
+
+/// The sort keys `filter` pins a `_ci` text column's key to:
+/// `duet_collate_key(column, …) = k`, `IN` lists and `OR`s of them (the
+/// keys of the constants, folded when the plan was simplified).
+pub(crate) fn equal_keys(filter: &Expr, column: &str) -> Option<Vec<ScalarValue>> {
+    values_of(filter, &|e| match e {
+        Expr::ScalarFunction(f) => {
+            f.name() == crate::collation::KEY_FN
+                && f.args.first().is_some_and(|a| is_column(a, column))
+        }
+        _ => false,
+    })
+}
+
+/// The constants `filter` says an expression `pinned` accepts equals.
+fn values_of(filter: &Expr, pinned: &dyn Fn(&Expr) -> bool) -> Option<Vec<ScalarValue>> {
     let lit = |e: &Expr| match e {
         Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
         _ => None,
@@ -161,9 +179,9 @@ pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValu
             op: Operator::Eq,
             right,
         }) => {
-            if is_column(left, column) {
+            if pinned(left) {
                 Some(vec![lit(right)?])
-            } else if is_column(right, column) {
+            } else if pinned(right) {
                 Some(vec![lit(left)?])
             } else {
                 None
@@ -173,14 +191,14 @@ pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValu
             expr,
             list,
             negated: false,
-        }) if is_column(expr, column) => list.iter().map(lit).collect(),
+        }) if pinned(expr) => list.iter().map(lit).collect(),
         Expr::BinaryExpr(BinaryExpr {
             left,
             op: Operator::Or,
             right,
         }) => {
-            let mut values = equal_values(left, column)?;
-            values.extend(equal_values(right, column)?);
+            let mut values = values_of(left, pinned)?;
+            values.extend(values_of(right, pinned)?);
             Some(values)
         }
         _ => None,

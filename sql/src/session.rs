@@ -1620,7 +1620,8 @@ const CHARSETS: &[&[&str]] = &[
     &["utf8mb4", "UTF-8 Unicode", "utf8mb4_bin", "4"],
 ];
 
-/// `SHOW COLLATION` rows: text compares as `utf8mb4_bin` whatever is named.
+/// `SHOW COLLATION` rows: the collations a text column may have
+/// ([`crate::collation`]); `utf8mb4_bin` is the default.
 const COLLATIONS: &[&[&str]] = &[
     &["binary", "binary", "63", "Yes", "Yes", "1", "NO PAD"],
     &[
@@ -1640,6 +1641,24 @@ const COLLATIONS: &[&[&str]] = &[
         "Yes",
         "1",
         "PAD SPACE",
+    ],
+    &[
+        "utf8mb4_unicode_ci",
+        "utf8mb4",
+        "224",
+        "",
+        "Yes",
+        "8",
+        "PAD SPACE",
+    ],
+    &[
+        "utf8mb4_0900_ai_ci",
+        "utf8mb4",
+        "255",
+        "",
+        "Yes",
+        "0",
+        "NO PAD",
     ],
 ];
 

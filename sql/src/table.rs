@@ -11,7 +11,7 @@
 use duet_storage::codec::key::{self, Handle};
 use duet_storage::codec::{Datum, decode_row_columns, encode_row};
 
-use crate::catalog::{DefaultValue, HandleKind, IndexInfo, TableInfo};
+use crate::catalog::{ColumnInfo, DefaultValue, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
 use crate::kv::KvTxn;
 use crate::ranges::HandleSet;
@@ -44,7 +44,12 @@ pub fn handle_of(table: &TableInfo, row: &Row, rowid: i64) -> Result<Handle> {
             let pk = table
                 .primary_index()
                 .ok_or_else(|| Error::Internal("clustered table without primary key".into()))?;
-            Handle::Common(pk.columns.iter().map(|c| row[*c].clone()).collect())
+            Handle::Common(
+                pk.columns
+                    .iter()
+                    .map(|c| collated(&table.columns[*c], row[*c].clone()))
+                    .collect(),
+            )
         }
     })
 }
@@ -99,9 +104,29 @@ pub fn decode_value(table: &TableInfo, value: &[u8]) -> Result<Row> {
         .collect())
 }
 
-/// Key part `i` of `index` for a column value: the value, or its prefix
-/// (characters of text, bytes of binary strings).
+/// Key part `i` of `index` for a column value, as the index stores it:
+/// the value or its prefix, as the sort key of the column's collation.
 pub fn key_part(table: &TableInfo, index: &IndexInfo, i: usize, value: &Datum) -> Datum {
+    collated(
+        &table.columns[index.columns[i]],
+        key_prefix(table, index, i, value),
+    )
+}
+
+/// A column value as keys hold it: a text value of a `_ci` column as its
+/// collation's sort key, so keys equal under the collation are one key.
+pub fn collated(column: &ColumnInfo, value: Datum) -> Datum {
+    match value {
+        Datum::Bytes(b) if !column.collation.is_binary() => {
+            Datum::Bytes(column.collation.sort_key_bytes(&b))
+        }
+        other => other,
+    }
+}
+
+/// Key part `i` of `index` for a column value as written: the value, or
+/// its prefix (characters of text, bytes of binary strings).
+fn key_prefix(table: &TableInfo, index: &IndexInfo, i: usize, value: &Datum) -> Datum {
     match (index.prefix(i), value) {
         (Some(n), Datum::Bytes(b)) => {
             let column = &table.columns[index.columns[i]];
@@ -149,11 +174,16 @@ fn duplicate(table: &TableInfo, index: Option<&IndexInfo>, row: &Row, handle: &H
             .columns
             .iter()
             .enumerate()
-            .map(|(n, c)| value_text(&datum_to_value(&key_part(table, i, n, &row[*c]))))
+            .map(|(n, c)| value_text(&datum_to_value(&key_prefix(table, i, n, &row[*c]))))
             .collect(),
-        None => match handle {
-            Handle::Int(h) => vec![h.to_string()],
-            Handle::Common(d) => d.iter().map(|d| value_text(&datum_to_value(d))).collect(),
+        None => match (handle, table.primary_index()) {
+            (Handle::Common(_), Some(pk)) => pk
+                .columns
+                .iter()
+                .map(|c| value_text(&datum_to_value(&row[*c])))
+                .collect(),
+            (Handle::Int(h), _) => vec![h.to_string()],
+            (Handle::Common(d), None) => d.iter().map(|d| value_text(&datum_to_value(d))).collect(),
         },
     };
     let name = index.map_or("PRIMARY", |i| {
@@ -350,8 +380,9 @@ fn scan_key_range(
     }
 }
 
-/// The rows whose entries in `index` start with one of `prefixes` (values
-/// of the index's leading columns), in row-key order. When `index` is the
+/// The rows whose entries in `index` start with one of `prefixes` (key
+/// parts of the index's leading columns as [`key_part`] gives them), in
+/// row-key order. When `index` is the
 /// clustered primary key, the prefixes are prefixes of the row keys
 /// themselves and no index entry is read. The caller re-checks the full
 /// condition: a prefix of a column prefix index finds more rows than match.
@@ -410,9 +441,8 @@ pub fn rows_by_index(
         .iter()
         .map(|values| {
             let mut encoded = key::index_prefix(table.id, index.id);
-            for (i, v) in values.iter().enumerate() {
-                duet_storage::codec::encode_key(&key_part(table, index, i, v), &mut encoded)
-                    .map_err(codec)?;
+            for v in values {
+                duet_storage::codec::encode_key(v, &mut encoded).map_err(codec)?;
             }
             Ok(encoded)
         })

@@ -1,0 +1,337 @@
+//! The query engines' side of collations: an analyzer rule that makes text
+//! of a `_ci` column (a field marked with [`COLLATION_META`]) compare,
+//! sort, group, deduplicate and join by its collation's sort key
+//! ([`crate::collation`]), the same key its index entries hold. The row
+//! store's and the columnar replica's scans both feed these plans, so both
+//! engines give the same answer.
+//!
+//! - `a op b` (`=`, `<>`, `<`, `<=`, `>`, `>=`, `<=>`), `BETWEEN` and `IN`
+//!   with a `_ci` side and text on the other: both sides' sort keys;
+//! - `LIKE`: both sides case- and accent-folded;
+//! - `ORDER BY`: the sort key;
+//! - `GROUP BY` and `DISTINCT`: grouped by the sort key, each group showing
+//!   its least value (MySQL shows one of the group's values);
+//! - join keys: the sort keys;
+//! - `IN (subquery)`: the sort keys of both sides.
+//!
+//! Not yet by the collation: `MIN`/`MAX`/`COUNT(DISTINCT)` of such a
+//! column, `UNION`'s duplicate removal, window partitions, `CASE x WHEN`.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::metadata::FieldMetadata;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::error::Result;
+use datafusion::functions_aggregate::expr_fn::min;
+use datafusion::logical_expr::expr::{InList, Like, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    Aggregate, Between, BinaryExpr, Distinct, Expr, ExprSchemable, LogicalPlan, Operator,
+    Projection, ScalarUDF,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use crate::collation::{COLLATION_META, Collation, FOLD_FN, KEY_FN};
+
+/// The analyzer rule.
+#[derive(Debug, Default)]
+pub(crate) struct Collations;
+
+impl AnalyzerRule for Collations {
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        let functions = Functions::new();
+        Ok(plan
+            .transform_up_with_subqueries(|plan| {
+                let schema = merge_schema(&plan.inputs());
+                let names = NamePreserver::new(&plan);
+                let rewritten = plan.map_expressions(|e| {
+                    let saved = names.save(&e);
+                    let t = e.transform_up(|e| functions.rewrite(e, &schema))?;
+                    Ok(if t.transformed {
+                        Transformed::yes(saved.restore(t.data))
+                    } else {
+                        t
+                    })
+                })?;
+                let plan = if rewritten.transformed {
+                    rewritten.map_data(|p| p.recompute_schema())?
+                } else {
+                    rewritten
+                };
+                let changed = plan.transformed;
+                let mut out = functions.rewrite_plan(plan.data)?;
+                out.transformed |= changed;
+                Ok(out)
+            })?
+            .data)
+    }
+
+    fn name(&self) -> &str {
+        "duet_collations"
+    }
+}
+
+/// The `_ci` collation of `e`'s value, if it has one.
+fn collation_of(e: &Expr, schema: &DFSchema) -> Option<Collation> {
+    let (_, field) = e.to_field(schema).ok()?;
+    let name = field.metadata().get(COLLATION_META)?;
+    Collation::from_name(name).ok().filter(|c| !c.is_binary())
+}
+
+/// Whether `e` is text (or a NULL) that a collation can apply to.
+fn is_text(e: &Expr, schema: &DFSchema) -> bool {
+    use datafusion::arrow::datatypes::DataType as T;
+    matches!(
+        e.get_type(schema),
+        Ok(T::Utf8 | T::LargeUtf8 | T::Utf8View | T::Null)
+    )
+}
+
+struct Functions {
+    key: Arc<ScalarUDF>,
+    fold: Arc<ScalarUDF>,
+}
+
+impl Functions {
+    fn new() -> Self {
+        let mut all = crate::collation::functions().into_iter();
+        let (key, fold) = (all.next(), all.next());
+        let (Some(key), Some(fold)) = (key, fold) else {
+            unreachable!("collation::functions gives the key and the fold")
+        };
+        debug_assert_eq!((key.name(), fold.name()), (KEY_FN, FOLD_FN));
+        Functions {
+            key: Arc::new(key),
+            fold: Arc::new(fold),
+        }
+    }
+
+    fn call(f: &Arc<ScalarUDF>, e: Expr, c: Collation) -> Expr {
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::clone(f),
+            vec![
+                e,
+                Expr::Literal(ScalarValue::Utf8(Some(c.name().to_string())), None),
+            ],
+        ))
+    }
+
+    fn key(&self, e: Expr, c: Collation) -> Expr {
+        Functions::call(&self.key, e, c)
+    }
+
+    /// The collation two operands compare under: a `_ci` one's, when the
+    /// other is text too.
+    fn shared(&self, a: &Expr, b: &Expr, schema: &DFSchema) -> Option<Collation> {
+        let c = collation_of(a, schema).or_else(|| collation_of(b, schema))?;
+        (is_text(a, schema) && is_text(b, schema)).then_some(c)
+    }
+
+    fn rewrite(&self, e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        Ok(match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                if is_comparison(op) && self.shared(&left, &right, schema).is_some() =>
+            {
+                let c = self.shared(&left, &right, schema).expect("checked");
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(self.key(*left, c)),
+                    op,
+                    Box::new(self.key(*right, c)),
+                )))
+            }
+            Expr::Between(b)
+                if self.shared(&b.expr, &b.low, schema).is_some() && is_text(&b.high, schema) =>
+            {
+                let c = self.shared(&b.expr, &b.low, schema).expect("checked");
+                Transformed::yes(Expr::Between(Between::new(
+                    Box::new(self.key(*b.expr, c)),
+                    b.negated,
+                    Box::new(self.key(*b.low, c)),
+                    Box::new(self.key(*b.high, c)),
+                )))
+            }
+            Expr::InList(list)
+                if collation_of(&list.expr, schema).is_some()
+                    && list.list.iter().all(|i| is_text(i, schema)) =>
+            {
+                let c = collation_of(&list.expr, schema).expect("checked");
+                Transformed::yes(Expr::InList(InList::new(
+                    Box::new(self.key(*list.expr, c)),
+                    list.list.into_iter().map(|i| self.key(i, c)).collect(),
+                    list.negated,
+                )))
+            }
+            Expr::Like(like) if self.shared(&like.expr, &like.pattern, schema).is_some() => {
+                let c = self
+                    .shared(&like.expr, &like.pattern, schema)
+                    .expect("checked");
+                Transformed::yes(Expr::Like(Like::new(
+                    like.negated,
+                    Box::new(Functions::call(&self.fold, *like.expr, c)),
+                    Box::new(Functions::call(&self.fold, *like.pattern, c)),
+                    like.escape_char,
+                    like.case_insensitive,
+                )))
+            }
+            // `COLLATION(x)` names the column's.
+            Expr::ScalarFunction(f)
+                if f.name() == "collation"
+                    && f.args.len() == 1
+                    && collation_of(&f.args[0], schema).is_some() =>
+            {
+                let c = collation_of(&f.args[0], schema).expect("checked");
+                Transformed::yes(Expr::Literal(
+                    ScalarValue::Utf8(Some(c.name().to_string())),
+                    None,
+                ))
+            }
+            Expr::InSubquery(mut sub) if collation_of(&sub.expr, schema).is_some() => {
+                let c = collation_of(&sub.expr, schema).expect("checked");
+                let inner = Arc::clone(&sub.subquery.subquery);
+                let fields = inner.schema().columns();
+                let [column] = fields.as_slice() else {
+                    return Ok(Transformed::no(Expr::InSubquery(sub)));
+                };
+                let value = Expr::Column(column.clone());
+                if !is_text(&value, inner.schema()) {
+                    return Ok(Transformed::no(Expr::InSubquery(sub)));
+                }
+                let keyed = Projection::try_new(
+                    vec![self.key(value, c).alias(column.name.clone())],
+                    inner,
+                )?;
+                sub.subquery = sub
+                    .subquery
+                    .with_plan(Arc::new(LogicalPlan::Projection(keyed)));
+                sub.expr = Box::new(self.key(*sub.expr, c));
+                Transformed::yes(Expr::InSubquery(sub))
+            }
+            other => Transformed::no(other),
+        })
+    }
+
+    /// The plan-level rewrites: sorts, groups, `DISTINCT`, join keys.
+    fn rewrite_plan(&self, plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+        match plan {
+            LogicalPlan::Sort(mut sort) => {
+                let schema = sort.input.schema();
+                let mut changed = false;
+                for s in &mut sort.expr {
+                    if let Some(c) = collation_of(&s.expr, schema) {
+                        s.expr = self.key(s.expr.clone(), c);
+                        changed = true;
+                    }
+                }
+                Ok(Transformed::new_transformed(
+                    LogicalPlan::Sort(sort),
+                    changed,
+                ))
+            }
+            LogicalPlan::Join(mut join) => {
+                let (left, right) = (join.left.schema(), join.right.schema());
+                let mut changed = false;
+                for (l, r) in &mut join.on {
+                    let c = collation_of(l, left).or_else(|| collation_of(r, right));
+                    if let Some(c) = c
+                        && is_text(l, left)
+                        && is_text(r, right)
+                    {
+                        *l = self.key(l.clone(), c);
+                        *r = self.key(r.clone(), c);
+                        changed = true;
+                    }
+                }
+                Ok(Transformed::new_transformed(
+                    LogicalPlan::Join(join),
+                    changed,
+                ))
+            }
+            LogicalPlan::Distinct(Distinct::All(input)) => {
+                let schema = input.schema();
+                let columns: Vec<Expr> = schema.columns().into_iter().map(Expr::Column).collect();
+                if !columns.iter().any(|e| collation_of(e, schema).is_some()) {
+                    return Ok(Transformed::no(LogicalPlan::Distinct(Distinct::All(input))));
+                }
+                let grouped = Aggregate::try_new(input, columns, Vec::new())?;
+                self.group(grouped)
+            }
+            LogicalPlan::Aggregate(agg) => self.group(agg),
+            other => Ok(Transformed::no(other)),
+        }
+    }
+
+    /// An aggregate grouping by the sort keys of its `_ci` group
+    /// expressions, each shown as the least value of its group, under a
+    /// projection that gives the plan above the schema it had.
+    fn group(&self, agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
+        let input = agg.input.schema();
+        let grouping_sets = agg
+            .group_expr
+            .iter()
+            .any(|g| matches!(g, Expr::GroupingSet(_)));
+        let collations: Vec<Option<Collation>> = agg
+            .group_expr
+            .iter()
+            .map(|g| collation_of(g, input))
+            .collect();
+        if grouping_sets || collations.iter().all(Option::is_none) {
+            return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+        }
+        let value_name = |i: usize| format!("__duet_group_value_{i}");
+        let mut group = Vec::with_capacity(agg.group_expr.len());
+        let mut aggr = agg.aggr_expr.clone();
+        for (i, (g, c)) in agg.group_expr.iter().zip(&collations).enumerate() {
+            match c {
+                Some(c) => {
+                    group.push(
+                        self.key(g.clone(), *c)
+                            .alias(format!("__duet_group_key_{i}")),
+                    );
+                    aggr.push(min(g.clone()).alias(value_name(i)));
+                }
+                None => group.push(g.clone()),
+            }
+        }
+        let grouped = Aggregate::try_new(Arc::clone(&agg.input), group, aggr)?;
+        let shown = grouped.schema.clone();
+        let groups = agg.group_expr.len();
+        let exprs = agg
+            .schema
+            .iter()
+            .enumerate()
+            .map(|(i, (qualifier, field))| {
+                let source = match collations.get(i) {
+                    Some(Some(_)) if i < groups => Column::new_unqualified(value_name(i)),
+                    _ => Column::from(shown.qualified_field(i)),
+                };
+                // The column's metadata (its collation) stays with it.
+                let metadata =
+                    (!field.metadata().is_empty()).then(|| FieldMetadata::from(field.as_ref()));
+                Expr::Column(source).alias_qualified_with_metadata(
+                    qualifier.cloned(),
+                    field.name(),
+                    metadata,
+                )
+            })
+            .collect();
+        let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(grouped)))?;
+        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+    }
+}
+
+fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
+}
