@@ -144,17 +144,7 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
-    if !matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    ) {
+    if !is_comparison(*op) {
         return Ok(Transformed::no(e));
     }
     // A JSON side makes a JSON comparison: the other side is taken as a
@@ -383,4 +373,20 @@ mod tests {
         assert_eq!(leading_number(b"012"), 12.0);
         assert_eq!(leading_number(b""), 0.0);
     }
+}
+
+/// Whether `op` compares two values (`=`, `<>`, `<`, `<=`, `>`, `>=`,
+/// `<=>` and its negation).
+pub(crate) fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
 }

@@ -34,6 +34,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
+use crate::coerce::is_comparison;
 use crate::collation::{COLLATION_META, Collation, FOLD_FN, KEY_FN};
 
 /// The analyzer rule.
@@ -320,18 +321,4 @@ impl Functions {
         let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(grouped)))?;
         Ok(Transformed::yes(LogicalPlan::Projection(projection)))
     }
-}
-
-fn is_comparison(op: Operator) -> bool {
-    matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    )
 }
