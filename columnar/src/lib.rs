@@ -26,4 +26,4 @@ pub use error::{Error, Result};
 pub use learner::{Learner, LearnerReads};
 pub use replica::{ReadPoint, Replica, TableStatus};
 pub use schema::{SchemaChange, SchemaSource, TableCodec};
-pub use table::{LayerConfig, ScanOutput, ScanRequest};
+pub use table::{LayerConfig, ScanOutput, ScanPart, ScanRequest};

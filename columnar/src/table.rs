@@ -207,11 +207,86 @@ pub struct ScanRequest {
 #[derive(Debug)]
 pub struct ScanOutput {
     pub schema: SchemaRef,
-    /// One list of batches per partition.
-    pub partitions: Vec<Vec<RecordBatch>>,
+    /// The rows in contiguous parts, one per partition, each read batch by
+    /// batch only as it is consumed.
+    pub partitions: Vec<ScanPart>,
     pub rows: usize,
     pub chunks_read: usize,
     pub chunks_pruned: usize,
+}
+
+impl ScanOutput {
+    /// A scan that found no rows, in one empty part of `schema`.
+    pub fn empty(schema: SchemaRef) -> ScanOutput {
+        let picked = Picked {
+            schema: Arc::clone(&schema),
+            columns: Vec::new(),
+            picks: Vec::new(),
+        };
+        ScanOutput {
+            schema,
+            partitions: vec![ScanPart {
+                picked: Arc::new(picked),
+                range: 0..0,
+            }],
+            rows: 0,
+            chunks_read: 0,
+            chunks_pruned: 0,
+        }
+    }
+}
+
+/// The rows a scan picked, shared by its parts: per output column, the
+/// arrays a row may come from (decoded delta rows, one null, each chunk
+/// read), and for each row, which array and which row of it.
+#[derive(Debug)]
+struct Picked {
+    schema: SchemaRef,
+    columns: Vec<Vec<ArrayRef>>,
+    picks: Vec<Pick>,
+}
+
+/// One partition of a scan's rows. The arrays it takes them from are
+/// shared (and, for chunks on disk, mapped), so a part holds no copy of
+/// its rows until [`batches`](Self::batches) makes them.
+#[derive(Debug, Clone)]
+pub struct ScanPart {
+    picked: Arc<Picked>,
+    range: std::ops::Range<usize>,
+}
+
+impl ScanPart {
+    /// The rows in this part.
+    pub fn rows(&self) -> usize {
+        self.range.len()
+    }
+
+    /// The part's rows, `batch_rows` at a time, each batch made when it
+    /// is asked for.
+    pub fn batches(
+        &self,
+        batch_rows: usize,
+    ) -> impl Iterator<Item = Result<RecordBatch>> + Send + 'static {
+        let picked = Arc::clone(&self.picked);
+        let range = self.range.clone();
+        let step = batch_rows.max(1);
+        range.clone().step_by(step).map(move |start| {
+            let picks = &picked.picks[start..(start + step).min(range.end)];
+            let columns = picked
+                .columns
+                .iter()
+                .map(|sources| {
+                    let sources: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
+                    Ok(interleave(&sources, picks)?)
+                })
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&picked.schema),
+                columns,
+                &RecordBatchOptions::new().with_row_count(Some(picks.len())),
+            )?)
+        })
+    }
 }
 
 /// Tuning of a table's layers.
@@ -635,7 +710,7 @@ impl TableSnapshot {
         let winners = winners(&self.deltas, read_ts);
         let mut delta_rows: Vec<Vec<Datum>> = Vec::new();
         let mut picks: Vec<Pick> = Vec::new();
-        let mut chunks_read: Vec<&Chunk> = Vec::new();
+        let mut chunks_read: Vec<&Arc<Chunk>> = Vec::new();
         let mut pruned = 0;
         let mut pending = winners.iter().peekable();
         let mut take_delta = |value: &Arc<[u8]>, picks: &mut Vec<Pick>| -> Result<()> {
@@ -703,44 +778,51 @@ impl TableSnapshot {
             .unwrap_or_else(|| (0..schema.fields().len()).collect());
         let out_schema = Arc::new(schema.project(&projection)?);
         let delta_batch = self.codec.to_batch(&delta_rows).map_err(internal)?;
-        let parts = split(&picks, request.partitions.max(1));
-        let mut partitions = Vec::with_capacity(parts.len());
-        for part in parts {
-            let columns = projection
-                .iter()
-                .map(|&c| {
-                    let nulls = new_null_array(schema.field(c).data_type(), 1);
-                    let mut sources: Vec<&dyn Array> = vec![delta_batch.column(c).as_ref()];
-                    sources.push(nulls.as_ref());
-                    sources.extend(chunks_read.iter().map(|ch| ch.columns[c].as_ref()));
-                    Ok(interleave(&sources, part)?)
-                })
-                .collect::<Result<Vec<ArrayRef>>>()?;
-            let batch = RecordBatch::try_new_with_options(
-                Arc::clone(&out_schema),
-                columns,
-                &RecordBatchOptions::new().with_row_count(Some(part.len())),
-            )?;
-            partitions.push(vec![batch]);
-        }
+        let columns = projection
+            .iter()
+            .map(|&c| {
+                let mut sources = vec![
+                    Arc::clone(delta_batch.column(c)),
+                    new_null_array(schema.field(c).data_type(), 1),
+                ];
+                sources.extend(chunks_read.iter().map(|ch| Arc::clone(&ch.columns[c])));
+                sources
+            })
+            .collect();
+        let rows = picks.len();
+        let bounds: Vec<std::ops::Range<usize>> = split(rows, request.partitions.max(1));
+        let picked = Arc::new(Picked {
+            schema: Arc::clone(&out_schema),
+            columns,
+            picks,
+        });
         Ok(ScanOutput {
             schema: out_schema,
-            partitions,
-            rows: picks.len(),
+            partitions: bounds
+                .into_iter()
+                .map(|range| ScanPart {
+                    picked: Arc::clone(&picked),
+                    range,
+                })
+                .collect(),
+            rows,
             chunks_read: chunks_read.len(),
             chunks_pruned: pruned,
         })
     }
 }
 
-/// `picks` in `n` contiguous parts (one if there are few rows).
-fn split(picks: &[Pick], n: usize) -> Vec<&[Pick]> {
+/// `rows` rows in `n` contiguous parts (one if there are few rows).
+fn split(rows: usize, n: usize) -> Vec<std::ops::Range<usize>> {
     const MIN_PART: usize = 8192;
-    let n = n.min(picks.len() / MIN_PART).max(1);
-    let size = picks.len().div_ceil(n).max(1);
-    let mut parts: Vec<&[Pick]> = picks.chunks(size).collect();
+    let n = n.min(rows / MIN_PART).max(1);
+    let size = rows.div_ceil(n).max(1);
+    let mut parts: Vec<std::ops::Range<usize>> = (0..rows)
+        .step_by(size)
+        .map(|start| start..(start + size).min(rows))
+        .collect();
     if parts.is_empty() {
-        parts.push(&[]);
+        parts.push(0..0);
     }
     parts
 }

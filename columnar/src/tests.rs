@@ -287,7 +287,8 @@ impl World {
             Err(e) => panic!("learner scan: {e}"),
         };
         let mut rows = Vec::new();
-        for batch in out.partitions.iter().flatten() {
+        for batch in out.partitions.iter().flat_map(|p| p.batches(7)) {
+            let batch = batch.expect("a batch of the scan");
             let a = batch
                 .column(0)
                 .as_any()
@@ -526,6 +527,66 @@ fn a_chunk_whose_range_misses_the_filter_is_skipped() {
     assert_eq!(out.chunks_read, 1);
     // The chunk read still holds rows the filter drops (the caller filters).
     assert_eq!(out.rows, 10);
+}
+
+#[test]
+fn a_scan_makes_its_batches_only_as_they_are_asked_for() {
+    let mut w = World::new(LayerConfig {
+        freeze_versions: 4,
+        delta_limit: 4,
+        chunk_rows: 10,
+        ..LayerConfig::default()
+    });
+    define(&mut w);
+    let put = |w: &mut World, h: i64| {
+        let (s, c) = (w.tick(), w.tick());
+        let k = row_key(TABLE, h);
+        let v = encode_row(&[(1, Datum::Int(h)), (2, Datum::Bytes(b"x".to_vec()))]).unwrap();
+        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
+        w.commit(vec![k], s, c);
+    };
+    // Even rows go to compacted chunks, odd ones stay in the deltas: a
+    // batch interleaves both.
+    for h in (0..50).step_by(2) {
+        put(&mut w, h);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    w.replica.compact(w.ts, true).unwrap();
+    for h in (1..50).step_by(2) {
+        put(&mut w, h);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    let request = ScanRequest {
+        read_ts: w.ts,
+        projection: Some(vec![0]),
+        partitions: 1,
+        ..ScanRequest::default()
+    };
+    let out = w.replica.scan(TABLE, &request).unwrap();
+    assert_eq!(out.rows, 50);
+    let [part] = out.partitions.as_slice() else {
+        panic!("one part asked for, {} made", out.partitions.len());
+    };
+    let mut batches = part.batches(16);
+    let first = batches.next().unwrap().unwrap();
+    let a = |b: &datafusion::arrow::record_batch::RecordBatch| -> Vec<i64> {
+        b.column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    };
+    assert_eq!(first.num_columns(), 1);
+    assert_eq!(a(&first), (0..16).collect::<Vec<_>>());
+    let rest: Vec<_> = batches.map(|b| b.unwrap()).collect();
+    assert_eq!(
+        rest.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+        [16, 16, 2]
+    );
+    assert_eq!(a(&rest[2]), [48, 49]);
+    // A part can be read again from its start.
+    assert_eq!(part.batches(100).next().unwrap().unwrap().num_rows(), 50);
 }
 
 #[test]

@@ -7,6 +7,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
+
+use datafusion::execution::memory_pool::MemoryReservation;
 use std::sync::{Arc, Mutex};
 
 use datafusion::common::stats::Precision;
@@ -274,9 +277,12 @@ pub(crate) struct TableAccessExec {
     pub path: Path,
     /// Rows the router expected this access to return, if it knew.
     pub estimated_rows: Option<f64>,
-    /// Rows it read from its engine.
-    pub rows_read: usize,
+    /// Rows it has read from its engine so far.
+    pub rows_read: Arc<AtomicUsize>,
     pub input: Arc<dyn ExecutionPlan>,
+    /// The memory of rows read as the plan was made (points, index
+    /// lookups), counted against the statement's quota while it runs.
+    pub _held: Option<MemoryReservation>,
 }
 
 impl TableAccessExec {

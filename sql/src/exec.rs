@@ -127,12 +127,18 @@ impl RowSource for TxnSource {
         }
     }
 
-    fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
-        let guard = lock(&self.0);
-        match handles {
-            None => table::scan_keyed_rows(guard.as_ref(), table),
-            Some(set) => table::rows_by_handles(guard.as_ref(), table, set),
-        }
+    fn rows(&self, table: &TableInfo, handles: &HandleSet) -> Result<Vec<(Vec<u8>, Row)>> {
+        table::rows_by_handles(lock(&self.0).as_ref(), table, handles)
+    }
+
+    fn rows_between(
+        &self,
+        table: &TableInfo,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Row)>> {
+        table::scan_key_range(lock(&self.0).as_ref(), table, start, end, limit)
     }
 }
 

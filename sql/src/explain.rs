@@ -5,6 +5,7 @@
 //! `columnar`); `EXPLAIN` without `ANALYZE` plans without reading rows.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use datafusion::common::stats::Precision;
@@ -141,7 +142,7 @@ fn render(
     if analyze {
         let metrics = plan.metrics();
         let actual = match access {
-            Some(a) => Some(a.rows_read),
+            Some(a) => Some(a.rows_read.load(Ordering::Relaxed)),
             None => metrics.as_ref().and_then(|m| m.output_rows()),
         };
         let time = metrics.as_ref().map(|m| m.elapsed_compute().unwrap_or(0));

@@ -34,6 +34,7 @@ mod point;
 mod processes;
 mod query;
 mod ranges;
+mod scans;
 mod session;
 mod stats;
 mod strfn;

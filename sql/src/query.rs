@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -24,7 +24,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr as DfExpr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -41,7 +41,8 @@ use crate::error::{Error, Result};
 use crate::infoschema;
 use crate::interrupt::Bounds;
 use crate::ranges::{self, HandleSet};
-use crate::table::Row;
+use crate::scans::KeyRangeScan;
+use crate::table::{self, Row};
 use crate::types::{civil_from_days, days_from_civil};
 use crate::value::{Collect, Column, Date, DateTime, FieldType, ResultSet, RowSink, Value};
 use duet_columnar::{ScanOutput, ScanRequest};
@@ -53,8 +54,17 @@ const CATALOG: &str = "def";
 /// Where table scans read rows (with their row keys): the statement's
 /// transaction.
 pub(crate) trait RowSource: Send + Sync {
-    /// The rows of `table` within `handles` (all rows for `None`).
-    fn rows(&self, table: &TableInfo, handles: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>>;
+    /// The rows of `table` within `handles`.
+    fn rows(&self, table: &TableInfo, handles: &HandleSet) -> Result<Vec<(Vec<u8>, Row)>>;
+    /// The rows of `table` whose row keys lie in `[start, end)`, in key
+    /// order; at most `limit` of them.
+    fn rows_between(
+        &self,
+        table: &TableInfo,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Row)>>;
     /// The rows whose `index` entries (or clustered keys) start with one
     /// of `prefixes`, values of the index's leading columns, with the next
     /// column within `range` when given.
@@ -458,7 +468,17 @@ pub(crate) fn describe(
 pub(crate) struct PlanOnly(pub Option<Arc<dyn RowSource>>);
 
 impl RowSource for PlanOnly {
-    fn rows(&self, _: &TableInfo, _: Option<&HandleSet>) -> Result<Vec<(Vec<u8>, Row)>> {
+    fn rows(&self, _: &TableInfo, _: &HandleSet) -> Result<Vec<(Vec<u8>, Row)>> {
+        Ok(Vec::new())
+    }
+
+    fn rows_between(
+        &self,
+        _: &TableInfo,
+        _: &[u8],
+        _: &[u8],
+        _: usize,
+    ) -> Result<Vec<(Vec<u8>, Row)>> {
         Ok(Vec::new())
     }
 
@@ -488,13 +508,7 @@ impl RowSource for PlanOnly {
 
     fn columnar_scan(&self, _table: &TableInfo, request: ScanRequest) -> Result<ScanOutput> {
         let _ = request;
-        Ok(ScanOutput {
-            schema: Arc::new(Schema::empty()),
-            partitions: vec![Vec::new()],
-            rows: 0,
-            chunks_read: 0,
-            chunks_pruned: 0,
-        })
+        Ok(ScanOutput::empty(Arc::new(Schema::empty())))
     }
 }
 
@@ -1154,19 +1168,34 @@ impl TableProvider for RowTable {
                 other => return other,
             }
         }
-        let (rows, path, estimated) = match (&handles, lookup) {
+        // A key range (or the whole table) is read page by page as the
+        // plan consumes it; points and index lookups are read here.
+        let table = format!("{}.{}", self.database, self.info.name);
+        enum Read {
+            Keys(Vec<u8>, Vec<u8>),
+            Rows(Result<Vec<(Vec<u8>, Row)>>),
+        }
+        let (how, path, estimated) = match (&handles, lookup) {
+            (Some(set @ HandleSet::Range(lo, hi)), _) => {
+                let (start, end) = table::handle_range_keys(&self.info, *lo, *hi);
+                (
+                    Read::Keys(start, end),
+                    Path::KeyRanges(set.describe()),
+                    key_rows.flatten(),
+                )
+            }
             (Some(set), _) => (
-                source.rows(&self.info, Some(set)),
+                Read::Rows(source.rows(&self.info, set)),
                 Path::KeyRanges(set.describe()),
                 key_rows.flatten(),
             ),
             (None, Some((lookup, expected))) => (
-                source.rows_by_index(
+                Read::Rows(source.rows_by_index(
                     &self.info,
                     lookup.index,
                     &lookup.prefixes,
                     lookup.range.map(|(_, lo, hi)| (lo, hi)),
-                ),
+                )),
                 Path::IndexLookup {
                     index: lookup.index.name.clone(),
                     values: if lookup.columns.is_empty() {
@@ -1180,23 +1209,51 @@ impl TableProvider for RowTable {
                 },
                 expected,
             ),
-            (None, None) => (source.rows(&self.info, None), Path::FullScan, table_rows),
+            (None, None) => {
+                let (start, end) = table::table_row_keys(&self.info);
+                (Read::Keys(start, end), Path::FullScan, table_rows)
+            }
         };
-        let rows = rows.map_err(external)?;
-        let batch =
-            rows_to_batch(&self.info, &self.schema, &rows, self.with_handle).map_err(external)?;
-        let exec = MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            Arc::clone(&self.schema),
-            projection.cloned(),
-        )?;
+        let read = Arc::new(AtomicUsize::new(0));
+        let mut held = None;
+        let input = match how {
+            Read::Keys(start, end) => KeyRangeScan {
+                source: Arc::clone(source),
+                table: Arc::clone(&self.info),
+                schema: Arc::clone(&self.schema),
+                projection: projection.cloned(),
+                start,
+                end,
+                limit,
+                with_handle: self.with_handle,
+                read: Arc::clone(&read),
+            }
+            .into_plan()?,
+            Read::Rows(rows) => {
+                let rows = rows.map_err(external)?;
+                read.store(rows.len(), Ordering::Relaxed);
+                let batch = rows_to_batch(&self.info, &self.schema, &rows, self.with_handle)
+                    .map_err(external)?;
+                drop(rows);
+                let reservation = MemoryConsumer::new(format!("{table} lookup"))
+                    .register(&state.runtime_env().memory_pool);
+                reservation.try_grow(batch.get_array_memory_size())?;
+                held = Some(reservation);
+                MemorySourceConfig::try_new_exec(
+                    &[vec![batch]],
+                    Arc::clone(&self.schema),
+                    projection.cloned(),
+                )?
+            }
+        };
         Ok(Arc::new(TableAccessExec {
-            table: format!("{}.{}", self.database, self.info.name),
+            table,
             engine: Engine::Row,
             path,
             estimated_rows: estimated,
-            rows_read: rows.len(),
-            input: exec,
+            rows_read: read,
+            input,
+            _held: held,
         }))
     }
 }
@@ -1227,30 +1284,16 @@ impl RowTable {
             None => Arc::clone(&self.schema),
         };
         // The replica's batches, under this statement's field metadata.
-        let partitions = out
-            .partitions
-            .iter()
-            .map(|part| {
-                part.iter()
-                    .map(|b| {
-                        RecordBatch::try_new_with_options(
-                            Arc::clone(&schema),
-                            b.columns().to_vec(),
-                            &datafusion::arrow::record_batch::RecordBatchOptions::new()
-                                .with_row_count(Some(b.num_rows())),
-                        )
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let exec = MemorySourceConfig::try_new_exec(&partitions, Arc::clone(&schema), None)?;
+        let read = Arc::new(AtomicUsize::new(0));
+        let exec = crate::scans::columnar_plan(schema, out.partitions, &read)?;
         Ok(Arc::new(TableAccessExec {
             table: format!("{}.{}", self.database, self.info.name),
             engine: Engine::Columnar,
             path: Path::FullScan,
             estimated_rows: table_rows,
-            rows_read: out.rows,
+            rows_read: read,
             input: exec,
+            _held: None,
         }))
     }
 }

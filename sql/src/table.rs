@@ -352,7 +352,7 @@ pub fn for_each_row_page(
 const SCAN_PAGE: usize = 4096;
 
 /// The rows of `[start, end)`, at most `limit`, read a page at a time.
-fn scan_key_range(
+pub fn scan_key_range(
     txn: &dyn KvTxn,
     table: &TableInfo,
     start: &[u8],
@@ -498,15 +498,37 @@ pub fn rows_by_handles(
             Ok(out)
         }
         HandleSet::Range(lo, hi) => {
-            let lo = i64::try_from(*lo).unwrap_or(i64::MIN);
-            let start = key::row_key(table.id, lo);
-            let end = match i64::try_from(*hi) {
-                Ok(h) if h < i64::MAX => key::row_key(table.id, h + 1),
-                _ => key::prefix_end(&key::row_prefix(table.id)),
-            };
+            let (start, end) = handle_range_keys(table, *lo, *hi);
             scan_key_range(txn, table, &start, &end, usize::MAX)
         }
     }
+}
+
+/// The row keys `[start, end)` of the handles `lo..=hi` (clamped to the
+/// integers a handle may be; equal keys if none lie between).
+pub fn handle_range_keys(table: &TableInfo, lo: i128, hi: i128) -> (Vec<u8>, Vec<u8>) {
+    let prefix = key::row_prefix(table.id);
+    let start = match i64::try_from(lo) {
+        Ok(lo) => key::row_key(table.id, lo),
+        Err(_) if lo < 0 => prefix.clone(),
+        Err(_) => key::prefix_end(&prefix),
+    };
+    let end = match i64::try_from(hi) {
+        Ok(h) if h < i64::MAX => key::row_key(table.id, h + 1),
+        Err(_) if hi < 0 => prefix,
+        _ => key::prefix_end(&prefix),
+    };
+    if start >= end {
+        return (start.clone(), start);
+    }
+    (start, end)
+}
+
+/// The row keys `[start, end)` of every row of `table`.
+pub fn table_row_keys(table: &TableInfo) -> (Vec<u8>, Vec<u8>) {
+    let prefix = key::row_prefix(table.id);
+    let end = key::prefix_end(&prefix);
+    (prefix, end)
 }
 
 /// The row stored under `row_key`, if any.

@@ -233,6 +233,41 @@ async fn results_stream_and_a_client_that_leaves_stops_its_query() {
         until_idle(&mut c, id).await;
     }
     assert_eq!(one(&mut c, "SELECT COUNT(*) FROM s.a").await, 10_000);
+
+    // A scan reads its table a page at a time as the plan asks: a query
+    // that stops after three rows reads a page or a few, not all 100,000
+    // rows (a filter the scan cannot take keeps the limit above it).
+    c.query_drop("CREATE TABLE big (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop(
+        "INSERT INTO big SELECT a.id * 10 + d.id FROM a CROSS JOIN a AS d WHERE d.id < 10",
+    )
+    .await
+    .unwrap();
+    for engine in ["ROW", "COLUMNAR"] {
+        let plan: Vec<Row> = c
+            .query(format!(
+                "EXPLAIN ANALYZE SELECT /*+ READ_FROM_STORAGE({engine}[big]) */ id \
+                 FROM big WHERE id + 0 >= 0 LIMIT 3"
+            ))
+            .await
+            .unwrap();
+        let read = plan
+            .into_iter()
+            .find_map(|mut r| {
+                let id: String = r.take(0)?;
+                let actual: String = r.take(5)?;
+                (id.contains("TableFullScan") || id.contains("ColumnarScan")).then_some(actual)
+            })
+            .expect("a scan in the plan");
+        let read: u64 = read.parse().expect("a count of rows read");
+        assert!(
+            (3..=50_000).contains(&read),
+            "the {engine} scan read {read} rows"
+        );
+    }
+    assert_eq!(one(&mut c, "SELECT COUNT(*) FROM big").await, 100_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
