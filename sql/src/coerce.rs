@@ -359,22 +359,6 @@ pub(crate) fn leading_number(bytes: &[u8]) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strings_read_as_their_leading_number() {
-        assert_eq!(leading_number(b"12abc"), 12.0);
-        assert_eq!(leading_number(b"  -1.5e2x"), -150.0);
-        assert_eq!(leading_number(b"hello"), 0.0);
-        assert_eq!(leading_number(b"1e"), 1.0);
-        assert_eq!(leading_number(b".5"), 0.5);
-        assert_eq!(leading_number(b"012"), 12.0);
-        assert_eq!(leading_number(b""), 0.0);
-    }
-}
-
 /// Whether `op` compares two values (`=`, `<>`, `<`, `<=`, `>`, `>=`,
 /// `<=>` and its negation).
 pub(crate) fn is_comparison(op: Operator) -> bool {
@@ -389,4 +373,20 @@ pub(crate) fn is_comparison(op: Operator) -> bool {
             | Operator::IsDistinctFrom
             | Operator::IsNotDistinctFrom
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_read_as_their_leading_number() {
+        assert_eq!(leading_number(b"12abc"), 12.0);
+        assert_eq!(leading_number(b"  -1.5e2x"), -150.0);
+        assert_eq!(leading_number(b"hello"), 0.0);
+        assert_eq!(leading_number(b"1e"), 1.0);
+        assert_eq!(leading_number(b".5"), 0.5);
+        assert_eq!(leading_number(b"012"), 12.0);
+        assert_eq!(leading_number(b""), 0.0);
+    }
 }
