@@ -12,10 +12,11 @@
 //! - `GROUP BY` and `DISTINCT`: grouped by the sort key, each group showing
 //!   its least value (MySQL shows one of the group's values);
 //! - join keys: the sort keys;
-//! - `IN (subquery)`: the sort keys of both sides.
+//! - `IN (subquery)`: the sort keys of both sides;
+//! - `MIN`/`MAX`: the value with the least or greatest sort key;
+//!   `COUNT(DISTINCT …)`: distinct sort keys.
 //!
-//! Not yet by the collation: `MIN`/`MAX`/`COUNT(DISTINCT)` of such a
-//! column, `UNION`'s duplicate removal, window partitions, `CASE x WHEN`.
+//! Not yet by the collation: window partitions, `CASE x WHEN`.
 
 use std::sync::Arc;
 
@@ -25,12 +26,15 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::min;
-use datafusion::logical_expr::expr::{InList, Like, ScalarFunction};
+use datafusion::functions_aggregate::first_last::first_value_udaf;
+use datafusion::logical_expr::expr::{
+    AggregateFunction, InList, Like, NullTreatment, ScalarFunction,
+};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    Aggregate, Between, BinaryExpr, Distinct, Expr, ExprSchemable, LogicalPlan, Operator,
-    Projection, ScalarUDF,
+    Aggregate, Between, BinaryExpr, Distinct, Expr, ExprSchemable, LogicalPlan, Projection,
+    ScalarUDF,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -259,9 +263,66 @@ impl Functions {
                 let grouped = Aggregate::try_new(input, columns, Vec::new())?;
                 self.group(grouped)
             }
-            LogicalPlan::Aggregate(agg) => self.group(agg),
+            LogicalPlan::Aggregate(agg) => {
+                let (agg, changed) = self.aggregates(agg)?;
+                let mut out = self.group(agg)?;
+                out.transformed |= changed;
+                Ok(out)
+            }
             other => Ok(Transformed::no(other)),
         }
+    }
+
+    /// `MIN`/`MAX` and `COUNT(DISTINCT …)` of a `_ci` value by its
+    /// collation: the least or greatest value by sort key (ties show one
+    /// of the tied values, as in MySQL), and the count of distinct sort
+    /// keys. Each keeps its name for the plan above.
+    fn aggregates(&self, mut agg: Aggregate) -> Result<(Aggregate, bool)> {
+        let input = Arc::clone(agg.input.schema());
+        let mut changed = false;
+        for e in &mut agg.aggr_expr {
+            if let Some(rewritten) = self.collated_aggregate(e, &input) {
+                *e = rewritten;
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok((agg, false));
+        }
+        let rebuilt = Aggregate::try_new(agg.input, agg.group_expr, agg.aggr_expr)?;
+        Ok((rebuilt, true))
+    }
+
+    /// `e` (an aggregate, perhaps aliased) by the collation of its `_ci`
+    /// argument, under the name it had; `None` if it has no such form.
+    fn collated_aggregate(&self, e: &Expr, input: &DFSchema) -> Option<Expr> {
+        let (inner, name) = match e {
+            Expr::Alias(a) => (a.expr.as_ref(), a.name.clone()),
+            other => (other, other.schema_name().to_string()),
+        };
+        let Expr::AggregateFunction(f) = inner else {
+            return None;
+        };
+        let [arg] = f.params.args.as_slice() else {
+            return None;
+        };
+        let c = collation_of(arg, input)?;
+        let mut params = f.params.clone();
+        let func = match f.func.name() {
+            "min" | "max" if params.order_by.is_empty() => {
+                let ascending = f.func.name() == "min";
+                params.order_by = vec![self.key(arg.clone(), c).sort(ascending, false)];
+                params.null_treatment = Some(NullTreatment::IgnoreNulls);
+                params.distinct = false;
+                first_value_udaf()
+            }
+            "count" if params.distinct => {
+                params.args = vec![self.key(arg.clone(), c)];
+                Arc::clone(&f.func)
+            }
+            _ => return None,
+        };
+        Some(Expr::AggregateFunction(AggregateFunction { func, params }).alias(name))
     }
 
     /// An aggregate grouping by the sort keys of its `_ci` group
