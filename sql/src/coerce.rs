@@ -105,9 +105,30 @@ fn exact_literal(e: &Expr, t: &DataType) -> bool {
 }
 
 /// Whether `e` is JSON (a JSON column or a function returning JSON).
+/// Only those, and aliases of them, carry the JSON field metadata; an
+/// operator's result is answered without working out its type.
 fn is_json(e: &Expr, schema: &DFSchema) -> bool {
-    e.to_field(schema)
-        .is_ok_and(|(_, f)| crate::json::is_json_field(&f))
+    match e {
+        Expr::Column(_) | Expr::ScalarFunction(_) | Expr::AggregateFunction(_) => e
+            .to_field(schema)
+            .is_ok_and(|(_, f)| crate::json::is_json_field(&f)),
+        Expr::Alias(a) => is_json(&a.expr, schema),
+        _ => false,
+    }
+}
+
+/// The type of `e`: a comparison's or a logical operator's truth value
+/// at once, without working out its operands' types (each node of a long
+/// chain asks for its operands', which would cost the chain's square).
+fn type_of(e: &Expr, schema: &DFSchema) -> Result<DataType> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { op, .. })
+            if is_comparison(*op) || matches!(op, Operator::And | Operator::Or) =>
+        {
+            Ok(DataType::Boolean)
+        }
+        _ => e.get_type(schema),
+    }
 }
 
 /// `duet_json_cmp(a, b) op 0`: `a op b` as JSON values.
@@ -154,7 +175,7 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
     {
         return Ok(Transformed::yes(json_comparison(left, *op, right)));
     }
-    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+    let (Ok(lt), Ok(rt)) = (type_of(left, schema), type_of(right, schema)) else {
         return Ok(Transformed::no(e));
     };
     // A truth value meets a number as 1 or 0 (MySQL has no boolean type).

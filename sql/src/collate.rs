@@ -51,6 +51,10 @@ impl AnalyzerRule for Collations {
         Ok(plan
             .transform_up_with_subqueries(|plan| {
                 let schema = merge_schema(&plan.inputs());
+                // Most plans read no `_ci` column: nothing to do.
+                if !plan.inputs().iter().any(|p| has_collations(p.schema())) {
+                    return Ok(Transformed::no(plan));
+                }
                 let names = NamePreserver::new(&plan);
                 let rewritten = plan.map_expressions(|e| {
                     let saved = names.save(&e);
@@ -79,11 +83,27 @@ impl AnalyzerRule for Collations {
     }
 }
 
-/// The `_ci` collation of `e`'s value, if it has one.
+/// The `_ci` collation of `e`'s value, if it has one. Only a column, an
+/// alias of one or a function's value carries field metadata; anything
+/// else (an operator's result, a literal) is answered without working
+/// out its type, which for a long operator chain would cost its length.
 fn collation_of(e: &Expr, schema: &DFSchema) -> Option<Collation> {
+    match e {
+        Expr::Column(_) | Expr::ScalarFunction(_) | Expr::AggregateFunction(_) => {}
+        Expr::Alias(a) => return collation_of(&a.expr, schema),
+        _ => return None,
+    }
     let (_, field) = e.to_field(schema).ok()?;
     let name = field.metadata().get(COLLATION_META)?;
     Collation::from_name(name).ok().filter(|c| !c.is_binary())
+}
+
+/// Whether a field of `schema` carries a collation.
+fn has_collations(schema: &DFSchema) -> bool {
+    schema
+        .fields()
+        .iter()
+        .any(|f| f.metadata().contains_key(COLLATION_META))
 }
 
 /// Whether `e` is text (or a NULL) that a collation can apply to.
