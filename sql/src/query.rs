@@ -608,6 +608,9 @@ pub(crate) fn query_error(e: DataFusionError, current_db: Option<&str>) -> Error
         return Error::MemoryQuotaExceeded(what.clone());
     }
     let e = e.find_root().to_string();
+    if e.contains("Scalar subquery returned more than one row") {
+        return Error::SubqueryRows;
+    }
     let text = e
         .strip_prefix("Error during planning: ")
         .or_else(|| e.strip_prefix("Schema error: "))
