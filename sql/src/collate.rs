@@ -14,9 +14,9 @@
 //! - join keys: the sort keys;
 //! - `IN (subquery)`: the sort keys of both sides;
 //! - `MIN`/`MAX`: the value with the least or greatest sort key;
-//!   `COUNT(DISTINCT …)`: distinct sort keys.
-//!
-//! Not yet by the collation: window partitions, `CASE x WHEN`.
+//!   `COUNT(DISTINCT …)`: distinct sort keys;
+//! - `CASE x WHEN v`: the sort keys of `x` and each `v`;
+//! - a window's `PARTITION BY` and `ORDER BY`: the sort keys.
 
 use std::sync::Arc;
 
@@ -233,6 +233,44 @@ impl Functions {
                     .with_plan(Arc::new(LogicalPlan::Projection(keyed)));
                 sub.expr = Box::new(self.key(*sub.expr, c));
                 Transformed::yes(Expr::InSubquery(sub))
+            }
+            // `CASE x WHEN v …`: `x` and each `v` by their sort keys.
+            Expr::Case(mut case)
+                if case.expr.as_deref().is_some_and(|x| {
+                    collation_of(x, schema).is_some()
+                        && case.when_then_expr.iter().all(|(w, _)| is_text(w, schema))
+                }) =>
+            {
+                let x = case.expr.take().expect("checked");
+                let c = collation_of(&x, schema).expect("checked");
+                case.expr = Some(Box::new(self.key(*x, c)));
+                for (when, _) in &mut case.when_then_expr {
+                    **when = self.key((**when).clone(), c);
+                }
+                Transformed::yes(Expr::Case(case))
+            }
+            // A window's partitions and order by the sort keys.
+            Expr::WindowFunction(mut w)
+                if w.params
+                    .partition_by
+                    .iter()
+                    .any(|p| collation_of(p, schema).is_some())
+                    || w.params
+                        .order_by
+                        .iter()
+                        .any(|s| collation_of(&s.expr, schema).is_some()) =>
+            {
+                for p in &mut w.params.partition_by {
+                    if let Some(c) = collation_of(p, schema) {
+                        *p = self.key(p.clone(), c);
+                    }
+                }
+                for s in &mut w.params.order_by {
+                    if let Some(c) = collation_of(&s.expr, schema) {
+                        s.expr = self.key(s.expr.clone(), c);
+                    }
+                }
+                Transformed::yes(Expr::WindowFunction(w))
             }
             other => Transformed::no(other),
         })
