@@ -1,5 +1,5 @@
-//! Duet's benchmark harness and the home of the `duet` binary, which sits at
-//! the top of the crate stack. `duet bench ch` is CH-benCHmark ([`ch`]): the
+//! Duet's benchmark harness, run as `duet bench` by the `duet` binary
+//! (`cmd/duet`). `duet bench ch` is CH-benCHmark ([`ch`]): the
 //! TPC-C transactions and the 22 analytical queries at once, against an
 //! embedded Duet or any MySQL-protocol server, with latency histograms,
 //! freshness, interference, consistency checks, a JSON report and plots.

@@ -3,7 +3,6 @@
 //! directory, and talk to it with real clients.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use duet_server::{Config, Server, User};
@@ -136,24 +135,6 @@ fn http(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String)> {
     Ok((code, body))
 }
 
-/// The `duet` binary: `$DUET_BIN`, else the one cargo built next to this
-/// test (`cargo test --workspace` builds it, through duet-bench's own tests;
-/// after `cargo test -p duet-tests` alone it may be missing or stale).
-pub fn duet_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("DUET_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("test exe path");
-    // target/<profile>/deps/<test> -> target/<profile>/duet
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("duet");
-    assert!(
-        bin.is_file(),
-        "no duet binary at {}: run `cargo test --workspace` or `cargo build -p duet-bench` first",
-        bin.display()
-    );
-    bin
-}
+/// Where the test data lives: Duet's own `.slt` files (`slt/`) and the
+/// sqllogictest corpus baseline (`slt-baseline.txt`).
+pub const DATA_DIR: &str = env!("CARGO_MANIFEST_DIR");

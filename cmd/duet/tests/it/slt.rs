@@ -44,7 +44,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 /// The minimum pass count per file.
 fn baseline() -> BTreeMap<String, usize> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("slt-baseline.txt");
+    let path = Path::new(duet_tests::DATA_DIR).join("slt-baseline.txt");
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -166,7 +166,7 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
 /// engine forced and routed. Each file runs in a fresh database `slt`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duet_slt_files_pass() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt");
+    let dir = Path::new(duet_tests::DATA_DIR).join("slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/slt exists")
         .map(|e| e.expect("readable entry").path())

@@ -15,3 +15,8 @@ mod raft_store;
 mod raw;
 mod slt;
 mod sql;
+
+/// The `duet` binary cargo built for these tests, or `$DUET_BIN`.
+pub(crate) fn duet_binary() -> std::path::PathBuf {
+    std::env::var_os("DUET_BIN").map_or_else(|| env!("CARGO_BIN_EXE_duet").into(), Into::into)
+}

@@ -1,6 +1,5 @@
 //! The `duet` command line is a contract: its subcommands and flags must stay
-//! as documented. (This test also makes `cargo test --workspace` build the
-//! binary that the integration tests in `tests/` start.)
+//! as documented.
 
 use std::process::Command;
 

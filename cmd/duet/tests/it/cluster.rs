@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use duet_tests::{duet_binary, free_port, http_get, http_post_json};
+use crate::duet_binary;
+use duet_tests::{free_port, http_get, http_post_json};
 
 struct Node {
     id: u64,

@@ -120,7 +120,7 @@ const TOKENS: &[&str] = &[
 
 /// Statements of Duet's own test files.
 fn seeds() -> Vec<String> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt");
+    let dir = std::path::Path::new(duet_tests::DATA_DIR).join("slt");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).expect("tests/slt") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("readable");

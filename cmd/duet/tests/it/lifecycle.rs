@@ -4,7 +4,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use duet_tests::{TestServer, duet_binary, free_port, http_get};
+use crate::duet_binary;
+use duet_tests::{TestServer, free_port, http_get};
 use mysql_async::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
