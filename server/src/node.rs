@@ -6,7 +6,8 @@
 //! transactions holding row locks here, GC and columnar compaction in
 //! [`crate::gc`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
@@ -56,6 +57,135 @@ fn storage_err(e: duet_storage::Error) -> Error {
     }
 }
 
+/// The row store's and the learner store's configuration: the founding
+/// voters (this node alone without a cluster) with a learner each; a node
+/// that already holds regions founds nothing.
+fn store_configs(
+    node_id: u64,
+    cluster: &BTreeMap<u64, SocketAddr>,
+    fresh: bool,
+) -> (StoreConfig, StoreConfig) {
+    let mut store_config = StoreConfig::single(node_id);
+    // Different timeouts per node make simultaneous campaigns unlikely.
+    store_config.peer.election_tick = 10 + (node_id % 7) as usize;
+    if !cluster.is_empty() {
+        store_config.voters = cluster.keys().copied().collect();
+    }
+    store_config.learners = store_config
+        .voters
+        .iter()
+        .map(|v| learner_store_id(*v))
+        .collect();
+    let mut learner_config = if fresh {
+        StoreConfig::learner(node_id, &store_config.voters, &store_config.learners)
+    } else {
+        StoreConfig::learner(node_id, &[], &[])
+    };
+    learner_config.peer.election_tick = store_config.peer.election_tick;
+    (store_config, learner_config)
+}
+
+/// The learners' engine, which keeps only their Raft state, and the
+/// columnar replica, started from its checkpoint and their log (or to be
+/// rebuilt from region snapshots); it then applies every entry they
+/// apply.
+fn open_columnar(config: &Config) -> Result<(Arc<RocksEngine>, Arc<duet_columnar::Replica>)> {
+    let learner_engine = Arc::new(
+        RocksEngine::open(
+            &config.data_dir.join("learner"),
+            &RocksConfig {
+                block_cache_bytes: 16 << 20,
+                background_jobs: 1,
+                ..RocksConfig::default()
+            },
+        )
+        .map_err(storage_err)?,
+    );
+    let replica = duet_sql::columnar::open_replica(
+        duet_columnar::LayerConfig {
+            freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
+            delta_limit: config.columnar_delta_limit.max(1),
+            delta_bytes: config.columnar_delta_bytes.max(1),
+            chunk_rows: config.columnar_chunk_rows.max(1),
+            read_wait: Duration::from_millis(config.columnar_read_wait_ms),
+        },
+        &config.data_dir.join("columnar"),
+        &duet_storage::engine::Engine::snapshot(learner_engine.as_ref()),
+    )
+    .map_err(|e| Error::Io {
+        context: "columnar replica".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok((learner_engine, replica))
+}
+
+/// What the background loops work on.
+struct Background<'a> {
+    store: &'a Arc<RaftStore<RocksEngine>>,
+    txn_store: &'a Arc<ClusterStore<RocksEngine>>,
+    tso: &'a Arc<dyn TimestampSource>,
+    client: &'a TxnClient<ClusterStore<RocksEngine>>,
+    replica: &'a Arc<duet_columnar::Replica>,
+    destroyed_ranges: &'a Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Starts the node's loops: learners added where missing, split checks,
+/// lock heartbeats, GC (and the floors it reads) and columnar compaction.
+fn spawn_background(
+    config: &Config,
+    on: Background<'_>,
+    heartbeat_every: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut background = Vec::new();
+    background.push(tokio::spawn(learner_loop(
+        Arc::clone(on.store),
+        Arc::clone(on.txn_store),
+        config.node_id,
+    )));
+    if config.region_split_keys > 0 && config.split_check_interval_secs > 0 {
+        background.push(tokio::spawn(split_loop(
+            Arc::clone(on.store),
+            Arc::clone(on.txn_store),
+            Arc::clone(on.tso),
+            Duration::from_secs(config.split_check_interval_secs),
+            config.region_split_keys,
+        )));
+    }
+    background.push(tokio::spawn(heartbeat_loop(
+        on.client.clone(),
+        heartbeat_every,
+    )));
+    let life_ms = config.gc_life_time_secs.saturating_mul(1000);
+    if config.gc_interval_secs > 0 {
+        let every = Duration::from_secs(config.gc_interval_secs);
+        // Floors fresher than the safe point's age: at most a minute old.
+        let publish_every = every
+            .min(Duration::from_secs(60))
+            .min(Duration::from_millis(life_ms / 2).max(Duration::from_secs(1)));
+        background.push(tokio::spawn(crate::gc::publish_loop(
+            config.node_id,
+            on.client.clone(),
+            publish_every,
+        )));
+        background.push(tokio::spawn(crate::gc::gc_loop(
+            Arc::clone(on.store),
+            Arc::clone(on.txn_store),
+            on.client.clone(),
+            every,
+            life_ms,
+            Arc::clone(on.destroyed_ranges),
+        )));
+    }
+    background.push(tokio::spawn(crate::gc::compaction_loop(
+        Arc::clone(on.replica),
+        Arc::clone(on.tso),
+        on.client.clone(),
+        life_ms,
+        Duration::from_secs(config.columnar_checkpoint_secs),
+    )));
+    background
+}
+
 impl Node {
     /// Opens the engines and starts the node's two Raft stores: its voters
     /// (the row store) and its columnar learners.
@@ -75,23 +205,7 @@ impl Node {
         // change (see `learner_loop`).
         let fresh = !has_regions(engine.as_ref()).map_err(raft_err("raft store"))?;
         let cluster = config.cluster()?;
-        let mut store_config = StoreConfig::single(config.node_id);
-        // Different timeouts per node make simultaneous campaigns unlikely.
-        store_config.peer.election_tick = 10 + (config.node_id % 7) as usize;
-        if !cluster.is_empty() {
-            store_config.voters = cluster.keys().copied().collect();
-        }
-        store_config.learners = store_config
-            .voters
-            .iter()
-            .map(|v| learner_store_id(*v))
-            .collect();
-        let mut learner_config = if fresh {
-            StoreConfig::learner(config.node_id, &store_config.voters, &store_config.learners)
-        } else {
-            StoreConfig::learner(config.node_id, &[], &[])
-        };
-        learner_config.peer.election_tick = store_config.peer.election_tick;
+        let (store_config, learner_config) = store_configs(config.node_id, &cluster, fresh);
         let learner_id = learner_store_id(config.node_id);
         let (tx, rx) = inbox();
         let (learner_tx, learner_rx) = inbox();
@@ -135,36 +249,7 @@ impl Node {
         )
         .map_err(raft_err("raft store"))?;
         let store = Arc::new(store);
-        // The learners keep only their Raft state in an engine of their
-        // own; the columnar replica starts from its checkpoint and their
-        // log (or is rebuilt from the row store), then applies every entry
-        // they apply.
-        let learner_engine = Arc::new(
-            RocksEngine::open(
-                &config.data_dir.join("learner"),
-                &RocksConfig {
-                    block_cache_bytes: 16 << 20,
-                    background_jobs: 1,
-                    ..RocksConfig::default()
-                },
-            )
-            .map_err(storage_err)?,
-        );
-        let replica = duet_sql::columnar::open_replica(
-            duet_columnar::LayerConfig {
-                freeze_versions: config.columnar_delta_limit.clamp(1, 4096),
-                delta_limit: config.columnar_delta_limit.max(1),
-                delta_bytes: config.columnar_delta_bytes.max(1),
-                chunk_rows: config.columnar_chunk_rows.max(1),
-                read_wait: Duration::from_millis(config.columnar_read_wait_ms),
-            },
-            &config.data_dir.join("columnar"),
-            &duet_storage::engine::Engine::snapshot(learner_engine.as_ref()),
-        )
-        .map_err(|e| Error::Io {
-            context: "columnar replica".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let (learner_engine, replica) = open_columnar(config)?;
         let learner: Arc<dyn duet_raft::peer::ApplyObserver> =
             Arc::new(duet_columnar::Learner::new(Arc::clone(&replica)));
         let learner_store = Arc::new(
@@ -205,58 +290,23 @@ impl Node {
             }
         };
         let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), tcp));
-        let mut background = Vec::new();
-        background.push(tokio::spawn(learner_loop(
-            Arc::clone(&store),
-            Arc::clone(&txn_store),
-            config.node_id,
-        )));
-        if config.region_split_keys > 0 && config.split_check_interval_secs > 0 {
-            background.push(tokio::spawn(split_loop(
-                Arc::clone(&store),
-                Arc::clone(&txn_store),
-                Arc::clone(&tso),
-                Duration::from_secs(config.split_check_interval_secs),
-                config.region_split_keys,
-            )));
-        }
         let options = TxnOptions::default();
         // Four heartbeats per lock TTL: a lost one or two do not matter.
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
         let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
-        background.push(tokio::spawn(heartbeat_loop(
-            client.clone(),
-            heartbeat_every,
-        )));
-        let life_ms = config.gc_life_time_secs.saturating_mul(1000);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        if config.gc_interval_secs > 0 {
-            let every = Duration::from_secs(config.gc_interval_secs);
-            // Floors fresher than the safe point's age: at most a minute old.
-            let publish_every = every
-                .min(Duration::from_secs(60))
-                .min(Duration::from_millis(life_ms / 2).max(Duration::from_secs(1)));
-            background.push(tokio::spawn(crate::gc::publish_loop(
-                config.node_id,
-                client.clone(),
-                publish_every,
-            )));
-            background.push(tokio::spawn(crate::gc::gc_loop(
-                Arc::clone(&store),
-                Arc::clone(&txn_store),
-                client.clone(),
-                every,
-                life_ms,
-                Arc::clone(&destroyed_ranges),
-            )));
-        }
-        background.push(tokio::spawn(crate::gc::compaction_loop(
-            Arc::clone(&replica),
-            Arc::clone(&tso),
-            client.clone(),
-            life_ms,
-            Duration::from_secs(config.columnar_checkpoint_secs),
-        )));
+        let background = spawn_background(
+            config,
+            Background {
+                store: &store,
+                txn_store: &txn_store,
+                tso: &tso,
+                client: &client,
+                replica: &replica,
+                destroyed_ranges: &destroyed_ranges,
+            },
+            heartbeat_every,
+        );
         Ok(Node {
             node_id: config.node_id,
             engine,
