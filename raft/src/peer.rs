@@ -108,6 +108,35 @@ pub enum Applied<'a> {
     Opaque,
 }
 
+/// What applying one entry did, owned, before the observers see it as
+/// [`Applied`].
+enum Kind {
+    Empty,
+    Opaque,
+    Command { ok: bool },
+    Split(Region, Region),
+    ConfChange(ConfState),
+}
+
+/// One entry's apply: what it did, the writes to make, and the answer
+/// to its proposal (none for entries no proposal waits on).
+struct Outcome {
+    kind: Kind,
+    batch: WriteBatch,
+    result: Option<ApplyResult>,
+}
+
+impl Outcome {
+    /// An outcome with no writes.
+    fn new(kind: Kind, result: Option<ApplyResult>) -> Outcome {
+        Outcome {
+            kind,
+            batch: WriteBatch::new(),
+            result,
+        }
+    }
+}
+
 /// What a peer installed from a snapshot: the region as of the
 /// snapshot's index, and every data key of its range as a put — the range
 /// holds nothing else afterwards.
@@ -1171,124 +1200,31 @@ impl<E: Engine> Peer<E> {
     }
 
     fn apply_entry(&mut self, entry: &Entry) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        let (applied, result): (Applied<'_>, Option<ApplyResult>);
-        let command;
-        let conf_state;
-        let split;
-        match entry.get_entry_type() {
+        let Outcome {
+            kind,
+            mut batch,
+            result,
+        } = match entry.get_entry_type() {
             EntryType::EntryNormal if entry.get_context() == crate::region::SPLIT_CONTEXT => {
-                let request: crate::region::SplitRequest =
-                    prost::Message::decode(entry.data.as_ref()).map_err(|e| Error::Corruption {
-                        what: "split request",
-                        detail: e.to_string(),
-                    })?;
-                match self.apply_split(&request, &mut batch)? {
-                    Some(right) => {
-                        split = (self.region.clone(), right);
-                        applied = Applied::Split {
-                            left: &split.0,
-                            right: &split.1,
-                        };
-                        result = Some(Ok(Response::Done));
-                    }
-                    // The range changed since the proposal: refused alike everywhere.
-                    None => {
-                        applied = Applied::Empty;
-                        result = Some(Err(self.epoch_not_match()));
-                    }
-                }
+                self.apply_split_entry(entry)?
             }
-            EntryType::EntryNormal if entry.data.is_empty() => {
-                applied = Applied::Empty;
-                result = None;
-            }
+            EntryType::EntryNormal if entry.data.is_empty() => Outcome::new(Kind::Empty, None),
             EntryType::EntryNormal if entry.get_context().starts_with(EFFECTS_CONTEXT) => {
-                let version = effects_version(entry.get_context())?;
-                // A split applied since the leader ran the command: its keys
-                // may no longer all be this region's.
-                if version != self.region.epoch().version {
-                    applied = Applied::Command {
-                        ok: false,
-                        writes: &[],
-                    };
-                    result = Some(Err(self.epoch_not_match()));
-                } else {
-                    let (writes, response) = Effects::from_bytes(&entry.data)?.into_parts()?;
-                    batch = writes;
-                    applied = Applied::Command {
-                        ok: response.is_ok(),
-                        writes: &[],
-                    };
-                    result = Some(response.map_err(Error::Storage));
-                }
+                self.apply_effects(entry)?
             }
             // An entry written before effects were replicated: the command
-            // itself, run here.
-            EntryType::EntryNormal if !self.stores_data => {
-                applied = Applied::Opaque;
-                result = Some(Err(Error::NoData {
+            // itself, which a peer without data cannot run.
+            EntryType::EntryNormal if !self.stores_data => Outcome::new(
+                Kind::Opaque,
+                Some(Err(Error::NoData {
                     region_id: self.region_id,
-                }));
-            }
-            EntryType::EntryNormal => {
-                command = Command::from_bytes(&entry.data)?;
-                // Routed by a stale view of the regions: refused, no writes.
-                let outcome = if command.within(&self.region.start_key, &self.region.end_key) {
-                    Ok(commands::apply(&self.engine.snapshot(), &command))
-                } else {
-                    Err(self.epoch_not_match())
-                };
-                let ok = matches!(outcome, Ok(Ok(_)));
-                result = Some(match outcome {
-                    Err(e) => Err(e),
-                    Ok(Ok((writes, response))) => {
-                        batch = writes;
-                        Ok(response)
-                    }
-                    Ok(Err(e)) if is_engine_failure(&e) => return Err(e.into()),
-                    Ok(Err(e)) => Err(Error::Storage(e)),
-                });
-                applied = Applied::Command { ok, writes: &[] };
-            }
+                })),
+            ),
+            EntryType::EntryNormal => self.apply_command(entry)?,
             EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                let bad = |e: protobuf::ProtobufError| Error::Corruption {
-                    what: "conf change",
-                    detail: e.to_string(),
-                };
-                let (changed, context) = if entry.get_entry_type() == EntryType::EntryConfChange {
-                    let cc =
-                        raft::prelude::ConfChange::parse_from_bytes(&entry.data).map_err(bad)?;
-                    (self.node.apply_conf_change(&cc), cc.get_context().to_vec())
-                } else {
-                    let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?;
-                    (self.node.apply_conf_change(&cc), cc.get_context().to_vec())
-                };
-                // Addresses of joining stores; a context that does not decode
-                // decodes alike nowhere, and adds none.
-                let addrs =
-                    <crate::region::PeerAddresses as prost::Message>::decode(context.as_slice())
-                        .map(|a| a.peers)
-                        .unwrap_or_default();
-                // An invalid change (e.g. removing every voter) fails the
-                // same way on every replica: it is skipped, not fatal.
-                conf_state = match changed {
-                    Ok(cs) => {
-                        self.node.store().set_conf_state(&cs, &mut batch);
-                        let (voters, learners) = (&cs.voters, &cs.learners);
-                        self.region = self.region.with_membership(voters, learners, &addrs);
-                        self.region.save(&mut batch);
-                        cs
-                    }
-                    Err(e) => {
-                        tracing::warn!(region_id = self.region_id, index = entry.index, error = %e, "membership change refused");
-                        self.node.raft.prs().conf().to_conf_state()
-                    }
-                };
-                applied = Applied::ConfChange(&conf_state);
-                result = None;
+                self.apply_conf_change_entry(entry)?
             }
-        }
+        };
         // The command's writes come first in the batch; a peer that keeps no
         // data writes only the Raft state behind them.
         let effects = if self.stores_data {
@@ -1321,18 +1257,123 @@ impl<E: Engine> Peer<E> {
         }
         self.applied = entry.index;
         // Observers see the command's own writes, not the apply state.
-        let applied = match applied {
-            Applied::Command { ok, .. } => Applied::Command {
-                ok,
+        let applied = match &kind {
+            Kind::Empty => Applied::Empty,
+            Kind::Opaque => Applied::Opaque,
+            Kind::Command { ok } => Applied::Command {
+                ok: *ok,
                 writes: &batch.modifies[..effects],
             },
-            other => other,
+            Kind::Split(left, right) => Applied::Split { left, right },
+            Kind::ConfChange(cs) => Applied::ConfChange(cs),
         };
         for o in &self.observers {
             o.on_applied(self.region_id, entry.index, entry.term, &applied);
         }
         self.answer_proposals(entry, result);
         Ok(())
+    }
+
+    /// A split entry: the region narrowed and the new one written, or
+    /// refused alike everywhere if the range changed since the proposal.
+    fn apply_split_entry(&mut self, entry: &Entry) -> Result<Outcome> {
+        let request: crate::region::SplitRequest = prost::Message::decode(entry.data.as_ref())
+            .map_err(|e| Error::Corruption {
+                what: "split request",
+                detail: e.to_string(),
+            })?;
+        let mut batch = WriteBatch::new();
+        Ok(match self.apply_split(&request, &mut batch)? {
+            Some(right) => Outcome {
+                kind: Kind::Split(self.region.clone(), right),
+                batch,
+                result: Some(Ok(Response::Done)),
+            },
+            None => Outcome::new(Kind::Empty, Some(Err(self.epoch_not_match()))),
+        })
+    }
+
+    /// A command's effects as the leader logged them, unless a split
+    /// applied since the leader ran it (its keys may no longer all be this
+    /// region's).
+    fn apply_effects(&mut self, entry: &Entry) -> Result<Outcome> {
+        let version = effects_version(entry.get_context())?;
+        if version != self.region.epoch().version {
+            return Ok(Outcome::new(
+                Kind::Command { ok: false },
+                Some(Err(self.epoch_not_match())),
+            ));
+        }
+        let (writes, response) = Effects::from_bytes(&entry.data)?.into_parts()?;
+        Ok(Outcome {
+            kind: Kind::Command {
+                ok: response.is_ok(),
+            },
+            batch: writes,
+            result: Some(response.map_err(Error::Storage)),
+        })
+    }
+
+    /// A command logged before effects were, run here; one routed by a
+    /// stale view of the regions is refused with no writes.
+    fn apply_command(&mut self, entry: &Entry) -> Result<Outcome> {
+        let command = Command::from_bytes(&entry.data)?;
+        if !command.within(&self.region.start_key, &self.region.end_key) {
+            return Ok(Outcome::new(
+                Kind::Command { ok: false },
+                Some(Err(self.epoch_not_match())),
+            ));
+        }
+        Ok(match commands::apply(&self.engine.snapshot(), &command) {
+            Ok((writes, response)) => Outcome {
+                kind: Kind::Command { ok: true },
+                batch: writes,
+                result: Some(Ok(response)),
+            },
+            Err(e) if is_engine_failure(&e) => return Err(e.into()),
+            Err(e) => Outcome::new(Kind::Command { ok: false }, Some(Err(Error::Storage(e)))),
+        })
+    }
+
+    /// A membership change, with the addresses of joining stores in its
+    /// context. An invalid change (e.g. removing every voter) fails the
+    /// same way on every replica: it is skipped, not fatal.
+    fn apply_conf_change_entry(&mut self, entry: &Entry) -> Result<Outcome> {
+        let bad = |e: protobuf::ProtobufError| Error::Corruption {
+            what: "conf change",
+            detail: e.to_string(),
+        };
+        let (changed, context) = if entry.get_entry_type() == EntryType::EntryConfChange {
+            let cc = raft::prelude::ConfChange::parse_from_bytes(&entry.data).map_err(bad)?;
+            (self.node.apply_conf_change(&cc), cc.get_context().to_vec())
+        } else {
+            let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?;
+            (self.node.apply_conf_change(&cc), cc.get_context().to_vec())
+        };
+        // A context that does not decode decodes alike nowhere, and adds
+        // no address.
+        let addrs = <crate::region::PeerAddresses as prost::Message>::decode(context.as_slice())
+            .map(|a| a.peers)
+            .unwrap_or_default();
+        let mut batch = WriteBatch::new();
+        let conf_state = match changed {
+            Ok(cs) => {
+                self.node.store().set_conf_state(&cs, &mut batch);
+                let (voters, learners) = (&cs.voters, &cs.learners);
+                self.region = self.region.with_membership(voters, learners, &addrs);
+                self.region.save(&mut batch);
+                cs
+            }
+            Err(e) => {
+                tracing::warn!(region_id = self.region_id, index = entry.index, error = %e, "membership change refused");
+                self.node.raft.prs().conf().to_conf_state()
+            }
+        };
+        Ok(Outcome {
+            kind: Kind::ConfChange(conf_state),
+            batch,
+            result: None,
+        })
     }
 
     /// Applies a split to this replica: narrows the region and, unless this
