@@ -497,8 +497,8 @@ fn a_delta_past_its_byte_bound_is_compacted_however_large_the_table() {
     assert_eq!(w.learner(w.ts), w.row_store(w.ts));
 }
 
-#[test]
-fn a_chunk_whose_range_misses_the_filter_is_skipped() {
+/// A defined table whose compactions make chunks of ten rows.
+fn chunked_world() -> World {
     let mut w = World::new(LayerConfig {
         freeze_versions: 4,
         delta_limit: 4,
@@ -506,12 +506,23 @@ fn a_chunk_whose_range_misses_the_filter_is_skipped() {
         ..LayerConfig::default()
     });
     define(&mut w);
+    w
+}
+
+/// Commits row `h` as `(a = h, b = 'x')`.
+fn put_row(w: &mut World, h: i64) {
+    let (s, c) = (w.tick(), w.tick());
+    let k = row_key(TABLE, h);
+    let v = encode_row(&[(1, Datum::Int(h)), (2, Datum::Bytes(b"x".to_vec()))]).unwrap();
+    assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
+    w.commit(vec![k], s, c);
+}
+
+#[test]
+fn a_chunk_whose_range_misses_the_filter_is_skipped() {
+    let mut w = chunked_world();
     for h in 0..50 {
-        let (s, c) = (w.tick(), w.tick());
-        let k = row_key(TABLE, h);
-        let v = encode_row(&[(1, Datum::Int(h)), (2, Datum::Bytes(b"x".to_vec()))]).unwrap();
-        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
-        w.commit(vec![k], s, c);
+        put_row(&mut w, h);
     }
     w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     w.replica.compact(w.ts, true).unwrap();
@@ -531,29 +542,16 @@ fn a_chunk_whose_range_misses_the_filter_is_skipped() {
 
 #[test]
 fn a_scan_makes_its_batches_only_as_they_are_asked_for() {
-    let mut w = World::new(LayerConfig {
-        freeze_versions: 4,
-        delta_limit: 4,
-        chunk_rows: 10,
-        ..LayerConfig::default()
-    });
-    define(&mut w);
-    let put = |w: &mut World, h: i64| {
-        let (s, c) = (w.tick(), w.tick());
-        let k = row_key(TABLE, h);
-        let v = encode_row(&[(1, Datum::Int(h)), (2, Datum::Bytes(b"x".to_vec()))]).unwrap();
-        assert!(w.prewrite(vec![Mutation::new(Op::Put, k.clone(), v)], s));
-        w.commit(vec![k], s, c);
-    };
+    let mut w = chunked_world();
     // Even rows go to compacted chunks, odd ones stay in the deltas: a
     // batch interleaves both.
     for h in (0..50).step_by(2) {
-        put(&mut w, h);
+        put_row(&mut w, h);
     }
     w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     w.replica.compact(w.ts, true).unwrap();
     for h in (1..50).step_by(2) {
-        put(&mut w, h);
+        put_row(&mut w, h);
     }
     w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     let request = ScanRequest {
