@@ -4,7 +4,7 @@
 //! turn. Proposals that arrive together land in one Ready and share one log
 //! sync (group commit). Callers propose to a region and wait until the entry
 //! applied; routing commands to regions is the cluster side's job
-//! ([`crate::cluster::ClusterStore`]).
+//! (`ClusterStore`, in the cluster module, which is built on this one).
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -348,7 +348,7 @@ impl<E: Engine> RaftStore<E> {
     /// `addrs` are the Raft addresses of joining stores. Returns once
     /// proposed; raft-rs drops a change proposed while another is pending,
     /// so callers check the membership they wanted (see
-    /// [`crate::cluster::ClusterStore::change_membership`]).
+    /// `ClusterStore::change_membership`).
     pub fn change_membership(
         &self,
         region_id: u64,

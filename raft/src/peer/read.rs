@@ -1,0 +1,119 @@
+//! Linearizable reads: read indexes confirmed by a quorum, and the
+//! leader lease that lets a leader answer without one.
+
+use super::{Lease, Peer, PendingRead, ReadCallback};
+use crate::error::Error;
+use duet_storage::engine::Engine;
+use std::time::Instant;
+
+impl<E: Engine> Peer<E> {
+    /// ReadIndex: asks the leader (itself, or through Raft) for the commit
+    /// index, and calls back once this peer has applied that far — a read of
+    /// the local engine after that is linearizable. Followers and learners
+    /// use it to serve fresh reads; on a leader a confirmed answer also
+    /// starts a lease from `now`.
+    pub fn read_index(&mut self, callback: ReadCallback, now: Instant) {
+        if self.leader().is_none() {
+            callback(Err(Error::NotLeader {
+                region_id: self.region_id,
+                leader: None,
+            }));
+            return;
+        }
+        self.next_read += 1;
+        let ctx = self.next_read;
+        let asked = self.is_leader().then_some((now, self.term()));
+        self.reads.insert(
+            ctx,
+            PendingRead {
+                index: None,
+                callback,
+                waited: 0,
+                sent: 1,
+                asked,
+            },
+        );
+        self.send_read_index(ctx);
+    }
+
+    /// Whether, and until when, this peer may serve reads locally at `now`.
+    pub fn lease(&self) -> Lease {
+        if !self.is_leader() || self.applied_term() != Some(self.term()) {
+            return Lease::None;
+        }
+        if self.is_sole_voter() {
+            return Lease::Forever;
+        }
+        match self.lease_from {
+            Some((at, term)) if term == self.term() && !self.lease.is_zero() => {
+                Lease::Until(at + self.lease)
+            }
+            _ => Lease::None,
+        }
+    }
+
+    /// Asks a quorum to confirm this leader's lease when it is missing or
+    /// past half its length at `now` (the store calls this every tick, so a
+    /// busy leader rarely waits for a ReadIndex round).
+    pub fn renew_lease(&mut self, now: Instant) {
+        let term = self.term();
+        if self.lease.is_zero()
+            || self.renewing == Some(term)
+            || !self.is_leader()
+            || self.is_sole_voter()
+        {
+            return;
+        }
+        let fresh = matches!(self.lease(), Lease::Until(t) if t > now + self.lease / 2);
+        if !fresh {
+            self.renewing = Some(term);
+            self.read_index(Box::new(|_| {}), now);
+        }
+    }
+
+    /// The term of the last applied entry.
+    pub(super) fn applied_term(&self) -> Option<u64> {
+        self.node.raft.raft_log.term(self.applied).ok()
+    }
+
+    /// This peer is the only voter, outside any joint configuration.
+    pub(super) fn is_sole_voter(&self) -> bool {
+        let voters = self.node.raft.prs().conf().voters();
+        voters.is_singleton() && voters.contains(self.id)
+    }
+
+    pub(super) fn send_read_index(&mut self, ctx: u64) {
+        // The leader keys pending reads by context: make it unique cluster-wide.
+        let mut rctx = self.id.to_be_bytes().to_vec();
+        rctx.extend_from_slice(&ctx.to_be_bytes());
+        self.node.read_index(rctx);
+    }
+
+    /// Answers the reads whose index is confirmed and applied.
+    pub(super) fn finish_reads(&mut self) {
+        let applied = self.applied;
+        let done: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.index.is_some_and(|i| i <= applied))
+            .map(|(c, _)| *c)
+            .collect();
+        for ctx in done {
+            if let Some(r) = self.reads.remove(&ctx) {
+                if let Some((at, term)) = r.asked {
+                    if self.renewing == Some(term) {
+                        self.renewing = None;
+                    }
+                    let newer = match self.lease_from {
+                        Some((t, lt)) => lt != term || t < at,
+                        None => true,
+                    };
+                    if term == self.term() && self.is_leader() && newer {
+                        self.lease_from = Some((at, term));
+                    }
+                }
+                (r.callback)(Ok(r.index.unwrap_or(applied)));
+            }
+        }
+    }
+}
