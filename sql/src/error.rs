@@ -4,6 +4,8 @@
 /// Result alias for the SQL layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+use crate::rules::json::JsonError;
+
 /// An error from parsing, binding or executing a statement.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -100,9 +102,9 @@ pub enum Error {
         "JSON column '{0}' supports indexing only via generated columns on a specified JSON path."
     )]
     JsonKey(String),
-    /// A JSON function's error, with MySQL's code for it.
-    #[error("{message}")]
-    JsonFunction { code: u16, message: String },
+    /// A JSON function's error, which knows its MySQL code.
+    #[error(transparent)]
+    Json(#[from] JsonError),
     #[error("Can't DROP '{0}'; check that column/key exists")]
     CantDrop(String),
     #[error("Duplicate entry '{value}' for key '{key}'")]
@@ -149,7 +151,7 @@ pub enum Error {
     LockWaitTimeout,
     /// Storage or replication failed (no leader, timeout, I/O).
     #[error("Storage error: {0}")]
-    Storage(String),
+    Storage(#[source] duet_storage::Error),
     /// A query feature the engine refused while planning or executing.
     #[error("{0}")]
     Query(String),
@@ -267,7 +269,7 @@ impl Error {
             Error::InvalidDefault(_) => 1067,
             Error::InvalidJson { .. } => 3140,
             Error::JsonKey(_) => 3152,
-            Error::JsonFunction { code, .. } => *code,
+            Error::Json(e) => e.code(),
             Error::CantDrop(_) => 1091,
             Error::DuplicateEntry { .. } => 1062,
             Error::BadNull(_) => 1048,
@@ -347,10 +349,12 @@ impl Error {
             Error::InvalidNull => "22004",
             Error::InvalidJson { .. } => "22032",
             Error::JsonKey(_) => "42000",
-            Error::JsonFunction { code, .. } => match code {
-                3141 | 3158 => "22032",
-                _ => "42000",
-            },
+            Error::Json(
+                JsonError::InvalidText { .. }
+                | JsonError::InvalidValue(_)
+                | JsonError::NullMemberName,
+            ) => "22032",
+            Error::Json(_) => "42000",
             Error::Deadlock | Error::UserLockDeadlock => "40001",
             Error::DatabaseExists(_)
             | Error::DropMissingDatabase(_)
@@ -398,7 +402,7 @@ impl Error {
             }
             S::KeyIsLocked(_) => Error::LockWaitTimeout,
             S::WatchedKeyChanged { .. } => Error::TableDefChanged,
-            other => Error::Storage(other.to_string()),
+            other => Error::Storage(other),
         }
     }
 
@@ -415,6 +419,14 @@ impl Error {
             feature: feature.into(),
         }
     }
+}
+
+/// A note attached to the last statement (`SHOW WARNINGS`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    pub level: &'static str,
+    pub code: u16,
+    pub message: String,
 }
 
 #[cfg(test)]

@@ -11,8 +11,55 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::error::{Error, Result};
+use crate::rules::like::like;
+use crate::rules::number::{leading_double, leading_integer, round_decimal};
+use crate::rules::time::now;
+use crate::types;
 use crate::value::Value;
 use crate::vars::VarScope;
+
+/// A function of the session rather than of the data, called with no
+/// argument. The query engines see each as the literal it stands for in
+/// the statement; the constant evaluator asks its [`Env`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionFn {
+    /// `DATABASE()`, `SCHEMA()`.
+    Database,
+    /// `USER()`, `SESSION_USER()`, `SYSTEM_USER()`: the client's account.
+    User,
+    /// `CURRENT_USER()`: the account the server authenticated.
+    CurrentUser,
+    ConnectionId,
+    LastInsertId,
+    RowCount,
+    FoundRows,
+    Version,
+}
+
+impl SessionFn {
+    /// Every name, with the function it calls: the one list of them.
+    const NAMES: [(&'static str, SessionFn); 11] = [
+        ("DATABASE", SessionFn::Database),
+        ("SCHEMA", SessionFn::Database),
+        ("USER", SessionFn::User),
+        ("SESSION_USER", SessionFn::User),
+        ("SYSTEM_USER", SessionFn::User),
+        ("CURRENT_USER", SessionFn::CurrentUser),
+        ("CONNECTION_ID", SessionFn::ConnectionId),
+        ("LAST_INSERT_ID", SessionFn::LastInsertId),
+        ("ROW_COUNT", SessionFn::RowCount),
+        ("FOUND_ROWS", SessionFn::FoundRows),
+        ("VERSION", SessionFn::Version),
+    ];
+
+    /// The session function `name` (any case) calls, if it is one.
+    pub(crate) fn named(name: &str) -> Option<SessionFn> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, f)| *f)
+    }
+}
 
 /// What an expression can see besides its own literals.
 pub(crate) trait Env {
@@ -22,8 +69,9 @@ pub(crate) trait Env {
     fn user_var(&self, name: &str) -> Value;
     /// The `n`-th (0-based) prepared-statement parameter.
     fn param(&self, n: usize) -> Result<Value>;
-    /// A session function such as `DATABASE()`; `None` if unknown.
-    fn session_fn(&self, name: &str) -> Option<Value>;
+    /// A session function such as `DATABASE()`; `None` where there is no
+    /// session (a column default).
+    fn session_fn(&self, f: SessionFn) -> Option<Value>;
     /// A session function of arguments, such as `GET_LOCK(name, timeout)`;
     /// `None` if unknown.
     fn session_call(&self, _name: &str, _args: &[Value]) -> Option<Result<Value>> {
@@ -54,7 +102,7 @@ impl Env for NoEnv {
         Err(Error::WrongArguments("a constant expression"))
     }
 
-    fn session_fn(&self, _name: &str) -> Option<Value> {
+    fn session_fn(&self, _: SessionFn) -> Option<Value> {
         None
     }
 
@@ -123,7 +171,7 @@ fn cast_value(v: Value, t: &ast::DataType) -> Option<Value> {
             Value::Int(i) => *i,
             Value::UInt(u) => *u as i64,
             Value::Double(d) => d.round() as i64,
-            Value::Decimal(d) => crate::types::round_decimal(d, 0)
+            Value::Decimal(d) => round_decimal(d, 0)
                 .and_then(|r| r.parse::<i128>().ok())
                 .map_or(0, |r| {
                     i64::try_from(r).unwrap_or(if r < 0 { i64::MIN } else { i64::MAX })
@@ -140,7 +188,7 @@ fn cast_value(v: Value, t: &ast::DataType) -> Option<Value> {
                     + i64::from(d.minute) * 100
                     + i64::from(d.second)
             }
-            other => crate::functions::leading_integer(text(other).unwrap_or_default().as_bytes()),
+            other => leading_integer(text(other).unwrap_or_default().as_bytes()),
         }
     };
     Some(match t {
@@ -149,9 +197,9 @@ fn cast_value(v: Value, t: &ast::DataType) -> Option<Value> {
         T::Char(_) | T::Varchar(_) | T::Text | T::String(_) => {
             text(&v).map_or(Value::Null, Value::Str)
         }
-        T::Date => crate::types::to_datetime(&v).map_or(Value::Null, |d| Value::Date(d.date)),
+        T::Date => types::to_datetime(&v).map_or(Value::Null, |d| Value::Date(d.date)),
         T::Datetime(_) | T::Timestamp(_, _) => {
-            crate::types::to_datetime(&v).map_or(Value::Null, Value::DateTime)
+            types::to_datetime(&v).map_or(Value::Null, Value::DateTime)
         }
         T::Decimal(info) | T::Numeric(info) => {
             let scale = match info {
@@ -162,7 +210,7 @@ fn cast_value(v: Value, t: &ast::DataType) -> Option<Value> {
                 Value::Double(d) => format!("{d}"),
                 other => {
                     let t = text(other).unwrap_or_default();
-                    let n = crate::coerce::leading_number(t.as_bytes());
+                    let n = leading_double(t.as_bytes());
                     if t.trim().parse::<f64>().is_ok() {
                         t.trim().to_string()
                     } else {
@@ -170,7 +218,7 @@ fn cast_value(v: Value, t: &ast::DataType) -> Option<Value> {
                     }
                 }
             };
-            crate::types::round_decimal(&digits, scale).map_or(Value::Null, Value::Decimal)
+            round_decimal(&digits, scale).map_or(Value::Null, Value::Decimal)
         }
         _ => return None,
     })
@@ -472,7 +520,7 @@ fn function(env: &dyn Env, f: &ast::Function) -> Result<Value> {
         FunctionArguments::Subquery(_) => return Err(Error::not_supported("subquery")),
     };
     if args.is_empty()
-        && let Some(v) = env.session_fn(&name)
+        && let Some(v) = SessionFn::named(&name).and_then(|f| env.session_fn(f))
     {
         return Ok(v);
     }
@@ -549,19 +597,19 @@ fn function(env: &dyn Env, f: &ast::Function) -> Result<Value> {
                 [_] => return Err(Error::WrongArguments("NOW")),
                 _ => return Err(Error::WrongArgumentCount(name)),
             };
-            let mut now = crate::session::now();
+            let mut now = now();
             now.micros -= now.micros % 10u32.pow(6 - digits);
             Ok(Value::DateTime(now))
         }
         "CURDATE" | "CURRENT_DATE" => {
             arity(0)?;
-            Ok(Value::Date(crate::session::now().date))
+            Ok(Value::Date(now().date))
         }
         // The date part; NULL for what is not a date (MySQL warns and
         // returns NULL too).
         "DATE" => {
             arity(1)?;
-            Ok(crate::types::to_datetime(&values[0]).map_or(Value::Null, |d| Value::Date(d.date)))
+            Ok(types::to_datetime(&values[0]).map_or(Value::Null, |d| Value::Date(d.date)))
         }
         _ => Err(Error::UnknownFunction(name)),
     }
@@ -606,19 +654,7 @@ pub(crate) fn to_f64(v: &Value) -> f64 {
         Value::Int(i) => *i as f64,
         Value::UInt(u) => *u as f64,
         Value::Double(d) => *d,
-        other => {
-            let s = text(other).unwrap_or_default();
-            let s = s.trim_start();
-            let end = s
-                .char_indices()
-                .take_while(|(i, c)| {
-                    c.is_ascii_digit() || *c == '.' || (*i == 0 && "+-".contains(*c))
-                })
-                .map(|(i, c)| i + c.len_utf8())
-                .last()
-                .unwrap_or(0);
-            s[..end].parse().unwrap_or(0.0)
-        }
+        other => leading_double(text(other).unwrap_or_default().as_bytes()),
     }
 }
 
@@ -640,42 +676,9 @@ pub(crate) fn compare(l: &Value, r: &Value) -> Option<Ordering> {
     }
 }
 
-/// SQL `LIKE` with `%`, `_` and backslash escapes.
-pub(crate) fn like(s: &str, pattern: &str, case_insensitive: bool) -> bool {
-    let fold = |x: &str| {
-        if case_insensitive {
-            x.to_lowercase()
-        } else {
-            x.to_string()
-        }
-    };
-    let (s, p): (Vec<char>, Vec<char>) =
-        (fold(s).chars().collect(), fold(pattern).chars().collect());
-    like_at(&s, &p)
-}
-
-fn like_at(s: &[char], p: &[char]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some('%') => (0..=s.len()).any(|i| like_at(&s[i..], &p[1..])),
-        Some('_') => !s.is_empty() && like_at(&s[1..], &p[1..]),
-        Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && like_at(&s[1..], &p[2..]),
-        Some(c) => s.first() == Some(c) && like_at(&s[1..], &p[1..]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_patterns() {
-        assert!(like("sql_mode", "sql%", false));
-        assert!(like("SQL_MODE", "sql\\_mode", true));
-        assert!(!like("sqlxmode", "sql\\_mode", false));
-        assert!(like("abc", "a_c", false));
-        assert!(!like("abcd", "a_c", false));
-    }
 
     #[test]
     fn numbers_are_typed_like_mysql() {

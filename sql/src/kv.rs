@@ -4,6 +4,8 @@
 //! crate's Percolator client implements it over any [`TxnStore`] — one node's
 //! Raft store or a cluster's — so the SQL layer never names an engine.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use duet_storage::txn::{Transaction, TxnClient, TxnStore};
 
 /// A storage failure, as the SQL layer reports it.
@@ -145,4 +147,11 @@ impl<S: TxnStore> KvTxn for Txn<S> {
             t.rollback_to(checkpoint.0);
         }
     }
+}
+
+/// A transaction shared between a session and the scans of its statement.
+pub(crate) type SharedTxn = Arc<Mutex<Box<dyn KvTxn>>>;
+
+pub(crate) fn lock(txn: &SharedTxn) -> MutexGuard<'_, Box<dyn KvTxn>> {
+    txn.lock().unwrap_or_else(|e| e.into_inner())
 }

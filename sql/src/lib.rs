@@ -8,49 +8,35 @@
 //! storage only through the transactional key-value seam in [`kv`], and
 //! does not own the wire protocol (that is `duet-server`).
 
-mod access;
-mod autoid;
 mod catalog;
-mod coerce;
-mod collate;
-mod collation;
-pub mod columnar;
 mod ddl;
-mod decorrelate;
 mod dialect;
 mod error;
 mod eval;
-mod exec;
-mod explain;
 mod functions;
-mod infoschema;
 mod interrupt;
-mod json;
 pub mod kv;
-mod mysqlfn;
 mod names;
 mod nesting;
+mod parse;
+mod plan;
 mod point;
-mod processes;
-mod query;
-mod ranges;
-mod scans;
+mod router;
+mod rules;
 mod session;
-mod stats;
-mod strfn;
 mod table;
-mod timefn;
 mod types;
-mod userlocks;
 mod value;
 mod vars;
 
 pub use catalog::{DROPPED_PREFIX, dropped_range};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Warning};
 pub use interrupt::Interrupt;
+pub use plan::columnar;
+pub use rules::json::JsonError;
 pub use session::{
     Database, DatabaseOptions, Identity, SERVER_VERSION, STATEMENT_STACK_SIZE, Session,
-    SessionStatus, StatementMeta, Warning,
+    SessionStatus, StatementMeta,
 };
 pub use value::{
     Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, RowSink, Time, Value,

@@ -21,11 +21,14 @@ use datafusion::sql::sqlparser::ast::{
 };
 use duet_storage::codec::{Datum, key};
 
-use crate::access::Routing;
 use crate::catalog::{Catalog, HandleKind, TableInfo};
 use crate::error::{Error, Result};
 use crate::kv::KvTxn;
-use crate::ranges::HandleSet;
+use crate::plan::arrow;
+use crate::plan::decorrelate;
+use crate::plan::rewrite;
+use crate::router::Routing;
+use crate::table::ranges::HandleSet;
 use crate::table::{self, KeyedRows};
 use crate::types::{TypeKind, datum_to_value};
 use crate::value::{Column, ResultSet, Value};
@@ -183,7 +186,7 @@ impl<'a> Target<'a> {
     /// The keys `selection` confines the table to, if it says nothing else.
     fn keys(&self, selection: &Expr, params: &[Value]) -> Option<Keys> {
         let mut parts = Vec::new();
-        crate::decorrelate::split_and(selection, &mut parts);
+        decorrelate::split_and(selection, &mut parts);
         if let [pk] = self.key_columns.as_slice() {
             let ty = &self.info.columns[*pk].ty;
             if ty.is_integer() && !ty.unsigned {
@@ -584,7 +587,7 @@ pub(crate) fn plan(
     let mut output_names = None;
     let mut names = |i: usize| {
         output_names
-            .get_or_insert_with(|| crate::query::output_names(sql, q))
+            .get_or_insert_with(|| rewrite::output_names(sql, q))
             .get(i)
             .cloned()
             .flatten()
@@ -782,14 +785,14 @@ impl PointGet {
             return self
                 .aggregates
                 .iter()
-                .map(|(a, name)| crate::query::column_for(name.clone(), &a.arrow_type(&self.table)))
+                .map(|(a, name)| arrow::column_for(name.clone(), &a.arrow_type(&self.table)))
                 .collect();
         }
         self.columns
             .iter()
             .map(|(c, name)| {
                 let info = &self.table.columns[*c];
-                crate::query::declared_column(
+                arrow::declared_column(
                     name,
                     &info.ty,
                     info.nullable,

@@ -12,6 +12,9 @@ use duet_storage::codec::Datum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::rules::json;
+use crate::rules::number::round_decimal;
+use crate::rules::time::valid_date;
 use crate::value::{Date, DateTime, FieldType, Time, Value, format_double};
 
 /// The family of a declared column type.
@@ -417,11 +420,11 @@ impl ColumnType {
                     Value::Bytes(b) => String::from_utf8(b.clone()).map_err(|_| incorrect())?,
                     other => value_text(other),
                 };
-                let doc = crate::json::parse(&text).map_err(|detail| Error::InvalidJson {
+                let doc = json::parse(&text).map_err(|detail| Error::InvalidJson {
                     column: column.to_string(),
                     detail,
                 })?;
-                Ok(Datum::Bytes(crate::json::to_text(&doc).into_bytes()))
+                Ok(Datum::Bytes(json::to_text(&doc).into_bytes()))
             }
             _ if self.is_binary() => {
                 let mut b = match value {
@@ -626,52 +629,6 @@ fn to_decimal_text(v: &Value) -> Option<String> {
     Some(if negative { format!("-{text}") } else { text })
 }
 
-/// Rounds a decimal literal to `scale` fractional digits, half away from
-/// zero, and normalizes it (`-0012.345`, 2 → `-12.35`).
-pub fn round_decimal(text: &str, scale: usize) -> Option<String> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let mut kept: Vec<u8> = int
-        .bytes()
-        .chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale))
-        .collect();
-    if kept.iter().any(|b| !b.is_ascii_digit()) {
-        return None;
-    }
-    if frac.as_bytes().get(scale).is_some_and(|d| *d >= b'5') {
-        let mut i = kept.len();
-        loop {
-            if i == 0 {
-                kept.insert(0, b'1');
-                break;
-            }
-            i -= 1;
-            if kept[i] == b'9' {
-                kept[i] = b'0';
-            } else {
-                kept[i] += 1;
-                break;
-            }
-        }
-    }
-    let int_len = kept.len() - scale;
-    let int_part = std::str::from_utf8(&kept[..int_len])
-        .ok()?
-        .trim_start_matches('0');
-    let int_part = if int_part.is_empty() { "0" } else { int_part };
-    let frac_part = std::str::from_utf8(&kept[int_len..]).ok()?;
-    let zero = int_part == "0" && frac_part.bytes().all(|b| b == b'0');
-    let sign = if negative && !zero { "-" } else { "" };
-    Some(if scale == 0 {
-        format!("{sign}{int_part}")
-    } else {
-        format!("{sign}{int_part}.{frac_part}")
-    })
-}
-
 /// Parses `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` (or a date/datetime value).
 pub fn to_datetime(v: &Value) -> Option<DateTime> {
     let text = match v {
@@ -741,32 +698,6 @@ pub fn to_datetime(v: &Value) -> Option<DateTime> {
     })
 }
 
-/// Whether `year-month-day` is a calendar date (or the zero date).
-pub fn valid_date(year: u16, month: u8, day: u8) -> bool {
-    if month == 0 && day == 0 {
-        return year == 0;
-    }
-    if !(1..=12).contains(&month) || day == 0 {
-        return false;
-    }
-    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    day <= days[month as usize - 1]
-}
-
 fn to_time(v: &Value) -> Option<Time> {
     let text = match v {
         Value::Time(t) => return Some(*t),
@@ -809,35 +740,11 @@ fn to_time(v: &Value) -> Option<Time> {
     })
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dialect::MySql;
+    use crate::rules::time::{civil_from_days, days_from_civil};
     use datafusion::sql::sqlparser::ast::Statement;
     use datafusion::sql::sqlparser::parser::Parser;
 

@@ -2,6 +2,7 @@
 //! column descriptions, and the outcome of one statement. These types speak
 //! MySQL's vocabulary (field types, flags) but know nothing of the wire format.
 
+use crate::Result;
 use std::fmt;
 
 /// One SQL value as the client sees it.
@@ -250,9 +251,9 @@ impl Output {
 /// server's memory); one that fails (the client is gone) stops it.
 pub trait RowSink: Send {
     /// The result's columns, once, before its rows.
-    fn columns(&mut self, columns: &[Column]) -> crate::Result<()>;
+    fn columns(&mut self, columns: &[Column]) -> Result<()>;
     /// The next rows of the result, in order.
-    fn rows(&mut self, rows: Vec<Vec<Value>>) -> crate::Result<()>;
+    fn rows(&mut self, rows: Vec<Vec<Value>>) -> Result<()>;
 }
 
 /// A sink that keeps what it is sent: a whole result.
@@ -260,12 +261,12 @@ pub trait RowSink: Send {
 pub(crate) struct Collect(pub ResultSet);
 
 impl RowSink for Collect {
-    fn columns(&mut self, columns: &[Column]) -> crate::Result<()> {
+    fn columns(&mut self, columns: &[Column]) -> Result<()> {
         self.0.columns = columns.to_vec();
         Ok(())
     }
 
-    fn rows(&mut self, mut rows: Vec<Vec<Value>>) -> crate::Result<()> {
+    fn rows(&mut self, mut rows: Vec<Vec<Value>>) -> Result<()> {
         self.0.rows.append(&mut rows);
         Ok(())
     }

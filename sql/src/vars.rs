@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
+use crate::SERVER_VERSION;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -318,7 +319,7 @@ static DEFS: &[Def] = &[
     ),
     def("transaction_read_only", Kind::Bool, Scope::Both, "OFF"),
     def("unique_checks", Kind::Bool, Scope::Both, "ON"),
-    fixed("version", Kind::Str, crate::SERVER_VERSION),
+    fixed("version", Kind::Str, SERVER_VERSION),
     fixed(
         "version_comment",
         Kind::Str,

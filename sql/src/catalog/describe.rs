@@ -3,7 +3,7 @@
 //! columns), `SHOW INDEX` and `SHOW [FULL] TABLES`, and the MySQL type name
 //! of a result column.
 
-use crate::catalog::{Catalog, TableInfo, ViewDef};
+use crate::catalog::{Catalog, DefaultValue, StoredValue, TableInfo, ViewDef};
 use crate::types::value_text;
 use crate::value::{Column, FieldType, ResultSet, Value};
 

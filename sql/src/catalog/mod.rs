@@ -11,15 +11,25 @@
 //! - `m\x00version`: the schema version;
 //! - `m\x01{database}`: a [`DatabaseInfo`];
 //! - `m\x02{database id, 8 bytes BE}{table}`: a [`TableInfo`].
+//!
+//! This folder is the catalog layer: [`autoid`] hands out `AUTO_INCREMENT`
+//! values, [`describe`] prints what the `SHOW` and `DESCRIBE` statements
+//! show of it. It imports the rules, types and values below it and the
+//! key-value seam, nothing that plans or runs a statement.
+
+pub(crate) mod autoid;
+pub(crate) mod describe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::collation::Collation;
+use crate::error::Error::LockWaitTimeout;
 use crate::error::{Error, Result};
 use crate::kv::KvTxn;
+use crate::rules::collation::Collation;
+use crate::types;
 use crate::types::ColumnType;
 use crate::value::Value;
 
@@ -80,7 +90,7 @@ impl StoredValue {
             Value::UInt(u) => StoredValue::UInt(*u),
             Value::Double(d) => StoredValue::Double(*d),
             Value::Bytes(b) => StoredValue::Bytes(b.clone()),
-            other => StoredValue::Text(crate::types::value_text(other)),
+            other => StoredValue::Text(types::value_text(other)),
         }
     }
 
@@ -218,7 +228,7 @@ impl TableInfo {
     /// it, as a 1205.
     pub(crate) fn change_running(&self) -> Result<()> {
         if self.altering.is_some() || self.indexes.iter().any(|i| i.write_only.is_some()) {
-            return Err(crate::error::Error::LockWaitTimeout);
+            return Err(LockWaitTimeout);
         }
         Ok(())
     }

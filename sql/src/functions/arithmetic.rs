@@ -12,6 +12,10 @@
 
 use std::sync::Arc;
 
+use crate::functions::comparison;
+use crate::functions::comparison::ToDouble;
+use crate::rules::number::{leading_integer, saturate};
+use crate::rules::time;
 use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -42,9 +46,6 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(Division::new(DIV)),
         ScalarUDF::from(Division::new(INT_DIV)),
-        ScalarUDF::from(crate::coerce::ToDouble::new()),
-        ScalarUDF::from(crate::coerce::Numeric::new()),
-        ScalarUDF::from(crate::coerce::Numeric::exact_arg()),
         ScalarUDF::from(ToInteger::new(TO_SIGNED)),
         ScalarUDF::from(ToInteger::new(TO_UNSIGNED)),
         ScalarUDF::from(Truncate::new()),
@@ -182,7 +183,7 @@ impl ScalarUDFImpl for Truncate {
             }
             _ => {
                 let v = match x.data_type() {
-                    t if crate::coerce::is_string(t) => crate::coerce::ToDouble::new()
+                    t if comparison::is_string(t) => ToDouble::new()
                         .invoke_with_args(ScalarFunctionArgs {
                             args: vec![ColumnarValue::Array(Arc::clone(x))],
                             ..args
@@ -415,7 +416,7 @@ fn integers(a: &ArrayRef) -> Result<Vec<Option<i64>>> {
             d.iter()
                 .map(|v| {
                     v.map(|days| {
-                        let (y, m, d) = crate::types::civil_from_days(i64::from(days));
+                        let (y, m, d) = time::civil_from_days(i64::from(days));
                         y * 10_000 + i64::from(m) * 100 + i64::from(d)
                     })
                 })
@@ -512,27 +513,6 @@ impl ScalarUDFImpl for BitOp {
             datafusion::arrow::array::UInt64Array::from(out),
         )))
     }
-}
-
-fn saturate(v: i128) -> i64 {
-    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
-}
-
-/// The integer a string starts with (after spaces), as MySQL reads it for
-/// an integer cast: `'2.7'` is 2, `'abc'` is 0.
-pub(crate) fn leading_integer(bytes: &[u8]) -> i64 {
-    let text = String::from_utf8_lossy(bytes);
-    let t = text.trim_start();
-    let (negative, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut n: i128 = 0;
-    for c in digits.bytes().take_while(u8::is_ascii_digit) {
-        n = (n * 10 + i128::from(c - b'0')).min(i128::from(u64::MAX));
-    }
-    saturate(if negative { -n } else { n })
 }
 
 fn pow10(exp: i8) -> Option<i128> {

@@ -1,8 +1,7 @@
-//! MySQL's JSON: the canonical text of a `JSON` column's values, JSON
-//! paths, and the JSON functions (`JSON_EXTRACT` and the `->`/`->>`
-//! operators, `JSON_UNQUOTE`, `JSON_OBJECT`, `JSON_ARRAY`, `JSON_SET` and
-//! the other modifiers, `JSON_CONTAINS`, `JSON_KEYS`, `JSON_LENGTH`, `JSON_SEARCH`, ...),
-//! and the aggregates `JSON_ARRAYAGG` and `JSON_OBJECTAGG`.
+//! MySQL's JSON functions (`JSON_EXTRACT` and the `->`/`->>` operators,
+//! `JSON_UNQUOTE`, `JSON_OBJECT`, `JSON_ARRAY`, `JSON_SET` and the other
+//! modifiers, `JSON_CONTAINS`, `JSON_KEYS`, `JSON_LENGTH`, `JSON_SEARCH`,
+//! ...) over the documents of [`crate::rules::json`].
 //!
 //! The engines carry a JSON value as its text; a result that is JSON (a
 //! `JSON` column, a function that returns JSON) carries the field metadata
@@ -22,545 +21,30 @@ use datafusion::logical_expr::{
 use datafusion::scalar::ScalarValue;
 use serde_json::{Map, Value as Json};
 
+use crate::error::Error;
+use crate::functions::string;
+use crate::functions::udf;
+use crate::rules::json::{
+    JsonError, Modify, Path, compare, contains, depth, merge_patch, merge_preserve, modify,
+    ordered, parse, pretty, remove, sort_key, to_text,
+};
+use crate::rules::like;
+use crate::rules::time;
+
 /// Field metadata marking a value as JSON text.
 pub(crate) const JSON_META: &str = "duet.json";
 
 /// The name `CAST(x AS JSON)` is rewritten to.
 pub(crate) const CAST_JSON: &str = "duet_cast_json";
 
-/// Parses JSON text as MySQL reads a JSON document.
-pub(crate) fn parse(text: &str) -> std::result::Result<Json, String> {
-    serde_json::from_str(text).map_err(|e| {
-        // serde_json counts lines and columns; MySQL, the offset.
-        let offset: usize = text
-            .split_inclusive('\n')
-            .take(e.line().saturating_sub(1))
-            .map(str::len)
-            .sum::<usize>()
-            + e.column().saturating_sub(1);
-        format!("{e} at position {offset}")
-    })
-}
-
-/// MySQL's text of a JSON value.
-pub(crate) fn to_text(v: &Json) -> String {
-    let mut out = String::new();
-    write(v, &mut out, None, 0);
-    out
-}
-
-/// `JSON_PRETTY`'s text: one member or element a line, two spaces a level.
-fn pretty(v: &Json) -> String {
-    let mut out = String::new();
-    write(v, &mut out, Some(2), 0);
-    out
-}
-
-/// Object keys in MySQL's order: shorter first, then by bytes.
-fn ordered(m: &Map<String, Json>) -> Vec<(&String, &Json)> {
-    let mut members: Vec<(&String, &Json)> = m.iter().collect();
-    members.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-    members
-}
-
-fn write(v: &Json, out: &mut String, indent: Option<usize>, depth: usize) {
-    let newline = |out: &mut String, depth: usize| {
-        if let Some(n) = indent {
-            out.push('\n');
-            out.push_str(&" ".repeat(n * depth));
-        }
-    };
-    let separator = if indent.is_some() { "," } else { ", " };
-    match v {
-        Json::Array(items) if !items.is_empty() => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(separator);
-                }
-                newline(out, depth + 1);
-                write(item, out, indent, depth + 1);
-            }
-            newline(out, depth);
-            out.push(']');
-        }
-        Json::Object(m) if !m.is_empty() => {
-            out.push('{');
-            for (i, (k, item)) in ordered(m).into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(separator);
-                }
-                newline(out, depth + 1);
-                out.push_str(&Json::String(k.clone()).to_string());
-                out.push_str(": ");
-                write(item, out, indent, depth + 1);
-            }
-            newline(out, depth);
-            out.push('}');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// One step of a JSON path.
-#[derive(Debug, Clone, PartialEq)]
-enum Leg {
-    Key(String),
-    AnyKey,
-    /// An array position: from the start, or back from `last`.
-    Index(Position),
-    AnyIndex,
-    Range(Position, Position),
-    /// `**`: any depth (then the next leg).
-    AnyDepth,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Position {
-    FromStart(usize),
-    FromLast(usize),
-}
-
-impl Position {
-    fn resolve(self, len: usize) -> Option<usize> {
-        match self {
-            Position::FromStart(i) => Some(i),
-            Position::FromLast(back) => len.checked_sub(1)?.checked_sub(back),
-        }
-    }
-}
-
-/// A parsed path: `$` and its legs.
-#[derive(Debug, Clone, PartialEq)]
-struct Path(Vec<Leg>);
-
-impl Path {
-    fn parse(text: &str) -> std::result::Result<Path, String> {
-        let bad = || format!("Invalid JSON path expression: '{text}'");
-        let chars: Vec<char> = text.chars().collect();
-        let mut i = 0;
-        let skip_ws = |i: &mut usize| {
-            while chars.get(*i).is_some_and(|c| c.is_whitespace()) {
-                *i += 1;
-            }
-        };
-        skip_ws(&mut i);
-        if chars.get(i) != Some(&'$') {
-            return Err(bad());
-        }
-        i += 1;
-        let mut legs = Vec::new();
-        loop {
-            skip_ws(&mut i);
-            match chars.get(i) {
-                None => break,
-                Some('.') => {
-                    i += 1;
-                    skip_ws(&mut i);
-                    match chars.get(i) {
-                        Some('*') => {
-                            i += 1;
-                            legs.push(Leg::AnyKey);
-                        }
-                        Some('"') => {
-                            // A JSON string literal.
-                            let start = i;
-                            i += 1;
-                            while i < chars.len() && chars[i] != '"' {
-                                if chars[i] == '\\' {
-                                    i += 1;
-                                }
-                                i += 1;
-                            }
-                            if i >= chars.len() {
-                                return Err(bad());
-                            }
-                            i += 1;
-                            let literal: String = chars[start..i].iter().collect();
-                            let key: String = serde_json::from_str(&literal).map_err(|_| bad())?;
-                            legs.push(Leg::Key(key));
-                        }
-                        _ => {
-                            let start = i;
-                            while chars
-                                .get(i)
-                                .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
-                            {
-                                i += 1;
-                            }
-                            if i == start || chars[start].is_ascii_digit() {
-                                return Err(bad());
-                            }
-                            legs.push(Leg::Key(chars[start..i].iter().collect()));
-                        }
-                    }
-                }
-                Some('[') => {
-                    i += 1;
-                    let rest: String = chars[i..].iter().collect();
-                    let close = rest.find(']').ok_or_else(bad)?;
-                    let inside = rest[..close].trim();
-                    i += rest[..close].chars().count() + 1;
-                    if inside == "*" {
-                        legs.push(Leg::AnyIndex);
-                        continue;
-                    }
-                    let position = |s: &str| -> Option<Position> {
-                        let s = s.trim();
-                        if let Some(back) = s.strip_prefix("last") {
-                            let back = back.trim();
-                            if back.is_empty() {
-                                return Some(Position::FromLast(0));
-                            }
-                            return Some(Position::FromLast(
-                                back.strip_prefix('-')?.trim().parse().ok()?,
-                            ));
-                        }
-                        Some(Position::FromStart(s.parse().ok()?))
-                    };
-                    match inside.split_once(" to ") {
-                        Some((a, b)) => legs.push(Leg::Range(
-                            position(a).ok_or_else(bad)?,
-                            position(b).ok_or_else(bad)?,
-                        )),
-                        None => legs.push(Leg::Index(position(inside).ok_or_else(bad)?)),
-                    }
-                }
-                Some('*') if chars.get(i + 1) == Some(&'*') => {
-                    i += 2;
-                    legs.push(Leg::AnyDepth);
-                }
-                _ => return Err(bad()),
-            }
-        }
-        if legs.last() == Some(&Leg::AnyDepth) {
-            return Err(bad());
-        }
-        Ok(Path(legs))
-    }
-
-    /// Whether the path can select more than one value.
-    fn is_wild(&self) -> bool {
-        self.0.iter().any(|l| {
-            matches!(
-                l,
-                Leg::AnyKey | Leg::AnyIndex | Leg::Range(..) | Leg::AnyDepth
-            )
-        })
-    }
-
-    /// The values the path selects in `v`, in document order.
-    fn select<'a>(&self, v: &'a Json) -> Vec<&'a Json> {
-        let mut out = Vec::new();
-        select(v, &self.0, &mut out);
-        out
-    }
-}
-
-fn select<'a>(v: &'a Json, legs: &[Leg], out: &mut Vec<&'a Json>) {
-    let Some((leg, rest)) = legs.split_first() else {
-        if !out.iter().any(|o| std::ptr::eq(*o, v)) {
-            out.push(v);
-        }
-        return;
-    };
-    match (leg, v) {
-        (Leg::Key(k), Json::Object(m)) => {
-            if let Some(child) = m.get(k) {
-                select(child, rest, out);
-            }
-        }
-        (Leg::AnyKey, Json::Object(m)) => {
-            for (_, child) in ordered(m) {
-                select(child, rest, out);
-            }
-        }
-        (Leg::Index(p), Json::Array(items)) => {
-            if let Some(child) = p.resolve(items.len()).and_then(|i| items.get(i)) {
-                select(child, rest, out);
-            }
-        }
-        // A value that is not an array is read as one holding it.
-        (Leg::Index(p), other) if p.resolve(1) == Some(0) => select(other, rest, out),
-        (Leg::AnyIndex, Json::Array(items)) => {
-            for child in items {
-                select(child, rest, out);
-            }
-        }
-        (Leg::Range(a, b), Json::Array(items)) => {
-            let (Some(a), Some(b)) = (a.resolve(items.len()), b.resolve(items.len())) else {
-                return;
-            };
-            for child in items.iter().take(b + 1).skip(a) {
-                select(child, rest, out);
-            }
-        }
-        (Leg::AnyDepth, v) => {
-            select(v, rest, out);
-            match v {
-                Json::Object(m) => {
-                    for (_, child) in ordered(m) {
-                        select(child, legs, out);
-                    }
-                }
-                Json::Array(items) => {
-                    for child in items {
-                        select(child, legs, out);
-                    }
-                }
-                _ => {}
-            }
-        }
-        _ => {}
-    }
-}
-
-/// How a modifier treats a path: `JSON_SET` sets whether or not the value
-/// exists, `JSON_INSERT` only adds, `JSON_REPLACE` only replaces,
-/// `JSON_ARRAY_APPEND` appends to the array there (making a value that is
-/// not one an array of it first).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Modify {
-    Set,
-    Insert,
-    Replace,
-    Append,
-}
-
-/// Applies one modification at a path without wildcards.
-fn modify(
-    doc: &mut Json,
-    path: &Path,
-    value: Json,
-    how: Modify,
-) -> std::result::Result<(), String> {
-    if path.is_wild() {
-        return Err("In this situation, path expressions may not contain the * and ** tokens or an array range.".into());
-    }
-    if how == Modify::Append {
-        if let Some(target) = walk_mut(doc, &path.0) {
-            match target {
-                Json::Array(items) => items.push(value),
-                other => {
-                    let old = std::mem::take(other);
-                    *other = Json::Array(vec![old, value]);
-                }
-            }
-        }
-        return Ok(());
-    }
-    let Some((last, parents)) = path.0.split_last() else {
-        // `$` itself.
-        if how != Modify::Insert {
-            *doc = value;
-        }
-        return Ok(());
-    };
-    let Some(parent) = walk_mut(doc, parents) else {
-        return Ok(());
-    };
-    match (last, parent) {
-        (Leg::Key(k), Json::Object(m)) => {
-            let exists = m.contains_key(k);
-            if (exists && how != Modify::Insert) || (!exists && how != Modify::Replace) {
-                m.insert(k.clone(), value);
-            }
-        }
-        (Leg::Index(p), Json::Array(items)) => match p.resolve(items.len()) {
-            Some(i) if i < items.len() => {
-                if how != Modify::Insert {
-                    items[i] = value;
-                }
-            }
-            _ => {
-                if how != Modify::Replace {
-                    items.push(value);
-                }
-            }
-        },
-        (Leg::Index(p), other) => {
-            // A scalar or object is read as an array holding it: position
-            // 0 is itself, a later one appends (making it an array).
-            if p.resolve(1) == Some(0) {
-                if how != Modify::Insert {
-                    *other = value;
-                }
-            } else if how != Modify::Replace {
-                let old = std::mem::take(other);
-                *other = Json::Array(vec![old, value]);
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// The value at `legs` (no wildcards), if there is one.
-fn walk_mut<'a>(v: &'a mut Json, legs: &[Leg]) -> Option<&'a mut Json> {
-    let Some((leg, rest)) = legs.split_first() else {
-        return Some(v);
-    };
-    let next = match (leg, v) {
-        (Leg::Key(k), Json::Object(m)) => m.get_mut(k)?,
-        (Leg::Index(p), Json::Array(items)) => {
-            let i = p.resolve(items.len())?;
-            items.get_mut(i)?
-        }
-        (Leg::Index(p), other) if p.resolve(1) == Some(0) => other,
-        _ => return None,
-    };
-    walk_mut(next, rest)
-}
-
-/// Removes the value at a path (not `$`, no wildcards).
-fn remove(doc: &mut Json, path: &Path) -> std::result::Result<(), String> {
-    if path.is_wild() || path.0.is_empty() {
-        return Err("The path expression '$' is not allowed in this context.".into());
-    }
-    let Some((last, parents)) = path.0.split_last() else {
-        return Ok(());
-    };
-    if let Some(parent) = walk_mut(doc, parents) {
-        match (last, parent) {
-            (Leg::Key(k), Json::Object(m)) => {
-                m.remove(k);
-            }
-            (Leg::Index(p), Json::Array(items)) => {
-                if let Some(i) = p.resolve(items.len()).filter(|i| *i < items.len()) {
-                    items.remove(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Whether `candidate` is contained in `target`, as `JSON_CONTAINS` reads
-/// it: a scalar in an array if some element contains it; an object in an
-/// object if each of its members is contained in the target's member; an
-/// array in an array if each element is.
-fn contains(target: &Json, candidate: &Json) -> bool {
-    match (target, candidate) {
-        (Json::Array(_), Json::Array(c)) => c.iter().all(|x| contains(target, x)),
-        (Json::Array(t), c) => t.iter().any(|x| contains(x, c)),
-        (Json::Object(t), Json::Object(c)) => c
-            .iter()
-            .all(|(k, v)| t.get(k).is_some_and(|tv| contains(tv, v))),
-        (t, c) => scalar_eq(t, c),
-    }
-}
-
-fn scalar_eq(a: &Json, b: &Json) -> bool {
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-/// MySQL's order of JSON values: by type first (null, numbers, strings,
-/// objects, arrays, booleans, from low to high), then numbers by value,
-/// strings by bytes, arrays element by element, booleans false first.
-/// Objects are equal when they hold the same members (their canonical
-/// texts are then equal); MySQL leaves other object orders unspecified,
-/// and here they follow the text.
-pub(crate) fn compare(a: &Json, b: &Json) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    fn rank(v: &Json) -> u8 {
-        match v {
-            Json::Null => 0,
-            Json::Number(_) => 1,
-            Json::String(_) => 2,
-            Json::Object(_) => 3,
-            Json::Array(_) => 4,
-            Json::Bool(_) => 5,
-        }
-    }
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => match (x.as_u64(), y.as_u64()) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                _ => {
-                    let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-                    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
-                }
-            },
-        },
-        (Json::String(x), Json::String(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Json::Bool(x), Json::Bool(y)) => x.cmp(y),
-        (Json::Array(x), Json::Array(y)) => x
-            .iter()
-            .zip(y)
-            .map(|(x, y)| compare(x, y))
-            .find(|o| o.is_ne())
-            .unwrap_or_else(|| x.len().cmp(&y.len())),
-        (Json::Object(_), Json::Object(_)) => to_text(a).cmp(&to_text(b)),
-        _ => rank(a).cmp(&rank(b)),
-    }
-}
-
-fn depth(v: &Json) -> i64 {
-    match v {
-        Json::Array(items) if !items.is_empty() => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Json::Object(m) if !m.is_empty() => 1 + m.values().map(depth).max().unwrap_or(0),
-        _ => 1,
-    }
-}
-
-/// RFC 7396 merge of `patch` into `target`.
-fn merge_patch(target: Json, patch: Json) -> Json {
-    match (target, patch) {
-        (Json::Object(mut t), Json::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(&k);
-                } else {
-                    let merged = merge_patch(t.remove(&k).unwrap_or(Json::Null), v);
-                    t.insert(k, merged);
-                }
-            }
-            Json::Object(t)
-        }
-        (_, Json::Object(p)) => merge_patch(Json::Object(Map::new()), Json::Object(p)),
-        (_, p) => p,
-    }
-}
-
-/// `JSON_MERGE_PRESERVE`: arrays concatenated, objects merged member by
-/// member, anything else wrapped in an array first.
-fn merge_preserve(a: Json, b: Json) -> Json {
-    match (a, b) {
-        (Json::Object(mut x), Json::Object(y)) => {
-            for (k, v) in y {
-                let merged = match x.remove(&k) {
-                    Some(old) => merge_preserve(old, v),
-                    None => v,
-                };
-                x.insert(k, merged);
-            }
-            Json::Object(x)
-        }
-        (x, y) => {
-            let as_array = |v: Json| match v {
-                Json::Array(items) => items,
-                other => vec![other],
-            };
-            let mut items = as_array(x);
-            items.extend(as_array(y));
-            Json::Array(items)
-        }
-    }
-}
-
 /// One argument of a JSON function: its value, and whether it is JSON.
-struct Arg<'a> {
-    value: &'a ScalarValue,
-    json: bool,
+pub(crate) struct Arg<'a> {
+    pub(crate) value: &'a ScalarValue,
+    pub(crate) json: bool,
 }
 
 /// What a JSON function computes for one row.
-type Eval = fn(&str, &[Arg<'_>]) -> std::result::Result<ScalarValue, String>;
+type Eval = fn(&str, &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError>;
 
 /// A JSON function: argument counts, what it returns (JSON text is
 /// marked), and how it computes one row.
@@ -585,23 +69,6 @@ impl std::hash::Hash for JsonFunction {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.name.hash(state);
     }
-}
-
-/// MySQL's code for a JSON function's error message.
-fn error_code(message: &str) -> u16 {
-    const CODES: [(&str, u16); 7] = [
-        ("Invalid JSON text in argument", 3141),
-        ("Invalid JSON path", 3143),
-        ("In this situation, path expressions may not contain", 3149),
-        ("The oneOrAll argument", 3150),
-        ("The path expression '$' is not allowed", 3153),
-        ("JSON documents may not contain NULL member names", 3158),
-        ("Incorrect parameter count", 1582),
-    ];
-    CODES
-        .iter()
-        .find(|(prefix, _)| message.starts_with(prefix))
-        .map_or(3141, |(_, code)| *code)
 }
 
 /// Whether a field is JSON text (a JSON column or function result).
@@ -633,19 +100,15 @@ impl ScalarUDFImpl for JsonFunction {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let json: Vec<bool> = args.arg_fields.iter().map(|f| is_json_field(f)).collect();
-        crate::mysqlfn::per_row(&args, &self.returns, |values| {
+        udf::per_row(&args, &self.returns, |values| {
             let row: Vec<Arg<'_>> = values
                 .iter()
                 .zip(json.iter().chain(std::iter::repeat(&false)))
                 .map(|(value, json)| Arg { value, json: *json })
                 .collect();
-            let v = (self.eval)(self.name, &row).map_err(|message| {
-                DataFusionError::External(Box::new(crate::error::Error::JsonFunction {
-                    code: error_code(&message),
-                    message,
-                }))
-            })?;
-            crate::mysqlfn::typed(v, &self.returns)
+            let v = (self.eval)(self.name, &row)
+                .map_err(|e| DataFusionError::External(Box::new(Error::Json(e))))?;
+            udf::typed(v, &self.returns)
         })
     }
 }
@@ -720,37 +183,37 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
 
 const NULL: ScalarValue = ScalarValue::Null;
 
-fn json_text(v: &Json) -> ScalarValue {
+pub(crate) fn json_text(v: &Json) -> ScalarValue {
     ScalarValue::Utf8(Some(to_text(v)))
 }
 
-fn string(v: &ScalarValue) -> Option<String> {
-    crate::mysqlfn::bytes(v).map(|b| String::from_utf8_lossy(&b).into_owned())
+pub(crate) fn string(v: &ScalarValue) -> Option<String> {
+    udf::bytes(v).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// A JSON document argument (`n` from 1); `None` for NULL.
-fn doc(name: &str, a: &[Arg<'_>], n: usize) -> std::result::Result<Option<Json>, String> {
+fn doc(name: &str, a: &[Arg<'_>], n: usize) -> std::result::Result<Option<Json>, JsonError> {
     let Some(text) = string(a[n - 1].value) else {
         return Ok(None);
     };
     parse(&text)
         .map(Some)
-        .map_err(|e| format!("Invalid JSON text in argument {n} to function {name}: {e}"))
+        .map_err(|e| JsonError::invalid_text(n, name, e))
 }
 
 /// A path argument; `None` for NULL.
-fn path(a: &Arg<'_>) -> std::result::Result<Option<Path>, String> {
+fn path(a: &Arg<'_>) -> std::result::Result<Option<Path>, JsonError> {
     string(a.value).map(|p| Path::parse(&p)).transpose()
 }
 
 /// A SQL value as a JSON value (JSON text as what it says).
-fn to_json(a: &Arg<'_>) -> std::result::Result<Json, String> {
+pub(crate) fn to_json(a: &Arg<'_>) -> std::result::Result<Json, JsonError> {
     let v = a.value;
     if v.is_null() {
         return Ok(Json::Null);
     }
     if a.json {
-        return parse(&string(v).unwrap_or_default());
+        return parse(&string(v).unwrap_or_default()).map_err(JsonError::InvalidValue);
     }
     Ok(match v {
         ScalarValue::Boolean(Some(b)) => Json::Bool(*b),
@@ -779,7 +242,7 @@ fn to_json(a: &Arg<'_>) -> std::result::Result<Json, String> {
         ScalarValue::TimestampMicrosecond(Some(t), _) => {
             let days = t.div_euclid(86_400_000_000);
             let rest = t.rem_euclid(86_400_000_000);
-            let (y, m, d) = crate::types::civil_from_days(days);
+            let (y, m, d) = time::civil_from_days(days);
             let secs = rest / 1_000_000;
             Json::String(format!(
                 "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
@@ -790,14 +253,14 @@ fn to_json(a: &Arg<'_>) -> std::result::Result<Json, String> {
             ))
         }
         ScalarValue::Date32(Some(days)) => {
-            let (y, m, d) = crate::types::civil_from_days(i64::from(*days));
+            let (y, m, d) = time::civil_from_days(i64::from(*days));
             Json::String(format!("{y:04}-{m:02}-{d:02}"))
         }
         other => Json::String(string(other).unwrap_or_default()),
     })
 }
 
-fn json_extract(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_extract(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -820,7 +283,7 @@ fn json_extract(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, S
     })
 }
 
-fn json_unquote(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_unquote(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(s) = string(a[0].value) else {
         return Ok(NULL);
     };
@@ -828,37 +291,33 @@ fn json_unquote(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, Stri
     if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
         return match serde_json::from_str::<String>(t) {
             Ok(inner) => Ok(ScalarValue::Utf8(Some(inner))),
-            Err(e) => Err(format!(
-                "Invalid JSON text in argument 1 to function json_unquote: {e}"
-            )),
+            Err(e) => Err(JsonError::invalid_text(1, "json_unquote", e.to_string())),
         };
     }
     Ok(ScalarValue::Utf8(Some(s)))
 }
 
-fn json_quote(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_quote(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     Ok(string(a[0].value).map_or(NULL, |s| {
         ScalarValue::Utf8(Some(Json::String(s).to_string()))
     }))
 }
 
-fn json_object(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_object(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     if !a.len().is_multiple_of(2) {
-        return Err(
-            "Incorrect parameter count in the call to native function 'json_object'".into(),
-        );
+        return Err(JsonError::ParameterCount("json_object".into()));
     }
     let mut m = Map::new();
     for pair in a.chunks(2) {
         let Some(key) = string(pair[0].value) else {
-            return Err("JSON documents may not contain NULL member names.".into());
+            return Err(JsonError::NullMemberName);
         };
         m.insert(key, to_json(&pair[1])?);
     }
     Ok(json_text(&Json::Object(m)))
 }
 
-fn json_array(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_array(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let items = a
         .iter()
         .map(to_json)
@@ -866,13 +325,13 @@ fn json_array(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String
     Ok(json_text(&Json::Array(items)))
 }
 
-fn json_valid(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_valid(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     Ok(string(a[0].value).map_or(NULL, |s| {
         ScalarValue::Int64(Some(i64::from(parse(&s).is_ok())))
     }))
 }
 
-fn json_type(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_type(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -891,7 +350,7 @@ fn json_type(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, Stri
 
 /// The value at the optional path argument `n` (from 1) of `d`: `None` if
 /// the path is NULL or selects nothing.
-fn at_path(d: &Json, a: &[Arg<'_>], n: usize) -> std::result::Result<Option<Json>, String> {
+fn at_path(d: &Json, a: &[Arg<'_>], n: usize) -> std::result::Result<Option<Json>, JsonError> {
     match a.get(n - 1) {
         None => Ok(Some(d.clone())),
         Some(p) => {
@@ -899,14 +358,14 @@ fn at_path(d: &Json, a: &[Arg<'_>], n: usize) -> std::result::Result<Option<Json
                 return Ok(None);
             };
             if p.is_wild() {
-                return Err("In this situation, path expressions may not contain the * and ** tokens or an array range.".into());
+                return Err(JsonError::WildcardPath);
             }
             Ok(p.select(d).first().map(|v| (*v).clone()))
         }
     }
 }
 
-fn json_length(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_length(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -919,11 +378,11 @@ fn json_length(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, St
     }))
 }
 
-fn json_depth(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_depth(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     Ok(doc(name, a, 1)?.map_or(NULL, |d| ScalarValue::Int64(Some(depth(&d)))))
 }
 
-fn json_keys(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_keys(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -938,7 +397,7 @@ fn json_keys(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, Stri
     })
 }
 
-fn json_contains(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_contains(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let (Some(target), Some(candidate)) = (doc(name, a, 1)?, doc(name, a, 2)?) else {
         return Ok(NULL);
     };
@@ -947,7 +406,7 @@ fn json_contains(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, 
     }))
 }
 
-fn json_contains_path(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_contains_path(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -957,10 +416,7 @@ fn json_contains_path(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarVa
     let all = match mode.to_ascii_lowercase().as_str() {
         "all" => true,
         "one" => false,
-        _ => return Err(
-            "The oneOrAll argument to json_contains_path may take these values: 'one' or 'all'."
-                .into(),
-        ),
+        _ => return Err(JsonError::OneOrAll("json_contains_path".into())),
     };
     let mut hits = Vec::new();
     for p in &a[2..] {
@@ -977,11 +433,9 @@ fn json_contains_path(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarVa
     Ok(ScalarValue::Int64(Some(i64::from(answer))))
 }
 
-fn modifier(name: &str, a: &[Arg<'_>], how: Modify) -> std::result::Result<ScalarValue, String> {
+fn modifier(name: &str, a: &[Arg<'_>], how: Modify) -> std::result::Result<ScalarValue, JsonError> {
     if a.len().is_multiple_of(2) {
-        return Err(format!(
-            "Incorrect parameter count in the call to native function '{name}'"
-        ));
+        return Err(JsonError::ParameterCount(name.to_string()));
     }
     let Some(mut d) = doc(name, a, 1)? else {
         return Ok(NULL);
@@ -995,19 +449,19 @@ fn modifier(name: &str, a: &[Arg<'_>], how: Modify) -> std::result::Result<Scala
     Ok(json_text(&d))
 }
 
-fn json_set(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_set(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     modifier(name, a, Modify::Set)
 }
 
-fn json_insert(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_insert(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     modifier(name, a, Modify::Insert)
 }
 
-fn json_replace(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_replace(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     modifier(name, a, Modify::Replace)
 }
 
-fn json_remove(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_remove(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(mut d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -1020,11 +474,11 @@ fn json_remove(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, St
     Ok(json_text(&d))
 }
 
-fn json_array_append(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_array_append(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     modifier(name, a, Modify::Append)
 }
 
-fn json_merge_patch(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_merge_patch(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let mut merged: Option<Json> = None;
     for n in 1..=a.len() {
         let patch = doc(name, a, n)?;
@@ -1040,7 +494,7 @@ fn json_merge_patch(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValu
     Ok(merged.map_or(NULL, |m| json_text(&m)))
 }
 
-fn json_merge_preserve(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_merge_preserve(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let mut merged: Option<Json> = None;
     for n in 1..=a.len() {
         let Some(next) = doc(name, a, n)? else {
@@ -1054,7 +508,7 @@ fn json_merge_preserve(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarV
     Ok(merged.map_or(NULL, |m| json_text(&m)))
 }
 
-fn json_pretty(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_pretty(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     Ok(doc(name, a, 1)?.map_or(NULL, |d| ScalarValue::Utf8(Some(pretty(&d)))))
 }
 
@@ -1092,7 +546,7 @@ fn search(
     }
     let inside = inside || scopes.iter().any(|s| std::ptr::eq(*s, v));
     match v {
-        Json::String(text) if inside && crate::eval::like(text, pattern, false) => {
+        Json::String(text) if inside && like::like(text, pattern, false) => {
             found.push(path.clone());
         }
         Json::Object(members) => {
@@ -1119,7 +573,7 @@ fn search(
 /// of the first (or of every) string in the document, or under the paths
 /// given, that matches the `LIKE` pattern; an array of them when several;
 /// NULL when none.
-fn json_search(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_search(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let Some(d) = doc(name, a, 1)? else {
         return Ok(NULL);
     };
@@ -1130,10 +584,7 @@ fn json_search(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, St
         "one" => false,
         "all" => true,
         _ => {
-            return Err(
-                "The oneOrAll argument to json_search may take these values: 'one' or 'all'."
-                    .into(),
-            );
+            return Err(JsonError::OneOrAll("json_search".into()));
         }
     };
     // `LIKE` escapes with a backslash; another escape character is turned
@@ -1189,7 +640,7 @@ pub(crate) const JSON_CMP: &str = "duet_json_cmp";
 /// -1, 0 or 1 as `a` orders before, with or after `b` as JSON values (a
 /// side that is not JSON is taken as the JSON value it would be: a string
 /// as a JSON string, a number as a JSON number); NULL if either is NULL.
-fn json_cmp(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_cmp(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     if a[0].value.is_null() || a[1].value.is_null() {
         return Ok(ScalarValue::Int64(None));
     }
@@ -1201,53 +652,7 @@ fn json_cmp(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> 
 /// as the JSON values do.
 pub(crate) const JSON_SORT_KEY: &str = "duet_json_sort_key";
 
-/// Bytes whose order is [`compare`]'s (numbers as doubles): a type byte,
-/// then the value; strings and object texts escape their zero bytes and
-/// end with two zeros; an array's elements follow one another and end
-/// with a zero, below any element's type byte.
-fn sort_key(v: &Json, out: &mut Vec<u8>) {
-    fn text(bytes: &[u8], out: &mut Vec<u8>) {
-        for &b in bytes {
-            out.push(b);
-            if b == 0 {
-                out.push(0xff);
-            }
-        }
-        out.extend_from_slice(&[0, 0]);
-    }
-    match v {
-        Json::Null => out.push(1),
-        Json::Number(n) => {
-            out.push(2);
-            let f = n.as_f64().unwrap_or(0.0);
-            let bits = f.to_bits();
-            let ordered = if f.is_sign_negative() {
-                !bits
-            } else {
-                bits ^ (1 << 63)
-            };
-            out.extend_from_slice(&ordered.to_be_bytes());
-        }
-        Json::String(s) => {
-            out.push(3);
-            text(s.as_bytes(), out);
-        }
-        Json::Object(_) => {
-            out.push(4);
-            text(to_text(v).as_bytes(), out);
-        }
-        Json::Array(items) => {
-            out.push(5);
-            for item in items {
-                sort_key(item, out);
-            }
-            out.push(0);
-        }
-        Json::Bool(b) => out.extend_from_slice(&[6, u8::from(*b)]),
-    }
-}
-
-fn json_sort_key(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn json_sort_key(name: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     if a[0].value.is_null() {
         return Ok(ScalarValue::Binary(None));
     }
@@ -1287,197 +692,18 @@ pub(crate) fn compare_udf() -> Arc<ScalarUDF> {
     internal_function(&UDF, JSON_CMP, 2, DataType::Int64, json_cmp)
 }
 
-fn cast_json(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, String> {
+fn cast_json(_: &str, a: &[Arg<'_>]) -> std::result::Result<ScalarValue, JsonError> {
     let v = a[0].value;
     if v.is_null() {
         return Ok(NULL);
     }
-    let json = if crate::strfn::is_text(v) || a[0].json {
+    let json = if string::is_text(v) || a[0].json {
         parse(&string(v).unwrap_or_default())
-            .map_err(|e| format!("Invalid JSON text in argument 1 to function cast_as_json: {e}"))?
+            .map_err(|e| JsonError::invalid_text(1, "cast_as_json", e))?
     } else {
         to_json(&a[0])?
     };
     Ok(json_text(&json))
-}
-
-/// `JSON_ARRAYAGG(x)` and `JSON_OBJECTAGG(k, v)`: a group's values as one
-/// JSON array or object (NULL for an empty group). Partial states are the
-/// JSON text built so far, merged by parsing it back.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct JsonAggregate {
-    object: bool,
-    signature: Signature,
-}
-
-impl datafusion::logical_expr::AggregateUDFImpl for JsonAggregate {
-    fn name(&self) -> &str {
-        if self.object {
-            "json_objectagg"
-        } else {
-            "json_arrayagg"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn return_field(&self, _: &[FieldRef]) -> Result<FieldRef> {
-        Ok(Arc::new(
-            Field::new(self.name(), DataType::Utf8, true)
-                .with_metadata([(JSON_META.to_string(), "1".to_string())].into()),
-        ))
-    }
-
-    fn accumulator(
-        &self,
-        args: datafusion::logical_expr::function::AccumulatorArgs<'_>,
-    ) -> Result<Box<dyn datafusion::logical_expr::Accumulator>> {
-        Ok(Box::new(JsonAccumulator {
-            object: self.object,
-            json_args: args.expr_fields.iter().map(|f| is_json_field(f)).collect(),
-            items: Vec::new(),
-            members: Map::new(),
-            rows: 0,
-            bytes: 0,
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct JsonAccumulator {
-    object: bool,
-    /// Which arguments are JSON text.
-    json_args: Vec<bool>,
-    items: Vec<Json>,
-    members: Map<String, Json>,
-    /// Rows taken in (an empty group answers NULL).
-    rows: usize,
-    /// About how much memory the values take (their text's length).
-    bytes: usize,
-}
-
-fn aggregate_error(message: String) -> DataFusionError {
-    DataFusionError::External(Box::new(crate::error::Error::JsonFunction {
-        code: error_code(&message),
-        message,
-    }))
-}
-
-impl JsonAccumulator {
-    fn value(
-        &self,
-        arrays: &[datafusion::arrow::array::ArrayRef],
-        arg: usize,
-        row: usize,
-    ) -> Result<Json> {
-        let value = ScalarValue::try_from_array(&arrays[arg], row)?;
-        let json = self.json_args.get(arg).copied().unwrap_or(false);
-        to_json(&Arg {
-            value: &value,
-            json,
-        })
-        .map_err(|e| aggregate_error(format!("Invalid JSON text in argument {}: {e}", arg + 1)))
-    }
-
-    fn result(&self) -> Json {
-        if self.object {
-            Json::Object(self.members.clone())
-        } else {
-            Json::Array(self.items.clone())
-        }
-    }
-}
-
-impl datafusion::logical_expr::Accumulator for JsonAccumulator {
-    fn update_batch(&mut self, values: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
-        let Some(first) = values.first() else {
-            return Ok(());
-        };
-        for row in 0..first.len() {
-            self.rows += 1;
-            if !self.object {
-                let v = self.value(values, 0, row)?;
-                self.bytes += to_text(&v).len();
-                self.items.push(v);
-                continue;
-            }
-            let key = ScalarValue::try_from_array(first, row)?;
-            let Some(key) = string(&key) else {
-                return Err(aggregate_error(
-                    "JSON documents may not contain NULL member names.".into(),
-                ));
-            };
-            // A repeated key keeps its last value, as in MySQL.
-            let v = self.value(values, 1, row)?;
-            self.bytes += key.len() + to_text(&v).len();
-            self.members.insert(key, v);
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(if self.rows == 0 {
-            ScalarValue::Utf8(None)
-        } else {
-            json_text(&self.result())
-        })
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.bytes
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.evaluate().map(|v| vec![v])
-    }
-
-    fn merge_batch(&mut self, states: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
-        let Some(texts) = states.first() else {
-            return Ok(());
-        };
-        for row in 0..texts.len() {
-            let Some(text) = string(&ScalarValue::try_from_array(texts, row)?) else {
-                continue;
-            };
-            let part = parse(&text).map_err(aggregate_error)?;
-            self.bytes += text.len();
-            match part {
-                Json::Object(members) if self.object => {
-                    self.rows += members.len().max(1);
-                    self.members.extend(members);
-                }
-                Json::Array(items) if !self.object => {
-                    self.rows += items.len().max(1);
-                    self.items.extend(items);
-                }
-                other => {
-                    return Err(aggregate_error(format!(
-                        "Invalid JSON text in a partial aggregate: {other}"
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The JSON aggregates, for registration with the query engine.
-pub(crate) fn aggregates() -> Vec<datafusion::logical_expr::AggregateUDF> {
-    [(false, 1), (true, 2)]
-        .into_iter()
-        .map(|(object, args)| {
-            datafusion::logical_expr::AggregateUDF::new_from_impl(JsonAggregate {
-                object,
-                signature: Signature::any(args, Volatility::Immutable),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1577,7 +803,7 @@ mod tests {
         assert_eq!(call(json_search, &args), s(r#""$.\"a b\"""#));
         let bad = [d.clone(), s("some"), s("x")];
         let args: Vec<Arg<'_>> = bad.iter().map(|value| Arg { value, json: false }).collect();
-        assert_eq!(error_code(&json_search("f", &args).unwrap_err()), 3150);
+        assert_eq!(json_search("f", &args).unwrap_err().code(), 3150);
     }
 
     #[test]

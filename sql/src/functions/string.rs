@@ -8,8 +8,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::scalar::ScalarValue;
 
-use crate::mysqlfn::{NULL, as_u64, bytes, function, integer, text, variadic};
-use crate::types::round_decimal;
+use crate::functions::udf::{NULL, as_u64, bytes, function, integer, text, variadic};
+use crate::rules::number::{numeric_prefix, round_decimal};
 
 /// MySQL's largest number of decimals `FORMAT` shows.
 const MAX_DECIMALS: i128 = 30;
@@ -24,6 +24,9 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         function("charset", &[1], Utf8, charset),
         function("collation", &[1], Utf8, collation),
         function("regexp_substr", &[2, 3, 4, 5], Utf8, regexp_substr),
+        function("quote", &[1], Utf8, quote),
+        function("soundex", &[1], Utf8, soundex),
+        function("insert", &[4], Utf8, insert),
     ]
 }
 
@@ -43,43 +46,10 @@ fn decimal_text(v: &ScalarValue) -> Option<String> {
         }
         v => {
             let s = string(v)?;
-            let f: f64 = leading_number(&s).parse().unwrap_or(0.0);
+            let f: f64 = numeric_prefix(&s).parse().unwrap_or(0.0);
             Some(format!("{f}"))
         }
     }
-}
-
-/// The longest prefix of `s` (after spaces) that reads as a number.
-fn leading_number(s: &str) -> &str {
-    let s = s.trim_start();
-    let b = s.as_bytes();
-    let mut end = 0;
-    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
-    let mut seen_digit = false;
-    let mut seen_point = false;
-    while i < b.len() {
-        match b[i] {
-            b'0'..=b'9' => {
-                seen_digit = true;
-                end = i + 1;
-            }
-            b'.' if !seen_point => seen_point = true,
-            b'e' | b'E' if seen_digit => {
-                let mut j = i + 1;
-                if matches!(b.get(j), Some(b'-' | b'+')) {
-                    j += 1;
-                }
-                let digits = b[j..].iter().take_while(|c| c.is_ascii_digit()).count();
-                if digits > 0 {
-                    end = j + digits;
-                }
-                break;
-            }
-            _ => break,
-        }
-        i += 1;
-    }
-    &s[..end]
 }
 
 /// `FORMAT(x, d[, locale])`: `x` rounded half away from zero to `d`
@@ -245,6 +215,90 @@ fn regexp_substr(a: &[ScalarValue]) -> ScalarValue {
         .map_or(ScalarValue::Utf8(None), |m| text(m.as_str().to_string()))
 }
 
+/// A string literal that reads back as the value; NULL is the word `NULL`.
+fn quote(a: &[ScalarValue]) -> ScalarValue {
+    let Some(b) = bytes(&a[0]) else {
+        return text("NULL".into());
+    };
+    let mut out = String::from("'");
+    for c in String::from_utf8_lossy(&b).chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\0' => out.push_str("\\0"),
+            '\u{1a}' => out.push_str("\\Z"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    text(out)
+}
+
+/// MySQL's soundex, the original algorithm: the first letter, then the
+/// codes of the following consonants with vowels dropped first and repeated
+/// codes second, padded to four characters but never cut.
+fn soundex(a: &[ScalarValue]) -> ScalarValue {
+    let Some(b) = bytes(&a[0]) else { return NULL };
+    let code = |c: char| match c {
+        'B' | 'F' | 'P' | 'V' => Some('1'),
+        'C' | 'G' | 'J' | 'K' | 'Q' | 'S' | 'X' | 'Z' => Some('2'),
+        'D' | 'T' => Some('3'),
+        'L' => Some('4'),
+        'M' | 'N' => Some('5'),
+        'R' => Some('6'),
+        _ => None,
+    };
+    let letters: Vec<char> = String::from_utf8_lossy(&b)
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let Some((&first, rest)) = letters.split_first() else {
+        return text(String::new());
+    };
+    let mut out = String::from(first);
+    let mut last = code(first);
+    for &c in rest {
+        match code(c) {
+            Some(d) if Some(d) != last => {
+                out.push(d);
+                last = Some(d);
+            }
+            // Vowels, H, W and Y are dropped before duplicates are.
+            _ => {}
+        }
+    }
+    while out.len() < 4 {
+        out.push('0');
+    }
+    text(out)
+}
+
+/// `INSERT(s, pos, len, new)`: `s` with `len` characters from `pos`
+/// replaced by `new`; `s` itself when `pos` is outside it.
+fn insert(a: &[ScalarValue]) -> ScalarValue {
+    let (Some(s), Some(pos), Some(len), Some(new)) =
+        (bytes(&a[0]), integer(&a[1]), integer(&a[2]), bytes(&a[3]))
+    else {
+        return NULL;
+    };
+    let chars: Vec<char> = String::from_utf8_lossy(&s).chars().collect();
+    let n = chars.len() as i128;
+    if pos < 1 || pos > n {
+        return text(chars.into_iter().collect());
+    }
+    let start = (pos - 1) as usize;
+    let end = if len < 0 || pos - 1 + len > n {
+        chars.len()
+    } else {
+        (pos - 1 + len) as usize
+    };
+    let mut out: String = chars[..start].iter().collect();
+    out.push_str(&String::from_utf8_lossy(&new));
+    out.extend(&chars[end..]);
+    text(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +378,27 @@ mod tests {
             s("B")
         );
         assert!(regexp_substr(&[s("abc"), s("(")]).is_null());
+    }
+
+    #[test]
+    fn strings_quoted_sounded_and_inserted() {
+        assert_eq!(quote(&[s("Don't!")]), s("'Don\\'t!'"));
+        assert_eq!(quote(&[ScalarValue::Null]), s("NULL"));
+        assert_eq!(soundex(&[s("Hello")]), s("H400"));
+        assert_eq!(soundex(&[s("Quadratically")]), s("Q36324"));
+        assert_eq!(soundex(&[s("Ashcraft")]), s("A2613"));
+        assert_eq!(soundex(&[s("Tymczak")]), s("T520"));
+        assert_eq!(
+            insert(&[s("Quadratic"), i(3), i(4), s("What")]),
+            s("QuWhattic")
+        );
+        assert_eq!(
+            insert(&[s("Quadratic"), i(-1), i(4), s("What")]),
+            s("Quadratic")
+        );
+        assert_eq!(
+            insert(&[s("Quadratic"), i(3), i(100), s("What")]),
+            s("QuWhat")
+        );
     }
 }

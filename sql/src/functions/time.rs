@@ -18,8 +18,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use crate::mysqlfn::{NULL, bytes, function, integer, text};
-use crate::types::{civil_from_days, days_from_civil, to_datetime, valid_date};
+use crate::functions::udf;
+use crate::functions::udf::{NULL, bytes, function, integer, text};
+use crate::rules::time::{civil_from_days, days_from_civil, valid_date};
+use crate::types::to_datetime;
 use crate::value::Value;
 
 const SECOND: i64 = 1_000_000;
@@ -36,7 +38,7 @@ struct Span {
 
 /// The functions, for registration with the query engine.
 pub(crate) fn all() -> Vec<ScalarUDF> {
-    use DataType::{Int64, Utf8};
+    use DataType::{Date32, Int64, Utf8};
     vec![
         function("sec_to_time", &[1], Utf8, sec_to_time),
         function("time_to_sec", &[1], Int64, time_to_sec),
@@ -47,6 +49,9 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
         function("subtime", &[2], Utf8, |a| add_time(a, -1)),
         function("period_add", &[2], Int64, period_add),
         function("period_diff", &[2], Int64, period_diff),
+        function("last_day", &[1], Date32, last_day),
+        function("makedate", &[2], Date32, makedate),
+        function("week", &[1, 2], Int64, week),
         ScalarUDF::from(StrToDate::new()),
     ]
 }
@@ -445,7 +450,7 @@ impl ScalarUDFImpl for StrToDate {
                 ),
             }
         };
-        crate::mysqlfn::per_row(&args, &returns, |row| Ok(eval(&row[0], &row[1])))
+        udf::per_row(&args, &returns, |row| Ok(eval(&row[0], &row[1])))
     }
 }
 
@@ -485,41 +490,6 @@ fn str_to_date(text: &str, format: &str) -> Option<(Option<i64>, i64, u8)> {
     let mut twelve_hour = false;
     let mut year_day: Option<i64> = None;
     let mut fsp = 0u8;
-    // Up to `max` digits, at least one.
-    fn digits(input: &mut &[u8], max: usize) -> Option<i64> {
-        let n = input
-            .iter()
-            .take(max)
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if n == 0 {
-            return None;
-        }
-        let v = std::str::from_utf8(&input[..n]).ok()?.parse().ok()?;
-        *input = &input[n..];
-        Some(v)
-    }
-    // `HH:MM:SS`.
-    fn clock(input: &mut &[u8]) -> Option<(i64, i64, i64)> {
-        let h = digits(input, 2)?;
-        *input = input.strip_prefix(b":")?;
-        let m = digits(input, 2)?;
-        *input = input.strip_prefix(b":")?;
-        Some((h, m, digits(input, 2)?))
-    }
-    // A name from `names` (or its first three letters), as a 0-based index.
-    fn name(input: &mut &[u8], names: &[&str]) -> Option<usize> {
-        let lower: Vec<u8> = input
-            .iter()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .map(u8::to_ascii_lowercase)
-            .collect();
-        let i = names.iter().position(|n| {
-            lower == n.as_bytes() || (lower.len() == 3 && n.as_bytes().starts_with(&lower))
-        })?;
-        *input = &input[lower.len()..];
-        Some(i)
-    }
     let mut spec = format.chars();
     while let Some(c) = spec.next() {
         if c != '%' {
@@ -603,13 +573,59 @@ fn str_to_date(text: &str, format: &str) -> Option<(Option<i64>, i64, u8)> {
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let days = match year_day {
+    let days = day_read(year, month, day, year_day)?;
+    let time = (hour * 3600 + minute * 60 + second) * SECOND + micros;
+    Some((days, time, fsp))
+}
+
+/// Up to `max` digits, at least one, read off the front of `input`.
+fn digits(input: &mut &[u8], max: usize) -> Option<i64> {
+    let n = input
+        .iter()
+        .take(max)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if n == 0 {
+        return None;
+    }
+    let v = std::str::from_utf8(&input[..n]).ok()?.parse().ok()?;
+    *input = &input[n..];
+    Some(v)
+}
+/// `HH:MM:SS`, read off the front of `input`.
+fn clock(input: &mut &[u8]) -> Option<(i64, i64, i64)> {
+    let h = digits(input, 2)?;
+    *input = input.strip_prefix(b":")?;
+    let m = digits(input, 2)?;
+    *input = input.strip_prefix(b":")?;
+    Some((h, m, digits(input, 2)?))
+}
+/// A name from `names` (or its first three letters), as a 0-based index,
+/// read off the front of `input`.
+fn name(input: &mut &[u8], names: &[&str]) -> Option<usize> {
+    let lower: Vec<u8> = input
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let i = names.iter().position(|n| {
+        lower == n.as_bytes() || (lower.len() == 3 && n.as_bytes().starts_with(&lower))
+    })?;
+    *input = &input[lower.len()..];
+    Some(i)
+}
+
+/// The day `STR_TO_DATE` read (days since 1970): by day of the year when
+/// the format gave one and no month or day, else by year, month and day;
+/// `Some(None)` for a zero month or day; `None` for no date at all.
+fn day_read(year: i64, month: u32, day: u32, year_day: Option<i64>) -> Option<Option<i64>> {
+    match year_day {
         Some(n) if month == 0 && day == 0 => {
             if !(1..=366).contains(&n) {
                 return None;
             }
             let d = days_from_civil(year, 1, 1) + n - 1;
-            (civil_from_days(d).0 == year).then_some(d)
+            Some((civil_from_days(d).0 == year).then_some(d))
         }
         _ => {
             let (y, m, d) = (
@@ -618,16 +634,145 @@ fn str_to_date(text: &str, format: &str) -> Option<(Option<i64>, i64, u8)> {
                 u8::try_from(day).ok()?,
             );
             if m == 0 || d == 0 {
-                None
+                Some(None)
             } else if valid_date(y, m, d) {
-                Some(days_from_civil(year, month, day))
+                Some(Some(days_from_civil(year, month, day)))
             } else {
-                return None;
+                None
             }
         }
+    }
+}
+
+/// Days since 1970-01-01 of a date, a datetime or a string naming one.
+pub(crate) fn date_days(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::Date32(Some(d)) => Some(i64::from(*d)),
+        ScalarValue::Date64(Some(ms)) => Some(ms.div_euclid(86_400_000)),
+        ScalarValue::TimestampSecond(Some(t), _) => Some(t.div_euclid(86_400)),
+        ScalarValue::TimestampMillisecond(Some(t), _) => Some(t.div_euclid(86_400_000)),
+        ScalarValue::TimestampMicrosecond(Some(t), _) => Some(t.div_euclid(86_400_000_000)),
+        ScalarValue::TimestampNanosecond(Some(t), _) => Some(t.div_euclid(86_400_000_000_000)),
+        v if v.is_null() => None,
+        v => {
+            let value = if v.data_type().is_integer() {
+                Value::Int(i64::try_from(integer(v)?).ok()?)
+            } else {
+                Value::Str(String::from_utf8(bytes(v)?).ok()?)
+            };
+            let dt = to_datetime(&value)?;
+            if dt.date.month == 0 || dt.date.day == 0 {
+                return None;
+            }
+            Some(days_from_civil(
+                i64::from(dt.date.year),
+                u32::from(dt.date.month),
+                u32::from(dt.date.day),
+            ))
+        }
+    }
+}
+
+fn date(days: i64) -> ScalarValue {
+    i32::try_from(days).map_or(NULL, |d| ScalarValue::Date32(Some(d)))
+}
+
+fn last_day(a: &[ScalarValue]) -> ScalarValue {
+    let Some(days) = date_days(&a[0]) else {
+        return NULL;
     };
-    let time = (hour * 3600 + minute * 60 + second) * SECOND + micros;
-    Some((days, time, fsp))
+    let (year, month, _) = civil_from_days(days);
+    let (next_year, next_month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    date(days_from_civil(next_year, next_month, 1) - 1)
+}
+
+/// `MAKEDATE(year, day_of_year)`: two-digit years as MySQL reads them.
+fn makedate(a: &[ScalarValue]) -> ScalarValue {
+    let (Some(year), Some(day)) = (integer(&a[0]), integer(&a[1])) else {
+        return NULL;
+    };
+    let year = match year {
+        0..=69 => year + 2000,
+        70..=99 => year + 1900,
+        _ => year,
+    };
+    if day <= 0 || !(0..=9999).contains(&year) {
+        return NULL;
+    }
+    let days = days_from_civil(year as i64, 1, 1) + (day - 1) as i64;
+    if civil_from_days(days).0 > 9999 {
+        return NULL;
+    }
+    date(days)
+}
+
+/// `WEEK(date[, mode])`, modes 0 to 7 as in MySQL's table: bit 0 makes
+/// Monday the first day of the week; bit 1 numbers weeks from 1 (days
+/// before week 1 belong to the previous year's last week) instead of 0;
+/// bit 2 says week 1 is the first with a first day of the week in the year
+/// rather than the first with four days in it (inverted for Sunday modes).
+fn week(a: &[ScalarValue]) -> ScalarValue {
+    let Some(days) = date_days(&a[0]) else {
+        return NULL;
+    };
+    let mode = match a.get(1) {
+        Some(m) => match integer(m) {
+            Some(m) => (m & 7) as u32,
+            None => return NULL,
+        },
+        None => 0,
+    };
+    ScalarValue::Int64(Some(week_number(days, mode)))
+}
+
+fn week_number(days: i64, mode: u32) -> i64 {
+    let monday_first = mode & 1 != 0;
+    let whole_years = mode & 2 != 0;
+    // Week 1 starts on the year's first first-day-of-the-week (rather than
+    // being the first week with four days in the year): bit 2, flipped for
+    // Sunday modes.
+    let first_day_rule = (mode & 4 != 0) == monday_first;
+    let (year, month, day) = civil_from_days(days);
+    let days_in = |y: i64| days_from_civil(y + 1, 1, 1) - days_from_civil(y, 1, 1);
+    // Day of the week, 0 being the week's first day.
+    let weekday_of = |d: i64| {
+        let monday_based = (d + 3).rem_euclid(7); // 1970-01-01 was a Thursday
+        if monday_first {
+            monday_based
+        } else {
+            (monday_based + 1) % 7
+        }
+    };
+    let mut year = year;
+    let mut first = days_from_civil(year, 1, 1);
+    let mut weekday = weekday_of(first);
+    let starts_late = |w: i64| if first_day_rule { w != 0 } else { w >= 4 };
+    let mut whole = whole_years;
+    if month == 1 && i64::from(day) <= 7 - weekday {
+        if !whole && starts_late(weekday) {
+            return 0;
+        }
+        whole = true;
+        year -= 1;
+        first -= days_in(year);
+        weekday = weekday_of(first);
+    }
+    let elapsed = if starts_late(weekday) {
+        days - (first + (7 - weekday))
+    } else {
+        days - (first - weekday)
+    };
+    if whole && elapsed >= 52 * 7 {
+        let next_weekday = (weekday + days_in(year)) % 7;
+        if !starts_late(next_weekday) {
+            return 1;
+        }
+    }
+    elapsed / 7 + 1
 }
 
 #[cfg(test)]
@@ -742,5 +887,27 @@ mod tests {
         assert_eq!(str_to_date_type(Some("%Y-%m-%d %%H")), DataType::Date32);
         assert_eq!(str_to_date_type(Some("%H:%i")), DataType::Utf8);
         assert_eq!(str_to_date_type(None), DATETIME);
+    }
+
+    #[test]
+    fn calendar_functions() {
+        let day = |y, m, d| ScalarValue::Date32(Some(days_from_civil(y, m, d) as i32));
+        assert_eq!(last_day(&[s("2024-02-10")]), day(2024, 2, 29));
+        assert_eq!(last_day(&[s("2023-12-31 10:00:00")]), day(2023, 12, 31));
+        assert!(last_day(&[s("2023-02-30")]).is_null());
+        assert_eq!(makedate(&[i(2011), i(32)]), day(2011, 2, 1));
+        assert_eq!(makedate(&[i(11), i(365)]), day(2011, 12, 31));
+        assert!(makedate(&[i(2011), i(0)]).is_null());
+        // MySQL's documented examples.
+        assert_eq!(week(&[s("2008-02-20")]), i(7));
+        assert_eq!(week(&[s("2008-02-20"), i(0)]), i(7));
+        assert_eq!(week(&[s("2008-02-20"), i(1)]), i(8));
+        assert_eq!(week(&[s("2008-12-31"), i(1)]), i(53));
+        assert_eq!(week(&[s("2000-01-01"), i(0)]), i(0));
+        assert_eq!(week(&[s("2000-01-01"), i(2)]), i(52));
+        // ISO weeks (mode 3): the last days of 2024 are week 1 of 2025.
+        assert_eq!(week(&[s("2024-12-30"), i(3)]), i(1));
+        assert_eq!(week(&[s("2021-01-03"), i(3)]), i(53));
+        assert_eq!(week(&[s("2021-01-04"), i(3)]), i(1));
     }
 }

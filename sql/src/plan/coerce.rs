@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -20,14 +19,12 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
+    BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, cast,
 };
 use datafusion::optimizer::AnalyzerRule;
 
-pub(crate) const TO_DOUBLE: &str = "duet_to_double";
-pub(crate) const NUMERIC: &str = "duet_numeric";
-pub(crate) const EXACT_ARG: &str = "duet_exact_arg";
+use crate::functions::comparison::{ToDouble, is_comparison, is_number, is_string};
+use crate::functions::json;
 
 /// The analyzer rule.
 #[derive(Debug, Default)]
@@ -58,7 +55,7 @@ impl AnalyzerRule for MysqlComparisons {
 
 /// `ORDER BY` a JSON value sorts by MySQL's order of JSON values, not by
 /// its text (`10` after `9`): the sort key becomes
-/// [`crate::json::JSON_SORT_KEY`] of it.
+/// [`crate::functions::json::JSON_SORT_KEY`] of it.
 fn sort_json_values(plan: LogicalPlan, schema: &DFSchema) -> Result<LogicalPlan> {
     let LogicalPlan::Sort(mut sort) = plan else {
         return Ok(plan);
@@ -66,28 +63,12 @@ fn sort_json_values(plan: LogicalPlan, schema: &DFSchema) -> Result<LogicalPlan>
     for s in &mut sort.expr {
         if is_json(&s.expr, schema) {
             s.expr = Expr::ScalarFunction(ScalarFunction::new_udf(
-                crate::json::sort_key_udf(),
+                json::sort_key_udf(),
                 vec![s.expr.clone()],
             ));
         }
     }
     Ok(LogicalPlan::Sort(sort))
-}
-
-fn is_number(t: &DataType) -> bool {
-    t.is_numeric()
-}
-
-pub(crate) fn is_string(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-    )
 }
 
 /// A string literal the query engine already compares exactly with a
@@ -111,7 +92,7 @@ fn is_json(e: &Expr, schema: &DFSchema) -> bool {
     match e {
         Expr::Column(_) | Expr::ScalarFunction(_) | Expr::AggregateFunction(_) => e
             .to_field(schema)
-            .is_ok_and(|(_, f)| crate::json::is_json_field(&f)),
+            .is_ok_and(|(_, f)| json::is_json_field(&f)),
         Expr::Alias(a) => is_json(&a.expr, schema),
         _ => false,
     }
@@ -134,7 +115,7 @@ fn type_of(e: &Expr, schema: &DFSchema) -> Result<DataType> {
 /// `duet_json_cmp(a, b) op 0`: `a op b` as JSON values.
 fn json_comparison(a: &Expr, op: Operator, b: &Expr) -> Expr {
     let cmp = Expr::ScalarFunction(ScalarFunction::new_udf(
-        crate::json::compare_udf(),
+        json::compare_udf(),
         vec![a.clone(), b.clone()],
     ));
     Expr::BinaryExpr(BinaryExpr::new(
@@ -218,196 +199,4 @@ fn rewrite(e: Expr, schema: &DFSchema, to_double: &Arc<ScalarUDF>) -> Result<Tra
         *op,
         Box::new(as_double(right, !number_left)),
     ))))
-}
-
-/// `duet_to_double(s)`: the number a string starts with, as MySQL reads
-/// one (0 when it starts with none).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ToDouble {
-    signature: Signature,
-}
-
-impl ToDouble {
-    pub(crate) fn new() -> Self {
-        ToDouble {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for ToDouble {
-    fn name(&self) -> &str {
-        TO_DOUBLE
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let binary = datafusion::arrow::compute::cast(&arrays[0], &DataType::Binary)?;
-        let binary = binary
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::BinaryArray>()
-            .ok_or_else(|| {
-                datafusion::error::DataFusionError::Internal("not castable to binary".into())
-            })?;
-        let out: Float64Array = (0..binary.len())
-            .map(|i| (!binary.is_null(i)).then(|| leading_number(binary.value(i))))
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
-    }
-}
-
-/// `duet_numeric(x)`: an arithmetic operand as MySQL reads it — a string
-/// as its leading number (DOUBLE), anything else unchanged. The query
-/// engine types a plan before any analyzer rule runs and refuses `'3' + 4`
-/// then, so the SQL rewrite wraps operands that may be strings in this.
-///
-/// `duet_exact_arg(x)` ([`Numeric::exact_arg`]) reads the argument of
-/// `AVG` and `SUM` the same way and makes an integer an exact DECIMAL
-/// besides, so that its average is a DECIMAL with four more digits of
-/// scale (`AVG(2)` is `2.0000`, as the query engine averages decimals) and
-/// its sum a DECIMAL that cannot overflow, as in MySQL.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Numeric {
-    name: &'static str,
-    /// What an integer becomes (`None`: it stays as it is).
-    integer_as: Option<DataType>,
-    signature: Signature,
-}
-
-impl Numeric {
-    pub(crate) fn new() -> Self {
-        Numeric {
-            name: NUMERIC,
-            integer_as: None,
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-
-    pub(crate) fn exact_arg() -> Self {
-        Numeric {
-            name: EXACT_ARG,
-            integer_as: Some(DataType::Decimal128(20, 0)),
-            ..Numeric::new()
-        }
-    }
-
-    fn integer_as(&self, t: &DataType) -> Option<&DataType> {
-        self.integer_as.as_ref().filter(|_| t.is_integer())
-    }
-}
-
-impl ScalarUDFImpl for Numeric {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        Ok(match args.first() {
-            Some(t) if is_string(t) => DataType::Float64,
-            Some(t) => self.integer_as(t).unwrap_or(t).clone(),
-            None => DataType::Null,
-        })
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(arg) = args.args.first() else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Null));
-        };
-        let t = arg.data_type();
-        if is_string(&t) {
-            return ToDouble::new().invoke_with_args(args);
-        }
-        match self.integer_as(&t) {
-            Some(target) => arg.cast_to(target, None),
-            None => Ok(arg.clone()),
-        }
-    }
-}
-
-/// The longest prefix of `bytes` (after spaces) that reads as a number.
-pub(crate) fn leading_number(bytes: &[u8]) -> f64 {
-    let text = String::from_utf8_lossy(bytes);
-    let t = text.trim_start();
-    let b = t.as_bytes();
-    let mut end = 0;
-    let mut seen_digit = false;
-    if end < b.len() && (b[end] == b'+' || b[end] == b'-') {
-        end += 1;
-    }
-    while end < b.len() && b[end].is_ascii_digit() {
-        end += 1;
-        seen_digit = true;
-    }
-    if end < b.len() && b[end] == b'.' {
-        end += 1;
-        while end < b.len() && b[end].is_ascii_digit() {
-            end += 1;
-            seen_digit = true;
-        }
-    }
-    if !seen_digit {
-        return 0.0;
-    }
-    let mantissa_end = end;
-    if end < b.len() && (b[end] == b'e' || b[end] == b'E') {
-        let mut e = end + 1;
-        if e < b.len() && (b[e] == b'+' || b[e] == b'-') {
-            e += 1;
-        }
-        let digits = e;
-        while e < b.len() && b[e].is_ascii_digit() {
-            e += 1;
-        }
-        if e > digits {
-            end = e;
-        }
-    }
-    t[..end]
-        .parse()
-        .or_else(|_| t[..mantissa_end].parse())
-        .unwrap_or(0.0)
-}
-
-/// Whether `op` compares two values (`=`, `<>`, `<`, `<=`, `>`, `>=`,
-/// `<=>` and its negation).
-pub(crate) fn is_comparison(op: Operator) -> bool {
-    matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strings_read_as_their_leading_number() {
-        assert_eq!(leading_number(b"12abc"), 12.0);
-        assert_eq!(leading_number(b"  -1.5e2x"), -150.0);
-        assert_eq!(leading_number(b"hello"), 0.0);
-        assert_eq!(leading_number(b"1e"), 1.0);
-        assert_eq!(leading_number(b".5"), 0.5);
-        assert_eq!(leading_number(b"012"), 12.0);
-        assert_eq!(leading_number(b""), 0.0);
-    }
 }

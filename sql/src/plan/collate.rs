@@ -38,8 +38,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::coerce::is_comparison;
-use crate::collation::{COLLATION_META, Collation, FOLD_FN, KEY_FN};
+use crate::functions::collation;
+use crate::functions::comparison::is_comparison;
+use crate::rules::collation::{COLLATION_META, Collation, FOLD_FN, KEY_FN};
 
 /// The analyzer rule.
 #[derive(Debug, Default)]
@@ -122,7 +123,7 @@ struct Functions {
 
 impl Functions {
     fn new() -> Self {
-        let mut all = crate::collation::functions().into_iter();
+        let mut all = collation::functions().into_iter();
         let (key, fold) = (all.next(), all.next());
         let (Some(key), Some(fold)) = (key, fold) else {
             unreachable!("collation::functions gives the key and the fold")

@@ -11,7 +11,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use duet_columnar::{LayerConfig, Replica, SchemaChange, SchemaSource, TableCodec};
 use duet_storage::codec::Datum;
 
+use crate::catalog;
 use crate::catalog::TableInfo;
+use crate::plan::arrow;
+use crate::table;
 
 /// Decodes the catalog's `m\x02` table definitions for the replica.
 #[derive(Debug, Default)]
@@ -19,7 +22,7 @@ pub struct CatalogSchemas;
 
 impl SchemaSource for CatalogSchemas {
     fn is_schema_key(&self, key: &[u8]) -> bool {
-        crate::catalog::is_table_key(key)
+        catalog::is_table_key(key)
     }
 
     fn decode(&self, _key: &[u8], value: &[u8]) -> Result<SchemaChange, String> {
@@ -34,7 +37,7 @@ impl SchemaSource for CatalogSchemas {
         // Every field nullable: the replica keeps delete marks and columns
         // added later in the same arrays (a query's rows never hold NULL
         // where the table forbids it; its own schema says so).
-        let declared = crate::query::arrow_schema(&info, "", false);
+        let declared = arrow::arrow_schema(&info, "", false);
         let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
             declared
                 .fields()
@@ -91,10 +94,10 @@ impl TableCodec for Codec {
     }
 
     fn decode(&self, value: &[u8]) -> Result<Vec<Datum>, String> {
-        crate::table::decode_value(&self.info, value).map_err(|e| e.to_string())
+        table::decode_value(&self.info, value).map_err(|e| e.to_string())
     }
 
     fn to_batch(&self, rows: &[Vec<Datum>]) -> Result<RecordBatch, String> {
-        crate::query::datums_to_batch(&self.info, &self.schema, rows).map_err(|e| e.to_string())
+        arrow::datums_to_batch(&self.info, &self.schema, rows).map_err(|e| e.to_string())
     }
 }

@@ -14,11 +14,12 @@ use datafusion::physical_plan::{
 };
 use datafusion::sql::sqlparser::ast::{Query, Statement};
 
-use crate::access::TableAccessExec;
 use crate::catalog::Catalog;
 use crate::error::Result;
+use crate::plan::access::TableAccessExec;
+use crate::plan::run::{self, PlanOnly, query_error};
+use crate::plan::scope::{Scope, block_on};
 use crate::point::PointGet;
-use crate::query::{self, PlanOnly, Scope, block_on, query_error};
 use crate::value::{Column, FieldType, ResultSet, Value};
 
 const COLUMNS: &[&str] = &["id", "estRows", "engine", "access object", "operator info"];
@@ -40,7 +41,7 @@ pub(crate) fn explain(
             ..scope
         }
     };
-    let ctx = query::context(catalog, Arc::new(scope), current_db);
+    let ctx = run::context(catalog, Arc::new(scope), current_db);
     let statement =
         datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query))));
     let (plan, elapsed) = block_on(async {

@@ -20,7 +20,8 @@ use duet_columnar::ScanPart;
 
 use crate::catalog::TableInfo;
 use crate::error::Error;
-use crate::query::{RowSource, rows_to_batch};
+use crate::plan::arrow::rows_to_batch;
+use crate::table::source::RowSource;
 
 fn external(e: Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))

@@ -6,6 +6,60 @@
 
 use serde_json::{Map, Value as Json};
 
+/// Why a JSON function failed, with MySQL's error code for each reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JsonError {
+    /// A document argument is not JSON; `detail` says where it stops.
+    #[error("Invalid JSON text in argument {arg} to function {function}: {detail}")]
+    InvalidText {
+        arg: usize,
+        function: String,
+        detail: String,
+    },
+    /// A value that should hold JSON text (a JSON column's) does not.
+    #[error("Invalid JSON text: {0}")]
+    InvalidValue(String),
+    #[error("Invalid JSON path expression: '{0}'")]
+    InvalidPath(String),
+    #[error(
+        "In this situation, path expressions may not contain the * and ** tokens or an array range."
+    )]
+    WildcardPath,
+    #[error("The oneOrAll argument to {0} may take these values: 'one' or 'all'.")]
+    OneOrAll(String),
+    #[error("The path expression '$' is not allowed in this context.")]
+    RootPath,
+    #[error("JSON documents may not contain NULL member names.")]
+    NullMemberName,
+    #[error("Incorrect parameter count in the call to native function '{0}'")]
+    ParameterCount(String),
+}
+
+impl JsonError {
+    /// MySQL's error code.
+    pub fn code(&self) -> u16 {
+        match self {
+            JsonError::InvalidText { .. } | JsonError::InvalidValue(_) => 3141,
+            JsonError::InvalidPath(_) => 3143,
+            JsonError::WildcardPath => 3149,
+            JsonError::OneOrAll(_) => 3150,
+            JsonError::RootPath => 3153,
+            JsonError::NullMemberName => 3158,
+            JsonError::ParameterCount(_) => 1582,
+        }
+    }
+
+    /// `text`, which function `function`'s argument `arg` (from 1) held,
+    /// does not parse as JSON.
+    pub(crate) fn invalid_text(arg: usize, function: &str, detail: String) -> JsonError {
+        JsonError::InvalidText {
+            arg,
+            function: function.to_string(),
+            detail,
+        }
+    }
+}
+
 /// Parses JSON text as MySQL reads a JSON document.
 pub(crate) fn parse(text: &str) -> std::result::Result<Json, String> {
     serde_json::from_str(text).map_err(|e| {
@@ -113,8 +167,8 @@ impl Position {
 pub(crate) struct Path(pub(crate) Vec<Leg>);
 
 impl Path {
-    pub(crate) fn parse(text: &str) -> std::result::Result<Path, String> {
-        let bad = || format!("Invalid JSON path expression: '{text}'");
+    pub(crate) fn parse(text: &str) -> std::result::Result<Path, JsonError> {
+        let bad = || JsonError::InvalidPath(text.to_string());
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
         let skip_ws = |i: &mut usize| {
@@ -311,9 +365,9 @@ pub(crate) fn modify(
     path: &Path,
     value: Json,
     how: Modify,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), JsonError> {
     if path.is_wild() {
-        return Err("In this situation, path expressions may not contain the * and ** tokens or an array range.".into());
+        return Err(JsonError::WildcardPath);
     }
     if how == Modify::Append {
         if let Some(target) = walk_mut(doc, &path.0) {
@@ -391,9 +445,9 @@ pub(crate) fn walk_mut<'a>(v: &'a mut Json, legs: &[Leg]) -> Option<&'a mut Json
 }
 
 /// Removes the value at a path (not `$`, no wildcards).
-pub(crate) fn remove(doc: &mut Json, path: &Path) -> std::result::Result<(), String> {
+pub(crate) fn remove(doc: &mut Json, path: &Path) -> std::result::Result<(), JsonError> {
     if path.is_wild() || path.0.is_empty() {
-        return Err("The path expression '$' is not allowed in this context.".into());
+        return Err(JsonError::RootPath);
     }
     let Some((last, parents)) = path.0.split_last() else {
         return Ok(());

@@ -24,3 +24,17 @@ fn like_at(s: &[char], p: &[char]) -> bool {
         Some(c) => s.first() == Some(c) && like_at(&s[1..], &p[1..]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("sql_mode", "sql%", false));
+        assert!(like("SQL_MODE", "sql\\_mode", true));
+        assert!(!like("sqlxmode", "sql\\_mode", false));
+        assert!(like("abc", "a_c", false));
+        assert!(!like("abcd", "a_c", false));
+    }
+}

@@ -3,42 +3,65 @@
 //! a time (text or prepared) and returns rows, an OK, or a typed error.
 //!
 //! The session answers what needs no table itself — the statements clients
-//! send on connect, `SET`, `SHOW VARIABLES`, constant `SELECT`s, `USE` — and
-//! hands statements on tables to [`crate::exec`] (DDL, DML, transactions)
-//! and queries to DataFusion ([`crate::query`]).
+//! send on connect, `SET` and `SHOW` ([`show`]), constant `SELECT`s, `USE`
+//! — and hands statements on tables to [`exec`], which runs DML itself and
+//! passes schema statements to [`schema`], queries to [`select`] (and on to
+//! DataFusion, [`crate::plan`]) and transaction control to [`txn`].
+//! [`words`] reads the statements the parser does not know.
+//!
+//! This folder is the top layer, the only one that knows the session; it
+//! may import every layer below. Here is the [`Session`] and its
+//! [`Database`]; the files beside it add its methods by concern and import
+//! this one, never the other way round.
+
+pub(crate) mod exec;
+pub(crate) mod processes;
+pub(crate) mod schema;
+pub(crate) mod select;
+pub(crate) mod show;
+pub(crate) mod txn;
+pub(crate) mod userlocks;
+pub(crate) mod words;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder, DiskManagerMode};
+use datafusion::sql::sqlparser::ast::{self, Expr, ObjectName, SelectItem, SetExpr, Statement};
 
-use crate::dialect::MySql;
-use datafusion::sql::sqlparser::ast::{
-    self, Expr, ObjectName, SelectItem, SetExpr, ShowStatementFilter, Statement, VisitMut,
-    VisitorMut,
-};
-use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::Span;
-use std::ops::ControlFlow;
-
-use crate::autoid::AutoIds;
 use crate::catalog::Catalog;
-use crate::error::{Error, Result};
-use crate::eval::{self, Env};
-use crate::exec::SharedTxn;
+use crate::catalog::IndexInfo;
+use crate::catalog::SchemaWriter;
+use crate::catalog::autoid::AutoIds;
+use crate::error::{Error, Result, Warning};
+use crate::eval::{self, Env, SessionFn};
+use crate::interrupt;
 use crate::interrupt::{Bounds, Interrupt, Running};
-use crate::kv::{Kv, KvTxn};
-use crate::query::GenericPlan;
-use crate::value::{
-    Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, RowSink, Value,
+use crate::kv;
+use crate::kv::Checkpoint;
+use crate::kv::{Kv, KvTxn, SharedTxn};
+use crate::names;
+use crate::parse::{expr_text, number_placeholders, parse_one, statement_kind};
+use crate::plan::run::GenericPlan;
+use crate::point::PointGet;
+use crate::session::processes::Processes;
+use crate::session::userlocks::UserLocks;
+use crate::session::words::{
+    columnar_replica_target, do_expressions, is_consistent_snapshot_start, is_dual,
+    is_show_engines, is_show_warnings, keys_toggle_target, max_execution_time_hint, name_parts,
+    show_create_database_target, show_grants_target, show_index_target, table_lock_statement,
+    table_status_query, use_target,
 };
-use crate::vars::{self, Globals, SessionVars, VarScope};
+use crate::table::stats::Stats;
+use crate::types;
+use crate::value::{Column, OkStatus, Output, ResultSet, RowSink, Value};
+use crate::vars::{Globals, SessionVars, VarScope};
 
 /// The version string Duet reports to clients (`SELECT VERSION()`, handshake).
 pub const SERVER_VERSION: &str = concat!("8.0.11-Duet-", env!("CARGO_PKG_VERSION"));
 
 /// Databases every instance shows that are not in the catalog.
-const BUILTIN_DATABASES: &[&str] = &["information_schema", "mysql"];
+pub(super) const BUILTIN_DATABASES: &[&str] = &["information_schema", "mysql"];
 
 /// The database created on first start, as MySQL installs one.
 const DEFAULT_DATABASE: &str = "test";
@@ -70,31 +93,6 @@ fn spill_files(data_dir: &str) -> Option<Arc<DiskManager>> {
             tracing::warn!(dir = %dir.display(), error = %e, "queries cannot spill");
             None
         }
-    }
-}
-
-/// The current local date and time (for `CURRENT_TIMESTAMP` defaults).
-pub(crate) fn now() -> DateTime {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    let (days, rest) = (
-        micros.div_euclid(86_400_000_000),
-        micros.rem_euclid(86_400_000_000),
-    );
-    let (y, m, d) = crate::types::civil_from_days(days);
-    let secs = rest / 1_000_000;
-    DateTime {
-        date: Date {
-            year: y as u16,
-            month: m as u8,
-            day: d as u8,
-        },
-        hour: (secs / 3600) as u8,
-        minute: ((secs / 60) % 60) as u8,
-        second: (secs % 60) as u8,
-        micros: (rest % 1_000_000) as u32,
     }
 }
 
@@ -168,11 +166,11 @@ pub struct Database {
     /// The newest schema any session loaded.
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) autoids: AutoIds,
-    pub(crate) stats: crate::stats::Stats,
+    pub(crate) stats: Stats,
     /// This node's id, which marks the schema changes it runs.
     pub(crate) node_id: u64,
-    pub(crate) processes: crate::processes::Processes,
-    pub(crate) user_locks: crate::userlocks::UserLocks,
+    pub(crate) processes: Processes,
+    pub(crate) user_locks: UserLocks,
     pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
     runtime: QueryRuntime,
     /// Where queries that outgrow their memory quota spill.
@@ -203,9 +201,9 @@ impl Database {
             spill: spill_files(&options.data_dir),
             globals,
             autoids: AutoIds::new(Arc::clone(&kv)),
-            stats: crate::stats::Stats::default(),
-            processes: crate::processes::Processes::default(),
-            user_locks: crate::userlocks::UserLocks::default(),
+            stats: Stats::default(),
+            processes: Processes::default(),
+            user_locks: UserLocks::default(),
             columnar: options.columnar.clone(),
             node_id: options.node_id,
             kv,
@@ -257,14 +255,14 @@ impl Database {
             attempt += 1;
             let mut txn = self.kv.begin().map_err(Error::from_storage)?;
             let catalog = self.catalog(txn.as_ref())?;
-            let mut writer = crate::catalog::SchemaWriter {
+            let mut writer = SchemaWriter {
                 txn: txn.as_mut(),
                 defer_backfill: None,
             };
             let mut released = 0;
             for database in catalog.databases() {
                 for table in catalog.tables(&database.name) {
-                    let building = |i: &crate::catalog::IndexInfo| i.write_only == mine;
+                    let building = |i: &IndexInfo| i.write_only == mine;
                     if table.altering != mine && !table.indexes.iter().any(building) {
                         continue;
                     }
@@ -298,7 +296,7 @@ impl Database {
             if Catalog::read_version(txn.as_ref())? > 0 {
                 return Ok(());
             }
-            crate::catalog::SchemaWriter {
+            SchemaWriter {
                 txn: txn.as_mut(),
                 defer_backfill: None,
             }
@@ -313,7 +311,7 @@ impl Database {
     }
 
     /// Analyzes every table whose statistics the writes since made stale
-    /// (see [`crate::stats`]), each in its own transaction; returns the
+    /// (see [`crate::table::stats`]), each in its own transaction; returns the
     /// tables analyzed, as `database.table`. A table that fails (a conflict)
     /// is logged and skipped.
     pub fn auto_analyze(&self) -> Result<Vec<String>> {
@@ -412,14 +410,6 @@ pub struct Identity {
     pub admin: bool,
 }
 
-/// A note attached to the last statement (`SHOW WARNINGS`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Warning {
-    pub level: &'static str,
-    pub code: u16,
-    pub message: String,
-}
-
 /// What the server needs to know about a prepared statement.
 #[derive(Debug, Clone)]
 pub struct StatementMeta {
@@ -442,7 +432,7 @@ struct Prepared {
     params: usize,
     /// The row executor's plan, kept from the first execution that used
     /// it: later executions bind only their keys and limits to it.
-    point: Option<Kept<crate::point::PointGet>>,
+    point: Option<Kept<PointGet>>,
     /// The query engine's logical plan, kept from the first execution the
     /// row executor did not serve (`None` in it: the statement has none
     /// that serves every execution, see [`GenericPlan`]).
@@ -478,7 +468,7 @@ pub struct Session {
     pub(crate) txn: Option<SharedTxn>,
     pub(crate) warnings: Vec<Warning>,
     /// The open transaction's savepoints, oldest first.
-    pub(crate) savepoints: Vec<(String, crate::kv::Checkpoint)>,
+    pub(crate) savepoints: Vec<(String, Checkpoint)>,
     prepared: HashMap<u32, Prepared>,
     /// The prepared statement running now, if any.
     executing: Option<u32>,
@@ -613,7 +603,7 @@ impl Session {
     /// connections' statements, an administrator anyone's. The target's
     /// statement stops where it next looks (between batches, scan chunks,
     /// in a wait); a killed connection closes after it.
-    fn kill(&mut self, modifier: Option<ast::KillType>, id: u64) -> Result<Output> {
+    pub(super) fn kill(&mut self, modifier: Option<ast::KillType>, id: u64) -> Result<Output> {
         let target = u32::try_from(id)
             .ok()
             .and_then(|id| self.db.processes.target(id));
@@ -657,7 +647,7 @@ impl Session {
 
     /// A statement starts: a `KILL QUERY` of before is forgotten, and the
     /// statement's bounds hold on this thread until the guard drops.
-    fn start_statement(&self) -> Running {
+    pub(super) fn start_statement(&self) -> Running {
         self.interrupt.start(None);
         let mem_quota = self
             .vars
@@ -674,33 +664,6 @@ impl Session {
             mem_quota,
             spill: self.db.spill.clone(),
         })
-    }
-
-    /// `SHOW GRANTS`: every account may do everything (Duet has no
-    /// privileges yet), for the current account; another is error 1141.
-    fn show_grants(&mut self, user: Option<&str>) -> Result<Output> {
-        let id = &self.identity;
-        let me = format!("`{}`@`{}`", id.user, id.account_host);
-        if let Some(named) = user {
-            let (name, host) = named.split_once('@').unwrap_or((named, "%"));
-            let unquote = |s: &str| {
-                s.trim_matches(|c| c == '`' || c == '\'' || c == '"')
-                    .to_string()
-            };
-            let (name, host) = (unquote(name), unquote(host));
-            if name != id.user || host != id.account_host {
-                return Err(Error::NoSuchGrant { user: name, host });
-            }
-        }
-        Ok(Output::Rows(ResultSet {
-            columns: vec![Column::expr(
-                format!("Grants for {}@{}", id.user, id.account_host),
-                FieldType::VarString,
-            )],
-            rows: vec![vec![Value::Str(format!(
-                "GRANT ALL PRIVILEGES ON *.* TO {me} WITH GRANT OPTION"
-            ))]],
-        }))
     }
 
     /// Parses and keeps a statement for later execution with parameters.
@@ -767,7 +730,7 @@ impl Session {
         engines: &str,
         q: &ast::Query,
         params: &[Value],
-    ) -> Option<crate::point::PointGet> {
+    ) -> Option<PointGet> {
         let kept = self.prepared.get(&self.executing?)?.point.as_ref()?;
         if !kept.serves(catalog_version, engines, &self.current_db) {
             return None;
@@ -804,12 +767,7 @@ impl Session {
     }
 
     /// Keeps `plan` for the running prepared statement, if any.
-    pub(crate) fn keep_point(
-        &mut self,
-        catalog_version: u64,
-        engines: &str,
-        plan: &crate::point::PointGet,
-    ) {
+    pub(crate) fn keep_point(&mut self, catalog_version: u64, engines: &str, plan: &PointGet) {
         let Some(prepared) = self.executing.and_then(|id| self.prepared.get_mut(&id)) else {
             return;
         };
@@ -830,9 +788,7 @@ impl Session {
     pub fn use_database(&mut self, name: &str) -> Result<()> {
         let known = is_builtin_database(name)
             || self.with_txn(|s, txn| {
-                Ok(s.catalog(crate::exec::lock(txn).as_ref())?
-                    .database(name)
-                    .is_some())
+                Ok(s.catalog(kv::lock(txn).as_ref())?.database(name).is_some())
             })?;
         if !known {
             return Err(Error::UnknownDatabase(name.to_string()));
@@ -845,7 +801,7 @@ impl Session {
     pub fn field_list(&mut self, table: &str) -> Result<Vec<Column>> {
         let database = self.current_db.clone().ok_or(Error::NoDatabaseSelected)?;
         let info = self.with_txn(|s, txn| {
-            let catalog = s.catalog(crate::exec::lock(txn).as_ref())?;
+            let catalog = s.catalog(kv::lock(txn).as_ref())?;
             Ok(catalog.table(&database, table).cloned())
         })?;
         let info = info.ok_or_else(|| Error::NoSuchTable {
@@ -908,7 +864,7 @@ impl Session {
 
     /// Records an error as the statement's diagnostics, as MySQL does; a
     /// result built whole goes to the sink, if the session has one.
-    fn finish(&mut self, result: Result<Output>) -> Result<Output> {
+    pub(super) fn finish(&mut self, result: Result<Output>) -> Result<Output> {
         self.db
             .processes
             .end(self.identity.connection_id, self.current_db.as_deref());
@@ -1042,7 +998,7 @@ impl Session {
         }
     }
 
-    fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
+    pub(super) fn select(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
         if let Some(ms) = self.execution_time_limit(q) {
             self.interrupt
                 .set_deadline(std::time::Instant::now() + std::time::Duration::from_millis(ms));
@@ -1073,7 +1029,7 @@ impl Session {
     /// How long a `SELECT` may run, in milliseconds: its
     /// `MAX_EXECUTION_TIME(n)` hint, else `max_execution_time`; `None` for
     /// no limit (0).
-    fn execution_time_limit(&self, q: &ast::Query) -> Option<u64> {
+    pub(super) fn execution_time_limit(&self, q: &ast::Query) -> Option<u64> {
         let hinted = match q.body.as_ref() {
             SetExpr::Select(select) => select
                 .optimizer_hints
@@ -1093,7 +1049,7 @@ impl Session {
 
     /// `SELECT … INTO @var`: the one row's values into user variables; no
     /// row leaves them as they were (warning 1329), several are error 1172.
-    fn select_into(
+    pub(super) fn select_into(
         &mut self,
         sql: &str,
         q: &ast::Query,
@@ -1139,7 +1095,12 @@ impl Session {
     }
 
     /// A `SELECT` with no table, evaluated by the session itself.
-    fn select_constants(&mut self, sql: &str, q: &ast::Query, params: &[Value]) -> Result<Output> {
+    pub(super) fn select_constants(
+        &mut self,
+        sql: &str,
+        q: &ast::Query,
+        params: &[Value],
+    ) -> Result<Output> {
         let SetExpr::Select(select) = q.body.as_ref() else {
             return self.query(sql, q, params);
         };
@@ -1153,7 +1114,7 @@ impl Session {
         let env = self.ctx(params);
         let mut columns = Vec::with_capacity(select.projection.len());
         let mut row = Vec::with_capacity(select.projection.len());
-        let texts = crate::names::select_items(sql).filter(|t| t.len() == select.projection.len());
+        let texts = names::select_items(sql).filter(|t| t.len() == select.projection.len());
         for (i, item) in select.projection.iter().enumerate() {
             let (expr, name) = match item {
                 SelectItem::UnnamedExpr(e) => (
@@ -1179,314 +1140,6 @@ impl Session {
         let keep = keep && limit_allows_one_row(&env, q.limit_clause.as_ref())?;
         let rows = if keep { vec![row] } else { vec![] };
         Ok(Output::Rows(ResultSet { columns, rows }))
-    }
-
-    fn set(&mut self, set: &ast::Set, params: &[Value]) -> Result<Output> {
-        use ast::Set as S;
-        match set {
-            S::SingleAssignment {
-                scope,
-                variable,
-                values,
-                ..
-            } => {
-                let [value] = values.as_slice() else {
-                    return Err(Error::not_supported("SET with a list of values"));
-                };
-                self.assign(*scope, variable, value, params)?;
-            }
-            S::MultipleAssignments { assignments } => {
-                for a in assignments {
-                    self.assign(a.scope, &a.name, &a.value, params)?;
-                }
-            }
-            S::SetNames {
-                charset_name,
-                collation_name,
-            } => {
-                self.set_names(&charset_name.value, collation_name.as_deref())?;
-            }
-            S::SetNamesDefault {} => self.set_names("utf8mb4", None)?,
-            S::SetTimeZone { value, .. } => {
-                let v = self.set_value(value, params)?;
-                self.set_system("time_zone", VarScope::Session, v)?;
-            }
-            S::SetTransaction { modes, .. } => {
-                for mode in modes {
-                    let (name, value) = transaction_mode(mode);
-                    self.set_system(name, VarScope::Session, Some(value))?;
-                }
-            }
-            other => return Err(Error::not_supported(other.to_string())),
-        }
-        Ok(Output::ok())
-    }
-
-    fn assign(
-        &mut self,
-        scope: Option<ast::ContextModifier>,
-        name: &ObjectName,
-        value: &Expr,
-        params: &[Value],
-    ) -> Result<()> {
-        let parts = name_parts(name);
-        let (mut var_scope, var) = match parts.as_slice() {
-            [one] if one.starts_with("@@") => (VarScope::Session, one[2..].to_string()),
-            [one] if one.starts_with('@') => {
-                let v = eval::eval(&self.ctx(params), value)?;
-                self.user_vars.insert(one[1..].to_ascii_lowercase(), v);
-                return Ok(());
-            }
-            [scope, var] if scope.starts_with("@@") => {
-                let s = match scope[2..].to_ascii_lowercase().as_str() {
-                    "global" => VarScope::Global,
-                    "session" | "local" => VarScope::Session,
-                    _ => return Err(Error::UnknownSystemVariable(parts.join("."))),
-                };
-                (s, var.clone())
-            }
-            [one] => (VarScope::Session, one.clone()),
-            _ => return Err(Error::UnknownSystemVariable(parts.join("."))),
-        };
-        if scope == Some(ast::ContextModifier::Global) {
-            var_scope = VarScope::Global;
-        }
-        let v = self.set_value(value, params)?;
-        self.set_system(&var, var_scope, v)
-    }
-
-    /// The value of a `SET` right-hand side: bare words (`ON`, `utf8mb4`) are
-    /// strings and `DEFAULT` is `None`.
-    fn set_value(&self, value: &Expr, params: &[Value]) -> Result<Option<Value>> {
-        if let Expr::Identifier(id) = value
-            && id.quote_style.is_none()
-            && !id.value.starts_with('@')
-        {
-            if id.value.eq_ignore_ascii_case("DEFAULT") {
-                return Ok(None);
-            }
-            return Ok(Some(Value::Str(id.value.clone())));
-        }
-        eval::eval(&self.ctx(params), value).map(Some)
-    }
-
-    fn set_system(&mut self, name: &str, scope: VarScope, value: Option<Value>) -> Result<()> {
-        let was_autocommit = self.status().autocommit;
-        self.vars.set(&self.db.globals, name, scope, value)?;
-        if name.eq_ignore_ascii_case("autocommit") && !was_autocommit && self.status().autocommit {
-            // Turning autocommit on commits the open transaction.
-            self.commit()?;
-        }
-        if name.eq_ignore_ascii_case("transaction_isolation")
-            || name.eq_ignore_ascii_case("tx_isolation")
-        {
-            let level = self
-                .vars
-                .get(&self.db.globals, "transaction_isolation", None)?;
-            if level != Value::Str("REPEATABLE-READ".into()) {
-                self.warnings.push(Warning {
-                    level: "Warning",
-                    code: 1105,
-                    message: "Duet runs every transaction under snapshot isolation (reported as REPEATABLE-READ)".into(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn set_names(&mut self, charset: &str, collation: Option<&str>) -> Result<()> {
-        if !vars::is_known_charset(charset) {
-            return Err(Error::UnknownCharset(charset.to_string()));
-        }
-        let collation = match collation {
-            Some(c) if vars::is_known_collation(c) => c.to_string(),
-            Some(c) => return Err(Error::UnknownCollation(c.to_string())),
-            None => format!("{}_bin", charset.to_ascii_lowercase()),
-        };
-        for var in [
-            "character_set_client",
-            "character_set_connection",
-            "character_set_results",
-        ] {
-            self.set_system(
-                var,
-                VarScope::Session,
-                Some(Value::Str(charset.to_string())),
-            )?;
-        }
-        self.set_system(
-            "collation_connection",
-            VarScope::Session,
-            Some(Value::Str(collation)),
-        )
-    }
-
-    fn show_variables(
-        &self,
-        filter: Option<&ShowStatementFilter>,
-        scope: VarScope,
-        params: &[Value],
-    ) -> Result<Output> {
-        self.name_values(self.vars.show(&self.db.globals, scope), filter, params)
-    }
-
-    /// A `Variable_name`/`Value` table (`SHOW VARIABLES`, `SHOW STATUS`),
-    /// filtered by `LIKE` on the name or by `WHERE`.
-    fn name_values(
-        &self,
-        pairs: impl IntoIterator<Item = (&'static str, String)>,
-        filter: Option<&ShowStatementFilter>,
-        params: &[Value],
-    ) -> Result<Output> {
-        let columns = vec![
-            Column::expr("Variable_name", FieldType::VarString),
-            Column::expr("Value", FieldType::VarString),
-        ];
-        let mut rows = Vec::new();
-        for (name, value) in pairs {
-            let row = [
-                ("Variable_name", Value::Str(name.into())),
-                ("Value", Value::Str(value)),
-            ];
-            if self.filter_accepts(filter, name, &row, params)? {
-                rows.push(row.into_iter().map(|(_, v)| v).collect());
-            }
-        }
-        Ok(Output::Rows(ResultSet { columns, rows }))
-    }
-
-    /// `SHOW [GLOBAL | SESSION] STATUS [LIKE … | WHERE …]`: the instance's
-    /// counters (the session scope shows the same, as MySQL does for
-    /// counters it keeps only globally).
-    fn show_status(
-        &self,
-        filter: Option<&ShowStatementFilter>,
-        params: &[Value],
-    ) -> Result<Output> {
-        self.name_values(self.db.processes.status(), filter, params)
-    }
-
-    /// A fixed `SHOW` table, filtered by `LIKE` on its first column or by
-    /// `WHERE`.
-    fn show_table(
-        &self,
-        names: &[&'static str],
-        rows: &[&[&str]],
-        filter: Option<&ShowStatementFilter>,
-        params: &[Value],
-    ) -> Result<Output> {
-        let columns = names
-            .iter()
-            .map(|n| Column::expr(*n, FieldType::VarString))
-            .collect();
-        let mut out = Vec::new();
-        for row in rows {
-            let named: Vec<(&str, Value)> = names
-                .iter()
-                .zip(row.iter())
-                .map(|(n, v)| (*n, Value::Str((*v).to_string())))
-                .collect();
-            if self.filter_accepts(filter, row[0], &named, params)? {
-                out.push(named.into_iter().map(|(_, v)| v).collect());
-            }
-        }
-        Ok(Output::Rows(ResultSet { columns, rows: out }))
-    }
-
-    /// `SHOW [STORAGE] ENGINES`.
-    fn show_engines(&self) -> Result<Output> {
-        self.show_table(
-            &[
-                "Engine",
-                "Support",
-                "Comment",
-                "Transactions",
-                "XA",
-                "Savepoints",
-            ],
-            &[&[
-                "Duet",
-                "DEFAULT",
-                "Raft-replicated row store (Percolator transactions) with a columnar replica",
-                "YES",
-                "NO",
-                "YES",
-            ]],
-            None,
-            &[],
-        )
-    }
-
-    fn show_processlist(&self, full: bool) -> Output {
-        let columns = vec![
-            Column::expr("Id", FieldType::LongLong),
-            Column::expr("User", FieldType::VarString),
-            Column::expr("Host", FieldType::VarString),
-            Column::expr("db", FieldType::VarString),
-            Column::expr("Command", FieldType::VarString),
-            Column::expr("Time", FieldType::Long),
-            Column::expr("State", FieldType::VarString),
-            Column::expr("Info", FieldType::VarString),
-        ];
-        Output::Rows(ResultSet {
-            columns,
-            rows: self.db.processes.list(full),
-        })
-    }
-
-    fn show_databases(&mut self) -> Result<Output> {
-        let catalog = self.with_txn(|s, txn| s.catalog(crate::exec::lock(txn).as_ref()))?;
-        let mut names: Vec<String> = BUILTIN_DATABASES.iter().map(|d| d.to_string()).collect();
-        names.extend(catalog.databases().map(|d| d.name.clone()));
-        names.sort();
-        Ok(Output::Rows(ResultSet {
-            columns: vec![Column::expr("Database", FieldType::VarString)],
-            rows: names.into_iter().map(|n| vec![Value::Str(n)]).collect(),
-        }))
-    }
-
-    fn show_warnings(&self) -> Output {
-        let columns = vec![
-            Column::expr("Level", FieldType::VarString),
-            Column::expr("Code", FieldType::Long),
-            Column::expr("Message", FieldType::VarString),
-        ];
-        let rows = self
-            .warnings
-            .iter()
-            .map(|w| {
-                vec![
-                    Value::Str(w.level.into()),
-                    Value::Int(w.code.into()),
-                    Value::Str(w.message.clone()),
-                ]
-            })
-            .collect();
-        Output::Rows(ResultSet { columns, rows })
-    }
-
-    fn filter_accepts(
-        &self,
-        filter: Option<&ShowStatementFilter>,
-        name: &str,
-        row: &[(&str, Value)],
-        params: &[Value],
-    ) -> Result<bool> {
-        Ok(match filter {
-            None => true,
-            Some(ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p)) => {
-                eval::like(name, p, true)
-            }
-            Some(ShowStatementFilter::Where(expr)) => {
-                let env = Ctx {
-                    session: self,
-                    params,
-                    row,
-                };
-                eval::truthy(&eval::eval(&env, expr)?)
-            }
-            Some(other) => return Err(Error::not_supported(other.to_string())),
-        })
     }
 }
 
@@ -1523,24 +1176,21 @@ impl Env for Ctx<'_> {
             .ok_or(Error::WrongArguments("mysqld_stmt_execute"))
     }
 
-    fn session_fn(&self, name: &str) -> Option<Value> {
+    fn session_fn(&self, f: SessionFn) -> Option<Value> {
         let id = &self.session.identity;
-        Some(match name {
-            "DATABASE" | "SCHEMA" => self
+        Some(match f {
+            SessionFn::Database => self
                 .session
                 .current_db
                 .clone()
                 .map_or(Value::Null, Value::Str),
-            "VERSION" => Value::Str(SERVER_VERSION.into()),
-            "CONNECTION_ID" => Value::UInt(id.connection_id.into()),
-            "USER" | "SESSION_USER" | "SYSTEM_USER" => {
-                Value::Str(format!("{}@{}", id.user, id.client_host))
-            }
-            "CURRENT_USER" => Value::Str(format!("{}@{}", id.user, id.account_host)),
-            "LAST_INSERT_ID" => Value::UInt(self.session.last_insert_id),
-            "ROW_COUNT" => Value::Int(self.session.row_count),
-            "FOUND_ROWS" => Value::UInt(self.session.found_rows),
-            _ => return None,
+            SessionFn::Version => Value::Str(SERVER_VERSION.into()),
+            SessionFn::ConnectionId => Value::UInt(id.connection_id.into()),
+            SessionFn::User => Value::Str(format!("{}@{}", id.user, id.client_host)),
+            SessionFn::CurrentUser => Value::Str(format!("{}@{}", id.user, id.account_host)),
+            SessionFn::LastInsertId => Value::UInt(self.session.last_insert_id),
+            SessionFn::RowCount => Value::Int(self.session.row_count),
+            SessionFn::FoundRows => Value::UInt(self.session.found_rows),
         })
     }
 
@@ -1549,7 +1199,7 @@ impl Env for Ctx<'_> {
         let me = self.session.identity.connection_id;
         let lock_name = |v: &Value| match v {
             Value::Null => None,
-            v => crate::types::value_text(v).into(),
+            v => types::value_text(v).into(),
         };
         let wanted = match name {
             "GET_LOCK" => 2,
@@ -1567,7 +1217,7 @@ impl Env for Ctx<'_> {
                     return Some(Ok(Value::Null));
                 };
                 // A negative timeout waits for ever; NULL does not wait.
-                let secs = crate::eval::to_f64(&args[1]);
+                let secs = eval::to_f64(&args[1]);
                 let timeout = match args[1] {
                     Value::Null => Some(std::time::Duration::ZERO),
                     _ if secs < 0.0 => None,
@@ -1577,7 +1227,7 @@ impl Env for Ctx<'_> {
                     .get(me, &lock, timeout)
                     .map_err(|_| Error::UserLockDeadlock)
                     // A wait cut short by a stop reports why.
-                    .and_then(|got| crate::interrupt::check_current().map(|()| flag(got)))
+                    .and_then(|got| interrupt::check_current().map(|()| flag(got)))
             }
             "RELEASE_LOCK" => Ok(lock_name(&args[0])
                 .and_then(|lock| locks.release(me, &lock))
@@ -1600,15 +1250,6 @@ impl Env for Ctx<'_> {
             .map(|(_, v)| v.clone())
             .ok_or_else(|| Error::UnknownColumn(name.to_string()))
     }
-}
-
-/// The `n` of a `MAX_EXECUTION_TIME(n)` hint in a hint comment's text.
-fn max_execution_time_hint(text: &str) -> Option<u64> {
-    let upper = text.to_ascii_uppercase();
-    let at = upper.find("MAX_EXECUTION_TIME")?;
-    let rest = upper[at + "MAX_EXECUTION_TIME".len()..].trim_start();
-    let inner = rest.strip_prefix('(')?;
-    inner[..inner.find(')')?].trim().parse().ok()
 }
 
 /// `SHOW CHARACTER SET` rows: the character sets Duet accepts.
@@ -1662,168 +1303,6 @@ const COLLATIONS: &[&[&str]] = &[
     ],
 ];
 
-/// Statements MySQL has and Duet does not: whatever their body, they are
-/// refused by name (1235), not as a syntax error.
-const UNSUPPORTED_KINDS: &[&str] = &[
-    "CREATE TRIGGER",
-    "DROP TRIGGER",
-    "CREATE PROCEDURE",
-    "DROP PROCEDURE",
-    "CREATE FUNCTION",
-    "DROP FUNCTION",
-    "CREATE EVENT",
-    "DROP EVENT",
-    "CALL",
-    "LOAD DATA",
-    "HANDLER",
-];
-
-/// Parses exactly one statement, with MySQL's message for a syntax error;
-/// one that nests too deep is refused (see [`crate::nesting`]).
-pub(crate) fn parse_one(sql: &str) -> Result<Statement> {
-    crate::nesting::scan(sql)?;
-    let shared = share_mode(sql);
-    let sql = shared.as_deref().unwrap_or(sql);
-    let mut statements = Parser::new(&MySql)
-        .with_recursion_limit(crate::nesting::PARSER_RECURSION)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| {
-            let kind = statement_kind(sql);
-            if UNSUPPORTED_KINDS
-                .iter()
-                .any(|k| kind == *k || kind.split(' ').next() == Some(*k))
-            {
-                Error::not_supported(kind)
-            } else {
-                syntax_error(sql, &e.to_string())
-            }
-        })?;
-    match statements.len() {
-        0 => Err(Error::EmptyQuery),
-        1 => crate::nesting::check(statements.remove(0)),
-        _ => {
-            // Taken apart one by one, however deep.
-            for statement in statements {
-                let _ = crate::nesting::check(statement);
-            }
-            Err(Error::Parse {
-                message: "multiple statements in one query need CLIENT_MULTI_STATEMENTS, which Duet does not offer".into(),
-            })
-        }
-    }
-}
-
-/// Turns a parser message ending in `at Line: L, Column: C` into MySQL's
-/// `near '…' at line L`.
-fn syntax_error(sql: &str, message: &str) -> Error {
-    let position = message.rfind("Line: ").and_then(|at| {
-        let rest = &message[at + 6..];
-        let (line, rest) = rest.split_once(", Column: ")?;
-        let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        Some((line.parse::<usize>().ok()?, column.parse::<usize>().ok()?))
-    });
-    let (line, near) = match position {
-        Some((line, column)) => {
-            let text = sql.lines().nth(line.saturating_sub(1)).unwrap_or("");
-            let start: String = text.chars().skip(column.saturating_sub(1)).collect();
-            let rest_lines: Vec<&str> = sql.lines().skip(line).collect();
-            let mut near = start;
-            for l in rest_lines {
-                near.push('\n');
-                near.push_str(l);
-            }
-            (line, near.chars().take(80).collect::<String>())
-        }
-        None => (1, String::new()),
-    };
-    Error::Parse {
-        message: format!("near '{near}' at line {line}"),
-    }
-}
-
-/// Replaces each `?` with `$1`, `$2`, … in textual order; returns how many.
-pub(crate) fn number_placeholders(stmt: &mut Statement) -> usize {
-    struct Numberer(usize);
-    impl VisitorMut for Numberer {
-        type Break = ();
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            if let Expr::Value(v) = expr
-                && let ast::Value::Placeholder(p) = &mut v.value
-                && p == "?"
-            {
-                self.0 += 1;
-                *p = format!("${}", self.0);
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut n = Numberer(0);
-    let _ = stmt.visit(&mut n);
-    n.0
-}
-
-/// The text a client typed for an expression, which MySQL uses as its column name.
-pub(crate) fn expr_text(sql: &str, expr: &Expr) -> String {
-    use datafusion::sql::sqlparser::ast::Spanned;
-    let span: Span = expr.span();
-    let Some((start, mut end)) = span_offsets(sql, span) else {
-        return expr.to_string();
-    };
-    // Some spans stop short of closing parentheses (`COUNT(*)` ends at its
-    // name, `f(a, (b)` before the last `)`): take the rest of the group.
-    let mut depth: i64 = sql[start..end]
-        .chars()
-        .map(|c| match c {
-            '(' => 1,
-            ')' => -1,
-            _ => 0,
-        })
-        .sum();
-    if depth == 0 && matches!(expr, Expr::Function(_)) && !sql[start..end].ends_with(')') {
-        let gap = sql[end..].len() - sql[end..].trim_start().len();
-        if sql[end + gap..].starts_with('(') {
-            end += gap;
-        }
-    }
-    for c in sql[end..].chars() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth > 0 => depth -= 1,
-            _ if depth == 0 => break,
-            _ => {}
-        }
-        end += c.len_utf8();
-        if depth == 0 {
-            break;
-        }
-    }
-    sql[start..end].to_string()
-}
-
-/// The byte offsets of a span in `sql`.
-fn span_offsets(sql: &str, span: Span) -> Option<(usize, usize)> {
-    if span.start.line == 0 || span.end.line == 0 {
-        return None;
-    }
-    let offset = |line: u64, column: u64| -> Option<usize> {
-        let mut at = 0;
-        for (i, l) in sql.split_inclusive('\n').enumerate() {
-            if i as u64 + 1 == line {
-                let col = usize::try_from(column).ok()?.checked_sub(1)?;
-                return Some(at + l.char_indices().nth(col).map_or(l.len(), |(b, _)| b));
-            }
-            at += l.len();
-        }
-        None
-    };
-    let (start, end) = (
-        offset(span.start.line, span.start.column)?,
-        offset(span.end.line, span.end.column)?,
-    );
-    (start < end).then_some((start, end))
-}
-
 fn limit_allows_one_row(env: &Ctx<'_>, limit: Option<&ast::LimitClause>) -> Result<bool> {
     let count = |e: &Expr| -> Result<i128> {
         match eval::eval(env, e)? {
@@ -1849,379 +1328,4 @@ fn limit_allows_one_row(env: &Ctx<'_>, limit: Option<&ast::LimitClause>) -> Resu
             count(limit)? > 0 && count(offset)? == 0
         }
     })
-}
-
-/// A plain `SELECT` with no table (or `FROM DUAL`): the session evaluates it.
-fn is_dual(q: &ast::Query) -> bool {
-    let SetExpr::Select(select) = q.body.as_ref() else {
-        return false;
-    };
-    // A subquery needs the query engine even without a FROM clause.
-    let mut subquery = false;
-    let _ = ast::Visit::visit(q.body.as_ref(), &mut SubqueryFinder(&mut subquery));
-    !subquery
-        && (select.from.is_empty()
-            || (select.from.len() == 1
-                && table_name(&select.from[0].relation)
-                    .is_some_and(|t| t.eq_ignore_ascii_case("dual"))))
-}
-
-struct SubqueryFinder<'a>(&'a mut bool);
-
-impl ast::Visitor for SubqueryFinder<'_> {
-    type Break = ();
-    fn pre_visit_query(&mut self, _: &ast::Query) -> std::ops::ControlFlow<()> {
-        *self.0 = true;
-        std::ops::ControlFlow::Break(())
-    }
-}
-
-fn table_name(t: &ast::TableFactor) -> Option<String> {
-    match t {
-        ast::TableFactor::Table { name, .. } => Some(name_parts(name).join(".")),
-        _ => Some("(subquery)".into()),
-    }
-}
-
-/// The unquoted parts of a dotted name.
-fn name_parts(name: &ObjectName) -> Vec<String> {
-    name.0
-        .iter()
-        .map(|p| {
-            p.as_ident()
-                .map_or_else(|| p.to_string(), |i| i.value.clone())
-        })
-        .collect()
-}
-
-fn use_target(u: &ast::Use) -> Result<String> {
-    match u {
-        ast::Use::Object(name) | ast::Use::Database(name) | ast::Use::Schema(name) => {
-            Ok(name_parts(name).join("."))
-        }
-        other => Err(Error::not_supported(other.to_string())),
-    }
-}
-
-fn transaction_mode(mode: &ast::TransactionMode) -> (&'static str, Value) {
-    use ast::{TransactionAccessMode as A, TransactionIsolationLevel as L, TransactionMode as M};
-    match mode {
-        M::AccessMode(A::ReadOnly) => ("transaction_read_only", Value::Int(1)),
-        M::AccessMode(A::ReadWrite) => ("transaction_read_only", Value::Int(0)),
-        M::IsolationLevel(level) => {
-            let name = match level {
-                L::ReadUncommitted => "READ-UNCOMMITTED",
-                L::ReadCommitted => "READ-COMMITTED",
-                L::Serializable => "SERIALIZABLE",
-                _ => "REPEATABLE-READ",
-            };
-            ("transaction_isolation", Value::Str(name.into()))
-        }
-    }
-}
-
-/// The words of a statement the parser does not know, without a final `;`.
-fn words(sql: &str) -> Vec<&str> {
-    sql.trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .collect()
-}
-
-/// Whether `sql` is exactly `expected` (upper-case words), in any case.
-fn is_words(sql: &str, expected: &[&str]) -> bool {
-    let words = words(sql);
-    words.len() == expected.len()
-        && words
-            .iter()
-            .zip(expected)
-            .all(|(w, e)| w.eq_ignore_ascii_case(e))
-}
-
-/// `SHOW [STORAGE] ENGINES`, which the parser does not know.
-/// `… LOCK IN SHARE MODE` (MySQL's older spelling, which the parser does
-/// not know) as `… FOR SHARE`.
-fn share_mode(sql: &str) -> Option<String> {
-    let trimmed = sql.trim_end().trim_end_matches(';').trim_end();
-    let words: Vec<&str> = trimmed.rsplitn(5, char::is_whitespace).collect();
-    let [mode, share, in_, lock, rest] = words.as_slice() else {
-        return None;
-    };
-    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
-    (is(lock, "LOCK") && is(in_, "IN") && is(share, "SHARE") && is(mode, "MODE"))
-        .then(|| format!("{} FOR SHARE", rest.trim_end()))
-}
-
-/// The expressions of `DO expr, …`, which the parser does not know.
-fn do_expressions(sql: &str) -> Option<&str> {
-    let trimmed = sql.trim_start();
-    let (first, rest) = trimmed.split_once(char::is_whitespace)?;
-    first.eq_ignore_ascii_case("DO").then_some(rest)
-}
-
-/// The database of `SHOW CREATE {DATABASE|SCHEMA} [IF NOT EXISTS] db`,
-/// which the parser does not know.
-fn show_create_database_target(sql: &str) -> Option<String> {
-    let words = words(sql);
-    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
-    let (show, create, kind, rest) = match words.as_slice() {
-        [show, create, kind, rest @ ..] => (show, create, kind, rest),
-        _ => return None,
-    };
-    if !(is(show, "SHOW") && is(create, "CREATE") && (is(kind, "DATABASE") || is(kind, "SCHEMA"))) {
-        return None;
-    }
-    let name = match rest {
-        [name] => name,
-        [if_, not, exists, name] if is(if_, "IF") && is(not, "NOT") && is(exists, "EXISTS") => name,
-        _ => return None,
-    };
-    Some(name.trim_matches('`').to_string())
-}
-
-/// `SHOW TABLE STATUS [{FROM|IN} db] [LIKE 'p']` (which the parser does
-/// not know) as the query of `information_schema.tables` it stands for,
-/// with the database and the pattern as its parameters; `None` for another
-/// statement.
-fn table_status_query(sql: &str, current_db: Option<&str>) -> Option<Result<(String, Vec<Value>)>> {
-    let trimmed = sql.trim().trim_end_matches(';').trim_end();
-    let mut rest = trimmed;
-    for word in ["SHOW", "TABLE", "STATUS"] {
-        let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        if !first.eq_ignore_ascii_case(word) {
-            return None;
-        }
-        rest = after.trim_start();
-    }
-    let mut database = current_db.map(str::to_string);
-    let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    if first.eq_ignore_ascii_case("FROM") || first.eq_ignore_ascii_case("IN") {
-        let after = after.trim_start();
-        let (name, tail) = after.split_once(char::is_whitespace).unwrap_or((after, ""));
-        if name.is_empty() {
-            return Some(Err(syntax_error(sql, "a database name is missing")));
-        }
-        database = Some(name.trim_matches('`').to_string());
-        rest = tail.trim_start();
-    }
-    let Some(database) = database else {
-        return Some(Err(Error::NoDatabaseSelected));
-    };
-    let mut params = vec![Value::Str(database)];
-    let (first, pattern) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let mut condition = None;
-    let filter = if rest.is_empty() {
-        ""
-    } else if first.eq_ignore_ascii_case("LIKE") {
-        // One string literal, read as the parser reads one.
-        let Some(literal) = string_literal(pattern) else {
-            return Some(Err(syntax_error(sql, pattern)));
-        };
-        params.push(Value::Str(literal));
-        " AND table_name LIKE ?"
-    } else if first.eq_ignore_ascii_case("WHERE") {
-        // One expression on the output columns, as MySQL takes one; the
-        // rows are filtered as a derived table.
-        let Some(expr) = one_expression(pattern) else {
-            return Some(Err(syntax_error(sql, pattern)));
-        };
-        condition = Some(expr);
-        ""
-    } else {
-        return Some(Err(syntax_error(sql, rest)));
-    };
-    let query = format!(
-        "SELECT table_name AS `Name`, engine AS `Engine`, version AS `Version`, \
-             row_format AS `Row_format`, table_rows AS `Rows`, \
-             avg_row_length AS `Avg_row_length`, data_length AS `Data_length`, \
-             max_data_length AS `Max_data_length`, index_length AS `Index_length`, \
-             data_free AS `Data_free`, auto_increment AS `Auto_increment`, \
-             create_time AS `Create_time`, update_time AS `Update_time`, \
-             check_time AS `Check_time`, table_collation AS `Collation`, \
-             checksum AS `Checksum`, create_options AS `Create_options`, \
-             table_comment AS `Comment` FROM information_schema.tables \
-             WHERE table_schema = ?{filter}"
-    );
-    let query = match condition {
-        Some(condition) => {
-            format!("SELECT * FROM ({query}) AS `status` WHERE {condition} ORDER BY `Name`")
-        }
-        None => format!("{query} ORDER BY table_name"),
-    };
-    Some(Ok((query, params)))
-}
-
-/// `text` as exactly one expression, printed back.
-fn one_expression(text: &str) -> Option<String> {
-    let mut parser = Parser::new(&MySql).try_with_sql(text).ok()?;
-    let expr = parser.parse_expr().ok()?;
-    parser
-        .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)
-        .ok()?;
-    Some(expr.to_string())
-}
-
-/// `text` if it is exactly one string literal: its value.
-fn string_literal(text: &str) -> Option<String> {
-    let Ok(Statement::Query(q)) = parse_one(&format!("SELECT {text}")) else {
-        return None;
-    };
-    let SetExpr::Select(select) = *q.body else {
-        return None;
-    };
-    match select.projection.as_slice() {
-        [SelectItem::UnnamedExpr(Expr::Value(v))] => match &v.value {
-            ast::Value::SingleQuotedString(p) | ast::Value::DoubleQuotedString(p) => {
-                Some(p.clone())
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// `SHOW GRANTS [FOR user]` (which the parser does not know): the user
-/// named, `None` for the current one; `Some(None)` is returned for this
-/// statement without `FOR`.
-fn show_grants_target(sql: &str) -> Option<Option<String>> {
-    let words = words(sql);
-    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
-    match words.as_slice() {
-        [show, grants] if is(show, "SHOW") && is(grants, "GRANTS") => Some(None),
-        [show, grants, for_, user]
-            if is(show, "SHOW") && is(grants, "GRANTS") && is(for_, "FOR") =>
-        {
-            let user = user.trim_end_matches("()");
-            Some((!is(user, "CURRENT_USER")).then(|| user.to_string()))
-        }
-        _ => None,
-    }
-}
-
-/// The statement inside a versioned comment `/*!NNNNN … */` (which MySQL
-/// runs, and dump files are full of), else the text itself.
-fn versioned_body(sql: &str) -> &str {
-    let text = sql.trim().trim_end_matches(';').trim_end();
-    match text.strip_prefix("/*!").and_then(|r| r.strip_suffix("*/")) {
-        Some(inner) => inner
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim(),
-        None => text,
-    }
-}
-
-/// A name as one word of a statement: `t`, `db.t`, with or without
-/// backquotes.
-fn dotted_name(word: &str) -> ObjectName {
-    ObjectName::from(
-        word.split('.')
-            .map(|w| ast::Ident::new(w.trim_matches('`')))
-            .collect::<Vec<_>>(),
-    )
-}
-
-/// `LOCK TABLES …` (true) or `UNLOCK TABLES` (false).
-fn table_lock_statement(sql: &str) -> Option<bool> {
-    let words = words(versioned_body(sql));
-    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
-    let tables = |w: &str| is(w, "TABLES") || is(w, "TABLE");
-    match words.as_slice() {
-        [lock, kind, _, ..] if is(lock, "LOCK") && tables(kind) => Some(true),
-        [unlock, kind] if is(unlock, "UNLOCK") && tables(kind) => Some(false),
-        _ => None,
-    }
-}
-
-/// The table of `ALTER TABLE t {DISABLE|ENABLE} KEYS`.
-fn keys_toggle_target(sql: &str) -> Option<ObjectName> {
-    let words = words(versioned_body(sql));
-    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
-    let [alter, table, name, toggle, keys] = words.as_slice() else {
-        return None;
-    };
-    if !(is(alter, "ALTER")
-        && is(table, "TABLE")
-        && (is(toggle, "DISABLE") || is(toggle, "ENABLE"))
-        && is(keys, "KEYS"))
-    {
-        return None;
-    }
-    Some(dotted_name(name))
-}
-
-fn is_show_engines(sql: &str) -> bool {
-    is_words(sql, &["SHOW", "ENGINES"]) || is_words(sql, &["SHOW", "STORAGE", "ENGINES"])
-}
-
-/// The table of `SHOW {INDEX|INDEXES|KEYS} {FROM|IN} t [{FROM|IN} db]`,
-/// which the parser does not know.
-fn show_index_target(sql: &str) -> Option<ObjectName> {
-    let words = words(sql);
-    let [show, kind, from, rest @ ..] = words.as_slice() else {
-        return None;
-    };
-    let is = |w: &str, options: &[&str]| options.iter().any(|o| w.eq_ignore_ascii_case(o));
-    if !is(show, &["SHOW"])
-        || !is(kind, &["INDEX", "INDEXES", "KEYS"])
-        || !is(from, &["FROM", "IN"])
-    {
-        return None;
-    }
-    let unquote = |w: &str| w.trim_matches('`').to_string();
-    let parts: Vec<String> = match rest {
-        [table] => table.split('.').map(unquote).collect(),
-        [table, from_db, db] if is(from_db, &["FROM", "IN"]) => vec![unquote(db), unquote(table)],
-        _ => return None,
-    };
-    Some(ObjectName::from(
-        parts.into_iter().map(ast::Ident::new).collect::<Vec<_>>(),
-    ))
-}
-
-/// `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which the parser lacks.
-fn is_consistent_snapshot_start(sql: &str) -> bool {
-    is_words(
-        sql,
-        &["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"],
-    )
-}
-
-/// `ALTER TABLE t SET COLUMNAR REPLICA n` (Duet's own statement, which
-/// the MySQL grammar does not have): the table and `n` (`None` if `n` is
-/// not a number).
-fn columnar_replica_target(sql: &str) -> Option<(ObjectName, Option<u64>)> {
-    let words = words(sql);
-    let [alter, table, name, set, columnar, replica, count] = words.as_slice() else {
-        return None;
-    };
-    let is = |w: &str, want: &str| w.eq_ignore_ascii_case(want);
-    if !(is(alter, "ALTER")
-        && is(table, "TABLE")
-        && is(set, "SET")
-        && is(columnar, "COLUMNAR")
-        && is(replica, "REPLICA"))
-    {
-        return None;
-    }
-    Some((dotted_name(name), count.parse().ok()))
-}
-
-fn is_show_warnings(sql: &str) -> bool {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(3)
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
-    words.len() == 2 && words[0] == "SHOW" && words[1].trim_end_matches(';') == "WARNINGS"
-}
-
-/// The first words of a statement, naming the feature an unsupported one needs.
-pub(crate) fn statement_kind(sql: &str) -> String {
-    let words: Vec<String> = sql
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .filter(|w| !w.is_empty())
-        .take(2)
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
-    words.join(" ")
 }

@@ -3,6 +3,7 @@
 //! held by a connection (re-entrantly) until it releases them or goes away.
 //! Migration tools take one to run alone.
 
+use crate::interrupt;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ impl UserLocks {
             }
             // A statement stopped meanwhile stops waiting (its caller
             // reports why).
-            if crate::interrupt::check_current().is_err() {
+            if interrupt::check_current().is_err() {
                 break Ok(false);
             }
             let wait = match deadline {

@@ -12,8 +12,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 
+use crate::catalog::describe;
 use crate::catalog::{Catalog, TableInfo};
-use crate::query::RowSource;
+use crate::table::source::RowSource;
 use crate::types::value_text;
 use crate::value::Value;
 
@@ -236,7 +237,7 @@ fn columns(catalog: &Catalog) -> View {
     for (db, t) in all_tables(catalog) {
         // SHOW FULL COLUMNS' rows: Field, Type, Collation, Null, Key,
         // Default, Extra, Privileges, Comment.
-        let described = crate::ddl::describe(&t, true);
+        let described = describe::describe(&t, true);
         for (i, (c, d)) in t.columns.iter().zip(described.rows).enumerate() {
             let column_type = c.ty.sql_name();
             let data_type = column_type

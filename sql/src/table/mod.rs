@@ -7,14 +7,27 @@
 //! - unique index with no NULL in its values: `t{table}_i{index}{values}` →
 //!   the row key;
 //! - any other index entry: `t{table}_i{index}{values}{handle}` → `0`.
+//!
+//! This folder is the table layer: row layout (here), key ranges from
+//! filters ([`ranges`]), the [`source::RowSource`] seam scans read through,
+//! statistics ([`stats`]) and the rows of `information_schema`
+//! ([`infoschema`]). It imports the catalog and below.
+
+pub(crate) mod infoschema;
+pub(crate) mod ranges;
+pub(crate) mod source;
+pub(crate) mod stats;
 
 use duet_storage::codec::key::{self, Handle};
 use duet_storage::codec::{Datum, decode_row_columns, encode_row};
 
+use crate::catalog;
+use crate::catalog::StoredValue::Null;
 use crate::catalog::{ColumnInfo, DefaultValue, HandleKind, IndexInfo, TableInfo};
 use crate::error::{Error, Result};
+use crate::interrupt;
 use crate::kv::KvTxn;
-use crate::ranges::HandleSet;
+use crate::table::ranges::HandleSet;
 use crate::types::{datum_to_value, value_text};
 
 /// One row: a datum per column, in the table's column order.
@@ -93,9 +106,7 @@ pub fn decode_value(table: &TableInfo, value: &[u8]) -> Result<Row> {
         .map(|(d, c)| match d {
             Some(d) => d,
             None => match &c.default {
-                Some(DefaultValue::Value(v))
-                    if !c.nullable || !matches!(v, crate::catalog::StoredValue::Null) =>
-                {
+                Some(DefaultValue::Value(v)) if !c.nullable || !matches!(v, Null) => {
                     c.ty.coerce(&v.to_value(), &c.name).unwrap_or(Datum::Null)
                 }
                 _ => Datum::Null,
@@ -206,8 +217,7 @@ fn watch_definition(txn: &mut dyn KvTxn, table: &TableInfo) -> Result<()> {
     if table.altering.is_some() {
         return Err(Error::TableDefChanged);
     }
-    txn.watch(&crate::catalog::definition_key(table))
-        .map_err(storage)
+    txn.watch(&catalog::definition_key(table)).map_err(storage)
 }
 
 /// Adds a new row: fails with 1062 if its key or a unique index value is
@@ -362,7 +372,7 @@ pub fn scan_key_range(
     let mut rows: Vec<(Vec<u8>, Row)> = Vec::new();
     let mut from = start.to_vec();
     loop {
-        crate::interrupt::check_current()?;
+        interrupt::check_current()?;
         let want = SCAN_PAGE.min(limit - rows.len());
         let page = txn.scan(&from, end, want).map_err(storage)?;
         let full = page.len() == want;

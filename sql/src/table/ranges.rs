@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::rules::collation::KEY_FN;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, expr::InList};
 use datafusion::scalar::ScalarValue;
 
@@ -160,8 +161,7 @@ pub(crate) fn equal_values(filter: &Expr, column: &str) -> Option<Vec<ScalarValu
 pub(crate) fn equal_keys(filter: &Expr, column: &str) -> Option<Vec<ScalarValue>> {
     values_of(filter, &|e| match e {
         Expr::ScalarFunction(f) => {
-            f.name() == crate::collation::KEY_FN
-                && f.args.first().is_some_and(|a| is_column(a, column))
+            f.name() == KEY_FN && f.args.first().is_some_and(|a| is_column(a, column))
         }
         _ => false,
     })

@@ -8,9 +8,9 @@ use duet_storage::codec::Datum;
 
 use crate::catalog::{IndexInfo, TableInfo};
 use crate::error::{Error, Result};
-use crate::ranges::HandleSet;
-use crate::stats::TableStats;
 use crate::table::Row;
+use crate::table::ranges::HandleSet;
+use crate::table::stats::TableStats;
 
 /// Where table scans read rows (with their row keys): the statement's
 /// transaction.

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::TableInfo;
 use crate::error::{Error, Result};
 use crate::kv::KvTxn;
+use crate::table;
 
 const STATS_PREFIX: &[u8] = b"m\x03";
 
@@ -211,7 +212,7 @@ impl Stats {
         let mut rows = 0u64;
         let mut distinct: Vec<Distinct> = vec![Distinct::default(); table.columns.len()];
         let mut bounds: Vec<Option<(i64, i64)>> = vec![None; table.columns.len()];
-        crate::table::for_each_row_page(&*txn, table, 4096, |page| {
+        table::for_each_row_page(&*txn, table, 4096, |page| {
             rows += page.len() as u64;
             for (_, row) in page {
                 for ((sketch, datum), bound) in distinct.iter_mut().zip(row).zip(&mut bounds) {
