@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::rules::json;
-use crate::rules::number::round_decimal;
+use crate::rules::number::{numeric_prefix, round_decimal};
 use crate::rules::time::valid_date;
 use crate::value::{Date, DateTime, FieldType, Time, Value, format_double};
 
@@ -361,10 +361,21 @@ impl ColumnType {
             value: value_text(value),
             column: column.to_string(),
         };
+        // A number that a string holds only the start of is truncated
+        // (1265); a string with no number at all is incorrect (1366).
+        let not_a_number = || match value {
+            Value::Str(_) | Value::Bytes(_) if !numeric_prefix(&value_text(value)).is_empty() => {
+                Error::DataTruncated {
+                    column: column.to_string(),
+                    row: 1,
+                }
+            }
+            _ => incorrect(),
+        };
         let out_of_range = || Error::OutOfRangeColumn(column.to_string());
         match self.kind {
             _ if self.is_integer() => {
-                let n = to_integer(value).ok_or_else(incorrect)?;
+                let n = to_integer(value).ok_or_else(not_a_number)?;
                 let (lo, hi) = self.int_range();
                 if n < lo || n > hi {
                     return Err(out_of_range());
@@ -376,8 +387,8 @@ impl ColumnType {
                 })
             }
             K::Decimal => {
-                let text = to_decimal_text(value).ok_or_else(incorrect)?;
-                let d = round_decimal(&text, self.scale as usize).ok_or_else(incorrect)?;
+                let text = to_decimal_text(value).ok_or_else(not_a_number)?;
+                let d = round_decimal(&text, self.scale as usize).ok_or_else(not_a_number)?;
                 let digits = d.trim_start_matches('-').split('.').next().unwrap_or("");
                 let int_digits = digits.trim_start_matches('0').len();
                 if int_digits > (self.precision - self.scale) as usize
@@ -390,7 +401,7 @@ impl ColumnType {
                 Ok(Datum::Decimal(d))
             }
             K::Float | K::Double => {
-                let f = to_double(value).ok_or_else(incorrect)?;
+                let f = to_double(value).ok_or_else(not_a_number)?;
                 if !f.is_finite() || (self.kind == K::Float && f.abs() > f32::MAX as f64) {
                     return Err(out_of_range());
                 }
