@@ -173,7 +173,7 @@ async fn duet_slt_files_pass() {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "Duet's own .slt files are missing");
+    assert!(files.len() >= 11, "Duet's own .slt files are missing");
     let t = TestServer::start().await;
     let mut failures = Vec::new();
     for mode in [Some("row"), Some("columnar"), None] {

@@ -240,68 +240,6 @@ async fn ddl_and_dml_report_what_mysql_reports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_mysql_errors_and_leaves_no_trace() {
-    let t = TestServer::start().await;
-    let mut c = setup(&t).await;
-    for (sql, expected) in [
-        ("CREATE TABLE items (a INT)", 1050),
-        ("CREATE DATABASE shop", 1007),
-        ("DROP DATABASE nowhere", 1008),
-        ("DROP TABLE nothing", 1051),
-        ("SELECT * FROM nothing", 1146),
-        ("SELECT nope FROM items", 1054),
-        ("INSERT INTO items (nope) VALUES (1)", 1054),
-        ("INSERT INTO items (name) VALUES ('far too long')", 1406),
-        ("INSERT INTO items (name, qty) VALUES ('x', 256)", 1264),
-        ("INSERT INTO items (name, qty) VALUES ('x', -1)", 1264),
-        ("INSERT INTO items (name, price) VALUES ('x', 10000)", 1264),
-        ("INSERT INTO items (name) VALUES (NULL)", 1048),
-        ("INSERT INTO items (qty) VALUES (1)", 1364),
-        ("INSERT INTO items (name, qty) VALUES ('x')", 1136),
-        ("INSERT INTO items (name, qty) VALUES ('x', 'many')", 1366),
-        ("CREATE TABLE t2 (a INT, a INT)", 1060),
-        ("CREATE TABLE t2 (a INT AUTO_INCREMENT)", 1075),
-        ("USE nowhere", 1049),
-    ] {
-        assert_eq!(err(&mut c, sql).await, expected, "{sql}");
-    }
-    // IF [NOT] EXISTS turns those errors into notes.
-    for (sql, code) in [
-        ("CREATE TABLE IF NOT EXISTS items (a INT)", 1050),
-        ("CREATE DATABASE IF NOT EXISTS shop", 1007),
-        ("DROP TABLE IF EXISTS nothing", 1051),
-        ("DROP DATABASE IF EXISTS nowhere", 1008),
-    ] {
-        c.query_drop(sql).await.unwrap();
-        let notes: Vec<(String, u16, String)> = c.query("SHOW WARNINGS").await.unwrap();
-        assert_eq!(
-            (notes.len(), notes[0].0.as_str(), notes[0].1),
-            (1, "Note", code),
-            "{sql}"
-        );
-    }
-    // A multi-row insert that fails part-way writes nothing, even inside a
-    // transaction — whose earlier statements stay.
-    c.query_drop("BEGIN").await.unwrap();
-    c.query_drop("INSERT INTO items (name) VALUES ('keep')")
-        .await
-        .unwrap();
-    assert_eq!(
-        err(
-            &mut c,
-            "INSERT INTO items (name) VALUES ('a'), ('b'), ('keep')"
-        )
-        .await,
-        1062
-    );
-    c.query_drop("COMMIT").await.unwrap();
-    assert_eq!(
-        rows(&mut c, "SELECT name FROM items").await,
-        table(&[&["keep"]])
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_are_snapshot_isolated_and_conflicts_are_1213() {
     let t = TestServer::start().await;
     let mut a = setup(&t).await;
