@@ -74,6 +74,14 @@ struct JsonAccumulator {
     bytes: usize,
 }
 
+/// A partial state that is not the JSON this aggregate builds: a fault of
+/// the engine, never of the user's data.
+fn partial_state_error(what: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::External(Box::new(Error::Internal(format!(
+        "a JSON aggregate's partial state is not JSON: {what}"
+    ))))
+}
+
 fn aggregate_error(e: JsonError) -> DataFusionError {
     DataFusionError::External(Box::new(Error::Json(e)))
 }
@@ -152,11 +160,7 @@ impl datafusion::logical_expr::Accumulator for JsonAccumulator {
             let Some(text) = string(&ScalarValue::try_from_array(texts, row)?) else {
                 continue;
             };
-            let part = parse(&text).map_err(|e| {
-                DataFusionError::External(Box::new(Error::Internal(format!(
-                    "a JSON aggregate's partial state is not JSON: {e}"
-                ))))
-            })?;
+            let part = parse(&text).map_err(partial_state_error)?;
             self.bytes += text.len();
             match part {
                 Json::Object(members) if self.object => {
@@ -167,11 +171,7 @@ impl datafusion::logical_expr::Accumulator for JsonAccumulator {
                     self.rows += items.len().max(1);
                     self.items.extend(items);
                 }
-                other => {
-                    return Err(DataFusionError::External(Box::new(Error::Internal(
-                        format!("a JSON aggregate's partial state is not JSON: {other}"),
-                    ))));
-                }
+                other => return Err(partial_state_error(other)),
             }
         }
         Ok(())

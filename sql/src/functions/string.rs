@@ -9,7 +9,7 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::scalar::ScalarValue;
 
 use crate::functions::udf::{NULL, as_u64, bytes, function, integer, text, variadic};
-use crate::rules::number::{numeric_prefix, round_decimal};
+use crate::rules::number::{leading_double, round_decimal};
 
 /// MySQL's largest number of decimals `FORMAT` shows.
 const MAX_DECIMALS: i128 = 30;
@@ -46,7 +46,7 @@ fn decimal_text(v: &ScalarValue) -> Option<String> {
         }
         v => {
             let s = string(v)?;
-            let f: f64 = numeric_prefix(&s).parse().unwrap_or(0.0);
+            let f = leading_double(s.as_bytes());
             Some(format!("{f}"))
         }
     }
