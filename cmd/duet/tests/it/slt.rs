@@ -163,7 +163,8 @@ async fn sqllogictest_corpus_row_and_routed_agree() {
 }
 
 /// Duet's own files (`tests/slt/*.slt`): every record passes, with the row
-/// engine forced and routed. Each file runs in a fresh database `slt`.
+/// engine forced, the columnar replica forced, and routed. Each file runs
+/// in a fresh database `slt`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duet_slt_files_pass() {
     let dir = Path::new(duet_tests::DATA_DIR).join("slt");
@@ -173,7 +174,7 @@ async fn duet_slt_files_pass() {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
-    assert!(files.len() >= 11, "Duet's own .slt files are missing");
+    assert!(files.len() >= 12, "Duet's own .slt files are missing");
     let t = TestServer::start().await;
     let mut failures = Vec::new();
     for mode in [Some("row"), Some("columnar"), None] {

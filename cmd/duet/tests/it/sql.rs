@@ -61,6 +61,8 @@ async fn setup(t: &TestServer) -> Conn {
     c
 }
 
+/// The answers of these statements are in `tests/slt/ddl_dml.slt`; here is
+/// what the client reads besides them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddl_and_dml_report_what_mysql_reports() {
     let t = TestServer::start().await;
@@ -82,23 +84,7 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         .await
         .unwrap();
     assert_eq!(c.last_insert_id(), Some(3));
-    assert_eq!(
-        rows(&mut c, "SELECT id, name, price, qty FROM items ORDER BY id").await,
-        table(&[
-            &["1", "apple", "1.50", "3"],
-            &["2", "pear", "2.26", "7"],
-            &["3", "fig", "0.00", "NULL"]
-        ])
-    );
     // Duplicate keys, IGNORE, ON DUPLICATE KEY UPDATE, REPLACE.
-    assert_eq!(
-        err(&mut c, "INSERT INTO items (name) VALUES ('apple')").await,
-        1062
-    );
-    assert_eq!(
-        err(&mut c, "INSERT INTO items (id, name) VALUES (1, 'kiwi')").await,
-        1062
-    );
     c.query_drop("INSERT IGNORE INTO items (name) VALUES ('apple'), ('kiwi')")
         .await
         .unwrap();
@@ -129,31 +115,6 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         .await
         .unwrap();
     assert_eq!(c.affected_rows(), 1);
-    assert_eq!(
-        rows(&mut c, "SELECT name, qty, price FROM items ORDER BY name").await,
-        table(&[
-            &["apple", "3", "1.50"],
-            &["fig", "9", "0.00"],
-            &["pear", "8", "4.52"]
-        ])
-    );
-    // Queries: joins, aggregates, grouping, the key range.
-    assert_eq!(
-        rows(
-            &mut c,
-            "SELECT COUNT(*), SUM(qty) FROM items WHERE id BETWEEN 2 AND 3"
-        )
-        .await,
-        table(&[&["2", "17"]])
-    );
-    assert_eq!(
-        rows(
-            &mut c,
-            "SELECT a.name FROM items a JOIN items b ON a.id = b.id + 1 ORDER BY 1"
-        )
-        .await,
-        table(&[&["fig"], &["pear"]])
-    );
     // Result columns are named as typed.
     let result = c
         .query_iter("SELECT COUNT(*), SUM(qty) AS total, LOWER(name) FROM items GROUP BY name")
@@ -172,60 +133,6 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         .await
         .unwrap();
     assert!(none.is_empty());
-    // Schema statements.
-    assert_eq!(rows(&mut c, "SHOW TABLES").await, table(&[&["items"]]));
-    let described = rows(&mut c, "DESCRIBE items").await;
-    assert_eq!(
-        described[0],
-        table(&[&["id", "int", "NO", "PRI", "NULL", "auto_increment"]])[0]
-    );
-    c.query_drop("ALTER TABLE items ADD COLUMN note VARCHAR(5) DEFAULT 'n/a'")
-        .await
-        .unwrap();
-    assert_eq!(
-        rows(&mut c, "SELECT note FROM items WHERE id = 1").await,
-        table(&[&["n/a"]])
-    );
-    c.query_drop("CREATE INDEX iq ON items (qty)")
-        .await
-        .unwrap();
-    assert_eq!(
-        err(&mut c, "CREATE UNIQUE INDEX un ON items (note)").await,
-        1062
-    );
-    // Lookups through the unique and the back-filled secondary index, also
-    // inside a transaction that changed the indexed values.
-    assert_eq!(
-        rows(
-            &mut c,
-            "SELECT name FROM items WHERE qty IN (3, 9) ORDER BY name"
-        )
-        .await,
-        table(&[&["apple"], &["fig"]])
-    );
-    assert_eq!(
-        rows(&mut c, "SELECT qty FROM items WHERE name = 'pear'").await,
-        table(&[&["8"]])
-    );
-    c.query_drop("BEGIN").await.unwrap();
-    c.query_drop("UPDATE items SET qty = 3 WHERE name = 'pear'")
-        .await
-        .unwrap();
-    assert_eq!(
-        rows(&mut c, "SELECT name FROM items WHERE qty = 3 ORDER BY name").await,
-        table(&[&["apple"], &["pear"]])
-    );
-    c.query_drop("ROLLBACK").await.unwrap();
-    assert_eq!(
-        rows(&mut c, "SELECT name FROM items WHERE qty = 3").await,
-        table(&[&["apple"]])
-    );
-    let index_names: Vec<String> = rows(&mut c, "SHOW INDEX FROM items")
-        .await
-        .into_iter()
-        .map(|r| r[2].clone().unwrap())
-        .collect();
-    assert_eq!(index_names, vec!["PRIMARY", "uname", "iq"]);
     c.query_drop("TRUNCATE TABLE items").await.unwrap();
     c.query_drop("INSERT INTO items (name) VALUES ('new')")
         .await
@@ -235,8 +142,6 @@ async fn ddl_and_dml_report_what_mysql_reports() {
         Some(1),
         "TRUNCATE restarts AUTO_INCREMENT"
     );
-    c.query_drop("DROP TABLE items").await.unwrap();
-    assert_eq!(err(&mut c, "SELECT * FROM items").await, 1146);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1670,31 +1575,6 @@ async fn composite_keys_are_looked_up_by_their_leading_columns() {
     assert_eq!(
         rows(&mut c, "SELECT count(*) FROM s WHERE w = 3").await,
         table(&[&["49"]])
-    );
-}
-
-/// `ANALYZE TABLE` once overwrote the row-id counter of a table without a
-/// primary key (they shared a key), so the next batch of ids failed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn analyze_keeps_the_row_id_counter_of_a_table_without_a_key() {
-    let t = TestServer::start().await;
-    let mut c = t.connect().await;
-    c.query_drop("USE test").await.unwrap();
-    c.query_drop("CREATE TABLE h (a INT, b VARCHAR(8))")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO h VALUES (1, 'x'), (2, 'y')")
-        .await
-        .unwrap();
-    c.query_drop("ANALYZE TABLE h").await.unwrap();
-    // More rows than one batch of ids, so a new batch is reserved.
-    let values: Vec<String> = (0..1500).map(|i| format!("({i}, 'z')")).collect();
-    c.query_drop(format!("INSERT INTO h VALUES {}", values.join(",")))
-        .await
-        .unwrap();
-    assert_eq!(
-        rows(&mut c, "SELECT count(*) FROM h").await,
-        table(&[&["1502"]])
     );
 }
 
