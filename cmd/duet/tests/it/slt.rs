@@ -174,7 +174,7 @@ async fn duet_slt_files_pass() {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
-    assert!(files.len() >= 16, "Duet's own .slt files are missing");
+    assert!(files.len() >= 17, "Duet's own .slt files are missing");
     let t = TestServer::start().await;
     let mut failures = Vec::new();
     for mode in [Some("row"), Some("columnar"), None] {
