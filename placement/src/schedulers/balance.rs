@@ -1,0 +1,144 @@
+//! The balancers: leaders off stores that are about to stop, leaders evened
+//! out across up row stores (a difference of two or more moves one), and
+//! voter replicas evened out (a difference of more than one moves one).
+//! Each makes at most one operator per call, for the lowest-id region that
+//! fits, and counts the operators in flight as already done so that it does
+//! not overshoot.
+
+use std::collections::BTreeMap;
+
+use super::{load, move_voter, new_leader, operator, projected_replicas};
+use crate::cluster::Cluster;
+use crate::operator::{Operator, OperatorKind, Step};
+use crate::{RegionId, StoreId};
+
+/// Moves one leader off a store that evicts its leaders.
+pub(super) fn evict_leaders(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    now_ms: u64,
+) -> Option<Operator> {
+    cluster
+        .regions
+        .values()
+        .filter(|r| !operators.contains_key(&r.id))
+        .find_map(|r| {
+            let leader = r.leader?;
+            if !cluster.stores.get(&leader)?.evict_leaders {
+                return None;
+            }
+            let to = new_leader(cluster, r, leader, now_ms)?;
+            Some(operator(
+                cluster,
+                r.id,
+                OperatorKind::EvictLeader,
+                vec![Step::TransferLeader(to)],
+                now_ms,
+            ))
+        })
+}
+
+/// Leaders per up row store that takes leaders, with transfers in flight
+/// counted as done.
+fn projected_leaders(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    now_ms: u64,
+) -> BTreeMap<StoreId, i64> {
+    let counts = cluster.leader_counts();
+    let mut projected: BTreeMap<StoreId, i64> = cluster
+        .up_row_stores(now_ms)
+        .into_iter()
+        .filter(|id| !cluster.stores[id].evict_leaders)
+        .map(|id| (id, counts.get(&id).copied().unwrap_or(0) as i64))
+        .collect();
+    for op in operators.values() {
+        let Some(Step::TransferLeader(to)) = op.steps.get(op.current) else {
+            continue;
+        };
+        let from = cluster.regions.get(&op.region_id).and_then(|r| r.leader);
+        if let Some(n) = projected.get_mut(to) {
+            *n += 1;
+        }
+        if let Some(n) = from.and_then(|f| projected.get_mut(&f)) {
+            *n -= 1;
+        }
+    }
+    projected
+}
+
+/// Moves one leader from the store with the most to one with at least two
+/// fewer that holds a caught-up voter of the region.
+pub(super) fn leaders(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    now_ms: u64,
+) -> Option<Operator> {
+    let projected = projected_leaders(cluster, operators, now_ms);
+    let (&source, &most) = projected
+        .iter()
+        .max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id)))?;
+    let mut targets: Vec<(i64, StoreId)> = projected
+        .iter()
+        .filter(|(_, n)| most - **n >= 2)
+        .map(|(id, n)| (*n, *id))
+        .collect();
+    targets.sort_unstable();
+    targets.iter().find_map(|&(_, target)| {
+        let region = cluster.regions.values().find(|r| {
+            r.leader == Some(source)
+                && !operators.contains_key(&r.id)
+                && r.voters.contains(&target)
+                && !r.pending.contains(&target)
+        })?;
+        Some(operator(
+            cluster,
+            region.id,
+            OperatorKind::BalanceLeader,
+            vec![Step::TransferLeader(target)],
+            now_ms,
+        ))
+    })
+}
+
+/// Moves one voter from the store with the most replicas to the one with
+/// the fewest, when they differ by more than one and neither is at its
+/// operator limit. Regions the source does not lead go first.
+pub(super) fn regions(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    now_ms: u64,
+) -> Option<Operator> {
+    let projected = projected_replicas(cluster, operators, now_ms);
+    let limit = cluster.config.schedule_limit;
+    let under_limit = |s: StoreId| load(operators, s) < limit;
+    let (&source, &most) = projected
+        .iter()
+        .filter(|(id, _)| under_limit(**id))
+        .max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id)))?;
+    let (&target, &fewest) = projected
+        .iter()
+        .filter(|(id, _)| under_limit(**id))
+        .min_by_key(|(id, n)| (**n, **id))?;
+    if most - fewest <= 1 {
+        return None;
+    }
+    let movable = |r: &&crate::cluster::RegionInfo| {
+        r.voters.contains(&source)
+            && !r.has_peer(target)
+            && r.pending.is_empty()
+            && !operators.contains_key(&r.id)
+    };
+    let region = (cluster.regions.values())
+        .filter(movable)
+        .find(|r| r.leader != Some(source))
+        .or_else(|| cluster.regions.values().find(movable))?;
+    let steps = move_voter(cluster, region, source, target, now_ms)?;
+    Some(operator(
+        cluster,
+        region.id,
+        OperatorKind::BalanceRegion,
+        steps,
+        now_ms,
+    ))
+}

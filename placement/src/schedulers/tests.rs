@@ -1,0 +1,551 @@
+//! Each scheduler's decisions, stores and regions in, operator out; and a
+//! small simulated cluster — every region's truth kept here, each step the
+//! placement driver hands out applied to it, heartbeats every simulated
+//! second — that must settle where the issue says and never lose a quorum
+//! on the way.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::cluster::{AdminState, Role, Store, StoreState, StoreStats};
+use crate::operator::is_safe;
+use crate::{Config, Error};
+
+const SEC: u64 = 1000;
+
+fn config() -> Config {
+    Config {
+        max_replicas: 3,
+        max_store_down_time_ms: 60 * SEC,
+        region_merge_keys: 100,
+        region_split_keys: 2000,
+        schedule_limit: 4,
+        warm_up_ms: 5 * SEC,
+        add_peer_timeout_ms: 600 * SEC,
+        operator_timeout_ms: 30 * SEC,
+    }
+}
+
+fn stores(n: u64) -> Vec<Store> {
+    (1..=n)
+        .map(|id| {
+            Store::new(
+                id,
+                &format!("127.0.0.1:{}", 20160 + id),
+                &format!("127.0.0.1:{}", 4000 + id),
+                Role::Row,
+            )
+        })
+        .collect()
+}
+
+/// Region `id` over `[start, end)` (one byte each; 0 = unbounded).
+fn region(id: u64, start: u8, end: u8, voters: &[u64], keys: u64) -> RegionInfo {
+    RegionInfo {
+        id,
+        start_key: if start == 0 { vec![] } else { vec![start] },
+        end_key: if end == 0 { vec![] } else { vec![end] },
+        conf_ver: 1,
+        version: 1,
+        voters: voters.to_vec(),
+        learners: vec![],
+        leader: voters.first().copied(),
+        pending: vec![],
+        keys,
+        bytes: keys * 100,
+    }
+}
+
+/// A placement driver over `n` stores, already warm at time `now`.
+fn warm(n: u64, config: Config) -> (Placement, u64) {
+    let cluster = Cluster::new(config, stores(n), 0);
+    let now = cluster.config.warm_up_ms;
+    (Placement::new(cluster, 0), now)
+}
+
+/// A cluster whose regions are the truth, driven by heartbeats.
+struct Sim {
+    pd: Placement,
+    regions: BTreeMap<RegionId, RegionInfo>,
+    dead: BTreeSet<StoreId>,
+    now: u64,
+    steps: usize,
+}
+
+impl Sim {
+    fn new(n: u64, config: Config, regions: Vec<RegionInfo>) -> Sim {
+        let cluster = Cluster::new(config, stores(n), 0);
+        Sim {
+            pd: Placement::new(cluster, 0),
+            regions: regions.into_iter().map(|r| (r.id, r)).collect(),
+            dead: BTreeSet::new(),
+            now: 0,
+            steps: 0,
+        }
+    }
+
+    fn alive_quorum(&self, voters: &[StoreId]) -> bool {
+        let alive = voters.iter().filter(|v| !self.dead.contains(v)).count();
+        alive > voters.len() / 2
+    }
+
+    /// One simulated second: stores heartbeat, learners catch up, regions
+    /// with a dead leader elect another, every led region heartbeats and
+    /// takes the step it is given, then the driver ticks.
+    fn round(&mut self) {
+        self.now += SEC;
+        for id in 1..=self.pd.cluster.stores.len() as u64 {
+            if !self.dead.contains(&id) {
+                let _ = self
+                    .pd
+                    .cluster
+                    .store_heartbeat(id, StoreStats::default(), self.now);
+            }
+        }
+        let ids: Vec<RegionId> = self.regions.keys().copied().collect();
+        for id in ids {
+            let Some(mut r) = self.regions.get(&id).cloned() else {
+                continue;
+            };
+            r.pending.retain(|p| self.dead.contains(p));
+            if r.leader.is_none_or(|l| self.dead.contains(&l)) {
+                r.leader = None;
+                if self.alive_quorum(&r.voters) {
+                    r.leader = r.voters.iter().copied().find(|v| !self.dead.contains(v));
+                }
+            }
+            self.regions.insert(id, r.clone());
+            if r.leader.is_none() {
+                continue;
+            }
+            if let Some(step) = self.pd.region_heartbeat(r.clone(), self.now) {
+                assert!(
+                    is_safe(&step, &r, &self.pd.cluster, self.now),
+                    "unsafe step {step:?} for {r:?}"
+                );
+                self.apply(id, step);
+            }
+        }
+        self.pd.tick(self.now);
+    }
+
+    fn apply(&mut self, id: RegionId, step: Step) {
+        self.steps += 1;
+        if let Step::MergeInto(target) = step {
+            let source = self.regions.remove(&id).unwrap();
+            let t = self.regions.get_mut(&target).unwrap();
+            if t.start_key == source.end_key {
+                t.start_key = source.start_key;
+            } else {
+                t.end_key = source.end_key;
+            }
+            t.keys += source.keys;
+            t.version = t.version.max(source.version) + 1;
+            return;
+        }
+        let r = self.regions.get_mut(&id).unwrap();
+        match step {
+            Step::AddLearner(s) => {
+                r.learners.push(s);
+                r.pending.push(s);
+            }
+            Step::PromoteLearner(s) => {
+                r.learners.retain(|l| *l != s);
+                r.voters.push(s);
+            }
+            Step::ReplaceVoter { add, remove } => {
+                r.learners.retain(|l| *l != add);
+                r.voters.retain(|v| *v != remove);
+                r.voters.push(add);
+            }
+            Step::RemovePeer(s) => {
+                r.learners.retain(|l| *l != s);
+                r.voters.retain(|v| *v != s);
+            }
+            Step::TransferLeader(s) => {
+                r.leader = Some(s);
+                return;
+            }
+            Step::MergeInto(_) => unreachable!(),
+        }
+        r.conf_ver += 1;
+        let r = r.clone();
+        assert!(self.alive_quorum(&r.voters), "quorum lost: {r:?}");
+    }
+
+    /// Runs rounds until nothing changes for longer than a store takes to
+    /// be declared down.
+    fn settle(&mut self) {
+        let mut quiet = 0;
+        for _ in 0..2000 {
+            let before = self.steps;
+            self.round();
+            quiet = if self.steps == before { quiet + 1 } else { 0 };
+            if quiet > 100 {
+                return;
+            }
+        }
+        panic!("never settled: {:?}", self.regions);
+    }
+
+    fn per_store(&self, f: impl Fn(&RegionInfo) -> Vec<StoreId>) -> BTreeMap<StoreId, usize> {
+        let mut counts = BTreeMap::new();
+        for r in self.regions.values() {
+            for s in f(r) {
+                *counts.entry(s).or_default() += 1;
+            }
+        }
+        counts
+    }
+}
+
+fn spread(counts: &BTreeMap<StoreId, usize>, stores: &[StoreId]) -> usize {
+    let values: Vec<usize> = stores
+        .iter()
+        .map(|s| counts.get(s).copied().unwrap_or(0))
+        .collect();
+    values.iter().max().unwrap() - values.iter().min().unwrap()
+}
+
+/// Twenty regions that all started on stores 1..=3 (as after splits).
+fn twenty_regions(voters: &[u64]) -> Vec<RegionInfo> {
+    (1..=20u8)
+        .map(|i| {
+            let start = if i == 1 { 0 } else { i * 10 };
+            let end = if i == 20 { 0 } else { (i + 1) * 10 };
+            region(u64::from(i), start, end, voters, 1000)
+        })
+        .collect()
+}
+
+#[test]
+fn five_stores_settle_with_three_voters_each_and_even_counts() {
+    let mut sim = Sim::new(5, config(), twenty_regions(&[1]));
+    sim.settle();
+    for r in sim.regions.values() {
+        let distinct: BTreeSet<_> = r.voters.iter().collect();
+        assert_eq!((r.voters.len(), distinct.len()), (3, 3), "{r:?}");
+        assert!(r.learners.is_empty(), "{r:?}");
+    }
+    let all: Vec<StoreId> = (1..=5).collect();
+    assert!(spread(&sim.per_store(|r| r.voters.clone()), &all) <= 1);
+    assert!(spread(&sim.per_store(|r| r.leader.into_iter().collect()), &all) <= 1);
+    assert!(sim.pd.counters.failed.is_empty(), "{:?}", sim.pd.counters);
+}
+
+#[test]
+fn a_region_gains_its_missing_voters_one_learner_at_a_time() {
+    let (mut pd, now) = warm(3, config());
+    let mut r = region(7, 0, 0, &[1], 10);
+    r.keys = 1000;
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), now),
+        Some(Step::AddLearner(2))
+    );
+    // The learner is still catching up: nothing to do yet.
+    r.learners.push(2);
+    r.pending.push(2);
+    r.conf_ver += 1;
+    assert_eq!(pd.region_heartbeat(r.clone(), now), None);
+    r.pending.clear();
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), now),
+        Some(Step::PromoteLearner(2))
+    );
+}
+
+#[test]
+fn nothing_is_scheduled_during_warm_up() {
+    let cluster = Cluster::new(config(), stores(3), 0);
+    let mut pd = Placement::new(cluster, 0);
+    let r = region(1, 0, 0, &[1], 10);
+    assert_eq!(pd.region_heartbeat(r.clone(), SEC), None);
+    assert_eq!(
+        pd.cluster.regions.len(),
+        1,
+        "the heartbeat still fills the map"
+    );
+    assert_eq!(pd.region_heartbeat(r, 5 * SEC), Some(Step::AddLearner(2)));
+}
+
+#[test]
+fn a_silent_store_is_down_only_after_max_store_down_time() {
+    let (mut pd, now) = warm(4, config());
+    let r = region(1, 0, 0, &[1, 2, 3], 1000);
+    for id in [1, 2, 4] {
+        pd.cluster
+            .store_heartbeat(id, StoreStats::default(), now)
+            .unwrap();
+    }
+    assert_eq!(pd.cluster.store_state(3, now), Some(StoreState::Up));
+    assert_eq!(pd.region_heartbeat(r.clone(), now), None);
+    let later = 60 * SEC;
+    for id in [1, 2, 4] {
+        pd.cluster
+            .store_heartbeat(id, StoreStats::default(), later)
+            .unwrap();
+    }
+    assert_eq!(pd.cluster.store_state(3, later), Some(StoreState::Down));
+    assert_eq!(pd.region_heartbeat(r, later), Some(Step::AddLearner(4)));
+    let op = pd.operators().next().unwrap();
+    assert_eq!(op.kind, OperatorKind::ReplaceDown);
+    assert_eq!(
+        op.steps,
+        vec![
+            Step::AddLearner(4),
+            Step::ReplaceVoter { add: 4, remove: 3 }
+        ]
+    );
+}
+
+#[test]
+fn a_dead_node_s_regions_return_to_three_voters_on_the_others() {
+    let mut sim = Sim::new(5, config(), twenty_regions(&[1, 2, 3]));
+    sim.settle();
+    sim.dead.insert(2);
+    sim.settle();
+    for r in sim.regions.values() {
+        assert!(!r.has_peer(2), "{r:?}");
+        assert_eq!(r.voters.len(), 3, "{r:?}");
+    }
+    assert!(sim.pd.counters.started.contains_key("replace-down"));
+}
+
+#[test]
+fn with_nowhere_to_go_a_down_voter_is_kept() {
+    let (mut pd, _) = warm(3, config());
+    let now = 120 * SEC;
+    for id in [1, 2] {
+        pd.cluster
+            .store_heartbeat(id, StoreStats::default(), now)
+            .unwrap();
+    }
+    assert_eq!(pd.cluster.store_state(3, now), Some(StoreState::Down));
+    assert_eq!(
+        pd.region_heartbeat(region(1, 0, 0, &[1, 2, 3], 10), now),
+        None
+    );
+    assert_eq!(pd.operators().count(), 0);
+}
+
+#[test]
+fn no_step_that_would_lose_a_quorum_is_handed_out() {
+    let (mut pd, _) = warm(5, config());
+    let now = 120 * SEC;
+    // Stores 2 and 3 are down: the region has one live voter of three.
+    for id in [1, 4, 5] {
+        pd.cluster
+            .store_heartbeat(id, StoreStats::default(), now)
+            .unwrap();
+    }
+    let mut r = region(1, 0, 0, &[1, 2, 3], 10);
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), now),
+        Some(Step::AddLearner(4))
+    );
+    r.learners.push(4);
+    r.conf_ver += 1;
+    // Replacing 2 by 4 jointly would need a live majority of {1,2,3}.
+    assert_eq!(pd.region_heartbeat(r.clone(), now), None);
+    let removal = Step::RemovePeer(2);
+    assert!(!is_safe(&removal, &r, &pd.cluster, now));
+}
+
+#[test]
+fn a_removed_store_is_drained_then_retired() {
+    let mut sim = Sim::new(4, config(), twenty_regions(&[1, 2, 3]));
+    sim.settle();
+    sim.pd.cluster.remove_store(1).unwrap();
+    sim.settle();
+    for r in sim.regions.values() {
+        assert!(!r.has_peer(1), "{r:?}");
+        assert_eq!(r.voters.len(), 3);
+    }
+    assert_eq!(sim.pd.cluster.stores[&1].admin, AdminState::Removed);
+    assert_eq!(
+        sim.pd
+            .cluster
+            .store_heartbeat(1, StoreStats::default(), sim.now),
+        Ok(AdminState::Removed)
+    );
+}
+
+#[test]
+fn removing_the_leader_s_store_hands_leadership_away_first() {
+    let (mut pd, now) = warm(4, config());
+    pd.cluster.remove_store(1).unwrap();
+    let r = region(1, 0, 0, &[1, 2, 3], 10);
+    assert_eq!(pd.region_heartbeat(r, now), Some(Step::TransferLeader(2)));
+    let op = pd.operators().next().unwrap();
+    assert_eq!(op.kind, OperatorKind::ReplaceRemoving);
+    assert_eq!(
+        op.steps[1..],
+        [
+            Step::AddLearner(4),
+            Step::ReplaceVoter { add: 4, remove: 1 }
+        ]
+    );
+}
+
+#[test]
+fn with_three_stores_a_departing_one_s_voters_are_removed() {
+    let (mut pd, now) = warm(3, config());
+    pd.cluster.remove_store(3).unwrap();
+    assert_eq!(pd.cluster.desired_voters(), 2);
+    let r = region(1, 0, 0, &[1, 2, 3], 10);
+    assert_eq!(pd.region_heartbeat(r, now), Some(Step::RemovePeer(3)));
+}
+
+#[test]
+fn leaders_leave_a_store_that_evicts_them() {
+    let mut sim = Sim::new(3, config(), twenty_regions(&[1, 2, 3]));
+    sim.settle();
+    sim.pd.cluster.stores.get_mut(&1).unwrap().evict_leaders = true;
+    sim.settle();
+    assert!(sim.regions.values().all(|r| r.leader != Some(1)));
+    assert_eq!(
+        sim.regions
+            .values()
+            .filter(|r| r.voters.contains(&1))
+            .count(),
+        20
+    );
+}
+
+#[test]
+fn small_neighbours_merge_and_the_first_region_stays() {
+    let mut regions = twenty_regions(&[1, 2, 3]);
+    for r in regions.iter_mut().filter(|r| r.id <= 5) {
+        r.keys = 10;
+    }
+    let mut sim = Sim::new(3, config(), regions);
+    sim.settle();
+    assert!(
+        sim.regions.contains_key(&1),
+        "the first region is never merged away"
+    );
+    // Regions 2..=5 merge into neighbours; the total stays under the split size.
+    assert!(sim.regions.len() < 20, "{}", sim.regions.len());
+    assert!(sim.regions.values().all(|r| r.keys < 2000));
+    let mut sorted: Vec<&RegionInfo> = sim.regions.values().collect();
+    sorted.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+    let mut expected: &[u8] = b"";
+    for r in sorted {
+        assert_eq!(
+            r.start_key, expected,
+            "the regions still tile the key space"
+        );
+        expected = &r.end_key;
+    }
+    assert!(expected.is_empty());
+}
+
+#[test]
+fn a_small_region_on_other_stores_moves_a_replica_before_merging() {
+    let (mut pd, now) = warm(4, config());
+    pd.region_heartbeat(region(1, 0, 10, &[1, 2, 3], 1000), 0);
+    pd.region_heartbeat(region(3, 20, 0, &[1, 2, 3], 1000), 0);
+    let small = region(2, 10, 20, &[1, 2, 4], 10);
+    assert_eq!(pd.region_heartbeat(small, now), Some(Step::AddLearner(3)));
+    assert_eq!(
+        pd.operators().next().unwrap().kind,
+        OperatorKind::AlignForMerge
+    );
+}
+
+#[test]
+fn an_operator_that_stalls_is_dropped_as_failed() {
+    let (mut pd, now) = warm(3, config());
+    let r = region(1, 0, 0, &[1], 1000);
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), now),
+        Some(Step::AddLearner(2))
+    );
+    pd.tick(now + 600 * SEC);
+    assert_eq!(pd.operators().count(), 0);
+    assert_eq!(pd.counters.failed.get("add-replica"), Some(&1));
+}
+
+#[test]
+fn a_stale_report_is_ignored_and_a_split_replaces_its_parent() {
+    let mut cluster = Cluster::new(config(), stores(3), 0);
+    let mut parent = region(1, 0, 0, &[1, 2, 3], 10);
+    parent.version = 2;
+    assert!(cluster.region_heartbeat(parent.clone()));
+    let mut old = parent.clone();
+    old.version = 1;
+    assert!(!cluster.region_heartbeat(old));
+    let mut left = region(1, 0, 50, &[1, 2, 3], 5);
+    left.version = 3;
+    let mut right = region(9, 50, 0, &[1, 2, 3], 5);
+    right.version = 3;
+    // The new region reports first: it replaces the parent's stale range.
+    assert!(cluster.region_heartbeat(right));
+    assert_eq!(cluster.regions.keys().copied().collect::<Vec<_>>(), vec![9]);
+    assert!(
+        !cluster.region_heartbeat(parent),
+        "older than what replaced it"
+    );
+    assert!(cluster.region_heartbeat(left));
+    assert_eq!(cluster.regions.len(), 2);
+}
+
+#[test]
+fn joins_are_checked() {
+    let mut cluster = Cluster::new(config(), stores(3), 0);
+    let mut six = Store::new(6, "127.0.0.1:20166", "127.0.0.1:4006", Role::Row);
+    assert_eq!(cluster.join(six.clone(), 1), Ok(true));
+    assert_eq!(
+        cluster.join(six.clone(), 2),
+        Ok(false),
+        "joining again is fine"
+    );
+    six.raft_addr = "127.0.0.1:1".into();
+    assert_eq!(cluster.join(six, 3), Err(Error::StoreIdTaken(6)));
+    let copy = Store::new(7, "127.0.0.1:20161", "", Role::Row);
+    assert!(matches!(
+        cluster.join(copy, 3),
+        Err(Error::AddressTaken { store: 1, .. })
+    ));
+    assert_eq!(
+        cluster.join(Store::new(0, "a", "b", Role::Row), 3),
+        Err(Error::InvalidStoreId(0))
+    );
+    assert_eq!(cluster.remove_store(42), Err(Error::UnknownStore(42)));
+    assert_eq!(
+        cluster.store_heartbeat(42, StoreStats::default(), 3),
+        Err(Error::UnknownStore(42))
+    );
+}
+
+#[test]
+fn the_last_row_store_cannot_be_removed() {
+    let mut cluster = Cluster::new(config(), stores(1), 0);
+    assert_eq!(cluster.remove_store(1), Err(Error::LastRowStore(1)));
+}
+
+#[test]
+fn the_report_names_stores_regions_and_what_cannot_be_placed() {
+    let (mut pd, now) = warm(2, config());
+    pd.region_heartbeat(region(1, 0, 0x7f, &[1, 2], 10), now);
+    let report = pd.cluster.report(now);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["max_replicas"], 3);
+    assert_eq!(json["stores"][0]["state"], "up");
+    assert_eq!(json["stores"][0]["role"], "row");
+    assert_eq!(json["stores"][1]["regions"], 1);
+    assert_eq!(json["regions"][0]["end_key"], "7f");
+    assert_eq!(json["regions"][0]["voters"], serde_json::json!([1, 2]));
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+}
+
+#[test]
+fn one_node_wants_one_voter_and_schedules_nothing() {
+    let (mut pd, now) = warm(1, config());
+    assert_eq!(pd.cluster.desired_voters(), 1);
+    for r in twenty_regions(&[1]) {
+        assert_eq!(pd.region_heartbeat(r, now), None);
+    }
+    pd.tick(now);
+    assert_eq!(pd.operators().count(), 0);
+}
