@@ -13,6 +13,7 @@ use duet_storage::mvcc::{TS_LOGICAL_BITS, compose_ts};
 use duet_storage::tso::{LIMIT_KEY, TimestampSource, wall_clock_ms};
 use duet_storage::txn::TxnStore;
 use duet_storage::txn::commands::{Command, Response, TsoLimit};
+use duet_storage::txn::read::{Answer, Read, serve};
 
 use protobuf::Message as _;
 use raft::prelude::{ConfChangeType, ConfChangeV2};
@@ -300,14 +301,102 @@ impl<E: Engine> ClusterStore<E> {
     }
 }
 
-impl<E: Engine> TxnStore for ClusterStore<E> {
-    type Engine = E;
+impl<E: Engine> ClusterStore<E> {
+    /// Answers every part of `read` in its region, in key order, counting a
+    /// scan's limit down from part to part.
+    fn read_routed(&self, read: &Read, deadline: Instant) -> duet_storage::Result<Answer> {
+        let regions = loop {
+            // A read of one key needs only its region (and no copy of the
+            // others: this is the point read's path).
+            let (regions, covered) = match read.single_key() {
+                Some(key) => {
+                    let found: Vec<_> = self.store.view().locate(key).into_iter().collect();
+                    let covered = !found.is_empty();
+                    (found, covered)
+                }
+                None => {
+                    let all = self.store.view().regions();
+                    let covered = tiles(&all);
+                    (all, covered)
+                }
+            };
+            if covered {
+                break regions;
+            }
+            if Instant::now() >= deadline {
+                return Err(unavailable("this node's regions do not cover the keys"));
+            }
+            std::thread::sleep(PAUSE);
+        };
+        let mut answer = Answer::default();
+        for region in regions {
+            let Some(part) = read.restrict(&region.start_key, &region.end_key) else {
+                continue;
+            };
+            let part = match read.remaining(&answer) {
+                Some(0) => break,
+                Some(n) => part.with_limit(n),
+                None => part,
+            };
+            answer.append(self.read_in(&region, &part, deadline)?);
+        }
+        Ok(answer)
+    }
 
-    /// Linearizable across regions: every region this node may not read
-    /// locally (it leads it under a lease, see [`crate::peer::Lease`]) gets a
-    /// ReadIndex round — all at once, answered on one channel — so even a
-    /// follower reads everything committed before the call.
-    fn snapshot(&self) -> duet_storage::Result<E::Snapshot> {
+    /// Answers `part` from this node's replica of `region` once it is at a
+    /// linearizable point: at once under the leader's lease, else after a
+    /// ReadIndex round. A region that changed under the read (a split) sends
+    /// the part back to routing.
+    fn read_in(
+        &self,
+        region: &crate::region::Region,
+        part: &Read,
+        deadline: Instant,
+    ) -> duet_storage::Result<Answer> {
+        loop {
+            let ready = if self.store.local_read(region.id) {
+                Ok(0)
+            } else {
+                self.store.read_index(region.id)
+            };
+            let outcome = ready.and_then(|_| {
+                let snap = self.store.engine().snapshot();
+                // The range read must still be this region's: a split
+                // applied since routing moves part of it elsewhere.
+                match self.store.view().get(region.id) {
+                    Some(now)
+                        if now.start_key == region.start_key && now.end_key == region.end_key =>
+                    {
+                        Ok(snap)
+                    }
+                    _ => Err(Error::RegionNotFound(region.id)),
+                }
+            });
+            match outcome {
+                Ok(snap) => return serve(&snap, part),
+                Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
+                Err(Error::EpochNotMatch { .. } | Error::RegionNotFound(_)) => {
+                    std::thread::sleep(PAUSE);
+                    return self.read_routed(part, deadline);
+                }
+                Err(_) => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+}
+
+impl<E: Engine> TxnStore for ClusterStore<E> {
+    /// Linearizable: each region the read touches is read on this node once
+    /// it has applied everything committed before the call.
+    fn read(&self, read: Read) -> duet_storage::Result<Answer> {
+        self.read_routed(&read, Instant::now() + RETRY_FOR)
+    }
+
+    /// Every region this node may not read locally (it leads it under a
+    /// lease, see [`crate::peer::Lease`]) gets a ReadIndex round — all at
+    /// once, answered on one channel — so even a follower has applied
+    /// everything committed before the call.
+    fn catch_up(&self) -> duet_storage::Result<()> {
         let deadline = Instant::now() + RETRY_FOR;
         let mut pending: Vec<u64> = self
             .store
@@ -350,7 +439,7 @@ impl<E: Engine> TxnStore for ClusterStore<E> {
             }
             pending = failed;
         }
-        Ok(self.store.engine().snapshot())
+        Ok(())
     }
 
     fn execute(&self, command: Command) -> duet_storage::Result<Response> {

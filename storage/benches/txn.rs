@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
-use duet_storage::mvcc::MvccReader;
 use duet_storage::tso::Tso;
+use duet_storage::txn::read::{Get, Scan};
 use duet_storage::txn::{LocalStore, TxnClient, TxnOptions, TxnStore};
 
 type Client = TxnClient<LocalStore<RocksEngine>>;
@@ -68,11 +68,12 @@ fn main() {
             (
                 "point get at ts",
                 measure(50_000, |i| {
-                    let snap = store.snapshot().expect("snapshot");
-                    let v = MvccReader::new(&snap)
-                        .get(&key((i * 7919) % 10_000), read_ts)
-                        .expect("get");
-                    assert!(v.is_some());
+                    let get = Get {
+                        key: key((i * 7919) % 10_000),
+                        ts: read_ts,
+                    };
+                    let answer = store.read(get.into()).expect("get");
+                    assert_eq!(answer.pairs.len(), 1);
                 }),
             ),
             ("1-key txn", measure(n_txn, |i| txn(&client, 1, i))),
@@ -83,12 +84,14 @@ fn main() {
             (
                 "1,000-row scan",
                 measure(200, |i| {
-                    let snap = store.snapshot().expect("snapshot");
-                    let start = key((i * 13) % 9000);
-                    let got = MvccReader::new(&snap)
-                        .scan(&start, None, read_ts, 1000)
-                        .expect("scan");
-                    assert_eq!(got.len(), 1000);
+                    let scan = Scan {
+                        start: key((i * 13) % 9000),
+                        end: Vec::new(),
+                        ts: read_ts,
+                        limit: 1000,
+                    };
+                    let answer = store.read(scan.into()).expect("scan");
+                    assert_eq!(answer.pairs.len(), 1000);
                 }),
             ),
         ];

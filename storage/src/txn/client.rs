@@ -11,9 +11,10 @@ use super::commands::{
     AcquirePessimisticLock, CheckTxnStatus, Commit, Mutation, Op, PessimisticRollback, Prewrite,
     ResolveLock, Response, Rollback, TxnHeartBeat, TxnStatus,
 };
+use super::read::{Get, GetCommitted, Read, Scan, ScanLocks, Watched};
 use super::store::TxnStore;
 use crate::error::{Error, Result};
-use crate::mvcc::{LockInfo, MvccReader, WriteKind, physical_ms};
+use crate::mvcc::{LockInfo, physical_ms};
 use crate::tso::TimestampSource;
 
 /// Tuning of the client.
@@ -159,7 +160,13 @@ impl<S: TxnStore> TxnClient<S> {
 
     /// A read-only view at `ts` (no buffering, no commit).
     pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>> {
-        self.with_lock_resolution(|| MvccReader::new(&self.store.snapshot()?).get(key, ts))
+        let read: Read = Get {
+            key: key.to_vec(),
+            ts,
+        }
+        .into();
+        let answer = self.with_lock_resolution(|| self.store.read(read.clone()))?;
+        Ok(answer.pairs.into_iter().next().map(|p| p.value))
     }
 
     /// A read-only scan of `[start, end)` at `ts`: up to `limit` pairs.
@@ -170,9 +177,21 @@ impl<S: TxnStore> TxnClient<S> {
         ts: u64,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.with_lock_resolution(|| {
-            MvccReader::new(&self.store.snapshot()?).scan(start, Some(end), ts, limit)
-        })
+        // An empty upper bound holds nothing here (in a read it would mean
+        // no bound).
+        if end.is_empty() {
+            return Ok(Vec::new());
+        }
+        let read: Read = Scan {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            ts,
+            limit: limit as u64,
+        }
+        .into();
+        Ok(self
+            .with_lock_resolution(|| self.store.read(read.clone()))?
+            .into_pairs())
     }
 
     /// Runs `read`, resolving the locks it reports, until it succeeds or a
@@ -200,9 +219,13 @@ impl<S: TxnStore> TxnClient<S> {
     /// decided (or expired), so that GC to `safe_point` may run. Returns how
     /// many were resolved.
     pub fn resolve_locks_below(&self, safe_point: u64) -> Result<usize> {
-        let snap = self.store.snapshot()?;
-        let locks = MvccReader::new(&snap)
-            .scan_locks(b"", None, safe_point, 4096, |l| l.start_ts <= safe_point)?;
+        let read = ScanLocks {
+            start: Vec::new(),
+            end: Vec::new(),
+            max_ts: safe_point,
+            limit: 4096,
+        };
+        let locks = self.store.read(read.into())?.into_locks();
         let mut resolved = 0;
         for (key, lock) in locks {
             if self.resolve(&lock.info(&key))? {
@@ -347,7 +370,7 @@ impl<S: TxnStore> Transaction<S> {
     /// store, such as the columnar replica.
     pub fn read_with<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
         self.client.with_lock_resolution(|| {
-            self.client.store.snapshot()?;
+            self.client.store.catch_up()?;
             read()
         })
     }
@@ -376,14 +399,23 @@ impl<S: TxnStore> Transaction<S> {
                 .take_while(|(k, _)| in_range(k))
         };
         let buffered = writes_in_range().count();
-        let committed = self.client.with_lock_resolution(|| {
-            MvccReader::new(&self.client.store.snapshot()?).scan(
-                start,
-                end,
-                self.start_ts,
-                limit.saturating_add(buffered),
-            )
-        })?;
+        let committed = match end {
+            // An empty upper bound holds nothing (an empty `end` in a read
+            // would mean no bound).
+            Some([]) => Vec::new(),
+            _ => {
+                let read: Read = Scan {
+                    start: start.to_vec(),
+                    end: end.unwrap_or_default().to_vec(),
+                    ts: self.start_ts,
+                    limit: limit.saturating_add(buffered) as u64,
+                }
+                .into();
+                self.client
+                    .with_lock_resolution(|| self.client.store.read(read.clone()))?
+                    .into_pairs()
+            }
+        };
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = committed.into_iter().collect();
         for (k, m) in writes_in_range() {
             match m.op() {
@@ -474,12 +506,18 @@ impl<S: TxnStore> Transaction<S> {
                 self.acquire_pessimistic(&keys, ts)?;
             }
         }
-        let snap = self.client.store.snapshot()?;
-        let reader = MvccReader::new(&snap);
-        let values = keys
-            .iter()
-            .map(|k| reader.get_committed(k, for_update_ts))
-            .collect::<Result<Vec<_>>>()?;
+        let read = GetCommitted {
+            keys: keys.to_vec(),
+            ts: for_update_ts,
+        };
+        let found: BTreeMap<Vec<u8>, Vec<u8>> = self
+            .client
+            .store
+            .read(read.into())?
+            .into_pairs()
+            .into_iter()
+            .collect();
+        let values: Vec<Option<Vec<u8>>> = keys.iter().map(|k| found.get(k).cloned()).collect();
         for (k, v) in keys.iter().zip(&values) {
             self.locked_values.insert(k.clone(), v.clone());
         }
@@ -613,9 +651,13 @@ impl<S: TxnStore> Transaction<S> {
             };
             let mut resolved = false;
             loop {
-                let snap = self.client.store.snapshot()?;
-                let reader = MvccReader::new(&snap);
-                match reader.load_lock(key)? {
+                let read = Watched {
+                    key: key.clone(),
+                    since_ts: self.start_ts + 1,
+                };
+                let answer = self.client.store.read(read.into())?;
+                let lock = answer.locks.first().and_then(|l| l.lock.as_ref());
+                match lock {
                     Some(lock) if lock.start_ts != self.start_ts && lock.start_ts < commit_ts => {
                         if resolved || !self.client.resolve(&lock.info(key))? {
                             return Err(changed());
@@ -625,11 +667,7 @@ impl<S: TxnStore> Transaction<S> {
                     }
                     _ => {}
                 }
-                let written_since = reader
-                    .writes_since(key, self.start_ts + 1)?
-                    .iter()
-                    .any(|(_, w)| matches!(w.write_kind(), WriteKind::Put | WriteKind::Delete));
-                if written_since {
+                if answer.written {
                     return Err(changed());
                 }
                 break;

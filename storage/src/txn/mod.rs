@@ -1,9 +1,11 @@
-//! Transactions: the replicated command set ([`commands`]), the store that
-//! executes commands in one order ([`TxnStore`]), and the client that runs
+//! Transactions: the replicated command set ([`commands`]), reads as data
+//! ([`read`]), the store that executes commands in one order and answers
+//! reads wherever the keys live ([`TxnStore`]), and the client that runs
 //! two-phase commit with a primary key and resolves the locks it meets.
 
 mod client;
 pub mod commands;
+pub mod read;
 mod store;
 
 pub use client::{CommitFault, Savepoint, Transaction, TxnClient, TxnOptions};

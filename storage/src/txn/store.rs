@@ -6,16 +6,19 @@
 use std::sync::{Arc, Mutex};
 
 use super::commands::{self, Command, Response};
+use super::read::{Answer, Read, serve};
 use crate::engine::{Engine, WriteOptions};
 use crate::error::Result;
 
-/// Executes transaction commands in a single total order and serves snapshots.
+/// Executes transaction commands in a single total order and answers reads.
 pub trait TxnStore: Send + Sync + 'static {
-    type Engine: Engine;
-
-    /// A snapshot that reflects every command executed (anywhere) before the
-    /// call: a linearizable read point.
-    fn snapshot(&self) -> Result<<Self::Engine as Engine>::Snapshot>;
+    /// Answers `read` at a linearizable point: it reflects every command
+    /// executed (anywhere) before the call, wherever the keys live.
+    fn read(&self, read: Read) -> Result<Answer>;
+    /// Returns once this node has applied every command executed (anywhere)
+    /// before the call, in every region it holds: the point that readers of
+    /// the node's own replicas (the columnar replica) wait for.
+    fn catch_up(&self) -> Result<()>;
     /// Executes one command.
     fn execute(&self, cmd: Command) -> Result<Response>;
 }
@@ -43,10 +46,12 @@ impl<E: Engine> LocalStore<E> {
 }
 
 impl<E: Engine> TxnStore for LocalStore<E> {
-    type Engine = E;
+    fn read(&self, read: Read) -> Result<Answer> {
+        serve(&self.engine.snapshot(), &read)
+    }
 
-    fn snapshot(&self) -> Result<E::Snapshot> {
-        Ok(self.engine.snapshot())
+    fn catch_up(&self) -> Result<()> {
+        Ok(())
     }
 
     fn execute(&self, cmd: Command) -> Result<Response> {

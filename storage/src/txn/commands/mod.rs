@@ -361,7 +361,7 @@ impl Command {
 
 /// The overlap of `[a_start, a_end)` and `[b_start, b_end)` (an empty end
 /// means no bound), if there is one.
-fn overlap(
+pub(crate) fn overlap(
     a_start: &[u8],
     a_end: &[u8],
     b_start: &[u8],
