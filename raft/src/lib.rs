@@ -11,13 +11,15 @@
 //! each other through a [`transport::Transport`] (in-process, or TCP).
 //! [`cluster::ClusterStore`] is the client side: it splits each transaction
 //! command by region, sends each part to its region's leader, and re-routes
-//! when a region changed under it.
+//! when a region changed under it; [`region_cache::RegionCache`] is where a
+//! node will keep the regions it holds no replica of, and how it retries.
 
 pub mod cluster;
 mod error;
 pub mod keys;
 pub mod peer;
 pub mod region;
+pub mod region_cache;
 pub mod regions;
 pub mod snapshot;
 pub mod storage;
