@@ -330,6 +330,11 @@ impl<E: Engine> ClusterStore<E> {
         };
         let mut answer = Answer::default();
         for region in regions {
+            if read.single_key().is_some() {
+                // The located region holds the key: the read is its part.
+                answer.append(self.read_in(&region, read, deadline)?);
+                continue;
+            }
             let Some(part) = read.restrict(&region.start_key, &region.end_key) else {
                 continue;
             };
@@ -363,13 +368,10 @@ impl<E: Engine> ClusterStore<E> {
                 let snap = self.store.engine().snapshot();
                 // The range read must still be this region's: a split
                 // applied since routing moves part of it elsewhere.
-                match self.store.view().get(region.id) {
-                    Some(now)
-                        if now.start_key == region.start_key && now.end_key == region.end_key =>
-                    {
-                        Ok(snap)
-                    }
-                    _ => Err(Error::RegionNotFound(region.id)),
+                if (self.store.view()).has_range(region.id, &region.start_key, &region.end_key) {
+                    Ok(snap)
+                } else {
+                    Err(Error::RegionNotFound(region.id))
                 }
             });
             match outcome {
@@ -388,8 +390,8 @@ impl<E: Engine> ClusterStore<E> {
 impl<E: Engine> TxnStore for ClusterStore<E> {
     /// Linearizable: each region the read touches is read on this node once
     /// it has applied everything committed before the call.
-    fn read(&self, read: Read) -> duet_storage::Result<Answer> {
-        self.read_routed(&read, Instant::now() + RETRY_FOR)
+    fn read(&self, read: &Read) -> duet_storage::Result<Answer> {
+        self.read_routed(read, Instant::now() + RETRY_FOR)
     }
 
     /// Every region this node may not read locally (it leads it under a

@@ -46,6 +46,13 @@ impl RegionView {
         self.read().get(&region_id).cloned()
     }
 
+    /// Whether region `region_id` covers exactly `[start, end)` here.
+    pub fn has_range(&self, region_id: u64, start: &[u8], end: &[u8]) -> bool {
+        self.read()
+            .get(&region_id)
+            .is_some_and(|r| r.start_key == start && r.end_key == end)
+    }
+
     /// Every region, ordered by start key.
     pub fn regions(&self) -> Vec<Region> {
         let mut all: Vec<Region> = self.read().values().cloned().collect();

@@ -72,7 +72,7 @@ fn main() {
                         key: key((i * 7919) % 10_000),
                         ts: read_ts,
                     };
-                    let answer = store.read(get.into()).expect("get");
+                    let answer = store.read(&get.into()).expect("get");
                     assert_eq!(answer.pairs.len(), 1);
                 }),
             ),
@@ -90,7 +90,7 @@ fn main() {
                         ts: read_ts,
                         limit: 1000,
                     };
-                    let answer = store.read(scan.into()).expect("scan");
+                    let answer = store.read(&scan.into()).expect("scan");
                     assert_eq!(answer.pairs.len(), 1000);
                 }),
             ),

@@ -165,7 +165,7 @@ impl<S: TxnStore> TxnClient<S> {
             ts,
         }
         .into();
-        let answer = self.with_lock_resolution(|| self.store.read(read.clone()))?;
+        let answer = self.with_lock_resolution(|| self.store.read(&read))?;
         Ok(answer.pairs.into_iter().next().map(|p| p.value))
     }
 
@@ -190,7 +190,7 @@ impl<S: TxnStore> TxnClient<S> {
         }
         .into();
         Ok(self
-            .with_lock_resolution(|| self.store.read(read.clone()))?
+            .with_lock_resolution(|| self.store.read(&read))?
             .into_pairs())
     }
 
@@ -225,7 +225,7 @@ impl<S: TxnStore> TxnClient<S> {
             max_ts: safe_point,
             limit: 4096,
         };
-        let locks = self.store.read(read.into())?.into_locks();
+        let locks = self.store.read(&read.into())?.into_locks();
         let mut resolved = 0;
         for (key, lock) in locks {
             if self.resolve(&lock.info(&key))? {
@@ -412,7 +412,7 @@ impl<S: TxnStore> Transaction<S> {
                 }
                 .into();
                 self.client
-                    .with_lock_resolution(|| self.client.store.read(read.clone()))?
+                    .with_lock_resolution(|| self.client.store.read(&read))?
                     .into_pairs()
             }
         };
@@ -513,7 +513,7 @@ impl<S: TxnStore> Transaction<S> {
         let found: BTreeMap<Vec<u8>, Vec<u8>> = self
             .client
             .store
-            .read(read.into())?
+            .read(&read.into())?
             .into_pairs()
             .into_iter()
             .collect();
@@ -655,7 +655,7 @@ impl<S: TxnStore> Transaction<S> {
                     key: key.clone(),
                     since_ts: self.start_ts + 1,
                 };
-                let answer = self.client.store.read(read.into())?;
+                let answer = self.client.store.read(&read.into())?;
                 let lock = answer.locks.first().and_then(|l| l.lock.as_ref());
                 match lock {
                     Some(lock) if lock.start_ts != self.start_ts && lock.start_ts < commit_ts => {

@@ -14,7 +14,7 @@ use crate::error::Result;
 pub trait TxnStore: Send + Sync + 'static {
     /// Answers `read` at a linearizable point: it reflects every command
     /// executed (anywhere) before the call, wherever the keys live.
-    fn read(&self, read: Read) -> Result<Answer>;
+    fn read(&self, read: &Read) -> Result<Answer>;
     /// Returns once this node has applied every command executed (anywhere)
     /// before the call, in every region it holds: the point that readers of
     /// the node's own replicas (the columnar replica) wait for.
@@ -46,8 +46,8 @@ impl<E: Engine> LocalStore<E> {
 }
 
 impl<E: Engine> TxnStore for LocalStore<E> {
-    fn read(&self, read: Read) -> Result<Answer> {
-        serve(&self.engine.snapshot(), &read)
+    fn read(&self, read: &Read) -> Result<Answer> {
+        serve(&self.engine.snapshot(), read)
     }
 
     fn catch_up(&self) -> Result<()> {

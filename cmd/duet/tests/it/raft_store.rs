@@ -58,8 +58,8 @@ impl Leader {
 }
 
 impl TxnStore for Leader {
-    fn read(&self, read: Read) -> duet_storage::Result<Answer> {
-        serve(&self.wait_leader().engine().snapshot(), &read)
+    fn read(&self, read: &Read) -> duet_storage::Result<Answer> {
+        serve(&self.wait_leader().engine().snapshot(), read)
     }
 
     fn catch_up(&self) -> duet_storage::Result<()> {
@@ -382,7 +382,7 @@ fn reads_that_span_regions_are_answered_part_by_part() {
     assert_eq!(locked, [Some(b"Z".to_vec()), Some(b"A".to_vec()), None]);
     let locks = cluster
         .read(
-            duet_storage::txn::read::ScanLocks {
+            &duet_storage::txn::read::ScanLocks {
                 start: vec![],
                 end: vec![],
                 max_ts: u64::MAX,
