@@ -34,10 +34,6 @@ fn version(r: &Region) -> (u64, u64) {
     r.epoch.map_or((0, 0), |e| (e.version, e.conf_ver))
 }
 
-fn contains(r: &Region, key: &[u8]) -> bool {
-    key >= r.start_key.as_slice() && (r.end_key.is_empty() || key < r.end_key.as_slice())
-}
-
 fn overlaps(a: &Region, b: &Region) -> bool {
     let below = |key: &[u8], end: &[u8]| end.is_empty() || key < end;
     below(&a.start_key, &b.end_key) && below(&b.start_key, &a.end_key)
@@ -55,7 +51,7 @@ impl RegionCache {
             .range::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
             .next_back()
             .map(|(_, l)| l)
-            .filter(|l| contains(&l.region, key))
+            .filter(|l| l.region.contains(key))
             .cloned();
         if found.is_none() {
             self.misses += 1;
