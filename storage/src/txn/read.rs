@@ -8,7 +8,7 @@
 
 use prost::Message;
 
-use super::commands::{in_range, overlap};
+use super::commands::{in_range, key_span, overlap};
 use crate::engine::Snapshot;
 use crate::error::{Error, Result};
 use crate::mvcc::{Lock, MvccReader, WriteKind};
@@ -189,6 +189,20 @@ impl Read {
         Some(Read { kind: Some(kind) })
     }
 
+    /// The smallest range `[start, end)` (an empty `end` means no bound)
+    /// that holds every key this read may return.
+    pub fn span(&self) -> (Vec<u8>, Vec<u8>) {
+        use read_kind::Kind;
+        match self.kind.as_ref() {
+            Some(Kind::Get(r)) => key_span([r.key.as_slice()]),
+            Some(Kind::Watched(r)) => key_span([r.key.as_slice()]),
+            Some(Kind::GetCommitted(r)) => key_span(r.keys.iter().map(Vec::as_slice)),
+            Some(Kind::Scan(r)) => (r.start.clone(), r.end.clone()),
+            Some(Kind::ScanLocks(r)) => (r.start.clone(), r.end.clone()),
+            None => (Vec::new(), vec![0]),
+        }
+    }
+
     /// The one key a `Get` or `Watched` reads.
     pub fn single_key(&self) -> Option<&[u8]> {
         match self.kind.as_ref()? {
@@ -355,6 +369,23 @@ mod tests {
         }
         .into();
         assert_eq!(many.restrict(b"m", b""), Some(right));
+    }
+
+    #[test]
+    fn a_read_spans_the_keys_it_may_return() {
+        let get: Read = Get {
+            key: b"k".to_vec(),
+            ts: 1,
+        }
+        .into();
+        assert_eq!(get.span(), (b"k".to_vec(), b"k\0".to_vec()));
+        let many: Read = GetCommitted {
+            keys: vec![b"q".to_vec(), b"b".to_vec(), b"m".to_vec()],
+            ts: 1,
+        }
+        .into();
+        assert_eq!(many.span(), (b"b".to_vec(), b"q\0".to_vec()));
+        assert_eq!(scan(b"a", b"", 5).span(), (b"a".to_vec(), Vec::new()));
     }
 
     #[test]

@@ -165,15 +165,42 @@ impl Effects {
             .into_iter()
             .map(Modify::try_from)
             .collect::<Result<Vec<_>>>()?;
-        let response = match self.outcome {
+        let response = Outcome::into_result(self.outcome)?;
+        Ok((WriteBatch { modifies }, response))
+    }
+}
+
+impl Outcome {
+    /// A command's result as it crosses the network (`None` for `Done`).
+    /// An error that is not the command's own (the engine's, a timeout) has
+    /// no encoding here and is handed back.
+    pub fn from_result(result: Result<Response>) -> Result<Option<Outcome>> {
+        match result {
+            Ok(Response::Done) => Ok(None),
+            Ok(Response::TxnStatus(s)) => Ok(Some(Outcome {
+                status: Some(Status::from(s)),
+                error: None,
+            })),
+            Err(e) => match Failure::from_error(&e) {
+                Some(f) => Ok(Some(Outcome {
+                    status: None,
+                    error: Some(f),
+                })),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// The result `outcome` encodes; the outer `Err` if it does not decode.
+    pub fn into_result(outcome: Option<Outcome>) -> Result<Result<Response>> {
+        Ok(match outcome {
             None => Ok(Response::Done),
             Some(Outcome { error: Some(f), .. }) => Err(f.into_error()?),
             Some(Outcome {
                 status: Some(s), ..
             }) => Ok(Response::TxnStatus(s.into_status()?)),
             Some(Outcome { .. }) => Ok(Response::Done),
-        };
-        Ok((WriteBatch { modifies }, response))
+        })
     }
 }
 
@@ -284,7 +311,7 @@ impl Status {
 
 impl Failure {
     /// The encoding of `e`, if it is a result of the command's logic.
-    pub(super) fn from_error(e: &Error) -> Option<Failure> {
+    pub fn from_error(e: &Error) -> Option<Failure> {
         let mut f = Failure::default();
         let kind = match e {
             Error::KeyIsLocked(lock) => {
@@ -369,7 +396,8 @@ impl Failure {
         Some(f)
     }
 
-    pub(super) fn into_error(self) -> Result<Error> {
+    /// The error this failure encodes; `Err` if it does not decode.
+    pub fn into_error(self) -> Result<Error> {
         let kind = FailureKind::try_from(self.kind).map_err(|e| corrupt(e.to_string()))?;
         Ok(match kind {
             FailureKind::KeyIsLocked => Error::KeyIsLocked(Box::new(LockInfo {

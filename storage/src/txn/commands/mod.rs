@@ -357,6 +357,36 @@ impl Command {
     pub fn within(&self, start: &[u8], end: &[u8]) -> bool {
         self.restrict(start, end).as_ref() == Some(self)
     }
+
+    /// The smallest range `[start, end)` (an empty `end` means no bound)
+    /// that holds everything this command touches: where routing looks
+    /// for its regions.
+    pub fn span(&self) -> (Vec<u8>, Vec<u8>) {
+        use command::Kind;
+        match &self.kind {
+            Some(Kind::Gc(c)) => (c.start.clone(), c.end.clone()),
+            Some(Kind::DestroyRange(c)) => (c.start.clone(), c.end.clone()),
+            // The oracle's limit belongs to the region at the empty key.
+            Some(Kind::TsoLimit(_)) | None => (Vec::new(), vec![0]),
+            Some(_) => key_span(self.latch_keys()),
+        }
+    }
+}
+
+/// The smallest range holding `keys` (`[key, key\0)` for one key).
+pub fn key_span<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> (Vec<u8>, Vec<u8>) {
+    let mut keys = keys.into_iter();
+    let Some(first) = keys.next() else {
+        return (Vec::new(), vec![0]);
+    };
+    let (mut lo, mut hi) = (first, first);
+    for k in keys {
+        lo = lo.min(k);
+        hi = hi.max(k);
+    }
+    let mut end = hi.to_vec();
+    end.push(0);
+    (lo.to_vec(), end)
 }
 
 /// The overlap of `[a_start, a_end)` and `[b_start, b_end)` (an empty end
