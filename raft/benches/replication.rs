@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_raft::store::{FIRST_REGION, RaftStore, StoreConfig, inbox};
-use duet_raft::transport::tcp::TcpTransport;
+use duet_raft::transport::grpc::GrpcTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::txn::commands::{Mutation, Op, Prewrite};
@@ -50,7 +50,7 @@ fn cluster(n: u64, rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> 
                     .filter(|(p, _)| **p != id)
                     .map(|(p, a)| (*p, *a))
                     .collect();
-                TcpTransport::start(1, id, listener, peers, tx.clone(), rt.handle().clone())
+                GrpcTransport::start(1, id, listener, peers, tx.clone(), rt.handle().clone())
             };
             Arc::new(RaftStore::start(engine, &cfg, transport, vec![], (tx, rx)).expect("store"))
         })

@@ -1,27 +1,36 @@
-//! A node's view of the cluster for transactions: [`ClusterStore`] executes a
-//! command on whichever store leads the region — locally, or by forwarding
-//! it to the leader and waiting until this node applies the same entry (apply
-//! is deterministic, so the local outcome is the leader's) — and reads
-//! through ReadIndex; [`ClusterTso`] hands out timestamps from the region
-//! leader only, with a high-water mark replicated through Raft.
+//! A node's view of the cluster for transactions: [`ClusterStore`] cuts
+//! each command and read by region and sends each part where it can be
+//! served — a region this node holds a replica of to its leader (itself, or
+//! another node by `KvExecute`) or to its own replica (reads, at a
+//! linearizable point), and a region it holds none of, found in its region
+//! cache, to a node that does ([`remote`]). [`ClusterTso`] hands out
+//! timestamps ([`tso`]); [`Handler`] answers other nodes ([`handler`]).
 
-use std::sync::{Arc, Mutex};
+mod handler;
+mod remote;
+mod tso;
+
+pub use handler::Handler;
+pub use tso::ClusterTso;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duet_storage::engine::{Cf, Engine};
-use duet_storage::mvcc::{TS_LOGICAL_BITS, compose_ts};
-use duet_storage::tso::{LIMIT_KEY, TimestampSource, wall_clock_ms};
+use duet_storage::engine::Engine;
 use duet_storage::txn::TxnStore;
-use duet_storage::txn::commands::{Command, Response, TsoLimit};
+use duet_storage::txn::commands::effects::Outcome;
+use duet_storage::txn::commands::{Command, Response};
 use duet_storage::txn::read::{Answer, Read, serve};
 
 use protobuf::Message as _;
 use raft::prelude::{ConfChangeType, ConfChangeV2};
 
 use crate::error::Error;
-use crate::region::{PeerAddress, PeerAddresses};
-use crate::store::{FIRST_REGION, RaftStore};
-use crate::transport::tcp::{Reply, Request, RequestHandler, TcpTransport};
+use crate::region::{PeerAddress, PeerAddresses, Region};
+use crate::rpc::messages::{CommandRequest, Context, Request};
+use crate::store::RaftStore;
+use crate::transport::grpc::GrpcTransport;
+use remote::{Remote, Sent};
 
 /// How long one operation keeps retrying through leader changes.
 const RETRY_FOR: Duration = Duration::from_secs(10);
@@ -31,11 +40,35 @@ fn unavailable(e: impl std::fmt::Display) -> duet_storage::Error {
     duet_storage::Error::Unavailable(e.to_string())
 }
 
+/// A storage error as it is; any other as `Unavailable`.
+fn storage_error(e: Error) -> duet_storage::Error {
+    match e {
+        Error::Storage(e) => e,
+        e => unavailable(e),
+    }
+}
+
 /// Transaction commands for one node of a cluster (or a single node).
 pub struct ClusterStore<E: Engine> {
     node_id: u64,
     store: Arc<RaftStore<E>>,
-    transport: Option<Arc<TcpTransport>>,
+    transport: Option<Arc<GrpcTransport>>,
+    remote: Option<Remote>,
+}
+
+/// Where a part of a request goes: a region this node holds a replica of,
+/// or one it knows only from its region cache.
+enum Route {
+    Local(Region),
+    Remote(Region),
+}
+
+impl Route {
+    fn region(&self) -> &Region {
+        match self {
+            Route::Local(r) | Route::Remote(r) => r,
+        }
+    }
 }
 
 /// The outcome of one attempt in one region: `Err(None)` when nothing better
@@ -46,61 +79,125 @@ impl<E: Engine> ClusterStore<E> {
     pub fn new(
         node_id: u64,
         store: Arc<RaftStore<E>>,
-        transport: Option<Arc<TcpTransport>>,
+        transport: Option<Arc<GrpcTransport>>,
     ) -> Self {
+        let remote = transport.as_ref().map(|t| Remote::new(Arc::clone(t)));
         ClusterStore {
             node_id,
             store,
             transport,
+            remote,
         }
     }
 
-    /// Forwards `command` to store `leader`; the outcome is read from this
-    /// node's own apply of the same entry.
-    fn forward(&self, leader: u64, region_id: u64, command: &Command) -> Attempt {
+    /// Lookups of regions this node holds no replica of that its region
+    /// cache could not answer.
+    pub fn region_cache_misses(&self) -> u64 {
+        self.remote.as_ref().map_or(0, Remote::misses)
+    }
+
+    /// The other nodes this one knows of: the founders, and every store in
+    /// its regions' descriptors.
+    fn nodes(&self) -> Vec<u64> {
+        let mut nodes = (self.transport.as_ref()).map_or_else(Vec::new, |t| t.known_nodes());
+        for region in self.store.view().regions() {
+            for p in region.peers {
+                let node = crate::store::node_of(p.store_id);
+                if !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+            }
+        }
+        nodes.retain(|n| *n != self.node_id);
+        nodes
+    }
+
+    /// The regions that cover `[start, end)` (an empty `end` means no
+    /// bound), in key order: this node's own replicas, and the region
+    /// cache (or another node) for the keys they miss. `None` while some
+    /// keys have no known region (a split being applied here; no node
+    /// answered).
+    fn plan(&self, start: &[u8], end: &[u8]) -> Option<Vec<Route>> {
+        let view = self.store.view();
+        let mut routes = Vec::new();
+        let mut key = start.to_vec();
+        let mut nodes = None;
+        loop {
+            let route = match view.locate(&key) {
+                Some(r) => Route::Local(r),
+                None => {
+                    let nodes = nodes.get_or_insert_with(|| self.nodes());
+                    Route::Remote(self.remote.as_ref()?.locate(&key, nodes)?)
+                }
+            };
+            let next = route.region().end_key.clone();
+            routes.push(route);
+            if next.is_empty() || (!end.is_empty() && next.as_slice() >= end) {
+                return Some(routes);
+            }
+            if next <= key {
+                return None;
+            }
+            key = next;
+        }
+    }
+
+    /// [`plan`](Self::plan), retried until `deadline`.
+    fn plan_until(
+        &self,
+        (start, end): (Vec<u8>, Vec<u8>),
+        deadline: Instant,
+    ) -> duet_storage::Result<Vec<Route>> {
+        loop {
+            match self.plan(&start, &end) {
+                Some(routes) => return Ok(routes),
+                None if Instant::now() >= deadline => {
+                    return Err(unavailable("no region is known for some of the keys"));
+                }
+                None => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+
+    /// Sends `command` to store `leader` (`KvExecute`), which proposes it
+    /// and answers once it applied; until `deadline` at most.
+    fn forward(
+        &self,
+        leader: u64,
+        region_id: u64,
+        command: &Command,
+        deadline: Instant,
+    ) -> Attempt {
         let Some(transport) = &self.transport else {
             return Err(None);
         };
-        let request = Request {
-            region_id,
-            command: command.to_bytes(),
-            ..Request::default()
-        };
-        let reply = transport
-            .call(leader, request, Duration::from_secs(3))
-            .map_err(|_| None)?;
-        if reply.epoch_not_match {
-            let current = (self.store.view().regions().into_iter())
-                .find(|r| r.id == region_id)
-                .unwrap_or_default();
-            return Err(Some(Error::EpochNotMatch {
+        let mut client = transport.client(leader).ok_or(None)?;
+        let request = CommandRequest {
+            context: Some(Context {
+                cluster_id: transport.cluster_id(),
                 region_id,
-                current: Box::new(current),
-            }));
+                epoch: None,
+            }),
+            command: Some(command.clone()),
+        };
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        let response = transport
+            .wait(async move { client.kv_execute(request).await }, timeout)
+            .map_err(|_| None)?
+            .map_err(|_| None)?
+            .into_inner();
+        if let Some(region_error) = response.region_error {
+            return Err(Some(region_error.into_error()));
         }
-        if reply.index == 0 {
+        if !response.other.is_empty() {
             return Err(None);
         }
-        self.store
-            .watch(region_id, reply.index, reply.term)
-            .map_err(Some)
-    }
-
-    /// The parts of `command`, one per region of the local view that it
-    /// touches; `None` while the view does not tile the key space (a split
-    /// is being applied here, or the node has not learned its regions):
-    /// routing then would drop the keys of the missing range.
-    fn route(&self, command: &Command) -> Option<Vec<(u64, Command)>> {
-        let regions = self.store.view().regions();
-        if !tiles(&regions) {
-            return None;
+        match Outcome::into_result(response.outcome) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) | Err(e) => Err(Some(Error::Storage(e))),
         }
-        Some(
-            regions
-                .into_iter()
-                .filter_map(|r| Some((r.id, command.restrict(&r.start_key, &r.end_key)?)))
-                .collect(),
-        )
     }
 
     /// Executes every part of `command` in its region, in parallel; the
@@ -110,23 +207,22 @@ impl<E: Engine> ClusterStore<E> {
         command: &Command,
         deadline: Instant,
     ) -> duet_storage::Result<Response> {
-        let parts = loop {
-            match self.route(command) {
-                Some(parts) => break parts,
-                None if Instant::now() >= deadline => {
-                    return Err(unavailable("this node's regions do not cover the keys"));
-                }
-                None => std::thread::sleep(PAUSE),
-            }
-        };
+        let parts: Vec<(Route, Command)> = (self.plan_until(command.span(), deadline)?)
+            .into_iter()
+            .filter_map(|route| {
+                let r = route.region();
+                let part = command.restrict(&r.start_key, &r.end_key)?;
+                Some((route, part))
+            })
+            .collect();
         let outcomes: Vec<duet_storage::Result<Response>> = match parts.as_slice() {
             [] => return Err(unavailable("no region holds the command's keys")),
-            [(region_id, part)] => vec![self.execute_in(*region_id, part, deadline)],
+            [(route, part)] => vec![self.execute_part(route, part, deadline)],
             _ => std::thread::scope(|scope| {
                 let handles: Vec<_> = parts
                     .iter()
-                    .map(|(region_id, part)| {
-                        scope.spawn(move || self.execute_in(*region_id, part, deadline))
+                    .map(|(route, part)| {
+                        scope.spawn(move || self.execute_part(route, part, deadline))
                     })
                     .collect();
                 handles
@@ -148,6 +244,23 @@ impl<E: Engine> ClusterStore<E> {
         Ok(response)
     }
 
+    fn execute_part(
+        &self,
+        route: &Route,
+        part: &Command,
+        deadline: Instant,
+    ) -> duet_storage::Result<Response> {
+        match (route, &self.remote) {
+            (Route::Local(r), _) => self.execute_in(r.id, part, deadline),
+            (Route::Remote(r), Some(remote)) => match remote.execute(r, part, deadline) {
+                Sent::Done(response) => Ok(response),
+                Sent::Reroute => self.execute_routed(part, deadline),
+                Sent::Failed(e) => Err(storage_error(e)),
+            },
+            (Route::Remote(_), None) => Err(unavailable("no route to other nodes")),
+        }
+    }
+
     /// Executes `part` in `region_id`, on its leader, retrying through
     /// leader changes; a region that changed under the request (a split)
     /// sends the part back to routing.
@@ -161,7 +274,7 @@ impl<E: Engine> ClusterStore<E> {
             let outcome = match self.store.propose(region_id, part.clone()) {
                 Err(Error::NotLeader {
                     leader: Some(l), ..
-                }) if l != self.node_id => self.forward(l, region_id, part),
+                }) if l != self.node_id => self.forward(l, region_id, part, deadline),
                 other => other.map_err(Some),
             };
             match outcome {
@@ -305,36 +418,16 @@ impl<E: Engine> ClusterStore<E> {
     /// Answers every part of `read` in its region, in key order, counting a
     /// scan's limit down from part to part.
     fn read_routed(&self, read: &Read, deadline: Instant) -> duet_storage::Result<Answer> {
-        let regions = loop {
-            // A read of one key needs only its region (and no copy of the
-            // others: this is the point read's path).
-            let (regions, covered) = match read.single_key() {
-                Some(key) => {
-                    let found: Vec<_> = self.store.view().locate(key).into_iter().collect();
-                    let covered = !found.is_empty();
-                    (found, covered)
-                }
-                None => {
-                    let all = self.store.view().regions();
-                    let covered = tiles(&all);
-                    (all, covered)
-                }
-            };
-            if covered {
-                break regions;
-            }
-            if Instant::now() >= deadline {
-                return Err(unavailable("this node's regions do not cover the keys"));
-            }
-            std::thread::sleep(PAUSE);
-        };
+        // A read of one key held here needs only its region: the point
+        // read's path.
+        if let Some(key) = read.single_key()
+            && let Some(region) = self.store.view().locate(key)
+        {
+            return self.read_in(&region, read, deadline);
+        }
         let mut answer = Answer::default();
-        for region in regions {
-            if read.single_key().is_some() {
-                // The located region holds the key: the read is its part.
-                answer.append(self.read_in(&region, read, deadline)?);
-                continue;
-            }
+        for route in self.plan_until(read.span(), deadline)? {
+            let region = route.region();
             let Some(part) = read.restrict(&region.start_key, &region.end_key) else {
                 continue;
             };
@@ -343,9 +436,26 @@ impl<E: Engine> ClusterStore<E> {
                 Some(n) => part.with_limit(n),
                 None => part,
             };
-            answer.append(self.read_in(&region, &part, deadline)?);
+            answer.append(self.read_part(&route, &part, deadline)?);
         }
         Ok(answer)
+    }
+
+    fn read_part(
+        &self,
+        route: &Route,
+        part: &Read,
+        deadline: Instant,
+    ) -> duet_storage::Result<Answer> {
+        match (route, &self.remote) {
+            (Route::Local(r), _) => self.read_in(r, part, deadline),
+            (Route::Remote(r), Some(remote)) => match remote.read(r, part, deadline) {
+                Sent::Done(answer) => Ok(answer),
+                Sent::Reroute => self.read_routed(part, deadline),
+                Sent::Failed(e) => Err(storage_error(e)),
+            },
+            (Route::Remote(_), None) => Err(unavailable("no route to other nodes")),
+        }
     }
 
     /// Answers `part` from this node's replica of `region` once it is at a
@@ -354,7 +464,7 @@ impl<E: Engine> ClusterStore<E> {
     /// the part back to routing.
     fn read_in(
         &self,
-        region: &crate::region::Region,
+        region: &Region,
         part: &Read,
         deadline: Instant,
     ) -> duet_storage::Result<Answer> {
@@ -446,256 +556,5 @@ impl<E: Engine> TxnStore for ClusterStore<E> {
 
     fn execute(&self, command: Command) -> duet_storage::Result<Response> {
         self.execute_routed(&command, Instant::now() + RETRY_FOR)
-    }
-}
-
-struct TsoState {
-    /// The term this node leads in, if it has served timestamps in it.
-    term: u64,
-    physical: u64,
-    logical: u64,
-    limit: u64,
-}
-
-/// Cluster timestamps: served by the region leader, forwarded otherwise.
-pub struct ClusterTso<E: Engine> {
-    store: Arc<RaftStore<E>>,
-    transport: Option<Arc<TcpTransport>>,
-    state: Mutex<TsoState>,
-    window_ms: u64,
-}
-
-impl<E: Engine> ClusterTso<E> {
-    pub fn new(store: Arc<RaftStore<E>>, transport: Option<Arc<TcpTransport>>) -> Self {
-        let state = TsoState {
-            term: 0,
-            physical: 0,
-            logical: 0,
-            limit: 0,
-        };
-        ClusterTso {
-            store,
-            transport,
-            state: Mutex::new(state),
-            window_ms: 3000,
-        }
-    }
-
-    /// Allocates on the leader of `term`.
-    fn allocate(&self, n: u64, term: u64) -> Result<u64, Error> {
-        if n == 0 || n >= 1 << TS_LOGICAL_BITS {
-            return Err(Error::Corruption {
-                what: "timestamp request",
-                detail: format!("a batch of {n} timestamps"),
-            });
-        }
-        let ts = self.reserve(n, term)?;
-        // A deposed leader must not hand out timestamps below a new leader's:
-        // confirm leadership with a quorum round after reserving. A voter that
-        // acknowledges it has not yet voted for a successor, so every
-        // timestamp a successor issues comes later. A leader under a lease
-        // knows that without asking.
-        if !self.store.local_read(FIRST_REGION) {
-            self.store.read_index(FIRST_REGION)?;
-        }
-        match first_region(&self.store) {
-            Some(r) if r.is_leader && r.term == term => Ok(ts),
-            _ => Err(Error::NotLeader {
-                region_id: FIRST_REGION,
-                leader: None,
-            }),
-        }
-    }
-
-    /// Reserves `n` timestamps in the leader's window, extending it through
-    /// the log when needed.
-    fn reserve(&self, n: u64, term: u64) -> Result<u64, Error> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.term != term {
-            // A new leadership: catch up on everything committed, then start
-            // above the replicated limit, which bounds all earlier timestamps.
-            self.store.read_index(FIRST_REGION)?;
-            let limit = match self.store.engine().get(Cf::Raft, LIMIT_KEY)? {
-                Some(b) => u64::from_be_bytes(b.as_slice().try_into().unwrap_or_default()),
-                None => 0,
-            };
-            *st = TsoState {
-                term,
-                physical: wall_clock_ms().max(limit),
-                logical: 0,
-                limit,
-            };
-        }
-        let now = wall_clock_ms();
-        if now > st.physical {
-            st.physical = now;
-            st.logical = 0;
-        }
-        if st.logical + n >= 1 << TS_LOGICAL_BITS {
-            st.physical += 1;
-            st.logical = 0;
-        }
-        if st.physical >= st.limit {
-            let limit = st.physical + self.window_ms;
-            self.store
-                .propose(FIRST_REGION, TsoLimit { limit }.into())?;
-            st.limit = limit;
-        }
-        st.logical += n;
-        Ok(compose_ts(st.physical, st.logical))
-    }
-}
-
-impl<E: Engine> TimestampSource for ClusterTso<E> {
-    fn get_batch(&self, n: u32) -> duet_storage::Result<u64> {
-        let n = u64::from(n.max(1));
-        let deadline = Instant::now() + RETRY_FOR;
-        loop {
-            let attempt = match first_region(&self.store) {
-                Some(r) if r.is_leader => self.allocate(n, r.term).map_err(|e| e.to_string()),
-                Some(r) => match (r.leader, &self.transport) {
-                    (Some(l), Some(t)) => {
-                        let request = Request {
-                            region_id: FIRST_REGION,
-                            ts_count: n as u32,
-                            ..Request::default()
-                        };
-                        match t.call(l, request, Duration::from_secs(3)) {
-                            Ok(reply) if reply.ts > 0 => Ok(reply.ts),
-                            Ok(reply) => Err(reply.error),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    _ => Err("no leader".into()),
-                },
-                None => Err("no region".into()),
-            };
-            match attempt {
-                Ok(ts) => return Ok(ts),
-                Err(e) if Instant::now() >= deadline => return Err(duet_storage::Error::Tso(e)),
-                Err(_) => std::thread::sleep(PAUSE),
-            }
-        }
-    }
-}
-
-/// Answers other stores: proposes forwarded commands (reporting where they
-/// went) and serves timestamps, when this node leads.
-pub struct Handler<E: Engine> {
-    pub store: Arc<RaftStore<E>>,
-    pub tso: Arc<ClusterTso<E>>,
-}
-
-impl<E: Engine> RequestHandler for Handler<E> {
-    fn handle(&self, _from: u64, request: Request) -> Reply {
-        let mut reply = Reply {
-            id: request.id,
-            ..Default::default()
-        };
-        if !request.conf_change.is_empty() {
-            let proposed = ConfChangeV2::parse_from_bytes(&request.conf_change)
-                .map_err(|e| Error::Corruption {
-                    what: "forwarded membership change",
-                    detail: e.to_string(),
-                })
-                .and_then(|cc| self.store.propose_conf_change(request.region_id, cc));
-            match proposed {
-                Ok(()) => {}
-                Err(Error::NotLeader { leader, .. }) => {
-                    reply.leader = leader.unwrap_or(0);
-                    reply.error = "not leader".into();
-                }
-                Err(e) => reply.error = e.to_string(),
-            }
-            return reply;
-        }
-        if request.command.is_empty() {
-            // The oracle is served by the first region's leader.
-            let region = first_region(&self.store);
-            let Some(region) = region.clone().filter(|r| r.is_leader) else {
-                reply.leader = region.and_then(|r| r.leader).unwrap_or(0);
-                reply.error = "not leader".into();
-                return reply;
-            };
-            match self
-                .tso
-                .allocate(u64::from(request.ts_count.max(1)), region.term)
-            {
-                Ok(ts) => reply.ts = ts,
-                Err(e) => reply.error = e.to_string(),
-            }
-            return reply;
-        }
-        let command = match Command::from_bytes(&request.command) {
-            Ok(c) => c,
-            Err(e) => {
-                reply.error = e.to_string();
-                return reply;
-            }
-        };
-        match self.store.propose_at(request.region_id, command) {
-            Ok((index, term)) => {
-                reply.index = index;
-                reply.term = term;
-            }
-            Err(Error::NotLeader { leader, .. }) => {
-                reply.leader = leader.unwrap_or(0);
-                reply.error = "not leader".into();
-            }
-            Err(e) => {
-                reply.epoch_not_match = matches!(e, Error::EpochNotMatch { .. });
-                reply.error = e.to_string();
-            }
-        }
-        reply
-    }
-}
-
-/// This store's view of the first region, which serves the oracle.
-fn first_region<E: Engine>(store: &RaftStore<E>) -> Option<crate::store::RegionStatus> {
-    store
-        .status()
-        .into_iter()
-        .find(|r| r.region_id == FIRST_REGION)
-}
-
-/// Whether `regions` (ordered by start key) cover every key exactly once.
-fn tiles(regions: &[crate::region::Region]) -> bool {
-    let mut expected: &[u8] = b"";
-    for (i, r) in regions.iter().enumerate() {
-        if r.start_key.as_slice() != expected {
-            return false;
-        }
-        if r.end_key.is_empty() {
-            return i + 1 == regions.len();
-        }
-        expected = &r.end_key;
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::region::Region;
-
-    fn region(id: u64, start: &[u8], end: &[u8]) -> Region {
-        Region {
-            id,
-            start_key: start.to_vec(),
-            end_key: end.to_vec(),
-            ..Region::default()
-        }
-    }
-
-    #[test]
-    fn a_view_mid_split_does_not_tile_the_key_space() {
-        assert!(tiles(&[region(1, b"", b"")]));
-        assert!(tiles(&[region(1, b"", b"m"), region(2, b"m", b"")]));
-        // The parent narrowed, the new region not yet known here.
-        assert!(!tiles(&[region(1, b"", b"m")]));
-        // Both the old parent and the new region.
-        assert!(!tiles(&[region(1, b"", b""), region(2, b"m", b"")]));
-        assert!(!tiles(&[]));
     }
 }

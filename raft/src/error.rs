@@ -22,6 +22,10 @@ pub enum Error {
     },
     #[error("region {0} not found")]
     RegionNotFound(u64),
+    /// The node asked cannot serve the region now (overloaded, stopping,
+    /// a proposal lost); the same request may succeed a little later.
+    #[error("region {region_id}: server is busy ({reason})")]
+    ServerIsBusy { region_id: u64, reason: String },
     /// The proposal was lost to a leader change; it did not apply.
     #[error("region {region_id}: proposal dropped by a leader change")]
     ProposalDropped { region_id: u64 },
@@ -39,7 +43,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::NotLeader { .. } | Error::EpochNotMatch { .. } | Error::ProposalDropped { .. }
+            Error::NotLeader { .. }
+                | Error::EpochNotMatch { .. }
+                | Error::ProposalDropped { .. }
+                | Error::ServerIsBusy { .. }
         )
     }
 }

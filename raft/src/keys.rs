@@ -1,9 +1,11 @@
 //! The layout of Raft's own keys in the engine's `raft` column family. Every
 //! key of a region starts with `0x01` and the region id, so one region's
 //! state is one contiguous range; `0x00…` keys belong to the store (e.g. the
-//! timestamp oracle).
+//! timestamp oracle); `0x02 region` marks a region whose replica this store
+//! removed.
 
 const REGION_PREFIX: u8 = 0x01;
+const TOMBSTONE_PREFIX: u8 = 0x02;
 
 /// `0x01 region`: the prefix of every key of one region.
 pub fn region_prefix(region_id: u64) -> Vec<u8> {
@@ -16,6 +18,23 @@ pub fn region_prefix(region_id: u64) -> Vec<u8> {
 /// The bounds `[start, end)` of every region's keys.
 pub fn region_range() -> (Vec<u8>, Vec<u8>) {
     (vec![REGION_PREFIX], vec![REGION_PREFIX + 1])
+}
+
+/// The bounds `[start, end)` of one region's keys.
+pub fn one_region_range(region_id: u64) -> (Vec<u8>, Vec<u8>) {
+    match region_id.checked_add(1) {
+        Some(next) => (region_prefix(region_id), region_prefix(next)),
+        None => (region_prefix(region_id), region_range().1),
+    }
+}
+
+/// `0x02 region`: this store removed its replica of the region; the value
+/// is the region's membership version (`conf_ver`) that removed it.
+pub fn tombstone_key(region_id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(TOMBSTONE_PREFIX);
+    k.extend_from_slice(&region_id.to_be_bytes());
+    k
 }
 
 /// The region a key of this layout belongs to.
@@ -79,5 +98,12 @@ mod tests {
         assert_eq!(region_of(b"\x00tso"), None);
         let (start, end) = region_range();
         assert!(start <= entry_key(0, 0) && entry_key(u64::MAX, u64::MAX) < end);
+        assert!(
+            tombstone_key(0) >= end,
+            "tombstones outlive a region's keys"
+        );
+        let (a, b) = one_region_range(7);
+        assert!(a <= hard_state_key(7) && entry_key(7, u64::MAX) < b && b <= entry_key(8, 0));
+        assert_eq!(one_region_range(u64::MAX).1, end);
     }
 }

@@ -8,7 +8,8 @@
 //! A store hosts one peer of each region ([`regions::Regions`]: created by
 //! bootstrap, splits, or a message from a new region's leader), and
 //! [`store::RaftStore`] runs their Ready loop on one thread; stores reach
-//! each other through a [`transport::Transport`] (in-process, or TCP).
+//! each other through a [`transport::Transport`] (in-process, or the gRPC
+//! node service of [`rpc`]).
 //! [`cluster::ClusterStore`] is the client side: it splits each transaction
 //! command by region, sends each part to its region's leader, and re-routes
 //! when a region changed under it; [`region_cache::RegionCache`] is where a
@@ -21,6 +22,7 @@ pub mod peer;
 pub mod region;
 pub mod region_cache;
 pub mod regions;
+pub mod rpc;
 pub mod snapshot;
 pub mod storage;
 pub mod store;

@@ -163,6 +163,12 @@ impl Region {
         next
     }
 
+    /// Whether the two ranges share a key.
+    pub fn overlaps(&self, other: &Region) -> bool {
+        let below = |key: &[u8], end: &[u8]| end.is_empty() || key < end;
+        below(&self.start_key, &other.end_key) && below(&other.start_key, &self.end_key)
+    }
+
     /// Whether this descriptor came from a bootstrap, a split or a snapshot
     /// (a peer created by a message from a new region's leader knows
     /// nothing of its region until the first snapshot arrives).

@@ -34,11 +34,6 @@ fn version(r: &Region) -> (u64, u64) {
     r.epoch.map_or((0, 0), |e| (e.version, e.conf_ver))
 }
 
-fn overlaps(a: &Region, b: &Region) -> bool {
-    let below = |key: &[u8], end: &[u8]| end.is_empty() || key < end;
-    below(&a.start_key, &b.end_key) && below(&b.start_key, &a.end_key)
-}
-
 impl RegionCache {
     pub fn new() -> RegionCache {
         RegionCache::default()
@@ -65,7 +60,7 @@ impl RegionCache {
         let overlapping: Vec<Vec<u8>> = self
             .by_start
             .values()
-            .filter(|l| overlaps(&l.region, &region))
+            .filter(|l| l.region.overlaps(&region))
             .map(|l| l.region.start_key.clone())
             .collect();
         let newer_known = overlapping
@@ -145,7 +140,7 @@ impl RegionCache {
                 self.invalidate(region_id);
                 backoff.retry()
             }
-            Error::ProposalDropped { .. } => backoff.retry(),
+            Error::ProposalDropped { .. } | Error::ServerIsBusy { .. } => backoff.retry(),
             Error::Storage(duet_storage::Error::Unavailable(_)) => backoff.retry(),
             _ => Retry::GiveUp,
         }

@@ -17,8 +17,10 @@ use raft::prelude::{Message, MessageType};
 use tracing::warn;
 
 use crate::error::Result;
+use crate::keys;
 use crate::peer::{ApplyObserver, Lease, Peer, PeerConfig};
 use crate::region::Region;
+use crate::transport::RegionTag;
 
 /// The one region every store starts with; it keeps its id through splits
 /// (a split's left part) and always starts at the empty key.
@@ -82,6 +84,11 @@ impl RegionView {
         self.regions.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn remove(&self, region_id: u64) {
+        (self.regions.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
+        (self.leases.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
+    }
+
     fn update(&self, region: &Region) {
         let mut map = self.regions.write().unwrap_or_else(|e| e.into_inner());
         if region.is_initialized() && map.get(&region.id) != Some(region) {
@@ -104,7 +111,9 @@ pub struct Regions<E: Engine> {
     /// A store that keeps no data writes its log without syncing and holds
     /// back its acknowledgements of entries until a periodic sync (see
     /// [`Regions::flush_acks`]); here are those held, by region.
-    held_acks: Vec<(u64, Vec<Message>)>,
+    held_acks: Vec<(RegionTag, Vec<Message>)>,
+    /// Stores to tell that a region no longer has a replica on them.
+    tombstones: Vec<(RegionTag, u64)>,
     /// When the held acknowledgements are due.
     acks_due: Option<Instant>,
 }
@@ -141,6 +150,7 @@ impl<E: Engine> Regions<E> {
             view: RegionView::default(),
             unknown: HashMap::new(),
             held_acks: Vec::new(),
+            tombstones: Vec::new(),
             acks_due: None,
         };
         let mut ids = stored_regions(regions.engine.as_ref())?;
@@ -204,15 +214,37 @@ impl<E: Engine> Regions<E> {
     /// Feeds a Raft message to its region's peer. A message from the leader
     /// of a region this store does not know yet (a split it has not applied,
     /// or missed while away) creates an empty peer that will be caught up by
-    /// snapshot.
-    pub fn step(&mut self, region_id: u64, message: Message) -> Result<()> {
-        if !self.peers.contains_key(&region_id) {
+    /// snapshot — unless this store removed its replica of the region at a
+    /// membership version the sender has not reached (a stale leader). A
+    /// message from a store the region no longer has, sent at an older
+    /// membership version, is answered with a tombstone notice: that store
+    /// missed its own removal.
+    pub fn step(&mut self, tag: RegionTag, message: Message) -> Result<()> {
+        let region_id = tag.region_id;
+        if let Some(p) = self.peers.get(&region_id) {
+            let region = p.region();
+            let listed = region.peers.iter().any(|m| m.store_id == message.from);
+            let stale = region.is_initialized() && tag.conf_ver < region.epoch().conf_ver;
+            if stale && !listed && !p.has_member(message.from) {
+                let notice = RegionTag {
+                    region_id,
+                    conf_ver: region.epoch().conf_ver,
+                };
+                self.tombstones.push((notice, message.from));
+                return Ok(());
+            }
+        } else {
             let from_leader = matches!(
                 message.get_msg_type(),
                 MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
             );
             if !from_leader {
                 warn!(region_id, "raft message for an unknown region");
+                return Ok(());
+            }
+            if let Some(removed_at) = self.tombstone_of(region_id)?
+                && tag.conf_ver <= removed_at
+            {
                 return Ok(());
             }
             // A store that keeps no data (a columnar learner's) is usually
@@ -231,17 +263,80 @@ impl<E: Engine> Regions<E> {
             self.unknown.remove(&region_id);
             self.open_peer(region_id, &[], &[])?;
         }
-        match self.peers.get_mut(&region_id) {
-            Some(p) => p.step(message),
-            None => Ok(()),
+        match self.peers.get_mut(&region_id).map(|p| p.step(message)) {
+            // The last words of a replica that has just left: nothing to do.
+            Some(Err(crate::Error::Raft(raft::Error::StepPeerNotFound))) | None => Ok(()),
+            Some(r) => r,
         }
+    }
+
+    /// The membership version at which this store removed its replica of
+    /// `region_id`, if it did.
+    fn tombstone_of(&self, region_id: u64) -> Result<Option<u64>> {
+        let value = self.engine.get(Cf::Raft, &keys::tombstone_key(region_id))?;
+        Ok(value.and_then(|v| Some(u64::from_be_bytes(v.as_slice().try_into().ok()?))))
+    }
+
+    /// A member of the region says this store has no replica of it at
+    /// `tag.conf_ver`: destroys the replica if it is older than that.
+    pub fn tombstone(&mut self, tag: RegionTag) -> Result<()> {
+        match self.peers.get(&tag.region_id) {
+            Some(p) if p.region().epoch().conf_ver < tag.conf_ver => {
+                self.destroy(tag.region_id, tag.conf_ver)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The notices to send (see [`step`](Self::step)): (region, store).
+    pub fn take_tombstones(&mut self) -> Vec<(RegionTag, u64)> {
+        std::mem::take(&mut self.tombstones)
+    }
+
+    /// Removes this store's replica of `region_id`, removed from the
+    /// region at membership version `conf_ver`: its Raft state, and its
+    /// data unless another replica here holds part of the range (a stale
+    /// range), in one write with a tombstone that keeps stale leaders from
+    /// creating it again. Its observers forget the region.
+    fn destroy(&mut self, region_id: u64, conf_ver: u64) -> Result<()> {
+        let Some(peer) = self.peers.remove(&region_id) else {
+            return Ok(());
+        };
+        let region = peer.region().clone();
+        drop(peer);
+        let mut batch = WriteBatch::new();
+        let (start, end) = keys::one_region_range(region_id);
+        batch.delete_range(Cf::Raft, start, end);
+        batch.put(
+            Cf::Raft,
+            keys::tombstone_key(region_id),
+            conf_ver.to_be_bytes().to_vec(),
+        );
+        let shared = (self.peers.values()).any(|p| p.region().overlaps(&region));
+        if self.config.stores_data && region.is_initialized() && !shared {
+            crate::snapshot::clear(self.engine.as_ref(), &region, &mut batch)?;
+        }
+        self.engine.write(&batch, WriteOptions { sync: true })?;
+        self.view.remove(region_id);
+        self.unknown.remove(&region_id);
+        self.held_acks.retain(|(t, _)| t.region_id != region_id);
+        for o in &self.observers {
+            o.on_destroyed(region_id);
+        }
+        tracing::info!(
+            region_id,
+            conf_ver,
+            store = self.store_id,
+            "replica removed"
+        );
+        Ok(())
     }
 
     /// Handles every peer's Ready: persists, applies, opens the peers that
     /// splits created. Returns the messages to send, by region. Snapshot
     /// delivery is not tracked: snapshots are reported as sent, and the
     /// leader probes again (and resends) if the follower still lacks one.
-    pub fn handle_ready(&mut self) -> Result<Vec<(u64, Vec<Message>)>> {
+    pub fn handle_ready(&mut self) -> Result<Vec<(RegionTag, Vec<Message>)>> {
         let mut out = Vec::new();
         let mut send = |region_id, msgs| out.push((region_id, msgs));
         self.handle_ready_with(&mut send)?;
@@ -254,7 +349,10 @@ impl<E: Engine> Regions<E> {
     /// all their new log entries (group commit across regions). `send`
     /// gets each region's messages: leaders' appends before the write, the
     /// rest after.
-    pub fn handle_ready_with(&mut self, send: &mut dyn FnMut(u64, Vec<Message>)) -> Result<()> {
+    pub fn handle_ready_with(
+        &mut self,
+        send: &mut dyn FnMut(RegionTag, Vec<Message>),
+    ) -> Result<()> {
         let mut batch = WriteBatch::new();
         let mut pending = Vec::new();
         let mut must_sync = false;
@@ -264,7 +362,7 @@ impl<E: Engine> Regions<E> {
                 let early = std::mem::take(&mut ready.early);
                 if !early.is_empty() {
                     report_snapshots(p, &early);
-                    send(*region_id, early);
+                    send(tag_of(p), early);
                 }
                 pending.push((*region_id, ready));
             }
@@ -277,6 +375,7 @@ impl<E: Engine> Regions<E> {
             self.engine.write(&batch, WriteOptions { sync })?;
         }
         let mut created = Vec::new();
+        let mut removed = Vec::new();
         for (region_id, ready) in pending {
             let Some(p) = self.peers.get_mut(&region_id) else {
                 continue;
@@ -286,6 +385,10 @@ impl<E: Engine> Regions<E> {
                 created.push((right, p.is_leader()));
             }
             self.view.update(p.region());
+            if p.is_removed() {
+                removed.push((region_id, p.region().epoch().conf_ver));
+            }
+            let tag = tag_of(p);
             let msgs = if self.config.stores_data {
                 msgs
             } else {
@@ -293,7 +396,7 @@ impl<E: Engine> Regions<E> {
                     .into_iter()
                     .partition(|m| m.get_msg_type() == MessageType::MsgAppendResponse);
                 if !acks.is_empty() {
-                    self.held_acks.push((region_id, acks));
+                    self.held_acks.push((tag, acks));
                     self.acks_due
                         .get_or_insert_with(|| Instant::now() + ACK_SYNC_INTERVAL);
                 }
@@ -301,8 +404,11 @@ impl<E: Engine> Regions<E> {
             };
             if !msgs.is_empty() {
                 report_snapshots(p, &msgs);
-                send(region_id, msgs);
+                send(tag, msgs);
             }
+        }
+        for (region_id, conf_ver) in removed {
+            self.destroy(region_id, conf_ver)?;
         }
         // Leases change with ticks and elections too, not only with a Ready.
         for (region_id, p) in self.peers.iter() {
@@ -337,7 +443,7 @@ impl<E: Engine> Regions<E> {
         &mut self,
         now: Instant,
         force: bool,
-        send: &mut dyn FnMut(u64, Vec<Message>),
+        send: &mut dyn FnMut(RegionTag, Vec<Message>),
     ) -> Result<()> {
         match self.acks_due {
             Some(due) if force || now >= due => {}
@@ -345,10 +451,18 @@ impl<E: Engine> Regions<E> {
         }
         self.engine.sync()?;
         self.acks_due = None;
-        for (region_id, acks) in std::mem::take(&mut self.held_acks) {
-            send(region_id, acks);
+        for (tag, acks) in std::mem::take(&mut self.held_acks) {
+            send(tag, acks);
         }
         Ok(())
+    }
+}
+
+/// The tag of `peer`'s messages.
+fn tag_of<E: Engine>(peer: &Peer<E>) -> RegionTag {
+    RegionTag {
+        region_id: peer.region().id,
+        conf_ver: peer.region().epoch().conf_ver,
     }
 }
 

@@ -149,6 +149,28 @@ pub fn decode(data: &[u8]) -> Result<Contents> {
     })
 }
 
+/// Adds to `batch` the removal of every data key of `region` in `engine`
+/// (a range delete where the range is bounded).
+pub fn clear<E: Engine>(engine: &E, region: &Region, batch: &mut WriteBatch) -> Result<()> {
+    let (start, end) = region.data_bounds();
+    if let Some(end) = end {
+        for cf in DATA_CFS {
+            batch.delete_range(cf, start.clone(), end.clone());
+        }
+        return Ok(());
+    }
+    let snap = engine.snapshot();
+    for cf in DATA_CFS {
+        let mut it = snap.iter(cf, range_options(Some(region)))?;
+        let mut ok = it.seek(&start)?;
+        while ok {
+            batch.delete(cf, it.key().to_vec());
+            ok = it.next()?;
+        }
+    }
+    Ok(())
+}
+
 /// Adds to `batch` the replacement of the region's data in `engine` by
 /// the snapshot's `contents` (its writes move into `batch`, at the returned
 /// range of `batch.modifies`), and the region descriptor it carries.

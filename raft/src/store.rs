@@ -19,7 +19,7 @@ use tracing::warn;
 use crate::error::{Error, Result};
 use crate::peer::{ApplyObserver, Callback, PeerConfig, ReadCallback};
 use crate::regions::{RegionView, Regions};
-use crate::transport::Transport;
+use crate::transport::{RegionTag, Transport};
 
 pub use crate::regions::FIRST_REGION;
 
@@ -36,8 +36,12 @@ pub enum StoreMsg {
         callback: Callback,
     },
     Raft {
-        region_id: u64,
+        tag: RegionTag,
         message: Box<Message>,
+    },
+    /// A member of the region says this store's replica was removed.
+    Tombstone {
+        tag: RegionTag,
     },
     Campaign {
         region_id: u64,
@@ -50,19 +54,6 @@ pub enum StoreMsg {
     ReadIndex {
         region_id: u64,
         callback: ReadCallback,
-    },
-    /// Propose and report the log position at once (for a forwarded command).
-    ProposeAt {
-        region_id: u64,
-        command: Command,
-        reply: Sender<Result<(u64, u64)>>,
-    },
-    /// Call back with the outcome of the entry at `(index, term)` once applied here.
-    Watch {
-        region_id: u64,
-        index: u64,
-        term: u64,
-        callback: Callback,
     },
     Status {
         reply: Sender<Vec<RegionStatus>>,
@@ -308,40 +299,6 @@ impl<E: Engine> RaftStore<E> {
         self.view.local_read(region_id, Instant::now())
     }
 
-    /// Proposes `command` if this store leads `region_id`, returning at once
-    /// the log position it will take (its outcome is not awaited).
-    pub fn propose_at(&self, region_id: u64, command: Command) -> Result<(u64, u64)> {
-        let (tx, rx) = channel::bounded(2);
-        self.sender
-            .send(StoreMsg::ProposeAt {
-                region_id,
-                command,
-                reply: tx,
-            })
-            .map_err(|_| Error::RegionNotFound(region_id))?;
-        rx.recv_timeout(self.proposal_timeout)
-            .unwrap_or(Err(Error::ProposalDropped { region_id }))
-    }
-
-    /// Waits for this store to apply the entry at `(index, term)` and returns
-    /// its outcome.
-    pub fn watch(&self, region_id: u64, index: u64, term: u64) -> Result<Response> {
-        let (tx, rx) = channel::bounded(1);
-        let callback: Callback = Box::new(move |r| {
-            let _ = tx.send(r);
-        });
-        self.sender
-            .send(StoreMsg::Watch {
-                region_id,
-                index,
-                term,
-                callback,
-            })
-            .map_err(|_| Error::RegionNotFound(region_id))?;
-        rx.recv_timeout(self.proposal_timeout)
-            .unwrap_or(Err(Error::ProposalDropped { region_id }))
-    }
-
     /// Proposes a membership change on the leader: each `(kind, node)` adds a
     /// voter, adds a learner (or demotes a voter), or removes a peer. Several
     /// changes at once go through joint consensus and leave it automatically.
@@ -441,7 +398,10 @@ fn run<E: Engine>(
             peers.tick(Instant::now());
             next_tick += tick;
         }
-        let mut send = |region_id, msgs| transport.send(region_id, msgs);
+        for (tag, to) in peers.take_tombstones() {
+            transport.send_tombstone(tag, to);
+        }
+        let mut send = |tag, msgs| transport.send(tag, msgs);
         if let Err(e) = peers.handle_ready_with(&mut send) {
             panic!("cannot persist raft state: {e}");
         }
@@ -462,9 +422,14 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
             Some(p) => p.propose(&command, callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
-        StoreMsg::Raft { region_id, message } => {
-            if let Err(e) = peers.step(region_id, *message) {
-                warn!(region_id, error = %e, "raft message refused");
+        StoreMsg::Raft { tag, message } => {
+            if let Err(e) = peers.step(tag, *message) {
+                warn!(region_id = tag.region_id, error = %e, "raft message refused");
+            }
+        }
+        StoreMsg::Tombstone { tag } => {
+            if let Err(e) = peers.tombstone(tag) {
+                panic!("cannot remove a replica: {e}");
             }
         }
         StoreMsg::Split {
@@ -481,38 +446,6 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
             callback,
         } => match peers.get_mut(region_id) {
             Some(p) => p.read_index(callback, Instant::now()),
-            None => callback(Err(Error::RegionNotFound(region_id))),
-        },
-        StoreMsg::ProposeAt {
-            region_id,
-            command,
-            reply,
-        } => match peers.get_mut(region_id) {
-            Some(p) => {
-                let failed = reply.clone();
-                p.propose_at(
-                    &command,
-                    Box::new(move |at| {
-                        let _ = reply.send(Ok(at));
-                    }),
-                    Box::new(move |r| {
-                        if let Err(e) = r {
-                            let _ = failed.send(Err(e));
-                        }
-                    }),
-                );
-            }
-            None => {
-                let _ = reply.send(Err(Error::RegionNotFound(region_id)));
-            }
-        },
-        StoreMsg::Watch {
-            region_id,
-            index,
-            term,
-            callback,
-        } => match peers.get_mut(region_id) {
-            Some(p) => p.watch(index, term, callback),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
         StoreMsg::ChangeMembership {

@@ -14,7 +14,7 @@ use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
 use duet_raft::region::PeerAddress;
 use duet_raft::regions::{find_split_key, has_regions};
 use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox, learner_store_id};
-use duet_raft::transport::tcp::TcpTransport;
+use duet_raft::transport::grpc::GrpcTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
@@ -209,7 +209,7 @@ impl Node {
         let learner_id = learner_store_id(config.node_id);
         let (tx, rx) = inbox();
         let (learner_tx, learner_rx) = inbox();
-        let mut tcp = None;
+        let mut grpc = None;
         let transport: Arc<dyn Transport> = if !cluster.is_empty() {
             let listener = tokio::net::TcpListener::bind(&config.raft_addr)
                 .await
@@ -221,8 +221,8 @@ impl Node {
                 .into_iter()
                 .filter(|(id, _)| *id != config.node_id)
                 .collect();
-            info!(raft_addr = %config.raft_addr, "raft transport listening");
-            let t = TcpTransport::start(
+            info!(raft_addr = %config.raft_addr, "node service listening");
+            let t = GrpcTransport::start(
                 config.cluster_id,
                 config.node_id,
                 listener,
@@ -232,7 +232,7 @@ impl Node {
             );
             t.add_local(config.node_id, tx.clone());
             t.add_local(learner_id, learner_tx.clone());
-            tcp = Some(Arc::clone(&t));
+            grpc = Some(Arc::clone(&t));
             t
         } else {
             let router = LocalRouter::new();
@@ -266,7 +266,7 @@ impl Node {
             Arc::clone(&learner_store),
             Arc::clone(&store),
         )));
-        if let Some(t) = &tcp {
+        if let Some(t) = &grpc {
             // Stores that joined after the founding: their addresses are in
             // the region descriptors.
             let view = store.view().clone();
@@ -278,18 +278,18 @@ impl Node {
         }
         // A single node keeps its own oracle; in a cluster the region leader
         // serves timestamps and the others forward to it.
-        let tso: Arc<dyn TimestampSource> = match &tcp {
+        let tso: Arc<dyn TimestampSource> = match &grpc {
             None => Arc::new(Tso::open(Arc::clone(&engine)).map_err(storage_err)?),
             Some(t) => {
                 let tso = Arc::new(ClusterTso::new(Arc::clone(&store), Some(Arc::clone(t))));
-                t.set_handler(Arc::new(Handler {
+                t.set_handlers(Arc::new(Handler {
                     store: Arc::clone(&store),
                     tso: Arc::clone(&tso),
                 }));
                 tso
             }
         };
-        let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), tcp));
+        let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), grpc));
         let options = TxnOptions::default();
         // Four heartbeats per lock TTL: a lost one or two do not matter.
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);

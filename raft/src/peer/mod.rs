@@ -42,9 +42,6 @@ use crate::storage::PeerStorage;
 /// The outcome of an applied command, as its proposer sees it.
 pub type ApplyResult = std::result::Result<Response, Error>;
 
-/// Called once with where a proposal entered the log: `(index, term)`.
-pub type PositionCallback = Box<dyn FnOnce((u64, u64)) + Send>;
-
 /// Called once with the outcome of a proposal.
 pub type Callback = Box<dyn FnOnce(ApplyResult) + Send>;
 
@@ -145,6 +142,9 @@ pub trait ApplyObserver: Send + Sync {
     fn wants_snapshot(&self, _region: &Region) -> bool {
         false
     }
+    /// The store removed its replica of `region_id` (it left the region):
+    /// the subscriber forgets what it kept of it.
+    fn on_destroyed(&self, _region_id: u64) {}
 }
 
 /// How far past its compaction thresholds a log is kept for a subscriber
@@ -224,7 +224,6 @@ struct Proposal {
 /// A command the leader has not run yet (see the proposal contract).
 struct Waiting {
     command: Command,
-    position: Option<PositionCallback>,
     callback: Callback,
 }
 
@@ -493,6 +492,29 @@ impl<E: Engine> Peer<E> {
     /// The region's descriptor as of the last applied entry.
     pub fn region(&self) -> &Region {
         &self.region
+    }
+
+    /// Whether this peer applied a membership change that leaves it out of
+    /// the region (neither voter, in the incoming or outgoing half of a
+    /// joint configuration, nor learner): its store then destroys it.
+    pub fn is_removed(&self) -> bool {
+        self.region.is_initialized()
+            && !self.region.peers.iter().any(|p| p.store_id == self.id)
+            && !self.has_member(self.id)
+    }
+
+    /// Whether peer `id` is in the region's membership as this peer applied
+    /// it: a voter (either half of a joint configuration) or a learner.
+    pub fn has_member(&self, id: u64) -> bool {
+        let cs = self.node.raft.prs().conf().to_conf_state();
+        [
+            &cs.voters,
+            &cs.voters_outgoing,
+            &cs.learners,
+            &cs.learners_next,
+        ]
+        .iter()
+        .any(|ids| ids.contains(&id))
     }
 
     /// Tells Raft a snapshot to `to` went out (see the store's Ready loop).

@@ -3,7 +3,7 @@
 //! changes, and callbacks on an index being applied.
 
 use super::log::effects_context;
-use super::{Callback, Peer, PositionCallback, Proposal, Waiting};
+use super::{Callback, Peer, Proposal, Waiting};
 use crate::error::{Error, Result};
 use crate::region::{Region, RegionEpoch};
 use duet_storage::engine::Engine;
@@ -15,23 +15,6 @@ impl<E: Engine> Peer<E> {
     pub fn propose(&mut self, command: &Command, callback: Callback) {
         self.submit(Waiting {
             command: command.clone(),
-            position: None,
-            callback,
-        });
-    }
-
-    /// [`propose`](Self::propose), telling `position` the log position the
-    /// command's effects take once the leader ran it (a command refused
-    /// before that hears only through `callback`).
-    pub fn propose_at(
-        &mut self,
-        command: &Command,
-        position: PositionCallback,
-        callback: Callback,
-    ) {
-        self.submit(Waiting {
-            command: command.clone(),
-            position: Some(position),
             callback,
         });
     }
@@ -118,9 +101,6 @@ impl<E: Engine> Peer<E> {
             for key in w.command.latch_keys() {
                 self.latches.insert(key.to_vec(), at.0);
             }
-            if let Some(position) = w.position {
-                position(at);
-            }
         }
     }
 
@@ -177,21 +157,6 @@ impl<E: Engine> Peer<E> {
         }
         self.enqueue(index, term, callback);
         Some((index, term))
-    }
-
-    /// Calls back with the outcome of the entry at `(index, term)` when this
-    /// peer applies it — the same outcome the leader saw, since apply is
-    /// deterministic. Used for commands forwarded to the leader. If the entry
-    /// is already applied here the outcome is unknown and reported as
-    /// dropped; callers retry (transaction commands are idempotent).
-    pub fn watch(&mut self, index: u64, term: u64, callback: Callback) {
-        if index <= self.applied {
-            callback(Err(Error::ProposalDropped {
-                region_id: self.region_id,
-            }));
-            return;
-        }
-        self.enqueue(index, term, callback);
     }
 
     /// Waits for the entry at `(index, term)`, kept in index order: after a

@@ -76,20 +76,29 @@ impl Stores {
     fn pump(&mut self) {
         for _ in 0..1000 {
             let mut msgs = Vec::new();
-            for s in self.stores.values_mut() {
+            let mut notices = Vec::new();
+            for (id, s) in self.stores.iter_mut() {
                 msgs.extend(s.handle_ready().unwrap());
+                notices.extend(s.take_tombstones().into_iter().map(|n| (*id, n)));
             }
-            if msgs.is_empty() {
+            if msgs.is_empty() && notices.is_empty() {
                 return;
             }
-            for (region_id, batch) in msgs {
+            for (from, (tag, to)) in notices {
+                if !self.cut.contains(&(from, to))
+                    && let Some(s) = self.stores.get_mut(&to)
+                {
+                    s.tombstone(tag).unwrap();
+                }
+            }
+            for (tag, batch) in msgs {
                 for m in batch {
-                    if self.cut.contains(&(m.from, m.to)) || self.hold.contains(&(region_id, m.to))
-                    {
+                    let held = self.hold.contains(&(tag.region_id, m.to));
+                    if self.cut.contains(&(m.from, m.to)) || held {
                         continue;
                     }
                     if let Some(s) = self.stores.get_mut(&m.to) {
-                        s.step(region_id, m).unwrap();
+                        s.step(tag, m).unwrap();
                     }
                 }
             }
@@ -278,7 +287,7 @@ fn a_learner_that_keeps_no_data_acknowledges_entries_only_once_synced() {
         &put("b", 20),
         Box::new(move |r| *slot.lock().unwrap() = Some(r)),
     );
-    let appends: Vec<(u64, Message)> = s
+    let appends: Vec<(crate::transport::RegionTag, Message)> = s
         .stores
         .get_mut(&1)
         .unwrap()
@@ -401,4 +410,94 @@ fn every_region_is_rediscovered_on_restart() {
             .count();
         assert_eq!(leaders, 1, "region {region} has one leader");
     }
+}
+
+/// Removes `store` from `region` through `leader`, and lets it settle.
+fn remove(s: &mut Stores, leader: u64, region: u64, store: u64) {
+    let cc = conf_change(&[(ConfChangeType::RemoveNode, store)]);
+    s.peer(leader, region).propose_conf_change(cc).unwrap();
+    s.pump();
+    // Long enough for a replica that missed its removal to ask for votes.
+    s.tick(40);
+}
+
+/// The membership version at which `store` removed its replica of `region`.
+fn tombstone(s: &Stores, store: u64, region: u64) -> Option<u64> {
+    let v = s.engines[&store]
+        .get(Cf::Raft, &crate::keys::tombstone_key(region))
+        .unwrap()?;
+    Some(u64::from_be_bytes(v.try_into().unwrap()))
+}
+
+fn assert_destroyed(s: &Stores, store: u64, region: u64) {
+    assert!(s.stores[&store].get(region).is_none(), "no peer left");
+    assert!(
+        s.stores[&store].view().get(region).is_none(),
+        "not routed to"
+    );
+    assert_eq!(s.dump(store), vec![], "no data left");
+    let leader_conf = s.stores[&1].view().get(region).unwrap().epoch().conf_ver;
+    assert_eq!(tombstone(s, store, region), Some(leader_conf));
+}
+
+#[test]
+fn a_removed_replica_is_destroyed_and_only_a_newer_membership_brings_it_back() {
+    let mut s = Stores::new(&[1, 2, 3], 1000);
+    elect(&mut s, 1, FIRST_REGION);
+    s.write(1, "a", 10);
+    let before = s.stores[&1]
+        .view()
+        .get(FIRST_REGION)
+        .unwrap()
+        .epoch()
+        .conf_ver;
+    remove(&mut s, 1, FIRST_REGION, 3);
+    assert_destroyed(&s, 3, FIRST_REGION);
+    assert!(!s.dump(1).is_empty(), "the members keep theirs");
+
+    // A leader that still has the old membership cannot create it again.
+    let stale = crate::transport::RegionTag {
+        region_id: FIRST_REGION,
+        conf_ver: before,
+    };
+    let heartbeat = Message {
+        msg_type: raft::prelude::MessageType::MsgHeartbeat,
+        from: 1,
+        to: 3,
+        term: 99,
+        ..Default::default()
+    };
+    s.stores
+        .get_mut(&3)
+        .unwrap()
+        .step(stale, heartbeat)
+        .unwrap();
+    assert!(s.stores[&3].get(FIRST_REGION).is_none());
+
+    // Added again: a newer membership, a new replica, by snapshot.
+    let cc = conf_change(&[(ConfChangeType::AddNode, 3)]);
+    s.peer(1, FIRST_REGION).propose_conf_change(cc).unwrap();
+    s.pump();
+    s.tick(3);
+    assert!(s.stores[&3].get(FIRST_REGION).is_some());
+    assert_eq!(s.dump(3), s.dump(1), "the new replica has every key");
+}
+
+#[test]
+fn a_replica_that_missed_its_removal_is_told_by_a_member() {
+    let mut s = Stores::new(&[1, 2, 3], 1000);
+    elect(&mut s, 1, FIRST_REGION);
+    s.write(1, "a", 10);
+    s.cut.extend([(1, 3), (3, 1), (2, 3), (3, 2)]);
+    remove(&mut s, 1, FIRST_REGION, 3);
+    assert!(s.stores[&3].get(FIRST_REGION).is_some(), "it has not heard");
+    s.cut.clear();
+    // Hearing from no leader, it asks for votes; a member answers with a
+    // tombstone notice.
+    s.tick(40);
+    assert_destroyed(&s, 3, FIRST_REGION);
+    assert!(
+        s.peer(1, FIRST_REGION).is_leader(),
+        "the leader was not disturbed"
+    );
 }

@@ -1,10 +1,10 @@
 //! How Raft messages travel between stores. A [`Transport`] takes messages
 //! addressed to peers (peer id = store id for now) and delivers them to the
 //! store that hosts the peer. [`LocalRouter`] connects stores in one process
-//! and can drop traffic between chosen stores, for tests; [`tcp`] connects
-//! stores across processes.
+//! and can drop traffic between chosen stores, for tests; [`grpc`] connects
+//! stores across processes, over the node service.
 
-pub mod tcp;
+pub mod grpc;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -14,10 +14,23 @@ use raft::prelude::Message;
 
 use crate::store::StoreMsg;
 
+/// Which region messages are for, and the membership version (`conf_ver`)
+/// of the region at their sender: a store that removed its replica of a
+/// region refuses messages from members it outlived (see
+/// [`crate::regions::Regions::step`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RegionTag {
+    pub region_id: u64,
+    pub conf_ver: u64,
+}
+
 /// Delivers Raft messages to other stores. Delivery is best effort: Raft
 /// retries what is lost.
 pub trait Transport: Send + Sync + 'static {
-    fn send(&self, region_id: u64, msgs: Vec<Message>);
+    fn send(&self, tag: RegionTag, msgs: Vec<Message>);
+    /// Tells store `to` that region `tag.region_id`, at membership version
+    /// `tag.conf_ver`, no longer has a replica on it.
+    fn send_tombstone(&self, tag: RegionTag, to: u64);
 }
 
 #[derive(Default)]
@@ -76,7 +89,7 @@ impl LocalRouter {
 }
 
 impl Transport for LocalRouter {
-    fn send(&self, region_id: u64, msgs: Vec<Message>) {
+    fn send(&self, tag: RegionTag, msgs: Vec<Message>) {
         let r = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         for m in msgs {
             if r.cut.contains(&(m.from, m.to)) {
@@ -84,10 +97,17 @@ impl Transport for LocalRouter {
             }
             if let Some(tx) = r.stores.get(&m.to) {
                 let _ = tx.send(StoreMsg::Raft {
-                    region_id,
+                    tag,
                     message: Box::new(m),
                 });
             }
+        }
+    }
+
+    fn send_tombstone(&self, tag: RegionTag, to: u64) {
+        let r = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = r.stores.get(&to) {
+            let _ = tx.send(StoreMsg::Tombstone { tag });
         }
     }
 }

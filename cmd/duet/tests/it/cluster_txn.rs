@@ -4,21 +4,28 @@
 //! they are unique across the cluster, money is conserved, and losing the
 //! leader loses nothing. Regions split under a running workload: commands
 //! routed by a stale view are re-routed, and transactions span regions.
+//! The node service's KV calls answer, or say why they will not.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
+use duet_raft::rpc::messages::{
+    CommitRequest, Context, GetRequest, PrewriteRequest, ScanRequest, region_error,
+};
 use duet_raft::store::{FIRST_REGION, RaftStore, StoreConfig, inbox};
-use duet_raft::transport::tcp::TcpTransport;
+use duet_raft::transport::grpc::GrpcTransport;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::tso::TimestampSource;
+use duet_storage::txn::commands::effects::FailureKind;
+use duet_storage::txn::commands::{Commit, Mutation, Op, Prewrite};
 use duet_storage::txn::{TxnClient, TxnOptions};
 
 type Client = TxnClient<ClusterStore<RocksEngine>>;
 
 struct Node {
+    transport: Arc<GrpcTransport>,
     store: Arc<RaftStore<RocksEngine>>,
     tso: Arc<ClusterTso<RocksEngine>>,
     cluster: Arc<ClusterStore<RocksEngine>>,
@@ -55,7 +62,7 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
                 .map(|(p, a)| (*p, *a))
                 .collect();
             let transport =
-                TcpTransport::start(1, id, listener, peers, tx.clone(), rt.handle().clone());
+                GrpcTransport::start(1, id, listener, peers, tx.clone(), rt.handle().clone());
             let store = Arc::new(
                 RaftStore::start(engine, &cfg, transport.clone(), vec![], (tx, rx)).unwrap(),
             );
@@ -63,11 +70,15 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
                 Arc::clone(&store),
                 Some(Arc::clone(&transport)),
             ));
-            transport.set_handler(Arc::new(Handler {
+            transport.set_handlers(Arc::new(Handler {
                 store: Arc::clone(&store),
                 tso: Arc::clone(&tso),
             }));
-            let cluster = Arc::new(ClusterStore::new(id, Arc::clone(&store), Some(transport)));
+            let cluster = Arc::new(ClusterStore::new(
+                id,
+                Arc::clone(&store),
+                Some(Arc::clone(&transport)),
+            ));
             let options = TxnOptions {
                 lock_ttl_ms: 2000,
                 pessimistic_lock_ttl_ms: 20_000,
@@ -76,6 +87,7 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
             };
             let client = TxnClient::new(Arc::clone(&cluster), tso.clone(), options);
             Node {
+                transport,
                 store,
                 tso,
                 cluster,
@@ -270,4 +282,235 @@ fn regions_split_under_a_running_workload_and_transactions_span_them() {
     transfer(&survivor.client, 4, 0, 3);
     assert_eq!(total(&survivor.client), 600);
     assert_eq!(total(&nodes[(gone + 2) % 3].client), 600);
+}
+
+#[test]
+fn the_node_service_answers_kv_calls_and_says_why_it_will_not() {
+    let rt = runtime();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes = start(&rt, &dirs);
+    nodes[0].store.campaign(FIRST_REGION);
+    let mut t = nodes[0].client.begin().unwrap();
+    for i in 0..5 {
+        t.put(format!("k{i}"), format!("v{i}"));
+    }
+    t.commit().unwrap();
+    let leader = (nodes.iter())
+        .position(|n| n.store.status()[0].is_leader)
+        .expect("a leader");
+    let follower = (leader + 1) % 3;
+    let (leader_id, follower_id) = (leader as u64 + 1, follower as u64 + 1);
+    let region = nodes[leader].store.view().get(FIRST_REGION).unwrap();
+    let context = |region_id, version| {
+        let mut epoch = region.epoch();
+        epoch.version = version;
+        Some(Context {
+            cluster_id: 1,
+            region_id,
+            epoch: Some(epoch),
+        })
+    };
+    let current = context(FIRST_REGION, region.epoch().version);
+    // Another node calls, as a node holding no replica would.
+    let client = |to: u64| nodes[to as usize % 3].transport.client(to).unwrap();
+    let ts = nodes[0].tso.get_ts().unwrap();
+
+    // A follower serves a read (after ReadIndex); a scan streams batches.
+    let get = GetRequest {
+        context: current.clone(),
+        key: b"k3".to_vec(),
+        version: ts,
+    };
+    let got = rt
+        .block_on(client(follower_id).kv_get(get.clone()))
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.answer.unwrap().pairs[0].value, b"v3");
+    let scan = ScanRequest {
+        context: current.clone(),
+        start: b"k".to_vec(),
+        end: b"l".to_vec(),
+        version: ts,
+        limit: 4,
+        batch_size: 3,
+    };
+    let batches: Vec<Vec<Vec<u8>>> = rt.block_on(async {
+        let mut stream = client(follower_id)
+            .kv_scan(scan)
+            .await
+            .unwrap()
+            .into_inner();
+        let mut batches = Vec::new();
+        while let Some(r) = stream.message().await.unwrap() {
+            batches.push(r.answer.unwrap().pairs.into_iter().map(|p| p.key).collect());
+        }
+        batches
+    });
+    assert_eq!(
+        batches,
+        vec![
+            vec![b"k0".to_vec(), b"k1".to_vec(), b"k2".to_vec()],
+            vec![b"k3".to_vec()]
+        ],
+        "4 of 5 keys, in batches of 3"
+    );
+
+    // Commands: a follower names the leader; the leader runs them.
+    let start_ts = nodes[0].tso.get_ts().unwrap();
+    let prewrite = PrewriteRequest {
+        context: current.clone(),
+        command: Some(Prewrite {
+            mutations: vec![Mutation::new(Op::Put, b"k9".to_vec(), b"v9".to_vec())],
+            primary: b"k9".to_vec(),
+            start_ts,
+            lock_ttl: 3000,
+            ..Prewrite::default()
+        }),
+    };
+    let refused = rt
+        .block_on(client(follower_id).kv_prewrite(prewrite.clone()))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        refused.region_error.unwrap().kind,
+        Some(region_error::Kind::NotLeader(leader_id))
+    );
+    let done = rt
+        .block_on(client(leader_id).kv_prewrite(prewrite))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (done.region_error, done.outcome),
+        (None, None),
+        "prewritten"
+    );
+    // The lock is in the way of a read above it: the read's own failure.
+    let locked = GetRequest {
+        key: b"k9".to_vec(),
+        version: nodes[0].tso.get_ts().unwrap(),
+        ..get.clone()
+    };
+    let failure = rt
+        .block_on(client(follower_id).kv_get(locked))
+        .unwrap()
+        .into_inner()
+        .failure
+        .unwrap();
+    assert_eq!(failure.kind, FailureKind::KeyIsLocked as i32);
+    let commit_ts = nodes[0].tso.get_ts().unwrap();
+    let commit = CommitRequest {
+        context: current.clone(),
+        command: Some(Commit {
+            keys: vec![b"k9".to_vec()],
+            start_ts,
+            commit_ts,
+        }),
+    };
+    let done = rt
+        .block_on(client(leader_id).kv_commit(commit))
+        .unwrap()
+        .into_inner();
+    assert_eq!((done.region_error, done.outcome), (None, None), "committed");
+    let t = nodes[2].client.begin().unwrap();
+    assert_eq!(t.get(b"k9").unwrap().as_deref(), Some(&b"v9"[..]));
+
+    // A stale epoch, an unknown region, another cluster.
+    let stale = GetRequest {
+        context: context(FIRST_REGION, region.epoch().version + 7),
+        ..get.clone()
+    };
+    let refused = rt
+        .block_on(client(follower_id).kv_get(stale))
+        .unwrap()
+        .into_inner();
+    match refused.region_error.unwrap().kind {
+        Some(region_error::Kind::EpochNotMatch(now)) => assert_eq!(now.id, FIRST_REGION),
+        other => panic!("expected EpochNotMatch, got {other:?}"),
+    }
+    let unknown = GetRequest {
+        context: context(999, 1),
+        ..get.clone()
+    };
+    let refused = rt
+        .block_on(client(follower_id).kv_get(unknown))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        refused.region_error.unwrap().kind,
+        Some(region_error::Kind::RegionNotFound(true))
+    );
+    let mut stranger = get;
+    stranger.context.as_mut().unwrap().cluster_id = 2;
+    let status = rt
+        .block_on(client(follower_id).kv_get(stranger))
+        .unwrap_err();
+    assert!(status.message().contains("cluster 2"), "{status:?}");
+}
+
+/// Waits until `cond` holds, for up to 20 s.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_node_without_a_replica_of_a_region_reads_and_writes_it_through_others() {
+    let rt = runtime();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes = start(&rt, &dirs);
+    nodes[0].store.campaign(FIRST_REGION);
+    let mut t = nodes[0].client.begin().unwrap();
+    for key in ["a1", "a2", "z1", "z2"] {
+        t.put(key, format!("v-{key}"));
+    }
+    t.commit().unwrap();
+    eventually("node 1 leads", || nodes[0].store.status()[0].is_leader);
+    let right = nodes[0].tso.get_ts().unwrap();
+    nodes[0].cluster.split(b"m", right).unwrap();
+    eventually("every node has the right region", || {
+        nodes.iter().all(|n| n.store.view().get(right).is_some())
+    });
+
+    // Node 3 leaves the right region only: its replica is destroyed.
+    eventually("node 1 leads the right region", || {
+        (nodes[0].store.status().iter()).any(|r| r.region_id == right && r.is_leader)
+    });
+    nodes[0]
+        .store
+        .change_membership(
+            right,
+            &[(raft::prelude::ConfChangeType::RemoveNode, 3)],
+            &[],
+        )
+        .unwrap();
+    eventually("node 3 has no replica of the right region", || {
+        nodes[2].store.view().get(right).is_none()
+    });
+    assert!(nodes[2].store.view().get(FIRST_REGION).is_some());
+
+    // It still reads and writes there, through the others.
+    let mut t = nodes[2].client.begin().unwrap();
+    assert_eq!(t.get(b"z1").unwrap().as_deref(), Some(&b"v-z1"[..]));
+    t.put("z3", "from node 3");
+    t.put("a3", "from node 3");
+    t.commit().unwrap();
+    let t = nodes[0].client.begin().unwrap();
+    assert_eq!(t.get(b"z3").unwrap().as_deref(), Some(&b"from node 3"[..]));
+    let t = nodes[2].client.begin().unwrap();
+    let keys: Vec<Vec<u8>> = (t.scan(b"", None, 100).unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let expected: Vec<Vec<u8>> = ["a1", "a2", "a3", "z1", "z2", "z3"]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+    assert_eq!(
+        keys, expected,
+        "a scan spans the held and the remote region"
+    );
+    assert!(nodes[2].cluster.region_cache_misses() > 0, "it asked where");
 }
