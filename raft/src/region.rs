@@ -67,6 +67,16 @@ pub struct SplitRequest {
 /// The context that marks a normal log entry as a [`SplitRequest`].
 pub const SPLIT_CONTEXT: &[u8] = b"duet:split";
 
+/// Which region messages are for, and the membership version (`conf_ver`)
+/// of the region at their sender: a store that removed its replica of a
+/// region refuses messages from members it outlived (see
+/// `Regions::step`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RegionTag {
+    pub region_id: u64,
+    pub conf_ver: u64,
+}
+
 /// A region: range, epoch, peers.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Region {

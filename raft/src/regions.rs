@@ -19,8 +19,7 @@ use tracing::warn;
 use crate::error::Result;
 use crate::keys;
 use crate::peer::{ApplyObserver, Lease, Peer, PeerConfig};
-use crate::region::Region;
-use crate::transport::RegionTag;
+use crate::region::{Region, RegionTag};
 
 /// The one region every store starts with; it keeps its id through splits
 /// (a split's left part) and always starts at the empty key.

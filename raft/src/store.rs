@@ -46,6 +46,10 @@ pub enum StoreMsg {
     Campaign {
         region_id: u64,
     },
+    /// Hand the region's leadership to its most caught-up other voter.
+    StepAside {
+        region_id: u64,
+    },
     ChangeMembership {
         region_id: u64,
         change: raft::prelude::ConfChangeV2,
@@ -345,6 +349,29 @@ impl<E: Engine> RaftStore<E> {
         let _ = self.sender.send(StoreMsg::Campaign { region_id });
     }
 
+    /// Hands every region this store leads (that has another voter) to
+    /// another voter, and waits until it leads none of them or `timeout`
+    /// passed; returns how many it still leads. A node about to stop does
+    /// this so that its regions have a leader at once, instead of after an
+    /// election timeout and a lease (a rolling restart's clients see
+    /// retries, not errors).
+    pub fn drain_leaders(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let led: Vec<u64> = (self.status().into_iter())
+                .filter(|r| r.is_leader && r.voters.len() > 1)
+                .map(|r| r.region_id)
+                .collect();
+            if led.is_empty() || Instant::now() >= deadline {
+                return led.len();
+            }
+            for region_id in led {
+                let _ = self.sender.send(StoreMsg::StepAside { region_id });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The regions of this store.
     pub fn status(&self) -> Vec<RegionStatus> {
         let (tx, rx) = channel::bounded(1);
@@ -462,6 +489,13 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
         StoreMsg::Campaign { region_id } => {
             if let Some(p) = peers.get_mut(region_id) {
                 let _ = p.campaign();
+            }
+        }
+        StoreMsg::StepAside { region_id } => {
+            if let Some(p) = peers.get_mut(region_id)
+                && let Some(to) = p.transfer_target()
+            {
+                p.transfer_leader(to);
             }
         }
         StoreMsg::Status { reply } => {

@@ -484,6 +484,27 @@ impl<E: Engine> Peer<E> {
         Ok(self.node.campaign()?)
     }
 
+    /// The voter other than this leader whose log matches furthest (the
+    /// lowest id among equals): where leadership goes when it steps aside.
+    pub fn transfer_target(&self) -> Option<u64> {
+        if !self.is_leader() {
+            return None;
+        }
+        let voters = self.node.raft.prs().conf().to_conf_state().voters;
+        let prs = self.node.raft.prs();
+        (voters.into_iter())
+            .filter(|v| *v != self.id)
+            .filter_map(|v| Some((prs.get(v)?.matched, std::cmp::Reverse(v))))
+            .max()
+            .map(|(_, std::cmp::Reverse(v))| v)
+    }
+
+    /// Starts handing leadership to voter `to` (raft-rs sends it the log it
+    /// lacks, then tells it to campaign; proposals meanwhile are dropped).
+    pub fn transfer_leader(&mut self, to: u64) {
+        self.node.transfer_leader(to);
+    }
+
     /// Feeds a message from another peer of this region.
     pub fn step(&mut self, msg: Message) -> Result<()> {
         Ok(self.node.step(msg)?)

@@ -648,3 +648,23 @@ fn a_region_past_its_key_limit_splits_in_the_middle() {
         Some(b"k7".to_vec())
     );
 }
+
+#[test]
+fn a_leader_steps_aside_to_its_most_caught_up_voter() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    assert_eq!(outcome(&c.propose(1, put("a", 10))), Some(Ok(())));
+    assert_eq!(c.peers[&2].transfer_target(), None, "a follower has none");
+    // Peer 3 falls behind: peer 2 is the one to take over.
+    c.partition(&[3], &[1, 2]);
+    assert_eq!(outcome(&c.propose(1, put("b", 20))), Some(Ok(())));
+    assert_eq!(c.peers[&1].transfer_target(), Some(2));
+    c.heal();
+    c.peers.get_mut(&1).unwrap().transfer_leader(2);
+    c.pump();
+    c.tick(2);
+    assert!(c.peers[&2].is_leader(), "peer 2 leads");
+    assert!(!c.peers[&1].is_leader());
+    // The new leader serves at once.
+    assert_eq!(outcome(&c.propose(2, commit("a", 10, 11))), Some(Ok(())));
+}

@@ -12,17 +12,8 @@ use std::sync::{Arc, Mutex};
 use crossbeam::channel::Sender;
 use raft::prelude::Message;
 
+pub use crate::region::RegionTag;
 use crate::store::StoreMsg;
-
-/// Which region messages are for, and the membership version (`conf_ver`)
-/// of the region at their sender: a store that removed its replica of a
-/// region refuses messages from members it outlived (see
-/// [`crate::regions::Regions::step`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct RegionTag {
-    pub region_id: u64,
-    pub conf_ver: u64,
-}
 
 /// Delivers Raft messages to other stores. Delivery is best effort: Raft
 /// retries what is lost.

@@ -130,14 +130,7 @@ fn total(client: &Client) -> u64 {
 
 #[test]
 fn every_node_runs_transactions_with_cluster_timestamps() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes = start(&rt, &dirs);
-    nodes[0].store.campaign(FIRST_REGION);
+    let (_rt, _dirs, nodes) = three_nodes();
 
     // Timestamps from all three nodes at once: unique, and increasing per node.
     let all: Vec<Vec<u64>> = std::thread::scope(|s| {
@@ -207,6 +200,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Three nodes on fresh directories; node 1 campaigns for the first region.
+/// (Bind in this order, so the nodes go before the runtime they use.)
+fn three_nodes() -> (tokio::runtime::Runtime, Vec<tempfile::TempDir>, Vec<Node>) {
+    let rt = runtime();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes = start(&rt, &dirs);
+    nodes[0].store.campaign(FIRST_REGION);
+    (rt, dirs, nodes)
+}
+
 /// (id, start, end) of every region a node has applied.
 fn ranges(node: &Node) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
     node.store
@@ -219,10 +222,7 @@ fn ranges(node: &Node) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn regions_split_under_a_running_workload_and_transactions_span_them() {
-    let rt = runtime();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes = start(&rt, &dirs);
-    nodes[0].store.campaign(FIRST_REGION);
+    let (_rt, _dirs, nodes) = three_nodes();
     let mut init = nodes[0].client.begin().unwrap();
     for i in 0..6 {
         init.put(format!("acct{i}"), "100");
@@ -286,10 +286,7 @@ fn regions_split_under_a_running_workload_and_transactions_span_them() {
 
 #[test]
 fn the_node_service_answers_kv_calls_and_says_why_it_will_not() {
-    let rt = runtime();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes = start(&rt, &dirs);
-    nodes[0].store.campaign(FIRST_REGION);
+    let (rt, _dirs, nodes) = three_nodes();
     let mut t = nodes[0].client.begin().unwrap();
     for i in 0..5 {
         t.put(format!("k{i}"), format!("v{i}"));
@@ -458,10 +455,7 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 
 #[test]
 fn a_node_without_a_replica_of_a_region_reads_and_writes_it_through_others() {
-    let rt = runtime();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes = start(&rt, &dirs);
-    nodes[0].store.campaign(FIRST_REGION);
+    let (_rt, _dirs, nodes) = three_nodes();
     let mut t = nodes[0].client.begin().unwrap();
     for key in ["a1", "a2", "z1", "z2"] {
         t.put(key, format!("v-{key}"));
@@ -513,4 +507,28 @@ fn a_node_without_a_replica_of_a_region_reads_and_writes_it_through_others() {
         "a scan spans the held and the remote region"
     );
     assert!(nodes[2].cluster.region_cache_misses() > 0, "it asked where");
+}
+
+#[test]
+fn a_node_about_to_stop_hands_its_leaders_over() {
+    let (_rt, _dirs, nodes) = three_nodes();
+    let mut t = nodes[0].client.begin().unwrap();
+    t.put("k1", "v1");
+    t.commit().unwrap();
+    eventually("node 1 leads", || nodes[0].store.status()[0].is_leader);
+    assert_eq!(nodes[0].store.drain_leaders(Duration::from_secs(10)), 0);
+    assert!(!nodes[0].store.status()[0].is_leader, "it leads nothing");
+    let leader = nodes[1].store.status()[0].leader;
+    assert!(
+        matches!(leader, Some(2 | 3)),
+        "another node leads: {leader:?}"
+    );
+    nodes[0].store.stop();
+    // The others carry on with the leader they already have.
+    let mut t = nodes[1].client.begin().unwrap();
+    t.put("k2", "v2");
+    t.commit().unwrap();
+    let t = nodes[2].client.begin().unwrap();
+    assert_eq!(t.get(b"k2").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(t.get(b"k1").unwrap().as_deref(), Some(&b"v1"[..]));
 }
