@@ -21,6 +21,9 @@ pub struct Metrics {
     columnar_visible_seconds: Histogram,
     columnar_lag: IntGaugeVec,
     columnar_stopped: IntGauge,
+    store_regions: IntGauge,
+    store_leaders: IntGauge,
+    region_cache_misses: IntCounter,
 }
 
 impl Metrics {
@@ -78,6 +81,18 @@ impl Metrics {
                 "1 when the columnar learner stopped on an entry it could not apply",
             )
             .expect("valid"),
+            store_regions: IntGauge::new(
+                "store_regions",
+                "regions this node holds a replica of",
+            )
+            .expect("valid"),
+            store_leaders: IntGauge::new("store_leaders", "regions this node leads")
+                .expect("valid"),
+            region_cache_misses: IntCounter::new(
+                "region_cache_misses_total",
+                "lookups of regions held elsewhere that the region cache could not answer",
+            )
+            .expect("valid"),
             registry,
         };
         m.register();
@@ -85,7 +100,10 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+            Box::new(self.store_regions.clone()),
+            Box::new(self.store_leaders.clone()),
+            Box::new(self.region_cache_misses.clone()),
             Box::new(self.columnar_stopped.clone()),
             Box::new(self.columnar_visible_seconds.clone()),
             Box::new(self.columnar_lag.clone()),
@@ -114,6 +132,9 @@ impl Metrics {
 
     /// Records the Raft state of this node's regions (at scrape time).
     pub fn observe_regions(&self, regions: &[duet_raft::store::RegionStatus]) {
+        self.store_regions.set(regions.len() as i64);
+        let leaders = regions.iter().filter(|r| r.is_leader).count();
+        self.store_leaders.set(leaders as i64);
         for r in regions {
             let region = r.region_id.to_string();
             for (kind, value) in [
@@ -129,6 +150,12 @@ impl Metrics {
                 .with_label_values(&[region.as_str()])
                 .set(i64::from(r.is_leader));
         }
+    }
+
+    /// Records the region cache's misses so far (a running count).
+    pub fn observe_region_cache(&self, misses: u64) {
+        let seen = self.region_cache_misses.get();
+        self.region_cache_misses.inc_by(misses.saturating_sub(seen));
     }
 
     /// Records the columnar replica's freshness (at scrape time): the
@@ -178,7 +205,10 @@ mod tests {
         let m = Metrics::new();
         m.connections_total.inc();
         m.observe_statement(Instant::now(), true);
+        m.observe_region_cache(3);
+        m.observe_region_cache(5);
         let text = m.render();
+        assert!(text.contains("duet_region_cache_misses_total 5"), "{text}");
         assert!(text.contains("duet_connections_total 1"), "{text}");
         assert!(
             text.contains("duet_statements_total{result=\"ok\"} 1"),

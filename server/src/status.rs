@@ -63,6 +63,7 @@ async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
         .await
         .unwrap_or_default();
     s.metrics.observe_regions(&regions);
+    (s.metrics).observe_region_cache(s.node.txn_store.region_cache_misses());
     if let Some(replica) = &s.node.columnar {
         s.metrics.observe_columnar(replica, &regions);
     }

@@ -45,6 +45,14 @@ async fn health_and_metrics() {
         body.contains("duet_raft_index{kind=\"applied\",region=\"1\"}"),
         "{body}"
     );
+    // One node holds and leads every region; it never asked elsewhere.
+    let gauge = |name: &str| {
+        (body.lines()).find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<i64>().ok())
+    };
+    let regions = gauge("duet_store_regions");
+    assert!(regions >= Some(1), "{body}");
+    assert_eq!(gauge("duet_store_leaders"), regions, "{body}");
+    assert_eq!(gauge("duet_region_cache_misses_total"), Some(0), "{body}");
     let visible = body
         .lines()
         .find_map(|l| l.strip_prefix("duet_columnar_commit_to_visible_seconds_count "))
