@@ -271,7 +271,8 @@ impl Node for NodeService {
         self.check_cluster(request.cluster_id)?;
         let kv = (self.handlers.kv.get().cloned())
             .ok_or_else(|| Status::unavailable("this node is starting"))?;
-        let found = kv.locate(&request.key);
+        // Naming the leader asks the store's thread: not on this runtime.
+        let found = blocking(move || kv.locate(&request.key)).await?;
         Ok(Response::new(LocateResponse {
             leader: found.as_ref().and_then(|(_, l)| *l).unwrap_or(0),
             region: found.map(|(r, _)| r),
