@@ -48,6 +48,34 @@ pub struct Node {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Ranges of dropped tables and indexes this node's GC destroyed.
     destroyed_ranges: Arc<std::sync::atomic::AtomicU64>,
+    /// Held while the node runs: one process per data directory.
+    _data_dir_lock: std::fs::File,
+}
+
+/// Takes the data directory for this process (an advisory lock on
+/// `data_dir/LOCK`, released when the process ends, even by a crash): a
+/// second node started on the same directory is refused with a clear error
+/// instead of failing somewhere inside the engine.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File> {
+    let io = |source| Error::Io {
+        context: format!("data directory {}", dir.display()),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config(format!(
+            "data directory {} is in use by another duet process",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 fn storage_err(e: duet_storage::Error) -> Error {
@@ -190,6 +218,7 @@ impl Node {
     /// Opens the engines and starts the node's two Raft stores: its voters
     /// (the row store) and its columnar learners.
     pub async fn start(config: &Config) -> Result<Node> {
+        let data_dir_lock = lock_data_dir(&config.data_dir)?;
         let path = config.data_dir.join("kv");
         let engine =
             Arc::new(RocksEngine::open(&path, &RocksConfig::default()).map_err(storage_err)?);
@@ -308,6 +337,7 @@ impl Node {
             heartbeat_every,
         );
         Ok(Node {
+            _data_dir_lock: data_dir_lock,
             node_id: config.node_id,
             engine,
             store,

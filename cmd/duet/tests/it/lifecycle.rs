@@ -131,6 +131,27 @@ fn binary_refuses_a_bad_config() {
     assert!(stderr.contains("mysql_addr"), "{stderr}");
 }
 
+/// A second node started on a data directory in use is refused with a
+/// clear error, and the first one carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_the_same_data_directory_is_refused() {
+    let t = TestServer::start().await;
+    let config = duet_server::Config {
+        data_dir: t.data_dir.path().join("data"),
+        mysql_addr: "127.0.0.1:0".into(),
+        status_addr: "127.0.0.1:0".into(),
+        ..duet_server::Config::default()
+    };
+    let refused = duet_server::Server::start(config).await.err();
+    let message = refused.expect("refused").to_string();
+    assert!(
+        message.contains("is in use by another duet process"),
+        "{message}"
+    );
+    let mut c = t.connect().await;
+    assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
+}
+
 /// A table past `region_split_keys` is split by the node's own split check
 /// while it keeps taking writes, and every read — row store or columnar —
 /// still sees every row.
