@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use duet_storage::engine::Engine;
 use duet_storage::txn::TxnStore;
-use duet_storage::txn::commands::effects::Outcome;
 use duet_storage::txn::commands::{Command, Response};
 use duet_storage::txn::read::{Answer, Read, serve};
 
@@ -27,10 +26,10 @@ use raft::prelude::{ConfChangeType, ConfChangeV2};
 
 use crate::error::Error;
 use crate::region::{PeerAddress, PeerAddresses, Region};
-use crate::rpc::messages::{CommandRequest, Context, Request};
+use crate::rpc::messages::{Context, Request};
 use crate::store::RaftStore;
 use crate::transport::grpc::GrpcTransport;
-use remote::{Remote, Sent};
+use remote::{Answered, Remote, Sent};
 
 /// How long one operation keeps retrying through leader changes.
 const RETRY_FOR: Duration = Duration::from_secs(10);
@@ -168,35 +167,20 @@ impl<E: Engine> ClusterStore<E> {
         command: &Command,
         deadline: Instant,
     ) -> Attempt {
-        let Some(transport) = &self.transport else {
-            return Err(None);
-        };
-        let mut client = transport.client(leader).ok_or(None)?;
-        let request = CommandRequest {
-            context: Some(Context {
-                cluster_id: transport.cluster_id(),
-                region_id,
-                epoch: None,
-            }),
-            command: Some(command.clone()),
+        let transport = self.transport.as_ref().ok_or(None)?;
+        let context = Context {
+            cluster_id: transport.cluster_id(),
+            region_id,
+            epoch: None,
         };
         let timeout = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
-        let response = transport
-            .wait(async move { client.kv_execute(request).await }, timeout)
-            .map_err(|_| None)?
-            .map_err(|_| None)?
-            .into_inner();
-        if let Some(region_error) = response.region_error {
-            return Err(Some(region_error.into_error()));
-        }
-        if !response.other.is_empty() {
-            return Err(None);
-        }
-        match Outcome::into_result(response.outcome) {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) | Err(e) => Err(Some(Error::Storage(e))),
+        match remote::execute_on(transport, leader, context, command, timeout) {
+            Ok(Answered::Ok(r)) => Ok(r),
+            Ok(Answered::Failed(e)) => Err(Some(Error::Storage(e))),
+            Ok(Answered::Region(e)) => Err(Some(e.into_error())),
+            Ok(Answered::Other) | Err(()) => Err(None),
         }
     }
 

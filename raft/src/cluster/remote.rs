@@ -36,7 +36,7 @@ pub(super) enum Sent<T> {
 }
 
 /// One answer to a call, before the retry loop judges it.
-enum Answered<T> {
+pub(super) enum Answered<T> {
     Ok(T),
     Region(RegionError),
     Failed(duet_storage::Error),
@@ -136,27 +136,7 @@ impl Remote {
         deadline: Instant,
     ) -> Sent<Response> {
         self.call(region, deadline, |to, context| {
-            let mut client = self.transport.client(to).ok_or(())?;
-            let request = CommandRequest {
-                context: Some(context),
-                command: Some(part.clone()),
-            };
-            let answer = self.transport.wait(
-                async move { client.kv_execute(request).await },
-                CALL_TIMEOUT,
-            );
-            let answer: CommandResponse = answer.map_err(|_| ())?.map_err(|_| ())?.into_inner();
-            Ok(match answer {
-                CommandResponse {
-                    region_error: Some(e),
-                    ..
-                } => Answered::Region(e),
-                CommandResponse { other, .. } if !other.is_empty() => Answered::Other,
-                CommandResponse { outcome, .. } => match Outcome::into_result(outcome) {
-                    Ok(Ok(r)) => Answered::Ok(r),
-                    Ok(Err(e)) | Err(e) => Answered::Failed(e),
-                },
-            })
+            execute_on(&self.transport, to, context, part, CALL_TIMEOUT)
         })
     }
 
@@ -230,4 +210,33 @@ impl Remote {
             }
         }
     }
+}
+
+/// One `KvExecute` of `command` on store `to`, in `context`; `Err` when no
+/// answer came within `timeout`.
+pub(super) fn execute_on(
+    transport: &GrpcTransport,
+    to: u64,
+    context: Context,
+    command: &Command,
+    timeout: Duration,
+) -> Result<Answered<Response>, ()> {
+    let mut client = transport.client(to).ok_or(())?;
+    let request = CommandRequest {
+        context: Some(context),
+        command: Some(command.clone()),
+    };
+    let answer = transport.wait(async move { client.kv_execute(request).await }, timeout);
+    let answer: CommandResponse = answer.map_err(|_| ())?.map_err(|_| ())?.into_inner();
+    Ok(match answer {
+        CommandResponse {
+            region_error: Some(e),
+            ..
+        } => Answered::Region(e),
+        CommandResponse { other, .. } if !other.is_empty() => Answered::Other,
+        CommandResponse { outcome, .. } => match Outcome::into_result(outcome) {
+            Ok(Ok(r)) => Answered::Ok(r),
+            Ok(Err(e)) | Err(e) => Answered::Failed(e),
+        },
+    })
 }

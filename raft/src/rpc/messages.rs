@@ -241,6 +241,13 @@ macro_rules! command_request {
             #[prost(message, optional, tag = "2")]
             pub command: Option<$payload>,
         }
+
+        impl $name {
+            /// The region context and the command, as any command is run.
+            pub fn into_parts(self) -> (Option<Context>, Option<Command>) {
+                (self.context, self.command.map(Command::from))
+            }
+        }
     )*};
 }
 

@@ -113,8 +113,7 @@ impl NodeService {
 
     async fn execute(
         &self,
-        context: Option<Context>,
-        command: Option<Command>,
+        (context, command): (Option<Context>, Option<Command>),
     ) -> Result<Response<CommandResponse>, Status> {
         let (kv, ctx) = self.kv(context)?;
         let command = command.ok_or_else(|| Status::invalid_argument("no command"))?;
@@ -133,7 +132,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// The answer to a read as it goes back.
-pub fn read_response(region_id: u64, result: Result<Answer, Error>) -> ReadResponse {
+fn read_response(region_id: u64, result: Result<Answer, Error>) -> ReadResponse {
     let mut response = ReadResponse::default();
     match result {
         Ok(answer) => response.answer = Some(answer),
@@ -153,7 +152,7 @@ pub fn read_response(region_id: u64, result: Result<Answer, Error>) -> ReadRespo
 }
 
 /// A command's answer as it goes back.
-pub fn command_response(region_id: u64, result: Result<TxnResponse, Error>) -> CommandResponse {
+fn command_response(region_id: u64, result: Result<TxnResponse, Error>) -> CommandResponse {
     let mut response = CommandResponse::default();
     let result = match result {
         Ok(r) => Ok(r),
@@ -336,56 +335,49 @@ impl Node for NodeService {
         &self,
         request: Request<PrewriteRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command.map(Command::from)).await
+        self.execute(request.into_inner().into_parts()).await
     }
 
     async fn kv_commit(
         &self,
         request: Request<CommitRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command.map(Command::from)).await
+        self.execute(request.into_inner().into_parts()).await
     }
 
     async fn kv_check_txn_status(
         &self,
         request: Request<CheckTxnStatusRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command.map(Command::from)).await
+        self.execute(request.into_inner().into_parts()).await
     }
 
     async fn kv_resolve_lock(
         &self,
         request: Request<ResolveLockRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command.map(Command::from)).await
+        self.execute(request.into_inner().into_parts()).await
     }
 
     async fn kv_pessimistic_lock(
         &self,
         request: Request<PessimisticLockRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command.map(Command::from)).await
+        self.execute(request.into_inner().into_parts()).await
     }
 
     async fn kv_pessimistic_rollback(
         &self,
         request: Request<PessimisticRollbackRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command.map(Command::from)).await
+        self.execute(request.into_inner().into_parts()).await
     }
 
     async fn kv_execute(
         &self,
         request: Request<CommandRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
-        let r = request.into_inner();
-        self.execute(r.context, r.command).await
+        self.execute(request.into_inner().into_parts()).await
     }
 }
 

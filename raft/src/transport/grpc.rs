@@ -292,16 +292,12 @@ async fn raft_stream(
     mut queue: mpsc::UnboundedReceiver<Envelope>,
 ) {
     let mut backoff = Duration::from_millis(50);
-    let mut next = None;
     loop {
-        let first = match next.take() {
-            Some(e) => e,
-            None => match queue.recv().await {
-                Some(e) => e,
-                None => return,
-            },
+        // A stream is opened only once there is something to send.
+        let Some(first) = queue.recv().await else {
+            return;
         };
-        next = Some(first);
+        let mut next = Some(first);
         let (tx, rx) = mpsc::channel::<RaftBatch>(16);
         let mut client = NodeClient::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE);
         let opened = Instant::now();

@@ -126,28 +126,14 @@ impl Effects {
     /// answered where it happened and replicates nothing. A failure of the
     /// command itself is part of its effects, with no writes.
     pub fn compute<S: Snapshot>(snap: &S, cmd: &Command) -> Result<Effects> {
-        match super::apply(snap, cmd) {
-            Ok((batch, response)) => Ok(Effects {
-                writes: batch.modifies.into_iter().map(Write::from).collect(),
-                outcome: match response {
-                    Response::Done => None,
-                    Response::TxnStatus(s) => Some(Outcome {
-                        status: Some(Status::from(s)),
-                        error: None,
-                    }),
-                },
-            }),
-            Err(e) => match Failure::from_error(&e) {
-                Some(failure) => Ok(Effects {
-                    writes: Vec::new(),
-                    outcome: Some(Outcome {
-                        status: None,
-                        error: Some(failure),
-                    }),
-                }),
-                None => Err(e),
-            },
-        }
+        let (writes, result) = match super::apply(snap, cmd) {
+            Ok((batch, response)) => (batch.modifies, Ok(response)),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        Ok(Effects {
+            writes: writes.into_iter().map(Write::from).collect(),
+            outcome: Outcome::from_result(result)?,
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
