@@ -126,7 +126,15 @@ impl<E: Engine> ClusterStore<E> {
                 Some(r) => Route::Local(r),
                 None => {
                     let nodes = nodes.get_or_insert_with(|| self.nodes());
-                    Route::Remote(self.remote.as_ref()?.locate(&key, nodes)?)
+                    let mut region = self.remote.as_ref()?.locate(&key, nodes)?;
+                    // A cached range that reaches back over keys already
+                    // planned (it is staler than this node's own replicas)
+                    // is taken from `key` on: parts never overlap, and the
+                    // node asked refuses the part if its region moved.
+                    if region.start_key < key {
+                        region.start_key = key.clone();
+                    }
+                    Route::Remote(region)
                 }
             };
             let next = route.region().end_key.clone();
@@ -420,7 +428,14 @@ impl<E: Engine> ClusterStore<E> {
                 Some(n) => part.with_limit(n),
                 None => part,
             };
-            answer.append(self.read_part(&route, &part, deadline)?);
+            let got = self.read_part(&route, &part, deadline)?;
+            tracing::debug!(
+                region_id = region.id,
+                local = matches!(route, Route::Local(_)),
+                pairs = got.pairs.len(),
+                "read part"
+            );
+            answer.append(got);
         }
         Ok(answer)
     }

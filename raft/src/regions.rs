@@ -54,6 +54,28 @@ impl RegionView {
             .is_some_and(|r| r.start_key == start && r.end_key == end)
     }
 
+    /// Whether the regions held here cover every key of `[start, end)`
+    /// (empty `end`: no bound), with no gap.
+    pub fn covers(&self, start: &[u8], end: &[u8]) -> bool {
+        let mut at = start.to_vec();
+        for r in self.regions() {
+            if !end.is_empty() && at.as_slice() >= end {
+                return true;
+            }
+            if !r.end_key.is_empty() && r.end_key <= at {
+                continue;
+            }
+            if r.start_key > at {
+                return false;
+            }
+            if r.end_key.is_empty() {
+                return true;
+            }
+            at = r.end_key.clone();
+        }
+        !end.is_empty() && at.as_slice() >= end
+    }
+
     /// Every region, ordered by start key.
     pub fn regions(&self) -> Vec<Region> {
         let mut all: Vec<Region> = self.read().values().cloned().collect();
@@ -303,6 +325,10 @@ impl<E: Engine> Regions<E> {
         };
         let region = peer.region().clone();
         drop(peer);
+        // Out of the view before the data goes: a read that took its engine
+        // snapshot after the delete then finds the range gone when it checks
+        // (and routes again), instead of reading an empty range.
+        self.view.remove(region_id);
         let mut batch = WriteBatch::new();
         let (start, end) = keys::one_region_range(region_id);
         batch.delete_range(Cf::Raft, start, end);
@@ -316,7 +342,6 @@ impl<E: Engine> Regions<E> {
             crate::snapshot::clear(self.engine.as_ref(), &region, &mut batch)?;
         }
         self.engine.write(&batch, WriteOptions { sync: true })?;
-        self.view.remove(region_id);
         self.unknown.remove(&region_id);
         self.held_acks.retain(|(t, _)| t.region_id != region_id);
         for o in &self.observers {
@@ -550,4 +575,37 @@ pub fn find_split_key<E: Engine>(engine: &E, region: &Region, max_keys: u64) -> 
         split_key: None,
         keys: count,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(ranges: &[(&[u8], &[u8])]) -> RegionView {
+        let view = RegionView::default();
+        for (i, (start, end)) in ranges.iter().enumerate() {
+            let mut r = Region::bootstrap(i as u64 + 1, &[1], &[]);
+            r.start_key = start.to_vec();
+            r.end_key = end.to_vec();
+            (view.regions.write().unwrap()).insert(r.id, r);
+        }
+        view
+    }
+
+    #[test]
+    fn covers_needs_every_key_of_the_range() {
+        let whole = view(&[(b"", b"g"), (b"g", b"p"), (b"p", b"")]);
+        assert!(whole.covers(b"a", b"z"));
+        assert!(whole.covers(b"", b""));
+        let gap = view(&[(b"", b"g"), (b"p", b"")]);
+        assert!(gap.covers(b"a", b"f"));
+        assert!(gap.covers(b"p", b""));
+        assert!(!gap.covers(b"a", b"h"));
+        assert!(!gap.covers(b"g", b"q"));
+        let tail_missing = view(&[(b"", b"g"), (b"g", b"p")]);
+        assert!(tail_missing.covers(b"h", b"p"));
+        assert!(!tail_missing.covers(b"h", b"q"));
+        assert!(!tail_missing.covers(b"h", b""));
+        assert!(!view(&[]).covers(b"a", b"b"));
+    }
 }

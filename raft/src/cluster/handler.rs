@@ -99,7 +99,14 @@ impl<E: Engine> KvHandler for Handler<E> {
         if !(self.store.view()).has_range(region_id, &region.start_key, &region.end_key) {
             return Err(moved());
         }
-        Ok(serve(&snap, read)?)
+        let answer = serve(&snap, read)?;
+        tracing::debug!(
+            region_id,
+            pairs = answer.pairs.len(),
+            start = ?read.span().0,
+            "read served for another node"
+        );
+        Ok(answer)
     }
 
     fn execute(

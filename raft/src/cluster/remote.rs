@@ -175,7 +175,10 @@ impl Remote {
                 epoch: region.epoch,
             };
             let retry = match send(to, context) {
-                Ok(Answered::Ok(v)) => return Sent::Done(v),
+                Ok(Answered::Ok(v)) => {
+                    tracing::debug!(region_id = region.id, to, "answered by another node");
+                    return Sent::Done(v);
+                }
                 Ok(Answered::Failed(e)) => return Sent::Failed(Error::Storage(e)),
                 Ok(Answered::Region(e)) => {
                     let e = e.into_error();
