@@ -246,6 +246,13 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
         Ok(())
     }
 
+    /// The learner store must hold every region over the range; until it
+    /// does (its regions are placed elsewhere, or its learner is still
+    /// being added) the table is read from the row store.
+    fn covers(&self, start: &[u8], end: &[u8]) -> bool {
+        self.learners.view().covers(start, end)
+    }
+
     fn lag(&self) -> Option<u64> {
         let replica: HashMap<u64, u64> = self
             .learners

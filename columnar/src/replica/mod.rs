@@ -234,6 +234,13 @@ pub struct Replica {
 /// have applied that far (the replica then waits for its own queue).
 pub trait ReadPoint: Send + Sync {
     fn catch_up(&self, wait: Duration) -> Result<()>;
+    /// Whether this node follows every region over `[start, end)`: a
+    /// table some of whose regions have no learner here (they are placed
+    /// on other nodes) cannot be read from this replica.
+    fn covers(&self, start: &[u8], end: &[u8]) -> bool {
+        let _ = (start, end);
+        true
+    }
     /// Log entries the replica has yet to apply to reach what the node's
     /// row store has applied, over all regions.
     fn lag(&self) -> Option<u64>;
@@ -310,6 +317,18 @@ impl Replica {
     }
 
     /// Whether table `id` has rows in a range the replica awaits.
+    /// Whether the node follows every region of `table_id`'s rows.
+    pub(super) fn covers_table(&self, table_id: i64) -> bool {
+        let start = row_prefix(table_id);
+        let end = prefix_end(&start);
+        let point = self
+            .read_point
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        point.is_none_or(|p| p.covers(&start, &end))
+    }
+
     fn awaits_table(&self, id: i64) -> bool {
         let start = row_prefix(id);
         let end = prefix_end(&start);

@@ -17,7 +17,7 @@ impl Replica {
         fields: &[(String, datafusion::arrow::datatypes::DataType)],
         wait: bool,
     ) -> bool {
-        if self.stopped().is_some() {
+        if self.stopped().is_some() || !self.covers_table(table_id) {
             return false;
         }
         // The replica already has the caller's definition: the scan itself
@@ -72,6 +72,11 @@ impl Replica {
         let unavailable = |reason: String| Error::Unavailable { table_id, reason };
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
+        }
+        if !self.covers_table(table_id) {
+            return Err(unavailable(
+                "some of its regions have no columnar learner on this node".into(),
+            ));
         }
         self.catch_up()?;
         if let Some(why) = self.stopped() {
