@@ -104,19 +104,68 @@ const METHODS: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
         false,
     ),
+    (
+        "join",
+        "Join",
+        "pd::JoinRequest",
+        "pd::JoinResponse",
+        false,
+        false,
+    ),
+    (
+        "store_heartbeat",
+        "StoreHeartbeat",
+        "pd::StoreHeartbeatRequest",
+        "pd::StoreHeartbeatResponse",
+        false,
+        false,
+    ),
+    (
+        "region_heartbeat",
+        "RegionHeartbeat",
+        "pd::RegionHeartbeatRequest",
+        "pd::RegionHeartbeatResponse",
+        false,
+        false,
+    ),
+    (
+        "get_cluster",
+        "GetCluster",
+        "pd::GetClusterRequest",
+        "pd::GetClusterResponse",
+        false,
+        false,
+    ),
+    (
+        "remove_store",
+        "RemoveStore",
+        "pd::RemoveStoreRequest",
+        "pd::RemoveStoreResponse",
+        false,
+        false,
+    ),
 ];
+
+/// Where a message type lives: `pd::X` in `rpc::pd`, the rest in
+/// `rpc::messages`.
+fn rust_path(name: &str) -> String {
+    match name.strip_prefix("pd::") {
+        Some(pd) => format!("crate::rpc::pd::{pd}"),
+        None => format!("crate::rpc::messages::{name}"),
+    }
+}
 
 fn main() {
     let mut service = Service::builder()
         .name("Node")
         .package("duet.node")
-        .comment("What one Duet node asks of another: Raft messages, forwarded proposals, and the KV calls of transactions.");
+        .comment("What one Duet node asks of another: Raft messages, forwarded proposals, the KV calls of transactions, and the placement driver's messages.");
     for &(name, route, input, output, client_streams, server_streams) in METHODS {
         let mut method = Method::builder()
             .name(name)
             .route_name(route)
-            .input_type(format!("crate::rpc::messages::{input}"))
-            .output_type(format!("crate::rpc::messages::{output}"))
+            .input_type(rust_path(input))
+            .output_type(rust_path(output))
             .codec_path("tonic_prost::ProstCodec");
         if client_streams {
             method = method.client_streaming();

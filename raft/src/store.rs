@@ -50,6 +50,11 @@ pub enum StoreMsg {
     StepAside {
         region_id: u64,
     },
+    /// Hand the region's leadership to voter `to`.
+    TransferLeader {
+        region_id: u64,
+        to: u64,
+    },
     ChangeMembership {
         region_id: u64,
         change: raft::prelude::ConfChangeV2,
@@ -89,6 +94,8 @@ pub struct RegionStatus {
     pub written_keys: u64,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
+    /// On the leader: the peers whose log is behind its own.
+    pub pending: Vec<u64>,
     /// The region's epoch: (conf_ver, version).
     pub epoch: (u64, u64),
     /// The key range `[start_key, end_key)`; empty `end_key` = no bound.
@@ -160,6 +167,7 @@ pub struct RaftStore<E: Engine> {
     thread: Mutex<Option<JoinHandle<()>>>,
     proposal_timeout: Duration,
     view: RegionView,
+    store_id: u64,
 }
 
 impl<E: Engine> RaftStore<E> {
@@ -217,7 +225,13 @@ impl<E: Engine> RaftStore<E> {
             thread: Mutex::new(Some(thread)),
             proposal_timeout: config.proposal_timeout,
             view,
+            store_id: config.store_id,
         })
+    }
+
+    /// This store's id (its peer id in every region).
+    pub fn store_id(&self) -> u64 {
+        self.store_id
     }
 
     pub fn engine(&self) -> &Arc<E> {
@@ -372,6 +386,19 @@ impl<E: Engine> RaftStore<E> {
         }
     }
 
+    /// Asks this store's peer of `region_id`, if it leads, to hand
+    /// leadership to its most caught-up other voter.
+    pub fn step_aside(&self, region_id: u64) {
+        let _ = self.sender.send(StoreMsg::StepAside { region_id });
+    }
+
+    /// Asks this store's peer of `region_id`, if it leads, to hand
+    /// leadership to voter `to` (a placement step; the next heartbeat shows
+    /// whether it moved).
+    pub fn transfer_leader(&self, region_id: u64, to: u64) {
+        let _ = self.sender.send(StoreMsg::TransferLeader { region_id, to });
+    }
+
     /// The regions of this store.
     pub fn status(&self) -> Vec<RegionStatus> {
         let (tx, rx) = channel::bounded(1);
@@ -498,6 +525,14 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                 p.transfer_leader(to);
             }
         }
+        StoreMsg::TransferLeader { region_id, to } => {
+            if let Some(p) = peers.get_mut(region_id)
+                && p.is_leader()
+                && to != p.id()
+            {
+                p.transfer_leader(to);
+            }
+        }
         StoreMsg::Status { reply } => {
             let mut all: Vec<RegionStatus> = peers
                 .peers()
@@ -514,6 +549,7 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                     written_keys: p.written_keys(),
                     voters: p.membership().0,
                     learners: p.membership().1,
+                    pending: p.pending_peers(),
                     epoch: (p.region().epoch().conf_ver, p.region().epoch().version),
                     start_key: p.region().start_key.clone(),
                     end_key: p.region().end_key.clone(),

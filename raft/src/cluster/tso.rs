@@ -3,6 +3,7 @@
 //! log (`TsoLimit`), so a new leader starts above everything an old one
 //! issued; other nodes forward their requests to the leader.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,11 @@ pub struct ClusterTso<E: Engine> {
     transport: Option<Arc<GrpcTransport>>,
     state: Mutex<TsoState>,
     window_ms: u64,
+    /// The first region's leader as last learned, for a node that holds no
+    /// replica of it (0: unknown).
+    first_leader: AtomicU64,
+    /// Which known node to ask next when the leader is unknown.
+    rotation: AtomicUsize,
 }
 
 impl<E: Engine> ClusterTso<E> {
@@ -46,6 +52,51 @@ impl<E: Engine> ClusterTso<E> {
             transport,
             state: Mutex::new(state),
             window_ms: 3000,
+            first_leader: AtomicU64::new(0),
+            rotation: AtomicUsize::new(0),
+        }
+    }
+
+    /// The node leading the first region (which serves the oracle and the
+    /// placement driver), as this node knows it: from its own replica, or
+    /// as last learned from another node.
+    pub fn first_leader(&self) -> Option<u64> {
+        if let Some(r) = first_region(&self.store) {
+            return if r.is_leader {
+                Some(self.store.store_id())
+            } else {
+                r.leader
+            };
+        }
+        Some(self.first_leader.load(Ordering::Relaxed)).filter(|l| *l != 0)
+    }
+
+    /// Records the first region's leader as another node named it.
+    pub fn learn_first_leader(&self, leader: Option<u64>) {
+        (self.first_leader).store(leader.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Asks node `to` for `n` timestamps.
+    fn forward(&self, to: u64, n: u64) -> Result<u64, String> {
+        let t = self.transport.as_ref().ok_or("no other node")?;
+        let request = Request {
+            region_id: FIRST_REGION,
+            ts_count: n as u32,
+            ..Request::default()
+        };
+        match t.call(to, request, Duration::from_secs(3)) {
+            Ok(reply) if reply.ts > 0 => {
+                self.learn_first_leader(Some(to));
+                Ok(reply.ts)
+            }
+            Ok(reply) => {
+                self.learn_first_leader(Some(reply.leader).filter(|l| *l != to && *l != 0));
+                Err(reply.error)
+            }
+            Err(e) => {
+                self.learn_first_leader(None);
+                Err(e)
+            }
         }
     }
 
@@ -121,22 +172,25 @@ impl<E: Engine> TimestampSource for ClusterTso<E> {
         loop {
             let attempt = match first_region(&self.store) {
                 Some(r) if r.is_leader => self.allocate(n, r.term).map_err(|e| e.to_string()),
-                Some(r) => match (r.leader, &self.transport) {
-                    (Some(l), Some(t)) => {
-                        let request = Request {
-                            region_id: FIRST_REGION,
-                            ts_count: n as u32,
-                            ..Request::default()
-                        };
-                        match t.call(l, request, Duration::from_secs(3)) {
-                            Ok(reply) if reply.ts > 0 => Ok(reply.ts),
-                            Ok(reply) => Err(reply.error),
-                            Err(e) => Err(e),
+                Some(r) => match r.leader {
+                    Some(l) => self.forward(l, n),
+                    None => Err("no leader".into()),
+                },
+                // No replica here: the leader last heard of, else each
+                // known node in turn until one names it.
+                None => match self.first_leader() {
+                    Some(l) => self.forward(l, n),
+                    None => {
+                        let nodes =
+                            (self.transport.as_ref()).map_or_else(Vec::new, |t| t.known_nodes());
+                        match nodes
+                            .get(self.rotation.fetch_add(1, Ordering::Relaxed) % nodes.len().max(1))
+                        {
+                            Some(&to) => self.forward(to, n),
+                            None => Err("no region".into()),
                         }
                     }
-                    _ => Err("no leader".into()),
                 },
-                None => Err("no region".into()),
             };
             match attempt {
                 Ok(ts) => return Ok(ts),

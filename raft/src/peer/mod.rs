@@ -499,6 +499,22 @@ impl<E: Engine> Peer<E> {
             .map(|(_, std::cmp::Reverse(v))| v)
     }
 
+    /// On the leader, the other peers (voters and learners) whose log is
+    /// more than a few entries behind its own: a learner there is not
+    /// promoted yet, nor leadership handed to it.
+    pub fn pending_peers(&self) -> Vec<u64> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let last = self.node.raft.raft_log.last_index();
+        let mut behind: Vec<u64> = (self.node.raft.prs().iter())
+            .filter(|(id, pr)| **id != self.id && pr.matched + PENDING_ENTRIES < last)
+            .map(|(id, _)| *id)
+            .collect();
+        behind.sort_unstable();
+        behind
+    }
+
     /// Starts handing leadership to voter `to` (raft-rs sends it the log it
     /// lacks, then tells it to campaign; proposals meanwhile are dropped).
     pub fn transfer_leader(&mut self, to: u64) {
@@ -691,6 +707,8 @@ impl<E: Engine> Peer<E> {
 
 /// A read unanswered after this many sends fails (its caller has long given up).
 const READ_MAX_SENDS: usize = 20;
+/// A peer this many entries behind the leader's last is pending.
+const PENDING_ENTRIES: u64 = 10;
 
 /// Unanswered read requests are sent again after this many ticks: raft-rs
 /// drops a ReadIndex that reaches a leader before it committed in its term.

@@ -17,12 +17,16 @@
 //!   answered once applied there. A node that holds no replica, is not the
 //!   leader (for commands), or has the region at another epoch answers with
 //!   a [`messages::RegionError`] and the sender retries as its region cache
-//!   says.
+//!   says;
+//! - the placement driver's messages ([`pd`]): `Join`, `StoreHeartbeat`,
+//!   `RegionHeartbeat`, `GetCluster`, `RemoveStore`, served by the node
+//!   leading the first region.
 //!
 //! [`server::NodeService`] serves it; [`crate::transport::grpc`] is the
 //! client side.
 
 pub mod messages;
+pub mod pd;
 pub mod server;
 
 /// The generated service: `node_client::NodeClient` and
@@ -70,4 +74,15 @@ pub trait KvHandler: Send + Sync {
     ) -> Result<Response, Error>;
     /// The region holding `key` and the store leading it, as known here.
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)>;
+}
+
+/// Serves the placement driver's messages (runs on a blocking thread). A
+/// node that does not run the placement driver answers each with a header
+/// naming the node it believes does.
+pub trait PdHandler: Send + Sync {
+    fn join(&self, request: pd::JoinRequest) -> pd::JoinResponse;
+    fn store_heartbeat(&self, request: pd::StoreHeartbeatRequest) -> pd::StoreHeartbeatResponse;
+    fn region_heartbeat(&self, request: pd::RegionHeartbeatRequest) -> pd::RegionHeartbeatResponse;
+    fn get_cluster(&self, request: pd::GetClusterRequest) -> pd::GetClusterResponse;
+    fn remove_store(&self, request: pd::RemoveStoreRequest) -> pd::RemoveStoreResponse;
 }

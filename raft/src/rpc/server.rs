@@ -18,8 +18,9 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
 
 use super::messages::*;
+use super::pd::*;
 use super::service::node_server::Node;
-use super::{KvHandler, RequestHandler};
+use super::{KvHandler, PdHandler, RequestHandler};
 use crate::error::Error;
 use crate::store::StoreMsg;
 use crate::transport::RegionTag;
@@ -67,6 +68,7 @@ impl Inboxes {
 pub struct Handlers {
     pub forward: OnceLock<Arc<dyn RequestHandler>>,
     pub kv: OnceLock<Arc<dyn KvHandler>>,
+    pub pd: OnceLock<Arc<dyn PdHandler>>,
 }
 
 /// Serves `duet.node.Node` for one node.
@@ -103,6 +105,21 @@ impl NodeService {
         let kv = (self.handlers.kv.get().cloned())
             .ok_or_else(|| Status::unavailable("this node is starting"))?;
         Ok((kv, context))
+    }
+
+    /// Runs a placement call on the node's placement handler.
+    async fn pd<Q: Send + 'static, A: Send + 'static>(
+        &self,
+        cluster_id: u64,
+        request: Q,
+        call: fn(&dyn PdHandler, Q) -> A,
+    ) -> Result<Response<A>, Status> {
+        self.check_cluster(cluster_id)?;
+        let pd = (self.handlers.pd.get().cloned())
+            .ok_or_else(|| Status::unavailable("this node is starting"))?;
+        Ok(Response::new(
+            blocking(move || call(pd.as_ref(), request)).await?,
+        ))
     }
 
     async fn read(&self, context: Option<Context>, read: Read) -> Result<ReadResponse, Status> {
@@ -378,6 +395,45 @@ impl Node for NodeService {
         request: Request<CommandRequest>,
     ) -> Result<Response<CommandResponse>, Status> {
         self.execute(request.into_inner().into_parts()).await
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let r = request.into_inner();
+        self.pd(r.cluster_id, r, |pd, r| pd.join(r)).await
+    }
+
+    async fn store_heartbeat(
+        &self,
+        request: Request<StoreHeartbeatRequest>,
+    ) -> Result<Response<StoreHeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        self.pd(r.cluster_id, r, |pd, r| pd.store_heartbeat(r))
+            .await
+    }
+
+    async fn region_heartbeat(
+        &self,
+        request: Request<RegionHeartbeatRequest>,
+    ) -> Result<Response<RegionHeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        self.pd(r.cluster_id, r, |pd, r| pd.region_heartbeat(r))
+            .await
+    }
+
+    async fn get_cluster(
+        &self,
+        request: Request<GetClusterRequest>,
+    ) -> Result<Response<GetClusterResponse>, Status> {
+        let r = request.into_inner();
+        self.pd(r.cluster_id, r, |pd, r| pd.get_cluster(r)).await
+    }
+
+    async fn remove_store(
+        &self,
+        request: Request<RemoveStoreRequest>,
+    ) -> Result<Response<RemoveStoreResponse>, Status> {
+        let r = request.into_inner();
+        self.pd(r.cluster_id, r, |pd, r| pd.remove_store(r)).await
     }
 }
 

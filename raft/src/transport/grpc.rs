@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::Sender;
@@ -27,7 +27,7 @@ use crate::rpc::messages::{Envelope, RaftBatch, Reply, Request};
 use crate::rpc::server::{Handlers, Inboxes, NodeService};
 use crate::rpc::service::node_client::NodeClient;
 use crate::rpc::service::node_server::NodeServer;
-use crate::rpc::{KvHandler, MAX_MESSAGE, RequestHandler};
+use crate::rpc::{KvHandler, MAX_MESSAGE, PdHandler, RequestHandler};
 use crate::store::StoreMsg;
 
 /// Messages per batch at most.
@@ -60,6 +60,8 @@ pub struct GrpcTransport {
     inboxes: Arc<Inboxes>,
     handlers: Arc<Handlers>,
     resolver: OnceLock<Resolver>,
+    /// Addresses learned since the start (the placement driver's members).
+    book: RwLock<HashMap<u64, SocketAddr>>,
 }
 
 impl GrpcTransport {
@@ -110,6 +112,7 @@ impl GrpcTransport {
             inboxes,
             handlers,
             resolver: OnceLock::new(),
+            book: RwLock::new(HashMap::new()),
         })
     }
 
@@ -117,11 +120,33 @@ impl GrpcTransport {
         self.cluster_id
     }
 
-    /// The nodes this one was started with (the founders).
+    /// The other nodes this one knows the address of: those it was started
+    /// with and those learned since.
     pub fn known_nodes(&self) -> Vec<u64> {
         let mut nodes: Vec<u64> = self.peers.keys().copied().collect();
+        nodes.extend(self.book.read().unwrap_or_else(|e| e.into_inner()).keys());
+        nodes.retain(|n| *n != self.store_id);
         nodes.sort_unstable();
+        nodes.dedup();
         nodes
+    }
+
+    /// Records where node `node` listens (from the placement driver's list
+    /// of members); a changed address drops the old connection.
+    pub fn learn_address(&self, node: u64, addr: SocketAddr) {
+        if node == self.store_id || self.peers.get(&node) == Some(&addr) {
+            return;
+        }
+        let mut book = self.book.write().unwrap_or_else(|e| e.into_inner());
+        if book.insert(node, addr).is_some_and(|old| old != addr) {
+            (self.channels.lock().unwrap_or_else(|e| e.into_inner())).remove(&node);
+            (self.streams.lock().unwrap_or_else(|e| e.into_inner())).remove(&node);
+        }
+    }
+
+    /// Sets who answers the placement driver's messages (once).
+    pub fn set_pd_handler(&self, handler: Arc<dyn PdHandler>) {
+        let _ = self.handlers.pd.set(handler);
     }
 
     /// Sets where addresses of stores outside the founding peers come from
@@ -142,11 +167,32 @@ impl GrpcTransport {
         let _ = self.handlers.kv.set(handler);
     }
 
-    fn address(&self, node: u64) -> Option<SocketAddr> {
-        match self.peers.get(&node) {
-            Some(a) => Some(*a),
-            None => (self.resolver.get()?)(node),
+    /// Where node `node` listens, as this node knows it.
+    pub fn address(&self, node: u64) -> Option<SocketAddr> {
+        if let Some(a) = self.peers.get(&node) {
+            return Some(*a);
         }
+        if let Some(a) = self
+            .book
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&node)
+        {
+            return Some(*a);
+        }
+        (self.resolver.get()?)(node)
+    }
+
+    /// A client of whatever node listens at `addr` (a `--join` address,
+    /// whose node id is not known yet).
+    pub fn client_at(&self, addr: SocketAddr) -> Option<NodeChannel> {
+        let _runtime = self.runtime.enter();
+        let channel = endpoint(addr)?.connect_lazy();
+        Some(
+            NodeClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
     }
 
     /// The connection to the node hosting store `to` (made lazily: the
@@ -158,14 +204,8 @@ impl GrpcTransport {
             return Some(c.clone());
         }
         let addr = self.address(node)?;
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .ok()?
-            .connect_timeout(Duration::from_secs(2))
-            .initial_stream_window_size(Some(STREAM_WINDOW))
-            .initial_connection_window_size(Some(CONNECTION_WINDOW))
-            .tcp_nodelay(true);
         let _runtime = self.runtime.enter();
-        let channel = endpoint.connect_lazy();
+        let channel = endpoint(addr)?.connect_lazy();
         channels.insert(node, channel.clone());
         Some(channel)
     }
@@ -220,6 +260,18 @@ impl GrpcTransport {
         streams.insert(node, tx.clone());
         Some(tx)
     }
+}
+
+/// How this node connects to another.
+fn endpoint(addr: SocketAddr) -> Option<Endpoint> {
+    Some(
+        Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect_timeout(Duration::from_secs(2))
+            .initial_stream_window_size(Some(STREAM_WINDOW))
+            .initial_connection_window_size(Some(CONNECTION_WINDOW))
+            .tcp_nodelay(true),
+    )
 }
 
 impl Transport for GrpcTransport {
