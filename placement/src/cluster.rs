@@ -67,6 +67,11 @@ pub struct Store {
     pub stats: StoreStats,
     /// When the placement driver last heard from it (ms).
     pub last_heartbeat_ms: u64,
+    /// Whether this placement driver has heard from it at all: a store
+    /// known only from the metadata counts as not down (it may not have
+    /// had the time to report) but is not chosen for anything until it
+    /// reports.
+    pub heard: bool,
 }
 
 impl Store {
@@ -80,6 +85,7 @@ impl Store {
             evict_leaders: false,
             stats: StoreStats::default(),
             last_heartbeat_ms: 0,
+            heard: false,
         }
     }
 }
@@ -155,6 +161,7 @@ impl Cluster {
                 return Err(Error::StoreIdTaken(store.id));
             }
             known.last_heartbeat_ms = now_ms;
+            known.heard = true;
             return Ok(false);
         }
         let taken = self.stores.values().find(|s| {
@@ -176,6 +183,7 @@ impl Cluster {
         let mut store = store;
         store.admin = AdminState::Up;
         store.last_heartbeat_ms = now_ms;
+        store.heard = true;
         self.stores.insert(store.id, store);
         Ok(true)
     }
@@ -191,6 +199,7 @@ impl Cluster {
         let store = self.stores.get_mut(&id).ok_or(Error::UnknownStore(id))?;
         store.stats = stats;
         store.last_heartbeat_ms = now_ms;
+        store.heard = true;
         Ok(store.admin)
     }
 
@@ -280,15 +289,18 @@ impl Cluster {
         })
     }
 
-    /// Whether `id` is an up store (heard from lately, not being removed).
+    /// Whether `id` is an up store (heard from lately by this placement
+    /// driver, not being removed).
     pub fn is_up(&self, id: StoreId, now_ms: u64) -> bool {
         self.store_state(id, now_ms) == Some(StoreState::Up)
+            && self.stores.get(&id).is_some_and(|s| s.heard)
     }
 
     /// Whether `id` answers (up, or being drained but not silent).
     pub fn is_alive(&self, id: StoreId, now_ms: u64) -> bool {
         self.stores.get(&id).is_some_and(|s| {
             s.admin != AdminState::Removed
+                && s.heard
                 && now_ms.saturating_sub(s.last_heartbeat_ms) < self.config.max_store_down_time_ms
         })
     }

