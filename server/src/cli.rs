@@ -32,6 +32,9 @@ pub struct ServeArgs {
     /// Raft addresses of all founding voters: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT.
     #[arg(long, value_name = "ID=HOST:PORT,...")]
     pub initial_cluster: Option<String>,
+    /// Join a running cluster through any member's Raft address.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
 }
 
 impl ServeArgs {
@@ -55,6 +58,9 @@ impl ServeArgs {
         }
         if let Some(c) = &self.initial_cluster {
             config.initial_cluster = c.clone();
+        }
+        if let Some(j) = &self.join {
+            config.join = j.clone();
         }
         config.validate()?;
         Ok(config)

@@ -57,6 +57,22 @@ pub struct Config {
     pub initial_cluster: String,
     /// Messages from a cluster with another id are refused.
     pub cluster_id: u64,
+    /// The Raft address of any member of a running cluster: this node asks
+    /// it to be admitted (`--join`), then receives regions from the
+    /// placement driver. Empty: found a cluster (`initial_cluster`) or run
+    /// alone.
+    pub join: String,
+    /// Voters per region, on distinct row stores (capped at their number).
+    pub max_replicas: usize,
+    /// A store silent this long is `down`: each region with a replica there
+    /// gets a new one elsewhere.
+    pub max_store_down_time_secs: u64,
+    /// A region with fewer keys than this merges into a neighbour (0:
+    /// `region_split_keys / 20`).
+    pub region_merge_keys: u64,
+    /// How often every store reports itself and the regions it leads to the
+    /// placement driver (which answers with the steps to take).
+    pub pd_heartbeat_ms: u64,
     /// Old versions are kept this long; transactions must not run longer.
     pub gc_life_time_secs: u64,
     /// How often the region leader collects old versions (0: never).
@@ -136,6 +152,11 @@ impl Default for Config {
             raft_addr: "127.0.0.1:20160".into(),
             initial_cluster: String::new(),
             cluster_id: 1,
+            join: String::new(),
+            max_replicas: 3,
+            max_store_down_time_secs: 1800,
+            region_merge_keys: 0,
+            pd_heartbeat_ms: 2000,
             gc_life_time_secs: 600,
             gc_interval_secs: 600,
             region_split_keys: 500_000,
@@ -174,6 +195,11 @@ const ENV_KEYS: &[&str] = &[
     "raft_addr",
     "initial_cluster",
     "cluster_id",
+    "join",
+    "max_replicas",
+    "max_store_down_time_secs",
+    "region_merge_keys",
+    "pd_heartbeat_ms",
     "gc_life_time_secs",
     "gc_interval_secs",
     "region_split_keys",
@@ -250,8 +276,31 @@ impl Config {
             return bad("node_id must be at least 1".into());
         }
         // A node_id outside initial_cluster is a node joining a running
-        // cluster (it waits to be added through `POST /admin/membership`).
-        self.cluster()?;
+        // cluster of those founders (the placement driver admits it).
+        let founders = self.cluster()?;
+        if !self.join.is_empty() {
+            if self.join.parse::<SocketAddr>().is_err() {
+                return bad(format!(
+                    "join = {:?} is not the IP:PORT Raft address of a member",
+                    self.join
+                ));
+            }
+            if !founders.is_empty() {
+                return bad("set either join or initial_cluster, not both".into());
+            }
+            if self.join == self.raft_addr {
+                return bad("join names this node's own raft_addr".into());
+            }
+        }
+        if self.max_replicas == 0 {
+            return bad("max_replicas must be at least 1".into());
+        }
+        if self.max_store_down_time_secs == 0 {
+            return bad("max_store_down_time_secs must be at least 1".into());
+        }
+        if self.pd_heartbeat_ms < 10 {
+            return bad("pd_heartbeat_ms must be at least 10".into());
+        }
         if self.users.is_empty() {
             return bad("at least one user is needed".into());
         }
@@ -277,6 +326,29 @@ impl Config {
 }
 
 impl Config {
+    /// Whether this node is part of a cluster (founding it or joining it),
+    /// not the embedded single node.
+    pub fn clustered(&self) -> bool {
+        !self.initial_cluster.trim().is_empty() || !self.join.is_empty()
+    }
+
+    /// The placement driver's knobs.
+    pub fn placement(&self) -> duet_placement::Config {
+        let beat = self.pd_heartbeat_ms;
+        duet_placement::Config {
+            max_replicas: self.max_replicas,
+            max_store_down_time_ms: self.max_store_down_time_secs.saturating_mul(1000),
+            // Merging needs the merge entries of the Raft log, not built
+            // yet: until then no merge is scheduled (an operator that could
+            // not run would only hold its region from repair).
+            region_merge_keys: 0,
+            region_split_keys: self.region_split_keys,
+            // Every store has reported twice before anything is decided.
+            warm_up_ms: beat.saturating_mul(3),
+            ..duet_placement::Config::default()
+        }
+    }
+
     /// The founding voters from `initial_cluster` (empty for a single node).
     pub fn cluster(&self) -> Result<BTreeMap<u64, SocketAddr>> {
         let mut out = BTreeMap::new();

@@ -18,6 +18,16 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
+    /// `--join` failed: no member answered, or the placement driver
+    /// refused this node (its id taken, another cluster …).
+    #[error("cannot join the cluster: {0}")]
+    Join(String),
+    /// The placement driver refused an administrative call.
+    #[error("{0}")]
+    Refused(String),
+    /// No placement driver answered.
+    #[error("the placement driver is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Sql(#[from] duet_sql::Error),
 }

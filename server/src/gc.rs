@@ -20,7 +20,7 @@ use duet_storage::txn::commands::{DestroyRange, Gc};
 use duet_storage::txn::{TxnClient, TxnStore};
 use tracing::{debug, warn};
 
-type Client = TxnClient<ClusterStore<RocksEngine>>;
+pub(crate) type Client = TxnClient<ClusterStore<RocksEngine>>;
 
 /// Node `n`'s floor lives at this prefix + `n` (8 bytes, big-endian), in the
 /// meta key space the SQL catalog reserves for the node (`m\x06`). The value

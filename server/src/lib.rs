@@ -10,6 +10,7 @@ mod gc;
 mod metrics;
 mod mysql;
 pub mod node;
+mod pd;
 mod status;
 
 use std::net::SocketAddr;
@@ -46,6 +47,9 @@ impl Server {
         })?;
         let mysql = bind(&config.mysql_addr).await?;
         let status = bind(&config.status_addr).await?;
+        // Other nodes are told the address clients reach this one at.
+        let mut config = config;
+        config.mysql_addr = local_addr(&mysql)?.to_string();
         let node = Arc::new(node::Node::start(&config).await?);
         let mysql_addr = local_addr(&mysql)?;
         let status_addr = local_addr(&status)?;

@@ -24,6 +24,9 @@ pub struct Metrics {
     store_regions: IntGauge,
     store_leaders: IntGauge,
     region_cache_misses: IntCounter,
+    placement_operators: IntGaugeVec,
+    placement_stores: IntGaugeVec,
+    placement_short: IntGauge,
 }
 
 impl Metrics {
@@ -93,6 +96,27 @@ impl Metrics {
                 "lookups of regions held elsewhere that the region cache could not answer",
             )
             .expect("valid"),
+            placement_operators: IntGaugeVec::new(
+                Opts::new(
+                    "placement_operators",
+                    "on the placement driver's node: scheduling operators started, finished and failed since it took over, by kind",
+                ),
+                &["event", "kind"],
+            )
+            .expect("valid"),
+            placement_stores: IntGaugeVec::new(
+                Opts::new(
+                    "placement_stores",
+                    "on the placement driver's node: stores by state (up, down, removing, removed)",
+                ),
+                &["state"],
+            )
+            .expect("valid"),
+            placement_short: IntGauge::new(
+                "placement_replicas_short",
+                "on the placement driver's node: 1 when max_replicas exceeds the row stores up",
+            )
+            .expect("valid"),
             registry,
         };
         m.register();
@@ -100,7 +124,10 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
+            Box::new(self.placement_operators.clone()),
+            Box::new(self.placement_stores.clone()),
+            Box::new(self.placement_short.clone()),
             Box::new(self.store_regions.clone()),
             Box::new(self.store_leaders.clone()),
             Box::new(self.region_cache_misses.clone()),
@@ -156,6 +183,42 @@ impl Metrics {
     pub fn observe_region_cache(&self, misses: u64) {
         let seen = self.region_cache_misses.get();
         self.region_cache_misses.inc_by(misses.saturating_sub(seen));
+    }
+
+    /// Records the placement driver's operator counts and store states
+    /// (on the node running it).
+    pub fn observe_placement(
+        &self,
+        counters: &duet_placement::schedulers::Counters,
+        report: &duet_placement::ClusterReport,
+    ) {
+        for (event, counts) in [
+            ("started", &counters.started),
+            ("finished", &counters.finished),
+            ("failed", &counters.failed),
+        ] {
+            for (kind, n) in counts {
+                self.placement_operators
+                    .with_label_values(&[event, kind])
+                    .set(*n as i64);
+            }
+        }
+        for state in ["up", "down", "removing", "removed"] {
+            let n = (report.stores.iter())
+                .filter(|s| {
+                    serde_json::to_value(s.state)
+                        .ok()
+                        .as_ref()
+                        .and_then(|v| v.as_str())
+                        == Some(state)
+                })
+                .count();
+            self.placement_stores
+                .with_label_values(&[state])
+                .set(n as i64);
+        }
+        self.placement_short
+            .set(i64::from(!report.warnings.is_empty()));
     }
 
     /// Records the columnar replica's freshness (at scrape time): the

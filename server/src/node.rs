@@ -44,6 +44,8 @@ pub struct Node {
     /// Every transaction of this node begins here, so that GC knows the
     /// oldest one still running.
     pub client: TxnClient<ClusterStore<RocksEngine>>,
+    /// The link to the placement driver (in a cluster).
+    pd: Option<Arc<crate::pd::heartbeat::PdClient>>,
     /// The GC, split-check and compaction loops.
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Ranges of dropped tables and indexes this node's GC destroyed.
@@ -87,10 +89,11 @@ fn storage_err(e: duet_storage::Error) -> Error {
 
 /// The row store's and the learner store's configuration: the founding
 /// voters (this node alone without a cluster) with a learner each; a node
-/// that already holds regions founds nothing.
+/// that already holds regions, or joins a running cluster, founds nothing.
 fn store_configs(
     node_id: u64,
     cluster: &BTreeMap<u64, SocketAddr>,
+    joining: bool,
     fresh: bool,
 ) -> (StoreConfig, StoreConfig) {
     let mut store_config = StoreConfig::single(node_id);
@@ -98,6 +101,10 @@ fn store_configs(
     store_config.peer.election_tick = 10 + (node_id % 7) as usize;
     if !cluster.is_empty() {
         store_config.voters = cluster.keys().copied().collect();
+    }
+    // A node that joins founds nothing: its regions come from the others.
+    if joining {
+        store_config.voters.clear();
     }
     store_config.learners = store_config
         .voters
@@ -234,12 +241,13 @@ impl Node {
         // change (see `learner_loop`).
         let fresh = !has_regions(engine.as_ref()).map_err(raft_err("raft store"))?;
         let cluster = config.cluster()?;
-        let (store_config, learner_config) = store_configs(config.node_id, &cluster, fresh);
+        let (store_config, learner_config) =
+            store_configs(config.node_id, &cluster, !config.join.is_empty(), fresh);
         let learner_id = learner_store_id(config.node_id);
         let (tx, rx) = inbox();
         let (learner_tx, learner_rx) = inbox();
         let mut grpc = None;
-        let transport: Arc<dyn Transport> = if !cluster.is_empty() {
+        let transport: Arc<dyn Transport> = if config.clustered() {
             let listener = tokio::net::TcpListener::bind(&config.raft_addr)
                 .await
                 .map_err(|source| Error::Bind {
@@ -261,6 +269,12 @@ impl Node {
             );
             t.add_local(config.node_id, tx.clone());
             t.add_local(learner_id, learner_tx.clone());
+            if let Ok(seed) = config.join.parse::<SocketAddr>() {
+                let members = crate::pd::heartbeat::join(&t, seed, &store_meta(config))
+                    .await
+                    .map_err(Error::Join)?;
+                info!(members = members.len(), "joined the cluster");
+            }
             grpc = Some(Arc::clone(&t));
             t
         } else {
@@ -307,24 +321,48 @@ impl Node {
         }
         // A single node keeps its own oracle; in a cluster the region leader
         // serves timestamps and the others forward to it.
-        let tso: Arc<dyn TimestampSource> = match &grpc {
-            None => Arc::new(Tso::open(Arc::clone(&engine)).map_err(storage_err)?),
-            Some(t) => {
-                let tso = Arc::new(ClusterTso::new(Arc::clone(&store), Some(Arc::clone(t))));
+        let cluster_tso = (grpc.as_ref())
+            .map(|t| Arc::new(ClusterTso::new(Arc::clone(&store), Some(Arc::clone(t)))));
+        let tso: Arc<dyn TimestampSource> = match (&grpc, &cluster_tso) {
+            (Some(t), Some(tso)) => {
                 t.set_handlers(Arc::new(Handler {
                     store: Arc::clone(&store),
-                    tso: Arc::clone(&tso),
+                    tso: Arc::clone(tso),
                 }));
-                tso
+                Arc::clone(tso) as Arc<dyn TimestampSource>
             }
+            _ => Arc::new(Tso::open(Arc::clone(&engine)).map_err(storage_err)?),
         };
-        let txn_store = Arc::new(ClusterStore::new(config.node_id, Arc::clone(&store), grpc));
+        let txn_store = Arc::new(ClusterStore::new(
+            config.node_id,
+            Arc::clone(&store),
+            grpc.clone(),
+        ));
         let options = TxnOptions::default();
         // Four heartbeats per lock TTL: a lost one or two do not matter.
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
         let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let background = spawn_background(
+        let mut pd = None;
+        if let (Some(t), Some(tso)) = (&grpc, &cluster_tso) {
+            let driver = Arc::new(crate::pd::Driver::new(
+                Arc::clone(&store),
+                client.clone(),
+                config.placement(),
+                Arc::clone(t),
+                Arc::clone(tso),
+            ));
+            t.set_pd_handler(Arc::clone(&driver) as Arc<dyn duet_raft::rpc::PdHandler>);
+            pd = Some(Arc::new(crate::pd::heartbeat::PdClient::new(
+                store_meta(config),
+                config.data_dir.clone(),
+                Arc::clone(&store),
+                Arc::clone(t),
+                Arc::clone(tso),
+                driver,
+            )));
+        }
+        let mut background = spawn_background(
             config,
             Background {
                 store: &store,
@@ -336,6 +374,12 @@ impl Node {
             },
             heartbeat_every,
         );
+        if let Some(pd) = &pd {
+            background.push(tokio::spawn(crate::pd::heartbeat::pd_loop(
+                Arc::clone(pd),
+                Duration::from_millis(config.pd_heartbeat_ms),
+            )));
+        }
         Ok(Node {
             _data_dir_lock: data_dir_lock,
             node_id: config.node_id,
@@ -347,6 +391,7 @@ impl Node {
             tso,
             columnar: Some(replica),
             client,
+            pd,
             background,
             destroyed_ranges,
         })
@@ -419,6 +464,73 @@ impl Node {
             "learner_regions": learners,
             "columnar": columnar,
             "gc": { "destroyed_ranges": destroyed },
+        })
+    }
+
+    /// `GET /cluster`: the stores and regions as the placement driver knows
+    /// them (asked of it, wherever it runs); a single node reports itself.
+    pub fn cluster_json(&self) -> Result<serde_json::Value> {
+        let Some(pd) = &self.pd else {
+            return Ok(self.single_node_report());
+        };
+        let json = pd.cluster_report().map_err(Error::Unavailable)?;
+        serde_json::from_str(&json).map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    /// The embedded node's report: one store holding every region.
+    fn single_node_report(&self) -> serde_json::Value {
+        let regions: Vec<serde_json::Value> = (self.regions().into_iter())
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.region_id,
+                    "start_key": hex(&r.start_key),
+                    "end_key": hex(&r.end_key),
+                    "voters": [self.node_id],
+                    "learners": [],
+                    "leader": self.node_id,
+                    "keys": 0,
+                    "bytes": 0,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "max_replicas": 1,
+            "stores": [{
+                "id": self.node_id,
+                "raft_addr": "",
+                "mysql_addr": "",
+                "role": "row",
+                "state": "up",
+                "regions": regions.len(),
+                "leaders": regions.len(),
+                "bytes": 0,
+            }],
+            "regions": regions,
+            "warnings": [],
+        })
+    }
+
+    /// The placement driver's counters and report, when it runs here.
+    pub fn placement_snapshot(
+        &self,
+    ) -> Option<(
+        duet_placement::schedulers::Counters,
+        duet_placement::ClusterReport,
+    )> {
+        self.pd.as_ref()?.local_driver()
+    }
+
+    /// `POST /admin/stores/N/remove`: the placement driver drains store
+    /// `id` (its replicas move away) and then retires it.
+    pub fn remove_store(&self, id: u64) -> Result<()> {
+        let Some(pd) = &self.pd else {
+            return Err(Error::Refused(
+                "a single node has no other store to move its regions to".into(),
+            ));
+        };
+        pd.remove_store(id).map_err(|e| match e {
+            crate::pd::heartbeat::PdError::Refused(m) => Error::Refused(m),
+            crate::pd::heartbeat::PdError::Unreachable(m) => Error::Unavailable(m),
         })
     }
 
@@ -601,6 +713,17 @@ async fn learner_loop(
             Ok(Err(e)) => warn!(error = %e, "adding the columnar learner failed; retrying"),
             Err(e) => warn!(error = %e, "adding the columnar learner failed; retrying"),
         }
+    }
+}
+
+/// This node's row store as it presents itself to the placement driver.
+fn store_meta(config: &Config) -> duet_raft::rpc::pd::StoreMeta {
+    duet_raft::rpc::pd::StoreMeta {
+        id: config.node_id,
+        raft_addr: config.raft_addr.clone(),
+        mysql_addr: config.mysql_addr.clone(),
+        role: "row".into(),
+        state: String::new(),
     }
 }
 

@@ -4,6 +4,9 @@
 //! applied index) and the admin call `POST /admin/membership` (JSON
 //! `{"change": "add_voter"|"add_learner"|"remove", "node_id": N,
 //! "raft_addr": "IP:PORT"}`: changes every region, answers the new status).
+//! `GET /cluster` answers the placement driver's report (stores and
+//! regions, see `docs/architecture/placement.md`) on any node, and
+//! `POST /admin/stores/N/remove` has it drain and retire store N.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +42,8 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics_text))
         .route("/status", get(node_status))
         .route("/admin/membership", post(membership))
+        .route("/cluster", get(cluster))
+        .route("/admin/stores/{id}/remove", post(remove_store))
         .with_state(StatusState {
             metrics,
             serving,
@@ -59,9 +64,13 @@ async fn health(State(s): State<StatusState>) -> impl IntoResponse {
 
 async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
     let node = Arc::clone(&s.node);
-    let regions = tokio::task::spawn_blocking(move || node.regions())
-        .await
-        .unwrap_or_default();
+    let (regions, placement) =
+        tokio::task::spawn_blocking(move || (node.regions(), node.placement_snapshot()))
+            .await
+            .unwrap_or_default();
+    if let Some((counters, report)) = &placement {
+        s.metrics.observe_placement(counters, report);
+    }
     s.metrics.observe_regions(&regions);
     (s.metrics).observe_region_cache(s.node.txn_store.region_cache_misses());
     if let Some(replica) = &s.node.columnar {
@@ -91,6 +100,39 @@ async fn membership(
     match outcome {
         Ok(Ok(doc)) => axum::Json(doc).into_response(),
         Ok(Err(e @ crate::error::Error::Config(_))) => {
+            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn cluster(State(s): State<StatusState>) -> axum::response::Response {
+    let node = Arc::clone(&s.node);
+    match tokio::task::spawn_blocking(move || node.cluster_json()).await {
+        Ok(Ok(doc)) => axum::Json(doc).into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn remove_store(
+    State(s): State<StatusState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a store id\n"),
+        )
+            .into_response();
+    };
+    let node = Arc::clone(&s.node);
+    match tokio::task::spawn_blocking(move || node.remove_store(id)).await {
+        Ok(Ok(())) => {
+            axum::Json(serde_json::json!({ "store": id, "state": "removing" })).into_response()
+        }
+        Ok(Err(e @ crate::error::Error::Refused(_))) => {
             (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
         }
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
