@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use crate::duet_binary;
 use duet_tests::{free_port, http_get, http_post_json};
 
-struct Node {
-    id: u64,
-    child: Option<Child>,
-    dir: PathBuf,
-    mysql: u16,
-    status: u16,
+pub(crate) struct Node {
+    pub(crate) id: u64,
+    pub(crate) child: Option<Child>,
+    pub(crate) dir: PathBuf,
+    pub(crate) mysql: u16,
+    pub(crate) status: u16,
     /// Extra `DUET_*` settings.
-    env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Drop for Node {
@@ -33,8 +33,32 @@ impl Drop for Node {
 }
 
 impl Node {
+    /// A node not started yet, in `root/n{id}`, on free ports.
+    pub(crate) fn new(root: &std::path::Path, id: u64, env: &[(String, String)]) -> Node {
+        Node {
+            id,
+            child: None,
+            dir: root.join(format!("n{id}")),
+            mysql: free_port(),
+            status: free_port(),
+            env: env.to_vec(),
+        }
+    }
+
     fn start(&mut self, cluster: &str, raft_port: u16) {
-        let child = Command::new(duet_binary())
+        self.spawn(raft_port, &["--initial-cluster", cluster]);
+    }
+
+    /// Starts `duet serve` on the node's ports with `args` added.
+    pub(crate) fn spawn(&mut self, raft_port: u16, args: &[&str]) {
+        let child = self.command(raft_port, args).spawn().expect("duet starts");
+        self.child = Some(child);
+    }
+
+    /// The `duet serve` command of this node, with `args` added.
+    pub(crate) fn command(&self, raft_port: u16, args: &[&str]) -> Command {
+        let mut command = Command::new(duet_binary());
+        command
             .arg("serve")
             .arg("--data-dir")
             .arg(&self.dir)
@@ -42,16 +66,21 @@ impl Node {
             .args(["--mysql-addr", &format!("127.0.0.1:{}", self.mysql)])
             .args(["--status-addr", &format!("127.0.0.1:{}", self.status)])
             .args(["--raft-addr", &format!("127.0.0.1:{raft_port}")])
-            .args(["--initial-cluster", cluster])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("duet starts");
-        self.child = Some(child);
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        // The node's log beside its data directory, for a failing test.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"));
+        match log.and_then(|f| Ok((f.try_clone()?, f))) {
+            Ok((out, err)) => command.stdout(out).stderr(err),
+            Err(_) => command.stdout(Stdio::null()).stderr(Stdio::null()),
+        };
+        command
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();
             c.wait().unwrap();
@@ -192,19 +221,7 @@ fn founders(root: &std::path::Path, env: &[(String, String)]) -> (Vec<Node>, Vec
         .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
         .collect::<Vec<_>>()
         .join(",");
-    let mut nodes: Vec<Node> = (1..=4)
-        .map(|id| Node {
-            id,
-            child: None,
-            dir: root.join(format!("n{id}")),
-            mysql: free_port(),
-            status: free_port(),
-            env: Vec::new(),
-        })
-        .collect();
-    for n in &mut nodes {
-        n.env = env.to_vec();
-    }
+    let mut nodes: Vec<Node> = (1..=4).map(|id| Node::new(root, id, env)).collect();
     for (i, n) in nodes.iter_mut().take(3).enumerate() {
         n.start(&cluster, raft_ports[i]);
     }
@@ -264,7 +281,10 @@ fn all_members(node: &Node) -> Option<(Vec<u64>, Vec<u64>)> {
 #[test]
 fn a_fourth_process_joins_as_a_learner_never_votes_then_becomes_a_voter() {
     let root = tempfile::tempdir().unwrap();
-    let (mut nodes, _, cluster) = founders(root.path(), &[]);
+    // Placement idle (one heartbeat an hour): the membership here is made
+    // by hand, which the placement driver would otherwise undo.
+    let idle = [("DUET_PD_HEARTBEAT_MS".to_string(), "3600000".to_string())];
+    let (mut nodes, _, cluster) = founders(root.path(), &idle);
     let leader = agreed_leader(&nodes, &[1, 2, 3], Duration::from_secs(30));
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
 
@@ -370,7 +390,7 @@ fn free_port_of(cluster: &str, id: u64) -> u16 {
 }
 
 /// A runtime for the MySQL clients of a test.
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -380,7 +400,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs SQL on node `n` (a fresh connection), retrying while the cluster
 /// elects or the node starts; returns the rows as text.
-fn sql(rt: &tokio::runtime::Runtime, node: &Node, statement: &str) -> Vec<Vec<String>> {
+pub(crate) fn sql(rt: &tokio::runtime::Runtime, node: &Node, statement: &str) -> Vec<Vec<String>> {
     use mysql_async::prelude::*;
     let url = format!("mysql://root@127.0.0.1:{}/", node.mysql);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -10,6 +10,7 @@ mod fuzz;
 mod grammar;
 mod lifecycle;
 mod limits;
+mod placement;
 mod protocol;
 mod raft_store;
 mod raw;

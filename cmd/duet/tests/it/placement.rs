@@ -1,0 +1,354 @@
+//! The placement driver on real processes: five `duet serve` founders with
+//! `max_replicas = 3` and small regions settle with three voters per region
+//! on distinct stores, each node holding only part of the data yet every
+//! node answering for all of it; a killed node is declared down and its
+//! replicas made again on the others while writes go on; a sixth node joins
+//! with `--join` and receives regions, then is drained and retired through
+//! `POST /admin/stores/6/remove`. Observed through `GET /cluster`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use duet_tests::{free_port, http_get, http_post_json};
+
+use crate::cluster::{Node, runtime, sql};
+
+/// `GET /cluster` on `node`, if it answers.
+fn cluster(node: &Node) -> Option<serde_json::Value> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
+    match http_get(addr, "/cluster") {
+        Ok((200, body)) => serde_json::from_str(&body).ok(),
+        _ => None,
+    }
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u64> {
+    (v.as_array().into_iter().flatten())
+        .filter_map(|x| x.as_u64())
+        .collect()
+}
+
+/// The state of store `id` in a report.
+fn store_state(report: &serde_json::Value, id: u64) -> Option<String> {
+    (report["stores"].as_array()?.iter())
+        .find(|s| s["id"].as_u64() == Some(id))
+        .and_then(|s| Some(s["state"].as_str()?.to_string()))
+}
+
+/// Voter replicas per store in a report.
+fn regions_on(report: &serde_json::Value, id: u64) -> usize {
+    (report["regions"].as_array().into_iter().flatten())
+        .filter(|r| ids(&r["voters"]).contains(&id))
+        .count()
+}
+
+/// Whether every region has `n` voters on distinct stores of `allowed`,
+/// and the regions tile the key space.
+fn placed(report: &serde_json::Value, n: usize, allowed: &[u64]) -> bool {
+    let Some(regions) = report["regions"].as_array() else {
+        return false;
+    };
+    let mut next = String::new();
+    for r in regions {
+        let mut voters = ids(&r["voters"]);
+        voters.sort_unstable();
+        voters.dedup();
+        if voters.len() != n
+            || ids(&r["voters"]).len() != n
+            || !voters.iter().all(|v| allowed.contains(v))
+            || r["start_key"].as_str() != Some(next.as_str())
+        {
+            return false;
+        }
+        next = r["end_key"].as_str().unwrap_or_default().to_string();
+    }
+    !regions.is_empty() && next.is_empty()
+}
+
+/// Waits until `node`'s `GET /cluster` satisfies `done`; returns it.
+fn settle(
+    node: &Node,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    let mut last = serde_json::Value::Null;
+    loop {
+        if let Some(report) = cluster(node) {
+            if done(&report) {
+                return report;
+            }
+            last = report;
+        }
+        if Instant::now() >= deadline {
+            print_logs(node);
+            panic!("{what}: not reached; last report {last:#}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Prints what the nodes beside `node` logged of placement and trouble.
+fn print_logs(node: &Node) {
+    let Some(root) = node.dir.parent() else {
+        return;
+    };
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Ok(keep) = std::env::var("DUET_TEST_KEEP_LOGS") {
+                let _ = std::fs::create_dir_all(&keep);
+                let _ = std::fs::write(std::path::Path::new(&keep).join(entry.file_name()), &text);
+            }
+            let lines: Vec<&str> = (text.lines())
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("placement"))
+                .collect();
+            eprintln!("--- {} (last of {} lines)", path.display(), lines.len());
+            for l in &lines[lines.len().saturating_sub(60)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// Regions of the row store that node `node` holds (its `/status`).
+fn held(node: &Node) -> usize {
+    let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
+    let (_, body) = http_get(addr, "/status").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    doc["regions"].as_array().map_or(0, Vec::len)
+}
+
+/// Inserts rows `from..to` (v = 2 * id) through `node`, 100 per statement.
+fn load(rt: &tokio::runtime::Runtime, node: &Node, from: u64, to: u64) {
+    let mut at = from;
+    while at < to {
+        let end = (at + 100).min(to);
+        let values: Vec<String> = (at..end).map(|i| format!("({i}, {})", 2 * i)).collect();
+        sql(
+            rt,
+            node,
+            &format!("INSERT INTO app.t VALUES {}", values.join(",")),
+        );
+        at = end;
+    }
+}
+
+/// Checks `(COUNT(*), SUM(v))` of the table as `node` answers it, read
+/// from the row store and as the router chooses (the columnar replica where
+/// this node's learners cover the table), against `want`.
+fn check_totals(rt: &tokio::runtime::Runtime, node: &Node, want: (u64, u64), when: &str) {
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        compare_totals(rt, node, want, when);
+    }));
+    if let Err(panic) = checked {
+        print_logs(node);
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn compare_totals(rt: &tokio::runtime::Runtime, node: &Node, want: (u64, u64), when: &str) {
+    let read = |hint: &str| {
+        let rows = sql(
+            rt,
+            node,
+            &format!("SELECT {hint} COUNT(*), SUM(v) FROM app.t"),
+        );
+        (
+            rows[0][0].parse::<u64>().unwrap(),
+            rows[0][1].parse::<u64>().unwrap(),
+        )
+    };
+    let row = read("/*+ READ_FROM_STORAGE(ROW[t]) */");
+    let routed = read("");
+    if row != want || routed != want {
+        explain_difference(rt, node, want.0);
+    }
+    assert_eq!(
+        row, want,
+        "node {} {when}: read from the row store",
+        node.id
+    );
+    assert_eq!(routed, want, "node {} {when}: read as routed", node.id);
+}
+
+/// Prints which ids each read lacks, the node's regions and the cluster's.
+fn explain_difference(rt: &tokio::runtime::Runtime, node: &Node, rows: u64) {
+    let runs_of = |hint: &str| -> Vec<(u64, u64)> {
+        let got: std::collections::BTreeSet<u64> =
+            sql(rt, node, &format!("SELECT {hint} id FROM app.t"))
+                .iter()
+                .map(|r| r[0].parse().unwrap())
+                .collect();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for id in (0..rows).filter(|i| !got.contains(i)) {
+            match runs.last_mut() {
+                Some((_, end)) if *end + 1 == id => *end = id,
+                _ => runs.push((id, id)),
+            }
+        }
+        runs
+    };
+    eprintln!(
+        "node {}: the row read lacks {:?}; the routed read lacks {:?}",
+        node.id,
+        runs_of("/*+ READ_FROM_STORAGE(ROW[t]) */"),
+        runs_of("")
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
+    if let Ok((_, body)) = http_get(addr, "/status") {
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        for r in doc["regions"].as_array().into_iter().flatten() {
+            eprintln!(
+                "  held: region {} [{}, {}) {} voters {} learners {} epoch {}",
+                r["region_id"],
+                r["start_key"],
+                r["end_key"],
+                r["role"],
+                r["voters"],
+                r["learners"],
+                r["epoch"]
+            );
+        }
+    }
+    if let Some(report) = cluster(node) {
+        for r in report["regions"].as_array().into_iter().flatten() {
+            eprintln!(
+                "  cluster: region {} [{}, {}) voters {} leader {}",
+                r["id"], r["start_key"], r["end_key"], r["voters"], r["leader"]
+            );
+        }
+    }
+    print_logs(node);
+}
+
+fn expected(rows: u64) -> (u64, u64) {
+    (rows, rows * (rows - 1))
+}
+
+fn post(node: &Node, path: &str) -> (u16, String) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", node.status).parse().unwrap();
+    http_post_json(addr, path, "{}").unwrap()
+}
+
+#[test]
+fn five_nodes_keep_three_replicas_repair_a_lost_node_and_admit_a_sixth() {
+    let rt = runtime();
+    let root = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DUET_MAX_REPLICAS", "3"),
+        ("DUET_PD_HEARTBEAT_MS", "300"),
+        ("DUET_MAX_STORE_DOWN_TIME_SECS", "5"),
+        ("DUET_REGION_SPLIT_KEYS", "400"),
+        ("DUET_SPLIT_CHECK_INTERVAL_SECS", "1"),
+        (
+            "DUET_LOG",
+            "info,duet_server::pd=debug,duet_raft::cluster=debug",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let raft_ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let founders = (1..=5)
+        .map(|id| format!("{id}=127.0.0.1:{}", raft_ports[id - 1]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Node> = (1..=6).map(|id| Node::new(root.path(), id, &env)).collect();
+    for (i, n) in nodes.iter_mut().take(5).enumerate() {
+        n.spawn(raft_ports[i], &["--initial-cluster", &founders]);
+    }
+
+    // Loaded through every node.
+    sql(&rt, &nodes[0], "CREATE DATABASE app");
+    sql(
+        &rt,
+        &nodes[1],
+        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+    );
+    let mut rows = 0;
+    for (i, n) in nodes.iter().take(5).enumerate() {
+        load(&rt, n, rows, rows + 600);
+        rows += 600;
+        let _ = i;
+    }
+
+    // Three voters per region on distinct stores, spread over all five.
+    let all = [1, 2, 3, 4, 5];
+    let report = settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "3 voters per region on 5 stores",
+        |r| {
+            r["regions"].as_array().is_some_and(|a| a.len() >= 4)
+                && placed(r, 3, &all)
+                && all.iter().all(|s| regions_on(r, *s) > 0)
+        },
+    );
+    let regions = report["regions"].as_array().unwrap().len();
+    assert!(regions >= 4, "the table split: {report:#}");
+    assert_eq!(report["max_replicas"], 3);
+    // Each node holds only part of the regions …
+    assert!(
+        nodes.iter().take(5).any(|n| held(n) < regions),
+        "some node holds fewer than all {regions} regions"
+    );
+    // … and answers for the whole table.
+    for n in nodes.iter().take(5) {
+        check_totals(&rt, n, expected(rows), "once placed");
+    }
+
+    // Node 5 dies: writes go on; it is declared down and its replicas are
+    // made again on the other four.
+    nodes[4].kill();
+    load(&rt, &nodes[0], rows, rows + 300);
+    rows += 300;
+    let live = [1, 2, 3, 4];
+    settle(
+        &nodes[1],
+        Duration::from_secs(180),
+        "store 5 down and repaired",
+        |r| store_state(r, 5).as_deref() == Some("down") && placed(r, 3, &live),
+    );
+    for n in nodes.iter().take(4) {
+        check_totals(&rt, n, expected(rows), "after the repair");
+    }
+
+    // Bad admin calls: an unknown store, a store id that is not a number.
+    assert_eq!(post(&nodes[0], "/admin/stores/99/remove").0, 400);
+    assert_eq!(post(&nodes[0], "/admin/stores/x/remove").0, 400);
+
+    // A sixth node joins through a member and receives its share.
+    let seed = format!("127.0.0.1:{}", raft_ports[2]);
+    nodes[5].spawn(raft_ports[5], &["--join", &seed]);
+    settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "store 6 up with regions",
+        |r| store_state(r, 6).as_deref() == Some("up") && regions_on(r, 6) > 0,
+    );
+    check_totals(&rt, &nodes[5], expected(rows), "after joining");
+
+    // A node id already taken cannot join.
+    let dup = Node::new(&root.path().join("dup"), 2, &env);
+    let status = dup
+        .command(free_port(), &["--join", &seed])
+        .status()
+        .unwrap();
+    assert!(!status.success(), "a second node 2 is refused");
+
+    // Store 6 is drained and retired.
+    let (code, body) = post(&nodes[0], "/admin/stores/6/remove");
+    assert_eq!(code, 200, "{body}");
+    settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "store 6 removed",
+        |r| store_state(r, 6).as_deref() == Some("removed") && regions_on(r, 6) == 0,
+    );
+    for n in nodes.iter().take(4) {
+        check_totals(&rt, n, expected(rows), "at the end");
+    }
+}
