@@ -13,7 +13,7 @@ use std::sync::Arc;
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
 use duet_raft::region::PeerAddress;
 use duet_raft::regions::{find_split_key, has_regions};
-use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, inbox, learner_store_id};
+use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, StoreMsg, inbox, learner_store_id};
 use duet_raft::transport::grpc::GrpcTransport;
 use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
@@ -154,6 +154,79 @@ fn open_columnar(config: &Config) -> Result<(Arc<RocksEngine>, Arc<duet_columnar
     Ok((learner_engine, replica))
 }
 
+/// The node's transport: in a cluster, the node service on `raft_addr`
+/// (after asking the `join` member to admit this node); alone, an
+/// in-process router. Messages for `main` and `learner` (store id and
+/// inbox) go to this node's two stores.
+async fn start_transport(
+    config: &Config,
+    founders: BTreeMap<u64, SocketAddr>,
+    main: (u64, crossbeam::channel::Sender<StoreMsg>),
+    learner: (u64, crossbeam::channel::Sender<StoreMsg>),
+) -> Result<(Arc<dyn Transport>, Option<Arc<GrpcTransport>>)> {
+    if !config.clustered() {
+        let router = LocalRouter::new();
+        router.register(main.0, main.1);
+        router.register(learner.0, learner.1);
+        return Ok((Arc::new(router), None));
+    }
+    let listener = tokio::net::TcpListener::bind(&config.raft_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.raft_addr.clone(),
+            source,
+        })?;
+    let peers = (founders.into_iter())
+        .filter(|(id, _)| *id != config.node_id)
+        .collect();
+    info!(raft_addr = %config.raft_addr, "node service listening");
+    let t = GrpcTransport::start(
+        config.cluster_id,
+        config.node_id,
+        listener,
+        peers,
+        main.1.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    t.add_local(main.0, main.1);
+    t.add_local(learner.0, learner.1);
+    if let Ok(seed) = config.join.parse::<SocketAddr>() {
+        let members = crate::pd::heartbeat::join(&t, seed, &store_meta(config))
+            .await
+            .map_err(Error::Join)?;
+        info!(members = members.len(), "joined the cluster");
+    }
+    Ok((Arc::clone(&t) as Arc<dyn Transport>, Some(t)))
+}
+
+/// The placement driver this node runs while it leads the first region,
+/// set as the node service's placement handler, and the node's link to
+/// whichever node runs it.
+fn placement_link(
+    config: &Config,
+    store: &Arc<RaftStore<RocksEngine>>,
+    client: &TxnClient<ClusterStore<RocksEngine>>,
+    transport: &Arc<GrpcTransport>,
+    tso: &Arc<ClusterTso<RocksEngine>>,
+) -> Arc<crate::pd::heartbeat::PdClient> {
+    let driver = Arc::new(crate::pd::Driver::new(
+        Arc::clone(store),
+        client.clone(),
+        config.placement(),
+        Arc::clone(transport),
+        Arc::clone(tso),
+    ));
+    transport.set_pd_handler(Arc::clone(&driver) as Arc<dyn duet_raft::rpc::PdHandler>);
+    Arc::new(crate::pd::heartbeat::PdClient::new(
+        store_meta(config),
+        config.data_dir.clone(),
+        Arc::clone(store),
+        Arc::clone(transport),
+        Arc::clone(tso),
+        driver,
+    ))
+}
+
 /// What the background loops work on.
 struct Background<'a> {
     store: &'a Arc<RaftStore<RocksEngine>>,
@@ -246,43 +319,13 @@ impl Node {
         let learner_id = learner_store_id(config.node_id);
         let (tx, rx) = inbox();
         let (learner_tx, learner_rx) = inbox();
-        let mut grpc = None;
-        let transport: Arc<dyn Transport> = if config.clustered() {
-            let listener = tokio::net::TcpListener::bind(&config.raft_addr)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: config.raft_addr.clone(),
-                    source,
-                })?;
-            let peers = cluster
-                .into_iter()
-                .filter(|(id, _)| *id != config.node_id)
-                .collect();
-            info!(raft_addr = %config.raft_addr, "node service listening");
-            let t = GrpcTransport::start(
-                config.cluster_id,
-                config.node_id,
-                listener,
-                peers,
-                tx.clone(),
-                tokio::runtime::Handle::current(),
-            );
-            t.add_local(config.node_id, tx.clone());
-            t.add_local(learner_id, learner_tx.clone());
-            if let Ok(seed) = config.join.parse::<SocketAddr>() {
-                let members = crate::pd::heartbeat::join(&t, seed, &store_meta(config))
-                    .await
-                    .map_err(Error::Join)?;
-                info!(members = members.len(), "joined the cluster");
-            }
-            grpc = Some(Arc::clone(&t));
-            t
-        } else {
-            let router = LocalRouter::new();
-            router.register(config.node_id, tx.clone());
-            router.register(learner_id, learner_tx.clone());
-            Arc::new(router)
-        };
+        let (transport, grpc) = start_transport(
+            config,
+            cluster,
+            (config.node_id, tx.clone()),
+            (learner_id, learner_tx.clone()),
+        )
+        .await?;
         let store = RaftStore::start(
             Arc::clone(&engine),
             &store_config,
@@ -343,25 +386,8 @@ impl Node {
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
         let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut pd = None;
-        if let (Some(t), Some(tso)) = (&grpc, &cluster_tso) {
-            let driver = Arc::new(crate::pd::Driver::new(
-                Arc::clone(&store),
-                client.clone(),
-                config.placement(),
-                Arc::clone(t),
-                Arc::clone(tso),
-            ));
-            t.set_pd_handler(Arc::clone(&driver) as Arc<dyn duet_raft::rpc::PdHandler>);
-            pd = Some(Arc::new(crate::pd::heartbeat::PdClient::new(
-                store_meta(config),
-                config.data_dir.clone(),
-                Arc::clone(&store),
-                Arc::clone(t),
-                Arc::clone(tso),
-                driver,
-            )));
-        }
+        let pd = (grpc.as_ref().zip(cluster_tso.as_ref()))
+            .map(|(t, tso)| placement_link(config, &store, &client, t, tso));
         let mut background = spawn_background(
             config,
             Background {
