@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# One sysbench workload against one `duet` binary, first as a single node
-# (one replica per region), then as three processes founded together
-# (three replicas per region), with the same number of client threads in
-# all: one sysbench on the single node, one on each of the three nodes
-# (so requests also arrive at followers, which forward to the leaders).
-# Prints the transactions per second of each, and the ratio. Loopback
-# only: MySQL ports 4411-4413, status 10411-10413, raft 20411-20413.
+# One sysbench workload against one `duet` binary as one node (one replica
+# per region), then three and five processes founded together with
+# max_replicas = 3, with the same number of client threads in all, spread
+# over the nodes (so requests also arrive at nodes that hold no replica of
+# a region, or only a follower, and cross to the leader). Regions are small
+# (DUET_REGION_SPLIT_KEYS, 4000 here) so that the placement driver has
+# regions to spread; after the load each run waits for placement to settle.
+# Prints the transactions per second of each, the ratios, and the bytes of
+# each node's row store. Loopback only: MySQL ports 4411-4415, status
+# 10411-10415, raft 20411-20415.
 #
-#   bench/replicas_ab.sh oltp_insert DUET [THREADS_PER_NODE] [SECONDS]
+#   bench/replicas_ab.sh oltp_insert DUET [THREADS] [SECONDS]
 set -euo pipefail
 workload=$1
 bin=$2
-threads=${3:-2}
+threads=${3:-6}
 secs=${4:-20}
 root=$(mktemp -d /tmp/duet-replicas.XXXXXX)
 pids=()
@@ -21,6 +24,8 @@ cleanup() {
     rm -rf "$root"
 }
 trap cleanup EXIT
+export DUET_REGION_SPLIT_KEYS=4000 DUET_SPLIT_CHECK_INTERVAL_SECS=1 DUET_PD_HEARTBEAT_MS=500
+export DUET_MAX_REPLICAS=3
 
 start() { # id cluster
     local id=$1 cluster=$2
@@ -48,35 +53,47 @@ sb() { # port threads command
 
 tps_of() { sed -n 's/.*transactions:.*(\(.*\) per sec.)/\1/p'; }
 
-# One node.
-start 1 ""
-ready 4411
-mariadb -h127.0.0.1 -P4411 -uroot -e "CREATE DATABASE sbtest"
-sb 4411 1 prepare >/dev/null
-one=$(sb 4411 $((threads * 3)) run | tps_of)
-for p in "${pids[@]}"; do kill "$p"; done
-wait 2>/dev/null || true
-pids=()
-rm -rf "$root"/n* "$root"/log*
+run() { # nodes -> prints total tps; leaves the row store sizes in $root/bytes$n
+    local n=$1 cluster=""
+    if [ "$n" -gt 1 ]; then
+        cluster=$(for id in $(seq "$n"); do printf '%s=127.0.0.1:2041%s,' "$id" "$id"; done)
+        cluster=${cluster%,}
+    fi
+    for id in $(seq "$n"); do start "$id" "$cluster"; done
+    for id in $(seq "$n"); do ready "441$id"; done
+    mariadb -h127.0.0.1 -P4411 -uroot -e "CREATE DATABASE sbtest"
+    sb 4411 1 prepare >/dev/null
+    # Let the regions split and the placement driver spread them.
+    sleep $((n > 1 ? 15 : 3))
+    local clients=() per=$(( (threads + n - 1) / n )) left=$threads
+    for id in $(seq "$n"); do
+        local t=$(( left < per ? left : per ))
+        left=$((left - t))
+        [ "$t" -gt 0 ] || continue
+        sb "441$id" "$t" run >"$root/sb$id" &
+        clients+=($!)
+    done
+    wait "${clients[@]}"
+    local total=0
+    for id in $(seq "$n"); do
+        [ -f "$root/sb$id" ] || continue
+        t=$(tps_of <"$root/sb$id")
+        total=$(python3 -c "print(round($total + ${t:-0}, 2))")
+    done
+    : >"$root/bytes$n"
+    for id in $(seq "$n"); do du -sb "$root/n$id/kv" | cut -f1 >>"$root/bytes$n"; done
+    for p in "${pids[@]}"; do kill "$p"; done
+    wait 2>/dev/null || true
+    pids=()
+    rm -rf "$root"/n* "$root"/log* "$root"/sb*
+    echo "$total"
+}
 
-# Three nodes, three replicas of every region.
-cluster="1=127.0.0.1:20411,2=127.0.0.1:20412,3=127.0.0.1:20413"
-for id in 1 2 3; do start "$id" "$cluster"; done
-for id in 1 2 3; do ready "441$id"; done
-mariadb -h127.0.0.1 -P4411 -uroot -e "CREATE DATABASE sbtest"
-sb 4411 1 prepare >/dev/null
-clients=()
-for id in 1 2 3; do
-    sb "441$id" "$threads" run >"$root/sb$id" &
-    clients+=($!)
-done
-wait "${clients[@]}"
-three=0
-for id in 1 2 3; do
-    t=$(tps_of <"$root/sb$id")
-    three=$(python3 -c "print(round($three + ${t:-0}, 2))")
-done
-echo "$workload, $((threads * 3)) client threads, ${secs}s:"
-echo "  1 node,  1 replica : $one tps"
-echo "  3 nodes, 3 replicas: $three tps (clients spread over the nodes)"
-python3 -c "print('  ratio 3/1: %.2f' % ($three / $one))"
+one=$(run 1)
+three=$(run 3)
+five=$(run 5)
+echo "$workload, $threads client threads, ${secs}s, max_replicas 3:"
+echo "  1 node : $one tps; row store bytes $(paste -sd' ' "$root/bytes1")"
+echo "  3 nodes: $three tps; row store bytes per node $(paste -sd' ' "$root/bytes3")"
+echo "  5 nodes: $five tps; row store bytes per node $(paste -sd' ' "$root/bytes5")"
+python3 -c "print('  ratio 3/1: %.2f, 5/1: %.2f' % ($three / $one, $five / $one))"

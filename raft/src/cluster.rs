@@ -47,6 +47,11 @@ fn storage_error(e: Error) -> duet_storage::Error {
     }
 }
 
+/// How long a replica here may know no leader before a request for its
+/// region is sent to the other nodes instead (a replica removed while it
+/// was away, a learner whose leader stopped talking to it).
+const LEADERLESS_FOR: Duration = Duration::from_secs(1);
+
 /// Transaction commands for one node of a cluster (or a single node).
 pub struct ClusterStore<E: Engine> {
     node_id: u64,
@@ -262,11 +267,25 @@ impl<E: Engine> ClusterStore<E> {
         part: &Command,
         deadline: Instant,
     ) -> duet_storage::Result<Response> {
+        let started = Instant::now();
         loop {
             let outcome = match self.store.propose(region_id, part.clone()) {
                 Err(Error::NotLeader {
                     leader: Some(l), ..
                 }) if l != self.node_id => self.forward(l, region_id, part, deadline),
+                // A replica here that has known no leader for a while may
+                // have been removed without hearing of it: ask the others.
+                Err(Error::NotLeader { leader: None, .. })
+                    if started.elapsed() >= LEADERLESS_FOR
+                        && let (Some(remote), Some(region)) =
+                            (&self.remote, self.store.view().get(region_id)) =>
+                {
+                    return match remote.execute(&region, part, deadline) {
+                        Sent::Done(response) => Ok(response),
+                        Sent::Reroute => self.execute_routed(part, deadline),
+                        Sent::Failed(e) => Err(storage_error(e)),
+                    };
+                }
                 other => other.map_err(Some),
             };
             match outcome {
@@ -467,6 +486,7 @@ impl<E: Engine> ClusterStore<E> {
         part: &Read,
         deadline: Instant,
     ) -> duet_storage::Result<Answer> {
+        let started = Instant::now();
         loop {
             let ready = if self.store.local_read(region.id) {
                 Ok(0)
@@ -485,6 +505,18 @@ impl<E: Engine> ClusterStore<E> {
             });
             match outcome {
                 Ok(snap) => return serve(&snap, part),
+                // A replica here that has known no leader for a while may
+                // have been removed without hearing of it: ask the others.
+                Err(Error::NotLeader { leader: None, .. })
+                    if started.elapsed() >= LEADERLESS_FOR
+                        && let Some(remote) = &self.remote =>
+                {
+                    return match remote.read(region, part, deadline) {
+                        Sent::Done(answer) => Ok(answer),
+                        Sent::Reroute => self.read_routed(part, deadline),
+                        Sent::Failed(e) => Err(storage_error(e)),
+                    };
+                }
                 Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
                 Err(Error::EpochNotMatch { .. } | Error::RegionNotFound(_)) => {
                     std::thread::sleep(PAUSE);
