@@ -62,6 +62,7 @@ impl Server {
             columnar: node.columnar.clone(),
             node_id: config.node_id,
             query_threads: config.query_threads,
+            cluster: Some(Arc::new(node::ClusterLayout(Arc::clone(&node)))),
         };
         // Opening reads (and on first start writes) the catalog: blocking work.
         let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;

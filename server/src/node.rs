@@ -742,6 +742,15 @@ async fn learner_loop(
     }
 }
 
+/// The cluster's layout for the SQL layer's `information_schema`.
+pub struct ClusterLayout(pub Arc<Node>);
+
+impl duet_sql::ClusterView for ClusterLayout {
+    fn report(&self) -> std::result::Result<serde_json::Value, String> {
+        self.0.cluster_json().map_err(|e| e.to_string())
+    }
+}
+
 /// This node's row store as it presents itself to the placement driver.
 fn store_meta(config: &Config) -> duet_raft::rpc::pd::StoreMeta {
     duet_raft::rpc::pd::StoreMeta {

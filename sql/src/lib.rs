@@ -35,8 +35,8 @@ pub use interrupt::Interrupt;
 pub use plan::columnar;
 pub use rules::json::JsonError;
 pub use session::{
-    Database, DatabaseOptions, Identity, SERVER_VERSION, STATEMENT_STACK_SIZE, Session,
-    SessionStatus, StatementMeta,
+    ClusterView, Database, DatabaseOptions, Identity, SERVER_VERSION, STATEMENT_STACK_SIZE,
+    Session, SessionStatus, StatementMeta,
 };
 pub use value::{
     Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, RowSink, Time, Value,

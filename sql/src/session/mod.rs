@@ -49,8 +49,8 @@ use crate::session::userlocks::UserLocks;
 use crate::session::words::{
     columnar_replica_target, do_expressions, is_consistent_snapshot_start, is_dual,
     is_show_engines, is_show_warnings, keys_toggle_target, max_execution_time_hint, name_parts,
-    show_create_database_target, show_grants_target, show_index_target, table_lock_statement,
-    table_status_query, use_target,
+    show_create_database_target, show_grants_target, show_index_target, show_table_regions_target,
+    table_lock_statement, table_status_query, use_target,
 };
 use crate::table::stats::Stats;
 use crate::types;
@@ -113,6 +113,21 @@ pub struct DatabaseOptions {
     pub node_id: u64,
     /// Threads of the query engine's runtime (0: one per core).
     pub query_threads: usize,
+    /// The cluster's stores and regions as the placement driver reports
+    /// them (`information_schema.duet_stores`, `duet_regions`).
+    pub cluster: Option<Arc<dyn ClusterView>>,
+}
+
+/// Where the SQL layer reads the cluster's layout from: the report that
+/// `GET /cluster` serves (`{"stores": [...], "regions": [...]}`).
+pub trait ClusterView: Send + Sync {
+    fn report(&self) -> std::result::Result<serde_json::Value, String>;
+}
+
+impl std::fmt::Debug for dyn ClusterView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterView")
+    }
 }
 
 /// The stack of a thread that runs statements (a connection's statement
@@ -172,6 +187,7 @@ pub struct Database {
     pub(crate) processes: Processes,
     pub(crate) user_locks: UserLocks,
     pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
+    pub(crate) cluster: Option<Arc<dyn ClusterView>>,
     runtime: QueryRuntime,
     /// Where queries that outgrow their memory quota spill.
     pub(crate) spill: Option<Arc<DiskManager>>,
@@ -205,6 +221,7 @@ impl Database {
             processes: Processes::default(),
             user_locks: UserLocks::default(),
             columnar: options.columnar.clone(),
+            cluster: options.cluster.clone(),
             node_id: options.node_id,
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),
@@ -540,6 +557,10 @@ impl Session {
             None if let Some((table, count)) = columnar_replica_target(sql) => {
                 self.warnings.clear();
                 self.set_columnar_replica(&table, count)
+            }
+            None if let Some(table) = show_table_regions_target(sql) => {
+                self.warnings.clear();
+                self.show_table_regions(&table)
             }
             None if let Some(query) = table_status_query(sql, self.current_db.as_deref()) => query
                 .and_then(|(q, params)| {

@@ -67,6 +67,16 @@ impl RowSource for TxnSource {
         self.1.columnar.as_ref()?.table_status(table.id)
     }
 
+    fn cluster_report(&self) -> Option<serde_json::Value> {
+        match self.1.cluster.as_ref()?.report() {
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster's layout is not available");
+                None
+            }
+        }
+    }
+
     fn has_writes(&self, table: &TableInfo) -> bool {
         let prefix = duet_storage::codec::key::table_prefix(table.id);
         lock(&self.0).has_writes_in(&prefix, &duet_storage::codec::key::prefix_end(&prefix))

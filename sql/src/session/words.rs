@@ -282,6 +282,20 @@ pub(super) fn show_index_target(sql: &str) -> Option<ObjectName> {
     ))
 }
 
+/// The table of `SHOW TABLE t REGIONS` (TiDB's; the parser does not know
+/// it).
+pub(super) fn show_table_regions_target(sql: &str) -> Option<ObjectName> {
+    let words = words(sql);
+    let [show, table, name, regions] = words.as_slice() else {
+        return None;
+    };
+    let is = |w: &str, word: &str| w.trim_end_matches(';').eq_ignore_ascii_case(word);
+    if !is(show, "SHOW") || !is(table, "TABLE") || !is(regions, "REGIONS") {
+        return None;
+    }
+    Some(dotted_name(name))
+}
+
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which the parser lacks.
 pub(super) fn is_consistent_snapshot_start(sql: &str) -> bool {
     is_words(

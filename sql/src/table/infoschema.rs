@@ -1,9 +1,11 @@
 //! `information_schema`: MySQL's views of the catalog (`SCHEMATA`, `TABLES`,
 //! `COLUMNS`, `STATISTICS`, and the primary and unique keys as
-//! `TABLE_CONSTRAINTS` and `KEY_COLUMN_USAGE`, which ORMs read) and Duet's `DUET_COLUMNAR_REPLICAS`, built from the catalog version the statement
+//! `TABLE_CONSTRAINTS` and `KEY_COLUMN_USAGE`, which ORMs read) and Duet's
+//! `DUET_COLUMNAR_REPLICAS`, built from the catalog version the statement
 //! reads, so they agree with `SHOW` and with the tables the statement sees.
 //! They are queried like any table (joins, filters, aggregates), through
-//! the query engine.
+//! the query engine. `DUET_STORES` and `DUET_REGIONS` show the cluster's
+//! layout as the placement driver reports it.
 
 use std::sync::Arc;
 
@@ -24,6 +26,8 @@ pub(crate) const NAME: &str = "information_schema";
 pub(crate) const TABLES: &[&str] = &[
     "columns",
     "duet_columnar_replicas",
+    "duet_regions",
+    "duet_stores",
     "key_column_usage",
     "schemata",
     "statistics",
@@ -53,6 +57,8 @@ pub(crate) fn table(
         "table_constraints" => table_constraints(catalog),
         "key_column_usage" => key_column_usage(catalog),
         "duet_columnar_replicas" => columnar_replicas(catalog, source),
+        "duet_stores" => stores(source),
+        "duet_regions" => regions(source),
         _ => return None,
     };
     let schema = Arc::new(Schema::new(
@@ -507,4 +513,86 @@ fn columnar_replicas(catalog: &Catalog, source: &dyn RowSource) -> View {
         ]);
     }
     (columns, rows)
+}
+
+/// `DUET_STORES`: the cluster's stores as the placement driver reports
+/// them (`GET /cluster`'s `stores`): id, addresses, role, state, and the
+/// regions, leaders and bytes each holds. Empty when no report is
+/// available.
+fn stores(source: &dyn RowSource) -> View {
+    let columns = vec![
+        ("STORE_ID", Int),
+        ("RAFT_ADDR", Text),
+        ("MYSQL_ADDR", Text),
+        ("ROLE", Text),
+        ("STATE", Text),
+        ("REGION_COUNT", Int),
+        ("LEADER_COUNT", Int),
+        ("BYTES", Int),
+    ];
+    let report = source.cluster_report().unwrap_or_default();
+    let rows = (report["stores"].as_array().into_iter().flatten())
+        .map(|s| {
+            vec![
+                json_int(&s["id"]),
+                json_text(&s["raft_addr"]),
+                json_text(&s["mysql_addr"]),
+                json_text(&s["role"]),
+                json_text(&s["state"]),
+                json_int(&s["regions"]),
+                json_int(&s["leaders"]),
+                json_int(&s["bytes"]),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// `DUET_REGIONS`: every region (`GET /cluster`'s `regions`): id, key range
+/// in hex, voters and learners (store ids, comma-separated), leader,
+/// approximate keys and bytes.
+fn regions(source: &dyn RowSource) -> View {
+    let columns = vec![
+        ("REGION_ID", Int),
+        ("START_KEY", Text),
+        ("END_KEY", Text),
+        ("VOTERS", Text),
+        ("LEARNERS", Text),
+        ("LEADER_STORE_ID", Int),
+        ("APPROXIMATE_KEYS", Int),
+        ("APPROXIMATE_BYTES", Int),
+    ];
+    let report = source.cluster_report().unwrap_or_default();
+    let ids = |v: &serde_json::Value| {
+        let ids: Vec<String> = (v.as_array().into_iter().flatten())
+            .filter_map(|x| x.as_u64())
+            .map(|x| x.to_string())
+            .collect();
+        text(ids.join(","))
+    };
+    let rows = (report["regions"].as_array().into_iter().flatten())
+        .map(|r| {
+            vec![
+                json_int(&r["id"]),
+                json_text(&r["start_key"]),
+                json_text(&r["end_key"]),
+                ids(&r["voters"]),
+                ids(&r["learners"]),
+                json_int(&r["leader"]),
+                json_int(&r["keys"]),
+                json_int(&r["bytes"]),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn json_int(v: &serde_json::Value) -> Value {
+    v.as_u64().map_or(Value::Null, |n| {
+        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    })
+}
+
+fn json_text(v: &serde_json::Value) -> Value {
+    v.as_str().map_or(Value::Null, text)
 }

@@ -56,6 +56,11 @@ pub(crate) trait RowSource: Send + Sync {
     fn columnar_replica_status(&self, _table: &TableInfo) -> Option<TableStatus> {
         None
     }
+    /// The cluster's stores and regions (the placement driver's report),
+    /// where this instance is part of a cluster that has one.
+    fn cluster_report(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// Reads `table` from the columnar replica at the statement's snapshot.
     fn columnar_scan(&self, _table: &TableInfo, _request: ScanRequest) -> Result<ScanOutput> {
         Err(Error::Internal("no columnar replica here".into()))

@@ -299,6 +299,22 @@ fn five_nodes_keep_three_replicas_repair_a_lost_node_and_admit_a_sixth() {
     for n in nodes.iter().take(5) {
         check_totals(&rt, n, expected(rows), "once placed");
     }
+    // The same layout, as SQL, on any node.
+    let up = sql(
+        &rt,
+        &nodes[2],
+        "SELECT COUNT(*) FROM information_schema.duet_stores WHERE state = 'up' AND role = 'row'",
+    );
+    assert_eq!(up, [["5"]]);
+    let voters = sql(
+        &rt,
+        &nodes[3],
+        "SELECT voters FROM information_schema.duet_regions",
+    );
+    assert!(voters.len() >= 4, "{voters:?}");
+    for v in &voters {
+        assert_eq!(v[0].split(',').count(), 3, "{voters:?}");
+    }
 
     // Node 5 dies: writes go on; it is declared down and its replicas are
     // made again on the other four.
