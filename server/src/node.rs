@@ -206,8 +206,8 @@ fn placement_link(
     config: &Config,
     store: &Arc<RaftStore<RocksEngine>>,
     client: &TxnClient<ClusterStore<RocksEngine>>,
-    transport: &Arc<GrpcTransport>,
-    tso: &Arc<ClusterTso<RocksEngine>>,
+    (transport, tso): (&Arc<GrpcTransport>, &Arc<ClusterTso<RocksEngine>>),
+    region_keys: &RegionKeys,
 ) -> Arc<crate::pd::heartbeat::PdClient> {
     let driver = Arc::new(crate::pd::Driver::new(
         Arc::clone(store),
@@ -224,8 +224,13 @@ fn placement_link(
         Arc::clone(transport),
         Arc::clone(tso),
         driver,
+        Arc::clone(region_keys),
     ))
 }
+
+/// The keys each region this node led held when its split check last
+/// counted them (what its heartbeats report as the region's size).
+pub type RegionKeys = Arc<std::sync::Mutex<HashMap<u64, u64>>>;
 
 /// What the background loops work on.
 struct Background<'a> {
@@ -235,6 +240,7 @@ struct Background<'a> {
     client: &'a TxnClient<ClusterStore<RocksEngine>>,
     replica: &'a Arc<duet_columnar::Replica>,
     destroyed_ranges: &'a Arc<std::sync::atomic::AtomicU64>,
+    region_keys: &'a RegionKeys,
 }
 
 /// Starts the node's loops: learners added where missing, split checks,
@@ -257,6 +263,7 @@ fn spawn_background(
             Arc::clone(on.tso),
             Duration::from_secs(config.split_check_interval_secs),
             config.region_split_keys,
+            Arc::clone(on.region_keys),
         )));
     }
     background.push(tokio::spawn(heartbeat_loop(
@@ -386,8 +393,9 @@ impl Node {
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
         let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let region_keys = RegionKeys::default();
         let pd = (grpc.as_ref().zip(cluster_tso.as_ref()))
-            .map(|(t, tso)| placement_link(config, &store, &client, t, tso));
+            .map(|(t, tso)| placement_link(config, &store, &client, (t, tso), &region_keys));
         let mut background = spawn_background(
             config,
             Background {
@@ -397,6 +405,7 @@ impl Node {
                 client: &client,
                 replica: &replica,
                 destroyed_ranges: &destroyed_ranges,
+                region_keys: &region_keys,
             },
             heartbeat_every,
         );
@@ -644,17 +653,19 @@ async fn split_loop(
     tso: Arc<dyn TimestampSource>,
     every: Duration,
     max_keys: u64,
+    counted: RegionKeys,
 ) {
     // Per region: the keys its last scan counted, and its written_keys then.
     let scanned = Arc::new(std::sync::Mutex::new(HashMap::<u64, (u64, u64)>::new()));
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
-        let (store, txn_store, tso, scanned) = (
+        let (store, txn_store, tso, scanned, counted) = (
             Arc::clone(&store),
             Arc::clone(&txn_store),
             Arc::clone(&tso),
             Arc::clone(&scanned),
+            Arc::clone(&counted),
         );
         let outcome = tokio::task::spawn_blocking(move || {
             let mut scanned = scanned.lock().unwrap_or_else(|e| e.into_inner());
@@ -670,6 +681,7 @@ async fn split_loop(
                 let engine = store.engine().as_ref();
                 let check = find_split_key(engine, &region, max_keys).map_err(|e| e.to_string())?;
                 scanned.insert(r.region_id, (check.keys, r.written_keys));
+                (counted.lock().unwrap_or_else(|e| e.into_inner())).insert(r.region_id, check.keys);
                 let Some(key) = check.split_key else {
                     continue;
                 };

@@ -43,6 +43,8 @@ pub struct PdClient {
     transport: Arc<GrpcTransport>,
     tso: Arc<ClusterTso<RocksEngine>>,
     driver: Arc<Driver>,
+    /// Keys per region as the split check last counted them.
+    region_keys: crate::node::RegionKeys,
 }
 
 impl PdClient {
@@ -53,6 +55,7 @@ impl PdClient {
         transport: Arc<GrpcTransport>,
         tso: Arc<ClusterTso<RocksEngine>>,
         driver: Arc<Driver>,
+        region_keys: crate::node::RegionKeys,
     ) -> Self {
         PdClient {
             node_id: me.id,
@@ -63,6 +66,7 @@ impl PdClient {
             transport,
             tso,
             driver,
+            region_keys,
         }
     }
 
@@ -177,7 +181,12 @@ impl PdClient {
         let request = RegionHeartbeatRequest {
             cluster_id: self.cluster_id,
             store_id: self.node_id,
-            regions: led.iter().map(report).collect(),
+            regions: {
+                let keys = self.region_keys.lock().unwrap_or_else(|e| e.into_inner());
+                (led.iter())
+                    .map(|r| report(r, keys.get(&r.region_id).copied().unwrap_or(0)))
+                    .collect()
+            },
         };
         let answer = self.call(&|d| d.region_heartbeat(request.clone()), &|mut c| {
             let r = request.clone();
@@ -317,7 +326,7 @@ impl PdClient {
 }
 
 /// A led region as the driver wants it.
-fn report(r: &RegionStatus) -> RegionReport {
+fn report(r: &RegionStatus, keys: u64) -> RegionReport {
     RegionReport {
         id: r.region_id,
         start_key: r.start_key.clone(),
@@ -328,7 +337,7 @@ fn report(r: &RegionStatus) -> RegionReport {
         learners: r.learners.clone(),
         leader: r.peer_id,
         pending: r.pending.clone(),
-        keys: 0,
+        keys,
         bytes: 0,
     }
 }

@@ -315,6 +315,13 @@ fn five_nodes_keep_three_replicas_repair_a_lost_node_and_admit_a_sixth() {
     for v in &voters {
         assert_eq!(v[0].split(',').count(), 3, "{voters:?}");
     }
+    // Leaders report their regions' sizes as their split checks count them.
+    let keys = sql(
+        &rt,
+        &nodes[0],
+        "SELECT COUNT(*) FROM information_schema.duet_regions WHERE approximate_keys > 0",
+    );
+    assert_ne!(keys, [["0"]], "no region reports its keys");
 
     // Node 5 dies: writes go on; it is declared down and its replicas are
     // made again on the other four.
