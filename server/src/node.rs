@@ -26,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::pd::heartbeat::RegionKeys;
 
 /// The storage half of a running node.
 pub struct Node {
@@ -227,10 +228,6 @@ fn placement_link(
         Arc::clone(region_keys),
     ))
 }
-
-/// The keys each region this node led held when its split check last
-/// counted them (what its heartbeats report as the region's size).
-pub type RegionKeys = Arc<std::sync::Mutex<HashMap<u64, u64>>>;
 
 /// What the background loops work on.
 struct Background<'a> {

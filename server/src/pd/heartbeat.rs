@@ -28,6 +28,10 @@ use tracing::{debug, info, warn};
 
 use super::Driver;
 
+/// The keys each region this node led held when its split check last
+/// counted them (what its heartbeats report as the region's size).
+pub type RegionKeys = Arc<std::sync::Mutex<std::collections::HashMap<u64, u64>>>;
+
 /// How long one placement call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -44,7 +48,7 @@ pub struct PdClient {
     tso: Arc<ClusterTso<RocksEngine>>,
     driver: Arc<Driver>,
     /// Keys per region as the split check last counted them.
-    region_keys: crate::node::RegionKeys,
+    region_keys: RegionKeys,
 }
 
 impl PdClient {
@@ -55,7 +59,7 @@ impl PdClient {
         transport: Arc<GrpcTransport>,
         tso: Arc<ClusterTso<RocksEngine>>,
         driver: Arc<Driver>,
-        region_keys: crate::node::RegionKeys,
+        region_keys: RegionKeys,
     ) -> Self {
         PdClient {
             node_id: me.id,
