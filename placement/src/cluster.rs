@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::{Config, RegionId, StoreId};
@@ -16,7 +16,7 @@ use crate::{Config, RegionId, StoreId};
 const LEARNER_STORE_BIT: u64 = 1 << 62;
 
 /// What a store keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Region voters (and columnar learners when there is no analytics store).
@@ -26,7 +26,7 @@ pub enum Role {
 }
 
 /// The state an operator set, persisted with the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminState {
     Up,
@@ -45,6 +45,47 @@ pub enum StoreState {
     Down,
     Removing,
     Removed,
+}
+
+impl Role {
+    /// The name `--role` and the reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Row => "row",
+            Role::Analytics => "analytics",
+        }
+    }
+
+    /// The role named `name` (empty: `row`, the default).
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "row" | "" => Some(Role::Row),
+            "analytics" => Some(Role::Analytics),
+            _ => None,
+        }
+    }
+}
+
+impl AdminState {
+    pub fn name(self) -> &'static str {
+        match self {
+            AdminState::Up => "up",
+            AdminState::Removing => "removing",
+            AdminState::Removed => "removed",
+        }
+    }
+}
+
+impl StoreState {
+    /// The name the reports and metrics use.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreState::Up => "up",
+            StoreState::Down => "down",
+            StoreState::Removing => "removing",
+            StoreState::Removed => "removed",
+        }
+    }
 }
 
 /// What a store reports of itself in each heartbeat.

@@ -205,13 +205,7 @@ impl Metrics {
         }
         for state in ["up", "down", "removing", "removed"] {
             let n = (report.stores.iter())
-                .filter(|s| {
-                    serde_json::to_value(s.state)
-                        .ok()
-                        .as_ref()
-                        .and_then(|v| v.as_str())
-                        == Some(state)
-                })
+                .filter(|s| s.state.name() == state)
                 .count();
             self.placement_stores
                 .with_label_values(&[state])

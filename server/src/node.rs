@@ -511,35 +511,35 @@ impl Node {
 
     /// The embedded node's report: one store holding every region.
     fn single_node_report(&self) -> serde_json::Value {
-        let regions: Vec<serde_json::Value> = (self.regions().into_iter())
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.region_id,
-                    "start_key": hex(&r.start_key),
-                    "end_key": hex(&r.end_key),
-                    "voters": [self.node_id],
-                    "learners": [],
-                    "leader": self.node_id,
-                    "keys": 0,
-                    "bytes": 0,
-                })
+        let regions: Vec<duet_placement::RegionReport> = (self.regions().into_iter())
+            .map(|r| duet_placement::RegionReport {
+                id: r.region_id,
+                start_key: hex(&r.start_key),
+                end_key: hex(&r.end_key),
+                voters: vec![self.node_id],
+                learners: Vec::new(),
+                leader: Some(self.node_id),
+                keys: 0,
+                bytes: 0,
             })
             .collect();
-        serde_json::json!({
-            "max_replicas": 1,
-            "stores": [{
-                "id": self.node_id,
-                "raft_addr": "",
-                "mysql_addr": "",
-                "role": "row",
-                "state": "up",
-                "regions": regions.len(),
-                "leaders": regions.len(),
-                "bytes": 0,
-            }],
-            "regions": regions,
-            "warnings": [],
-        })
+        let store = duet_placement::StoreReport {
+            id: self.node_id,
+            raft_addr: String::new(),
+            mysql_addr: String::new(),
+            role: duet_placement::Role::Row,
+            state: duet_placement::StoreState::Up,
+            regions: regions.len(),
+            leaders: regions.len(),
+            bytes: 0,
+        };
+        let report = duet_placement::ClusterReport {
+            max_replicas: 1,
+            stores: vec![store],
+            regions,
+            warnings: Vec::new(),
+        };
+        serde_json::to_value(report).unwrap_or_default()
     }
 
     /// The placement driver's counters and report, when it runs here.

@@ -44,40 +44,8 @@ struct StoredStore {
     id: u64,
     raft_addr: String,
     mysql_addr: String,
-    role: String,
-    admin: String,
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Row => "row",
-        Role::Analytics => "analytics",
-    }
-}
-
-fn parse_role(name: &str) -> Option<Role> {
-    match name {
-        "row" | "" => Some(Role::Row),
-        "analytics" => Some(Role::Analytics),
-        _ => None,
-    }
-}
-
-fn admin_name(admin: AdminState) -> &'static str {
-    match admin {
-        AdminState::Up => "up",
-        AdminState::Removing => "removing",
-        AdminState::Removed => "removed",
-    }
-}
-
-fn state_name(state: StoreState) -> &'static str {
-    match state {
-        StoreState::Up => "up",
-        StoreState::Down => "down",
-        StoreState::Removing => "removing",
-        StoreState::Removed => "removed",
-    }
+    role: Role,
+    admin: AdminState,
 }
 
 /// The placement driver's state while this node leads the first region.
@@ -174,17 +142,8 @@ impl Driver {
                 warn!("a stored store record does not parse; skipped");
                 continue;
             };
-            let mut store = Store::new(
-                s.id,
-                &s.raft_addr,
-                &s.mysql_addr,
-                parse_role(&s.role).unwrap_or(Role::Row),
-            );
-            store.admin = match s.admin.as_str() {
-                "removing" => AdminState::Removing,
-                "removed" => AdminState::Removed,
-                _ => AdminState::Up,
-            };
+            let mut store = Store::new(s.id, &s.raft_addr, &s.mysql_addr, s.role);
+            store.admin = s.admin;
             stores.push(store);
         }
         Ok(stores)
@@ -195,8 +154,8 @@ impl Driver {
             id: store.id,
             raft_addr: store.raft_addr.clone(),
             mysql_addr: store.mysql_addr.clone(),
-            role: role_name(store.role).into(),
-            admin: admin_name(store.admin).into(),
+            role: store.role,
+            admin: store.admin,
         };
         let mut txn = self.client.begin()?;
         txn.put(
@@ -208,7 +167,8 @@ impl Driver {
 
     /// Admits `meta` (or recognises it again), persisting a new store.
     fn admit(&self, p: &mut Placement, meta: &StoreMeta, now: u64) -> Result<(), String> {
-        let role = parse_role(&meta.role).ok_or_else(|| format!("unknown role {:?}", meta.role))?;
+        let role =
+            Role::parse(&meta.role).ok_or_else(|| format!("unknown role {:?}", meta.role))?;
         let store = Store::new(meta.id, &meta.raft_addr, &meta.mysql_addr, role);
         let is_new = p.cluster.join(store, now).map_err(|e| e.to_string())?;
         if is_new {
@@ -274,13 +234,11 @@ fn members(p: &Placement, now: u64) -> Vec<StoreMeta> {
             id: s.id,
             raft_addr: s.raft_addr.clone(),
             mysql_addr: s.mysql_addr.clone(),
-            role: role_name(s.role).into(),
-            state: state_name(
-                p.cluster
-                    .store_state(s.id, now)
-                    .unwrap_or(StoreState::Removed),
-            )
-            .into(),
+            role: s.role.name().into(),
+            state: (p.cluster.store_state(s.id, now))
+                .unwrap_or(StoreState::Removed)
+                .name()
+                .into(),
         })
         .collect()
 }
@@ -379,7 +337,7 @@ impl PdHandler for Driver {
             match p.cluster.store_heartbeat(meta.id, stats, now) {
                 Ok(admin) => StoreHeartbeatResponse {
                     header: None,
-                    state: admin_name(admin).into(),
+                    state: admin.name().into(),
                     members: members(p, now),
                 },
                 Err(e) => StoreHeartbeatResponse {
