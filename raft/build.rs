@@ -97,6 +97,14 @@ const METHODS: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
     ),
     (
+        "split_region",
+        "SplitRegion",
+        "SplitRegionRequest",
+        "CommandResponse",
+        false,
+        false,
+    ),
+    (
         "kv_execute",
         "KvExecute",
         "CommandRequest",

@@ -79,6 +79,16 @@ impl Route {
 /// than "try again" is known.
 type Attempt = Result<Response, Option<Error>>;
 
+/// A call to another node's leader as one attempt.
+fn attempt(answer: Result<Answered<Response>, ()>) -> Attempt {
+    match answer {
+        Ok(Answered::Ok(r)) => Ok(r),
+        Ok(Answered::Failed(e)) => Err(Some(Error::Storage(e))),
+        Ok(Answered::Region(e)) => Err(Some(e.into_error())),
+        Ok(Answered::Other) | Err(()) => Err(None),
+    }
+}
+
 impl<E: Engine> ClusterStore<E> {
     pub fn new(
         node_id: u64,
@@ -122,26 +132,20 @@ impl<E: Engine> ClusterStore<E> {
     /// keys have no known region (a split being applied here; no node
     /// answered).
     fn plan(&self, start: &[u8], end: &[u8]) -> Option<Vec<Route>> {
-        let view = self.store.view();
         let mut routes = Vec::new();
         let mut key = start.to_vec();
         let mut nodes = None;
         loop {
-            let route = match view.locate(&key) {
-                Some(r) => Route::Local(r),
-                None => {
-                    let nodes = nodes.get_or_insert_with(|| self.nodes());
-                    let mut region = self.remote.as_ref()?.locate(&key, nodes)?;
-                    // A cached range that reaches back over keys already
-                    // planned (it is staler than this node's own replicas)
-                    // is taken from `key` on: parts never overlap, and the
-                    // node asked refuses the part if its region moved.
-                    if region.start_key < key {
-                        region.start_key = key.clone();
-                    }
-                    Route::Remote(region)
-                }
-            };
+            let mut route = self.route_of(&key, &mut nodes)?;
+            // A cached range that reaches back over keys already planned
+            // (it is staler than this node's own replicas) is taken from
+            // `key` on: parts never overlap, and the node asked refuses the
+            // part if its region moved.
+            if let Route::Remote(region) = &mut route
+                && region.start_key < key
+            {
+                region.start_key = key.clone();
+            }
             let next = route.region().end_key.clone();
             routes.push(route);
             if next.is_empty() || (!end.is_empty() && next.as_slice() >= end) {
@@ -152,6 +156,17 @@ impl<E: Engine> ClusterStore<E> {
             }
             key = next;
         }
+    }
+
+    /// The region holding `key`: this node's replica of it, or else the
+    /// region cache's (asking `nodes`, the other nodes, listed on first
+    /// need).
+    fn route_of(&self, key: &[u8], nodes: &mut Option<Vec<u64>>) -> Option<Route> {
+        if let Some(r) = self.store.view().locate(key) {
+            return Some(Route::Local(r));
+        }
+        let nodes = nodes.get_or_insert_with(|| self.nodes());
+        Some(Route::Remote(self.remote.as_ref()?.locate(key, nodes)?))
     }
 
     /// [`plan`](Self::plan), retried until `deadline`.
@@ -189,12 +204,9 @@ impl<E: Engine> ClusterStore<E> {
         let timeout = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
-        match remote::execute_on(transport, leader, context, command, timeout) {
-            Ok(Answered::Ok(r)) => Ok(r),
-            Ok(Answered::Failed(e)) => Err(Some(Error::Storage(e))),
-            Ok(Answered::Region(e)) => Err(Some(e.into_error())),
-            Ok(Answered::Other) | Err(()) => Err(None),
-        }
+        attempt(remote::execute_on(
+            transport, leader, context, command, timeout,
+        ))
     }
 
     /// Executes every part of `command` in its region, in parallel; the
@@ -310,20 +322,80 @@ impl<E: Engine> ClusterStore<E> {
         }
     }
 
-    /// Splits the region holding `split_key` there; the new region takes
-    /// `new_region_id` (unique in the cluster: take it from the timestamp
-    /// oracle). Forwarding is not needed: it runs on the region's leader or
-    /// reports `NotLeader`.
-    pub fn split(&self, split_key: &[u8], new_region_id: u64) -> Result<(), Error> {
-        let region = self
-            .store
-            .view()
-            .locate(split_key)
-            .ok_or(Error::RegionNotFound(0))?;
-        if region.start_key == split_key {
-            return Ok(());
+    /// Splits the region holding `split_key` there, on the region's leader
+    /// wherever it is (this node, or another by `SplitRegion`); the new
+    /// region takes `new_region_id` (unique in the cluster: take it from
+    /// the timestamp oracle). Retries through leader changes and through
+    /// splits that move the key to another region. `Ok(false)` when a
+    /// region already starts at the key.
+    pub fn split(&self, split_key: &[u8], new_region_id: u64) -> Result<bool, Error> {
+        let deadline = Instant::now() + RETRY_FOR;
+        loop {
+            let Some(route) = self.route_of(split_key, &mut None) else {
+                if Instant::now() >= deadline {
+                    return Err(Error::RegionNotFound(0));
+                }
+                std::thread::sleep(PAUSE);
+                continue;
+            };
+            let region = route.region().clone();
+            if region.start_key == split_key {
+                return Ok(false);
+            }
+            let split = (split_key, new_region_id);
+            let outcome = match (&route, &self.remote) {
+                (Route::Local(r), _) => match self.store.split(r.id, split_key, new_region_id) {
+                    Err(Error::NotLeader {
+                        leader: Some(l), ..
+                    }) if l != self.node_id => self.forward_split(l, r, split, deadline),
+                    other => other.map(|()| Response::Done).map_err(Some),
+                },
+                (Route::Remote(r), Some(remote)) => match remote.split(r, split, deadline) {
+                    Sent::Done(r) => Ok(r),
+                    Sent::Reroute => Err(None),
+                    Sent::Failed(e) => Err(Some(e)),
+                },
+                (Route::Remote(_), None) => return Err(Error::RegionNotFound(region.id)),
+            };
+            match outcome {
+                Ok(_) => return Ok(true),
+                Err(Some(e @ Error::Storage(_))) => return Err(e),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(e.unwrap_or(Error::ProposalDropped {
+                        region_id: region.id,
+                    }));
+                }
+                Err(Some(Error::EpochNotMatch { .. } | Error::RegionNotFound(_))) => {
+                    // This node's view is behind (or the key moved): catch
+                    // up on the region's log, then locate the key again.
+                    if let Route::Local(r) = &route {
+                        let _ = self.store.read_index(r.id);
+                    }
+                    std::thread::sleep(PAUSE);
+                }
+                Err(_) => std::thread::sleep(PAUSE),
+            }
         }
-        self.store.split(region.id, split_key, new_region_id)
+    }
+
+    /// Sends a split of `region` to store `leader` (`SplitRegion`).
+    fn forward_split(
+        &self,
+        leader: u64,
+        region: &Region,
+        split: (&[u8], u64),
+        deadline: Instant,
+    ) -> Attempt {
+        let transport = self.transport.as_ref().ok_or(None)?;
+        let context = Context {
+            cluster_id: transport.cluster_id(),
+            region_id: region.id,
+            epoch: region.epoch,
+        };
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        attempt(remote::split_on(transport, leader, context, split, timeout))
     }
 
     /// Changes the membership of every region — `(kind, node)` as in

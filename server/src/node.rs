@@ -509,6 +509,22 @@ impl Node {
         serde_json::from_str(&json).map_err(|e| Error::Unavailable(e.to_string()))
     }
 
+    /// Splits the regions holding `keys` at each of them (`SPLIT TABLE`),
+    /// on each region's leader, the new ids from the timestamp oracle;
+    /// returns how many regions it made.
+    pub fn split_at(&self, keys: &[Vec<u8>]) -> Result<usize> {
+        let mut made = 0;
+        for key in keys {
+            let new_id = (self.tso.get_ts()).map_err(|e| Error::Unavailable(e.to_string()))?;
+            let split = self.txn_store.split(key, new_id);
+            if split.map_err(|e| Error::Unavailable(e.to_string()))? {
+                made += 1;
+                info!(new_region_id = new_id, "region split as asked");
+            }
+        }
+        Ok(made)
+    }
+
     /// The embedded node's report: one store holding every region.
     fn single_node_report(&self) -> serde_json::Value {
         let regions: Vec<duet_placement::RegionReport> = (self.regions().into_iter())
@@ -757,6 +773,10 @@ pub struct ClusterLayout(pub Arc<Node>);
 impl duet_sql::ClusterView for ClusterLayout {
     fn report(&self) -> std::result::Result<serde_json::Value, String> {
         self.0.cluster_json().map_err(|e| e.to_string())
+    }
+
+    fn split(&self, keys: &[Vec<u8>]) -> std::result::Result<usize, String> {
+        self.0.split_at(keys).map_err(|e| e.to_string())
     }
 }
 

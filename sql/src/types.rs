@@ -67,7 +67,7 @@ pub struct ColumnType {
 }
 
 impl ColumnType {
-    fn of(kind: TypeKind) -> Self {
+    pub(crate) fn of(kind: TypeKind) -> Self {
         ColumnType {
             kind,
             unsigned: false,

@@ -119,6 +119,17 @@ impl<E: Engine> KvHandler for Handler<E> {
         self.store.propose(region_id, command)
     }
 
+    fn split(
+        &self,
+        region_id: u64,
+        epoch: Option<RegionEpoch>,
+        split_key: &[u8],
+        new_region_id: u64,
+    ) -> Result<(), Error> {
+        self.region_at(region_id, epoch)?;
+        self.store.split(region_id, split_key, new_region_id)
+    }
+
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)> {
         let region = self.store.view().locate(key)?;
         let leader = (self.store.status().into_iter())

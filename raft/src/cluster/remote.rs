@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::region::Region;
 use crate::region_cache::{Backoff, RegionCache, Retry};
 use crate::rpc::messages::{
-    CommandRequest, CommandResponse, Context, LocateRequest, ReadRequest, ReadResponse, RegionError,
+    CommandRequest, CommandResponse, Context, LocateRequest, ReadRequest, ReadResponse,
+    RegionError, SplitRegionRequest,
 };
 use crate::transport::grpc::GrpcTransport;
 
@@ -140,6 +141,18 @@ impl Remote {
         })
     }
 
+    /// Splits `region`, on its leader on another node, at `split_key`.
+    pub(super) fn split(
+        &self,
+        region: &Region,
+        split: (&[u8], u64),
+        deadline: Instant,
+    ) -> Sent<Response> {
+        self.call(region, deadline, |to, context| {
+            split_on(&self.transport, to, context, split, CALL_TIMEOUT)
+        })
+    }
+
     /// Sends to `region`'s leader (or each voter in turn) until an answer,
     /// a change of range, or `deadline`.
     fn call<T>(
@@ -230,8 +243,35 @@ pub(super) fn execute_on(
         command: Some(command.clone()),
     };
     let answer = transport.wait(async move { client.kv_execute(request).await }, timeout);
-    let answer: CommandResponse = answer.map_err(|_| ())?.map_err(|_| ())?.into_inner();
-    Ok(match answer {
+    Ok(command_answer(
+        answer.map_err(|_| ())?.map_err(|_| ())?.into_inner(),
+    ))
+}
+
+/// One `SplitRegion` of the region in `context` at `split_key` on store
+/// `to`; `Err` when no answer came within `timeout`.
+pub(super) fn split_on(
+    transport: &GrpcTransport,
+    to: u64,
+    context: Context,
+    (split_key, new_region_id): (&[u8], u64),
+    timeout: Duration,
+) -> Result<Answered<Response>, ()> {
+    let mut client = transport.client(to).ok_or(())?;
+    let request = SplitRegionRequest {
+        context: Some(context),
+        split_key: split_key.to_vec(),
+        new_region_id,
+    };
+    let answer = transport.wait(async move { client.split_region(request).await }, timeout);
+    Ok(command_answer(
+        answer.map_err(|_| ())?.map_err(|_| ())?.into_inner(),
+    ))
+}
+
+/// A command's answer as the retry loop judges it.
+fn command_answer(answer: CommandResponse) -> Answered<Response> {
+    match answer {
         CommandResponse {
             region_error: Some(e),
             ..
@@ -241,5 +281,5 @@ pub(super) fn execute_on(
             Ok(Ok(r)) => Answered::Ok(r),
             Ok(Err(e)) | Err(e) => Answered::Failed(e),
         },
-    })
+    }
 }

@@ -280,6 +280,19 @@ pub struct CommandResponse {
     pub other: String,
 }
 
+/// `SplitRegion`: split the region at `split_key`, the right part becoming
+/// region `new_region_id` (on the region's leader, at the epoch routed
+/// by). Answered as a command: `Done` once the split applied there.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SplitRegionRequest {
+    #[prost(message, optional, tag = "1")]
+    pub context: Option<Context>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub split_key: Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    pub new_region_id: u64,
+}
+
 /// `LocateRegion`: which region holds `key`, as the asked node knows it.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LocateRequest {

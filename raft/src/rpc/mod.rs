@@ -11,7 +11,8 @@
 //!   sender routed by: `KvGet`, `KvBatchGet`, `KvScan` (streamed in
 //!   batches), `KvRead` (any read), `KvPrewrite`, `KvCommit`,
 //!   `KvCheckTxnStatus`, `KvResolveLock`, `KvPessimisticLock`,
-//!   `KvPessimisticRollback`, `KvExecute` (any command). A read is served
+//!   `KvPessimisticRollback`, `KvExecute` (any command), and `SplitRegion`
+//!   (a split, run by the region's leader). A read is served
 //!   at a linearizable point of the region (the leader's lease, or a
 //!   ReadIndex round); a command is proposed by the region's leader and
 //!   answered once applied there. A node that holds no replica, is not the
@@ -72,6 +73,16 @@ pub trait KvHandler: Send + Sync {
         epoch: Option<crate::region::RegionEpoch>,
         command: Command,
     ) -> Result<Response, Error>;
+    /// Splits `region_id` (this node must lead it, at `epoch`) at
+    /// `split_key`, the right part becoming `new_region_id`; returns once
+    /// the split applied here.
+    fn split(
+        &self,
+        region_id: u64,
+        epoch: Option<crate::region::RegionEpoch>,
+        split_key: &[u8],
+        new_region_id: u64,
+    ) -> Result<(), Error>;
     /// The region holding `key` and the store leading it, as known here.
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)>;
 }

@@ -397,6 +397,25 @@ impl Node for NodeService {
         self.execute(request.into_inner().into_parts()).await
     }
 
+    async fn split_region(
+        &self,
+        request: Request<SplitRegionRequest>,
+    ) -> Result<Response<CommandResponse>, Status> {
+        let request = request.into_inner();
+        let (kv, ctx) = self.kv(request.context)?;
+        let response = blocking(move || {
+            let split = kv.split(
+                ctx.region_id,
+                ctx.epoch,
+                &request.split_key,
+                request.new_region_id,
+            );
+            command_response(ctx.region_id, split.map(|()| TxnResponse::Done))
+        })
+        .await?;
+        Ok(Response::new(response))
+    }
+
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
         let r = request.into_inner();
         self.pd(r.cluster_id, r, |pd, r| pd.join(r)).await

@@ -16,6 +16,7 @@
 
 pub(crate) mod exec;
 pub(crate) mod processes;
+pub(crate) mod regions;
 pub(crate) mod schema;
 pub(crate) mod select;
 pub(crate) mod show;
@@ -50,7 +51,7 @@ use crate::session::words::{
     columnar_replica_target, do_expressions, is_consistent_snapshot_start, is_dual,
     is_show_engines, is_show_warnings, keys_toggle_target, max_execution_time_hint, name_parts,
     show_create_database_target, show_grants_target, show_index_target, show_table_regions_target,
-    table_lock_statement, table_status_query, use_target,
+    split_table_statement, table_lock_statement, table_status_query, use_target,
 };
 use crate::table::stats::Stats;
 use crate::types;
@@ -122,6 +123,10 @@ pub struct DatabaseOptions {
 /// `GET /cluster` serves (`{"stores": [...], "regions": [...]}`).
 pub trait ClusterView: Send + Sync {
     fn report(&self) -> std::result::Result<serde_json::Value, String>;
+    /// Splits the regions holding `keys` at each of them (on each region's
+    /// leader, wherever it is) and returns how many regions it made (a key
+    /// where a region already starts makes none).
+    fn split(&self, keys: &[Vec<u8>]) -> std::result::Result<usize, String>;
 }
 
 impl std::fmt::Debug for dyn ClusterView {
@@ -557,6 +562,10 @@ impl Session {
             None if let Some((table, count)) = columnar_replica_target(sql) => {
                 self.warnings.clear();
                 self.set_columnar_replica(&table, count)
+            }
+            None if let Some(split) = split_table_statement(sql) => {
+                self.warnings.clear();
+                split.and_then(|split| self.split_table(&split))
             }
             None if let Some(table) = show_table_regions_target(sql) => {
                 self.warnings.clear();

@@ -735,27 +735,6 @@ impl Session {
         Ok(Output::Rows(describe::show_index(&table)))
     }
 
-    /// `SHOW TABLE t REGIONS`: the regions holding the table's rows and
-    /// indexes (those whose range meets the table's keys), from
-    /// `information_schema.duet_regions`, in key order.
-    pub(crate) fn show_table_regions(&mut self, name: &ObjectName) -> Result<Output> {
-        let table = self.table_named(name)?;
-        let start = duet_storage::codec::key::table_prefix(table.id);
-        let end = duet_storage::codec::key::prefix_end(&start);
-        let hex = |k: &[u8]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let query = "SELECT region_id AS REGION_ID, start_key AS START_KEY, \
-                     end_key AS END_KEY, leader_store_id AS LEADER_STORE_ID, \
-                     voters AS VOTERS, learners AS LEARNERS, \
-                     approximate_keys AS APPROXIMATE_KEYS, \
-                     approximate_bytes AS APPROXIMATE_BYTES \
-                     FROM information_schema.duet_regions \
-                     WHERE (end_key = '' OR end_key > ?) AND start_key < ? ORDER BY start_key";
-        let mut statement = parse::parse_one(query)?;
-        parse::number_placeholders(&mut statement);
-        let params = [Value::Str(hex(&start)), Value::Str(hex(&end))];
-        self.run(query, &statement, &params)
-    }
-
     /// `ANALYZE TABLE t`: exact statistics for the router, stored for every
     /// node; MySQL's one status row per table.
     pub(crate) fn analyze_table(&mut self, name: &ObjectName) -> Result<Output> {

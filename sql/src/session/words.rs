@@ -4,10 +4,13 @@
 //! parsed statement the session dispatches on.
 
 use datafusion::sql::sqlparser::ast::{self, Expr, ObjectName, SelectItem, SetExpr, Statement};
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::dialect::MySql;
 use crate::error::{Error, Result};
+use crate::nesting;
 use crate::parse::{is_words, parse_one, syntax_error, versioned_body, words};
 use crate::value::Value;
 
@@ -170,9 +173,7 @@ pub(super) fn table_status_query(
 pub(super) fn one_expression(text: &str) -> Option<String> {
     let mut parser = Parser::new(&MySql).try_with_sql(text).ok()?;
     let expr = parser.parse_expr().ok()?;
-    parser
-        .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)
-        .ok()?;
+    parser.expect_token(&Token::EOF).ok()?;
     Some(expr.to_string())
 }
 
@@ -294,6 +295,87 @@ pub(super) fn show_table_regions_target(sql: &str) -> Option<ObjectName> {
         return None;
     }
     Some(dotted_name(name))
+}
+
+/// `SPLIT TABLE t BETWEEN (lo, …) AND (hi, …) REGIONS n` or `SPLIT TABLE t
+/// BY (v, …), …` (TiDB's pre-split; the parser does not know it).
+#[derive(Debug)]
+pub(super) struct SplitTable {
+    pub table: ObjectName,
+    pub cut: SplitCut,
+}
+
+#[derive(Debug)]
+pub(super) enum SplitCut {
+    Between {
+        lower: Vec<Expr>,
+        upper: Vec<Expr>,
+        regions: Box<Expr>,
+    },
+    By(Vec<Vec<Expr>>),
+}
+
+/// The statement, if `sql` starts with `SPLIT TABLE`.
+pub(super) fn split_table_statement(sql: &str) -> Option<Result<SplitTable>> {
+    let words = words(sql);
+    let is = |w: &&str, want: &str| w.eq_ignore_ascii_case(want);
+    match words.as_slice() {
+        [split, table, ..] if is(split, "SPLIT") && is(table, "TABLE") => {
+            Some(parse_split_table(sql))
+        }
+        _ => None,
+    }
+}
+
+fn parse_split_table(sql: &str) -> Result<SplitTable> {
+    nesting::scan(sql)?;
+    let syntax = |e: ParserError| syntax_error(sql, &e.to_string());
+    let mut p = Parser::new(&MySql)
+        .with_recursion_limit(nesting::PARSER_RECURSION)
+        .try_with_sql(sql)
+        .map_err(syntax)?;
+    fn tuple(p: &mut Parser<'_>) -> std::result::Result<Vec<Expr>, ParserError> {
+        p.expect_token(&Token::LParen)?;
+        let values = p.parse_comma_separated(Parser::parse_expr)?;
+        p.expect_token(&Token::RParen)?;
+        Ok(values)
+    }
+    // `SPLIT TABLE`, checked by the caller.
+    p.next_token();
+    p.next_token();
+    let table = p.parse_object_name(false).map_err(syntax)?;
+    let cut = if p.parse_keyword(Keyword::INDEX) {
+        return Err(Error::not_supported("SPLIT TABLE … INDEX"));
+    } else if p.parse_keyword(Keyword::BETWEEN) {
+        let lower = tuple(&mut p).map_err(syntax)?;
+        p.expect_keyword_is(Keyword::AND).map_err(syntax)?;
+        let upper = tuple(&mut p).map_err(syntax)?;
+        let regions_word = p.next_token();
+        if !matches!(&regions_word.token, Token::Word(w) if w.value.eq_ignore_ascii_case("REGIONS"))
+        {
+            return Err(syntax_error(
+                sql,
+                &format!("Expected: REGIONS, found: {regions_word}"),
+            ));
+        }
+        let regions = Box::new(p.parse_expr().map_err(syntax)?);
+        SplitCut::Between {
+            lower,
+            upper,
+            regions,
+        }
+    } else if p.parse_keyword(Keyword::BY) {
+        SplitCut::By(p.parse_comma_separated(tuple).map_err(syntax)?)
+    } else {
+        let found = p.peek_token();
+        return Err(syntax_error(
+            sql,
+            &format!("Expected: BETWEEN or BY, found: {found}"),
+        ));
+    };
+    while p.consume_token(&Token::SemiColon) {}
+    p.expect_token(&Token::EOF).map_err(syntax)?;
+    Ok(SplitTable { table, cut })
 }
 
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which the parser lacks.

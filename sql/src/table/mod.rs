@@ -10,12 +10,14 @@
 //!
 //! This folder is the table layer: row layout (here), key ranges from
 //! filters ([`ranges`]), the [`source::RowSource`] seam scans read through,
-//! statistics ([`stats`]) and the rows of `information_schema`
+//! statistics ([`stats`]), the keys `SPLIT TABLE` cuts at ([`split`]) and
+//! the rows of `information_schema`
 //! ([`infoschema`]). It imports the catalog and below.
 
 pub(crate) mod infoschema;
 pub(crate) mod ranges;
 pub(crate) mod source;
+pub(crate) mod split;
 pub(crate) mod stats;
 
 use duet_storage::codec::key::{self, Handle};

@@ -15,6 +15,7 @@ mod protocol;
 mod raft_store;
 mod raw;
 mod slt;
+mod split;
 mod sql;
 
 /// The `duet` binary cargo built for these tests, or `$DUET_BIN`.

@@ -4,11 +4,13 @@
 //! node answering for all of it; a killed node is declared down and its
 //! replicas made again on the others while writes go on; a sixth node joins
 //! with `--join` and receives regions, then is drained and retired through
-//! `POST /admin/stores/6/remove`. Observed through `GET /cluster`.
+//! `POST /admin/stores/6/remove`. `SPLIT TABLE` pre-splits through a node
+//! that leads few of the regions. Observed through `GET /cluster`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use duet_storage::codec::key;
 use duet_tests::{free_port, http_get, http_post_json};
 
 use crate::cluster::{Node, runtime, sql};
@@ -42,6 +44,13 @@ fn regions_on(report: &serde_json::Value, id: u64) -> usize {
         .count()
 }
 
+/// Regions led by store `id` in a report.
+pub(crate) fn leaders_on(report: &serde_json::Value, id: u64) -> usize {
+    (report["regions"].as_array().into_iter().flatten())
+        .filter(|r| r["leader"].as_u64() == Some(id))
+        .count()
+}
+
 /// Whether every region has `n` voters on distinct stores of `allowed`,
 /// and the regions tile the key space.
 fn placed(report: &serde_json::Value, n: usize, allowed: &[u64]) -> bool {
@@ -66,7 +75,7 @@ fn placed(report: &serde_json::Value, n: usize, allowed: &[u64]) -> bool {
 }
 
 /// Waits until `node`'s `GET /cluster` satisfies `done`; returns it.
-fn settle(
+pub(crate) fn settle(
     node: &Node,
     within: Duration,
     what: &str,
@@ -224,6 +233,22 @@ fn explain_difference(rt: &tokio::runtime::Runtime, node: &Node, rows: u64) {
     print_logs(node);
 }
 
+/// The row handles at which the regions of `SHOW TABLE t REGIONS` start.
+fn split_handles(regions: &[Vec<String>]) -> Vec<i64> {
+    let unhex = |s: &str| -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    };
+    (regions.iter())
+        .filter_map(|r| key::decode_row_key(&unhex(&r[1]), false).ok())
+        .filter_map(|(_, h)| match h {
+            key::Handle::Int(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
 fn expected(rows: u64) -> (u64, u64) {
     (rows, rows * (rows - 1))
 }
@@ -322,6 +347,37 @@ fn five_nodes_keep_three_replicas_repair_a_lost_node_and_admit_a_sixth() {
         "SELECT COUNT(*) FROM information_schema.duet_regions WHERE approximate_keys > 0",
     );
     assert_ne!(keys, [["0"]], "no region reports its keys");
+
+    // Pre-split through one node: each cut is made by its region's leader,
+    // wherever that is, and every node then sees the table cut there.
+    let split = "SPLIT TABLE app.t BETWEEN (0) AND (3000) REGIONS 6";
+    let made = sql(&rt, &nodes[4], split);
+    assert_eq!(made[0].len(), 2, "TOTAL_SPLIT_REGION, SCATTER_FINISH_RATIO");
+    assert!(made[0][0].parse::<usize>().unwrap() <= 6, "{made:?}");
+    assert_eq!(sql(&rt, &nodes[2], split)[0][0], "0", "every cut exists");
+    // The layout is the placement driver's, fed by heartbeats: it shows
+    // the new regions within a few rounds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let cuts = split_handles(&sql(&rt, &nodes[3], "SHOW TABLE app.t REGIONS"));
+        if (0..6).all(|i| cuts.contains(&(i * 500))) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "regions start at each cut: {cuts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "the pre-split regions placed",
+        |r| placed(r, 3, &all),
+    );
+    for n in nodes.iter().take(5) {
+        check_totals(&rt, n, expected(rows), "after the pre-split");
+    }
 
     // Node 5 dies: writes go on; it is declared down and its replicas are
     // made again on the other four.
