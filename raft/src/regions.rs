@@ -530,20 +530,41 @@ fn stored_regions<E: Engine>(engine: &E) -> Result<Vec<u64>> {
     Ok(ids)
 }
 
+/// How big a region may grow before it splits: user keys, and bytes of its
+/// data (keys and values of every version, in both data column families).
+/// Zero means no limit of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitLimits {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+impl SplitLimits {
+    fn exceeded(&self, keys: u64, bytes: u64) -> bool {
+        (self.keys > 0 && keys > self.keys) || (self.bytes > 0 && bytes > self.bytes)
+    }
+}
+
 /// What a split check found: where to split, if the region is too big, and
-/// how many user keys it counted (all of them when there is no split; one
-/// past the limit otherwise).
+/// how many user keys and bytes it counted (all of them when there is no
+/// split; up to the limit that was passed otherwise).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitCheck {
     pub split_key: Option<Vec<u8>>,
     pub keys: u64,
+    pub bytes: u64,
 }
 
-/// Where to split `region` if it holds more than `max_keys` user keys: the
-/// key that starts its second half (by count of keys in the `write` column
-/// family, each key once however many versions it has). Costs one scan of
-/// at most `max_keys + 1` keys.
-pub fn find_split_key<E: Engine>(engine: &E, region: &Region, max_keys: u64) -> Result<SplitCheck> {
+/// Where to split `region` if it holds more user keys or bytes than
+/// `limits` allow: the key that starts the second half of the limit passed
+/// (by count of keys in the `write` column family, each key once however
+/// many versions it has; by bytes of `write` and `default` entries, each
+/// value counted at its key). Costs one scan of the region up to the limit.
+pub fn find_split_key<E: Engine>(
+    engine: &E,
+    region: &Region,
+    limits: SplitLimits,
+) -> Result<SplitCheck> {
     let snap = engine.snapshot();
     let (start, end) = region.data_bounds();
     let opts = IterOptions {
@@ -551,29 +572,53 @@ pub fn find_split_key<E: Engine>(engine: &E, region: &Region, max_keys: u64) -> 
         upper: end,
         ..IterOptions::default()
     };
-    let mut it = snap.iter(Cf::Write, opts)?;
-    let mut ok = it.seek(&start)?;
-    let (mut count, mut previous, mut middle) = (0u64, Vec::new(), None);
+    let mut writes = snap.iter(Cf::Write, opts.clone())?;
+    let mut values = snap.iter(Cf::Default, opts)?;
+    let (mut ok, mut values_ok) = (writes.seek(&start)?, values.seek(&start)?);
+    let (mut keys, mut bytes, mut previous) = (0u64, 0u64, Vec::new());
+    // The keys that start the second half by count and by bytes.
+    let (mut middle_by_keys, mut middle_by_bytes) = (None, None);
     while ok {
-        let (encoded, _) = duet_storage::mvcc::split_ts(it.key())?;
+        let (encoded, _) = duet_storage::mvcc::split_ts(writes.key())?;
         if encoded != previous.as_slice() {
-            count += 1;
+            keys += 1;
             previous = encoded.to_vec();
-            if count == max_keys.div_ceil(2) + 1 {
-                middle = Some(duet_storage::mvcc::decode_key(encoded)?);
+            if keys == limits.keys.div_ceil(2) + 1 {
+                middle_by_keys = Some(duet_storage::mvcc::decode_key(encoded)?);
             }
-            if count > max_keys {
-                return Ok(SplitCheck {
-                    split_key: middle.filter(|m| region.split(m, u64::MAX).is_some()),
-                    keys: count,
-                });
+            if middle_by_bytes.is_none() && limits.bytes > 0 && bytes >= limits.bytes / 2 {
+                middle_by_bytes = Some(duet_storage::mvcc::decode_key(encoded)?);
             }
         }
-        ok = it.next()?;
+        bytes += (writes.key().len() + writes.value().len()) as u64;
+        // The values of this key and of any before it (a lock's value
+        // written before its commit record).
+        while values_ok && duet_storage::mvcc::split_ts(values.key())?.0 <= encoded {
+            bytes += (values.key().len() + values.value().len()) as u64;
+            values_ok = values.next()?;
+        }
+        if limits.exceeded(keys, bytes) {
+            let middle = if limits.keys > 0 && keys > limits.keys {
+                middle_by_keys
+            } else {
+                middle_by_bytes
+            };
+            return Ok(SplitCheck {
+                split_key: middle.filter(|m| region.split(m, u64::MAX).is_some()),
+                keys,
+                bytes,
+            });
+        }
+        ok = writes.next()?;
+    }
+    while values_ok {
+        bytes += (values.key().len() + values.value().len()) as u64;
+        values_ok = values.next()?;
     }
     Ok(SplitCheck {
         split_key: None,
-        keys: count,
+        keys,
+        bytes,
     })
 }
 

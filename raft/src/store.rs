@@ -92,6 +92,9 @@ pub struct RegionStatus {
     /// MVCC versions applied since the store started (see
     /// [`crate::peer::Peer::written_keys`]).
     pub written_keys: u64,
+    /// Bytes of data applied since the store started (see
+    /// [`crate::peer::Peer::written_bytes`]).
+    pub written_bytes: u64,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
     /// On the leader: the peers whose log is behind its own.
@@ -547,6 +550,7 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                     applied_index: p.applied_index(),
                     observer_applied: p.observer_applied(),
                     written_keys: p.written_keys(),
+                    written_bytes: p.written_bytes(),
                     voters: p.membership().0,
                     learners: p.membership().1,
                     pending: p.pending_peers(),

@@ -79,6 +79,9 @@ pub struct Config {
     pub gc_interval_secs: u64,
     /// A region holding more keys than this splits in two (0: never).
     pub region_split_keys: u64,
+    /// … or more bytes of data (keys and values of every version) than
+    /// this (0: never by size).
+    pub region_split_bytes: u64,
     /// How often region leaders check whether their region should split.
     pub split_check_interval_secs: u64,
     /// The columnar replica merges a table's recent versions into its
@@ -160,6 +163,7 @@ impl Default for Config {
             gc_life_time_secs: 600,
             gc_interval_secs: 600,
             region_split_keys: 500_000,
+            region_split_bytes: 96 << 20,
             split_check_interval_secs: 10,
             columnar_delta_limit: 65_536,
             columnar_delta_bytes: 128 << 20,
@@ -203,6 +207,7 @@ const ENV_KEYS: &[&str] = &[
     "gc_life_time_secs",
     "gc_interval_secs",
     "region_split_keys",
+    "region_split_bytes",
     "split_check_interval_secs",
     "columnar_delta_limit",
     "columnar_delta_bytes",

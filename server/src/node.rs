@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
 use duet_raft::region::PeerAddress;
-use duet_raft::regions::{find_split_key, has_regions};
+use duet_raft::regions::{SplitLimits, find_split_key, has_regions};
 use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, StoreMsg, inbox, learner_store_id};
 use duet_raft::transport::grpc::GrpcTransport;
 use duet_raft::transport::{LocalRouter, Transport};
@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pd::heartbeat::RegionKeys;
+use crate::pd::heartbeat::{RegionSize, RegionSizes};
 
 /// The storage half of a running node.
 pub struct Node {
@@ -208,7 +208,7 @@ fn placement_link(
     store: &Arc<RaftStore<RocksEngine>>,
     client: &TxnClient<ClusterStore<RocksEngine>>,
     (transport, tso): (&Arc<GrpcTransport>, &Arc<ClusterTso<RocksEngine>>),
-    region_keys: &RegionKeys,
+    region_sizes: &RegionSizes,
 ) -> Arc<crate::pd::heartbeat::PdClient> {
     let driver = Arc::new(crate::pd::Driver::new(
         Arc::clone(store),
@@ -225,7 +225,7 @@ fn placement_link(
         Arc::clone(transport),
         Arc::clone(tso),
         driver,
-        Arc::clone(region_keys),
+        Arc::clone(region_sizes),
     ))
 }
 
@@ -237,7 +237,7 @@ struct Background<'a> {
     client: &'a TxnClient<ClusterStore<RocksEngine>>,
     replica: &'a Arc<duet_columnar::Replica>,
     destroyed_ranges: &'a Arc<std::sync::atomic::AtomicU64>,
-    region_keys: &'a RegionKeys,
+    region_sizes: &'a RegionSizes,
 }
 
 /// Starts the node's loops: learners added where missing, split checks,
@@ -253,14 +253,18 @@ fn spawn_background(
         Arc::clone(on.txn_store),
         config.node_id,
     )));
-    if config.region_split_keys > 0 && config.split_check_interval_secs > 0 {
+    let limits = SplitLimits {
+        keys: config.region_split_keys,
+        bytes: config.region_split_bytes,
+    };
+    if (limits.keys > 0 || limits.bytes > 0) && config.split_check_interval_secs > 0 {
         background.push(tokio::spawn(split_loop(
             Arc::clone(on.store),
             Arc::clone(on.txn_store),
             Arc::clone(on.tso),
             Duration::from_secs(config.split_check_interval_secs),
-            config.region_split_keys,
-            Arc::clone(on.region_keys),
+            limits,
+            Arc::clone(on.region_sizes),
         )));
     }
     background.push(tokio::spawn(heartbeat_loop(
@@ -390,9 +394,9 @@ impl Node {
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
         let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let region_keys = RegionKeys::default();
+        let region_sizes = RegionSizes::default();
         let pd = (grpc.as_ref().zip(cluster_tso.as_ref()))
-            .map(|(t, tso)| placement_link(config, &store, &client, (t, tso), &region_keys));
+            .map(|(t, tso)| placement_link(config, &store, &client, (t, tso), &region_sizes));
         let mut background = spawn_background(
             config,
             Background {
@@ -402,7 +406,7 @@ impl Node {
                 client: &client,
                 replica: &replica,
                 destroyed_ranges: &destroyed_ranges,
-                region_keys: &region_keys,
+                region_sizes: &region_sizes,
             },
             heartbeat_every,
         );
@@ -655,21 +659,24 @@ impl Node {
 /// How long a stopping node waits for the leaders it hands over.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Every `every`, splits each region this node leads that holds more than
-/// `max_keys` keys. A region is scanned again only once the versions it
-/// applied since its last scan could have taken it past the limit (each
-/// applied version adds at most one key), so a busy store does not rescan
-/// every region each round. New region ids come from the timestamp oracle.
+/// Every `every`, splits each region this node leads that holds more keys
+/// or bytes than `limits` allow. A region is scanned again only once what
+/// it applied since its last scan could have taken it past a limit (each
+/// applied version adds at most one key, and its bytes), so a busy store
+/// does not rescan every region each round. New region ids come from the
+/// timestamp oracle.
 async fn split_loop(
     store: Arc<RaftStore<RocksEngine>>,
     txn_store: Arc<ClusterStore<RocksEngine>>,
     tso: Arc<dyn TimestampSource>,
     every: Duration,
-    max_keys: u64,
-    counted: RegionKeys,
+    limits: SplitLimits,
+    counted: RegionSizes,
 ) {
-    // Per region: the keys its last scan counted, and its written_keys then.
-    let scanned = Arc::new(std::sync::Mutex::new(HashMap::<u64, (u64, u64)>::new()));
+    // Per region: its size at its last scan, and its written keys and
+    // bytes then.
+    type Scanned = HashMap<u64, (RegionSize, (u64, u64))>;
+    let scanned = Arc::new(std::sync::Mutex::new(Scanned::new()));
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
@@ -683,18 +690,27 @@ async fn split_loop(
         let outcome = tokio::task::spawn_blocking(move || {
             let mut scanned = scanned.lock().unwrap_or_else(|e| e.into_inner());
             for r in store.status().into_iter().filter(|r| r.is_leader) {
-                if let Some(&(keys, written)) = scanned.get(&r.region_id)
-                    && keys + r.written_keys.saturating_sub(written) <= max_keys
-                {
-                    continue;
+                if let Some(&(size, (keys, bytes))) = scanned.get(&r.region_id) {
+                    let could_be = RegionSize {
+                        keys: size.keys + r.written_keys.saturating_sub(keys),
+                        bytes: size.bytes + r.written_bytes.saturating_sub(bytes),
+                    };
+                    let within = |n: u64, limit: u64| limit == 0 || n <= limit;
+                    if within(could_be.keys, limits.keys) && within(could_be.bytes, limits.bytes) {
+                        continue;
+                    }
                 }
                 let Some(region) = store.view().get(r.region_id) else {
                     continue;
                 };
                 let engine = store.engine().as_ref();
-                let check = find_split_key(engine, &region, max_keys).map_err(|e| e.to_string())?;
-                scanned.insert(r.region_id, (check.keys, r.written_keys));
-                (counted.lock().unwrap_or_else(|e| e.into_inner())).insert(r.region_id, check.keys);
+                let check = find_split_key(engine, &region, limits).map_err(|e| e.to_string())?;
+                let size = RegionSize {
+                    keys: check.keys,
+                    bytes: check.bytes,
+                };
+                scanned.insert(r.region_id, (size, (r.written_keys, r.written_bytes)));
+                (counted.lock().unwrap_or_else(|e| e.into_inner())).insert(r.region_id, size);
                 let Some(key) = check.split_key else {
                     continue;
                 };
@@ -705,6 +721,8 @@ async fn split_loop(
                 info!(
                     region_id = r.region_id,
                     new_region_id = new_id,
+                    keys = check.keys,
+                    bytes = check.bytes,
                     "region split"
                 );
             }

@@ -152,10 +152,17 @@ impl<E: Engine> Peer<E> {
             batch.modifies.extend(raft);
             effects
         };
-        self.written_keys += batch.modifies[..effects]
-            .iter()
-            .filter(|m| matches!(m, Modify::Put { cf: Cf::Write, .. }))
-            .count() as u64;
+        for m in &batch.modifies[..effects] {
+            if let Modify::Put {
+                cf: cf @ (Cf::Write | Cf::Default),
+                key,
+                value,
+            } = m
+            {
+                self.written_keys += u64::from(*cf == Cf::Write);
+                self.written_bytes += (key.len() + value.len()) as u64;
+            }
+        }
         batch.put(
             Cf::Raft,
             keys::apply_state_key(self.region_id),

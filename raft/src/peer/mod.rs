@@ -255,6 +255,9 @@ pub struct Peer<E: Engine> {
     /// Commit records applied since the peer opened: an upper bound on how
     /// many keys the region gained (the split check's trigger).
     written_keys: u64,
+    /// Bytes of data (keys and values, `write` and `default`) applied since
+    /// the peer opened: an upper bound on how much the region grew.
+    written_bytes: u64,
     /// The latest confirmed leadership: when it was asked, in which term.
     lease_from: Option<(Instant, u64)>,
     /// The term in which a ReadIndex asked only to renew the lease is in flight.
@@ -357,6 +360,7 @@ impl<E: Engine> Peer<E> {
             splits: Vec::new(),
             lease: cfg.lease,
             written_keys: 0,
+            written_bytes: 0,
             lease_from: None,
             renewing: None,
             stores_data: cfg.stores_data,
@@ -402,6 +406,11 @@ impl<E: Engine> Peer<E> {
     /// Commit records (MVCC versions) this peer applied since it opened.
     pub fn written_keys(&self) -> u64 {
         self.written_keys
+    }
+
+    /// Bytes of data this peer applied since it opened.
+    pub fn written_bytes(&self) -> u64 {
+        self.written_bytes
     }
 
     /// The lowest progress any observer reports (the learner's applied index).

@@ -612,7 +612,8 @@ fn an_invalid_membership_change_is_skipped_on_every_replica() {
 
 #[test]
 fn a_region_past_its_key_limit_splits_in_the_middle() {
-    use crate::regions::find_split_key;
+    use crate::regions::{SplitLimits, find_split_key};
+    let by_keys = |keys| SplitLimits { keys, bytes: 0 };
     let mut c = Cluster::memory(&[1], &[]);
     c.elect(1);
     for i in 0..10u64 {
@@ -634,9 +635,9 @@ fn a_region_past_its_key_limit_splits_in_the_middle() {
     );
     let engine = c.engines[&1].as_ref();
     let region = c.peers[&1].region().clone();
-    let fits = find_split_key(engine, &region, 10).unwrap();
+    let fits = find_split_key(engine, &region, by_keys(10)).unwrap();
     assert_eq!((fits.split_key, fits.keys), (None, 10), "10 keys fit");
-    let too_many = find_split_key(engine, &region, 9).unwrap();
+    let too_many = find_split_key(engine, &region, by_keys(9)).unwrap();
     assert_eq!(
         (too_many.split_key, too_many.keys),
         (Some(b"k5".to_vec()), 10),
@@ -644,9 +645,80 @@ fn a_region_past_its_key_limit_splits_in_the_middle() {
     );
     let (_, right) = region.split(b"k5", 2).unwrap();
     assert_eq!(
-        find_split_key(engine, &right, 4).unwrap().split_key,
+        find_split_key(engine, &right, by_keys(4))
+            .unwrap()
+            .split_key,
         Some(b"k7".to_vec())
     );
+}
+
+#[test]
+fn a_region_past_its_byte_limit_splits_where_half_the_limit_is_reached() {
+    use crate::regions::{SplitLimits, find_split_key};
+    let mut c = Cluster::memory(&[1], &[]);
+    c.elect(1);
+    // Ten keys with values too long to live beside their commit records:
+    // their bytes are in the `default` column family.
+    for i in 0..10u64 {
+        let key = format!("k{i}");
+        let ts = 100 + 10 * i;
+        let write = Prewrite {
+            mutations: vec![Mutation::new(Op::Put, key.as_bytes(), vec![b'x'; 1000])],
+            primary: key.as_bytes().to_vec(),
+            start_ts: ts,
+            lock_ttl: 3000,
+            ..Default::default()
+        };
+        assert_eq!(outcome(&c.propose(1, write.into())), Some(Ok(())));
+        assert_eq!(
+            outcome(&c.propose(1, commit(&key, ts, ts + 1))),
+            Some(Ok(()))
+        );
+    }
+    let engine = c.engines[&1].as_ref();
+    let region = c.peers[&1].region().clone();
+    let all = find_split_key(engine, &region, SplitLimits { keys: 0, bytes: 0 }).unwrap();
+    assert_eq!((all.split_key, all.keys), (None, 10));
+    assert!(
+        (10_000..12_000).contains(&all.bytes),
+        "every value counted once, with the keys: {}",
+        all.bytes
+    );
+    let per_key = all.bytes / 10;
+    // A limit of four and a half keys' bytes: the split comes at the first
+    // key with half that (more than two keys' bytes) before it.
+    let check = find_split_key(
+        engine,
+        &region,
+        SplitLimits {
+            keys: 0,
+            bytes: 4 * per_key + per_key / 2,
+        },
+    )
+    .unwrap();
+    assert_eq!(check.split_key, Some(b"k3".to_vec()));
+    assert_eq!(check.keys, 5, "the scan stops past the limit");
+    // Keys and bytes together: the first limit passed decides.
+    let keys_first = find_split_key(
+        engine,
+        &region,
+        SplitLimits {
+            keys: 3,
+            bytes: 8 * per_key,
+        },
+    )
+    .unwrap();
+    assert_eq!(keys_first.split_key, Some(b"k2".to_vec()));
+    let fits = find_split_key(
+        engine,
+        &region,
+        SplitLimits {
+            keys: 10,
+            bytes: 20 * per_key,
+        },
+    )
+    .unwrap();
+    assert_eq!(fits.split_key, None);
 }
 
 #[test]

@@ -28,9 +28,16 @@ use tracing::{debug, info, warn};
 
 use super::Driver;
 
-/// The keys each region this node led held when its split check last
-/// counted them (what its heartbeats report as the region's size).
-pub type RegionKeys = Arc<std::sync::Mutex<std::collections::HashMap<u64, u64>>>;
+/// A region's size as a split check counted it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegionSize {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+/// The size of each region this node led when its split check last
+/// counted it (what its heartbeats report).
+pub type RegionSizes = Arc<std::sync::Mutex<std::collections::HashMap<u64, RegionSize>>>;
 
 /// How long one placement call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,8 +54,8 @@ pub struct PdClient {
     transport: Arc<GrpcTransport>,
     tso: Arc<ClusterTso<RocksEngine>>,
     driver: Arc<Driver>,
-    /// Keys per region as the split check last counted them.
-    region_keys: RegionKeys,
+    /// Region sizes as the split check last counted them.
+    region_sizes: RegionSizes,
 }
 
 impl PdClient {
@@ -59,7 +66,7 @@ impl PdClient {
         transport: Arc<GrpcTransport>,
         tso: Arc<ClusterTso<RocksEngine>>,
         driver: Arc<Driver>,
-        region_keys: RegionKeys,
+        region_sizes: RegionSizes,
     ) -> Self {
         PdClient {
             node_id: me.id,
@@ -70,7 +77,7 @@ impl PdClient {
             transport,
             tso,
             driver,
-            region_keys,
+            region_sizes,
         }
     }
 
@@ -186,9 +193,9 @@ impl PdClient {
             cluster_id: self.cluster_id,
             store_id: self.node_id,
             regions: {
-                let keys = self.region_keys.lock().unwrap_or_else(|e| e.into_inner());
+                let sizes = self.region_sizes.lock().unwrap_or_else(|e| e.into_inner());
                 (led.iter())
-                    .map(|r| report(r, keys.get(&r.region_id).copied().unwrap_or(0)))
+                    .map(|r| report(r, sizes.get(&r.region_id).copied().unwrap_or_default()))
                     .collect()
             },
         };
@@ -330,7 +337,7 @@ impl PdClient {
 }
 
 /// A led region as the driver wants it.
-fn report(r: &RegionStatus, keys: u64) -> RegionReport {
+fn report(r: &RegionStatus, size: RegionSize) -> RegionReport {
     RegionReport {
         id: r.region_id,
         start_key: r.start_key.clone(),
@@ -341,8 +348,8 @@ fn report(r: &RegionStatus, keys: u64) -> RegionReport {
         learners: r.learners.clone(),
         leader: r.peer_id,
         pending: r.pending.clone(),
-        keys,
-        bytes: 0,
+        keys: size.keys,
+        bytes: size.bytes,
     }
 }
 
