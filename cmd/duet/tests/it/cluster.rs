@@ -45,7 +45,7 @@ impl Node {
         }
     }
 
-    fn start(&mut self, cluster: &str, raft_port: u16) {
+    pub(crate) fn start(&mut self, cluster: &str, raft_port: u16) {
         self.spawn(raft_port, &["--initial-cluster", cluster]);
     }
 
@@ -87,7 +87,7 @@ impl Node {
         }
     }
 
-    fn terminate(&mut self) {
+    pub(crate) fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
             Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
@@ -213,7 +213,10 @@ fn three_processes_elect_fail_over_and_restart() {
 }
 
 /// Three founders on fresh ports.
-fn founders(root: &std::path::Path, env: &[(String, String)]) -> (Vec<Node>, Vec<u16>, String) {
+pub(crate) fn founders(
+    root: &std::path::Path,
+    env: &[(String, String)],
+) -> (Vec<Node>, Vec<u16>, String) {
     let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let cluster = raft_ports
         .iter()

@@ -14,6 +14,7 @@ mod placement;
 mod protocol;
 mod raft_store;
 mod raw;
+mod rolling;
 mod slt;
 mod split;
 mod sql;
