@@ -33,6 +33,10 @@ pub enum Error {
     /// a snapshot, or the writes of a command logged before effects were.
     #[error("region {region_id}: this peer keeps no data")]
     NoData { region_id: u64 },
+    /// A merge step that cannot be taken as asked (the regions are not
+    /// neighbours on the same stores, or another change is in flight).
+    #[error("region {region_id}: merge refused ({reason})")]
+    MergeRefused { region_id: u64, reason: String },
     /// Stored Raft state does not decode.
     #[error("corrupted {what}: {detail}")]
     Corruption { what: &'static str, detail: String },

@@ -67,6 +67,61 @@ pub struct SplitRequest {
 /// The context that marks a normal log entry as a [`SplitRequest`].
 pub const SPLIT_CONTEXT: &[u8] = b"duet:split";
 
+/// The first step of merging this region (the source) into a neighbour
+/// (the target), proposed in the source's log (see [`MERGE_PREPARE_CONTEXT`]):
+/// applied only if the source is still at `source_epoch`, it freezes the
+/// source until the target absorbs it or the merge is rolled back. The
+/// target's descriptor is as the source's leader knew it: its epoch is the
+/// one a [`CommitMerge`] must still find.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PrepareMerge {
+    #[prost(message, optional, tag = "1")]
+    pub target: Option<Region>,
+    #[prost(message, optional, tag = "2")]
+    pub source_epoch: Option<RegionEpoch>,
+}
+
+/// The second step, proposed in the target's log (see
+/// [`MERGE_COMMIT_CONTEXT`]): the target widens over `source` (its
+/// descriptor once prepared, at log index `prepare_index`) if the target is
+/// still at `target_epoch` and on the source's stores.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CommitMerge {
+    #[prost(message, optional, tag = "1")]
+    pub source: Option<Region>,
+    #[prost(uint64, tag = "2")]
+    pub prepare_index: u64,
+    #[prost(message, optional, tag = "3")]
+    pub target_epoch: Option<RegionEpoch>,
+}
+
+/// Undoes a prepared merge that can no longer commit (the target's epoch
+/// moved), in the source's log (see [`MERGE_ROLLBACK_CONTEXT`]): applied
+/// only if the source is still merging as prepared at `prepare_index`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct RollbackMerge {
+    #[prost(uint64, tag = "1")]
+    pub prepare_index: u64,
+    /// The source's epoch version while it was merging.
+    #[prost(uint64, tag = "2")]
+    pub version: u64,
+}
+
+/// A source region's merge in progress, kept beside its descriptor: the
+/// target as the prepare named it and the index of the prepare entry.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct MergeState {
+    #[prost(message, optional, tag = "1")]
+    pub target: Option<Region>,
+    #[prost(uint64, tag = "2")]
+    pub prepare_index: u64,
+}
+
+/// The contexts that mark normal log entries as the steps of a merge.
+pub const MERGE_PREPARE_CONTEXT: &[u8] = b"duet:merge-prepare";
+pub const MERGE_COMMIT_CONTEXT: &[u8] = b"duet:merge-commit";
+pub const MERGE_ROLLBACK_CONTEXT: &[u8] = b"duet:merge-rollback";
+
 /// Which region messages are for, and the membership version (`conf_ver`)
 /// of the region at their sender: a store that removed its replica of a
 /// region refuses messages from members it outlived (see
@@ -171,6 +226,42 @@ impl Region {
             version: epoch.version,
         });
         next
+    }
+
+    /// The stores of the region's voters and of its learners, each sorted.
+    pub fn stores(&self) -> (Vec<u64>, Vec<u64>) {
+        let pick = |learner: bool| {
+            let mut ids: Vec<u64> = (self.peers.iter())
+                .filter(|p| p.learner == learner)
+                .map(|p| p.store_id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        (pick(false), pick(true))
+    }
+
+    /// This region widened over `source`, its neighbour on either side, as
+    /// a merge leaves it: the version past both, the membership its own.
+    /// `None` if the two are not adjacent or not on the same stores.
+    pub fn merged(&self, source: &Region) -> Option<Region> {
+        if self.stores() != source.stores() || self.id == source.id {
+            return None;
+        }
+        let mut next = self.clone();
+        if !source.end_key.is_empty() && source.end_key == self.start_key {
+            next.start_key = source.start_key.clone();
+        } else if !self.end_key.is_empty() && self.end_key == source.start_key {
+            next.end_key = source.end_key.clone();
+        } else {
+            return None;
+        }
+        let epoch = self.epoch();
+        next.epoch = Some(RegionEpoch {
+            conf_ver: epoch.conf_ver,
+            version: epoch.version.max(source.epoch().version) + 1,
+        });
+        Some(next)
     }
 
     /// Whether the two ranges share a key.
@@ -314,6 +405,34 @@ mod tests {
                 && !bounded.contains(b"d")
                 && !bounded.contains(b"a")
         );
+    }
+
+    #[test]
+    fn a_merge_joins_neighbours_on_the_same_stores() {
+        let r = Region::bootstrap(1, &[1, 2, 3], &[4]);
+        let (left, right) = r.split(b"m", 9).unwrap();
+        let (middle, far) = right.split(b"t", 12).unwrap();
+        // Either side: the result spans both, past both versions.
+        let grown = left.merged(&middle).expect("left meets middle");
+        assert_eq!((grown.id, grown.start_key.as_slice()), (1, &b""[..]));
+        assert_eq!(grown.end_key, b"t");
+        assert_eq!(grown.epoch().version, middle.epoch().version + 1);
+        assert_eq!(grown.epoch().conf_ver, left.epoch().conf_ver);
+        let from_right = far.merged(&middle).expect("far meets middle");
+        assert_eq!(
+            (
+                from_right.start_key.as_slice(),
+                from_right.end_key.as_slice()
+            ),
+            (&b"m"[..], &b""[..])
+        );
+        // Not neighbours, itself, or other stores: no merge.
+        assert!(left.merged(&far).is_none());
+        assert!(left.merged(&left).is_none());
+        let moved = middle.with_membership(&[1, 2, 5], &[4], &[]);
+        assert!(left.merged(&moved).is_none());
+        let (voters, learners) = moved.stores();
+        assert_eq!((voters, learners), (vec![1, 2, 5], vec![4]));
     }
 
     #[test]

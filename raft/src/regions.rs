@@ -405,6 +405,10 @@ impl<E: Engine> Regions<E> {
                 continue;
             };
             let msgs = p.finish_ready(ready)?;
+            self.finish_merges(region_id)?;
+            let Some(p) = self.peers.get_mut(&region_id) else {
+                continue;
+            };
             for right in p.take_splits() {
                 created.push((right, p.is_leader()));
             }
@@ -456,6 +460,45 @@ impl<E: Engine> Regions<E> {
 }
 
 impl<E: Engine> Regions<E> {
+    /// Lets `target` apply the CommitMerges its apply stopped at: first this
+    /// store's replica of each source applies its own log up to the
+    /// prepare, then the target goes on, then the absorbed source is
+    /// destroyed (its Raft state; its data is the target's now).
+    fn finish_merges(&mut self, target: u64) -> Result<()> {
+        loop {
+            let held = match self.peers.get(&target) {
+                Some(p) => p.held_merge()?,
+                None => None,
+            };
+            let Some(held) = held else {
+                return Ok(());
+            };
+            if held.applies {
+                let source =
+                    self.peers
+                        .get_mut(&held.source)
+                        .ok_or_else(|| crate::Error::Corruption {
+                            what: "merge source",
+                            detail: format!(
+                                "region {target} absorbs region {}, which store {} lacks",
+                                held.source, self.store_id
+                            ),
+                        })?;
+                source.apply_own_log_to(held.prepare_index)?;
+            }
+            let Some(p) = self.peers.get_mut(&target) else {
+                return Ok(());
+            };
+            p.resume_apply();
+            let merged = p.take_merged();
+            self.view.update(p.region());
+            for source in merged {
+                let conf_ver = (self.peers.get(&source)).map_or(0, |s| s.region().epoch().conf_ver);
+                self.destroy(source, conf_ver)?;
+            }
+        }
+    }
+
     /// When held acknowledgements are due (see [`flush_acks`](Self::flush_acks)).
     pub fn acks_due(&self) -> Option<Instant> {
         self.acks_due

@@ -18,6 +18,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::peer::{ApplyObserver, Callback, PeerConfig, ReadCallback};
+use crate::region::{CommitMerge, MergeState, Region, RegionEpoch};
 use crate::regions::{RegionView, Regions};
 use crate::transport::{RegionTag, Transport};
 
@@ -67,6 +68,12 @@ pub enum StoreMsg {
     Status {
         reply: Sender<Vec<RegionStatus>>,
     },
+    /// A step of a merge, proposed by `region_id`'s leader.
+    Merge {
+        region_id: u64,
+        step: MergeStep,
+        callback: Callback,
+    },
     /// Split `region_id` at `split_key`; the right part becomes `new_region_id`.
     Split {
         region_id: u64,
@@ -75,6 +82,18 @@ pub enum StoreMsg {
         callback: Callback,
     },
     Stop,
+}
+
+/// A step of a merge (see [`crate::peer`]'s merge module), for the region
+/// it is proposed in.
+#[derive(Debug, Clone)]
+pub enum MergeStep {
+    /// Freeze this region (the source) to merge into this target.
+    Prepare(Region),
+    /// Absorb the source this request names (this region is the target).
+    Commit(CommitMerge),
+    /// Undo this region's prepared merge: its target is at this epoch now.
+    Rollback(RegionEpoch),
 }
 
 /// One region as this store sees it (for `/status`).
@@ -101,6 +120,11 @@ pub struct RegionStatus {
     pub pending: Vec<u64>,
     /// The region's epoch: (conf_ver, version).
     pub epoch: (u64, u64),
+    /// The merge this region is in as a source: its target and prepare.
+    pub merging: Option<MergeState>,
+    /// On a merging source's leader, once every peer has the prepare: the
+    /// request for the target's leader.
+    pub commit_merge: Option<CommitMerge>,
     /// The key range `[start_key, end_key)`; empty `end_key` = no bound.
     pub start_key: Vec<u8>,
     pub end_key: Vec<u8>,
@@ -259,6 +283,26 @@ impl<E: Engine> RaftStore<E> {
                 region_id,
                 split_key: split_key.to_vec(),
                 new_region_id,
+                callback,
+            })
+            .map_err(|_| Error::RegionNotFound(region_id))?;
+        match rx.recv_timeout(self.proposal_timeout) {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(Error::ProposalDropped { region_id }),
+        }
+    }
+
+    /// Proposes a merge step in `region_id` (on its leader) and waits until
+    /// it applied here.
+    pub fn merge(&self, region_id: u64, step: MergeStep) -> Result<()> {
+        let (tx, rx) = channel::bounded(1);
+        let callback: Callback = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        self.sender
+            .send(StoreMsg::Merge {
+                region_id,
+                step,
                 callback,
             })
             .map_err(|_| Error::RegionNotFound(region_id))?;
@@ -489,6 +533,16 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                 panic!("cannot remove a replica: {e}");
             }
         }
+        StoreMsg::Merge {
+            region_id,
+            step,
+            callback,
+        } => match (peers.get_mut(region_id), step) {
+            (Some(p), MergeStep::Prepare(target)) => p.propose_prepare_merge(&target, callback),
+            (Some(p), MergeStep::Commit(request)) => p.propose_commit_merge(&request, callback),
+            (Some(p), MergeStep::Rollback(now)) => p.propose_rollback_merge(now, callback),
+            (None, _) => callback(Err(Error::RegionNotFound(region_id))),
+        },
         StoreMsg::Split {
             region_id,
             split_key,
@@ -555,6 +609,8 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                     learners: p.membership().1,
                     pending: p.pending_peers(),
                     epoch: (p.region().epoch().conf_ver, p.region().epoch().version),
+                    merging: p.merging().cloned(),
+                    commit_merge: p.commit_merge_request(),
                     start_key: p.region().start_key.clone(),
                     end_key: p.region().end_key.clone(),
                 })

@@ -294,7 +294,7 @@ impl Replica {
     /// timestamp oracle, so a region split off another is replayed after
     /// it (a transaction may have prewritten a key in the parent and
     /// committed it in the new region). Fails if the log cannot replay them
-    /// alone.
+    /// alone, or a region of the checkpoint is gone (merged away or moved).
     pub(super) fn replay_plan<S: Snapshot>(
         &self,
         snap: &S,
@@ -303,6 +303,14 @@ impl Replica {
     ) -> Result<Vec<Replay>> {
         use duet_raft::peer::{Replay, applied_writes};
         let raft = |e: duet_raft::Error| Error::Internal(e.to_string());
+        // A region of the checkpoint the learner no longer holds was merged
+        // into a neighbour or moved away since: its log, and so what it
+        // applied after the checkpoint, is gone with it.
+        if let Some(gone) = (m.applied.keys()).find(|r| !row_applied.contains_key(r)) {
+            return Err(Error::Internal(format!(
+                "region {gone} of the checkpoint is no longer held here"
+            )));
+        }
         let mut regions: Vec<(u64, u64)> = row_applied.iter().map(|(r, i)| (*r, *i)).collect();
         regions.sort_unstable();
         let mut plan = Vec::new();

@@ -39,6 +39,15 @@ impl Outcome {
             result,
         }
     }
+
+    /// An admin entry that applied with `batch`'s writes.
+    pub(super) fn with_batch(kind: Kind, batch: WriteBatch) -> Outcome {
+        Outcome {
+            kind,
+            batch,
+            result: Some(Ok(Response::Done)),
+        }
+    }
 }
 
 /// Errors that come from the engine rather than from the command's logic.
@@ -94,6 +103,10 @@ impl<E: Engine> Peer<E> {
     /// apply must never diverge between replicas.
     pub(super) fn apply(&mut self, entries: Vec<Entry>) {
         for entry in entries {
+            if self.must_hold(&entry) {
+                self.held.push(entry);
+                continue;
+            }
             self.log_bytes += entry.data.len() as u64;
             if let Err(e) = self.apply_entry(&entry) {
                 panic!(
@@ -121,6 +134,21 @@ impl<E: Engine> Peer<E> {
         } = match entry.get_entry_type() {
             EntryType::EntryNormal if entry.get_context() == crate::region::SPLIT_CONTEXT => {
                 self.apply_split_entry(entry)?
+            }
+            EntryType::EntryNormal
+                if entry.get_context() == crate::region::MERGE_PREPARE_CONTEXT =>
+            {
+                self.apply_prepare_merge(entry)?
+            }
+            EntryType::EntryNormal
+                if entry.get_context() == crate::region::MERGE_COMMIT_CONTEXT =>
+            {
+                self.apply_commit_merge(entry)?
+            }
+            EntryType::EntryNormal
+                if entry.get_context() == crate::region::MERGE_ROLLBACK_CONTEXT =>
+            {
+                self.apply_rollback_merge(entry)?
             }
             EntryType::EntryNormal if entry.data.is_empty() => Outcome::new(Kind::Empty, None),
             EntryType::EntryNormal if entry.get_context().starts_with(EFFECTS_CONTEXT) => {
@@ -204,6 +232,10 @@ impl<E: Engine> Peer<E> {
                 detail: e.to_string(),
             })?;
         let mut batch = WriteBatch::new();
+        // A merging region keeps its range until the merge ends.
+        if self.merging.is_some() {
+            return Ok(Outcome::new(Kind::Empty, Some(Err(self.epoch_not_match()))));
+        }
         Ok(match self.apply_split(&request, &mut batch)? {
             Some(right) => Outcome {
                 kind: Kind::Split(self.region.clone(), right),

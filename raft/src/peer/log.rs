@@ -25,6 +25,9 @@ pub enum Logged {
     /// A split that would create region `new_region_id`; it applied (and
     /// raised the epoch version by one) if that region exists.
     Split { new_region_id: u64 },
+    /// A step of a merge: if it applied, it recorded the epoch version
+    /// before it (see [`crate::keys::epoch_step_key`]).
+    EpochStep,
     /// No row data: an empty entry or a membership change.
     Nothing,
     /// A command logged before effects were: the log alone cannot replay it.
@@ -60,6 +63,16 @@ pub fn logged_writes<S: duet_storage::engine::Snapshot>(
                     new_region_id: request.new_region_id,
                 }
             }
+            EntryType::EntryNormal
+                if [
+                    crate::region::MERGE_PREPARE_CONTEXT,
+                    crate::region::MERGE_COMMIT_CONTEXT,
+                    crate::region::MERGE_ROLLBACK_CONTEXT,
+                ]
+                .contains(&context) =>
+            {
+                Logged::EpochStep
+            }
             EntryType::EntryNormal if entry.data.is_empty() => Logged::Nothing,
             EntryType::EntryNormal if context.starts_with(EFFECTS_CONTEXT) => {
                 let version = effects_version(context)?;
@@ -92,7 +105,8 @@ pub enum Replay {
 /// its apply decided: effects count if the region's epoch version when they
 /// applied was the one they were computed under. That version is the
 /// region's now (in `snap`) less one per split applied after the entry (a
-/// split applied if the region it creates exists).
+/// split applied if the region it creates exists), and as each merge step
+/// applied after it recorded.
 pub fn applied_writes<S: duet_storage::engine::Snapshot>(
     snap: &S,
     region_id: u64,
@@ -119,6 +133,12 @@ pub fn applied_writes<S: duet_storage::engine::Snapshot>(
             Logged::Split { new_region_id } => {
                 if Region::read(snap, new_region_id)?.is_some() {
                     version = version.saturating_sub(1);
+                }
+            }
+            Logged::EpochStep => {
+                let step = snap.get(Cf::Raft, &keys::epoch_step_key(region_id, index))?;
+                if let Some(before) = step.and_then(|b| b.as_slice().try_into().ok()) {
+                    version = u64::from_be_bytes(before);
                 }
             }
             Logged::Opaque => return Ok(Replay::Opaque),

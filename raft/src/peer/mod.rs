@@ -20,10 +20,12 @@
 
 mod apply;
 mod log;
+mod merge;
 mod propose;
 mod read;
 
 pub use log::{Logged, Replay, applied_writes, logged_writes};
+pub use merge::HeldMerge;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -31,12 +33,12 @@ use std::time::{Duration, Instant};
 
 use duet_storage::engine::{Cf, Engine, Modify, WriteBatch, WriteOptions};
 use duet_storage::txn::commands::{Command, Response};
-use raft::prelude::{ConfChangeV2, ConfState, Message};
+use raft::prelude::{ConfChangeV2, ConfState, Entry, Message};
 use raft::{Config, RawNode, StateRole};
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::region::Region;
+use crate::region::{MergeState, Region};
 use crate::storage::PeerStorage;
 
 /// The outcome of an applied command, as its proposer sees it.
@@ -267,6 +269,18 @@ pub struct Peer<E: Engine> {
     /// The Raft state a peer that keeps no data applied, written once per
     /// apply.
     deferred: WriteBatch,
+    /// The merge this region is in as a source (persisted), if any.
+    merging: Option<MergeState>,
+    /// On a leader: the index of the PrepareMerge it proposed, until it
+    /// applies (no change of peers may slip in before it).
+    preparing: Option<u64>,
+    /// Committed entries held back from a CommitMerge on, until the store
+    /// clears it (see [`merge`]).
+    held: Vec<Entry>,
+    /// The CommitMerge the store cleared to apply.
+    merge_cleared: u64,
+    /// Sources this peer absorbed, for the store to destroy.
+    merged: Vec<u64>,
 }
 
 impl<E: Engine> Peer<E> {
@@ -340,6 +354,7 @@ impl<E: Engine> Peer<E> {
             ..Config::default()
         };
         let node = RawNode::new(&config, storage, logger)?;
+        let merging = Self::load_merging(engine.as_ref(), region_id)?;
         Ok(Peer {
             region_id,
             id,
@@ -365,6 +380,11 @@ impl<E: Engine> Peer<E> {
             renewing: None,
             stores_data: cfg.stores_data,
             deferred: WriteBatch::new(),
+            merging,
+            preparing: None,
+            held: Vec::new(),
+            merge_cleared: 0,
+            merged: Vec::new(),
         })
     }
 

@@ -31,6 +31,11 @@ impl<E: Engine> Peer<E> {
             (w.callback)(Err(self.not_leader()));
             return;
         }
+        // A merging region takes no writes: its keys go to the target.
+        if self.merging.is_some() {
+            (w.callback)(Err(self.epoch_not_match()));
+            return;
+        }
         self.waiting.push_back(w);
         self.pump();
     }
@@ -109,7 +114,7 @@ impl<E: Engine> Peer<E> {
     /// outside the range (the region changed meanwhile) answers
     /// `EpochNotMatch`.
     pub fn propose_split(&mut self, split_key: &[u8], new_region_id: u64, callback: Callback) {
-        if self.region.split(split_key, new_region_id).is_none() {
+        if self.frozen() || self.region.split(split_key, new_region_id).is_none() {
             callback(Err(self.epoch_not_match()));
             return;
         }
@@ -190,6 +195,14 @@ impl<E: Engine> Peer<E> {
             return Err(Error::NotLeader {
                 region_id: self.region_id,
                 leader: self.leader(),
+            });
+        }
+        // A merge needs the source's peers to stay where the prepare saw
+        // them.
+        if self.frozen() {
+            return Err(Error::MergeRefused {
+                region_id: self.region_id,
+                reason: "the region is merging".into(),
             });
         }
         Ok(self.node.propose_conf_change(vec![], cc)?)

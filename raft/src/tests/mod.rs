@@ -4,6 +4,7 @@
 mod chaos;
 mod learner;
 mod log;
+mod merge;
 mod read;
 mod split;
 

@@ -1,23 +1,27 @@
 //! Whole stores (every region of each node) driven by hand: splits,
 //! routing by range, a store that missed a split catching up by
-//! snapshot, and restarts that rediscover every region.
+//! snapshot, restarts that rediscover every region, and merges (see
+//! [`super::merge`]).
 
 use super::learner::Mirror;
 use super::*;
 use crate::region::Region;
 use crate::regions::{FIRST_REGION, Regions};
 
-struct Stores {
-    stores: BTreeMap<u64, Regions<MemoryEngine>>,
+pub(super) struct Stores {
+    pub(super) stores: BTreeMap<u64, Regions<MemoryEngine>>,
     engines: BTreeMap<u64, Arc<MemoryEngine>>,
     cut: HashSet<(u64, u64)>,
     /// Messages of (region, to store) that are dropped.
-    hold: HashSet<(u64, u64)>,
+    pub(super) hold: HashSet<(u64, u64)>,
+    /// The commit index that messages of (region, to store) may tell at
+    /// most: the store appends their entries but does not apply them.
+    pub(super) freeze: BTreeMap<(u64, u64), u64>,
     gc_threshold: u64,
 }
 
 impl Stores {
-    fn new(ids: &[u64], gc_threshold: u64) -> Self {
+    pub(super) fn new(ids: &[u64], gc_threshold: u64) -> Self {
         let engines = ids
             .iter()
             .map(|id| (*id, Arc::new(MemoryEngine::new())))
@@ -40,13 +44,18 @@ impl Stores {
             engines,
             cut: HashSet::new(),
             hold: HashSet::new(),
+            freeze: BTreeMap::new(),
             gc_threshold,
         }
     }
 
     /// Voters `ids` and a learner store `learner` that keeps no data,
     /// observed by `observer`.
-    fn with_learner(ids: &[u64], learner: u64, observer: Arc<dyn ApplyObserver>) -> Self {
+    pub(super) fn with_learner(
+        ids: &[u64],
+        learner: u64,
+        observer: Arc<dyn ApplyObserver>,
+    ) -> Self {
         let mut stores = BTreeMap::new();
         let mut engines = BTreeMap::new();
         for id in ids.iter().copied().chain([learner]) {
@@ -69,11 +78,12 @@ impl Stores {
             engines,
             cut: HashSet::new(),
             hold: HashSet::new(),
+            freeze: BTreeMap::new(),
             gc_threshold: 5,
         }
     }
 
-    fn pump(&mut self) {
+    pub(super) fn pump(&mut self) {
         for _ in 0..1000 {
             let mut msgs = Vec::new();
             let mut notices = Vec::new();
@@ -92,10 +102,13 @@ impl Stores {
                 }
             }
             for (tag, batch) in msgs {
-                for m in batch {
+                for mut m in batch {
                     let held = self.hold.contains(&(tag.region_id, m.to));
                     if self.cut.contains(&(m.from, m.to)) || held {
                         continue;
+                    }
+                    if let Some(&cap) = self.freeze.get(&(tag.region_id, m.to)) {
+                        m.commit = m.commit.min(cap);
                     }
                     if let Some(s) = self.stores.get_mut(&m.to) {
                         s.step(tag, m).unwrap();
@@ -113,7 +126,7 @@ impl Stores {
         panic!("stores did not settle");
     }
 
-    fn tick(&mut self, n: usize) {
+    pub(super) fn tick(&mut self, n: usize) {
         for _ in 0..n {
             for s in self.stores.values_mut() {
                 s.tick(std::time::Instant::now());
@@ -122,7 +135,7 @@ impl Stores {
         }
     }
 
-    fn peer(&mut self, store: u64, region: u64) -> &mut Peer<MemoryEngine> {
+    pub(super) fn peer(&mut self, store: u64, region: u64) -> &mut Peer<MemoryEngine> {
         self.stores
             .get_mut(&store)
             .unwrap()
@@ -130,7 +143,7 @@ impl Stores {
             .unwrap()
     }
 
-    fn propose(&mut self, store: u64, region: u64, cmd: Command) -> Outcome {
+    pub(super) fn propose(&mut self, store: u64, region: u64, cmd: Command) -> Outcome {
         let out: Outcome = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&out);
         self.peer(store, region)
@@ -139,7 +152,7 @@ impl Stores {
         out
     }
 
-    fn split(&mut self, store: u64, region: u64, key: &[u8], new_id: u64) -> Outcome {
+    pub(super) fn split(&mut self, store: u64, region: u64, key: &[u8], new_id: u64) -> Outcome {
         let out: Outcome = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&out);
         self.peer(store, region).propose_split(
@@ -152,7 +165,7 @@ impl Stores {
     }
 
     /// Commits `key` through the region that holds it, as seen by `store`.
-    fn write(&mut self, store: u64, key: &str, ts: u64) {
+    pub(super) fn write(&mut self, store: u64, key: &str, ts: u64) {
         let region = self.stores[&store]
             .view()
             .locate(key.as_bytes())
@@ -168,12 +181,12 @@ impl Stores {
         );
     }
 
-    fn dump(&self, id: u64) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
+    pub(super) fn dump(&self, id: u64) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
         dump_engine(self.engines[&id].as_ref())
     }
 
     /// (id, start, end, version) of every region a store applied.
-    fn ranges(&self, id: u64) -> Vec<(u64, String, String, u64)> {
+    pub(super) fn ranges(&self, id: u64) -> Vec<(u64, String, String, u64)> {
         self.stores[&id]
             .view()
             .regions()
@@ -190,7 +203,7 @@ impl Stores {
     }
 }
 
-fn elect(s: &mut Stores, store: u64, region: u64) {
+pub(super) fn elect(s: &mut Stores, store: u64, region: u64) {
     s.peer(store, region).campaign().unwrap();
     s.pump();
     assert!(s.peer(store, region).is_leader());
@@ -422,7 +435,7 @@ fn remove(s: &mut Stores, leader: u64, region: u64, store: u64) {
 }
 
 /// The membership version at which `store` removed its replica of `region`.
-fn tombstone(s: &Stores, store: u64, region: u64) -> Option<u64> {
+pub(super) fn tombstone(s: &Stores, store: u64, region: u64) -> Option<u64> {
     let v = s.engines[&store]
         .get(Cf::Raft, &crate::keys::tombstone_key(region))
         .unwrap()?;
