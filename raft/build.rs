@@ -105,6 +105,14 @@ const METHODS: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
     ),
     (
+        "merge_region",
+        "MergeRegion",
+        "MergeRegionRequest",
+        "CommandResponse",
+        false,
+        false,
+    ),
+    (
         "kv_execute",
         "KvExecute",
         "CommandRequest",

@@ -147,6 +147,9 @@ pub struct RegionInfo {
     pub pending: Vec<StoreId>,
     pub keys: u64,
     pub bytes: u64,
+    /// When the region took its current range (as this placement driver
+    /// saw it): a region split or merged lately is not merged again yet.
+    pub range_since_ms: u64,
 }
 
 impl RegionInfo {

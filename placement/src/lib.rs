@@ -37,6 +37,10 @@ pub struct Config {
     pub region_merge_keys: u64,
     /// A merge never makes a region of more keys than this.
     pub region_split_keys: u64,
+    /// A region split or merged less than this long ago is not merged (PD's
+    /// `split-merge-interval`): a table pre-split by `SPLIT TABLE` keeps
+    /// its empty regions while it is loaded.
+    pub split_merge_interval_ms: u64,
     /// Operators in flight that add to or take from one store, at most.
     pub schedule_limit: usize,
     /// A new placement driver schedules nothing for this long, while the
@@ -56,6 +60,7 @@ impl Default for Config {
             max_store_down_time_ms: 1_800_000,
             region_merge_keys: 25_000,
             region_split_keys: 500_000,
+            split_merge_interval_ms: 3_600_000,
             schedule_limit: 4,
             warm_up_ms: 20_000,
             add_peer_timeout_ms: 600_000,

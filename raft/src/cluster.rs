@@ -25,14 +25,17 @@ use protobuf::Message as _;
 use raft::prelude::{ConfChangeType, ConfChangeV2};
 
 use crate::error::Error;
-use crate::region::{PeerAddress, PeerAddresses, Region};
+use crate::region::{CommitMerge, PeerAddress, PeerAddresses, Region};
 use crate::rpc::messages::{Context, Request};
-use crate::store::RaftStore;
+use crate::store::{MergeStep, RaftStore};
 use crate::transport::grpc::GrpcTransport;
 use remote::{Answered, Remote, Sent};
 
 /// How long one operation keeps retrying through leader changes.
 const RETRY_FOR: Duration = Duration::from_secs(10);
+/// How long one attempt to commit a merge may take (the source's leader
+/// asks again on its next heartbeat round).
+const MERGE_CALL_FOR: Duration = Duration::from_secs(3);
 const PAUSE: Duration = Duration::from_millis(30);
 
 fn unavailable(e: impl std::fmt::Display) -> duet_storage::Error {
@@ -372,6 +375,50 @@ impl<E: Engine> ClusterStore<E> {
                         let _ = self.store.read_index(r.id);
                     }
                     std::thread::sleep(PAUSE);
+                }
+                Err(_) => std::thread::sleep(PAUSE),
+            }
+        }
+    }
+
+    /// Commits a merge into `target` on the target's leader, wherever it
+    /// is (this node holds a replica of it: a merge's regions share their
+    /// stores). `EpochNotMatch` carries the target as it is now.
+    pub fn commit_merge(&self, target: u64, commit: &CommitMerge) -> Result<(), Error> {
+        let deadline = Instant::now() + MERGE_CALL_FOR;
+        loop {
+            let outcome = match self.store.merge(target, MergeStep::Commit(commit.clone())) {
+                Err(Error::NotLeader {
+                    leader: Some(l), ..
+                }) if l != self.node_id => match self.transport.as_ref() {
+                    Some(transport) => {
+                        let context = Context {
+                            cluster_id: transport.cluster_id(),
+                            region_id: target,
+                            epoch: None,
+                        };
+                        attempt(remote::merge_on(
+                            transport,
+                            l,
+                            context,
+                            commit,
+                            MERGE_CALL_FOR,
+                        ))
+                    }
+                    None => Err(None),
+                },
+                other => other.map(|()| Response::Done).map_err(Some),
+            };
+            match outcome {
+                Ok(_) => return Ok(()),
+                Err(Some(
+                    e @ (Error::EpochNotMatch { .. }
+                    | Error::MergeRefused { .. }
+                    | Error::RegionNotFound(_)
+                    | Error::Storage(_)),
+                )) => return Err(e),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(e.unwrap_or(Error::ProposalDropped { region_id: target }));
                 }
                 Err(_) => std::thread::sleep(PAUSE),
             }

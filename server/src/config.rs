@@ -70,6 +70,8 @@ pub struct Config {
     /// A region with fewer keys than this merges into a neighbour (0:
     /// `region_split_keys / 20`).
     pub region_merge_keys: u64,
+    /// A region split or merged less than this long ago is not merged.
+    pub split_merge_interval_secs: u64,
     /// How often every store reports itself and the regions it leads to the
     /// placement driver (which answers with the steps to take).
     pub pd_heartbeat_ms: u64,
@@ -159,6 +161,7 @@ impl Default for Config {
             max_replicas: 3,
             max_store_down_time_secs: 1800,
             region_merge_keys: 0,
+            split_merge_interval_secs: 3600,
             pd_heartbeat_ms: 2000,
             gc_life_time_secs: 600,
             gc_interval_secs: 600,
@@ -203,6 +206,7 @@ const ENV_KEYS: &[&str] = &[
     "max_replicas",
     "max_store_down_time_secs",
     "region_merge_keys",
+    "split_merge_interval_secs",
     "pd_heartbeat_ms",
     "gc_life_time_secs",
     "gc_interval_secs",
@@ -343,11 +347,12 @@ impl Config {
         duet_placement::Config {
             max_replicas: self.max_replicas,
             max_store_down_time_ms: self.max_store_down_time_secs.saturating_mul(1000),
-            // Merging needs the merge entries of the Raft log, not built
-            // yet: until then no merge is scheduled (an operator that could
-            // not run would only hold its region from repair).
-            region_merge_keys: 0,
+            region_merge_keys: match self.region_merge_keys {
+                0 => self.region_split_keys / 20,
+                n => n,
+            },
             region_split_keys: self.region_split_keys,
+            split_merge_interval_ms: self.split_merge_interval_secs.saturating_mul(1000),
             // Every store has reported twice before anything is decided.
             warm_up_ms: beat.saturating_mul(3),
             ..duet_placement::Config::default()

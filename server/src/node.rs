@@ -21,7 +21,7 @@ use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::tso::{TimestampSource, Tso};
 use duet_storage::txn::{TxnClient, TxnOptions};
 use raft::prelude::ConfChangeType;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -205,7 +205,10 @@ async fn start_transport(
 /// whichever node runs it.
 fn placement_link(
     config: &Config,
-    store: &Arc<RaftStore<RocksEngine>>,
+    (store, txn_store): (
+        &Arc<RaftStore<RocksEngine>>,
+        &Arc<ClusterStore<RocksEngine>>,
+    ),
     client: &TxnClient<ClusterStore<RocksEngine>>,
     (transport, tso): (&Arc<GrpcTransport>, &Arc<ClusterTso<RocksEngine>>),
     region_sizes: &RegionSizes,
@@ -221,7 +224,7 @@ fn placement_link(
     Arc::new(crate::pd::heartbeat::PdClient::new(
         store_meta(config),
         config.data_dir.clone(),
-        Arc::clone(store),
+        (Arc::clone(store), Arc::clone(txn_store)),
         Arc::clone(transport),
         Arc::clone(tso),
         driver,
@@ -395,8 +398,15 @@ impl Node {
         let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let region_sizes = RegionSizes::default();
-        let pd = (grpc.as_ref().zip(cluster_tso.as_ref()))
-            .map(|(t, tso)| placement_link(config, &store, &client, (t, tso), &region_sizes));
+        let pd = (grpc.as_ref().zip(cluster_tso.as_ref())).map(|(t, tso)| {
+            placement_link(
+                config,
+                (&store, &txn_store),
+                &client,
+                (t, tso),
+                &region_sizes,
+            )
+        });
         let mut background = spawn_background(
             config,
             Background {
@@ -659,6 +669,9 @@ impl Node {
 /// How long a stopping node waits for the leaders it hands over.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Split checks count a region again at least every this many rounds.
+const RESCAN_ROUNDS: u32 = 6;
+
 /// Every `every`, splits each region this node leads that holds more keys
 /// or bytes than `limits` allow. A region is scanned again only once what
 /// it applied since its last scan could have taken it past a limit (each
@@ -673,9 +686,9 @@ async fn split_loop(
     limits: SplitLimits,
     counted: RegionSizes,
 ) {
-    // Per region: its size at its last scan, and its written keys and
-    // bytes then.
-    type Scanned = HashMap<u64, (RegionSize, (u64, u64))>;
+    // Per region: its size at its last scan, its written keys and bytes
+    // then, and when.
+    type Scanned = HashMap<u64, (RegionSize, (u64, u64), Instant)>;
     let scanned = Arc::new(std::sync::Mutex::new(Scanned::new()));
     let mut interval = tokio::time::interval(every);
     loop {
@@ -690,7 +703,11 @@ async fn split_loop(
         let outcome = tokio::task::spawn_blocking(move || {
             let mut scanned = scanned.lock().unwrap_or_else(|e| e.into_inner());
             for r in store.status().into_iter().filter(|r| r.is_leader) {
-                if let Some(&(size, (keys, bytes))) = scanned.get(&r.region_id) {
+                // Counted afresh now and then all the same: deletes the GC
+                // collected shrink a region without writes to show it.
+                if let Some(&(size, (keys, bytes), at)) = scanned.get(&r.region_id)
+                    && at.elapsed() < every * RESCAN_ROUNDS
+                {
                     let could_be = RegionSize {
                         keys: size.keys + r.written_keys.saturating_sub(keys),
                         bytes: size.bytes + r.written_bytes.saturating_sub(bytes),
@@ -709,7 +726,10 @@ async fn split_loop(
                     keys: check.keys,
                     bytes: check.bytes,
                 };
-                scanned.insert(r.region_id, (size, (r.written_keys, r.written_bytes)));
+                scanned.insert(
+                    r.region_id,
+                    (size, (r.written_keys, r.written_bytes), Instant::now()),
+                );
                 (counted.lock().unwrap_or_else(|e| e.into_inner())).insert(r.region_id, size);
                 let Some(key) = check.split_key else {
                     continue;

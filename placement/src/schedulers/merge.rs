@@ -3,7 +3,8 @@
 //! stay under `region_split_keys`. The two must have their voters on the
 //! same stores; until they do, one replica of the small region moves to a
 //! store of the neighbour's. The region holding the lowest keys (the
-//! metadata, the placement driver's own) is never the one merged away.
+//! metadata, the placement driver's own) is never the one merged away, and
+//! neither region may have changed range within `split_merge_interval_ms`.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,10 @@ pub(super) fn check(
     now_ms: u64,
 ) -> Option<Operator> {
     let config = &cluster.config;
+    let settled =
+        |r: &RegionInfo| now_ms.saturating_sub(r.range_since_ms) >= config.split_merge_interval_ms;
     if region.start_key.is_empty()
+        || !settled(region)
         || region.keys >= config.region_merge_keys
         || !region.pending.is_empty()
         || region.voters.len() != cluster.desired_voters()
@@ -39,7 +43,8 @@ pub(super) fn check(
         .values()
         .find(|r| !r.end_key.is_empty() && r.end_key == region.start_key);
     let neighbour = [right, left].into_iter().flatten().find(|n| {
-        !operators.contains_key(&n.id)
+        settled(n)
+            && !operators.contains_key(&n.id)
             && n.pending.is_empty()
             && n.keys + region.keys < config.region_split_keys
     })?;

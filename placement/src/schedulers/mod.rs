@@ -61,8 +61,12 @@ impl Placement {
 
     /// Takes a region leader's heartbeat; answers the step its leader should
     /// propose next, if any.
-    pub fn region_heartbeat(&mut self, info: RegionInfo, now_ms: u64) -> Option<Step> {
+    pub fn region_heartbeat(&mut self, mut info: RegionInfo, now_ms: u64) -> Option<Step> {
         let id = info.id;
+        info.range_since_ms = match self.cluster.regions.get(&id) {
+            Some(known) if known.version == info.version => known.range_since_ms,
+            _ => now_ms,
+        };
         if !self.cluster.region_heartbeat(info) || !self.is_warm(now_ms) {
             return None;
         }

@@ -19,6 +19,7 @@ fn config() -> Config {
         max_store_down_time_ms: 60 * SEC,
         region_merge_keys: 100,
         region_split_keys: 2000,
+        split_merge_interval_ms: 0,
         schedule_limit: 4,
         warm_up_ms: 5 * SEC,
         add_peer_timeout_ms: 600 * SEC,
@@ -53,6 +54,7 @@ fn region(id: u64, start: u8, end: u8, voters: &[u64], keys: u64) -> RegionInfo 
         pending: vec![],
         keys,
         bytes: keys * 100,
+        range_since_ms: 0,
     }
 }
 
@@ -450,6 +452,35 @@ fn small_neighbours_merge_and_the_first_region_stays() {
         expected = &r.end_key;
     }
     assert!(expected.is_empty());
+}
+
+#[test]
+fn a_region_split_lately_is_not_merged_yet() {
+    let patient = Config {
+        split_merge_interval_ms: 60 * SEC,
+        ..config()
+    };
+    let (mut pd, now) = warm(3, patient.clone());
+    pd.region_heartbeat(region(1, 0, 10, &[1, 2, 3], 1000), 0);
+    pd.region_heartbeat(region(3, 20, 0, &[1, 2, 3], 1000), 0);
+    let small = region(2, 10, 20, &[1, 2, 3], 10);
+    assert_eq!(pd.region_heartbeat(small.clone(), now), None, "new");
+    let later = now + 61 * SEC;
+    assert_eq!(
+        pd.region_heartbeat(small.clone(), later),
+        Some(Step::MergeInto(3))
+    );
+    // A new range (the region split again) starts the wait afresh.
+    let (mut pd, now) = warm(3, patient);
+    pd.region_heartbeat(region(1, 0, 10, &[1, 2, 3], 1000), 0);
+    pd.region_heartbeat(region(3, 20, 0, &[1, 2, 3], 1000), 0);
+    pd.region_heartbeat(small.clone(), 0);
+    let narrowed = RegionInfo {
+        version: 2,
+        end_key: vec![15],
+        ..small
+    };
+    assert_eq!(pd.region_heartbeat(narrowed, now), None);
 }
 
 #[test]

@@ -12,10 +12,10 @@ use raft::prelude::ConfChangeV2;
 
 use super::tso::{ClusterTso, first_region};
 use crate::error::Error;
-use crate::region::{Region, RegionEpoch};
+use crate::region::{CommitMerge, Region, RegionEpoch};
 use crate::rpc::messages::{Reply, Request};
 use crate::rpc::{KvHandler, RequestHandler};
-use crate::store::RaftStore;
+use crate::store::{MergeStep, RaftStore};
 
 /// Answers other nodes: forwarded membership changes and timestamps (when
 /// this node leads), and the KV calls of transactions.
@@ -128,6 +128,11 @@ impl<E: Engine> KvHandler for Handler<E> {
     ) -> Result<(), Error> {
         self.region_at(region_id, epoch)?;
         self.store.split(region_id, split_key, new_region_id)
+    }
+
+    fn commit_merge(&self, region_id: u64, commit: &CommitMerge) -> Result<(), Error> {
+        self.store
+            .merge(region_id, MergeStep::Commit(commit.clone()))
     }
 
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)> {

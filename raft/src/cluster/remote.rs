@@ -17,8 +17,8 @@ use crate::error::Error;
 use crate::region::Region;
 use crate::region_cache::{Backoff, RegionCache, Retry};
 use crate::rpc::messages::{
-    CommandRequest, CommandResponse, Context, LocateRequest, ReadRequest, ReadResponse,
-    RegionError, SplitRegionRequest,
+    CommandRequest, CommandResponse, Context, LocateRequest, MergeRegionRequest, ReadRequest,
+    ReadResponse, RegionError, SplitRegionRequest,
 };
 use crate::transport::grpc::GrpcTransport;
 
@@ -264,6 +264,26 @@ pub(super) fn split_on(
         new_region_id,
     };
     let answer = transport.wait(async move { client.split_region(request).await }, timeout);
+    Ok(command_answer(
+        answer.map_err(|_| ())?.map_err(|_| ())?.into_inner(),
+    ))
+}
+
+/// One `MergeRegion` of `commit` on store `to`, the target's leader;
+/// `Err` when no answer came within `timeout`.
+pub(super) fn merge_on(
+    transport: &GrpcTransport,
+    to: u64,
+    context: Context,
+    commit: &crate::region::CommitMerge,
+    timeout: Duration,
+) -> Result<Answered<Response>, ()> {
+    let mut client = transport.client(to).ok_or(())?;
+    let request = MergeRegionRequest {
+        context: Some(context),
+        commit: Some(commit.clone()),
+    };
+    let answer = transport.wait(async move { client.merge_region(request).await }, timeout);
     Ok(command_answer(
         answer.map_err(|_| ())?.map_err(|_| ())?.into_inner(),
     ))

@@ -293,6 +293,18 @@ pub struct SplitRegionRequest {
     pub new_region_id: u64,
 }
 
+/// `MergeRegion`: absorb the source a [`CommitMerge`] names (sent by the
+/// merging source's leader to the target's leader). Answered as a
+/// command: `Done` once the merge applied there, or `EpochNotMatch` with
+/// the target as it is now.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MergeRegionRequest {
+    #[prost(message, optional, tag = "1")]
+    pub context: Option<Context>,
+    #[prost(message, optional, tag = "2")]
+    pub commit: Option<crate::region::CommitMerge>,
+}
+
 /// `LocateRegion`: which region holds `key`, as the asked node knows it.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LocateRequest {

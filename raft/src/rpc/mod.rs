@@ -11,8 +11,9 @@
 //!   sender routed by: `KvGet`, `KvBatchGet`, `KvScan` (streamed in
 //!   batches), `KvRead` (any read), `KvPrewrite`, `KvCommit`,
 //!   `KvCheckTxnStatus`, `KvResolveLock`, `KvPessimisticLock`,
-//!   `KvPessimisticRollback`, `KvExecute` (any command), and `SplitRegion`
-//!   (a split, run by the region's leader). A read is served
+//!   `KvPessimisticRollback`, `KvExecute` (any command), `SplitRegion` (a
+//!   split) and `MergeRegion` (a merge's commit), both run by the region's
+//!   leader. A read is served
 //!   at a linearizable point of the region (the leader's lease, or a
 //!   ReadIndex round); a command is proposed by the region's leader and
 //!   answered once applied there. A node that holds no replica, is not the
@@ -82,6 +83,13 @@ pub trait KvHandler: Send + Sync {
         epoch: Option<crate::region::RegionEpoch>,
         split_key: &[u8],
         new_region_id: u64,
+    ) -> Result<(), Error>;
+    /// Proposes `commit` in `region_id` (the merge's target; this node
+    /// must lead it) and answers once it applied.
+    fn commit_merge(
+        &self,
+        region_id: u64,
+        commit: &crate::region::CommitMerge,
     ) -> Result<(), Error>;
     /// The region holding `key` and the store leading it, as known here.
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)>;

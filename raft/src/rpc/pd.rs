@@ -159,6 +159,8 @@ pub enum StepKind {
     ReplaceVoter = 3,
     RemovePeer = 4,
     TransferLeader = 5,
+    /// Merge into the neighbour `target_region` (on the same stores).
+    MergeInto = 6,
 }
 
 /// The next step of one region's operator.
@@ -175,6 +177,9 @@ pub struct StepOrder {
     /// The Raft address of `store` (a store the region has not had).
     #[prost(string, tag = "5")]
     pub raft_addr: String,
+    /// For `MergeInto`: the region to merge into.
+    #[prost(uint64, tag = "6")]
+    pub target_region: u64,
 }
 
 /// At most one step per reported region.

@@ -416,6 +416,23 @@ impl Node for NodeService {
         Ok(Response::new(response))
     }
 
+    async fn merge_region(
+        &self,
+        request: Request<MergeRegionRequest>,
+    ) -> Result<Response<CommandResponse>, Status> {
+        let request = request.into_inner();
+        let (kv, ctx) = self.kv(request.context)?;
+        let commit = request
+            .commit
+            .ok_or_else(|| Status::invalid_argument("no merge"))?;
+        let response = blocking(move || {
+            let merged = kv.commit_merge(ctx.region_id, &commit);
+            command_response(ctx.region_id, merged.map(|()| TxnResponse::Done))
+        })
+        .await?;
+        Ok(Response::new(response))
+    }
+
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
         let r = request.into_inner();
         self.pd(r.cluster_id, r, |pd, r| pd.join(r)).await

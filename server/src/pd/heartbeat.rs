@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_raft::cluster::ClusterTso;
+use duet_raft::cluster::{ClusterStore, ClusterTso};
 use duet_raft::region::PeerAddress;
 use duet_raft::rpc::PdHandler;
 use duet_raft::rpc::pd::*;
@@ -56,13 +56,15 @@ pub struct PdClient {
     driver: Arc<Driver>,
     /// Region sizes as the split check last counted them.
     region_sizes: RegionSizes,
+    /// Where merges are committed (on the target's leader, wherever).
+    txn_store: Arc<ClusterStore<RocksEngine>>,
 }
 
 impl PdClient {
     pub fn new(
         me: StoreMeta,
         data_dir: PathBuf,
-        store: Arc<RaftStore<RocksEngine>>,
+        (store, txn_store): (Arc<RaftStore<RocksEngine>>, Arc<ClusterStore<RocksEngine>>),
         transport: Arc<GrpcTransport>,
         tso: Arc<ClusterTso<RocksEngine>>,
         driver: Arc<Driver>,
@@ -78,6 +80,7 @@ impl PdClient {
             tso,
             driver,
             region_sizes,
+            txn_store,
         }
     }
 
@@ -151,6 +154,11 @@ impl PdClient {
             .collect();
         if !led.is_empty() {
             self.region_heartbeat(&led);
+        }
+        for r in &led {
+            if let Some(commit) = &r.commit_merge {
+                super::merge::finish(&self.store, &self.txn_store, r, commit);
+            }
         }
         self.driver.tick();
     }
@@ -255,6 +263,10 @@ impl PdClient {
             }
             StepKind::TransferLeader => {
                 self.store.transfer_leader(step.region_id, step.store);
+                return;
+            }
+            StepKind::MergeInto => {
+                super::merge::prepare(&self.store, step.region_id, step.target_region);
                 return;
             }
             StepKind::Unknown => return,

@@ -11,6 +11,7 @@
 //! client, `duet_placement`.
 
 pub mod heartbeat;
+mod merge;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -265,6 +266,7 @@ fn region_info(r: &RegionReport) -> RegionInfo {
         pending: row_stores(&r.pending),
         keys: r.keys,
         bytes: r.bytes,
+        range_since_ms: 0,
     }
 }
 
@@ -277,8 +279,14 @@ fn step_order(region_id: u64, step: Step, p: &Placement) -> Option<StepOrder> {
         Step::ReplaceVoter { add, remove } => (StepKind::ReplaceVoter, add, remove),
         Step::RemovePeer(s) => (StepKind::RemovePeer, s, 0),
         Step::TransferLeader(s) => (StepKind::TransferLeader, s, 0),
-        // Merging needs the merge entries of the Raft log (not built).
-        Step::MergeInto(_) => return None,
+        Step::MergeInto(target) => {
+            return Some(StepOrder {
+                region_id,
+                kind: StepKind::MergeInto as i32,
+                target_region: target,
+                ..StepOrder::default()
+            });
+        }
     };
     Some(StepOrder {
         region_id,
@@ -286,6 +294,7 @@ fn step_order(region_id: u64, step: Step, p: &Placement) -> Option<StepOrder> {
         store,
         remove,
         raft_addr: addr(store),
+        target_region: 0,
     })
 }
 

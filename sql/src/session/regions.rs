@@ -54,7 +54,10 @@ impl Session {
                 upper,
                 regions,
             } => {
-                let regions = match self.values(std::slice::from_ref(regions.as_ref()))?.as_slice() {
+                let regions = match self
+                    .values(std::slice::from_ref(regions.as_ref()))?
+                    .as_slice()
+                {
                     [Value::Int(n)] if *n >= 0 => *n as u64,
                     [Value::UInt(n)] => *n,
                     _ => {

@@ -431,3 +431,70 @@ fn five_nodes_keep_three_replicas_repair_a_lost_node_and_admit_a_sixth() {
         check_totals(&rt, n, expected(rows), "at the end");
     }
 }
+
+#[test]
+fn emptied_regions_merge_into_their_neighbours_and_reads_stay_exact() {
+    let rt = runtime();
+    let root = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DUET_MAX_REPLICAS", "3"),
+        ("DUET_PD_HEARTBEAT_MS", "300"),
+        ("DUET_REGION_SPLIT_KEYS", "300"),
+        ("DUET_REGION_MERGE_KEYS", "100"),
+        ("DUET_SPLIT_MERGE_INTERVAL_SECS", "2"),
+        ("DUET_SPLIT_CHECK_INTERVAL_SECS", "1"),
+        ("DUET_GC_LIFE_TIME_SECS", "1"),
+        ("DUET_GC_INTERVAL_SECS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (mut nodes, _, _) = crate::cluster::founders(root.path(), &env);
+    nodes.truncate(3);
+    sql(&rt, &nodes[0], "CREATE DATABASE app");
+    sql(
+        &rt,
+        &nodes[1],
+        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let from = 1000 * i as u64;
+        load(&rt, n, from, from + 1000);
+    }
+    let all = [1, 2, 3];
+    let report = settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "the loaded table split over three stores",
+        |r| r["regions"].as_array().is_some_and(|a| a.len() >= 6) && placed(r, 3, &all),
+    );
+    let split = report["regions"].as_array().unwrap().len();
+
+    // Most rows go; once the GC has collected them, the emptied regions
+    // merge into their neighbours.
+    sql(&rt, &nodes[2], "DELETE FROM app.t WHERE id >= 200");
+    let report = settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "the emptied regions merged",
+        |r| r["regions"].as_array().is_some_and(|a| a.len() <= 3) && placed(r, 3, &all),
+    );
+    let merged = report["regions"].as_array().unwrap().len();
+    eprintln!("placement: {split} regions after the load, {merged} after the deletes");
+    // The merges happened in the stores, not only in the driver's map.
+    for n in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while held(n) > merged {
+            assert!(Instant::now() < deadline, "node {} holds {}", n.id, held(n));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for n in &nodes {
+        check_totals(&rt, n, expected(200), "after the merges");
+    }
+    // Writes land in the merged regions, on every node.
+    load(&rt, &nodes[1], 200, 400);
+    for n in &nodes {
+        check_totals(&rt, n, expected(400), "after writing into merged regions");
+    }
+}
