@@ -405,7 +405,13 @@ impl Cluster {
                 state: self
                     .store_state(s.id, now_ms)
                     .unwrap_or(StoreState::Removed),
-                regions: replicas.get(&s.id).copied().unwrap_or(0),
+                // An analytics store holds columnar learners, no voters.
+                regions: match s.role {
+                    Role::Row => replicas.get(&s.id).copied().unwrap_or(0),
+                    Role::Analytics => (self.regions.values())
+                        .filter(|r| r.learners.contains(&s.id))
+                        .count(),
+                },
                 leaders: leaders.get(&s.id).copied().unwrap_or(0),
                 bytes: s.stats.used_bytes,
             })

@@ -127,6 +127,10 @@ pub enum OperatorKind {
     /// A replica moves so that a small region's stores match a neighbour's.
     AlignForMerge,
     Merge,
+    /// A columnar learner on an analytics store that lacks one.
+    AddColumnar,
+    /// A columnar learner leaves an analytics store being removed.
+    RemoveColumnar,
 }
 
 impl OperatorKind {
@@ -142,6 +146,8 @@ impl OperatorKind {
             OperatorKind::EvictLeader => "evict-leader",
             OperatorKind::AlignForMerge => "align-for-merge",
             OperatorKind::Merge => "merge",
+            OperatorKind::AddColumnar => "add-columnar",
+            OperatorKind::RemoveColumnar => "remove-columnar",
         }
     }
 }

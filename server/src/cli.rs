@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Join a running cluster through any member's Raft address.
     #[arg(long, value_name = "HOST:PORT")]
     pub join: Option<String>,
+    /// `row` (voters and their columnar learners) or `analytics` (columnar
+    /// learners only; joins a running cluster).
+    #[arg(long, value_name = "row|analytics")]
+    pub role: Option<String>,
 }
 
 impl ServeArgs {
@@ -61,6 +65,9 @@ impl ServeArgs {
         }
         if let Some(j) = &self.join {
             config.join = j.clone();
+        }
+        if let Some(r) = &self.role {
+            config.role = r.clone();
         }
         config.validate()?;
         Ok(config)

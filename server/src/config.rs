@@ -62,6 +62,10 @@ pub struct Config {
     /// placement driver. Empty: found a cluster (`initial_cluster`) or run
     /// alone.
     pub join: String,
+    /// `row`: this node holds voters (and their columnar learners);
+    /// `analytics`: only columnar learners, placed by the placement driver
+    /// (such a node joins a running cluster).
+    pub role: String,
     /// Voters per region, on distinct row stores (capped at their number).
     pub max_replicas: usize,
     /// A store silent this long is `down`: each region with a replica there
@@ -158,6 +162,7 @@ impl Default for Config {
             initial_cluster: String::new(),
             cluster_id: 1,
             join: String::new(),
+            role: "row".into(),
             max_replicas: 3,
             max_store_down_time_secs: 1800,
             region_merge_keys: 0,
@@ -203,6 +208,7 @@ const ENV_KEYS: &[&str] = &[
     "initial_cluster",
     "cluster_id",
     "join",
+    "role",
     "max_replicas",
     "max_store_down_time_secs",
     "region_merge_keys",
@@ -283,6 +289,21 @@ impl Config {
         }
         if self.node_id == 0 {
             return bad("node_id must be at least 1".into());
+        }
+        match self.role.as_str() {
+            "row" => {}
+            "analytics" if self.join.is_empty() => {
+                return bad(
+                    "role = \"analytics\" needs join: an analytics node joins a running cluster"
+                        .into(),
+                );
+            }
+            "analytics" => {}
+            other => {
+                return bad(format!(
+                    "role = {other:?} is neither \"row\" nor \"analytics\""
+                ));
+            }
         }
         // A node_id outside initial_cluster is a node joining a running
         // cluster of those founders (the placement driver admits it).

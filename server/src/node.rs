@@ -824,7 +824,7 @@ fn store_meta(config: &Config) -> duet_raft::rpc::pd::StoreMeta {
         id: config.node_id,
         raft_addr: config.raft_addr.clone(),
         mysql_addr: config.mysql_addr.clone(),
-        role: "row".into(),
+        role: config.role.clone(),
         state: String::new(),
     }
 }

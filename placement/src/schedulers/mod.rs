@@ -1,6 +1,7 @@
 //! The placement driver's loop, as a value: [`Placement`] holds the cluster
 //! and the operators in flight; a region heartbeat advances the region's
-//! operator (or has the region checkers — replicas, then merge — make one)
+//! operator (or has the region checkers — replicas, columnar learners, then
+//! merge — make one)
 //! and answers the next step; a tick expires stuck operators, runs the
 //! balancers (leaders, then regions) and retires emptied stores. Each
 //! scheduler lives in a file of its own and is a function of the cluster
@@ -9,6 +10,7 @@
 //! Imports: `cluster`, `operator`.
 
 mod balance;
+mod columnar;
 mod merge;
 mod replica;
 
@@ -89,6 +91,7 @@ impl Placement {
             }
         }
         let op = replica::check(&self.cluster, &region, &self.operators, now_ms)
+            .or_else(|| columnar::check(&self.cluster, &region, &self.operators, now_ms))
             .or_else(|| merge::check(&self.cluster, &region, &self.operators, now_ms))?;
         self.start(op, &region, now_ms)
     }

@@ -696,3 +696,56 @@ fn one_node_wants_one_voter_and_schedules_nothing() {
     pd.tick(now);
     assert_eq!(pd.operators().count(), 0);
 }
+
+#[test]
+fn an_analytics_store_gets_a_columnar_learner_of_every_region_and_no_voter() {
+    let mut stores = stores(3);
+    stores.push(Store::new(
+        4,
+        "127.0.0.1:20164",
+        "127.0.0.1:4004",
+        Role::Analytics,
+    ));
+    let mut cluster = Cluster::new(config(), stores, 0);
+    let now = cluster.config.warm_up_ms;
+    for id in 1..=4 {
+        cluster
+            .store_heartbeat(id, StoreStats::default(), now)
+            .unwrap();
+    }
+    let mut pd = Placement::new(cluster, 0);
+    // A region short of a voter takes a row store, never the analytics one.
+    let short = region(1, 0, 10, &[1, 2], 1000);
+    assert_eq!(pd.region_heartbeat(short, now), Some(Step::AddLearner(3)));
+    // A region with its voters gets a columnar learner on store 4.
+    let full = region(2, 10, 0, &[1, 2, 3], 1000);
+    assert_eq!(
+        pd.region_heartbeat(full.clone(), now),
+        Some(Step::AddLearner(4))
+    );
+    let with_learner = RegionInfo {
+        learners: vec![4],
+        conf_ver: 2,
+        ..full
+    };
+    assert_eq!(pd.region_heartbeat(with_learner.clone(), now), None);
+    assert_eq!(
+        pd.cluster.report(now).stores[3].regions,
+        1,
+        "an analytics store counts its learners"
+    );
+    // Store 4 leaves: its learners go, then it is removed.
+    pd.cluster.remove_store(4).unwrap();
+    assert_eq!(
+        pd.region_heartbeat(with_learner.clone(), now),
+        Some(Step::RemovePeer(4))
+    );
+    let without = RegionInfo {
+        learners: vec![],
+        conf_ver: 3,
+        ..with_learner
+    };
+    assert_eq!(pd.region_heartbeat(without, now), None);
+    pd.tick(now);
+    assert_eq!(pd.cluster.store_state(4, now), Some(StoreState::Removed));
+}

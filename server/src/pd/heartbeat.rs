@@ -20,7 +20,7 @@ use duet_raft::cluster::{ClusterStore, ClusterTso};
 use duet_raft::region::PeerAddress;
 use duet_raft::rpc::PdHandler;
 use duet_raft::rpc::pd::*;
-use duet_raft::store::{RaftStore, RegionStatus, learner_store_id};
+use duet_raft::store::{LEARNER_STORE_BIT, RaftStore, RegionStatus, learner_store_id};
 use duet_raft::transport::grpc::{GrpcTransport, NodeChannel};
 use duet_storage::engine::rocks::RocksEngine;
 use raft::prelude::ConfChangeType;
@@ -234,7 +234,7 @@ impl PdClient {
         let member = |id: u64| region.peers.iter().any(|p| p.store_id == id);
         // A node's columnar learner leaves with its voter.
         let with_columnar = |id: u64, mut changes: Vec<(ConfChangeType, u64)>| {
-            if member(learner_store_id(id)) {
+            if id & LEARNER_STORE_BIT == 0 && member(learner_store_id(id)) {
                 changes.push((ConfChangeType::RemoveNode, learner_store_id(id)));
             }
             changes

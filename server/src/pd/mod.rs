@@ -253,7 +253,26 @@ fn row_stores(ids: &[u64]) -> Vec<u64> {
         .collect()
 }
 
-fn region_info(r: &RegionReport) -> RegionInfo {
+/// Whether store `id` is an analytics store: its columnar learners are
+/// placed by the driver, named by the store's id.
+fn is_analytics(p: &Placement, id: u64) -> bool {
+    (p.cluster.stores.get(&id)).is_some_and(|s| s.role == Role::Analytics)
+}
+
+/// A region as the driver sees it: row stores' columnar learners left out
+/// (they follow their voters), analytics stores' named by the store.
+fn region_info(r: &RegionReport, p: &Placement) -> RegionInfo {
+    let mut info = row_region_info(r);
+    info.learners.extend(
+        (r.learners.iter())
+            .filter(|id| *id & LEARNER_STORE_BIT != 0)
+            .map(|id| id & !LEARNER_STORE_BIT)
+            .filter(|node| is_analytics(p, *node)),
+    );
+    info
+}
+
+fn row_region_info(r: &RegionReport) -> RegionInfo {
     RegionInfo {
         id: r.id,
         start_key: r.start_key.clone(),
@@ -288,10 +307,17 @@ fn step_order(region_id: u64, step: Step, p: &Placement) -> Option<StepOrder> {
             });
         }
     };
+    // An analytics store's peer is its columnar learner store.
+    let peer = match kind {
+        StepKind::AddLearner | StepKind::RemovePeer if is_analytics(p, store) => {
+            store | LEARNER_STORE_BIT
+        }
+        _ => store,
+    };
     Some(StepOrder {
         region_id,
         kind: kind as i32,
-        store,
+        store: peer,
         remove,
         raft_addr: addr(store),
         target_region: 0,
@@ -365,7 +391,7 @@ impl PdHandler for Driver {
         let answer = self.with(|_, p, now| {
             let steps = (request.regions.iter())
                 .filter_map(|r| {
-                    let step = p.region_heartbeat(region_info(r), now)?;
+                    let step = p.region_heartbeat(region_info(r, p), now)?;
                     step_order(r.id, step, p)
                 })
                 .collect();

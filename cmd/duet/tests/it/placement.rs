@@ -498,3 +498,102 @@ fn emptied_regions_merge_into_their_neighbours_and_reads_stay_exact() {
         check_totals(&rt, n, expected(400), "after writing into merged regions");
     }
 }
+
+#[test]
+fn an_analytics_node_holds_only_columnar_learners_and_answers_for_the_table() {
+    let rt = runtime();
+    let root = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DUET_MAX_REPLICAS", "3"),
+        ("DUET_PD_HEARTBEAT_MS", "300"),
+        ("DUET_REGION_SPLIT_KEYS", "400"),
+        ("DUET_SPLIT_CHECK_INTERVAL_SECS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (mut nodes, raft_ports, _) = crate::cluster::founders(root.path(), &env);
+    sql(&rt, &nodes[0], "CREATE DATABASE app");
+    sql(
+        &rt,
+        &nodes[1],
+        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+    );
+    load(&rt, &nodes[2], 0, 1500);
+
+    // An analytics node must join; it cannot found or run alone.
+    let alone = Node::new(&root.path().join("alone"), 7, &env);
+    let refused = alone
+        .command(free_port(), &["--role", "analytics"])
+        .status()
+        .unwrap();
+    assert!(!refused.success(), "an analytics node without --join");
+
+    let seed = format!("127.0.0.1:{}", raft_ports[0]);
+    nodes[3].spawn(free_port(), &["--join", &seed, "--role", "analytics"]);
+    let rows = [1, 2, 3];
+    let report = settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "a columnar learner of every region on store 4",
+        |r| {
+            placed(r, 3, &rows)
+                && (r["regions"].as_array().into_iter().flatten())
+                    .all(|g| ids(&g["learners"]) == [4])
+                && store_state(r, 4).as_deref() == Some("up")
+        },
+    );
+    assert!(
+        report["regions"].as_array().unwrap().len() >= 3,
+        "{report:#}"
+    );
+    let store = (report["stores"].as_array().unwrap().iter())
+        .find(|s| s["id"] == 4)
+        .unwrap();
+    assert_eq!(store["role"], "analytics");
+    assert_eq!(
+        store["regions"],
+        report["regions"].as_array().unwrap().len()
+    );
+    assert_eq!(held(&nodes[3]), 0, "no row replica on the analytics node");
+    // Its learner store creates each region's peer when the leader's
+    // messages reach it, and takes the data by snapshot.
+    let addr: SocketAddr = format!("127.0.0.1:{}", nodes[3].status).parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&http_get(addr, "/status").unwrap().1).unwrap();
+        if status["learner_regions"].as_array().map_or(0, Vec::len) >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "its learner store: {status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // It answers for the whole table from its columnar copies, from the
+    // row stores elsewhere, and as routed.
+    let analytics = &nodes[3];
+    let read = |hint: &str| {
+        sql(
+            &rt,
+            analytics,
+            &format!("SELECT {hint} COUNT(*), SUM(v) FROM app.t"),
+        )
+    };
+    let want = [["1500".to_string(), (1500u64 * 1499).to_string()]];
+    assert_eq!(read("/*+ READ_FROM_STORAGE(COLUMNAR[t]) */"), want);
+    assert_eq!(read("/*+ READ_FROM_STORAGE(ROW[t]) */"), want);
+    assert_eq!(read(""), want);
+    // Writes through it land on the row stores and reach its copies.
+    load(&rt, analytics, 1500, 1600);
+    let want = [["1600".to_string(), (1600u64 * 1599).to_string()]];
+    assert_eq!(read("/*+ READ_FROM_STORAGE(COLUMNAR[t]) */"), want);
+    assert_eq!(
+        sql(
+            &rt,
+            &nodes[1],
+            "SELECT role FROM information_schema.duet_stores WHERE store_id = 4"
+        ),
+        [["analytics"]]
+    );
+}
