@@ -54,14 +54,14 @@ fn region_key(region_id: u64, suffix: u8) -> Vec<u8> {
 }
 
 /// `0x01 region 'm'`: the merge a source region is in (see
-/// [`crate::region::MergeState`]).
+/// the region module's `MergeState`).
 pub fn merge_state_key(region_id: u64) -> Vec<u8> {
     region_key(region_id, b'm')
 }
 
 /// `0x01 region 'v' index`: the entry at `index` (a merge step) changed
 /// the region's epoch version; the value is the version before it (what
-/// a replay of the log needs, see `crate::peer::applied_writes`).
+/// a replay of the log needs: the peer module's `applied_writes`).
 pub fn epoch_step_key(region_id: u64, index: u64) -> Vec<u8> {
     let mut k = region_key(region_id, b'v');
     k.extend_from_slice(&index.to_be_bytes());
