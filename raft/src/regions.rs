@@ -485,6 +485,18 @@ impl<E: Engine> Regions<E> {
                             ),
                         })?;
                 source.apply_own_log_to(held.prepare_index)?;
+                // The source may itself have stopped at a merge it absorbs.
+                self.finish_merges(held.source)?;
+                let applied = (self.peers.get(&held.source)).map_or(0, |p| p.applied_index());
+                if applied < held.prepare_index {
+                    return Err(crate::Error::Corruption {
+                        what: "merge source log",
+                        detail: format!(
+                            "region {} reached {applied} of the prepare at {}",
+                            held.source, held.prepare_index
+                        ),
+                    });
+                }
             }
             let Some(p) = self.peers.get_mut(&target) else {
                 return Ok(());

@@ -1,6 +1,7 @@
 //! The balancers: leaders off stores that are about to stop, leaders evened
 //! out across up row stores (a difference of two or more moves one), and
-//! voter replicas evened out (a difference of more than one moves one).
+//! voter replicas evened out (a difference of more than two moves one;
+//! counts even, the bytes of the regions each store holds).
 //! Each makes at most one operator per call, for the lowest-id region that
 //! fits, and counts the operators in flight as already done so that it does
 //! not overshoot.
@@ -111,10 +112,80 @@ pub(super) fn leaders(
 /// Replica counts this close are balanced.
 const REGION_TOLERANCE: i64 = 2;
 
+/// Stores whose regions' bytes differ by less than this are balanced by
+/// size.
+const SIZE_TOLERANCE: u64 = 8 << 20;
+
+/// Evens out voter replicas: by count first, then, counts balanced, by the
+/// bytes of the regions each store holds.
+pub(super) fn regions(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    now_ms: u64,
+) -> Option<Operator> {
+    by_count(cluster, operators, now_ms).or_else(|| by_size(cluster, operators, now_ms))
+}
+
+/// Moves one voter from the store whose regions hold the most bytes to the
+/// one whose hold the fewest: the largest region under half the gap (so
+/// the move narrows it and never reverses it), as long as the counts stay
+/// within their tolerance. Nothing while another region move is in flight
+/// (sizes are not projected).
+fn by_size(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    now_ms: u64,
+) -> Option<Operator> {
+    if (operators.values()).any(|op| op.kind == OperatorKind::BalanceRegion) {
+        return None;
+    }
+    let counts = projected_replicas(cluster, operators, now_ms);
+    let mut sizes: BTreeMap<StoreId, u64> = counts.keys().map(|s| (*s, 0)).collect();
+    for r in cluster.regions.values() {
+        for v in &r.voters {
+            if let Some(b) = sizes.get_mut(v) {
+                *b += r.bytes;
+            }
+        }
+    }
+    let limit = cluster.config.schedule_limit;
+    let under_limit = |s: StoreId| load(operators, s) < limit;
+    let (&source, &most) = (sizes.iter())
+        .filter(|(id, _)| under_limit(**id))
+        .max_by_key(|(id, b)| (**b, std::cmp::Reverse(**id)))?;
+    let (&target, &fewest) = (sizes.iter())
+        .filter(|(id, _)| under_limit(**id))
+        .min_by_key(|(id, b)| (**b, **id))?;
+    let gap = most - fewest;
+    let counts_after = (counts[&target] + 1) - (counts[&source] - 1);
+    if gap < SIZE_TOLERANCE || counts_after > REGION_TOLERANCE {
+        return None;
+    }
+    let region = (cluster.regions.values())
+        .filter(|r| {
+            healthy(cluster, r, now_ms)
+                && r.voters.contains(&source)
+                && !r.has_peer(target)
+                && r.pending.is_empty()
+                && !operators.contains_key(&r.id)
+                && r.bytes > 0
+                && r.bytes.saturating_mul(2) < gap
+        })
+        .max_by_key(|r| (r.bytes, r.leader != Some(source), std::cmp::Reverse(r.id)))?;
+    let steps = move_voter(cluster, region, source, target, now_ms)?;
+    Some(operator(
+        cluster,
+        region.id,
+        OperatorKind::BalanceRegion,
+        steps,
+        now_ms,
+    ))
+}
+
 /// Moves one voter from the store with the most replicas to the one with
 /// the fewest, when they differ by more than two and neither is at its
 /// operator limit. Regions the source does not lead go first.
-pub(super) fn regions(
+fn by_count(
     cluster: &Cluster,
     operators: &BTreeMap<RegionId, Operator>,
     now_ms: u64,

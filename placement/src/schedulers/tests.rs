@@ -749,3 +749,42 @@ fn an_analytics_store_gets_a_columnar_learner_of_every_region_and_no_voter() {
     pd.tick(now);
     assert_eq!(pd.cluster.store_state(4, now), Some(StoreState::Removed));
 }
+
+#[test]
+fn with_counts_even_a_region_moves_from_the_store_holding_the_most_bytes() {
+    const MB: u64 = 1 << 20;
+    let (mut pd, now) = warm(4, config());
+    // Six voters on every store; stores 1-3 hold 85 MB, store 4 30 MB.
+    let layout: [(u64, &[u64], u64, u64); 8] = [
+        (1, &[1, 2, 3], 25, 2),
+        (2, &[1, 2, 4], 5, 1),
+        (3, &[1, 3, 4], 5, 1),
+        (4, &[2, 3, 4], 5, 4),
+        (5, &[1, 2, 3], 40, 3),
+        (6, &[1, 2, 4], 5, 4),
+        (7, &[1, 3, 4], 5, 3),
+        (8, &[2, 3, 4], 5, 2),
+    ];
+    for (id, voters, mb, leader) in layout {
+        let r = RegionInfo {
+            leader: Some(leader),
+            bytes: mb * MB,
+            ..region(id, 10 * id as u8, 10 * id as u8 + 10, voters, 1000)
+        };
+        assert_eq!(pd.region_heartbeat(r, now), None, "region {id}");
+    }
+    pd.tick(now);
+    let ops: Vec<&Operator> = pd.operators().collect();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    // Region 5 (40 MB) would reverse the 55 MB gap; region 1 (25 MB)
+    // narrows it, from store 1 to store 4.
+    assert_eq!(ops[0].region_id, 1);
+    assert_eq!(ops[0].kind, OperatorKind::BalanceRegion);
+    assert!(
+        ops[0]
+            .steps
+            .contains(&Step::ReplaceVoter { add: 4, remove: 1 }),
+        "{:?}",
+        ops[0].steps
+    );
+}
