@@ -302,6 +302,10 @@ impl<E: Engine> Regions<E> {
     /// `tag.conf_ver`: destroys the replica if it is older than that.
     pub fn tombstone(&mut self, tag: RegionTag) -> Result<()> {
         match self.peers.get(&tag.region_id) {
+            // A peer still waiting for its first snapshot was created by a
+            // leader newer than any removal this store went through (see
+            // `step`): a notice about the replica it replaced is stale.
+            Some(p) if !p.region().is_initialized() => Ok(()),
             Some(p) if p.region().epoch().conf_ver < tag.conf_ver => {
                 self.destroy(tag.region_id, tag.conf_ver)
             }
