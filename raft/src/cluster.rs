@@ -198,18 +198,30 @@ impl<E: Engine> ClusterStore<E> {
         command: &Command,
         deadline: Instant,
     ) -> Attempt {
+        self.call_leader((region_id, None), deadline, |t, context, timeout| {
+            remote::execute_on(t, leader, context, command, timeout)
+        })
+    }
+
+    /// One call to a region's leader on another node, in the region's
+    /// context (`(id, epoch routed by)`), given what is left until
+    /// `deadline` (a second at least).
+    fn call_leader(
+        &self,
+        (region_id, epoch): (u64, Option<crate::region::RegionEpoch>),
+        deadline: Instant,
+        call: impl FnOnce(&GrpcTransport, Context, Duration) -> Result<Answered<Response>, ()>,
+    ) -> Attempt {
         let transport = self.transport.as_ref().ok_or(None)?;
         let context = Context {
             cluster_id: transport.cluster_id(),
             region_id,
-            epoch: None,
+            epoch,
         };
         let timeout = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
-        attempt(remote::execute_on(
-            transport, leader, context, command, timeout,
-        ))
+        attempt(call(transport, context, timeout))
     }
 
     /// Executes every part of `command` in its region, in parallel; the
@@ -350,7 +362,11 @@ impl<E: Engine> ClusterStore<E> {
                 (Route::Local(r), _) => match self.store.split(r.id, split_key, new_region_id) {
                     Err(Error::NotLeader {
                         leader: Some(l), ..
-                    }) if l != self.node_id => self.forward_split(l, r, split, deadline),
+                    }) if l != self.node_id => {
+                        self.call_leader((r.id, r.epoch), deadline, |t, context, timeout| {
+                            remote::split_on(t, l, context, split, timeout)
+                        })
+                    }
                     other => other.map(|()| Response::Done).map_err(Some),
                 },
                 (Route::Remote(r), Some(remote)) => match remote.split(r, split, deadline) {
@@ -390,23 +406,12 @@ impl<E: Engine> ClusterStore<E> {
             let outcome = match self.store.merge(target, MergeStep::Commit(commit.clone())) {
                 Err(Error::NotLeader {
                     leader: Some(l), ..
-                }) if l != self.node_id => match self.transport.as_ref() {
-                    Some(transport) => {
-                        let context = Context {
-                            cluster_id: transport.cluster_id(),
-                            region_id: target,
-                            epoch: None,
-                        };
-                        attempt(remote::merge_on(
-                            transport,
-                            l,
-                            context,
-                            commit,
-                            MERGE_CALL_FOR,
-                        ))
-                    }
-                    None => Err(None),
-                },
+                }) if l != self.node_id => {
+                    let deadline = Instant::now() + MERGE_CALL_FOR;
+                    self.call_leader((target, None), deadline, |t, context, timeout| {
+                        remote::merge_on(t, l, context, commit, timeout)
+                    })
+                }
                 other => other.map(|()| Response::Done).map_err(Some),
             };
             match outcome {
@@ -423,26 +428,6 @@ impl<E: Engine> ClusterStore<E> {
                 Err(_) => std::thread::sleep(PAUSE),
             }
         }
-    }
-
-    /// Sends a split of `region` to store `leader` (`SplitRegion`).
-    fn forward_split(
-        &self,
-        leader: u64,
-        region: &Region,
-        split: (&[u8], u64),
-        deadline: Instant,
-    ) -> Attempt {
-        let transport = self.transport.as_ref().ok_or(None)?;
-        let context = Context {
-            cluster_id: transport.cluster_id(),
-            region_id: region.id,
-            epoch: region.epoch,
-        };
-        let timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_secs(1));
-        attempt(remote::split_on(transport, leader, context, split, timeout))
     }
 
     /// Changes the membership of every region — `(kind, node)` as in

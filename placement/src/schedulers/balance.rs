@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::{load, move_voter, new_leader, operator, projected_replicas};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, RegionInfo};
 use crate::operator::{Operator, OperatorKind, Step};
 use crate::{RegionId, StoreId};
 
@@ -41,7 +41,7 @@ pub(super) fn evict_leaders(
 
 /// Whether every voter of `r` is on an up store: a region waiting for
 /// repair is not balanced (the replica checker moves it first).
-fn healthy(cluster: &Cluster, r: &crate::cluster::RegionInfo, now_ms: u64) -> bool {
+fn healthy(cluster: &Cluster, r: &RegionInfo, now_ms: u64) -> bool {
     r.voters.iter().all(|v| cluster.is_up(*v, now_ms))
 }
 
@@ -109,6 +109,56 @@ pub(super) fn leaders(
     })
 }
 
+/// The store with the most and the one with the least of `values`, among
+/// those under their operator limit (ties: the lower id gives, the lower
+/// id takes).
+fn extremes<V: Ord + Copy>(
+    values: &BTreeMap<StoreId, V>,
+    operators: &BTreeMap<RegionId, Operator>,
+    limit: usize,
+) -> Option<((StoreId, V), (StoreId, V))> {
+    let under_limit = |s: StoreId| load(operators, s) < limit;
+    let most = (values.iter())
+        .filter(|(id, _)| under_limit(**id))
+        .max_by_key(|(id, v)| (**v, std::cmp::Reverse(**id)))?;
+    let fewest = (values.iter())
+        .filter(|(id, _)| under_limit(**id))
+        .min_by_key(|(id, v)| (**v, **id))?;
+    Some(((*most.0, *most.1), (*fewest.0, *fewest.1)))
+}
+
+/// Whether `r`'s voter on `source` may move to `target` now.
+fn movable(
+    cluster: &Cluster,
+    operators: &BTreeMap<RegionId, Operator>,
+    r: &RegionInfo,
+    (source, target): (StoreId, StoreId),
+    now_ms: u64,
+) -> bool {
+    healthy(cluster, r, now_ms)
+        && r.voters.contains(&source)
+        && !r.has_peer(target)
+        && r.pending.is_empty()
+        && !operators.contains_key(&r.id)
+}
+
+/// The operator that moves `region`'s voter from `source` to `target`.
+fn move_region(
+    cluster: &Cluster,
+    region: &RegionInfo,
+    (source, target): (StoreId, StoreId),
+    now_ms: u64,
+) -> Option<Operator> {
+    let steps = move_voter(cluster, region, source, target, now_ms)?;
+    Some(operator(
+        cluster,
+        region.id,
+        OperatorKind::BalanceRegion,
+        steps,
+        now_ms,
+    ))
+}
+
 /// Replica counts this close are balanced.
 const REGION_TOLERANCE: i64 = 2;
 
@@ -148,14 +198,8 @@ fn by_size(
             }
         }
     }
-    let limit = cluster.config.schedule_limit;
-    let under_limit = |s: StoreId| load(operators, s) < limit;
-    let (&source, &most) = (sizes.iter())
-        .filter(|(id, _)| under_limit(**id))
-        .max_by_key(|(id, b)| (**b, std::cmp::Reverse(**id)))?;
-    let (&target, &fewest) = (sizes.iter())
-        .filter(|(id, _)| under_limit(**id))
-        .min_by_key(|(id, b)| (**b, **id))?;
+    let ((source, most), (target, fewest)) =
+        extremes(&sizes, operators, cluster.config.schedule_limit)?;
     let gap = most - fewest;
     let counts_after = (counts[&target] + 1) - (counts[&source] - 1);
     if gap < SIZE_TOLERANCE || counts_after > REGION_TOLERANCE {
@@ -163,23 +207,12 @@ fn by_size(
     }
     let region = (cluster.regions.values())
         .filter(|r| {
-            healthy(cluster, r, now_ms)
-                && r.voters.contains(&source)
-                && !r.has_peer(target)
-                && r.pending.is_empty()
-                && !operators.contains_key(&r.id)
+            movable(cluster, operators, r, (source, target), now_ms)
                 && r.bytes > 0
                 && r.bytes.saturating_mul(2) < gap
         })
         .max_by_key(|r| (r.bytes, r.leader != Some(source), std::cmp::Reverse(r.id)))?;
-    let steps = move_voter(cluster, region, source, target, now_ms)?;
-    Some(operator(
-        cluster,
-        region.id,
-        OperatorKind::BalanceRegion,
-        steps,
-        now_ms,
-    ))
+    move_region(cluster, region, (source, target), now_ms)
 }
 
 /// Moves one voter from the store with the most replicas to the one with
@@ -191,39 +224,18 @@ fn by_count(
     now_ms: u64,
 ) -> Option<Operator> {
     let projected = projected_replicas(cluster, operators, now_ms);
-    let limit = cluster.config.schedule_limit;
-    let under_limit = |s: StoreId| load(operators, s) < limit;
-    let (&source, &most) = projected
-        .iter()
-        .filter(|(id, _)| under_limit(**id))
-        .max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id)))?;
-    let (&target, &fewest) = projected
-        .iter()
-        .filter(|(id, _)| under_limit(**id))
-        .min_by_key(|(id, n)| (**n, **id))?;
+    let ((source, most), (target, fewest)) =
+        extremes(&projected, operators, cluster.config.schedule_limit)?;
     // A difference of two is left alone: with every region's counts
     // reported a heartbeat apart, a tighter bound moves replicas back and
     // forth.
     if most - fewest <= REGION_TOLERANCE {
         return None;
     }
-    let movable = |r: &&crate::cluster::RegionInfo| {
-        healthy(cluster, r, now_ms)
-            && r.voters.contains(&source)
-            && !r.has_peer(target)
-            && r.pending.is_empty()
-            && !operators.contains_key(&r.id)
-    };
+    let movable = |r: &&RegionInfo| movable(cluster, operators, r, (source, target), now_ms);
     let region = (cluster.regions.values())
         .filter(movable)
         .find(|r| r.leader != Some(source))
         .or_else(|| cluster.regions.values().find(movable))?;
-    let steps = move_voter(cluster, region, source, target, now_ms)?;
-    Some(operator(
-        cluster,
-        region.id,
-        OperatorKind::BalanceRegion,
-        steps,
-        now_ms,
-    ))
+    move_region(cluster, region, (source, target), now_ms)
 }

@@ -612,13 +612,14 @@ fn write_entry(txn: &mut dyn KvTxn, key: Vec<u8>, value: Vec<u8>, unique: bool) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dialect::MySql;
     use datafusion::sql::sqlparser::ast::Statement;
     use datafusion::sql::sqlparser::parser::Parser;
 
-    fn table(sql: &str) -> TableInfo {
+    /// The table a `CREATE TABLE` statement defines (id 100).
+    pub(crate) fn table(sql: &str) -> TableInfo {
         let Statement::CreateTable(ct) = Parser::parse_sql(&MySql, sql).unwrap().remove(0) else {
             panic!("not a CREATE TABLE: {sql}")
         };

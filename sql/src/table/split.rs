@@ -128,16 +128,7 @@ fn common_key(table: &TableInfo, values: &[Value]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::MySql;
-    use datafusion::sql::sqlparser::ast::Statement;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    fn table(sql: &str) -> TableInfo {
-        let Statement::CreateTable(ct) = Parser::parse_sql(&MySql, sql).unwrap().remove(0) else {
-            panic!("not a CREATE TABLE: {sql}")
-        };
-        crate::ddl::table_info(&ct, 1, 100, "t").unwrap().0
-    }
+    use crate::table::tests::table;
 
     fn ints(keys: &[Vec<u8>]) -> Vec<i64> {
         keys.iter()
