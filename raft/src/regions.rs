@@ -28,13 +28,24 @@ pub const FIRST_REGION: u64 = 1;
 /// The regions a store has applied, shared with the routing side. Regions
 /// that split elsewhere may still look whole here; a request routed by a
 /// stale view is refused with `EpochNotMatch` and routed again. It also
-/// holds each peer's read [`Lease`] as of the store's last Ready, so a
+/// holds each peer's [`Leadership`] as of the store's last Ready, so a
 /// reader learns without a round trip through the store's thread whether
-/// the local engine may serve it.
+/// the local engine may serve it, and who leads.
 #[derive(Clone, Default)]
 pub struct RegionView {
     regions: Arc<RwLock<BTreeMap<u64, Region>>>,
-    leases: Arc<RwLock<HashMap<u64, Lease>>>,
+    leaders: Arc<RwLock<HashMap<u64, Leadership>>>,
+}
+
+/// Who leads a region as one store's peer last knew it, and that peer's
+/// read lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    pub term: u64,
+    /// The leader's peer id, if one is known.
+    pub leader: Option<u64>,
+    pub is_leader: bool,
+    pub lease: Lease,
 }
 
 impl RegionView {
@@ -86,18 +97,24 @@ impl RegionView {
     /// Whether this store may serve a linearizable read of `region_id` at
     /// `now` from its own engine.
     pub fn local_read(&self, region_id: u64, now: Instant) -> bool {
-        let leases = self.leases.read().unwrap_or_else(|e| e.into_inner());
-        leases.get(&region_id).is_some_and(|l| l.covers(now))
+        self.leadership(region_id)
+            .is_some_and(|l| l.lease.covers(now))
     }
 
-    fn set_lease(&self, region_id: u64, lease: Lease) {
+    /// Who leads `region_id`, as this store's peer knew at its last Ready.
+    pub fn leadership(&self, region_id: u64) -> Option<Leadership> {
+        let leaders = self.leaders.read().unwrap_or_else(|e| e.into_inner());
+        leaders.get(&region_id).copied()
+    }
+
+    fn set_leadership(&self, region_id: u64, now: Leadership) {
         let known = {
-            let leases = self.leases.read().unwrap_or_else(|e| e.into_inner());
-            leases.get(&region_id).copied()
+            let leaders = self.leaders.read().unwrap_or_else(|e| e.into_inner());
+            leaders.get(&region_id).copied()
         };
-        if known != Some(lease) {
-            let mut leases = self.leases.write().unwrap_or_else(|e| e.into_inner());
-            leases.insert(region_id, lease);
+        if known != Some(now) {
+            let mut leaders = self.leaders.write().unwrap_or_else(|e| e.into_inner());
+            leaders.insert(region_id, now);
         }
     }
 
@@ -107,7 +124,7 @@ impl RegionView {
 
     fn remove(&self, region_id: u64) {
         (self.regions.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
-        (self.leases.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
+        (self.leaders.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
     }
 
     fn update(&self, region: &Region) {
@@ -444,7 +461,13 @@ impl<E: Engine> Regions<E> {
         }
         // Leases change with ticks and elections too, not only with a Ready.
         for (region_id, p) in self.peers.iter() {
-            self.view.set_lease(*region_id, p.lease());
+            let now = Leadership {
+                term: p.term(),
+                leader: p.leader(),
+                is_leader: p.is_leader(),
+                lease: p.lease(),
+            };
+            self.view.set_leadership(*region_id, now);
         }
         for (right, was_leader) in created {
             // Replaces an empty peer a message created meanwhile, if any.

@@ -46,7 +46,7 @@ impl<E: Engine> RequestHandler for Handler<E> {
         }
         // The oracle is served by the first region's leader.
         let region = first_region(&self.store);
-        let Some(region) = region.clone().filter(|r| r.is_leader) else {
+        let Some(region) = region.filter(|r| r.is_leader) else {
             reply.leader = region.and_then(|r| r.leader).unwrap_or(0);
             reply.error = "not leader".into();
             return reply;
@@ -137,9 +137,7 @@ impl<E: Engine> KvHandler for Handler<E> {
 
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)> {
         let region = self.store.view().locate(key)?;
-        let leader = (self.store.status().into_iter())
-            .find(|r| r.region_id == region.id)
-            .and_then(|r| r.leader);
+        let leader = (self.store.view().leadership(region.id)).and_then(|l| l.leader);
         Some((region, leader))
     }
 }

@@ -4,9 +4,10 @@
 //! issued; other nodes forward their requests to the leader.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crossbeam::channel::{Receiver, Sender};
 use duet_storage::engine::{Cf, Engine};
 use duet_storage::mvcc::{TS_LOGICAL_BITS, compose_ts};
 use duet_storage::tso::{LIMIT_KEY, TimestampSource, wall_clock_ms};
@@ -14,6 +15,7 @@ use duet_storage::txn::commands::TsoLimit;
 
 use super::{PAUSE, RETRY_FOR};
 use crate::error::Error;
+use crate::regions::Leadership;
 use crate::rpc::messages::Request;
 use crate::store::{FIRST_REGION, RaftStore};
 use crate::transport::grpc::GrpcTransport;
@@ -29,15 +31,34 @@ struct TsoState {
 /// Cluster timestamps: served by the region leader, forwarded otherwise.
 pub struct ClusterTso<E: Engine> {
     store: Arc<RaftStore<E>>,
-    transport: Option<Arc<GrpcTransport>>,
+    route: Arc<Route>,
     state: Mutex<TsoState>,
     window_ms: u64,
+    /// The queue of the thread that forwards requests to the leader, made
+    /// on first use.
+    asks: OnceLock<Sender<Ask>>,
+}
+
+/// How a node that does not lead the first region reaches the one that
+/// does.
+struct Route {
+    transport: Option<Arc<GrpcTransport>>,
     /// The first region's leader as last learned, for a node that holds no
     /// replica of it (0: unknown).
     first_leader: AtomicU64,
     /// Which known node to ask next when the leader is unknown.
     rotation: AtomicUsize,
 }
+
+/// One caller's request for `n` timestamps, waiting for the last of them.
+struct Ask {
+    n: u64,
+    reply: Sender<Result<u64, String>>,
+}
+
+/// At most this many timestamps in one forwarded request (the leader
+/// refuses a batch that does not fit the logical bits).
+const MAX_FORWARDED: u64 = 1 << (TS_LOGICAL_BITS - 2);
 
 impl<E: Engine> ClusterTso<E> {
     pub fn new(store: Arc<RaftStore<E>>, transport: Option<Arc<GrpcTransport>>) -> Self {
@@ -49,11 +70,14 @@ impl<E: Engine> ClusterTso<E> {
         };
         ClusterTso {
             store,
-            transport,
+            route: Arc::new(Route {
+                transport,
+                first_leader: AtomicU64::new(0),
+                rotation: AtomicUsize::new(0),
+            }),
             state: Mutex::new(state),
             window_ms: 3000,
-            first_leader: AtomicU64::new(0),
-            rotation: AtomicUsize::new(0),
+            asks: OnceLock::new(),
         }
     }
 
@@ -68,36 +92,36 @@ impl<E: Engine> ClusterTso<E> {
                 r.leader
             };
         }
-        Some(self.first_leader.load(Ordering::Relaxed)).filter(|l| *l != 0)
+        self.route.learned()
     }
 
     /// Records the first region's leader as another node named it.
     pub fn learn_first_leader(&self, leader: Option<u64>) {
-        (self.first_leader).store(leader.unwrap_or(0), Ordering::Relaxed);
+        self.route.learn(leader);
     }
 
-    /// Asks node `to` for `n` timestamps.
-    fn forward(&self, to: u64, n: u64) -> Result<u64, String> {
-        let t = self.transport.as_ref().ok_or("no other node")?;
-        let request = Request {
-            region_id: FIRST_REGION,
-            ts_count: n as u32,
-            ..Request::default()
-        };
-        match t.call(to, request, Duration::from_secs(3)) {
-            Ok(reply) if reply.ts > 0 => {
-                self.learn_first_leader(Some(to));
-                Ok(reply.ts)
+    /// Asks the leader for `n` timestamps, in one request with those of
+    /// every other caller waiting meanwhile: under load a follower node
+    /// sends one request per round trip, not one per transaction.
+    fn forward(&self, n: u64) -> Result<u64, String> {
+        let asks = self.asks.get_or_init(|| {
+            let (tx, rx) = crossbeam::channel::unbounded();
+            let route = Arc::clone(&self.route);
+            let store = Arc::clone(&self.store);
+            let spawned = std::thread::Builder::new()
+                .name("tso-forward".into())
+                .spawn(move || forward_batches(&route, &store, &rx));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the timestamp forwarder");
             }
-            Ok(reply) => {
-                self.learn_first_leader(Some(reply.leader).filter(|l| *l != to && *l != 0));
-                Err(reply.error)
-            }
-            Err(e) => {
-                self.learn_first_leader(None);
-                Err(e)
-            }
-        }
+            tx
+        });
+        let (reply, answer) = crossbeam::channel::bounded(1);
+        asks.send(Ask { n, reply })
+            .map_err(|_| "the timestamp forwarder stopped".to_string())?;
+        answer
+            .recv_timeout(FORWARD_TIMEOUT + Duration::from_millis(100))
+            .unwrap_or_else(|_| Err("no timestamp in time".into()))
     }
 
     /// Allocates on the leader of `term`.
@@ -172,25 +196,7 @@ impl<E: Engine> TimestampSource for ClusterTso<E> {
         loop {
             let attempt = match first_region(&self.store) {
                 Some(r) if r.is_leader => self.allocate(n, r.term).map_err(|e| e.to_string()),
-                Some(r) => match r.leader {
-                    Some(l) => self.forward(l, n),
-                    None => Err("no leader".into()),
-                },
-                // No replica here: the leader last heard of, else each
-                // known node in turn until one names it.
-                None => match self.first_leader() {
-                    Some(l) => self.forward(l, n),
-                    None => {
-                        let nodes =
-                            (self.transport.as_ref()).map_or_else(Vec::new, |t| t.known_nodes());
-                        match nodes
-                            .get(self.rotation.fetch_add(1, Ordering::Relaxed) % nodes.len().max(1))
-                        {
-                            Some(&to) => self.forward(to, n),
-                            None => Err("no region".into()),
-                        }
-                    }
-                },
+                _ => self.forward(n),
             };
             match attempt {
                 Ok(ts) => return Ok(ts),
@@ -201,10 +207,115 @@ impl<E: Engine> TimestampSource for ClusterTso<E> {
     }
 }
 
-/// This store's view of the first region, which serves the oracle.
-pub(super) fn first_region<E: Engine>(store: &RaftStore<E>) -> Option<crate::store::RegionStatus> {
-    store
-        .status()
-        .into_iter()
-        .find(|r| r.region_id == FIRST_REGION)
+/// How long one forwarded request may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The forwarder's loop: takes every request queued, asks the leader for
+/// all of them at once, and hands each caller its consecutive share (the
+/// leader's answer is the last of the batch). Requests that arrive while
+/// one is in flight go in the next, so each caller's timestamps are issued
+/// after it asked.
+fn forward_batches<E: Engine>(route: &Route, store: &RaftStore<E>, asks: &Receiver<Ask>) {
+    while let Ok(first) = asks.recv() {
+        let mut batch = vec![first];
+        let mut total = batch[0].n;
+        while total < MAX_FORWARDED {
+            match asks.try_recv() {
+                Ok(a) => {
+                    total += a.n;
+                    batch.push(a);
+                }
+                Err(_) => break,
+            }
+        }
+        match route.ask(store, total) {
+            Ok(last) => {
+                let ns: Vec<u64> = batch.iter().map(|a| a.n).collect();
+                for (a, ts) in batch.into_iter().zip(shares(last, &ns)) {
+                    let _ = a.reply.send(Ok(ts));
+                }
+            }
+            Err(e) => {
+                for a in batch {
+                    let _ = a.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Splits the batch of timestamps ending at `last` among callers asking
+/// for `ns` of them, in order: the last timestamp of each one's share.
+fn shares(last: u64, ns: &[u64]) -> Vec<u64> {
+    let mut next = last + 1 - ns.iter().sum::<u64>();
+    (ns.iter())
+        .map(|n| {
+            next += n;
+            next - 1
+        })
+        .collect()
+}
+
+impl Route {
+    fn learned(&self) -> Option<u64> {
+        Some(self.first_leader.load(Ordering::Relaxed)).filter(|l| *l != 0)
+    }
+
+    fn learn(&self, leader: Option<u64>) {
+        (self.first_leader).store(leader.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Asks whoever leads the first region for `n` timestamps: the leader
+    /// this node's replica names, else the one last learned, else each
+    /// known node in turn until one names it.
+    fn ask<E: Engine>(&self, store: &RaftStore<E>, n: u64) -> Result<u64, String> {
+        let to = match store.view().leadership(FIRST_REGION) {
+            Some(r) => r.leader.filter(|l| *l != store.store_id()),
+            None => self.learned().or_else(|| {
+                let nodes = (self.transport.as_ref()).map_or_else(Vec::new, |t| t.known_nodes());
+                let at = self.rotation.fetch_add(1, Ordering::Relaxed) % nodes.len().max(1);
+                nodes.get(at).copied()
+            }),
+        };
+        let to = to.ok_or("no leader")?;
+        let t = self.transport.as_ref().ok_or("no other node")?;
+        let request = Request {
+            region_id: FIRST_REGION,
+            ts_count: u32::try_from(n).unwrap_or(u32::MAX),
+            ..Request::default()
+        };
+        match t.call(to, request, FORWARD_TIMEOUT) {
+            Ok(reply) if reply.ts > 0 => {
+                self.learn(Some(to));
+                Ok(reply.ts)
+            }
+            Ok(reply) => {
+                self.learn(Some(reply.leader).filter(|l| *l != to && *l != 0));
+                Err(reply.error)
+            }
+            Err(e) => {
+                self.learn(None);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Who leads the first region, which serves the oracle, as this store's
+/// replica of it last knew (none: no replica here). Read from the store's
+/// view, with no round through its thread.
+pub(super) fn first_region<E: Engine>(store: &RaftStore<E>) -> Option<Leadership> {
+    store.view().leadership(FIRST_REGION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares;
+
+    #[test]
+    fn a_forwarded_batch_is_shared_out_in_order_without_overlap() {
+        // Timestamps 91..=100 for callers asking 1, 4, 2 and 3.
+        assert_eq!(shares(100, &[1, 4, 2, 3]), [91, 95, 97, 100]);
+        assert_eq!(shares(7, &[1]), [7]);
+    }
 }

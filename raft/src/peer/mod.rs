@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use duet_storage::engine::{Cf, Engine, Modify, WriteBatch, WriteOptions};
 use duet_storage::txn::commands::{Command, Response};
-use raft::prelude::{ConfChangeV2, ConfState, Entry, Message};
+use raft::prelude::{ConfChangeV2, ConfState, Entry, Message, MessageType};
 use raft::{Config, RawNode, StateRole};
 
 use crate::error::{Error, Result};
@@ -552,6 +552,11 @@ impl<E: Engine> Peer<E> {
 
     /// Feeds a message from another peer of this region.
     pub fn step(&mut self, msg: Message) -> Result<()> {
+        if msg.get_msg_type() == MessageType::MsgReadIndex
+            && self.answer_under_lease(&msg, Instant::now())
+        {
+            return Ok(());
+        }
         Ok(self.node.step(msg)?)
     }
 

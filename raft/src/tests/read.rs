@@ -133,3 +133,37 @@ fn a_read_index_sent_before_the_new_leader_commits_is_retried() {
         "answered after the retry"
     );
 }
+
+#[test]
+fn a_leader_under_lease_answers_a_followers_read_index_without_a_quorum_round() {
+    let mut c = Cluster::memory(&[1, 2, 3, 4, 5], &[]);
+    c.elect(1);
+    assert_eq!(outcome(&c.propose(1, put("k", 10))), Some(Ok(())));
+    let committed = c.peers[&1].commit_index();
+    // The leader's lease, confirmed "an hour from now": it covers the
+    // real clock the store's step reads while the test runs.
+    let later = Instant::now() + Duration::from_secs(3600);
+    read_index_at(&mut c, 1, later);
+    assert_eq!(c.peers[&1].lease(), Lease::Until(later + LEASE));
+    // Cut off from three of the five, the leader can gather no quorum; it
+    // answers follower 2 from its lease alone.
+    c.partition(&[1], &[3, 4, 5]);
+    let r = read_index(&mut c, 2);
+    let index = r.lock().unwrap().take().expect("answered under the lease");
+    assert!(index.unwrap() >= committed);
+    assert!(c.peers[&2].applied_index() >= committed);
+
+    // With its lease run out (confirmed long ago) the same request needs
+    // the quorum round, which cannot happen.
+    let mut c = Cluster::memory(&[1, 2, 3, 4, 5], &[]);
+    c.elect(1);
+    let long_ago = Instant::now() - Duration::from_secs(60);
+    read_index_at(&mut c, 1, long_ago);
+    assert_eq!(c.peers[&1].lease(), Lease::Until(long_ago + LEASE));
+    c.partition(&[1], &[3, 4, 5]);
+    let r = read_index(&mut c, 2);
+    assert!(
+        r.lock().unwrap().is_none(),
+        "no lease, no quorum: no answer"
+    );
+}
