@@ -33,6 +33,13 @@ enum Job {
         end: Vec<u8>,
         data: Vec<Modify>,
     },
+    /// The learner store no longer holds the region: forget its position,
+    /// and its rows in `[start, end)` unless another region holds them.
+    Forget {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        data_kept: bool,
+    },
     /// An entry with nothing for the replica.
     Skip,
     /// A command whose writes the peer could not tell.
@@ -109,6 +116,11 @@ fn work(replica: &Replica, rx: &Receiver<Queued>, installing: &Mutex<HashSet<u64
                 replica.note_applied(region, index);
                 Ok(())
             }
+            Job::Forget {
+                start,
+                end,
+                data_kept,
+            } => replica.forget_region(region, &start, &end, data_kept),
             Job::Unreadable => Err(Error::Internal(
                 "a command logged before effects were: its writes are unknown here".into(),
             )),
@@ -147,6 +159,15 @@ impl ApplyObserver for Learner {
             data: installed.data.to_vec(),
         };
         self.send(region_id, index, job);
+    }
+
+    fn on_destroyed(&self, region: &Region, data_kept: bool) {
+        let job = Job::Forget {
+            start: region.start_key.clone(),
+            end: region.end_key.clone(),
+            data_kept,
+        };
+        self.send(region.id, 0, job);
     }
 
     fn progress(&self, region_id: u64) -> Option<u64> {

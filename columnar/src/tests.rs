@@ -900,3 +900,36 @@ fn a_segment_file_keeps_its_columns_min_and_max() {
     assert_eq!(stats.as_ref(), Some(&expected));
     assert_eq!(arrays.keys.len(), 3);
 }
+
+#[test]
+fn a_region_the_learner_store_left_takes_its_rows_unless_another_keeps_them() {
+    let mut w = chunked_world();
+    for h in 0..30 {
+        put_row(&mut w, h);
+    }
+    w.replica.compact(w.ts, true).unwrap();
+    for h in 30..40 {
+        put_row(&mut w, h);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    assert!(w.replica.applied(1).is_some());
+    let ts = w.ts;
+    let handles = |w: &World| -> Vec<i64> {
+        (w.learner(ts).unwrap().into_iter())
+            .filter_map(|(a, _)| a)
+            .collect()
+    };
+    // Another replica on the store holds the range (a merge's target):
+    // the rows stay, the position goes.
+    let left = World::region(&row_key(TABLE, 10), &row_key(TABLE, 35));
+    w.learner.on_destroyed(&left, true);
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    assert_eq!(w.replica.applied(1), None);
+    assert_eq!(handles(&w).len(), 40);
+    // Nobody keeps it: its rows go, in the compacted chunks and the delta
+    // alike, and only those.
+    w.learner.on_destroyed(&left, false);
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    let want: Vec<i64> = (0..10).chain(35..40).collect();
+    assert_eq!(handles(&w), want);
+}

@@ -366,7 +366,7 @@ impl<E: Engine> Regions<E> {
         self.unknown.remove(&region_id);
         self.held_acks.retain(|(t, _)| t.region_id != region_id);
         for o in &self.observers {
-            o.on_destroyed(region_id);
+            o.on_destroyed(&region, shared || !region.is_initialized());
         }
         tracing::info!(
             region_id,

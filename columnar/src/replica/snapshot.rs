@@ -93,6 +93,40 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// Forgets region `region_id`, which the learner store no longer
+    /// holds: its applied position, and — unless `data_kept` — its rows,
+    /// locks and staged values in `[start, end)` (table definitions stay:
+    /// they are the catalog's, whichever region carries them).
+    pub fn forget_region(
+        &self,
+        region_id: u64,
+        start: &[u8],
+        end: &[u8],
+        data_kept: bool,
+    ) -> Result<()> {
+        if self.stopped().is_some() {
+            return Ok(());
+        }
+        {
+            let mut state = lock(&self.state);
+            state.applied.remove(&region_id);
+            state.skip.remove(&region_id);
+            if !data_kept {
+                let inside = |k: &[u8]| k >= start && (end.is_empty() || k < end);
+                state.pending.retain(|(k, _), _| !inside(k));
+            }
+        }
+        if !data_kept {
+            for (id, table) in self.table_list() {
+                lock(&table).remove_range(id, start, end, self.segments.as_ref())?;
+            }
+        }
+        info!(region_id, data_kept, "columnar replica forgot a region");
+        Ok(())
+    }
+}
+
 /// The user-key range `[start, end)` (`end` empty: unbounded) as bounds of
 /// encoded keys.
 fn bounds(start: &[u8], end: &[u8]) -> IterOptions {

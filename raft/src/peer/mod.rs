@@ -144,9 +144,11 @@ pub trait ApplyObserver: Send + Sync {
     fn wants_snapshot(&self, _region: &Region) -> bool {
         false
     }
-    /// The store removed its replica of `region_id` (it left the region):
-    /// the subscriber forgets what it kept of it.
-    fn on_destroyed(&self, _region_id: u64) {}
+    /// The store removed its replica of `region` (it left the region, or
+    /// the region merged away): the subscriber forgets what it kept of it —
+    /// its data too unless `data_kept` (another replica here holds the
+    /// range, such as a merge's target).
+    fn on_destroyed(&self, _region: &Region, _data_kept: bool) {}
 }
 
 /// How far past its compaction thresholds a log is kept for a subscriber
