@@ -24,6 +24,7 @@ pub mod region_cache;
 pub mod regions;
 pub mod rpc;
 pub mod snapshot;
+pub mod stale;
 pub mod storage;
 pub mod store;
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::keys;
 use crate::peer::{ApplyObserver, Lease, Peer, PeerConfig};
 use crate::region::{Region, RegionTag};
+use crate::stale::{self, Verdict};
 
 /// The one region every store starts with; it keeps its id through splits
 /// (a split's left part) and always starts at the empty key.
@@ -327,6 +328,32 @@ impl<E: Engine> Regions<E> {
                 self.destroy(tag.region_id, tag.conf_ver)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Destroys this store's replica of `region_id` if `answer` (what
+    /// another node holds at its start key) proves it removed or merged
+    /// away, judged against the replica as it is now (see
+    /// [`crate::stale::judge`]). A replica that has a leader again is kept.
+    pub fn destroy_if_stale(&mut self, region_id: u64, answer: &Region) -> Result<bool> {
+        let Some(p) = self.peers.get(&region_id) else {
+            return Ok(false);
+        };
+        if p.leader().is_some() {
+            return Ok(false);
+        }
+        let holds_answer = answer.id != region_id && self.peers.contains_key(&answer.id);
+        let ours = p.region().clone();
+        match stale::judge(&ours, self.store_id, answer, holds_answer) {
+            Verdict::Keep => Ok(false),
+            Verdict::Removed { conf_ver } => {
+                self.destroy(region_id, conf_ver)?;
+                Ok(true)
+            }
+            Verdict::MergedAway => {
+                self.destroy(region_id, ours.epoch().conf_ver)?;
+                Ok(true)
+            }
         }
     }
 

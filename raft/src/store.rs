@@ -44,6 +44,13 @@ pub enum StoreMsg {
     Tombstone {
         tag: RegionTag,
     },
+    /// Another node holds `answer` at the start key of this store's
+    /// leaderless replica of `region_id`: destroy the replica if that
+    /// proves it gone (see [`crate::stale`]).
+    Stale {
+        region_id: u64,
+        answer: Box<Region>,
+    },
     Campaign {
         region_id: u64,
     },
@@ -405,6 +412,14 @@ impl<E: Engine> RaftStore<E> {
             .unwrap_or(Err(Error::ProposalDropped { region_id }))
     }
 
+    /// Tells the store that another node holds `answer` at the start key of
+    /// its replica of `region_id`; the store destroys the replica if that
+    /// proves it was removed or merged away (see [`crate::stale`]).
+    pub fn check_stale(&self, region_id: u64, answer: Region) {
+        let answer = Box::new(answer);
+        let _ = self.sender.send(StoreMsg::Stale { region_id, answer });
+    }
+
     /// Asks this store's peer of `region_id` to campaign.
     pub fn campaign(&self, region_id: u64) {
         let _ = self.sender.send(StoreMsg::Campaign { region_id });
@@ -530,6 +545,11 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
         }
         StoreMsg::Tombstone { tag } => {
             if let Err(e) = peers.tombstone(tag) {
+                panic!("cannot remove a replica: {e}");
+            }
+        }
+        StoreMsg::Stale { region_id, answer } => {
+            if let Err(e) = peers.destroy_if_stale(region_id, &answer) {
                 panic!("cannot remove a replica: {e}");
             }
         }

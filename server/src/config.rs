@@ -76,6 +76,10 @@ pub struct Config {
     pub region_merge_keys: u64,
     /// A region split or merged less than this long ago is not merged.
     pub split_merge_interval_secs: u64,
+    /// A replica that has known no leader this long asks the other nodes
+    /// whether it was removed or merged away while this node was away (0:
+    /// never).
+    pub max_leader_missing_secs: u64,
     /// How often every store reports itself and the regions it leads to the
     /// placement driver (which answers with the steps to take).
     pub pd_heartbeat_ms: u64,
@@ -167,6 +171,7 @@ impl Default for Config {
             max_store_down_time_secs: 1800,
             region_merge_keys: 0,
             split_merge_interval_secs: 3600,
+            max_leader_missing_secs: 120,
             pd_heartbeat_ms: 2000,
             gc_life_time_secs: 600,
             gc_interval_secs: 600,
@@ -213,6 +218,7 @@ const ENV_KEYS: &[&str] = &[
     "max_store_down_time_secs",
     "region_merge_keys",
     "split_merge_interval_secs",
+    "max_leader_missing_secs",
     "pd_heartbeat_ms",
     "gc_life_time_secs",
     "gc_interval_secs",

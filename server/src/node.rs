@@ -426,6 +426,15 @@ impl Node {
                 Duration::from_millis(config.pd_heartbeat_ms),
             )));
         }
+        if let Some(t) = &grpc
+            && config.max_leader_missing_secs > 0
+        {
+            background.push(tokio::spawn(crate::pd::stale::stale_loop(
+                vec![Arc::clone(&store), Arc::clone(&learner_store)],
+                Arc::clone(t),
+                Duration::from_secs(config.max_leader_missing_secs),
+            )));
+        }
         Ok(Node {
             _data_dir_lock: data_dir_lock,
             node_id: config.node_id,

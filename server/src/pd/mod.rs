@@ -12,6 +12,7 @@
 
 pub mod heartbeat;
 mod merge;
+pub mod stale;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
