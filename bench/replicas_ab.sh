@@ -10,7 +10,7 @@
 # each node's row store. Loopback only: MySQL ports 4411-4415, status
 # 10411-10415, raft 20411-20415.
 #
-#   bench/replicas_ab.sh oltp_insert DUET [THREADS] [SECONDS]
+#   [NODES="3 5"] bench/replicas_ab.sh oltp_insert DUET [THREADS] [SECONDS]
 set -euo pipefail
 workload=$1
 bin=$2
@@ -89,11 +89,11 @@ run() { # nodes -> prints total tps; leaves the row store sizes in $root/bytes$n
     echo "$total"
 }
 
-one=$(run 1)
-three=$(run 3)
-five=$(run 5)
+# NODES picks the cluster sizes to run besides one node (default "3 5").
+declare -A tps
+for n in 1 ${NODES:-3 5}; do tps[$n]=$(run "$n"); done
 echo "$workload, $threads client threads, ${secs}s, max_replicas 3:"
-echo "  1 node : $one tps; row store bytes $(paste -sd' ' "$root/bytes1")"
-echo "  3 nodes: $three tps; row store bytes per node $(paste -sd' ' "$root/bytes3")"
-echo "  5 nodes: $five tps; row store bytes per node $(paste -sd' ' "$root/bytes5")"
-python3 -c "print('  ratio 3/1: %.2f, 5/1: %.2f' % ($three / $one, $five / $one))"
+for n in 1 ${NODES:-3 5}; do
+    echo "  $n node(s): ${tps[$n]} tps; row store bytes per node $(paste -sd' ' "$root/bytes$n")"
+    [ "$n" = 1 ] || python3 -c "print('    ratio $n/1: %.2f' % (${tps[$n]} / ${tps[1]}))"
+done
