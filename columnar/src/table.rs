@@ -201,6 +201,26 @@ pub struct ScanRequest {
     pub read_ts: u64,
     /// How many parts to split the result into (one per core).
     pub partitions: usize,
+    /// Only the rows whose keys fall in `[start, end)` (`end` empty: no
+    /// bound): the part of a table one node's regions hold.
+    pub keys: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ScanRequest {
+    /// Whether row key `key` is in the scan's key range.
+    fn wants(&self, key: &[u8]) -> bool {
+        self.keys.as_ref().is_none_or(|(start, end)| {
+            key >= start.as_slice() && (end.is_empty() || key < end.as_slice())
+        })
+    }
+
+    /// Whether a chunk whose keys end at `max_key` may hold a key of the
+    /// range (its first key is not kept: only the end bound is checked).
+    fn may_hold(&self, first_key: &[u8], max_key: &[u8]) -> bool {
+        self.keys.as_ref().is_none_or(|(start, end)| {
+            max_key >= start.as_slice() && (end.is_empty() || first_key < end.as_slice())
+        })
+    }
 }
 
 /// A scan's rows and what it took.
@@ -707,7 +727,8 @@ impl TableSnapshot {
         let schema = self.codec.schema();
         let read_ts = request.read_ts;
         let limit = request.limit.unwrap_or(usize::MAX);
-        let winners = winners(&self.deltas, read_ts);
+        let mut winners = winners(&self.deltas, read_ts);
+        winners.retain(|k, _| request.wants(k));
         let mut delta_rows: Vec<Vec<Datum>> = Vec::new();
         let mut picks: Vec<Pick> = Vec::new();
         let mut chunks_read: Vec<&Arc<Chunk>> = Vec::new();
@@ -722,7 +743,14 @@ impl TableSnapshot {
             if picks.len() >= limit {
                 break;
             }
-            if !chunk.may_match(&schema, &request.filters) {
+            let first_key = if chunk.len() > 0 {
+                chunk.keys.value(0)
+            } else {
+                &[][..]
+            };
+            if !request.may_hold(first_key, &chunk.max_key)
+                || !chunk.may_match(&schema, &request.filters)
+            {
                 pruned += 1;
                 // Its keys' newer versions in the deltas still count.
                 while let Some((_, v)) = pending.next_if(|(k, _)| **k <= chunk.max_key.as_slice()) {
@@ -744,6 +772,10 @@ impl TableSnapshot {
                 let mut end = i + 1;
                 while end < n && chunk.keys.value(end) == key {
                     end += 1;
+                }
+                if !request.wants(key) {
+                    i = end;
+                    continue;
                 }
                 while let Some((_, v)) = pending.next_if(|(k, _)| **k < key) {
                     if let Some(v) = v {

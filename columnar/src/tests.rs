@@ -907,6 +907,7 @@ fn a_region_the_learner_store_left_takes_its_rows_unless_another_keeps_them() {
     for h in 0..30 {
         put_row(&mut w, h);
     }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     w.replica.compact(w.ts, true).unwrap();
     for h in 30..40 {
         put_row(&mut w, h);
@@ -932,4 +933,50 @@ fn a_region_the_learner_store_left_takes_its_rows_unless_another_keeps_them() {
     w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
     let want: Vec<i64> = (0..10).chain(35..40).collect();
     assert_eq!(handles(&w), want);
+}
+
+#[test]
+fn a_scan_of_a_key_range_returns_only_its_rows_from_chunks_and_delta() {
+    let mut w = chunked_world();
+    for h in 0..30 {
+        put_row(&mut w, h);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    w.replica.compact(w.ts, true).unwrap();
+    for h in (25..40).rev() {
+        put_row(&mut w, h);
+    }
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    let scan = |keys: Option<(Vec<u8>, Vec<u8>)>| -> (Vec<i64>, usize) {
+        let request = ScanRequest {
+            read_ts: w.ts,
+            partitions: 1,
+            keys,
+            ..ScanRequest::default()
+        };
+        let out = w.replica.scan(TABLE, &request).unwrap();
+        let mut got = Vec::new();
+        for batch in out.partitions.iter().flat_map(|p| p.batches(100)) {
+            let batch = batch.unwrap();
+            let a = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            got.extend(a.iter().flatten());
+        }
+        (got, out.chunks_pruned)
+    };
+    let (all, _) = scan(None);
+    assert_eq!(all, (0..40).collect::<Vec<_>>());
+    // Rows 12..33: part of the chunks (the others skipped), part of the
+    // delta, in key order.
+    let (part, pruned) = scan(Some((row_key(TABLE, 12), row_key(TABLE, 33))));
+    assert_eq!(part, (12..33).collect::<Vec<_>>());
+    assert!(pruned >= 1, "a chunk wholly outside the range is skipped");
+    // An open end, and a range past the table's rows.
+    let (tail, _) = scan(Some((row_key(TABLE, 37), Vec::new())));
+    assert_eq!(tail, [37, 38, 39]);
+    let (none, _) = scan(Some((row_key(TABLE, 100), Vec::new())));
+    assert!(none.is_empty());
 }

@@ -316,11 +316,10 @@ impl Replica {
         lock(&self.awaiting).iter().any(|a| a.lacks(start, end))
     }
 
-    /// Whether table `id` has rows in a range the replica awaits.
-    /// Whether the node follows every region of `table_id`'s rows.
-    pub(super) fn covers_table(&self, table_id: i64) -> bool {
-        let start = row_prefix(table_id);
-        let end = prefix_end(&start);
+    /// Whether the node follows every region of `table_id`'s rows (within
+    /// `keys`, if given).
+    pub(super) fn covers_table(&self, table_id: i64, keys: Option<&(Vec<u8>, Vec<u8>)>) -> bool {
+        let (start, end) = table_span(table_id, keys);
         let point = self
             .read_point
             .read()
@@ -329,9 +328,10 @@ impl Replica {
         point.is_none_or(|p| p.covers(&start, &end))
     }
 
-    fn awaits_table(&self, id: i64) -> bool {
-        let start = row_prefix(id);
-        let end = prefix_end(&start);
+    /// Whether table `id` has rows (within `keys`, if given) in a range the
+    /// replica awaits.
+    fn awaits_table(&self, id: i64, keys: Option<&(Vec<u8>, Vec<u8>)>) -> bool {
+        let (start, end) = table_span(id, keys);
         lock(&self.awaiting).iter().any(|a| a.lacks(&start, &end))
     }
 
@@ -543,4 +543,20 @@ impl Replica {
 
 fn lock_of(t: &Arc<Mutex<TableState>>) -> MutexGuard<'_, TableState> {
     lock(t)
+}
+
+/// The row keys of table `table_id`, narrowed to `keys` if given (`end`
+/// empty: no bound).
+fn table_span(table_id: i64, keys: Option<&(Vec<u8>, Vec<u8>)>) -> (Vec<u8>, Vec<u8>) {
+    let mut start = row_prefix(table_id);
+    let mut end = prefix_end(&start);
+    if let Some((s, e)) = keys {
+        if *s > start {
+            start = s.clone();
+        }
+        if !e.is_empty() && *e < end {
+            end = e.clone();
+        }
+    }
+    (start, end)
 }

@@ -17,7 +17,19 @@ impl Replica {
         fields: &[(String, datafusion::arrow::datatypes::DataType)],
         wait: bool,
     ) -> bool {
-        if self.stopped().is_some() || !self.covers_table(table_id) {
+        self.available_in(table_id, fields, wait, None)
+    }
+
+    /// [`available`](Self::available) for the rows in `keys` alone (the
+    /// part of the table another node asks this one for).
+    pub fn available_in(
+        &self,
+        table_id: i64,
+        fields: &[(String, datafusion::arrow::datatypes::DataType)],
+        wait: bool,
+        keys: Option<&(Vec<u8>, Vec<u8>)>,
+    ) -> bool {
+        if self.stopped().is_some() || !self.covers_table(table_id, keys) {
             return false;
         }
         // The replica already has the caller's definition: the scan itself
@@ -30,10 +42,10 @@ impl Replica {
             return false;
         }
         if !wait {
-            return !self.awaits_table(table_id);
+            return !self.awaits_table(table_id, keys);
         }
         let deadline = Instant::now() + self.config.read_wait;
-        while self.awaits_table(table_id) {
+        while self.awaits_table(table_id, keys) {
             if Instant::now() >= deadline || self.stopped().is_some() {
                 return false;
             }
@@ -64,7 +76,8 @@ impl Replica {
                 .all(|(f, (name, ty))| f.name() == name && f.data_type() == ty)
     }
 
-    /// The rows of `table_id` visible at `request.read_ts`. The scan first
+    /// The rows of `table_id` visible at `request.read_ts` (those in
+    /// `request.keys` if given: that range alone must be held here). The scan first
     /// makes the replica current ([`catch_up`](Self::catch_up): a read
     /// index through the learner peers, within the read wait). A lock that hides a version is reported
     /// ([`Error::Locked`]), never skipped.
@@ -73,7 +86,7 @@ impl Replica {
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
-        if !self.covers_table(table_id) {
+        if !self.covers_table(table_id, request.keys.as_ref()) {
             return Err(unavailable(
                 "some of its regions have no columnar learner on this node".into(),
             ));
@@ -82,7 +95,7 @@ impl Replica {
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
-        if self.awaits_table(table_id) {
+        if self.awaits_table(table_id, request.keys.as_ref()) {
             return Err(unavailable(
                 "part of its rows awaits a snapshot of their region".into(),
             ));
@@ -108,7 +121,7 @@ impl Replica {
         let mut out: Vec<TableStatus> = tables
             .iter()
             .map(|(id, t)| {
-                let awaits = self.awaits_table(*id);
+                let awaits = self.awaits_table(*id, None);
                 let t = lock(t);
                 TableStatus {
                     table_id: *id,
@@ -135,7 +148,7 @@ impl Replica {
         // Counted as of what is committed now, if the learner gets there
         // in time.
         let _ = self.catch_up();
-        let stopped = self.stopped().is_some() || self.awaits_table(table_id);
+        let stopped = self.stopped().is_some() || self.awaits_table(table_id, None);
         let table = self.existing(table_id)?;
         let (status, snapshot) = {
             let mut t = lock(&table);
