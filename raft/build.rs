@@ -113,6 +113,14 @@ const METHODS: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
     ),
     (
+        "columnar_scan",
+        "ColumnarScan",
+        "ColumnarScanRequest",
+        "ColumnarScanResponse",
+        false,
+        true,
+    ),
+    (
         "kv_execute",
         "KvExecute",
         "CommandRequest",

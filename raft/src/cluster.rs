@@ -172,6 +172,28 @@ impl<E: Engine> ClusterStore<E> {
         Some(Route::Remote(self.remote.as_ref()?.locate(key, nodes)?))
     }
 
+    /// The regions over `[start, end)` (an empty `end`: no bound), in key
+    /// order, each cut to the span: from this node's replicas and its
+    /// region cache, retried while some keys have no known region. Their
+    /// peers say where each region's replicas are, columnar learners too.
+    pub fn regions_over(&self, start: &[u8], end: &[u8]) -> duet_storage::Result<Vec<Region>> {
+        let routes = self.plan_until((start.to_vec(), end.to_vec()), Instant::now() + RETRY_FOR)?;
+        Ok(routes
+            .into_iter()
+            .map(|route| {
+                let mut region = route.region().clone();
+                if region.start_key.as_slice() < start {
+                    region.start_key = start.to_vec();
+                }
+                if !end.is_empty() && (region.end_key.is_empty() || region.end_key.as_slice() > end)
+                {
+                    region.end_key = end.to_vec();
+                }
+                region
+            })
+            .collect())
+    }
+
     /// [`plan`](Self::plan), retried until `deadline`.
     fn plan_until(
         &self,

@@ -4,6 +4,7 @@
 //! node. It does not interpret SQL (that is `duet-sql`).
 
 pub mod cli;
+mod columnar;
 pub mod config;
 mod error;
 mod gc;
@@ -63,6 +64,7 @@ impl Server {
             node_id: config.node_id,
             query_threads: config.query_threads,
             cluster: Some(Arc::new(node::ClusterLayout(Arc::clone(&node)))),
+            remote_columnar: node.remote_columnar.clone(),
         };
         // Opening reads (and on first start writes) the catalog: blocking work.
         let db = tokio::task::block_in_place(|| Database::open(&options, kv))?;

@@ -42,6 +42,9 @@ pub struct Node {
     pub tso: Arc<dyn TimestampSource>,
     /// The columnar copy of this node's regions, fed by their apply.
     pub columnar: Option<Arc<duet_columnar::Replica>>,
+    /// Other nodes' columnar replicas, for the regions whose columnar
+    /// learners are not here (in a cluster).
+    pub remote_columnar: Option<Arc<dyn duet_sql::RemoteColumnar>>,
     /// Every transaction of this node begins here, so that GC knows the
     /// oldest one still running.
     pub client: TxnClient<ClusterStore<RocksEngine>>,
@@ -392,6 +395,9 @@ impl Node {
             Arc::clone(&store),
             grpc.clone(),
         ));
+        let remote_columnar = (grpc.as_ref()).map(|t| {
+            crate::columnar::link(t, &replica, config.node_id, (&learner_store, &txn_store))
+        });
         let options = TxnOptions::default();
         // Four heartbeats per lock TTL: a lost one or two do not matter.
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
@@ -445,6 +451,7 @@ impl Node {
             txn_store,
             tso,
             columnar: Some(replica),
+            remote_columnar,
             client,
             pd,
             background,

@@ -38,6 +38,7 @@ pub use session::{
     ClusterView, Database, DatabaseOptions, Identity, SERVER_VERSION, STATEMENT_STACK_SIZE,
     Session, SessionStatus, StatementMeta,
 };
+pub use table::source::{RemoteBatches, RemoteColumnar, RemoteError, RemoteScan, Span};
 pub use value::{
     Column, Date, DateTime, FieldType, OkStatus, Output, ResultSet, RowSink, Time, Value,
     format_double,

@@ -323,3 +323,43 @@ pub struct LocateResponse {
     #[prost(uint64, tag = "2")]
     pub leader: u64,
 }
+
+/// `ColumnarScan`: the rows of one table in `[start_key, end_key)` (`end_key`
+/// empty: no bound) at `read_ts`, from the asked node's columnar replica,
+/// which must hold every region of the range. `schema` is the caller's view
+/// of the table's columns (an Arrow IPC schema message): a replica that has
+/// another definition answers `unavailable`. `projection` lists the columns
+/// to return (all when `all_columns`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ColumnarScanRequest {
+    #[prost(uint64, tag = "1")]
+    pub cluster_id: u64,
+    #[prost(int64, tag = "2")]
+    pub table_id: i64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub start_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub end_key: Vec<u8>,
+    #[prost(uint64, tag = "5")]
+    pub read_ts: u64,
+    #[prost(uint32, repeated, tag = "6")]
+    pub projection: Vec<u32>,
+    #[prost(bool, tag = "7")]
+    pub all_columns: bool,
+    #[prost(bytes = "vec", tag = "8")]
+    pub schema: Vec<u8>,
+}
+
+/// One message of a `ColumnarScan` answer: Arrow IPC bytes (a stream's
+/// schema and record batches, in key order), or, instead of rows and then
+/// ending the stream, a lock that hides a version (`failure`, resolved by
+/// the caller) or why the range cannot be read here (`unavailable`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ColumnarScanResponse {
+    #[prost(bytes = "vec", tag = "1")]
+    pub ipc: Vec<u8>,
+    #[prost(message, optional, tag = "2")]
+    pub failure: Option<Failure>,
+    #[prost(string, tag = "3")]
+    pub unavailable: String,
+}

@@ -20,6 +20,8 @@
 //!   leader (for commands), or has the region at another epoch answers with
 //!   a [`messages::RegionError`] and the sender retries as its region cache
 //!   says;
+//! - `ColumnarScan`: a table's rows in a key range from the asked node's
+//!   columnar replica, streamed as Arrow IPC;
 //! - the placement driver's messages ([`pd`]): `Join`, `StoreHeartbeat`,
 //!   `RegionHeartbeat`, `GetCluster`, `RemoveStore`, served by the node
 //!   leading the first region.
@@ -93,6 +95,17 @@ pub trait KvHandler: Send + Sync {
     ) -> Result<(), Error>;
     /// The region holding `key` and the store leading it, as known here.
     fn locate(&self, key: &[u8]) -> Option<(Region, Option<u64>)>;
+}
+
+/// Serves `ColumnarScan` from this node's columnar replica (runs on a
+/// blocking thread): hands each message of the answer to `send`, which
+/// says `false` once the caller has gone.
+pub trait ColumnarHandler: Send + Sync {
+    fn scan(
+        &self,
+        request: messages::ColumnarScanRequest,
+        send: &mut dyn FnMut(messages::ColumnarScanResponse) -> bool,
+    );
 }
 
 /// Serves the placement driver's messages (runs on a blocking thread). A

@@ -20,7 +20,7 @@ use tracing::warn;
 use super::messages::*;
 use super::pd::*;
 use super::service::node_server::Node;
-use super::{KvHandler, PdHandler, RequestHandler};
+use super::{ColumnarHandler, KvHandler, PdHandler, RequestHandler};
 use crate::error::Error;
 use crate::store::StoreMsg;
 use crate::transport::RegionTag;
@@ -69,6 +69,7 @@ pub struct Handlers {
     pub forward: OnceLock<Arc<dyn RequestHandler>>,
     pub kv: OnceLock<Arc<dyn KvHandler>>,
     pub pd: OnceLock<Arc<dyn PdHandler>>,
+    pub columnar: OnceLock<Arc<dyn ColumnarHandler>>,
 }
 
 /// Serves `duet.node.Node` for one node.
@@ -324,6 +325,23 @@ impl Node for NodeService {
         })
         .await?;
         Ok(Response::new(response))
+    }
+
+    type ColumnarScanStream = ReceiverStream<Result<ColumnarScanResponse, Status>>;
+
+    async fn columnar_scan(
+        &self,
+        request: Request<ColumnarScanRequest>,
+    ) -> Result<Response<Self::ColumnarScanStream>, Status> {
+        let r = request.into_inner();
+        self.check_cluster(r.cluster_id)?;
+        let columnar = (self.handlers.columnar.get().cloned())
+            .ok_or_else(|| Status::unavailable("this node has no columnar replica"))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            columnar.scan(r, &mut |message| tx.blocking_send(Ok(message)).is_ok());
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     type KvScanStream = ReceiverStream<Result<ReadResponse, Status>>;

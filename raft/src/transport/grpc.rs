@@ -161,6 +161,11 @@ impl GrpcTransport {
         self.inboxes.add_local(store_id, inbox);
     }
 
+    /// Sets who answers `ColumnarScan` (once).
+    pub fn set_columnar_handler(&self, handler: Arc<dyn crate::rpc::ColumnarHandler>) {
+        let _ = self.handlers.columnar.set(handler);
+    }
+
     /// Sets who answers forwarded requests and KV calls (once).
     pub fn set_handlers<H: RequestHandler + KvHandler + 'static>(&self, handler: Arc<H>) {
         let _ = self.handlers.forward.set(handler.clone());

@@ -445,8 +445,9 @@ impl RowTable {
             limit,
             read_ts: 0,
             partitions: 2,
+            keys: None,
         };
-        let out = source
+        let parts = source
             .columnar_scan(&self.info, request)
             .map_err(external)?;
         let schema = match projection {
@@ -455,7 +456,7 @@ impl RowTable {
         };
         // The replica's batches, under this statement's field metadata.
         let read = Arc::new(AtomicUsize::new(0));
-        let exec = scans::columnar_plan(schema, out.partitions, &read)?;
+        let exec = scans::columnar_plan(schema, parts, &read)?;
         Ok(Arc::new(TableAccessExec {
             table: format!("{}.{}", self.database, self.info.name),
             engine: Engine::Columnar,

@@ -38,7 +38,7 @@ use crate::plan::rewrite::prepare;
 use crate::plan::scope::{Scope, block_on};
 use crate::table::Row;
 use crate::table::ranges::HandleSet;
-use crate::table::source::RowSource;
+use crate::table::source::{ColumnarPart, RowSource};
 use crate::table::stats::TableStats;
 use crate::value::{Collect, Column, ResultSet, RowSink};
 use duet_columnar::{ScanOutput, ScanRequest};
@@ -407,9 +407,14 @@ impl RowSource for PlanOnly {
         self.0.as_ref().is_some_and(|s| s.has_writes(table))
     }
 
-    fn columnar_scan(&self, _table: &TableInfo, request: ScanRequest) -> Result<ScanOutput> {
+    fn columnar_scan(&self, _table: &TableInfo, request: ScanRequest) -> Result<Vec<ColumnarPart>> {
         let _ = request;
-        Ok(ScanOutput::empty(Arc::new(Schema::empty())))
+        let empty = ScanOutput::empty(Arc::new(Schema::empty()));
+        Ok(empty
+            .partitions
+            .into_iter()
+            .map(ColumnarPart::Here)
+            .collect())
     }
 }
 

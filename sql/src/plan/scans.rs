@@ -16,12 +16,11 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use duet_columnar::ScanPart;
 
 use crate::catalog::TableInfo;
 use crate::error::Error;
 use crate::plan::arrow::rows_to_batch;
-use crate::table::source::RowSource;
+use crate::table::source::{ColumnarPart, RowSource};
 
 fn external(e: Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
@@ -168,18 +167,18 @@ impl Iterator for Pages {
     }
 }
 
-/// The columnar replica's parts of one scan, under the statement's schema
-/// (its field metadata: collations, MySQL types).
-/// `read` counts the rows as their batches are made.
+/// The columnar replicas' parts of one scan (this node's and others'),
+/// under the statement's schema (its field metadata: collations, MySQL
+/// types). `read` counts the rows as their batches are made.
 pub(crate) fn columnar_plan(
     schema: SchemaRef,
-    parts: Vec<ScanPart>,
+    parts: Vec<ColumnarPart>,
     read: &Arc<AtomicUsize>,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
     let streams = parts
         .into_iter()
         .map(|part| {
-            Arc::new(ColumnarPart {
+            Arc::new(ColumnarStream {
                 schema: Arc::clone(&schema),
                 part,
                 read: Arc::clone(read),
@@ -197,21 +196,25 @@ pub(crate) fn columnar_plan(
 }
 
 /// One part of a columnar scan.
-struct ColumnarPart {
+struct ColumnarStream {
     schema: SchemaRef,
-    part: ScanPart,
+    part: ColumnarPart,
     read: Arc<AtomicUsize>,
 }
 
-impl fmt::Debug for ColumnarPart {
+impl fmt::Debug for ColumnarStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ColumnarPart")
-            .field("rows", &self.part.rows())
-            .finish()
+        match &self.part {
+            ColumnarPart::Here(p) => f
+                .debug_struct("ColumnarPart")
+                .field("rows", &p.rows())
+                .finish(),
+            ColumnarPart::Elsewhere(_) => f.write_str("ColumnarPart(remote)"),
+        }
     }
 }
 
-impl PartitionStream for ColumnarPart {
+impl PartitionStream for ColumnarStream {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -219,18 +222,31 @@ impl PartitionStream for ColumnarPart {
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let schema = Arc::clone(&self.schema);
         let read = Arc::clone(&self.read);
-        let batches = self
-            .part
-            .batches(ctx.session_config().batch_size())
-            .map(move |b| {
-                let b = b.map_err(|e| DataFusionError::External(Box::new(e)))?;
-                read.fetch_add(b.num_rows(), Ordering::Relaxed);
-                Ok(RecordBatch::try_new_with_options(
-                    Arc::clone(&schema),
-                    b.columns().to_vec(),
-                    &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                )?)
-            });
+        let batches: Box<dyn Iterator<Item = DfResult<RecordBatch>> + Send> = match &self.part {
+            ColumnarPart::Here(part) => Box::new(
+                part.batches(ctx.session_config().batch_size())
+                    .map(|b| b.map_err(|e| DataFusionError::External(Box::new(e)))),
+            ),
+            ColumnarPart::Elsewhere(remote) => {
+                match remote.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    Some(stream) => Box::new(
+                        stream.map(|b| b.map_err(|e| external(Error::ColumnarUnavailable(e)))),
+                    ),
+                    None => Box::new(std::iter::once(Err(external(Error::Internal(
+                        "a remote columnar part read twice".into(),
+                    ))))),
+                }
+            }
+        };
+        let batches = batches.map(move |b| {
+            let b = b?;
+            read.fetch_add(b.num_rows(), Ordering::Relaxed);
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&schema),
+                b.columns().to_vec(),
+                &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+            )?)
+        });
         Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             futures::stream::iter(batches),

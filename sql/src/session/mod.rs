@@ -53,6 +53,7 @@ use crate::session::words::{
     show_create_database_target, show_grants_target, show_index_target, show_table_regions_target,
     split_table_statement, table_lock_statement, table_status_query, use_target,
 };
+use crate::table::source::RemoteColumnar;
 use crate::table::stats::Stats;
 use crate::types;
 use crate::value::{Column, OkStatus, Output, ResultSet, RowSink, Value};
@@ -117,6 +118,9 @@ pub struct DatabaseOptions {
     /// The cluster's stores and regions as the placement driver reports
     /// them (`information_schema.duet_stores`, `duet_regions`).
     pub cluster: Option<Arc<dyn ClusterView>>,
+    /// Other nodes' columnar replicas, for the regions whose columnar
+    /// learners are not on this node.
+    pub remote_columnar: Option<Arc<dyn RemoteColumnar>>,
 }
 
 /// Where the SQL layer reads the cluster's layout from: the report that
@@ -193,6 +197,7 @@ pub struct Database {
     pub(crate) user_locks: UserLocks,
     pub(crate) columnar: Option<Arc<duet_columnar::Replica>>,
     pub(crate) cluster: Option<Arc<dyn ClusterView>>,
+    pub(crate) remote_columnar: Option<Arc<dyn RemoteColumnar>>,
     runtime: QueryRuntime,
     /// Where queries that outgrow their memory quota spill.
     pub(crate) spill: Option<Arc<DiskManager>>,
@@ -227,6 +232,7 @@ impl Database {
             user_locks: UserLocks::default(),
             columnar: options.columnar.clone(),
             cluster: options.cluster.clone(),
+            remote_columnar: options.remote_columnar.clone(),
             node_id: options.node_id,
             kv,
             catalog: RwLock::new(Arc::new(Catalog::default())),

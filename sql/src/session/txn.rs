@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kv::{KvTxn, SharedTxn, lock};
 use crate::session::{Database, Session};
 use crate::table::ranges::HandleSet;
-use crate::table::source::RowSource;
+use crate::table::source::{ColumnarPart, RemoteError, RemoteScan, RowSource, Span};
 use crate::table::stats::TableStats;
 use crate::table::{self, Row};
 
@@ -60,7 +60,19 @@ impl RowSource for TxnSource {
             .iter()
             .map(|f| (f.name().clone(), f.data_type().clone()))
             .collect();
-        replica.available(table.id, &fields, wait)
+        if replica.available(table.id, &fields, wait) {
+            return true;
+        }
+        // Some regions' columnar learners are on other nodes: readable if
+        // every region has one somewhere and this node's are current (the
+        // other nodes check their own when asked).
+        match self.remote_spans(table) {
+            Some(spans) => spans.iter().filter(|s| s.here).all(|s| {
+                let keys = (s.start.clone(), s.end.clone());
+                replica.available_in(table.id, &fields, wait, Some(&keys))
+            }),
+            None => false,
+        }
     }
 
     fn columnar_replica_status(&self, table: &TableInfo) -> Option<duet_columnar::TableStatus> {
@@ -86,25 +98,36 @@ impl RowSource for TxnSource {
         &self,
         table: &TableInfo,
         mut request: duet_columnar::ScanRequest,
-    ) -> Result<duet_columnar::ScanOutput> {
+    ) -> Result<Vec<ColumnarPart>> {
         let replica = self
             .1
             .columnar
             .as_ref()
             .ok_or_else(|| Error::Internal("no columnar replica".into()))?;
+        let spans = self.remote_spans(table);
         let txn = lock(&self.0);
         request.read_ts = txn.start_ts();
         let mut out = None;
         let mut failed = None;
-        txn.read_with(&mut || match replica.scan(table.id, &request) {
-            Ok(o) => {
-                out = Some(o);
-                Ok(())
-            }
-            Err(duet_columnar::Error::Locked(info)) => Err(duet_storage::Error::KeyIsLocked(info)),
-            Err(e) => {
-                failed = Some(e);
-                Ok(())
+        txn.read_with(&mut || {
+            let parts = match &spans {
+                Some(spans) => self.columnar_parts(table, &request, spans),
+                None => replica
+                    .scan(table.id, &request)
+                    .map(|o| o.partitions.into_iter().map(ColumnarPart::Here).collect()),
+            };
+            match parts {
+                Ok(parts) => {
+                    out = Some(parts);
+                    Ok(())
+                }
+                Err(duet_columnar::Error::Locked(info)) => {
+                    Err(duet_storage::Error::KeyIsLocked(info))
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    Ok(())
+                }
             }
         })
         .map_err(Error::from_storage)?;
@@ -133,6 +156,66 @@ impl RowSource for TxnSource {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Row)>> {
         table::scan_key_range(lock(&self.0).as_ref(), table, start, end, limit)
+    }
+}
+
+impl TxnSource {
+    /// The table's rows cut by region, if some regions' columnar learners
+    /// are on other nodes only (`None`: this node's replica serves the
+    /// whole table, or no remote reads are possible).
+    fn remote_spans(&self, table: &TableInfo) -> Option<Vec<Span>> {
+        let remote = self.1.remote_columnar.as_ref()?;
+        let start = duet_storage::codec::key::row_prefix(table.id);
+        let end = duet_storage::codec::key::prefix_end(&start);
+        remote
+            .plan(&start, &end)
+            .filter(|spans| spans.iter().any(|s| !s.here))
+    }
+
+    /// One scan of each span: of this node's replica, or streamed from a
+    /// node holding it.
+    fn columnar_parts(
+        &self,
+        table: &TableInfo,
+        request: &duet_columnar::ScanRequest,
+        spans: &[Span],
+    ) -> duet_columnar::Result<Vec<ColumnarPart>> {
+        let unavailable = |reason: String| duet_columnar::Error::Unavailable {
+            table_id: table.id,
+            reason,
+        };
+        let (replica, remote) = match (&self.1.columnar, &self.1.remote_columnar) {
+            (Some(r), Some(m)) => (r, m),
+            _ => return Err(unavailable("no columnar replica".into())),
+        };
+        let schema = crate::plan::arrow::arrow_schema(table, "", false);
+        let mut parts = Vec::new();
+        for span in spans {
+            if span.here {
+                let here = duet_columnar::ScanRequest {
+                    keys: Some((span.start.clone(), span.end.clone())),
+                    partitions: 1,
+                    ..request.clone()
+                };
+                let out = replica.scan(table.id, &here)?;
+                parts.extend(out.partitions.into_iter().map(ColumnarPart::Here));
+                continue;
+            }
+            let scan = RemoteScan {
+                table_id: table.id,
+                schema: &schema,
+                start: &span.start,
+                end: &span.end,
+                read_ts: request.read_ts,
+                projection: request.projection.as_deref(),
+            };
+            match remote.scan(&scan) {
+                Ok(batches) => parts.push(ColumnarPart::Elsewhere(Mutex::new(Some(batches)))),
+                Err(RemoteError::Locked(info)) => return Err(duet_columnar::Error::Locked(info)),
+                Err(RemoteError::Unavailable(why)) => return Err(unavailable(why)),
+            }
+        }
+        Ok(parts)
     }
 }
 

@@ -1,10 +1,16 @@
 //! Where table scans read rows: the [`RowSource`] seam between the plans
 //! that read a table (its providers, `information_schema`, statistics) and
-//! the statement's transaction and columnar replica that serve them.
+//! the statement's transaction and columnar replica that serve them; and
+//! [`RemoteColumnar`], the seam to the columnar replicas of other nodes,
+//! which the server implements over its node service.
+
+use std::sync::Mutex;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use duet_columnar::{ScanOutput, ScanRequest, TableStatus};
+use datafusion::arrow::record_batch::RecordBatch;
+use duet_columnar::{ScanPart, ScanRequest, TableStatus};
 use duet_storage::codec::Datum;
+use duet_storage::mvcc::LockInfo;
 
 use crate::catalog::{IndexInfo, TableInfo};
 use crate::error::{Error, Result};
@@ -61,8 +67,72 @@ pub(crate) trait RowSource: Send + Sync {
     fn cluster_report(&self) -> Option<serde_json::Value> {
         None
     }
-    /// Reads `table` from the columnar replica at the statement's snapshot.
-    fn columnar_scan(&self, _table: &TableInfo, _request: ScanRequest) -> Result<ScanOutput> {
+    /// Reads `table` from the columnar replicas at the statement's
+    /// snapshot: this node's, and other nodes' for regions it does not hold.
+    fn columnar_scan(
+        &self,
+        _table: &TableInfo,
+        _request: ScanRequest,
+    ) -> Result<Vec<ColumnarPart>> {
         Err(Error::Internal("no columnar replica here".into()))
+    }
+}
+
+/// Batches streamed from another node, in key order.
+pub type RemoteBatches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>> + Send>;
+
+/// One part of a columnar read.
+pub enum ColumnarPart {
+    /// Rows of this node's replica, made a batch at a time.
+    Here(ScanPart),
+    /// Batches streamed from another node's replica (taken by the one
+    /// execution of the part).
+    Elsewhere(Mutex<Option<RemoteBatches>>),
+}
+
+/// A part of a table's rows, `[start, end)` of row keys (`end` empty: no
+/// bound), and whether this node's columnar replica holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub start: Vec<u8>,
+    pub end: Vec<u8>,
+    pub here: bool,
+}
+
+/// What a columnar read asks of another node.
+pub struct RemoteScan<'a> {
+    pub table_id: i64,
+    /// The table's columns as this statement's catalog defines them: a
+    /// replica at another definition does not answer.
+    pub schema: &'a SchemaRef,
+    pub start: &'a [u8],
+    pub end: &'a [u8],
+    pub read_ts: u64,
+    pub projection: Option<&'a [usize]>,
+}
+
+/// Why another node gave no rows.
+#[derive(Debug)]
+pub enum RemoteError {
+    /// A lock hides a version at the read's timestamp: resolve it and ask
+    /// again.
+    Locked(Box<LockInfo>),
+    /// No node holding the range can serve it now.
+    Unavailable(String),
+}
+
+/// The columnar replicas of other nodes, for the regions whose learners
+/// are not on this node.
+pub trait RemoteColumnar: Send + Sync {
+    /// `[start, end)` cut by region, in key order; `None` if some region
+    /// has a columnar learner on no node.
+    fn plan(&self, start: &[u8], end: &[u8]) -> Option<Vec<Span>>;
+    /// The rows `scan` asks for, from a node whose replica holds them.
+    fn scan(&self, scan: &RemoteScan<'_>) -> std::result::Result<RemoteBatches, RemoteError>;
+}
+
+impl std::fmt::Debug for dyn RemoteColumnar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RemoteColumnar")
     }
 }

@@ -147,8 +147,9 @@ fn load(rt: &tokio::runtime::Runtime, node: &Node, from: u64, to: u64) {
 }
 
 /// Checks `(COUNT(*), SUM(v))` of the table as `node` answers it, read
-/// from the row store and as the router chooses (the columnar replica where
-/// this node's learners cover the table), against `want`.
+/// from the row store, from the columnar replicas (this node's and, for
+/// regions whose learners are elsewhere, other nodes'), and as the router
+/// chooses, against `want`.
 fn check_totals(rt: &tokio::runtime::Runtime, node: &Node, want: (u64, u64), when: &str) {
     let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         compare_totals(rt, node, want, when);
@@ -173,7 +174,10 @@ fn compare_totals(rt: &tokio::runtime::Runtime, node: &Node, want: (u64, u64), w
     };
     let row = read("/*+ READ_FROM_STORAGE(ROW[t]) */");
     let routed = read("");
-    if row != want || routed != want {
+    // Forced columnar: a node whose learners hold only some regions
+    // streams the others' rows from the nodes that hold them.
+    let columnar = read("/*+ READ_FROM_STORAGE(COLUMNAR[t]) */");
+    if row != want || routed != want || columnar != want {
         explain_difference(rt, node, want.0);
     }
     assert_eq!(
@@ -182,6 +186,11 @@ fn compare_totals(rt: &tokio::runtime::Runtime, node: &Node, want: (u64, u64), w
         node.id
     );
     assert_eq!(routed, want, "node {} {when}: read as routed", node.id);
+    assert_eq!(
+        columnar, want,
+        "node {} {when}: read from columnar replicas",
+        node.id
+    );
 }
 
 /// Prints which ids each read lacks, the node's regions and the cluster's.
