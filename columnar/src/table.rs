@@ -214,8 +214,8 @@ impl ScanRequest {
         })
     }
 
-    /// Whether a chunk whose keys end at `max_key` may hold a key of the
-    /// range (its first key is not kept: only the end bound is checked).
+    /// Whether a chunk whose keys run from `first_key` to `max_key` may
+    /// hold a key of the range.
     fn may_hold(&self, first_key: &[u8], max_key: &[u8]) -> bool {
         self.keys.as_ref().is_none_or(|(start, end)| {
             max_key >= start.as_slice() && (end.is_empty() || first_key < end.as_slice())

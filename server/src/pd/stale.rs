@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duet_raft::rpc::messages::LocateRequest;
-use duet_raft::store::RaftStore;
+use duet_raft::store::{RaftStore, RegionStatus};
 use duet_raft::transport::grpc::GrpcTransport;
 use duet_storage::engine::rocks::RocksEngine;
 use tracing::info;
@@ -26,17 +26,16 @@ struct Leaderless {
 }
 
 impl Leaderless {
-    /// Notes what `store` sees now; returns the regions leaderless for at
-    /// least `after` (their clock restarts: the next ask is `after` later).
-    fn due(&mut self, store: &RaftStore<RocksEngine>, now: Instant, after: Duration) -> Vec<u64> {
-        let id = store.store_id();
-        let status = store.status();
-        self.since.retain(|(s, r), _| {
-            *s != id
-                || status
-                    .iter()
-                    .any(|x| x.region_id == *r && x.leader.is_none())
-        });
+    /// Notes what store `id` reported (`status`) at `now`; returns the
+    /// regions leaderless for at least `after` (their clock restarts: the
+    /// next ask is `after` later).
+    fn due(&mut self, id: u64, status: &[RegionStatus], now: Instant, after: Duration) -> Vec<u64> {
+        let leaderless = |r: &u64| {
+            status
+                .iter()
+                .any(|x| x.region_id == *r && x.leader.is_none())
+        };
+        self.since.retain(|(s, r), _| *s != id || leaderless(r));
         let mut due = Vec::new();
         for r in status.iter().filter(|r| r.leader.is_none()) {
             let since = self.since.entry((id, r.region_id)).or_insert(now);
@@ -63,18 +62,14 @@ pub async fn stale_loop(
     loop {
         interval.tick().await;
         for store in &stores {
-            let due = {
+            // The status waits for the store's thread: off the runtime.
+            let status = {
                 let store = Arc::clone(store);
-                let mut watch = std::mem::take(&mut leaderless);
-                let (watch, due) = tokio::task::spawn_blocking(move || {
-                    let due = watch.due(&store, Instant::now(), after);
-                    (watch, due)
-                })
-                .await
-                .unwrap_or_default();
-                leaderless = watch;
-                due
+                tokio::task::spawn_blocking(move || store.status())
+                    .await
+                    .unwrap_or_default()
             };
+            let due = leaderless.due(store.store_id(), &status, Instant::now(), after);
             for region_id in due {
                 ask(store, &transport, region_id).await;
             }
