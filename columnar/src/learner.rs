@@ -200,6 +200,17 @@ impl<E: Engine> LearnerReads<E> {
     }
 }
 
+impl<E: Engine> LearnerReads<E> {
+    /// The regions of the row store that list this node's learner store
+    /// as a peer (in a cluster, the placement driver may put a region's
+    /// columnar learners on other nodes).
+    fn placed_here(&self) -> impl Iterator<Item = Region> {
+        let me = self.learners.store_id();
+        (self.voters.view().regions().into_iter())
+            .filter(move |r| r.peers.iter().any(|p| p.store_id == me))
+    }
+}
+
 impl<E: Engine> ReadPoint for LearnerReads<E> {
     /// Asks every region's leader for its commit index through the learner
     /// peers (all at once) and returns once each peer applied that far; a
@@ -215,7 +226,7 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
             .iter()
             .map(|r| r.id)
             .collect();
-        ids.extend(self.voters.view().regions().iter().map(|r| r.id));
+        ids.extend(self.placed_here().map(|r| r.id));
         let (tx, rx) = crossbeam::channel::unbounded();
         let ask = |id: u64| {
             let tx = tx.clone();
@@ -281,10 +292,12 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
             .into_iter()
             .filter_map(|r| Some((r.region_id, r.observer_applied?)))
             .collect();
+        let placed: BTreeSet<u64> = self.placed_here().map(|r| r.id).collect();
         Some(
             self.voters
                 .status()
                 .iter()
+                .filter(|r| placed.contains(&r.region_id))
                 .map(|r| {
                     let done = replica.get(&r.region_id).copied().unwrap_or(0);
                     r.applied_index.saturating_sub(done)

@@ -150,6 +150,19 @@ pub struct RegionInfo {
     /// When the region took its current range (as this placement driver
     /// saw it): a region split or merged lately is not merged again yet.
     pub range_since_ms: u64,
+    /// The stores holding a columnar learner of the region: row nodes
+    /// (their learner store) and analytics stores.
+    pub columnar: Vec<StoreId>,
+    /// Which of `columnar` are not caught up with the log.
+    pub columnar_pending: Vec<StoreId>,
+    /// How many columnar learners the region should have (`ALTER TABLE …
+    /// SET COLUMNAR REPLICA n` of the tables over it). `None`: the default
+    /// placement — one beside each voter, which the row node adds itself,
+    /// and one on every analytics store.
+    pub columnar_wanted: Option<usize>,
+    /// It holds the table definitions, which every columnar replica needs
+    /// to decode rows: it has a columnar learner wherever any region has.
+    pub holds_catalog: bool,
 }
 
 impl RegionInfo {
@@ -306,7 +319,9 @@ impl Cluster {
             .stores
             .values()
             .filter(|s| s.admin == AdminState::Removing)
-            .filter(|s| !self.regions.values().any(|r| r.has_peer(s.id)))
+            .filter(|s| {
+                !(self.regions.values()).any(|r| r.has_peer(s.id) || r.columnar.contains(&s.id))
+            })
             .map(|s| s.id)
             .collect();
         for id in &emptied {
@@ -426,6 +441,7 @@ impl Cluster {
                 end_key: hex(&r.end_key),
                 voters: r.voters.clone(),
                 learners: r.learners.clone(),
+                columnar: r.columnar.clone(),
                 leader: r.leader,
                 keys: r.keys,
                 bytes: r.bytes,
@@ -481,6 +497,9 @@ pub struct RegionReport {
     pub end_key: String,
     pub voters: Vec<StoreId>,
     pub learners: Vec<StoreId>,
+    /// The stores holding a columnar learner (a row node's learner store
+    /// by the node's id).
+    pub columnar: Vec<StoreId>,
     pub leader: Option<StoreId>,
     pub keys: u64,
     pub bytes: u64,

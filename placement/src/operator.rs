@@ -27,6 +27,11 @@ pub enum Step {
     /// The region merges into its neighbour `into`, whose peers are on the
     /// same stores.
     MergeInto(RegionId),
+    /// A columnar learner on this store: an analytics store, or a row
+    /// node's learner store (never a voter-to-be).
+    AddColumnar(StoreId),
+    /// The columnar learner on this store leaves.
+    RemoveColumnar(StoreId),
 }
 
 impl Step {
@@ -43,6 +48,8 @@ impl Step {
             // The merged region stops reporting; its operator ends when the
             // map drops it.
             Step::MergeInto(_) => false,
+            Step::AddColumnar(s) => region.columnar.contains(&s),
+            Step::RemoveColumnar(s) => !region.columnar.contains(&s),
         }
     }
 
@@ -56,7 +63,11 @@ impl Step {
                 voters.push(add);
             }
             Step::RemovePeer(s) => voters.retain(|v| *v != s),
-            Step::AddLearner(_) | Step::TransferLeader(_) | Step::MergeInto(_) => {}
+            Step::AddLearner(_)
+            | Step::TransferLeader(_)
+            | Step::MergeInto(_)
+            | Step::AddColumnar(_)
+            | Step::RemoveColumnar(_) => {}
         }
         voters
     }
@@ -97,6 +108,8 @@ pub fn is_safe(step: &Step, region: &RegionInfo, cluster: &Cluster, now_ms: u64)
         Step::TransferLeader(s) => {
             region.voters.contains(&s) && caught_up(s) && cluster.is_alive(s, now_ms)
         }
+        Step::AddColumnar(s) => cluster.is_up(s, now_ms) && !region.columnar.contains(&s),
+        Step::RemoveColumnar(s) => region.columnar.contains(&s),
         Step::MergeInto(target) => cluster.regions.get(&target).is_some_and(|t| {
             let mut a = region.voters.clone();
             let mut b = t.voters.clone();
@@ -127,9 +140,10 @@ pub enum OperatorKind {
     /// A replica moves so that a small region's stores match a neighbour's.
     AlignForMerge,
     Merge,
-    /// A columnar learner on an analytics store that lacks one.
+    /// A columnar learner where the region lacks one.
     AddColumnar,
-    /// A columnar learner leaves an analytics store being removed.
+    /// A columnar learner the region does not need (more than its count,
+    /// on a store down or being removed).
     RemoveColumnar,
 }
 
@@ -229,8 +243,13 @@ impl Operator {
         })
     }
 
-    /// Whether the operator adds to or takes from `store`.
+    /// Whether the operator adds to or takes from `store` (a voter or a
+    /// columnar learner).
     pub fn involves(&self, store: StoreId) -> bool {
-        self.target() == Some(store) || self.source() == Some(store)
+        let columnar = self.steps.iter().any(|s| match s {
+            Step::AddColumnar(t) | Step::RemoveColumnar(t) => *t == store,
+            _ => false,
+        });
+        columnar || self.target() == Some(store) || self.source() == Some(store)
     }
 }

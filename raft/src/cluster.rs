@@ -462,6 +462,18 @@ impl<E: Engine> ClusterStore<E> {
         changes: &[(ConfChangeType, u64)],
         addrs: &[PeerAddress],
     ) -> Result<(), Error> {
+        let all: Vec<u64> = self.store.view().regions().iter().map(|r| r.id).collect();
+        self.change_membership_of(&all, changes, addrs)
+    }
+
+    /// [`change_membership`](Self::change_membership) in the regions
+    /// `region_ids` that this node holds.
+    pub fn change_membership_of(
+        &self,
+        region_ids: &[u64],
+        changes: &[(ConfChangeType, u64)],
+        addrs: &[PeerAddress],
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + RETRY_FOR * 2;
         let mut change = crate::peer::conf_change(changes);
         if !addrs.is_empty() {
@@ -470,7 +482,8 @@ impl<E: Engine> ClusterStore<E> {
             };
             change.context = prost::Message::encode_to_vec(&book).into();
         }
-        for region in self.store.view().regions() {
+        let regions = self.store.view().regions();
+        for region in regions.iter().filter(|r| region_ids.contains(&r.id)) {
             let mut last_error = None;
             while !self.has_membership(region.id, changes) {
                 if Instant::now() >= deadline {

@@ -22,10 +22,11 @@ use duet_storage::tso::{TimestampSource, Tso};
 use duet_storage::txn::{TxnClient, TxnOptions};
 use raft::prelude::ConfChangeType;
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::pd::counts::ColumnarCounts;
 use crate::pd::heartbeat::{RegionSize, RegionSizes};
 
 /// The storage half of a running node.
@@ -222,6 +223,7 @@ fn placement_link(
         config.placement(),
         Arc::clone(transport),
         Arc::clone(tso),
+        Arc::default(),
     ));
     transport.set_pd_handler(Arc::clone(&driver) as Arc<dyn duet_raft::rpc::PdHandler>);
     Arc::new(crate::pd::heartbeat::PdClient::new(
@@ -244,6 +246,9 @@ struct Background<'a> {
     replica: &'a Arc<duet_columnar::Replica>,
     destroyed_ranges: &'a Arc<std::sync::atomic::AtomicU64>,
     region_sizes: &'a RegionSizes,
+    /// In a cluster: the tables' columnar counts, which the learner loop
+    /// keeps fresh.
+    counts: Option<Arc<ColumnarCounts>>,
 }
 
 /// Starts the node's loops: learners added where missing, split checks,
@@ -258,6 +263,7 @@ fn spawn_background(
         Arc::clone(on.store),
         Arc::clone(on.txn_store),
         config.node_id,
+        on.counts.map(|c| (c, on.client.clone())),
     )));
     let limits = SplitLimits {
         keys: config.region_split_keys,
@@ -423,6 +429,7 @@ impl Node {
                 replica: &replica,
                 destroyed_ranges: &destroyed_ranges,
                 region_sizes: &region_sizes,
+                counts: pd.as_ref().map(|pd| pd.columnar_counts()),
             },
             heartbeat_every,
         );
@@ -564,6 +571,7 @@ impl Node {
                 end_key: hex(&r.end_key),
                 voters: vec![self.node_id],
                 learners: Vec::new(),
+                columnar: vec![self.node_id],
                 leader: Some(self.node_id),
                 keys: 0,
                 bytes: 0,
@@ -773,9 +781,6 @@ async fn split_loop(
     }
 }
 
-/// Adds this node's learner store to every region that has this node's
-/// voter but not its learner: at once, then every second (regions founded
-/// before learners existed, regions of a node that joined).
 /// Every `every`, extends the primary lock of each of this node's running
 /// transactions that hold row locks (`SELECT … FOR UPDATE`), so that they
 /// keep them for as long as they last, as MySQL does.
@@ -792,29 +797,54 @@ async fn heartbeat_loop(client: TxnClient<ClusterStore<RocksEngine>>, every: Dur
     }
 }
 
+/// Adds this node's learner store to every region that has this node's
+/// voter but not its learner and no columnar count: at once, then every
+/// second (regions founded before learners existed, regions of a node
+/// that joined or that received a voter).
 async fn learner_loop(
     store: Arc<RaftStore<RocksEngine>>,
     txn_store: Arc<ClusterStore<RocksEngine>>,
     node_id: u64,
+    counts: Option<(Arc<ColumnarCounts>, TxnClient<ClusterStore<RocksEngine>>)>,
 ) {
     let learner = learner_store_id(node_id);
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
         interval.tick().await;
-        let missing = store.view().regions().iter().any(|r| {
-            r.peers.iter().any(|p| p.store_id == node_id)
-                && !r.peers.iter().any(|p| p.store_id == learner)
-        });
-        if !missing {
+        // In a cluster, a region a columnar count applies to has its
+        // learners placed by the driver instead.
+        if let Some((counts, client)) = &counts {
+            let (c, client) = (Arc::clone(counts), client.clone());
+            let read = tokio::task::spawn_blocking(move || c.refresh(&client)).await;
+            if let Ok(Err(e)) = &read {
+                debug!(error = %e, "reading the columnar counts failed");
+            }
+            if !counts.known() {
+                continue;
+            }
+        }
+        let counted = |r: &duet_raft::region::Region| {
+            (counts.as_ref()).is_some_and(|(c, _)| c.wanted(&r.start_key, &r.end_key).is_some())
+        };
+        let missing: Vec<u64> = (store.view().regions().iter())
+            .filter(|r| {
+                r.peers.iter().any(|p| p.store_id == node_id)
+                    && !r.peers.iter().any(|p| p.store_id == learner)
+                    && !counted(r)
+            })
+            .map(|r| r.id)
+            .collect();
+        if missing.is_empty() {
             continue;
         }
         let txn_store = Arc::clone(&txn_store);
         let outcome = tokio::task::spawn_blocking(move || {
-            txn_store.change_membership(&[(ConfChangeType::AddLearnerNode, learner)], &[])
+            let add = [(ConfChangeType::AddLearnerNode, learner)];
+            txn_store.change_membership_of(&missing, &add, &[])
         })
         .await;
         match outcome {
-            Ok(Ok(())) => info!(learner, "columnar learner added to every region"),
+            Ok(Ok(())) => info!(learner, "columnar learner added beside this node's voters"),
             Ok(Err(e)) => warn!(error = %e, "adding the columnar learner failed; retrying"),
             Err(e) => warn!(error = %e, "adding the columnar learner failed; retrying"),
         }

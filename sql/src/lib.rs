@@ -29,7 +29,10 @@ mod types;
 mod value;
 mod vars;
 
-pub use catalog::{DROPPED_PREFIX, dropped_range};
+pub use catalog::{
+    ColumnarCount, DROPPED_PREFIX, columnar_counts, definitions_range, dropped_range,
+    schema_version,
+};
 pub use error::{Error, Result, Warning};
 pub use interrupt::Interrupt;
 pub use plan::columnar;

@@ -146,9 +146,12 @@ impl Placement {
     fn hopeless(&self, op: &Operator, region: Option<&RegionInfo>, now_ms: u64) -> bool {
         let gone = |s: StoreId| !self.cluster.is_up(s, now_ms);
         let dead_end = op.steps.iter().skip(op.current).any(|step| match *step {
-            Step::AddLearner(s) | Step::PromoteLearner(s) | Step::TransferLeader(s) => gone(s),
+            Step::AddLearner(s)
+            | Step::PromoteLearner(s)
+            | Step::TransferLeader(s)
+            | Step::AddColumnar(s) => gone(s),
             Step::ReplaceVoter { add, .. } => gone(add),
-            Step::RemovePeer(_) | Step::MergeInto(_) => false,
+            Step::RemovePeer(_) | Step::MergeInto(_) | Step::RemoveColumnar(_) => false,
         });
         let balancing = matches!(
             op.kind,
@@ -300,7 +303,7 @@ fn operator(
     steps: Vec<Step>,
     now_ms: u64,
 ) -> Operator {
-    let adds = steps.iter().any(|s| matches!(s, Step::AddLearner(_)));
+    let adds = (steps.iter()).any(|s| matches!(s, Step::AddLearner(_) | Step::AddColumnar(_)));
     let timeout = if adds {
         cluster.config.add_peer_timeout_ms
     } else {

@@ -54,7 +54,7 @@ fn region(id: u64, start: u8, end: u8, voters: &[u64], keys: u64) -> RegionInfo 
         pending: vec![],
         keys,
         bytes: keys * 100,
-        range_since_ms: 0,
+        ..RegionInfo::default()
     }
 }
 
@@ -81,7 +81,12 @@ struct Sim {
 
 impl Sim {
     fn new(n: u64, config: Config, regions: Vec<RegionInfo>) -> Sim {
-        let cluster = Cluster::new(config, stores(n), 0);
+        Sim::of(stores(n), config, regions)
+    }
+
+    /// Over these stores (ids 1..=n).
+    fn of(stores: Vec<Store>, config: Config, regions: Vec<RegionInfo>) -> Sim {
+        let cluster = Cluster::new(config, stores, 0);
         Sim {
             pd: Placement::new(cluster, 0),
             regions: regions.into_iter().map(|r| (r.id, r)).collect(),
@@ -115,6 +120,7 @@ impl Sim {
                 continue;
             };
             r.pending.retain(|p| self.dead.contains(p));
+            r.columnar_pending.retain(|p| self.dead.contains(p));
             if r.leader.is_none_or(|l| self.dead.contains(&l)) {
                 r.leader = None;
                 if self.alive_quorum(&r.voters) {
@@ -150,8 +156,27 @@ impl Sim {
             t.version = t.version.max(source.version) + 1;
             return;
         }
+        let analytics = |s: StoreId| self.pd.cluster.stores[&s].role == Role::Analytics;
         let r = self.regions.get_mut(&id).unwrap();
+        // As a node's executor does: a row node's columnar learner leaves
+        // with its voter, unless the driver places them (a count).
+        if let Step::RemovePeer(s) | Step::ReplaceVoter { remove: s, .. } = step
+            && r.columnar_wanted.is_none()
+        {
+            r.columnar.retain(|c| *c != s);
+        }
         match step {
+            Step::AddColumnar(s) => {
+                r.columnar.push(s);
+                r.columnar_pending.push(s);
+                if analytics(s) {
+                    r.learners.push(s);
+                }
+            }
+            Step::RemoveColumnar(s) => {
+                r.columnar.retain(|c| *c != s);
+                r.learners.retain(|l| *l != s);
+            }
             Step::AddLearner(s) => {
                 r.learners.push(s);
                 r.pending.push(s);
@@ -721,10 +746,11 @@ fn an_analytics_store_gets_a_columnar_learner_of_every_region_and_no_voter() {
     let full = region(2, 10, 0, &[1, 2, 3], 1000);
     assert_eq!(
         pd.region_heartbeat(full.clone(), now),
-        Some(Step::AddLearner(4))
+        Some(Step::AddColumnar(4))
     );
     let with_learner = RegionInfo {
         learners: vec![4],
+        columnar: vec![4],
         conf_ver: 2,
         ..full
     };
@@ -738,10 +764,11 @@ fn an_analytics_store_gets_a_columnar_learner_of_every_region_and_no_voter() {
     pd.cluster.remove_store(4).unwrap();
     assert_eq!(
         pd.region_heartbeat(with_learner.clone(), now),
-        Some(Step::RemovePeer(4))
+        Some(Step::RemoveColumnar(4))
     );
     let without = RegionInfo {
         learners: vec![],
+        columnar: vec![],
         conf_ver: 3,
         ..with_learner
     };
@@ -786,5 +813,116 @@ fn with_counts_even_a_region_moves_from_the_store_holding_the_most_bytes() {
             .contains(&Step::ReplaceVoter { add: 4, remove: 1 }),
         "{:?}",
         ops[0].steps
+    );
+}
+
+/// Region `id` of twenty (ten keys apart) on `voters`, with columnar
+/// learners on `columnar` and a count of `wanted`.
+fn counted(id: u8, voters: &[u64], columnar: &[u64], wanted: Option<usize>) -> RegionInfo {
+    let end = if id == 20 { 0 } else { (id + 1) * 10 };
+    RegionInfo {
+        columnar: columnar.to_vec(),
+        columnar_wanted: wanted,
+        ..region(u64::from(id), id * 10, end, voters, 1000)
+    }
+}
+
+fn sorted(mut ids: Vec<StoreId>) -> Vec<StoreId> {
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn a_counted_region_keeps_exactly_its_count_of_columnar_learners() {
+    let mut sim = Sim::new(
+        3,
+        config(),
+        vec![
+            // Learners beside every voter, as the nodes added them.
+            counted(1, &[1, 2, 3], &[1, 2, 3], Some(1)),
+            counted(2, &[1, 2, 3], &[], Some(2)),
+            counted(3, &[1, 2, 3], &[1, 2, 3], Some(0)),
+            // No count: the nodes' learners stay, nothing is added.
+            counted(4, &[1, 2, 3], &[1, 3], None),
+        ],
+    );
+    sim.settle();
+    let r = |id| sim.regions[&id].clone();
+    assert_eq!(r(1).columnar.len(), 1, "{:?}", r(1));
+    assert_eq!(r(2).columnar.len(), 2, "{:?}", r(2));
+    for s in r(1).columnar.iter().chain(&r(2).columnar) {
+        assert!(r(1).voters.contains(s), "a learner beside a voter first");
+    }
+    assert!(r(3).columnar.is_empty(), "{:?}", r(3));
+    assert_eq!(sorted(r(4).columnar), vec![1, 3]);
+    assert!(sim.pd.counters.failed.is_empty(), "{:?}", sim.pd.counters);
+}
+
+#[test]
+fn counted_learners_go_to_analytics_stores_first_and_leave_a_dead_store() {
+    let mut stores = stores(4);
+    stores.push(Store::new(
+        5,
+        "127.0.0.1:20165",
+        "127.0.0.1:4005",
+        Role::Analytics,
+    ));
+    let regions = (1..=4)
+        .map(|id| counted(id, &[1, 2, 3], &[1], Some(2)))
+        .collect();
+    let mut sim = Sim::of(stores, config(), regions);
+    sim.settle();
+    for r in sim.regions.values() {
+        assert_eq!(sorted(r.columnar.clone()), vec![1, 5], "{r:?}");
+        assert_eq!(r.learners, vec![5], "an analytics learner is a learner");
+    }
+    // Store 1 dies: once it is down, each region gets another learner,
+    // then the dead one goes.
+    sim.dead.insert(1);
+    sim.settle();
+    for r in sim.regions.values() {
+        assert_eq!(r.columnar.len(), 2, "{r:?}");
+        assert!(r.columnar.contains(&5) && !r.columnar.contains(&1), "{r:?}");
+    }
+}
+
+#[test]
+fn the_region_of_the_definitions_has_a_learner_wherever_any_region_has() {
+    let catalog = RegionInfo {
+        holds_catalog: true,
+        ..counted(1, &[1, 2, 3], &[1, 2, 3], None)
+    };
+    let regions = vec![catalog, counted(2, &[3, 4, 5], &[], Some(2))];
+    let mut sim = Sim::new(5, config(), regions);
+    sim.settle();
+    let table = &sim.regions[&2];
+    assert_eq!(table.columnar.len(), 2, "{table:?}");
+    let catalog = &sim.regions[&1];
+    for s in &table.columnar {
+        assert!(catalog.columnar.contains(s), "{catalog:?} lacks {s}");
+    }
+}
+
+#[test]
+fn columnar_steps_are_done_when_the_learner_store_shows_them() {
+    let mut r = counted(1, &[1, 2, 3], &[1], Some(2));
+    assert!(!Step::AddColumnar(2).is_done(&r));
+    assert!(!Step::RemoveColumnar(1).is_done(&r));
+    r.columnar.push(2);
+    assert!(Step::AddColumnar(2).is_done(&r));
+    // A voter's columnar learner is not its voter.
+    assert!(!Step::AddLearner(2).is_done(&counted(1, &[1], &[2], None)));
+    let mut op = Operator::new(
+        1,
+        OperatorKind::AddColumnar,
+        vec![Step::AddColumnar(4)],
+        0,
+        1,
+    );
+    assert!(op.involves(4) && op.target().is_none(), "no voter counted");
+    let (pd, now) = warm(4, config());
+    assert_eq!(
+        op.advance(&r, &pd.cluster, now),
+        Progress::Next(Step::AddColumnar(4))
     );
 }

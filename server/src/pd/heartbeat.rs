@@ -84,6 +84,12 @@ impl PdClient {
         }
     }
 
+    /// The tables' columnar counts (this node's learner loop keeps them
+    /// fresh; its driver reads them while it runs).
+    pub fn columnar_counts(&self) -> Arc<crate::pd::counts::ColumnarCounts> {
+        Arc::clone(self.driver.counts())
+    }
+
     /// Sends one placement call to the driver: this node's own when it
     /// leads the first region, else the leader it knows, following
     /// `not_leader` answers, else each known node in turn.
@@ -232,9 +238,11 @@ impl PdClient {
             return;
         };
         let member = |id: u64| region.peers.iter().any(|p| p.store_id == id);
-        // A node's columnar learner leaves with its voter.
+        // A node's columnar learner leaves with its voter, unless the
+        // driver places the region's learners (a columnar count).
+        let counted = (self.driver.counts()).wanted(&region.start_key, &region.end_key);
         let with_columnar = |id: u64, mut changes: Vec<(ConfChangeType, u64)>| {
-            if id & LEARNER_STORE_BIT == 0 && member(learner_store_id(id)) {
+            if id & LEARNER_STORE_BIT == 0 && counted.is_none() && member(learner_store_id(id)) {
                 changes.push((ConfChangeType::RemoveNode, learner_store_id(id)));
             }
             changes

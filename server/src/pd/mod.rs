@@ -10,6 +10,7 @@
 //! Imports: the raft crate's node service and store, the transaction
 //! client, `duet_placement`.
 
+pub mod counts;
 pub mod heartbeat;
 mod merge;
 pub mod stale;
@@ -30,6 +31,7 @@ use duet_storage::tso::TimestampSource;
 use tracing::{info, warn};
 
 use crate::gc::Client;
+use counts::ColumnarCounts;
 
 /// Where the admitted stores live in the first region's metadata.
 const STORE_PREFIX: &[u8] = b"m\x07s";
@@ -65,6 +67,8 @@ pub struct Driver {
     transport: Arc<GrpcTransport>,
     /// Knows the first region's leader on a node with no replica of it.
     tso: Arc<ClusterTso<RocksEngine>>,
+    /// The tables' columnar counts (kept fresh by the node's learner loop).
+    counts: Arc<ColumnarCounts>,
     started: Instant,
     state: Mutex<Option<Led>>,
 }
@@ -78,6 +82,7 @@ impl Driver {
         config: duet_placement::Config,
         transport: Arc<GrpcTransport>,
         tso: Arc<ClusterTso<RocksEngine>>,
+        counts: Arc<ColumnarCounts>,
     ) -> Self {
         Driver {
             store,
@@ -85,6 +90,7 @@ impl Driver {
             config,
             transport,
             tso,
+            counts,
             started: Instant::now(),
             state: Mutex::new(None),
         }
@@ -92,6 +98,11 @@ impl Driver {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// The tables' columnar counts this driver places learners by.
+    pub fn counts(&self) -> &Arc<ColumnarCounts> {
+        &self.counts
     }
 
     /// Runs `f` on the placement state if this node leads the first region
@@ -245,12 +256,19 @@ fn members(p: &Placement, now: u64) -> Vec<StoreMeta> {
         .collect()
 }
 
-/// Drops columnar learner stores: they follow their node's voter and are
-/// not placed on their own.
+/// Drops columnar learner stores (`LEARNER_STORE_BIT` set).
 fn row_stores(ids: &[u64]) -> Vec<u64> {
     ids.iter()
         .copied()
         .filter(|id| *id & LEARNER_STORE_BIT == 0)
+        .collect()
+}
+
+/// The nodes whose columnar learner store is among `ids`.
+fn columnar_stores(ids: &[u64]) -> Vec<u64> {
+    (ids.iter())
+        .filter(|id| *id & LEARNER_STORE_BIT != 0)
+        .map(|id| id & !LEARNER_STORE_BIT)
         .collect()
 }
 
@@ -260,20 +278,13 @@ fn is_analytics(p: &Placement, id: u64) -> bool {
     (p.cluster.stores.get(&id)).is_some_and(|s| s.role == Role::Analytics)
 }
 
-/// A region as the driver sees it: row stores' columnar learners left out
-/// (they follow their voters), analytics stores' named by the store.
-fn region_info(r: &RegionReport, p: &Placement) -> RegionInfo {
-    let mut info = row_region_info(r);
-    info.learners.extend(
-        (r.learners.iter())
-            .filter(|id| *id & LEARNER_STORE_BIT != 0)
-            .map(|id| id & !LEARNER_STORE_BIT)
-            .filter(|node| is_analytics(p, *node)),
-    );
-    info
-}
-
-fn row_region_info(r: &RegionReport) -> RegionInfo {
+/// A region as the driver sees it: voters and row learners by store, its
+/// columnar learners by node (an analytics store's also among its
+/// learners), with the count of them its tables ask for.
+fn region_info(r: &RegionReport, p: &Placement, counts: &ColumnarCounts) -> RegionInfo {
+    let columnar = columnar_stores(&r.learners);
+    let mut learners = row_stores(&r.learners);
+    learners.extend(columnar.iter().copied().filter(|n| is_analytics(p, *n)));
     RegionInfo {
         id: r.id,
         start_key: r.start_key.clone(),
@@ -281,12 +292,16 @@ fn row_region_info(r: &RegionReport) -> RegionInfo {
         conf_ver: r.conf_ver,
         version: r.version,
         voters: row_stores(&r.voters),
-        learners: row_stores(&r.learners),
+        learners,
         leader: (r.leader != 0).then_some(r.leader),
         pending: row_stores(&r.pending),
         keys: r.keys,
         bytes: r.bytes,
         range_since_ms: 0,
+        columnar,
+        columnar_pending: columnar_stores(&r.pending),
+        columnar_wanted: counts.wanted(&r.start_key, &r.end_key),
+        holds_catalog: counts.holds_definitions(&r.start_key, &r.end_key),
     }
 }
 
@@ -299,6 +314,9 @@ fn step_order(region_id: u64, step: Step, p: &Placement) -> Option<StepOrder> {
         Step::ReplaceVoter { add, remove } => (StepKind::ReplaceVoter, add, remove),
         Step::RemovePeer(s) => (StepKind::RemovePeer, s, 0),
         Step::TransferLeader(s) => (StepKind::TransferLeader, s, 0),
+        // On the node's columnar learner store.
+        Step::AddColumnar(s) => (StepKind::AddLearner, s | LEARNER_STORE_BIT, 0),
+        Step::RemoveColumnar(s) => (StepKind::RemovePeer, s | LEARNER_STORE_BIT, 0),
         Step::MergeInto(target) => {
             return Some(StepOrder {
                 region_id,
@@ -308,19 +326,12 @@ fn step_order(region_id: u64, step: Step, p: &Placement) -> Option<StepOrder> {
             });
         }
     };
-    // An analytics store's peer is its columnar learner store.
-    let peer = match kind {
-        StepKind::AddLearner | StepKind::RemovePeer if is_analytics(p, store) => {
-            store | LEARNER_STORE_BIT
-        }
-        _ => store,
-    };
     Some(StepOrder {
         region_id,
         kind: kind as i32,
-        store: peer,
+        store,
         remove,
-        raft_addr: addr(store),
+        raft_addr: addr(store & !LEARNER_STORE_BIT),
         target_region: 0,
     })
 }
@@ -392,7 +403,7 @@ impl PdHandler for Driver {
         let answer = self.with(|_, p, now| {
             let steps = (request.regions.iter())
                 .filter_map(|r| {
-                    let step = p.region_heartbeat(region_info(r, p), now)?;
+                    let step = p.region_heartbeat(region_info(r, p, &self.counts), now)?;
                     step_order(r.id, step, p)
                 })
                 .collect();

@@ -194,6 +194,11 @@ pub struct TableInfo {
     /// COLUMNAR REPLICA 0|1`); every table has one unless removed.
     #[serde(default = "one_replica")]
     pub columnar_replica: bool,
+    /// How many columnar copies of each of the table's regions the cluster
+    /// keeps (`SET COLUMNAR REPLICA n`); `None` until set: one beside each
+    /// voter and one on each analytics node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columnar_count: Option<u64>,
     /// A schema change that rewrites the rows runs on this node: until it
     /// commits, writes to the table are refused (1412), as MySQL's copying
     /// `ALTER TABLE` blocks them. The node clears its own marks when it
@@ -213,6 +218,47 @@ fn one_replica() -> bool {
 /// Whether `key` is where the catalog keeps a table definition.
 pub(crate) fn is_table_key(key: &[u8]) -> bool {
     key.starts_with(TABLE_PREFIX)
+}
+
+/// What placement needs of one base table: its key range and how many
+/// columnar copies of it the cluster should keep (`None`: the default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnarCount {
+    pub start: Vec<u8>,
+    pub end: Vec<u8>,
+    pub count: Option<u64>,
+}
+
+/// Where the table definitions are kept, `[start, end)`: what every
+/// columnar replica must learn to decode rows.
+pub fn definitions_range() -> (Vec<u8>, Vec<u8>) {
+    (TABLE_PREFIX.to_vec(), prefix_end(TABLE_PREFIX))
+}
+
+/// The schema version `txn` sees (cheap: one key), to tell whether
+/// [`columnar_counts`] could have changed.
+pub fn schema_version(txn: &dyn KvTxn) -> Result<u64> {
+    Catalog::read_version(txn)
+}
+
+/// The columnar count of every base table as `txn` sees it, in key order.
+pub fn columnar_counts(txn: &dyn KvTxn) -> Result<Vec<ColumnarCount>> {
+    let catalog = Catalog::load(txn)?;
+    let mut counts: Vec<ColumnarCount> = (catalog.tables.values())
+        .flat_map(|tables| tables.values())
+        .filter(|t| t.view.is_none())
+        .map(|t| {
+            let start = duet_storage::codec::key::table_prefix(t.id);
+            ColumnarCount {
+                end: prefix_end(&start),
+                start,
+                // A replica removed before counts existed is a count of 0.
+                count: t.columnar_count.or((!t.columnar_replica).then_some(0)),
+            }
+        })
+        .collect();
+    counts.sort_by(|a, b| a.start.cmp(&b.start));
+    Ok(counts)
 }
 
 /// A view: its `SELECT` as written and its column names.

@@ -289,6 +289,7 @@ pub(crate) fn table_info(
         comment: String::new(),
         view: None,
         columnar_replica: true,
+        columnar_count: None,
         altering: None,
         collation,
     };

@@ -333,6 +333,7 @@ impl Session {
                 comment: String::new(),
                 view: Some(definition.clone()),
                 columnar_replica: true,
+                columnar_count: None,
                 altering: None,
                 collation: Default::default(),
             })?;
@@ -568,23 +569,22 @@ impl Session {
         })
     }
 
-    /// `ALTER TABLE t SET COLUMNAR REPLICA 0|1`: removes or adds the
-    /// table's columnar replica (an added one is back-filled from the row
-    /// store, then follows the log).
+    /// `ALTER TABLE t SET COLUMNAR REPLICA n`: how many columnar copies of
+    /// each of the table's regions the cluster keeps (the placement driver
+    /// moves learners to match); 0 removes the table's columnar replica, a
+    /// first copy is back-filled from the row store, then follows the log.
+    /// `n` may not exceed the stores that are up.
     pub(crate) fn set_columnar_replica(
         &mut self,
         name: &ObjectName,
         count: Option<u64>,
     ) -> Result<Output> {
-        let wanted = match count {
-            Some(0) => false,
-            Some(1) => true,
-            _ => {
-                return Err(Error::not_supported(
-                    "a columnar replica count other than 0 or 1",
-                ));
-            }
-        };
+        const WRONG: &str = "SET COLUMNAR REPLICA: the count must be a number no larger than the \
+                             number of stores that are up";
+        let count = count.ok_or(Error::WrongArguments(WRONG))?;
+        if self.stores_up().is_some_and(|up| count > up) {
+            return Err(Error::WrongArguments(WRONG));
+        }
         let (database, name) = ddl::qualified(name, self.current_db.as_deref())?;
         self.ddl(|w, catalog, _| {
             let table = Self::existing_table(catalog, &database, &name)?;
@@ -592,10 +592,22 @@ impl Session {
                 return Err(Error::NotBaseTable(format!("{database}.{name}")));
             }
             let mut next = (*table).clone();
-            next.columnar_replica = wanted;
+            next.columnar_replica = count > 0;
+            next.columnar_count = Some(count);
             w.put_table(&next)?;
             Ok(vec![])
         })
+    }
+
+    /// The stores of the cluster that are up (1 for a node alone); `None`
+    /// if the cluster cannot tell now.
+    fn stores_up(&self) -> Option<u64> {
+        let Some(cluster) = &self.db.cluster else {
+            return Some(1);
+        };
+        let report = cluster.report().ok()?;
+        let stores = report["stores"].as_array()?;
+        Some(stores.iter().filter(|s| s["state"] == "up").count() as u64)
     }
 
     /// `TRUNCATE`: the table is recreated empty under a new id (so its

@@ -497,7 +497,10 @@ fn columnar_replicas(catalog: &Catalog, source: &dyn RowSource) -> View {
         rows.push(vec![
             text(db.clone()),
             text(t.name.clone()),
-            Value::Int(i64::from(t.columnar_replica)),
+            Value::Int(
+                t.columnar_count
+                    .map_or(i64::from(t.columnar_replica), |n| n as i64),
+            ),
             text(if available { "YES" } else { "NO" }),
             replica
                 .as_ref()

@@ -301,7 +301,8 @@ async fn a_fresh_read_sees_every_committed_row() {
         .query_drop("ALTER TABLE f SET COLUMNAR REPLICA 2")
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("1235"), "{e}");
+    // One node holds one copy at most.
+    assert!(e.to_string().contains("1210"), "{e}");
     server.stop().await;
 }
 

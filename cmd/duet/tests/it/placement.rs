@@ -646,3 +646,120 @@ fn an_analytics_node_holds_only_columnar_learners_and_answers_for_the_table() {
         [["analytics"]]
     );
 }
+
+/// The columnar learners of each region of `app.t` that cannot hold table
+/// definitions (those start at or after `t`), by region id, per `report`.
+fn table_columnar(
+    rt: &tokio::runtime::Runtime,
+    node: &Node,
+    report: &serde_json::Value,
+) -> Vec<(u64, Vec<u64>)> {
+    let table: Vec<u64> = (sql(rt, node, "SHOW TABLE app.t REGIONS").iter())
+        .filter(|r| r[1].as_str() >= "74")
+        .map(|r| r[0].parse().unwrap())
+        .collect();
+    (report["regions"].as_array().into_iter().flatten())
+        .filter_map(|r| {
+            let id = r["id"].as_u64()?;
+            table.contains(&id).then(|| (id, ids(&r["columnar"])))
+        })
+        .collect()
+}
+
+/// The MySQL error code of the first of `statements` (run in order on one
+/// connection) that fails.
+fn error_code(rt: &tokio::runtime::Runtime, node: &Node, statements: &[&str]) -> Option<u16> {
+    use mysql_async::prelude::*;
+    let url = format!("mysql://root@127.0.0.1:{}/", node.mysql);
+    rt.block_on(async {
+        let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        let mut code = None;
+        for statement in statements {
+            match c.query_drop(*statement).await {
+                Ok(()) => continue,
+                Err(mysql_async::Error::Server(e)) => code = Some(e.code),
+                Err(e) => panic!("{statement}: {e}"),
+            }
+            break;
+        }
+        let _ = c.disconnect().await;
+        code
+    })
+}
+
+#[test]
+fn columnar_replica_counts_place_that_many_learners_of_each_region() {
+    let rt = runtime();
+    let root = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("DUET_MAX_REPLICAS", "3"),
+        ("DUET_PD_HEARTBEAT_MS", "300"),
+        ("DUET_REGION_SPLIT_KEYS", "300"),
+        ("DUET_SPLIT_CHECK_INTERVAL_SECS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (mut nodes, _, _) = crate::cluster::founders(root.path(), &env);
+    nodes.truncate(3);
+    sql(&rt, &nodes[0], "CREATE DATABASE app");
+    sql(
+        &rt,
+        &nodes[1],
+        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let from = 500 * i as u64;
+        load(&rt, n, from, from + 500);
+    }
+    let all = [1, 2, 3];
+    settle(
+        &nodes[0],
+        Duration::from_secs(180),
+        "the loaded table split over three stores",
+        |r| r["regions"].as_array().is_some_and(|a| a.len() >= 4) && placed(r, 3, &all),
+    );
+    // By default a learner beside each voter; a count places exactly that
+    // many of each region, and the region of the definitions has one
+    // wherever a table region has.
+    for count in [1usize, 2, 0] {
+        sql(
+            &rt,
+            &nodes[count % 3],
+            &format!("ALTER TABLE app.t SET COLUMNAR REPLICA {count}"),
+        );
+        let report = settle(
+            &nodes[0],
+            Duration::from_secs(120),
+            &format!("{count} columnar learners of each region of app.t"),
+            |r| {
+                let table = table_columnar(&rt, &nodes[0], r);
+                let definitions = (r["regions"].as_array().into_iter().flatten())
+                    .find(|g| g["start_key"] == "")
+                    .map(|g| ids(&g["columnar"]))
+                    .unwrap_or_default();
+                !table.is_empty()
+                    && (table.iter()).all(|(_, c)| c.len() == count)
+                    && (table.iter()).all(|(_, c)| c.iter().all(|s| definitions.contains(s)))
+            },
+        );
+        eprintln!(
+            "placement: COLUMNAR REPLICA {count}: {:?}",
+            table_columnar(&rt, &nodes[0], &report)
+        );
+        if count > 0 {
+            for n in &nodes {
+                check_totals(&rt, n, expected(1500), &format!("with {count} copies"));
+            }
+        }
+    }
+    // Without a replica a session that may read only columnar copies is
+    // refused; more copies than stores are refused too.
+    let columnar_only = [
+        "SET duet_isolation_read_engines = 'columnar'",
+        "SELECT COUNT(*) FROM app.t",
+    ];
+    assert_eq!(error_code(&rt, &nodes[2], &columnar_only), Some(1815));
+    let too_many = "ALTER TABLE app.t SET COLUMNAR REPLICA 4";
+    assert_eq!(error_code(&rt, &nodes[1], &[too_many]), Some(1210));
+}
