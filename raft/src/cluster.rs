@@ -554,7 +554,10 @@ impl<E: Engine> ClusterStore<E> {
             .into_iter()
             .find(|r| r.region_id == region_id)
         else {
-            return false;
+            // Gone from this store: done if the change removed this node
+            // (its peer is destroyed as soon as it applies the change).
+            return (changes.iter())
+                .any(|(kind, node)| *kind == ConfChangeType::RemoveNode && *node == self.node_id);
         };
         changes.iter().all(|(kind, node)| match kind {
             ConfChangeType::AddNode => r.voters.contains(node),
