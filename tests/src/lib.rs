@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use duet_server::{Config, Server, User};
 
+pub mod chaos;
 pub mod slt;
 
 /// An in-process server with its own data directory.

@@ -2,6 +2,7 @@
 
 mod bank;
 mod bench_ch;
+mod chaos;
 mod cluster;
 mod cluster_txn;
 mod columnar;
