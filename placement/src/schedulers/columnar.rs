@@ -34,7 +34,12 @@ pub(super) fn check(
     if let Some(s) = leaving {
         return make(OperatorKind::RemoveColumnar, Step::RemoveColumnar(s));
     }
-    let wanted = wanted(cluster, region, now_ms);
+    // Columnar learners per store, which only a counted region ranks by.
+    let held = match region.columnar_wanted {
+        Some(_) => columnar_counts(cluster),
+        None => BTreeMap::new(),
+    };
+    let wanted = wanted(cluster, region, &held, now_ms);
     let missing = (wanted.iter().copied()).find(|s| {
         !region.columnar.contains(s) && load(operators, *s) < cluster.config.schedule_limit
     });
@@ -49,7 +54,6 @@ pub(super) fn check(
     if !settled {
         return None;
     }
-    let held = columnar_counts(cluster);
     let extra = (region.columnar.iter().copied())
         .filter(|s| !wanted.contains(s))
         .max_by_key(|s| (held.get(s).copied().unwrap_or(0), *s))?;
@@ -57,7 +61,12 @@ pub(super) fn check(
 }
 
 /// The up stores that should hold a columnar learner of `region`.
-fn wanted(cluster: &Cluster, region: &RegionInfo, now_ms: u64) -> Vec<StoreId> {
+fn wanted(
+    cluster: &Cluster,
+    region: &RegionInfo,
+    held: &BTreeMap<StoreId, usize>,
+    now_ms: u64,
+) -> Vec<StoreId> {
     let up = |role: Role| {
         (cluster.stores.values())
             .filter(move |s| s.role == role && s.admin == AdminState::Up)
@@ -67,7 +76,6 @@ fn wanted(cluster: &Cluster, region: &RegionInfo, now_ms: u64) -> Vec<StoreId> {
     let mut wanted: Vec<StoreId> = match region.columnar_wanted {
         None => up(Role::Analytics).collect(),
         Some(n) => {
-            let held = columnar_counts(cluster);
             let mut candidates: Vec<StoreId> = up(Role::Analytics).chain(up(Role::Row)).collect();
             candidates.sort_by_key(|s| {
                 let row = cluster.stores[s].role == Role::Row;

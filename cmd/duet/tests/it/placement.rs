@@ -480,6 +480,29 @@ fn leaderless(node: &Node) -> Option<Vec<(&'static str, u64)>> {
     Some(out)
 }
 
+/// Three founders under `root` with `env`, and `app.t` loaded with
+/// `per_node` rows through each of them (ids from 0 on).
+fn three_loaded(
+    rt: &tokio::runtime::Runtime,
+    root: &std::path::Path,
+    env: &[(String, String)],
+    per_node: u64,
+) -> Vec<Node> {
+    let (mut nodes, _, _) = crate::cluster::founders(root, env);
+    nodes.truncate(3);
+    sql(rt, &nodes[0], "CREATE DATABASE app");
+    sql(
+        rt,
+        &nodes[1],
+        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let from = per_node * i as u64;
+        load(rt, n, from, from + per_node);
+    }
+    nodes
+}
+
 #[test]
 fn emptied_regions_merge_into_their_neighbours_and_reads_stay_exact() {
     let rt = runtime();
@@ -497,18 +520,7 @@ fn emptied_regions_merge_into_their_neighbours_and_reads_stay_exact() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let (mut nodes, _, _) = crate::cluster::founders(root.path(), &env);
-    nodes.truncate(3);
-    sql(&rt, &nodes[0], "CREATE DATABASE app");
-    sql(
-        &rt,
-        &nodes[1],
-        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
-    );
-    for (i, n) in nodes.iter().enumerate() {
-        let from = 1000 * i as u64;
-        load(&rt, n, from, from + 1000);
-    }
+    let nodes = three_loaded(&rt, root.path(), &env, 1000);
     let all = [1, 2, 3];
     let report = settle(
         &nodes[0],
@@ -700,18 +712,7 @@ fn columnar_replica_counts_place_that_many_learners_of_each_region() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let (mut nodes, _, _) = crate::cluster::founders(root.path(), &env);
-    nodes.truncate(3);
-    sql(&rt, &nodes[0], "CREATE DATABASE app");
-    sql(
-        &rt,
-        &nodes[1],
-        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
-    );
-    for (i, n) in nodes.iter().enumerate() {
-        let from = 500 * i as u64;
-        load(&rt, n, from, from + 500);
-    }
+    let nodes = three_loaded(&rt, root.path(), &env, 500);
     let all = [1, 2, 3];
     settle(
         &nodes[0],
