@@ -93,6 +93,10 @@ impl StoreState {
 pub struct StoreStats {
     pub capacity_bytes: u64,
     pub used_bytes: u64,
+    pub available_bytes: u64,
+    /// Short of disk space: it takes no new replicas, and its leaders move
+    /// away (it refuses new data while it is).
+    pub disk_full: bool,
 }
 
 /// One admitted store.
@@ -116,6 +120,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// Whether its leaders should move away and none come to it: it evicts
+    /// them (about to stop) or is short of disk space.
+    pub fn sheds_leaders(&self) -> bool {
+        self.evict_leaders || self.stats.disk_full
+    }
+
     pub fn new(id: StoreId, raft_addr: &str, mysql_addr: &str, role: Role) -> Store {
         Store {
             id,
@@ -353,6 +363,11 @@ impl Cluster {
     pub fn is_up(&self, id: StoreId, now_ms: u64) -> bool {
         self.store_state(id, now_ms) == Some(StoreState::Up)
             && self.stores.get(&id).is_some_and(|s| s.heard)
+    }
+
+    /// Whether `id` may receive a new replica: it is not short of space.
+    pub fn has_room(&self, id: StoreId) -> bool {
+        self.stores.get(&id).is_some_and(|s| !s.stats.disk_full)
     }
 
     /// Whether `id` answers (up, or being drained but not silent).

@@ -609,12 +609,23 @@ impl<E: Engine> ClusterStore<E> {
     ) -> duet_storage::Result<Answer> {
         match (route, &self.remote) {
             (Route::Local(r), _) => self.read_in(r, part, deadline),
-            (Route::Remote(r), Some(remote)) => match remote.read(r, part, deadline) {
-                Sent::Done(answer) => Ok(answer),
-                Sent::Reroute => self.read_routed(part, deadline),
-                Sent::Failed(e) => Err(storage_error(e)),
-            },
+            (Route::Remote(r), Some(remote)) => self.read_remote(remote, r, part, deadline),
             (Route::Remote(_), None) => Err(unavailable("no route to other nodes")),
+        }
+    }
+
+    /// Answers `part` from a replica of `region` on another node.
+    fn read_remote(
+        &self,
+        remote: &Remote,
+        region: &Region,
+        part: &Read,
+        deadline: Instant,
+    ) -> duet_storage::Result<Answer> {
+        match remote.read(region, part, deadline) {
+            Sent::Done(answer) => Ok(answer),
+            Sent::Reroute => self.read_routed(part, deadline),
+            Sent::Failed(e) => Err(storage_error(e)),
         }
     }
 
@@ -628,6 +639,17 @@ impl<E: Engine> ClusterStore<E> {
         part: &Read,
         deadline: Instant,
     ) -> duet_storage::Result<Answer> {
+        // A node short of disk space falls behind on purpose (its followers
+        // drop appends): it reads from the region's leader instead.
+        if self.store.disk_full()
+            && let Some(remote) = &self.remote
+            && let Some(leader) = (self.store.view().leadership(region.id))
+                .and_then(|l| l.leader)
+                .filter(|l| *l != self.node_id)
+        {
+            remote.learn_leader(region, leader);
+            return self.read_remote(remote, region, part, deadline);
+        }
         let started = Instant::now();
         loop {
             let ready = if self.store.local_read(region.id) {
@@ -653,11 +675,7 @@ impl<E: Engine> ClusterStore<E> {
                     if started.elapsed() >= LEADERLESS_FOR
                         && let Some(remote) = &self.remote =>
                 {
-                    return match remote.read(region, part, deadline) {
-                        Sent::Done(answer) => Ok(answer),
-                        Sent::Reroute => self.read_routed(part, deadline),
-                        Sent::Failed(e) => Err(storage_error(e)),
-                    };
+                    return self.read_remote(remote, region, part, deadline);
                 }
                 Err(e) if Instant::now() >= deadline => return Err(unavailable(e)),
                 Err(Error::EpochNotMatch { .. } | Error::RegionNotFound(_)) => {
@@ -682,6 +700,12 @@ impl<E: Engine> TxnStore for ClusterStore<E> {
     /// once, answered on one channel — so even a follower has applied
     /// everything committed before the call.
     fn catch_up(&self) -> duet_storage::Result<()> {
+        // A node short of disk space keeps its row replicas behind on
+        // purpose; its own reads go to the leaders (see `read_in`) and the
+        // columnar replica waits on its learners, which go on applying.
+        if self.store.disk_full() {
+            return Ok(());
+        }
         let deadline = Instant::now() + RETRY_FOR;
         let mut pending: Vec<u64> = self
             .store

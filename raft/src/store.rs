@@ -6,6 +6,7 @@
 //! applied; routing commands to regions is the cluster side's job
 //! (`ClusterStore`, in the cluster module, which is built on this one).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -202,6 +203,9 @@ pub struct RaftStore<E: Engine> {
     proposal_timeout: Duration,
     view: RegionView,
     store_id: u64,
+    /// Set while the node is short of disk space (see
+    /// [`RaftStore::set_disk_full`]).
+    disk_full: Arc<AtomicBool>,
 }
 
 impl<E: Engine> RaftStore<E> {
@@ -236,13 +240,15 @@ impl<E: Engine> RaftStore<E> {
         let view = regions.view();
         let (tx, rx) = inbox;
         let tick = config.tick_interval;
+        let disk_full = Arc::new(AtomicBool::new(false));
+        let full = Arc::clone(&disk_full);
         let thread = std::thread::Builder::new()
             .name(format!("raft-store-{}", config.store_id))
             .spawn(move || {
                 // A failed persist or apply must stop the node, never leave it
                 // serving with a dead Raft thread (see the apply contract).
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(regions, rx, transport, tick)
+                    run(regions, rx, transport, tick, &full)
                 }));
                 if outcome.is_err() {
                     tracing::error!("raft store thread failed: stopping the node");
@@ -260,6 +266,7 @@ impl<E: Engine> RaftStore<E> {
             proposal_timeout: config.proposal_timeout,
             view,
             store_id: config.store_id,
+            disk_full,
         })
     }
 
@@ -319,8 +326,29 @@ impl<E: Engine> RaftStore<E> {
         }
     }
 
+    /// Marks the node short of disk space, or no longer. While it is, this
+    /// store refuses commands that bring new data ([`Command::adds_data`])
+    /// with `DiskFull`, and its followers drop the leaders' appends and
+    /// snapshots (they catch up once space is back); commits, rollbacks,
+    /// GC, timestamps and membership still run on the space held in
+    /// reserve.
+    pub fn set_disk_full(&self, full: bool) {
+        self.disk_full.store(full, Ordering::SeqCst);
+    }
+
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::SeqCst)
+    }
+
     /// Proposes `command` to `region_id` and waits until it applied.
     pub fn propose(&self, region_id: u64, command: Command) -> Result<Response> {
+        // Only a leader here refuses: elsewhere the peer answers NotLeader
+        // and the caller goes to a leader that has room.
+        let leads = (self.view.leadership(region_id)).is_some_and(|l| l.is_leader);
+        if command.adds_data() && self.disk_full() && leads {
+            let node_id = node_of(self.store_id);
+            return Err(Error::Storage(duet_storage::Error::DiskFull { node_id }));
+        }
         let (tx, rx) = channel::bounded(1);
         let callback: Callback = Box::new(move |r| {
             let _ = tx.send(r);
@@ -491,6 +519,7 @@ fn run<E: Engine>(
     rx: Receiver<StoreMsg>,
     transport: Arc<dyn Transport>,
     tick: Duration,
+    disk_full: &AtomicBool,
 ) {
     let mut next_tick = Instant::now() + tick;
     loop {
@@ -506,6 +535,9 @@ fn run<E: Engine>(
             .into_iter()
             .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(4096))
         {
+            if is_refused_append(&msg, disk_full) {
+                continue;
+            }
             if !handle(&mut peers, msg) {
                 return;
             }
@@ -525,6 +557,23 @@ fn run<E: Engine>(
             panic!("cannot persist raft state: {e}");
         }
     }
+}
+
+/// Whether `msg` brings log entries or a snapshot to a store whose node is
+/// short of disk space: such a follower falls behind instead of filling
+/// the disk, and its leader probes it again later.
+fn is_refused_append(msg: &StoreMsg, disk_full: &AtomicBool) -> bool {
+    use raft::prelude::MessageType;
+    let StoreMsg::Raft { message, .. } = msg else {
+        return false;
+    };
+    let brings_data = match message.get_msg_type() {
+        // An append without entries only moves the commit index.
+        MessageType::MsgAppend => !message.entries.is_empty(),
+        MessageType::MsgSnapshot => true,
+        _ => false,
+    };
+    brings_data && disk_full.load(Ordering::SeqCst)
 }
 
 /// Handles one message; `false` to stop.

@@ -47,6 +47,10 @@ pub struct Config {
     pub log: String,
     /// Accounts that may log in.
     pub users: Vec<User>,
+    /// Space of the data directory's filesystem kept free of new data, in
+    /// MiB (at most a tenth of the filesystem; 0: no guard). Below it the
+    /// node refuses writes with error 1021 until space is freed.
+    pub reserve_space_mb: u64,
     /// This node's id in the cluster (and its peer id in every region).
     pub node_id: u64,
     /// Address of the Raft listener (bound only when the cluster has more than one node).
@@ -184,6 +188,7 @@ impl Default for Config {
             columnar_read_wait_ms: 10_000,
             columnar_checkpoint_secs: 60,
             auto_analyze_interval_secs: 60,
+            reserve_space_mb: 1024,
             users: vec![User {
                 name: "root".into(),
                 password: String::new(),
@@ -231,6 +236,7 @@ const ENV_KEYS: &[&str] = &[
     "columnar_read_wait_ms",
     "columnar_checkpoint_secs",
     "auto_analyze_interval_secs",
+    "reserve_space_mb",
 ];
 
 impl Config {

@@ -6,6 +6,7 @@
 pub mod cli;
 mod columnar;
 pub mod config;
+pub mod disk;
 mod error;
 mod gc;
 mod metrics;

@@ -27,6 +27,8 @@ pub struct Metrics {
     placement_operators: IntGaugeVec,
     placement_stores: IntGaugeVec,
     placement_short: IntGauge,
+    disk_full: IntGauge,
+    disk_available: IntGauge,
 }
 
 impl Metrics {
@@ -117,6 +119,16 @@ impl Metrics {
                 "on the placement driver's node: 1 when max_replicas exceeds the row stores up",
             )
             .expect("valid"),
+            disk_full: IntGauge::new(
+                "disk_full",
+                "1 while the data directory is short of space and writes are refused",
+            )
+            .expect("valid"),
+            disk_available: IntGauge::new(
+                "disk_available_bytes",
+                "free bytes of the data directory's filesystem",
+            )
+            .expect("valid"),
             registry,
         };
         m.register();
@@ -124,7 +136,9 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 19] = [
+            Box::new(self.disk_full.clone()),
+            Box::new(self.disk_available.clone()),
             Box::new(self.placement_operators.clone()),
             Box::new(self.placement_stores.clone()),
             Box::new(self.placement_short.clone()),
@@ -213,6 +227,15 @@ impl Metrics {
         }
         self.placement_short
             .set(i64::from(!report.warnings.is_empty()));
+    }
+
+    /// Records the disk guard's state and the free space it sees.
+    pub fn observe_disk(&self, full: bool, available: Option<u64>) {
+        self.disk_full.set(i64::from(full));
+        if let Some(bytes) = available {
+            self.disk_available
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
     }
 
     /// Records the columnar replica's freshness (at scrape time): the

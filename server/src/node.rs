@@ -32,6 +32,7 @@ use crate::pd::heartbeat::{RegionSize, RegionSizes};
 /// The storage half of a running node.
 pub struct Node {
     pub node_id: u64,
+    pub data_dir: std::path::PathBuf,
     pub engine: Arc<RocksEngine>,
     pub store: Arc<RaftStore<RocksEngine>>,
     /// The Raft state of the node's columnar learner peers (no row data).
@@ -252,13 +253,19 @@ struct Background<'a> {
 }
 
 /// Starts the node's loops: learners added where missing, split checks,
-/// lock heartbeats, GC (and the floors it reads) and columnar compaction.
+/// lock heartbeats, GC (and the floors it reads), columnar compaction and
+/// the disk space guard.
 fn spawn_background(
     config: &Config,
     on: Background<'_>,
     heartbeat_every: Duration,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut background = Vec::new();
+    background.push(tokio::spawn(crate::disk::guard_loop(
+        config.data_dir.clone(),
+        config.reserve_space_mb,
+        Arc::clone(on.store),
+    )));
     background.push(tokio::spawn(learner_loop(
         Arc::clone(on.store),
         Arc::clone(on.txn_store),
@@ -451,6 +458,7 @@ impl Node {
         Ok(Node {
             _data_dir_lock: data_dir_lock,
             node_id: config.node_id,
+            data_dir: config.data_dir.clone(),
             engine,
             store,
             learner_engine,

@@ -73,6 +73,10 @@ async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
     }
     s.metrics.observe_regions(&regions);
     (s.metrics).observe_region_cache(s.node.txn_store.region_cache_misses());
+    let space = crate::disk::space(&s.node.data_dir)
+        .ok()
+        .map(|d| d.available);
+    s.metrics.observe_disk(s.node.store.disk_full(), space);
     if let Some(replica) = &s.node.columnar {
         s.metrics.observe_columnar(replica, &regions);
     }

@@ -149,6 +149,9 @@ pub enum Error {
     Deadlock,
     #[error("Lock wait timeout exceeded; try restarting transaction")]
     LockWaitTimeout,
+    /// The node that would store the write is short of disk space.
+    #[error("Disk full (node {0}); writes are refused until space is freed")]
+    DiskFull(u64),
     /// Storage or replication failed (no leader, timeout, I/O).
     #[error("Storage error: {0}")]
     Storage(#[source] duet_storage::Error),
@@ -288,6 +291,7 @@ impl Error {
             Error::OperandColumns(_) => 1241,
             Error::Deadlock => 1213,
             Error::LockWaitTimeout => 1205,
+            Error::DiskFull(_) => 1021,
             Error::NoAccessPath { .. } | Error::ColumnarUnavailable(_) => 1815,
             Error::ColumnarTimeout(_) => 9012,
             Error::WrongPrefix => 1089,
@@ -388,6 +392,7 @@ impl Error {
             | Error::MemoryQuotaExceeded(_)
             | Error::UnknownThread(_)
             | Error::NotThreadOwner(_)
+            | Error::DiskFull(_)
             | Error::Internal(_) => "HY000",
             Error::Interrupted => "70100",
         }
@@ -402,6 +407,7 @@ impl Error {
             }
             S::KeyIsLocked(_) => Error::LockWaitTimeout,
             S::WatchedKeyChanged { .. } => Error::TableDefChanged,
+            S::DiskFull { node_id } => Error::DiskFull(node_id),
             other => Error::Storage(other),
         }
     }
@@ -441,5 +447,8 @@ mod tests {
         let e = Error::UnknownSystemVariable("nope".into());
         assert_eq!((e.code(), e.sqlstate()), (1193, "HY000"));
         assert_eq!(e.to_string(), "Unknown system variable 'nope'");
+        let full = Error::from_storage(duet_storage::Error::DiskFull { node_id: 2 });
+        assert_eq!((full.code(), full.sqlstate()), (1021, "HY000"));
+        assert!(full.to_string().starts_with("Disk full (node 2)"), "{full}");
     }
 }

@@ -70,6 +70,11 @@ pub enum Error {
     /// another transaction between its start and its commit.
     #[error("transaction {start_ts}: a key it watched changed before it committed")]
     WatchedKeyChanged { start_ts: u64, key: Vec<u8> },
+    /// The node whose store would take the write is short of disk space:
+    /// it refuses new data until space is freed (commits, rollbacks and
+    /// GC still run, they settle or free what is there).
+    #[error("disk full on node {node_id}: writes are refused until space is freed")]
+    DiskFull { node_id: u64 },
 }
 
 impl Error {

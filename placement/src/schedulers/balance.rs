@@ -13,7 +13,8 @@ use crate::cluster::{Cluster, RegionInfo};
 use crate::operator::{Operator, OperatorKind, Step};
 use crate::{RegionId, StoreId};
 
-/// Moves one leader off a store that evicts its leaders.
+/// Moves one leader off a store that sheds its leaders (evicts them, or
+/// is short of disk space).
 pub(super) fn evict_leaders(
     cluster: &Cluster,
     operators: &BTreeMap<RegionId, Operator>,
@@ -25,7 +26,7 @@ pub(super) fn evict_leaders(
         .filter(|r| !operators.contains_key(&r.id))
         .find_map(|r| {
             let leader = r.leader?;
-            if !cluster.stores.get(&leader)?.evict_leaders {
+            if !cluster.stores.get(&leader)?.sheds_leaders() {
                 return None;
             }
             let to = new_leader(cluster, r, leader, now_ms)?;
@@ -56,7 +57,7 @@ fn projected_leaders(
     let mut projected: BTreeMap<StoreId, i64> = cluster
         .up_row_stores(now_ms)
         .into_iter()
-        .filter(|id| !cluster.stores[id].evict_leaders)
+        .filter(|id| !cluster.stores[id].sheds_leaders())
         .map(|id| (id, counts.get(&id).copied().unwrap_or(0) as i64))
         .collect();
     for op in operators.values() {
@@ -138,6 +139,7 @@ fn movable(
     healthy(cluster, r, now_ms)
         && r.voters.contains(&source)
         && !r.has_peer(target)
+        && cluster.has_room(target)
         && r.pending.is_empty()
         && !operators.contains_key(&r.id)
 }

@@ -236,7 +236,7 @@ fn projected_replicas(
 }
 
 /// The best up row store for a new replica of `region`: none of its peers
-/// there, under the operator limit; fewest projected replicas, then fewest
+/// there, not short of space, under the operator limit; fewest projected replicas, then fewest
 /// bytes used, then lowest id.
 fn best_target(
     cluster: &Cluster,
@@ -247,7 +247,7 @@ fn best_target(
     let projected = projected_replicas(cluster, operators, now_ms);
     projected
         .iter()
-        .filter(|(id, _)| !region.has_peer(**id))
+        .filter(|(id, _)| !region.has_peer(**id) && cluster.has_room(**id))
         .filter(|(id, _)| load(operators, **id) < cluster.config.schedule_limit)
         .min_by_key(|(id, n)| (**n, cluster.stores[*id].stats.used_bytes, **id))
         .map(|(id, _)| *id)
@@ -268,7 +268,7 @@ fn new_leader(
         .copied()
         .filter(|v| *v != not && !region.pending.contains(v))
         .filter(|v| cluster.is_alive(*v, now_ms))
-        .filter(|v| !cluster.stores.get(v).is_some_and(|s| s.evict_leaders))
+        .filter(|v| !cluster.stores.get(v).is_some_and(|s| s.sheds_leaders()))
         .min_by_key(|v| (leaders.get(v).copied().unwrap_or(0), *v))
 }
 

@@ -75,6 +75,8 @@ struct Sim {
     pd: Placement,
     regions: BTreeMap<RegionId, RegionInfo>,
     dead: BTreeSet<StoreId>,
+    /// Stores that report being short of disk space.
+    full: BTreeSet<StoreId>,
     now: u64,
     steps: usize,
 }
@@ -91,6 +93,7 @@ impl Sim {
             pd: Placement::new(cluster, 0),
             regions: regions.into_iter().map(|r| (r.id, r)).collect(),
             dead: BTreeSet::new(),
+            full: BTreeSet::new(),
             now: 0,
             steps: 0,
         }
@@ -108,10 +111,11 @@ impl Sim {
         self.now += SEC;
         for id in 1..=self.pd.cluster.stores.len() as u64 {
             if !self.dead.contains(&id) {
-                let _ = self
-                    .pd
-                    .cluster
-                    .store_heartbeat(id, StoreStats::default(), self.now);
+                let stats = StoreStats {
+                    disk_full: self.full.contains(&id),
+                    ..StoreStats::default()
+                };
+                let _ = self.pd.cluster.store_heartbeat(id, stats, self.now);
             }
         }
         let ids: Vec<RegionId> = self.regions.keys().copied().collect();
@@ -449,6 +453,22 @@ fn leaders_leave_a_store_that_evicts_them() {
             .count(),
         20
     );
+}
+
+#[test]
+fn a_store_short_of_space_sheds_leaders_and_takes_no_replicas() {
+    // Store 4 is new and empty: balance would fill it, but it is full.
+    let mut sim = Sim::new(4, config(), twenty_regions(&[1, 2, 3]));
+    sim.full.insert(4);
+    sim.full.insert(1);
+    sim.settle();
+    assert!(sim.regions.values().all(|r| !r.has_peer(4)));
+    assert!(sim.regions.values().all(|r| r.leader != Some(1)));
+    // Space back: store 4 receives replicas, store 1 leaders again.
+    sim.full.clear();
+    sim.settle();
+    assert!(sim.regions.values().any(|r| r.voters.contains(&4)));
+    assert!(sim.regions.values().any(|r| r.leader == Some(1)));
 }
 
 #[test]

@@ -100,6 +100,12 @@ impl Remote {
     }
 
     /// Answers `part` from a replica of `region` on another node.
+    /// Notes that `leader` leads `region` (learned from this node's own
+    /// replica), so the next call goes there first.
+    pub(super) fn learn_leader(&self, region: &Region, leader: u64) {
+        self.cache().insert(region.clone(), Some(leader));
+    }
+
     pub(super) fn read(&self, region: &Region, part: &Read, deadline: Instant) -> Sent<Answer> {
         self.call(region, deadline, |to, context| {
             let mut client = self.transport.client(to).ok_or(())?;

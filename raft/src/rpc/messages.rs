@@ -101,7 +101,7 @@ pub struct Context {
 pub struct RegionError {
     #[prost(uint64, tag = "1")]
     pub region_id: u64,
-    #[prost(oneof = "region_error::Kind", tags = "2, 3, 4, 5")]
+    #[prost(oneof = "region_error::Kind", tags = "2, 3, 4, 5, 6")]
     pub kind: Option<region_error::Kind>,
 }
 
@@ -124,6 +124,9 @@ pub mod region_error {
         /// The node cannot serve now (overloaded, stopping); try later.
         #[prost(string, tag = "5")]
         ServerIsBusy(String),
+        /// The node (this id) is short of disk space and takes no new data.
+        #[prost(uint64, tag = "6")]
+        DiskFull(u64),
     }
 }
 
@@ -136,6 +139,7 @@ impl RegionError {
             Error::EpochNotMatch { current, .. } => Kind::EpochNotMatch((**current).clone()),
             Error::RegionNotFound(_) => Kind::RegionNotFound(true),
             Error::ProposalDropped { .. } => Kind::ServerIsBusy("proposal dropped".into()),
+            Error::Storage(duet_storage::Error::DiskFull { node_id }) => Kind::DiskFull(*node_id),
             _ => return None,
         };
         Some(RegionError {
@@ -159,6 +163,9 @@ impl RegionError {
             },
             Some(Kind::RegionNotFound(_)) => Error::RegionNotFound(region_id),
             Some(Kind::ServerIsBusy(reason)) => Error::ServerIsBusy { region_id, reason },
+            Some(Kind::DiskFull(node_id)) => {
+                Error::Storage(duet_storage::Error::DiskFull { node_id })
+            }
             None => Error::Corruption {
                 what: "region error",
                 detail: "empty".into(),

@@ -94,6 +94,11 @@ pub struct StoreHeartbeatRequest {
     pub capacity_bytes: u64,
     #[prost(uint64, tag = "4")]
     pub used_bytes: u64,
+    #[prost(uint64, tag = "5")]
+    pub available_bytes: u64,
+    /// The node is short of disk space (see `reserve_space_mb`).
+    #[prost(bool, tag = "6")]
+    pub disk_full: bool,
 }
 
 /// The store's administrative state (`removed` tells it to stop) and the

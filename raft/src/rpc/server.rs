@@ -174,13 +174,18 @@ fn command_response(region_id: u64, result: Result<TxnResponse, Error>) -> Comma
     let mut response = CommandResponse::default();
     let result = match result {
         Ok(r) => Ok(r),
-        Err(Error::Storage(e)) => Err(e),
         Err(e) => {
-            match RegionError::from_error(region_id, &e) {
-                Some(region_error) => response.region_error = Some(region_error),
-                None => response.other = e.to_string(),
+            if let Some(region_error) = RegionError::from_error(region_id, &e) {
+                response.region_error = Some(region_error);
+                return response;
             }
-            return response;
+            match e {
+                Error::Storage(e) => Err(e),
+                e => {
+                    response.other = e.to_string();
+                    return response;
+                }
+            }
         }
     };
     match Outcome::from_result(result) {

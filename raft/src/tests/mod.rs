@@ -2,6 +2,7 @@
 //! decided by the test, so every run takes the same path.
 
 mod chaos;
+mod disk;
 mod learner;
 mod log;
 mod merge;

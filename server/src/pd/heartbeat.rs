@@ -170,11 +170,14 @@ impl PdClient {
     }
 
     fn store_heartbeat(&self) {
+        let space = crate::disk::space(&self.data_dir).ok();
         let request = StoreHeartbeatRequest {
             cluster_id: self.cluster_id,
             store: Some(self.me.clone()),
-            capacity_bytes: 0,
+            capacity_bytes: space.map_or(0, |s| s.capacity),
             used_bytes: dir_bytes(&self.data_dir.join("kv")),
+            available_bytes: space.map_or(0, |s| s.available),
+            disk_full: self.store.disk_full(),
         };
         let answer = self.call(&|d| d.store_heartbeat(request.clone()), &|mut c| {
             let r = request.clone();

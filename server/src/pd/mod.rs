@@ -380,6 +380,8 @@ impl PdHandler for Driver {
             let stats = StoreStats {
                 capacity_bytes: request.capacity_bytes,
                 used_bytes: request.used_bytes,
+                available_bytes: request.available_bytes,
+                disk_full: request.disk_full,
             };
             match p.cluster.store_heartbeat(meta.id, stats, now) {
                 Ok(admin) => StoreHeartbeatResponse {

@@ -7,6 +7,7 @@ mod cluster;
 mod cluster_txn;
 mod columnar;
 mod crash;
+mod disk;
 mod fuzz;
 mod grammar;
 mod lifecycle;

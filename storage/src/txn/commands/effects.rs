@@ -375,6 +375,8 @@ impl Failure {
             | Error::Corruption { .. }
             | Error::Unavailable(_)
             | Error::Tso(_)
+            // A store's refusal: it crosses nodes as a region error.
+            | Error::DiskFull { .. }
             // Found by the client, never by a command.
             | Error::WatchedKeyChanged { .. } => return None,
         };
@@ -431,6 +433,16 @@ impl Failure {
 }
 
 impl Command {
+    /// Whether the command brings new data (a prewrite's values, a
+    /// pessimistic lock) rather than settling or freeing what is stored:
+    /// what a store short of disk space refuses.
+    pub fn adds_data(&self) -> bool {
+        matches!(
+            self.kind,
+            Some(command::Kind::Prewrite(_) | command::Kind::AcquirePessimisticLock(_))
+        )
+    }
+
     /// The user keys this command reads or writes. The leader runs a
     /// command only once no entry still unapplied touches any of them, and
     /// holds them until its own entry applies.
