@@ -1,7 +1,9 @@
 //! A cluster of real `duet` processes for a fault run, one per host of a
 //! [`Net`], each on its host's address with the same ports, founded
 //! together with `--initial-cluster`; and the process faults — `kill -9`
-//! and a restart on the same data directory, `SIGSTOP` and `SIGCONT`.
+//! and a restart on the same data directory, `SIGSTOP` and `SIGCONT` —
+//! and the disk fault: each data directory a small `tmpfs` of its own,
+//! filled by a balloon file and freed again.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,13 @@ struct Proc {
     child: Option<Child>,
     paused: bool,
 }
+
+/// Each node's data directory is a `tmpfs` of this many MiB (small enough
+/// to fill at once, large enough for a run's data).
+pub const DISK_MB: u64 = 512;
+/// The free space a filled disk is left with: under a quarter of the
+/// node's reserve (a tenth of the disk), so its placeholder goes too.
+const LEFT_FREE: u64 = DISK_MB * (1 << 20) / 50;
 
 /// The nodes `1..=n` of a run.
 pub struct Cluster {
@@ -53,6 +62,9 @@ impl Cluster {
                 })
                 .collect(),
         };
+        for i in 1..=hosts {
+            cluster.mount(i)?;
+        }
         // The clients connect from the harness's address, not loopback.
         let accounts = format!(
             "[[users]]\nname = 'root'\npassword = ''\nhost = 'localhost'\n\n\
@@ -79,9 +91,61 @@ impl Cluster {
         self.root.join(format!("n{i}"))
     }
 
+    fn mount(&self, i: usize) -> io::Result<()> {
+        let dir = self.dir(i);
+        std::fs::create_dir_all(&dir)?;
+        let size = format!("size={DISK_MB}m");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &size, "tmpfs"])
+            .arg(&dir)
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!("cannot mount a tmpfs on {dir:?}")));
+        }
+        Ok(())
+    }
+
+    fn balloon(&self, i: usize) -> PathBuf {
+        // Beside the node's own files, on its disk.
+        self.dir(i).join("chaos-balloon")
+    }
+
+    /// Fills node `i`'s disk but for a sliver (see `LEFT_FREE`).
+    pub fn fill(&self, i: usize) -> io::Result<()> {
+        let free = duet_server::disk::space(&self.dir(i))?.available;
+        let status = Command::new("fallocate")
+            .args(["-l", &free.saturating_sub(LEFT_FREE).to_string()])
+            .arg(self.balloon(i))
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other("fallocate failed"));
+        }
+        Ok(())
+    }
+
+    /// Frees every filled disk.
+    pub fn heal_disks(&self) -> io::Result<()> {
+        for i in 1..=self.nodes.len() {
+            match std::fs::remove_file(self.balloon(i)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The MySQL URL of node `i` (no database).
     pub fn mysql_url(&self, i: usize) -> String {
         format!("mysql://{USER}:{USER}@{}:{MYSQL_PORT}/", self.net.addr(i))
+    }
+
+    /// The last `lines` lines node `i` wrote to its log (stdout and
+    /// stderr of every run of it), for a failure's report.
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let text = std::fs::read(self.dir(i).with_extension("log")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     fn config(&self) -> PathBuf {
@@ -144,6 +208,20 @@ impl Cluster {
         Ok(())
     }
 
+    /// The nodes that exited on their own (not killed by the nemesis),
+    /// with how: a node that dies unprompted is a failure of the run.
+    pub fn exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        let mut dead = Vec::new();
+        for (n, p) in self.nodes.iter_mut().enumerate() {
+            if let Some(c) = &mut p.child
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                dead.push((n + 1, status));
+            }
+        }
+        dead
+    }
+
     pub fn is_running(&self, i: usize) -> bool {
         self.nodes[i - 1].child.is_some()
     }
@@ -176,6 +254,7 @@ impl Cluster {
     /// started again.
     pub fn heal(&mut self) -> io::Result<()> {
         self.net.heal()?;
+        self.heal_disks()?;
         for i in 1..=self.nodes.len() {
             self.resume(i);
             self.restart(i)?;
@@ -188,6 +267,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for i in 1..=self.nodes.len() {
             self.kill(i);
+            let _ = Command::new("umount").arg("-l").arg(self.dir(i)).status();
         }
     }
 }

@@ -24,6 +24,8 @@ pub enum Fault {
     OneWay { from: usize, to: usize },
     /// The host loses this share of its incoming packets (percent).
     Lossy(usize, u32),
+    /// The host's disk is filled; healing frees it.
+    DiskFull(usize),
 }
 
 /// A fault, how long it lasts and how long the cluster is left alone after
@@ -68,7 +70,7 @@ pub fn schedule(seed: u64, hosts: usize, rounds: usize) -> Vec<Round> {
         .map(|_| {
             let order = rng.shuffled(hosts);
             let minority = (hosts - 1) / 2;
-            let fault = match rng.below(6) {
+            let fault = match rng.below(7) {
                 0 => Fault::Kill(order[0]),
                 1 => Fault::Pause(order[0]),
                 2 => Fault::Partition(order[..minority].to_vec(), order[minority..].to_vec()),
@@ -84,7 +86,8 @@ pub fn schedule(seed: u64, hosts: usize, rounds: usize) -> Vec<Round> {
                     from: order[0],
                     to: order[1],
                 },
-                _ => Fault::Lossy(order[0], 10 + rng.below(30) as u32),
+                5 => Fault::Lossy(order[0], 10 + rng.below(30) as u32),
+                _ => Fault::DiskFull(order[0]),
             };
             Round {
                 fault,
@@ -108,6 +111,7 @@ pub fn apply(cluster: &mut Cluster, fault: &Fault) -> io::Result<()> {
         } => cluster.net.partition(left, right)?,
         Fault::OneWay { from, to } => cluster.net.cut(*from, *to)?,
         Fault::Lossy(i, percent) => cluster.net.lossy(*i, *percent)?,
+        Fault::DiskFull(i) => cluster.fill(*i)?,
     }
     Ok(())
 }
@@ -129,9 +133,10 @@ mod tests {
                 Fault::Bridge { .. } => "bridge",
                 Fault::OneWay { .. } => "one-way",
                 Fault::Lossy(..) => "lossy",
+                Fault::DiskFull(_) => "disk-full",
             })
             .collect();
-        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert_eq!(kinds.len(), 7, "{kinds:?}");
         for r in &a {
             match &r.fault {
                 Fault::Partition(minority, majority) => {

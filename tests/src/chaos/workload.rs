@@ -1,20 +1,25 @@
 //! The workloads of a fault run and what they record: bank transfers,
 //! whose total every successful read must see (routed, from the row store
-//! and from the columnar replicas), and unique inserts, every acknowledged
-//! one of which must be there at the end, on every node and both engines.
+//! and from the columnar replicas), unique inserts, every acknowledged
+//! one of which must be there at the end, on every node and both engines,
+//! and list appends ([`append`](super::append)) for the snapshot
+//! isolation checker.
 //! Every call has a deadline: a paused node holds its connections open and
 //! silent.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::prelude::*;
 
+use super::append;
+use super::elle::Txn;
+
 pub const ACCOUNTS: i64 = 10;
 pub const OPENING: i64 = 100;
-const CALL: Duration = Duration::from_secs(5);
+pub const CALL: Duration = Duration::from_secs(5);
 
 /// What the clients saw.
 #[derive(Debug, Default)]
@@ -28,6 +33,8 @@ pub struct Record {
     pub acked: BTreeSet<i64>,
     /// Inserts that failed: they may or may not have happened.
     pub unknown: BTreeSet<i64>,
+    /// The list-append transactions, for [`elle::check`].
+    pub history: Vec<Txn>,
 }
 
 /// The clients of a run; they stop when [`Workload::stop`] is called.
@@ -37,9 +44,9 @@ pub struct Workload {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-type Outcome<T> = Result<T, String>;
+pub type Outcome<T> = Result<T, String>;
 
-async fn call<T>(f: impl Future<Output = Result<T, mysql_async::Error>>) -> Outcome<T> {
+pub async fn call<T>(f: impl Future<Output = Result<T, mysql_async::Error>>) -> Outcome<T> {
     match tokio::time::timeout(CALL, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
@@ -47,7 +54,7 @@ async fn call<T>(f: impl Future<Output = Result<T, mysql_async::Error>>) -> Outc
     }
 }
 
-async fn connect(url: &str) -> Outcome<mysql_async::Conn> {
+pub async fn connect(url: &str) -> Outcome<mysql_async::Conn> {
     call(mysql_async::Conn::from_url(url)).await
 }
 
@@ -60,6 +67,7 @@ pub async fn setup(url: &str) -> Outcome<()> {
         "CREATE TABLE chaos.bank (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)".into(),
         format!("INSERT INTO chaos.bank VALUES {}", values.join(",")),
         "CREATE TABLE chaos.s (id BIGINT PRIMARY KEY, node BIGINT NOT NULL)".into(),
+        append::TABLE.into(),
     ] {
         call(c.query_drop(statement)).await?;
     }
@@ -92,16 +100,26 @@ fn total_is_right(seen: &[String]) -> bool {
 }
 
 impl Workload {
-    /// Per node: a transferring client, a reading one and an inserting one.
+    /// Per node: a transferring client, a reading one, an appending one
+    /// and an inserting one.
     pub fn start(rt: &tokio::runtime::Handle, urls: &[String]) -> Workload {
         let record = Arc::new(Mutex::new(Record::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let next_id = Arc::new(AtomicI64::new(1));
+        let next_value = Arc::new(AtomicU64::new(1));
         let mut tasks = Vec::new();
         for (n, url) in urls.iter().enumerate() {
             let (url, r, s) = (url.clone(), Arc::clone(&record), Arc::clone(&stop));
             tasks.push(rt.spawn(transfers(url.clone(), n as u64, r.clone(), s.clone())));
             tasks.push(rt.spawn(reads(url.clone(), r.clone(), s.clone())));
+            let next = Arc::clone(&next_value);
+            tasks.push(rt.spawn(append::client(
+                url.clone(),
+                n as u64,
+                next,
+                r.clone(),
+                s.clone(),
+            )));
             tasks.push(rt.spawn(inserts(url, n as i64, r, s, Arc::clone(&next_id))));
         }
         Workload {
@@ -121,11 +139,11 @@ impl Workload {
     }
 }
 
-fn lock(record: &Mutex<Record>) -> std::sync::MutexGuard<'_, Record> {
+pub fn lock(record: &Mutex<Record>) -> std::sync::MutexGuard<'_, Record> {
     record.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn pause() {
+pub async fn pause() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
