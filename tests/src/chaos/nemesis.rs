@@ -137,6 +137,12 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds.len(), 7, "{kinds:?}");
+        // The short run's seed: every kind within its eight rounds.
+        let short: std::collections::HashSet<std::mem::Discriminant<Fault>> = (schedule(163, 3, 8)
+            .iter())
+        .map(|r| std::mem::discriminant(&r.fault))
+        .collect();
+        assert_eq!(short.len(), 7);
         for r in &a {
             match &r.fault {
                 Fault::Partition(minority, majority) => {
