@@ -165,7 +165,19 @@ impl PeerStorage {
         let meta = snap.get_metadata();
         let last_old = self.mem.last_index()?;
         let first_old = self.mem.first_index()?;
-        self.mem.wl().apply_snapshot(snap.clone())?;
+        if meta.index + 1 == first_old && last_old == meta.index {
+            // The log stands empty right after this very index (an earlier
+            // snapshot): one a learner asked for, for its observers' data.
+            // The log does not change; MemStorage would refuse it as out
+            // of date, though raft-rs took it.
+            let mut core = self.mem.wl();
+            core.set_conf_state(meta.get_conf_state().clone());
+            let hs = core.mut_hard_state();
+            hs.term = hs.term.max(meta.term);
+            hs.commit = hs.commit.max(meta.index);
+        } else {
+            self.mem.wl().apply_snapshot(snap.clone())?;
+        }
         batch.delete_range(
             Cf::Raft,
             keys::entry_key(self.region_id, first_old.min(meta.index + 1)),

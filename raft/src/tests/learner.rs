@@ -247,3 +247,70 @@ fn learners_join_through_a_conf_change() {
     c.tick(4);
     c.assert_replicas_equal(&[1, 2, 3, 4]);
 }
+
+/// Found by the fault suite (a node's columnar learner store aborted with
+/// "snapshot out of date"): a learner whose observers lost their copy asks
+/// for a snapshot at its last index; when its log is empty right after an
+/// earlier snapshot and the leader has applied no further, the new one
+/// comes at exactly the index the log stands at. raft-rs takes it (a
+/// requested snapshot skips the term check); the learner must install it
+/// for its observers instead of failing the store.
+#[test]
+fn a_requested_snapshot_at_the_compacted_index_is_installed() {
+    let engines: BTreeMap<u64, Arc<MemoryEngine>> = (1..=3)
+        .map(|id| (id, Arc::new(MemoryEngine::new())))
+        .collect();
+    let mut c = Cluster::open(engines, &[1, 2, 3], &[4]);
+    let e4 = Arc::new(MemoryEngine::new());
+    let learner_config = PeerConfig {
+        stores_data: false,
+        ..config(4)
+    };
+    let mut p4 = Peer::open(
+        Arc::clone(&e4),
+        REGION,
+        4,
+        &[1, 2, 3],
+        &[4],
+        &learner_config,
+        &crate::logger(),
+    )
+    .unwrap();
+    let mirror = Arc::new(Mirror::default());
+    p4.observe(mirror.clone());
+    c.engines.insert(4, e4);
+    c.peers.insert(4, p4);
+    for p in c.peers.values_mut() {
+        p.set_log_gc_threshold(1);
+    }
+    c.elect(1);
+    for i in 0..6u64 {
+        let key = format!("k{i}");
+        assert_eq!(outcome(&c.propose(1, put(&key, 10 + 2 * i))), Some(Ok(())));
+        assert_eq!(
+            outcome(&c.propose(1, commit(&key, 10 + 2 * i, 11 + 2 * i))),
+            Some(Ok(()))
+        );
+    }
+    c.tick(3);
+    let at = c.peers[&1].applied_index();
+    assert_eq!(c.peers[&4].applied_index(), at);
+    // The observers lose their copy: a snapshot at `at` replaces the
+    // learner's log, which now stands empty right after it.
+    mirror.lose();
+    c.tick(3);
+    assert_eq!(*mirror.snapshots.lock().unwrap(), vec![at]);
+    assert_eq!(c.peers[&4].first_log_index(), at + 1);
+    // They lose it again before anything was written: the snapshot comes
+    // at the very index the learner's log stands at.
+    mirror.lose();
+    c.tick(3);
+    assert_eq!(c.peers[&1].applied_index(), at, "the leader is no further");
+    assert_eq!(*mirror.snapshots.lock().unwrap(), vec![at, at]);
+    assert_eq!(dump_engine(&mirror.engine), c.dump(1), "the copy is back");
+    // And the log goes on from there.
+    assert_eq!(outcome(&c.propose(1, put("after", 40))), Some(Ok(())));
+    c.tick(3);
+    assert_eq!(c.peers[&4].applied_index(), c.peers[&1].applied_index());
+    assert_eq!(dump_engine(&mirror.engine), c.dump(1));
+}
