@@ -852,6 +852,35 @@ fn a_definition_in_flight_across_a_snapshot_commits_on_the_learner() {
     assert_eq!(w.learner(w.ts), w.row_store(w.ts));
 }
 
+/// Found by the fault suite (a node killed during its first start): the
+/// replica restarts without a checkpoint, so it awaits snapshots of every
+/// range; a commit whose long value was prewritten before the restart
+/// must wait for that snapshot, not stop the learner.
+#[test]
+fn a_commit_whose_value_came_before_a_restart_waits_for_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_layers();
+    let mut w = World::new(config.clone());
+    let mut rng = Rng(13);
+    define(&mut w);
+    write_rows(&mut w, 0, 10, &mut rng);
+    let long = encode_row(&[(1, Datum::Int(7)), (2, Datum::Bytes(vec![b'x'; 300]))]).unwrap();
+    let (s, key) = (w.tick(), row_key(TABLE, 100));
+    assert!(w.prewrite(vec![Mutation::new(Op::Put, key.clone(), long)], s));
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    w.reopen(&config, dir.path());
+    assert!(w.replica.awaits_snapshots());
+    let c = w.tick();
+    w.commit(vec![key], s, c);
+    write_rows(&mut w, 10, 3, &mut rng);
+    w.replica.wait_caught_up(Duration::from_secs(10)).unwrap();
+    assert_eq!(w.replica.stopped(), None);
+    w.install_snapshot(b"", b"");
+    assert!(!w.replica.awaits_snapshots());
+    assert_eq!(w.learner(w.ts).unwrap().len(), 14);
+    assert_eq!(w.learner(w.ts), w.row_store(w.ts));
+}
+
 #[test]
 fn an_awaited_range_is_left_until_snapshots_cover_every_part() {
     let a = crate::replica::Awaiting::new(b"c", b"k");

@@ -93,12 +93,19 @@ impl Replica {
                     let write = Write::from_bytes(value)?;
                     let staged = state.pending.remove(&(user.clone(), write.start_ts));
                     let value = match write.write_kind() {
-                        WriteKind::Put => Some(write.short_value.or(staged).ok_or_else(|| {
-                            Error::Internal(format!(
-                                "the value committed at {commit_ts} for key {user:?} (started at {}) never arrived",
-                                write.start_ts
-                            ))
-                        })?),
+                        WriteKind::Put => match write.short_value.or(staged) {
+                            Some(v) => Some(v),
+                            // Its prewrite came before this replica began
+                            // (a restart without a checkpoint): the range's
+                            // awaited snapshot brings the committed value.
+                            None if self.awaits_key(&user) => continue,
+                            None => {
+                                return Err(Error::Internal(format!(
+                                    "the value committed at {commit_ts} for key {user:?} (started at {}) never arrived",
+                                    write.start_ts
+                                )));
+                            }
+                        },
                         WriteKind::Delete => None,
                         WriteKind::Lock | WriteKind::Rollback => continue,
                     };

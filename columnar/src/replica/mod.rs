@@ -316,6 +316,12 @@ impl Replica {
         lock(&self.awaiting).iter().any(|a| a.lacks(start, end))
     }
 
+    /// Whether `key` lies in a range that awaits its snapshot.
+    fn awaits_key(&self, key: &[u8]) -> bool {
+        let next = [key, &[0][..]].concat();
+        lock(&self.awaiting).iter().any(|a| a.lacks(key, &next))
+    }
+
     /// Whether the node follows every region of `table_id`'s rows (within
     /// `keys`, if given).
     pub(super) fn covers_table(&self, table_id: i64, keys: Option<&(Vec<u8>, Vec<u8>)>) -> bool {
