@@ -34,7 +34,10 @@ impl Net {
     /// Whether this machine lets the harness make namespaces (root, with
     /// `ip` and `iptables`).
     pub fn available() -> bool {
-        let probe = format!("dcprobe{}", std::process::id() % 10_000);
+        // Unique per call: runs in one process may ask at once.
+        static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let probe = format!("dcp{}x{n}", std::process::id() % 100_000);
         let made = run("ip", &["netns", "add", &probe]).is_ok();
         if made {
             let _ = run("ip", &["netns", "del", &probe]);
@@ -176,6 +179,17 @@ impl Net {
     /// Removes whatever of this run exists (errors ignored: parts may be
     /// missing).
     fn remove(&self) {
+        // A run killed before it cleaned up leaves a bridge holding this
+        // subnet: the harness's packets would go to its dead hosts (and be
+        // refused there). Such strays go first.
+        let harness = format!("{}/32", self.harness_addr());
+        if let Ok(out) = run("ip", &["-o", "-4", "addr", "show", "to", &harness]) {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some(name) = line.split_whitespace().nth(1) {
+                    let _ = run("ip", &["link", "del", name]);
+                }
+            }
+        }
         for i in 1..=self.hosts.max(9) {
             let _ = run("ip", &["netns", "del", &self.namespace(i)]);
             let _ = run("ip", &["link", "del", &self.outer(i)]);

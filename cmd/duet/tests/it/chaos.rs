@@ -26,6 +26,27 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Creates the workload's tables through `url` once the cluster serves;
+/// fails with every node's log if it does not within a minute.
+fn set_up(rt: &tokio::runtime::Runtime, cluster: &mut Cluster, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Err(e) = rt.block_on(workload::setup(url)) {
+        if Instant::now() >= deadline {
+            no_node_died(cluster);
+            print_logs(cluster);
+            panic!("the cluster never served: {e}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Every node's last log lines, for a failure's report.
+fn print_logs(cluster: &Cluster) {
+    for j in 1..=cluster.len() {
+        eprintln!("chaos: node {j}'s log:\n{}", cluster.log_tail(j, 60));
+    }
+}
+
 /// Fails the run, with the logs, if a node exited by itself.
 fn no_node_died(cluster: &mut Cluster) {
     let dead = cluster.exited();
@@ -70,9 +91,7 @@ fn serving(
         };
         if start.elapsed() >= within {
             no_node_died(cluster);
-            for j in 1..=cluster.len() {
-                eprintln!("chaos: node {j}'s log:\n{}", cluster.log_tail(j, 60));
-            }
+            print_logs(cluster);
             panic!("node {i} does not serve {within:?} after the faults healed: {last}");
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -95,11 +114,7 @@ fn a_short_fault_run_loses_no_acknowledged_write() {
     let mut cluster = Cluster::start(net, 3, &duet_binary(), root.path(), &env).unwrap();
     let rt = runtime();
     let urls: Vec<String> = (1..=3).map(|i| cluster.mysql_url(i)).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Err(e) = rt.block_on(workload::setup(&urls[0])) {
-        assert!(Instant::now() < deadline, "the cluster never served: {e}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    set_up(&rt, &mut cluster, &urls[0]);
     let clients = workload::Workload::start(rt.handle(), &urls);
     let mut slowest = Duration::ZERO;
     for (n, round) in nemesis::schedule(seed, 3, rounds).into_iter().enumerate() {
@@ -179,14 +194,10 @@ fn a_node_with_a_full_disk_in_a_cluster_still_serves_and_catches_up() {
     let net = Net::create(&format!("{}d", std::process::id() % 100_000), 78, 3).unwrap();
     let root = tempfile::tempdir().unwrap();
     let env = [("DUET_MAX_REPLICAS", "3"), ("DUET_PD_HEARTBEAT_MS", "300")];
-    let cluster = Cluster::start(net, 3, &duet_binary(), root.path(), &env).unwrap();
+    let mut cluster = Cluster::start(net, 3, &duet_binary(), root.path(), &env).unwrap();
     let rt = runtime();
     let urls: Vec<String> = (1..=3).map(|i| cluster.mysql_url(i)).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Err(e) = rt.block_on(workload::setup(&urls[0])) {
-        assert!(Instant::now() < deadline, "the cluster never served: {e}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    set_up(&rt, &mut cluster, &urls[0]);
     cluster.fill(3).unwrap();
     until(
         "node 3 says its disk is full",
