@@ -112,34 +112,43 @@ impl ApplyObserver for Mirror {
     }
 }
 
-#[test]
-fn a_learner_that_keeps_no_data_hands_its_observers_everything_the_voters_store() {
+/// Voters 1–3 and learner 4, a peer that keeps no data and hands it to a
+/// [`Mirror`]; every peer compacts its log past `gc_threshold` entries;
+/// 1 leads.
+fn mirrored_learner(gc_threshold: u64) -> (Cluster<MemoryEngine>, Arc<Mirror>) {
     let engines: BTreeMap<u64, Arc<MemoryEngine>> = (1..=3)
         .map(|id| (id, Arc::new(MemoryEngine::new())))
         .collect();
     let mut c = Cluster::open(engines, &[1, 2, 3], &[4]);
     let e4 = Arc::new(MemoryEngine::new());
-    let mut p4 = Peer::open(
+    let learner = PeerConfig {
+        stores_data: false,
+        ..config(4)
+    };
+    let open = Peer::open(
         Arc::clone(&e4),
         REGION,
         4,
         &[1, 2, 3],
         &[4],
-        &PeerConfig {
-            stores_data: false,
-            ..config(4)
-        },
+        &learner,
         &crate::logger(),
-    )
-    .unwrap();
+    );
+    let mut p4 = open.unwrap();
     let mirror = Arc::new(Mirror::default());
     p4.observe(mirror.clone());
     c.engines.insert(4, e4);
     c.peers.insert(4, p4);
     for p in c.peers.values_mut() {
-        p.set_log_gc_threshold(5);
+        p.set_log_gc_threshold(gc_threshold);
     }
     c.elect(1);
+    (c, mirror)
+}
+
+#[test]
+fn a_learner_that_keeps_no_data_hands_its_observers_everything_the_voters_store() {
+    let (mut c, mirror) = mirrored_learner(5);
 
     // By log: committed versions, a long value and a live lock.
     assert_eq!(outcome(&c.propose(1, put("a", 10))), Some(Ok(())));
@@ -257,33 +266,7 @@ fn learners_join_through_a_conf_change() {
 /// for its observers instead of failing the store.
 #[test]
 fn a_requested_snapshot_at_the_compacted_index_is_installed() {
-    let engines: BTreeMap<u64, Arc<MemoryEngine>> = (1..=3)
-        .map(|id| (id, Arc::new(MemoryEngine::new())))
-        .collect();
-    let mut c = Cluster::open(engines, &[1, 2, 3], &[4]);
-    let e4 = Arc::new(MemoryEngine::new());
-    let learner_config = PeerConfig {
-        stores_data: false,
-        ..config(4)
-    };
-    let mut p4 = Peer::open(
-        Arc::clone(&e4),
-        REGION,
-        4,
-        &[1, 2, 3],
-        &[4],
-        &learner_config,
-        &crate::logger(),
-    )
-    .unwrap();
-    let mirror = Arc::new(Mirror::default());
-    p4.observe(mirror.clone());
-    c.engines.insert(4, e4);
-    c.peers.insert(4, p4);
-    for p in c.peers.values_mut() {
-        p.set_log_gc_threshold(1);
-    }
-    c.elect(1);
+    let (mut c, mirror) = mirrored_learner(1);
     for i in 0..6u64 {
         let key = format!("k{i}");
         assert_eq!(outcome(&c.propose(1, put(&key, 10 + 2 * i))), Some(Ok(())));

@@ -133,21 +133,28 @@ fn writers(history: &[Txn]) -> HashMap<(u64, u64), usize> {
     writers
 }
 
+/// Every whole read of a committed transaction: (its index, key, list).
+fn committed_reads(history: &[Txn]) -> impl Iterator<Item = (usize, &u64, &Vec<u64>)> {
+    (history.iter().enumerate())
+        .filter(|(_, t)| t.outcome == Outcome::Committed)
+        .flat_map(|(i, t)| {
+            t.ops.iter().filter_map(move |op| match op {
+                Mop::Read {
+                    key,
+                    value: Some(list),
+                } => Some((i, key, list)),
+                _ => None,
+            })
+        })
+}
+
 /// Each key's version order: its longest committed read, checked against
 /// every other read of it.
 fn orders(history: &[Txn], anomalies: &mut Vec<Anomaly>) -> BTreeMap<u64, Vec<u64>> {
     let mut orders: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    let reads = (history.iter())
-        .filter(|t| t.outcome == Outcome::Committed)
-        .flat_map(|t| &t.ops)
-        .filter_map(|op| match op {
-            Mop::Read {
-                key,
-                value: Some(v),
-            } => Some((*key, v)),
-            _ => None,
-        });
-    let mut all: Vec<(u64, &Vec<u64>)> = reads.collect();
+    let mut all: Vec<(u64, &Vec<u64>)> = (committed_reads(history))
+        .map(|(_, key, read)| (*key, read))
+        .collect();
     all.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
     for (key, read) in all {
         match orders.get(&key) {
@@ -170,54 +177,42 @@ fn aborted_and_intermediate_reads(
     writers: &HashMap<(u64, u64), usize>,
     anomalies: &mut Vec<Anomaly>,
 ) {
-    for (reader, t) in history.iter().enumerate() {
-        if t.outcome != Outcome::Committed {
-            continue;
-        }
-        for op in &t.ops {
-            let Mop::Read {
-                key,
-                value: Some(list),
-            } = op
-            else {
-                continue;
-            };
-            for value in list {
-                let Some(&writer) = writers.get(&(*key, *value)) else {
-                    anomalies.push(Anomaly::Phantom {
-                        key: *key,
-                        value: *value,
-                        reader,
-                    });
-                    continue;
-                };
-                if history[writer].outcome == Outcome::Aborted {
-                    anomalies.push(Anomaly::G1a {
-                        key: *key,
-                        value: *value,
-                        writer,
-                        reader,
-                    });
-                }
-            }
-            // The last value seen must be its writer's last append to the
-            // key (unless the reader is the writer itself).
-            let Some(last) = list.last() else { continue };
-            let Some(&writer) = writers.get(&(*key, *last)) else {
-                continue;
-            };
-            let final_append = (history[writer].ops.iter().rev()).find_map(|op| match op {
-                Mop::Append { key: k, value } if k == key => Some(*value),
-                _ => None,
-            });
-            if writer != reader && final_append != Some(*last) {
-                anomalies.push(Anomaly::G1b {
+    for (reader, key, list) in committed_reads(history) {
+        for value in list {
+            let Some(&writer) = writers.get(&(*key, *value)) else {
+                anomalies.push(Anomaly::Phantom {
                     key: *key,
-                    value: *last,
+                    value: *value,
+                    reader,
+                });
+                continue;
+            };
+            if history[writer].outcome == Outcome::Aborted {
+                anomalies.push(Anomaly::G1a {
+                    key: *key,
+                    value: *value,
                     writer,
                     reader,
                 });
             }
+        }
+        // The last value seen must be its writer's last append to the
+        // key (unless the reader is the writer itself).
+        let Some(last) = list.last() else { continue };
+        let Some(&writer) = writers.get(&(*key, *last)) else {
+            continue;
+        };
+        let final_append = (history[writer].ops.iter().rev()).find_map(|op| match op {
+            Mop::Append { key: k, value } if k == key => Some(*value),
+            _ => None,
+        });
+        if writer != reader && final_append != Some(*last) {
+            anomalies.push(Anomaly::G1b {
+                key: *key,
+                value: *last,
+                writer,
+                reader,
+            });
         }
     }
 }
@@ -258,30 +253,18 @@ fn dependencies(
             }
         }
     }
-    for (reader, t) in history.iter().enumerate() {
-        if t.outcome != Outcome::Committed {
-            continue;
+    for (reader, key, list) in committed_reads(history) {
+        let order = orders.get(key).map_or(&[][..], Vec::as_slice);
+        if let Some(w) = list.last().and_then(|v| writers.get(&(*key, *v))) {
+            add(*w, Edge::WriteRead, reader);
         }
-        for op in &t.ops {
-            let Mop::Read {
-                key,
-                value: Some(list),
-            } = op
-            else {
-                continue;
-            };
-            let order = orders.get(key).map_or(&[][..], Vec::as_slice);
-            if let Some(w) = list.last().and_then(|v| writers.get(&(*key, *v))) {
-                add(*w, Edge::WriteRead, reader);
-            }
-            // The append after what it saw was not visible to it.
-            let next = order.get(list.len());
-            if let Some(w) = next.and_then(|v| writers.get(&(*key, *v))) {
+        // The append after what it saw was not visible to it.
+        let next = order.get(list.len());
+        if let Some(w) = next.and_then(|v| writers.get(&(*key, *v))) {
+            add(reader, Edge::ReadWrite, *w);
+        } else if next.is_none() {
+            for w in unseen.get(key).into_iter().flatten() {
                 add(reader, Edge::ReadWrite, *w);
-            } else if next.is_none() {
-                for w in unseen.get(key).into_iter().flatten() {
-                    add(reader, Edge::ReadWrite, *w);
-                }
             }
         }
     }

@@ -26,6 +26,29 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Three nodes on hosts `10.77.{subnet}.1-3` (`tag` tells runs in one
+/// process apart) with the workload's tables: the data's root (dropped
+/// after the cluster), the cluster, a runtime and the nodes' URLs.
+fn three_nodes(
+    tag: &str,
+    subnet: u8,
+) -> (
+    tempfile::TempDir,
+    Cluster,
+    tokio::runtime::Runtime,
+    Vec<String>,
+) {
+    let tag = format!("{}{tag}", std::process::id() % 100_000);
+    let net = Net::create(&tag, subnet, 3).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let env = [("DUET_MAX_REPLICAS", "3"), ("DUET_PD_HEARTBEAT_MS", "300")];
+    let mut cluster = Cluster::start(net, 3, &duet_binary(), root.path(), &env).unwrap();
+    let rt = runtime();
+    let urls: Vec<String> = (1..=3).map(|i| cluster.mysql_url(i)).collect();
+    set_up(&rt, &mut cluster, &urls[0]);
+    (root, cluster, rt, urls)
+}
+
 /// Creates the workload's tables through `url` once the cluster serves;
 /// fails with every node's log if it does not within a minute.
 fn set_up(rt: &tokio::runtime::Runtime, cluster: &mut Cluster, url: &str) {
@@ -108,13 +131,7 @@ fn a_short_fault_run_loses_no_acknowledged_write() {
     let seed = env_or("DUET_CHAOS_SEED", 163);
     let rounds = env_or("DUET_CHAOS_ROUNDS", 8) as usize;
     let recovery = Duration::from_secs(env_or("DUET_CHAOS_RECOVERY_SECS", 30));
-    let net = Net::create(&format!("{}", std::process::id() % 100_000), 77, 3).unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let env = [("DUET_MAX_REPLICAS", "3"), ("DUET_PD_HEARTBEAT_MS", "300")];
-    let mut cluster = Cluster::start(net, 3, &duet_binary(), root.path(), &env).unwrap();
-    let rt = runtime();
-    let urls: Vec<String> = (1..=3).map(|i| cluster.mysql_url(i)).collect();
-    set_up(&rt, &mut cluster, &urls[0]);
+    let (_root, mut cluster, rt, urls) = three_nodes("", 77);
     let clients = workload::Workload::start(rt.handle(), &urls);
     let mut slowest = Duration::ZERO;
     for (n, round) in nemesis::schedule(seed, 3, rounds).into_iter().enumerate() {
@@ -191,13 +208,7 @@ fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn a_node_with_a_full_disk_in_a_cluster_still_serves_and_catches_up() {
     assert!(Net::available(), "the fault suite needs root");
-    let net = Net::create(&format!("{}d", std::process::id() % 100_000), 78, 3).unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let env = [("DUET_MAX_REPLICAS", "3"), ("DUET_PD_HEARTBEAT_MS", "300")];
-    let mut cluster = Cluster::start(net, 3, &duet_binary(), root.path(), &env).unwrap();
-    let rt = runtime();
-    let urls: Vec<String> = (1..=3).map(|i| cluster.mysql_url(i)).collect();
-    set_up(&rt, &mut cluster, &urls[0]);
+    let (_root, cluster, rt, urls) = three_nodes("d", 78);
     cluster.fill(3).unwrap();
     until(
         "node 3 says its disk is full",
