@@ -47,17 +47,24 @@ fn decode_floor(value: &[u8]) -> Option<(Option<u64>, u64)> {
     Some(((floor != u64::MAX).then_some(floor), published))
 }
 
-/// The safe point at `now`: `life_ms` behind it, and below every floor in
-/// `floors` that was published within the last `life_ms` (an older one
+/// The safe point at `now`: `life_ms` behind it, below `own` (this node's
+/// oldest running transaction) and below every floor in `floors` that is
+/// live. A floor published more than `life_ms` before the newest one
 /// belongs to a node that stopped publishing: it is down, and its
-/// transactions' locks expire and get resolved).
-fn safe_point(now: u64, life_ms: u64, floors: &[(Option<u64>, u64)]) -> u64 {
-    let horizon_ms = physical_ms(now).saturating_sub(life_ms);
-    let by_age = compose_ts(horizon_ms, 0);
+/// transactions' locks expire and get resolved. Liveness is judged against
+/// the newest publication, not against `now`, so that a step of the clock
+/// behind the timestamps does not make every live node's floor look stale
+/// at once. A node with nothing running starts what it runs next above its
+/// publication, which bounds the safe point as a floor would.
+fn safe_point(now: u64, life_ms: u64, floors: &[(Option<u64>, u64)], own: Option<u64>) -> u64 {
+    let by_age = compose_ts(physical_ms(now).saturating_sub(life_ms), 0);
+    let newest = floors.iter().map(|(_, published)| *published).max();
+    let live_since = newest.unwrap_or(0).saturating_sub(life_ms);
     floors
         .iter()
-        .filter(|(_, published)| *published >= horizon_ms)
-        .filter_map(|(floor, _)| *floor)
+        .filter(|(_, published)| *published >= live_since)
+        .map(|(floor, published)| floor.unwrap_or(compose_ts(*published, 0)))
+        .chain(own)
         .map(|floor| floor.saturating_sub(1))
         .fold(by_age, u64::min)
 }
@@ -70,8 +77,11 @@ pub async fn publish_loop(node_id: u64, client: Client, every: Duration) {
         interval.tick().await;
         let client = client.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let oldest = client.oldest_running();
+            // Begun first: a transaction missing from the registry read
+            // after it takes its timestamp later, above this one's start,
+            // which the floor (this transaction among the running) bounds.
             let mut txn = client.begin()?;
+            let oldest = client.oldest_running();
             txn.put(
                 floor_key(node_id),
                 encode_floor(oldest, physical_ms(txn.start_ts())),
@@ -167,15 +177,15 @@ fn cluster_safe_point(client: &Client, life_ms: u64) -> duet_storage::Result<u64
     let txn = client.begin()?;
     let mut end = FLOOR_PREFIX.to_vec();
     end.push(0xff);
-    let mut floors: Vec<(Option<u64>, u64)> = txn
+    let floors: Vec<(Option<u64>, u64)> = txn
         .scan(FLOOR_PREFIX, Some(&end), usize::MAX)?
         .iter()
         .filter_map(|(_, v)| decode_floor(v))
         .collect();
     let now = txn.start_ts();
+    let own = client.oldest_running();
     drop(txn);
-    floors.push((client.oldest_running(), physical_ms(now)));
-    Ok(safe_point(now, life_ms, &floors))
+    Ok(safe_point(now, life_ms, &floors, own))
 }
 
 /// Every second, merges the columnar replica's grown deltas into its
@@ -199,9 +209,11 @@ pub async fn compaction_loop(
         let (replica, tso, client) = (Arc::clone(&replica), Arc::clone(&tso), client.clone());
         let outcome = tokio::task::spawn_blocking(move || {
             let now = tso.get_ts().map_err(|e| e.to_string())?;
-            let floors = [(client.oldest_running(), physical_ms(now))];
             let n = replica
-                .compact(safe_point(now, life_ms, &floors), false)
+                .compact(
+                    safe_point(now, life_ms, &[], client.oldest_running()),
+                    false,
+                )
                 .map_err(|e| e.to_string())?;
             if checkpoint {
                 replica.checkpoint().map_err(|e| e.to_string())?;
@@ -238,29 +250,69 @@ mod tests {
     }
 
     #[test]
-    fn the_safe_point_stays_below_every_fresh_floor() {
+    fn the_safe_point_stays_below_every_live_floor() {
         let life_ms = 600_000;
         let now_ms = 10_000_000;
         let now = compose_ts(now_ms, 5);
         let by_age = compose_ts(now_ms - life_ms, 0);
         // Nothing running: life_ms behind now.
-        assert_eq!(safe_point(now, life_ms, &[]), by_age);
-        assert_eq!(safe_point(now, life_ms, &[(None, now_ms)]), by_age);
+        assert_eq!(safe_point(now, life_ms, &[], None), by_age);
+        assert_eq!(safe_point(now, life_ms, &[(None, now_ms)], None), by_age);
         // A young transaction does not hold GC back.
         let young = compose_ts(now_ms - 1000, 0);
-        assert_eq!(safe_point(now, life_ms, &[(Some(young), now_ms)]), by_age);
-        // An old one does: GC stops just below its start.
+        assert_eq!(
+            safe_point(now, life_ms, &[(Some(young), now_ms)], Some(young)),
+            by_age
+        );
+        // An old one does, here or on another node: GC stops just below it.
         let old = compose_ts(now_ms - 2 * life_ms, 3);
         assert_eq!(
             safe_point(
                 now,
                 life_ms,
-                &[(Some(young), now_ms), (Some(old), now_ms - 10)]
+                &[(Some(young), now_ms), (Some(old), now_ms - 10)],
+                None
             ),
             old - 1
         );
-        // Unless the node that published it went quiet for longer than life_ms.
+        assert_eq!(
+            safe_point(now, life_ms, &[(None, now_ms)], Some(old)),
+            old - 1
+        );
+        // Unless the node that published it went quiet for longer than
+        // life_ms while another kept publishing.
         let stale = now_ms - life_ms - 1;
-        assert_eq!(safe_point(now, life_ms, &[(Some(old), stale)]), by_age);
+        assert_eq!(
+            safe_point(
+                now,
+                life_ms,
+                &[(Some(old), stale), (Some(young), now_ms)],
+                None
+            ),
+            by_age
+        );
+    }
+
+    #[test]
+    fn a_clock_step_past_the_life_time_keeps_every_live_floor() {
+        // The oracle's clock stepped 15 minutes ahead of the last floors
+        // every node published (a second ago, by the old clock).
+        let life_ms = 600_000;
+        let before_ms = 10_000_000;
+        let now = compose_ts(before_ms + 900_000, 0);
+        let running = compose_ts(before_ms - 2_000, 7);
+        let floors = [
+            (Some(running), before_ms - 1_000),
+            (None, before_ms - 900),
+            (Some(compose_ts(before_ms - 1_200, 0)), before_ms - 1_200),
+        ];
+        assert_eq!(safe_point(now, life_ms, &floors, None), running - 1);
+        // A node with nothing running bounds it by its publication: what it
+        // begins after is above that.
+        let idle = [(None, before_ms - 900)];
+        assert_eq!(
+            safe_point(now, life_ms, &idle, None),
+            compose_ts(before_ms - 900, 0) - 1
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! key, commit the primary — the commit point — then the secondaries.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,6 +62,8 @@ pub struct TxnClient<S: TxnStore> {
     /// transactions, with how many share each: GC must not collect what
     /// they still read.
     running: Arc<Mutex<BTreeMap<u64, usize>>>,
+    /// The newest timestamp a `begin` of this client (or a clone) took.
+    seen: Arc<AtomicU64>,
     /// The running transactions that hold pessimistic locks, by start
     /// timestamp, with their primary key: [`keep_alive`](Self::keep_alive)
     /// keeps those locks from expiring while their client thinks.
@@ -74,6 +77,7 @@ impl<S: TxnStore> Clone for TxnClient<S> {
             tso: Arc::clone(&self.tso),
             options: self.options.clone(),
             running: Arc::clone(&self.running),
+            seen: Arc::clone(&self.seen),
             pessimistic: Arc::clone(&self.pessimistic),
         }
     }
@@ -86,6 +90,7 @@ impl<S: TxnStore> TxnClient<S> {
             tso,
             options,
             running: Arc::default(),
+            seen: Arc::default(),
             pessimistic: Arc::default(),
         }
     }
@@ -139,14 +144,35 @@ impl<S: TxnStore> TxnClient<S> {
     }
 
     /// An optimistic transaction reading at a fresh timestamp.
-    pub fn begin(&self) -> Result<Transaction<S>> {
-        // A GC that reads the registry between the timestamp and the
-        // registration misses this transaction, but its safe point lies
-        // `gc_life_time` behind a timestamp of its own, far below this one.
-        let start_ts = self.tso.get_ts()?;
+    fn register(&self, ts: u64) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        *running.entry(start_ts).or_default() += 1;
-        drop(running);
+        *running.entry(ts).or_default() += 1;
+    }
+
+    fn unregister(&self, ts: u64) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&ts) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&ts);
+            }
+        }
+    }
+
+    pub fn begin(&self) -> Result<Transaction<S>> {
+        // Registered before the timestamp is taken, under a bound below it
+        // (the newest timestamp this client saw), so that a GC reading the
+        // registry meanwhile cannot pass the start. A margin of
+        // `gc_life_time` would not do: the oracle's clock may step.
+        let bound = self.seen.load(Ordering::SeqCst);
+        self.register(bound);
+        let taken = self.tso.get_ts();
+        if let Ok(ts) = taken {
+            self.register(ts);
+            self.seen.fetch_max(ts, Ordering::SeqCst);
+        }
+        self.unregister(bound);
+        let start_ts = taken?;
         Ok(Transaction {
             client: self.clone(),
             start_ts,
@@ -296,17 +322,7 @@ impl<S: TxnStore> Drop for Transaction<S> {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&self.start_ts);
         }
-        let mut running = self
-            .client
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = running.get_mut(&self.start_ts) {
-            *n -= 1;
-            if *n == 0 {
-                running.remove(&self.start_ts);
-            }
-        }
+        self.client.unregister(self.start_ts);
     }
 }
 

@@ -549,3 +549,51 @@ fn a_watched_key_written_meanwhile_fails_the_commit_and_its_writes() {
     assert!(t.commit().unwrap() > 0);
     assert_eq!(env.read(b"row4"), Some(b"d".to_vec()));
 }
+
+/// A source whose every timestamp is handed out while it looks at the
+/// client's registry, as a GC on another thread might at that moment.
+struct Watching {
+    next: AtomicU64,
+    client: std::sync::Mutex<Option<TxnClient<LocalStore<MemoryEngine>>>>,
+    oldest_seen: std::sync::Mutex<Vec<(Option<u64>, u64)>>,
+}
+
+impl crate::tso::TimestampSource for Watching {
+    fn get_batch(&self, n: u32) -> crate::Result<u64> {
+        let ts = self.next.fetch_add(u64::from(n), Ordering::SeqCst) + u64::from(n);
+        if let Some(c) = self.client.lock().unwrap().as_ref() {
+            self.oldest_seen
+                .lock()
+                .unwrap()
+                .push((c.oldest_running(), ts));
+        }
+        Ok(ts)
+    }
+}
+
+#[test]
+fn a_beginning_transaction_is_registered_below_its_start_before_it_has_one() {
+    let source = Arc::new(Watching {
+        next: AtomicU64::new(100),
+        client: std::sync::Mutex::new(None),
+        oldest_seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let store = Arc::new(LocalStore::new(Arc::new(MemoryEngine::new()), false));
+    let client = TxnClient::new(store, source.clone(), TxnOptions::default());
+    *source.client.lock().unwrap() = Some(client.clone());
+    let first = client.begin().unwrap();
+    drop(first);
+    let second = client.begin().unwrap();
+    // While each start was being taken, the registry already held a bound
+    // at or below it: a safe point computed then stays below the start.
+    let seen = source.oldest_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for (oldest, ts) in &seen {
+        assert!(oldest.is_some_and(|o| o < *ts), "{seen:?}");
+    }
+    // Once begun, only the real start is registered.
+    assert_eq!(client.oldest_running(), Some(second.start_ts()));
+    drop(second);
+    assert_eq!(client.oldest_running(), None);
+    *source.client.lock().unwrap() = None;
+}
