@@ -2,11 +2,11 @@
 # Installs what building and testing Duet needs on a fresh Debian machine with
 # a Rust toolchain: libclang for RocksDB's bindgen, the mariadb CLI and Python
 # MySQL drivers for the protocol tests, sysbench (run unmodified against
-# Duet in the tests).
+# Duet in the tests), faketime (the fault suite steps a node's clock with it).
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-apt_packages=(libclang-dev mariadb-client sysbench)
+apt_packages=(libclang-dev mariadb-client sysbench faketime)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

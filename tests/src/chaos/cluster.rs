@@ -3,7 +3,10 @@
 //! together with `--initial-cluster`; and the process faults — `kill -9`
 //! and a restart on the same data directory, `SIGSTOP` and `SIGCONT` —
 //! and the disk fault: each data directory a small `tmpfs` of its own,
-//! filled by a balloon file and freed again.
+//! filled by a balloon file and freed again — and the clock fault: each
+//! node runs under `libfaketime`, its wall clock offset by the number of
+//! seconds in a file of its own (its monotonic clock untouched, as a real
+//! clock step leaves it).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,8 @@ const USER: &str = "chaos";
 struct Proc {
     child: Option<Child>,
     paused: bool,
+    /// Its clock's step, in seconds.
+    clock: i64,
 }
 
 /// Each node's data directory is a `tmpfs` of this many MiB (small enough
@@ -28,6 +33,9 @@ pub const DISK_MB: u64 = 512;
 /// The free space a filled disk is left with: under a quarter of the
 /// node's reserve (a tenth of the disk), so its placeholder goes too.
 const LEFT_FREE: u64 = DISK_MB * (1 << 20) / 50;
+
+/// `libfaketime` (Debian's `faketime`, installed by `scripts/setup.sh`).
+pub const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /// The nodes `1..=n` of a run.
 pub struct Cluster {
@@ -59,11 +67,18 @@ impl Cluster {
                 .map(|_| Proc {
                     child: None,
                     paused: false,
+                    clock: 0,
                 })
                 .collect(),
         };
+        if !Path::new(FAKETIME).exists() {
+            return Err(io::Error::other(format!(
+                "{FAKETIME} is missing (scripts/setup.sh installs Debian's faketime)"
+            )));
+        }
         for i in 1..=hosts {
             cluster.mount(i)?;
+            cluster.jump_clock(i, 0)?;
         }
         // The clients connect from the harness's address, not loopback.
         let accounts = format!(
@@ -121,6 +136,38 @@ impl Cluster {
             return Err(io::Error::other("fallocate failed"));
         }
         Ok(())
+    }
+
+    fn clock_file(&self, i: usize) -> PathBuf {
+        self.dir(i).with_extension("clock")
+    }
+
+    /// Steps node `i`'s wall clock `secs` seconds away from the true time
+    /// (it follows within a second, `FAKETIME_CACHE_DURATION`).
+    pub fn jump_clock(&mut self, i: usize, secs: i64) -> io::Result<()> {
+        std::fs::write(self.clock_file(i), format!("{secs:+}\n"))?;
+        self.nodes[i - 1].clock = secs;
+        Ok(())
+    }
+
+    /// How far node `i`'s clock is stepped from the true time (seconds).
+    pub fn clock_offset(&self, i: usize) -> i64 {
+        self.nodes[i - 1].clock
+    }
+
+    /// The node that hands out timestamps: the leader of the first region,
+    /// as the first node that answers `/cluster` says.
+    pub fn timestamp_host(&self) -> Option<usize> {
+        (1..=self.len()).find_map(|i| {
+            let (code, body) = crate::http_get(self.status_addr(i), "/cluster").ok()?;
+            if code != 200 {
+                return None;
+            }
+            let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let first = (doc["regions"].as_array()?.iter()).find(|r| r["id"] == 1)?;
+            let leader = first["leader"].as_u64()? as usize;
+            (1..=self.len()).contains(&leader).then_some(leader)
+        })
     }
 
     /// Frees every filled disk.
@@ -181,13 +228,17 @@ impl Cluster {
             .args(["--raft-addr", &format!("{addr}:{RAFT_PORT}")])
             .args(["--initial-cluster", &initial.join(",")])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("LD_PRELOAD", FAKETIME)
+            .env("FAKETIME_TIMESTAMP_FILE", self.clock_file(i))
+            .env("FAKETIME_CACHE_DURATION", "1")
+            // Without it `clock_nanosleep` fails; Duet's timers use the
+            // monotonic clock, which a step of the wall clock leaves alone.
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        self.nodes[i - 1] = Proc {
-            child: Some(command.spawn()?),
-            paused: false,
-        };
+        self.nodes[i - 1].child = Some(command.spawn()?);
+        self.nodes[i - 1].paused = false;
         Ok(())
     }
 
@@ -256,6 +307,7 @@ impl Cluster {
         self.net.heal()?;
         self.heal_disks()?;
         for i in 1..=self.nodes.len() {
+            self.jump_clock(i, 0)?;
             self.resume(i);
             self.restart(i)?;
         }

@@ -26,6 +26,33 @@ pub enum Fault {
     Lossy(usize, u32),
     /// The host's disk is filled; healing frees it.
     DiskFull(usize),
+    /// The host's links slow to a trickle with a deep queue: its packets
+    /// wait (up to about a second), none is dropped for it.
+    Slow(usize),
+    /// The wall clock of a host jumps by this many seconds (either way);
+    /// healing sets it right, a jump back of the same size. The harness
+    /// moves it to the host that hands out timestamps, where it matters.
+    ClockJump(usize, i64),
+}
+
+/// How many kinds of [`Fault`] there are.
+pub const KINDS: usize = 9;
+
+impl Fault {
+    /// The fault's kind, for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Kill(_) => "kill",
+            Fault::Pause(_) => "pause",
+            Fault::Partition(..) => "partition",
+            Fault::Bridge { .. } => "bridge",
+            Fault::OneWay { .. } => "one-way",
+            Fault::Lossy(..) => "lossy",
+            Fault::DiskFull(_) => "disk-full",
+            Fault::Slow(_) => "slow",
+            Fault::ClockJump(..) => "clock-jump",
+        }
+    }
 }
 
 /// A fault, how long it lasts and how long the cluster is left alone after
@@ -63,6 +90,10 @@ impl Rng {
     }
 }
 
+/// The short run's seed and rounds (CI): every kind of fault in them.
+pub const SHORT_SEED: u64 = 105;
+pub const SHORT_ROUNDS: usize = 10;
+
 /// `rounds` faults over `hosts` hosts (at least 3), from `seed`.
 pub fn schedule(seed: u64, hosts: usize, rounds: usize) -> Vec<Round> {
     let mut rng = Rng(seed);
@@ -70,7 +101,7 @@ pub fn schedule(seed: u64, hosts: usize, rounds: usize) -> Vec<Round> {
         .map(|_| {
             let order = rng.shuffled(hosts);
             let minority = (hosts - 1) / 2;
-            let fault = match rng.below(7) {
+            let fault = match rng.below(KINDS as u64) {
                 0 => Fault::Kill(order[0]),
                 1 => Fault::Pause(order[0]),
                 2 => Fault::Partition(order[..minority].to_vec(), order[minority..].to_vec()),
@@ -87,7 +118,15 @@ pub fn schedule(seed: u64, hosts: usize, rounds: usize) -> Vec<Round> {
                     to: order[1],
                 },
                 5 => Fault::Lossy(order[0], 10 + rng.below(30) as u32),
-                _ => Fault::DiskFull(order[0]),
+                6 => Fault::DiskFull(order[0]),
+                7 => Fault::Slow(order[0]),
+                _ => {
+                    // From a few seconds (past lock lifetimes) to longer
+                    // than the GC life time (10 minutes), both ways.
+                    let secs = 5 + rng.below(900) as i64;
+                    let ahead = rng.below(2) == 0;
+                    Fault::ClockJump(order[0], if ahead { secs } else { -secs })
+                }
             };
             Round {
                 fault,
@@ -112,6 +151,12 @@ pub fn apply(cluster: &mut Cluster, fault: &Fault) -> io::Result<()> {
         Fault::OneWay { from, to } => cluster.net.cut(*from, *to)?,
         Fault::Lossy(i, percent) => cluster.net.lossy(*i, *percent)?,
         Fault::DiskFull(i) => cluster.fill(*i)?,
+        Fault::Slow(i) => cluster.net.slow(*i)?,
+        Fault::ClockJump(i, secs) => {
+            let host = cluster.timestamp_host().unwrap_or(*i);
+            eprintln!("chaos: node {host}'s clock jumps {secs:+} s");
+            cluster.jump_clock(host, *secs)?;
+        }
     }
     Ok(())
 }
@@ -125,24 +170,14 @@ mod tests {
         let a = schedule(7, 5, 200);
         assert_eq!(a, schedule(7, 5, 200));
         assert_ne!(a, schedule(8, 5, 200));
-        let kinds: std::collections::BTreeSet<&str> = (a.iter())
-            .map(|r| match r.fault {
-                Fault::Kill(_) => "kill",
-                Fault::Pause(_) => "pause",
-                Fault::Partition(..) => "partition",
-                Fault::Bridge { .. } => "bridge",
-                Fault::OneWay { .. } => "one-way",
-                Fault::Lossy(..) => "lossy",
-                Fault::DiskFull(_) => "disk-full",
-            })
-            .collect();
-        assert_eq!(kinds.len(), 7, "{kinds:?}");
-        // The short run's seed: every kind within its eight rounds.
-        let short: std::collections::HashSet<std::mem::Discriminant<Fault>> = (schedule(163, 3, 8)
+        let kinds: std::collections::BTreeSet<&str> = a.iter().map(|r| r.fault.kind()).collect();
+        assert_eq!(kinds.len(), KINDS, "{kinds:?}");
+        // The short run's seed: every kind within its rounds.
+        let short: std::collections::BTreeSet<&str> = (schedule(SHORT_SEED, 3, SHORT_ROUNDS)
             .iter())
-        .map(|r| std::mem::discriminant(&r.fault))
+        .map(|r| r.fault.kind())
         .collect();
-        assert_eq!(short.len(), 7);
+        assert_eq!(short.len(), KINDS, "{short:?}");
         for r in &a {
             match &r.fault {
                 Fault::Partition(minority, majority) => {
@@ -157,6 +192,7 @@ mod tests {
                     assert_eq!(left.len() + right.len(), 4);
                 }
                 Fault::OneWay { from, to } => assert_ne!(from, to),
+                Fault::ClockJump(_, secs) => assert!((5..905).contains(&secs.abs())),
                 _ => {}
             }
         }

@@ -145,10 +145,32 @@ impl Net {
         Ok(())
     }
 
-    /// Removes every cut and loss.
+    /// Host `i`'s links, both ways, carry 2 Mbit/s through a token bucket
+    /// with a 256 KiB queue: what exceeds the rate waits (a delay of up to
+    /// a second), it is not dropped while the queue has room. The kernels
+    /// this runs on may lack `netem`; `tbf` is always there.
+    pub fn slow(&self, i: usize) -> io::Result<()> {
+        let shape = [
+            "qdisc", "replace", "dev", "", "root", "tbf", "rate", "2mbit", "burst", "32kb",
+            "limit", "256kb",
+        ];
+        let (outer, inner) = (self.outer(i), self.inner(i));
+        let mut out = shape;
+        out[3] = &outer;
+        run("tc", &out)?;
+        let mut back = shape;
+        back[3] = &inner;
+        self.inside(i, "tc", &back)?;
+        Ok(())
+    }
+
+    /// Removes every cut, loss and slow link.
     pub fn heal(&self) -> io::Result<()> {
         for i in 1..=self.hosts {
             self.inside(i, "iptables", &["-F", "INPUT"])?;
+            // A link with no shaping has no root qdisc of ours to delete.
+            let _ = run("tc", &["qdisc", "del", "dev", &self.outer(i), "root"]);
+            let _ = self.inside(i, "tc", &["qdisc", "del", "dev", &self.inner(i), "root"]);
         }
         Ok(())
     }
