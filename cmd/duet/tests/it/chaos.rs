@@ -67,10 +67,14 @@ fn set_up(rt: &tokio::runtime::Runtime, cluster: &mut Cluster, url: &str) {
     }
 }
 
-/// Every node's last log lines, for a failure's report.
+/// Every node's last log lines and region status, for a failure's report.
 fn print_logs(cluster: &Cluster) {
     for j in 1..=cluster.len() {
         eprintln!("chaos: node {j}'s log:\n{}", cluster.log_tail(j, 60));
+        match duet_tests::http_get(cluster.status_addr(j), "/status") {
+            Ok((_, body)) => eprintln!("chaos: node {j}'s status: {body}"),
+            Err(e) => eprintln!("chaos: node {j}'s status: {e}"),
+        }
     }
 }
 
