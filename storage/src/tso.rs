@@ -42,6 +42,8 @@ pub fn wall_clock_ms() -> u64 {
 
 struct State {
     physical: u64,
+    /// The monotonic clock's reading when `physical` last moved.
+    advanced_at: u64,
     logical: u64,
     /// Physical time up to which timestamps may be issued without persisting.
     limit: u64,
@@ -53,16 +55,36 @@ pub struct Tso<E: Engine> {
     state: Mutex<State>,
     window_ms: u64,
     clock: Clock,
+    /// Milliseconds from a fixed point, never stepped.
+    monotonic: Clock,
 }
 
 impl<E: Engine> Tso<E> {
     /// Opens the oracle with the wall clock and a 3-second window.
     pub fn open(engine: Arc<E>) -> Result<Self> {
-        Self::with_clock(engine, 3000, Box::new(wall_clock_ms))
+        let origin = std::time::Instant::now();
+        let monotonic: Clock = Box::new(move || origin.elapsed().as_millis() as u64);
+        Self::with_clocks(engine, 3000, Box::new(wall_clock_ms), monotonic)
     }
 
-    /// Opens the oracle with a given clock and persistence window.
+    /// Opens the oracle with a given clock and persistence window (and a
+    /// monotonic clock that stands still: timestamps follow `clock` alone).
     pub fn with_clock(engine: Arc<E>, window_ms: u64, clock: Clock) -> Result<Self> {
+        Self::with_clocks(engine, window_ms, clock, Box::new(|| 0))
+    }
+
+    /// Opens the oracle on a wall `clock` and a `monotonic` one: while the
+    /// wall clock reads behind the timestamps issued (it was stepped back,
+    /// or ahead and then corrected, or it lags the limit an earlier run
+    /// left), their physical part moves on at the monotonic pace rather
+    /// than stand still until the wall clock catches up — lock lifetimes,
+    /// measured in timestamps, must keep running out.
+    pub fn with_clocks(
+        engine: Arc<E>,
+        window_ms: u64,
+        clock: Clock,
+        monotonic: Clock,
+    ) -> Result<Self> {
         let limit = match engine.get(Cf::Raft, LIMIT_KEY)? {
             Some(b) => {
                 u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corruption {
@@ -78,11 +100,13 @@ impl<E: Engine> Tso<E> {
             engine,
             state: Mutex::new(State {
                 physical,
+                advanced_at: monotonic(),
                 logical: 0,
                 limit,
             }),
             window_ms,
             clock,
+            monotonic,
         };
         {
             let mut st = tso.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -107,9 +131,11 @@ impl<E: Engine> Tso<E> {
             )));
         }
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = (self.clock)();
+        let at = (self.monotonic)();
+        let now = (self.clock)().max(st.physical + at.saturating_sub(st.advanced_at));
         if now > st.physical {
             st.physical = now;
+            st.advanced_at = at;
             st.logical = 0;
         }
         if st.logical + n > MAX_LOGICAL {
@@ -162,6 +188,28 @@ mod tests {
         assert_eq!(physical_ms(c), 1000);
         let last = tso.get_batch(10).unwrap();
         assert_eq!(last, c + 10);
+    }
+
+    #[test]
+    fn timestamps_keep_pace_while_the_wall_clock_is_behind() {
+        let engine = Arc::new(MemoryEngine::new());
+        let (wall, w) = manual_clock(10_000);
+        let (mono, m) = manual_clock(0);
+        let tso = Tso::with_clocks(engine, 100, w, m).unwrap();
+        assert_eq!(physical_ms(tso.get_ts().unwrap()), 10_000);
+        // Stepped ahead 500 s, then corrected while 2 s pass: the physical
+        // part goes on at the monotonic pace, not from the wall clock.
+        wall.store(510_000, Ordering::SeqCst);
+        mono.store(1_000, Ordering::SeqCst);
+        assert_eq!(physical_ms(tso.get_ts().unwrap()), 510_000);
+        wall.store(11_000, Ordering::SeqCst);
+        mono.store(3_000, Ordering::SeqCst);
+        assert_eq!(physical_ms(tso.get_ts().unwrap()), 512_000);
+        mono.store(3_500, Ordering::SeqCst);
+        assert_eq!(physical_ms(tso.get_ts().unwrap()), 512_500);
+        // Once the wall clock is ahead again, it is followed.
+        wall.store(600_000, Ordering::SeqCst);
+        assert_eq!(physical_ms(tso.get_ts().unwrap()), 600_000);
     }
 
     #[test]

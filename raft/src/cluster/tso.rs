@@ -24,6 +24,10 @@ struct TsoState {
     /// The term this node leads in, if it has served timestamps in it.
     term: u64,
     physical: u64,
+    /// When `physical` last moved: while the wall clock reads behind it
+    /// (stepped, or an earlier leader's ran ahead), it moves on at the
+    /// monotonic pace from here, so that lock lifetimes keep running out.
+    advanced: Instant,
     logical: u64,
     limit: u64,
 }
@@ -65,6 +69,7 @@ impl<E: Engine> ClusterTso<E> {
         let state = TsoState {
             term: 0,
             physical: 0,
+            advanced: Instant::now(),
             logical: 0,
             limit: 0,
         };
@@ -165,13 +170,16 @@ impl<E: Engine> ClusterTso<E> {
             *st = TsoState {
                 term,
                 physical: wall_clock_ms().max(limit),
+                advanced: Instant::now(),
                 logical: 0,
                 limit,
             };
         }
-        let now = wall_clock_ms();
+        let flowing = st.physical + st.advanced.elapsed().as_millis() as u64;
+        let now = wall_clock_ms().max(flowing);
         if now > st.physical {
             st.physical = now;
+            st.advanced = Instant::now();
             st.logical = 0;
         }
         if st.logical + n >= 1 << TS_LOGICAL_BITS {
