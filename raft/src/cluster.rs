@@ -4,12 +4,16 @@
 //! another node by `KvExecute`) or to its own replica (reads, at a
 //! linearizable point), and a region it holds none of, found in its region
 //! cache, to a node that does ([`remote`]). [`ClusterTso`] hands out
-//! timestamps ([`tso`]); [`Handler`] answers other nodes ([`handler`]).
+//! timestamps ([`tso`]) and [`ClusterDetector`] finds deadlocks among lock
+//! waits ([`deadlock`]), both on the first region's leader; [`Handler`]
+//! answers other nodes ([`handler`]).
 
+mod deadlock;
 mod handler;
 mod remote;
 mod tso;
 
+pub use deadlock::{ClusterDetector, WAIT_TTL};
 pub use handler::Handler;
 pub use tso::ClusterTso;
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use duet_raft::cluster::{ClusterStore, ClusterTso, Handler};
+use duet_raft::cluster::{ClusterDetector, ClusterStore, ClusterTso, Handler, WAIT_TTL};
 use duet_raft::region::PeerAddress;
 use duet_raft::regions::{SplitLimits, find_split_key, has_regions};
 use duet_raft::store::{RaftStore, RegionStatus, StoreConfig, StoreMsg, inbox, learner_store_id};
@@ -19,6 +19,7 @@ use duet_raft::transport::{LocalRouter, Transport};
 use duet_storage::engine::Engine;
 use duet_storage::engine::rocks::{RocksConfig, RocksEngine};
 use duet_storage::tso::{TimestampSource, Tso};
+use duet_storage::txn::deadlock::{DeadlockDetector, LocalDetector};
 use duet_storage::txn::{TxnClient, TxnOptions};
 use raft::prelude::ConfChangeType;
 use std::time::{Duration, Instant};
@@ -164,6 +165,42 @@ fn open_columnar(config: &Config) -> Result<(Arc<RocksEngine>, Arc<duet_columnar
 /// (after asking the `join` member to admit this node); alone, an
 /// in-process router. Messages for `main` and `learner` (store id and
 /// inbox) go to this node's two stores.
+/// What hands out timestamps and finds deadlocks: a single node keeps its
+/// own; in a cluster the first region's leader serves both and the others
+/// forward to it (the handler answers them).
+struct Oracles {
+    cluster_tso: Option<Arc<ClusterTso<RocksEngine>>>,
+    tso: Arc<dyn TimestampSource>,
+    detector: Arc<dyn DeadlockDetector>,
+}
+
+fn oracles(
+    store: &Arc<RaftStore<RocksEngine>>,
+    engine: &Arc<RocksEngine>,
+    grpc: Option<&Arc<GrpcTransport>>,
+) -> Result<Oracles> {
+    let local = Arc::new(LocalDetector::new(WAIT_TTL));
+    let Some(t) = grpc else {
+        return Ok(Oracles {
+            cluster_tso: None,
+            tso: Arc::new(Tso::open(Arc::clone(engine)).map_err(storage_err)?),
+            detector: local,
+        });
+    };
+    let tso = Arc::new(ClusterTso::new(Arc::clone(store), Some(Arc::clone(t))));
+    t.set_handlers(Arc::new(Handler {
+        store: Arc::clone(store),
+        tso: Arc::clone(&tso),
+        detector: Arc::clone(&local),
+    }));
+    let detector = ClusterDetector::new(Arc::clone(store), Arc::clone(&tso), Arc::clone(t), local);
+    Ok(Oracles {
+        cluster_tso: Some(Arc::clone(&tso)),
+        tso,
+        detector: Arc::new(detector),
+    })
+}
+
 async fn start_transport(
     config: &Config,
     founders: BTreeMap<u64, SocketAddr>,
@@ -389,20 +426,11 @@ impl Node {
                     .find_map(|r| r.address_of(id)?.parse().ok())
             }));
         }
-        // A single node keeps its own oracle; in a cluster the region leader
-        // serves timestamps and the others forward to it.
-        let cluster_tso = (grpc.as_ref())
-            .map(|t| Arc::new(ClusterTso::new(Arc::clone(&store), Some(Arc::clone(t)))));
-        let tso: Arc<dyn TimestampSource> = match (&grpc, &cluster_tso) {
-            (Some(t), Some(tso)) => {
-                t.set_handlers(Arc::new(Handler {
-                    store: Arc::clone(&store),
-                    tso: Arc::clone(tso),
-                }));
-                Arc::clone(tso) as Arc<dyn TimestampSource>
-            }
-            _ => Arc::new(Tso::open(Arc::clone(&engine)).map_err(storage_err)?),
-        };
+        let Oracles {
+            cluster_tso,
+            tso,
+            detector,
+        } = oracles(&store, &engine, grpc.as_ref())?;
         let txn_store = Arc::new(ClusterStore::new(
             config.node_id,
             Arc::clone(&store),
@@ -414,7 +442,8 @@ impl Node {
         let options = TxnOptions::default();
         // Four heartbeats per lock TTL: a lost one or two do not matter.
         let heartbeat_every = Duration::from_millis(options.pessimistic_lock_ttl_ms / 4);
-        let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options);
+        let client = TxnClient::new(Arc::clone(&txn_store), Arc::clone(&tso), options)
+            .with_detector(detector);
         let destroyed_ranges = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let region_sizes = RegionSizes::default();
         let pd = (grpc.as_ref().zip(cluster_tso.as_ref())).map(|(t, tso)| {

@@ -402,9 +402,10 @@ impl Error {
     pub(crate) fn from_storage(e: duet_storage::Error) -> Self {
         use duet_storage::Error as S;
         match e {
-            S::WriteConflict { .. } | S::RolledBack { .. } | S::TxnLockNotFound { .. } => {
-                Error::Deadlock
-            }
+            S::WriteConflict { .. }
+            | S::RolledBack { .. }
+            | S::TxnLockNotFound { .. }
+            | S::Deadlock { .. } => Error::Deadlock,
             S::KeyIsLocked(_) => Error::LockWaitTimeout,
             S::WatchedKeyChanged { .. } => Error::TableDefChanged,
             S::DiskFull { node_id } => Error::DiskFull(node_id),

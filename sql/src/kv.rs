@@ -38,6 +38,16 @@ pub trait KvTxn: Send {
     /// Makes the commit fail if `key` changes between the start and the
     /// commit (or is being changed when it commits).
     fn watch(&mut self, key: &[u8]) -> KvResult<()>;
+    /// Marks the transaction pessimistic: each statement locks the rows it
+    /// changes ([`lock_for_update`](Self::lock_for_update)) when it runs.
+    fn set_pessimistic(&mut self);
+    fn is_pessimistic(&self) -> bool;
+    /// The writes from now on build on `keys`, read through their locks:
+    /// the keys they write are checked for conflicts from those locks on,
+    /// not from the start. `&[]` goes back to the start.
+    fn build_on_locked(&mut self, keys: &[Vec<u8>]);
+    /// How long taking a lock waits for another transaction's.
+    fn set_lock_wait(&mut self, wait: std::time::Duration);
     /// Two-phase commit; the commit timestamp (0 if nothing was written).
     fn commit(&mut self) -> KvResult<u64>;
     fn rollback(&mut self) -> KvResult<()>;
@@ -123,6 +133,33 @@ impl<S: TxnStore> KvTxn for Txn<S> {
     fn watch(&mut self, key: &[u8]) -> KvResult<()> {
         self.0.as_mut().ok_or_else(finished)?.watch(key);
         Ok(())
+    }
+
+    fn set_pessimistic(&mut self) {
+        if let Some(t) = self.0.as_mut() {
+            t.set_pessimistic();
+        }
+    }
+
+    fn is_pessimistic(&self) -> bool {
+        self.0.as_ref().is_some_and(Transaction::is_pessimistic)
+    }
+
+    fn build_on_locked(&mut self, keys: &[Vec<u8>]) {
+        if let Some(t) = self.0.as_mut() {
+            let ts = if keys.is_empty() {
+                0
+            } else {
+                t.locked_since(keys).unwrap_or(0)
+            };
+            t.set_read_ts(ts);
+        }
+    }
+
+    fn set_lock_wait(&mut self, wait: std::time::Duration) {
+        if let Some(t) = self.0.as_mut() {
+            t.set_lock_wait(wait);
+        }
     }
 
     fn commit(&mut self) -> KvResult<u64> {

@@ -211,6 +211,17 @@ static DEFS: &[Def] = &[
         Scope::Both,
         "1073741824",
     ),
+    // How an explicit transaction writes (TiDB's `tidb_txn_mode`):
+    // `pessimistic` locks the rows a statement changes or reads for update
+    // when it runs, so a conflict waits there instead of failing the
+    // commit; `optimistic` finds conflicts at commit (1213). Fixed for a
+    // transaction when it begins.
+    def(
+        "duet_txn_mode",
+        Kind::Enum(&["pessimistic", "optimistic"]),
+        Scope::Both,
+        "pessimistic",
+    ),
     def("foreign_key_checks", Kind::Bool, Scope::Both, "ON"),
     def("group_concat_max_len", U64, Scope::Both, "1024"),
     fixed("have_ssl", Kind::Str, "DISABLED"),

@@ -75,6 +75,11 @@ pub enum Error {
     /// GC still run, they settle or free what is there).
     #[error("disk full on node {node_id}: writes are refused until space is freed")]
     DiskFull { node_id: u64 },
+    /// Waiting for the lock would close a cycle of waits: `cycle` are the
+    /// transactions the holder (the first) leads to, each waiting for the
+    /// next, the last for `start_ts`.
+    #[error("transaction {start_ts}: deadlock through transactions {cycle:?}")]
+    Deadlock { start_ts: u64, cycle: Vec<u64> },
 }
 
 impl Error {
@@ -86,6 +91,7 @@ impl Error {
                 | Error::KeyIsLocked(_)
                 | Error::RolledBack { .. }
                 | Error::WatchedKeyChanged { .. }
+                | Error::Deadlock { .. }
         )
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use duet_storage::engine::Engine;
 use duet_storage::txn::commands::{Command, Response};
+use duet_storage::txn::deadlock::LocalDetector;
 use duet_storage::txn::read::{Answer, Read, serve};
 use protobuf::Message as _;
 use raft::prelude::ConfChangeV2;
@@ -22,6 +23,9 @@ use crate::store::{MergeStep, RaftStore};
 pub struct Handler<E: Engine> {
     pub store: Arc<RaftStore<E>>,
     pub tso: Arc<ClusterTso<E>>,
+    /// The deadlock detector's graph, served while this node leads the
+    /// first region.
+    pub detector: Arc<LocalDetector>,
 }
 
 impl<E: Engine> RequestHandler for Handler<E> {
@@ -44,13 +48,17 @@ impl<E: Engine> RequestHandler for Handler<E> {
             }
             return reply;
         }
-        // The oracle is served by the first region's leader.
+        // The oracle and the deadlock detector are served by the first
+        // region's leader.
         let region = first_region(&self.store);
         let Some(region) = region.filter(|r| r.is_leader) else {
             reply.leader = region.and_then(|r| r.leader).unwrap_or(0);
             reply.error = "not leader".into();
             return reply;
         };
+        if let Some(answer) = super::deadlock::serve(&self.detector, &request) {
+            return answer;
+        }
         match (self.tso).allocate(u64::from(request.ts_count.max(1)), region.term) {
             Ok(ts) => reply.ts = ts,
             Err(e) => reply.error = e.to_string(),

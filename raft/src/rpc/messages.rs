@@ -57,8 +57,8 @@ pub struct Envelope {
 pub struct RaftDone {}
 
 /// A request for the leader of a region: a membership change to propose,
-/// or else a batch of `ts_count` timestamps (the first region's leader
-/// serves the oracle).
+/// a wait to check for deadlock, or else a batch of `ts_count` timestamps
+/// (the first region's leader serves the oracle and the detector).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Request {
     #[prost(uint64, tag = "1")]
@@ -70,6 +70,18 @@ pub struct Request {
     /// A membership change (a protobuf `ConfChangeV2`).
     #[prost(bytes = "vec", tag = "4")]
     pub conf_change: Vec<u8>,
+    /// For the deadlock detector (on the first region's leader):
+    /// transaction `wait_waiter` waits for `wait_holder`'s lock on the key
+    /// hashing to `wait_key_hash`.
+    #[prost(uint64, tag = "5")]
+    pub wait_waiter: u64,
+    #[prost(uint64, tag = "6")]
+    pub wait_holder: u64,
+    #[prost(uint64, tag = "7")]
+    pub wait_key_hash: u64,
+    /// For the deadlock detector: this transaction waits no more.
+    #[prost(uint64, tag = "8")]
+    pub clean_up: u64,
 }
 
 /// The answer to a [`Request`]: the last timestamp of the batch, or the
@@ -83,6 +95,9 @@ pub struct Reply {
     pub leader: u64,
     #[prost(string, tag = "3")]
     pub error: String,
+    /// The wait reported would deadlock: the transactions of the cycle.
+    #[prost(uint64, repeated, tag = "4")]
+    pub deadlock: Vec<u64>,
 }
 
 /// Which region a KV request is for, and the epoch it was routed by.

@@ -618,20 +618,68 @@ impl Session {
     }
 
     /// Finds the rows an `UPDATE`/`DELETE` of table `name` touches and
-    /// hands them to `change`, in the session's transaction.
+    /// hands them to `change`, in the session's transaction. In a
+    /// pessimistic transaction, or when `lock` asks (a locking read), the
+    /// rows are locked first and `change` sees their latest committed
+    /// versions.
     pub(super) fn change_rows<T>(
         &mut self,
         name: &ObjectName,
         clauses: &Clauses<'_>,
         params: &[Value],
+        lock_rows: bool,
         mut change: impl FnMut(&Session, &SharedTxn, &TableInfo, Vec<(Vec<u8>, Row)>) -> Result<T>,
     ) -> Result<T> {
         self.with_txn(|s, txn| {
             let catalog = s.catalog(lock(txn).as_ref())?;
             let target = s.resolve_target(&catalog, name)?;
-            let rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
-            change(s, txn, &target.table, rows)
+            let mut rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
+            if !(lock_rows || lock(txn).is_pessimistic()) {
+                return change(s, txn, &target.table, rows);
+            }
+            rows = s.lock_matching(&target, clauses, params, txn, &catalog, rows)?;
+            let keys: Vec<Vec<u8>> = rows.iter().map(|(k, _)| k.clone()).collect();
+            lock(txn).build_on_locked(&keys);
+            let outcome = change(s, txn, &target.table, rows);
+            lock(txn).build_on_locked(&[]);
+            outcome
         })
+    }
+
+    /// Locks `rows` (as `SELECT … FOR UPDATE` does), then finds the
+    /// statement's rows again: a locked row reads as its latest committed
+    /// version, so the statement changes what it locked, and one that no
+    /// longer matches drops out. A row that newly matches is locked in the
+    /// next round (a few at most; past them its write is checked at commit).
+    fn lock_matching(
+        &mut self,
+        target: &Target,
+        clauses: &Clauses<'_>,
+        params: &[Value],
+        txn: &SharedTxn,
+        catalog: &Arc<Catalog>,
+        mut rows: Vec<(Vec<u8>, Row)>,
+    ) -> Result<Vec<(Vec<u8>, Row)>> {
+        const ROUNDS: usize = 3;
+        let wait = self.lock_wait_timeout()?;
+        lock(txn).set_lock_wait(wait);
+        let mut locked: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        for _ in 0..ROUNDS {
+            let new: Vec<Vec<u8>> = (rows.iter())
+                .map(|(k, _)| k)
+                .filter(|k| !locked.contains(*k))
+                .cloned()
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            lock(txn)
+                .lock_for_update(&new)
+                .map_err(Error::from_storage)?;
+            locked.extend(new);
+            rows = self.matching_rows(target, clauses, params, txn, catalog)?;
+        }
+        Ok(rows)
     }
 
     pub(super) fn update(
@@ -655,7 +703,7 @@ impl Session {
             limit: update.limit.as_ref(),
         };
         let (matched, changed) =
-            self.change_rows(name, &clauses, params, |s, txn, table, rows| {
+            self.change_rows(name, &clauses, params, false, |s, txn, table, rows| {
                 let mut changed = 0u64;
                 let matched = rows.len() as u64;
                 for (key, old) in rows {
@@ -700,7 +748,7 @@ impl Session {
             order_by: &delete.order_by,
             limit: delete.limit.as_ref(),
         };
-        let deleted = self.change_rows(name, &clauses, params, |s, txn, table, rows| {
+        let deleted = self.change_rows(name, &clauses, params, false, |s, txn, table, rows| {
             let mut guard = lock(txn);
             for (key, row) in &rows {
                 let handle = table::decode_handle(table, key)?;

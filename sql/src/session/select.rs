@@ -159,12 +159,7 @@ impl Session {
             order_by: if limit.is_some() { order_by } else { &[] },
             limit,
         };
-        self.change_rows(name, &clauses, params, |_, txn, _, rows| {
-            let keys: Vec<Vec<u8>> = rows.into_iter().map(|(k, _)| k).collect();
-            lock(txn)
-                .lock_for_update(&keys)
-                .map_err(Error::from_storage)
-        })
+        self.change_rows(name, &clauses, params, true, |_, _, _, _| Ok(()))
     }
 
     /// The router's rules for one query: the session's engines and the

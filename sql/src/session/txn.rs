@@ -15,6 +15,8 @@ use crate::table::ranges::HandleSet;
 use crate::table::source::{ColumnarPart, RemoteError, RemoteScan, RowSource, Span};
 use crate::table::stats::TableStats;
 use crate::table::{self, Row};
+use crate::types;
+use crate::value::Value;
 
 /// Times an autocommit statement is retried after a write conflict.
 pub(super) const AUTOCOMMIT_RETRIES: usize = 10;
@@ -285,11 +287,31 @@ impl Session {
     }
 
     /// `BEGIN` / `START TRANSACTION`: commits an open transaction first.
+    /// The transaction is pessimistic or optimistic as `duet_txn_mode`
+    /// says now.
     pub(crate) fn begin(&mut self) -> Result<()> {
         self.commit()?;
-        let txn = self.db.kv.begin().map_err(Error::from_storage)?;
+        let mut txn = self.db.kv.begin().map_err(Error::from_storage)?;
+        let mode = self.vars.get(&self.db.globals, "duet_txn_mode", None)?;
+        if types::value_text(&mode).eq_ignore_ascii_case("pessimistic") {
+            txn.set_pessimistic();
+        }
         self.txn = Some(Arc::new(Mutex::new(txn)));
         Ok(())
+    }
+
+    /// `innodb_lock_wait_timeout`: how long a statement waits for a row
+    /// lock before it fails with 1205.
+    pub(super) fn lock_wait_timeout(&self) -> Result<std::time::Duration> {
+        let secs = match self
+            .vars
+            .get(&self.db.globals, "innodb_lock_wait_timeout", None)?
+        {
+            Value::Int(n) => u64::try_from(n).unwrap_or(1),
+            Value::UInt(n) => n,
+            _ => 50,
+        };
+        Ok(std::time::Duration::from_secs(secs))
     }
 
     /// `COMMIT` (and the implicit commit before DDL and `BEGIN`).

@@ -12,6 +12,7 @@ use super::commands::{
     AcquirePessimisticLock, CheckTxnStatus, Commit, Mutation, Op, PessimisticRollback, Prewrite,
     ResolveLock, Response, Rollback, TxnHeartBeat, TxnStatus,
 };
+use super::deadlock::{DeadlockDetector, key_hash};
 use super::read::{Get, GetCommitted, Read, Scan, ScanLocks, Watched};
 use super::store::TxnStore;
 use crate::error::{Error, Result};
@@ -29,9 +30,16 @@ pub struct TxnOptions {
     pub pessimistic_lock_ttl_ms: u64,
     /// How long a reader or writer waits for a live lock before giving up.
     pub lock_wait: Duration,
-    /// Pause between attempts while waiting for a lock.
+    /// First pause between attempts while waiting for a lock (it doubles
+    /// up to [`MAX_WAIT_PAUSE`] while a pessimistic lock waits).
     pub backoff: Duration,
 }
+
+/// The longest pause between two attempts to take a pessimistic lock.
+pub const MAX_WAIT_PAUSE: Duration = Duration::from_millis(20);
+/// How often a waiter reports its wait again to the deadlock detector
+/// (well within the detector's TTL for a wait).
+const REPORT_WAIT_EVERY: Duration = Duration::from_millis(500);
 
 impl Default for TxnOptions {
     fn default() -> Self {
@@ -64,6 +72,9 @@ pub struct TxnClient<S: TxnStore> {
     running: Arc<Mutex<BTreeMap<u64, usize>>>,
     /// The newest timestamp a `begin` of this client (or a clone) took.
     seen: Arc<AtomicU64>,
+    /// Where pessimistic lock waits are reported (none: waits end only by
+    /// timeout).
+    detector: Option<Arc<dyn DeadlockDetector>>,
     /// The running transactions that hold pessimistic locks, by start
     /// timestamp, with their primary key: [`keep_alive`](Self::keep_alive)
     /// keeps those locks from expiring while their client thinks.
@@ -78,6 +89,7 @@ impl<S: TxnStore> Clone for TxnClient<S> {
             options: self.options.clone(),
             running: Arc::clone(&self.running),
             seen: Arc::clone(&self.seen),
+            detector: self.detector.clone(),
             pessimistic: Arc::clone(&self.pessimistic),
         }
     }
@@ -91,8 +103,16 @@ impl<S: TxnStore> TxnClient<S> {
             options,
             running: Arc::default(),
             seen: Arc::default(),
+            detector: None,
             pessimistic: Arc::default(),
         }
+    }
+
+    /// Reports pessimistic lock waits to `detector`, which refuses those
+    /// that would deadlock.
+    pub fn with_detector(mut self, detector: Arc<dyn DeadlockDetector>) -> Self {
+        self.detector = Some(detector);
+        self
     }
 
     /// Raises the primary lock's TTL of every running transaction (begun
@@ -181,6 +201,9 @@ impl<S: TxnStore> TxnClient<S> {
             locked_values: BTreeMap::new(),
             watched: BTreeSet::new(),
             primary: None,
+            lock_wait: self.options.lock_wait,
+            pessimistic_mode: false,
+            read_ts: 0,
         })
     }
 
@@ -222,23 +245,61 @@ impl<S: TxnStore> TxnClient<S> {
 
     /// Runs `read`, resolving the locks it reports, until it succeeds or a
     /// live lock outlasts the wait.
-    fn with_lock_resolution<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+    fn with_lock_resolution<T>(&self, read: impl FnMut() -> Result<T>) -> Result<T> {
+        self.wait_out_locks(self.options.lock_wait, None, read)
+    }
+
+    /// Runs `attempt` until no live lock stands in its way, resolving the
+    /// locks of finished or expired transactions, for at most `wait` (then
+    /// the lock it met: a lock wait timeout). A `waiter` (a transaction that
+    /// holds locks of its own) reports each wait to the deadlock detector
+    /// first and gives up at once on a deadlock.
+    fn wait_out_locks<T>(
+        &self,
+        wait: Duration,
+        waiter: Option<u64>,
+        mut attempt: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
         // Wall time, not the sum of the pauses: each attempt also costs a
         // round through the store.
         let started = std::time::Instant::now();
-        loop {
-            match read() {
+        let detector = waiter.zip(self.detector.as_ref());
+        let mut pause = self.options.backoff;
+        let mut reported = None;
+        let outcome = loop {
+            match attempt() {
                 Err(Error::KeyIsLocked(info)) => {
-                    if !self.resolve(&info)? {
-                        if started.elapsed() >= self.options.lock_wait {
-                            return Err(Error::KeyIsLocked(info));
-                        }
-                        std::thread::sleep(self.options.backoff);
+                    match self.resolve(&info) {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => break Err(e),
                     }
+                    // Reported when the wait begins or moves to another
+                    // holder, and again often enough to outlive the TTL.
+                    let due = reported.is_none_or(|(holder, at): (u64, std::time::Instant)| {
+                        holder != info.start_ts || at.elapsed() >= REPORT_WAIT_EVERY
+                    });
+                    if let Some((w, d)) = detector.filter(|_| due) {
+                        if let Err(e) = d.wait_for(w, info.start_ts, key_hash(&info.key)) {
+                            break Err(e);
+                        }
+                        reported = Some((info.start_ts, std::time::Instant::now()));
+                    }
+                    if started.elapsed() >= wait {
+                        break Err(Error::KeyIsLocked(info));
+                    }
+                    std::thread::sleep(pause);
+                    // A long wait asks less often (each ask is a command
+                    // through the holder's primary region).
+                    pause = (pause * 2).min(MAX_WAIT_PAUSE.max(self.options.backoff));
                 }
-                other => return other,
+                other => break other,
             }
+        };
+        if let Some((w, d)) = detector.filter(|_| reported.is_some()) {
+            d.clean_up(w);
         }
+        outcome
     }
 
     /// Settles every lock at or below `safe_point` whose transaction is
@@ -311,6 +372,14 @@ pub struct Transaction<S: TxnStore> {
     /// to commit (see [`Transaction::watch`]).
     watched: BTreeSet<Vec<u8>>,
     primary: Option<Vec<u8>>,
+    /// How long taking a pessimistic lock waits for another's.
+    lock_wait: Duration,
+    /// The SQL layer runs it pessimistically (see
+    /// [`set_pessimistic`](Self::set_pessimistic)).
+    pessimistic_mode: bool,
+    /// What the writes buffered now build on was read at this timestamp
+    /// (see [`set_read_ts`](Self::set_read_ts)); 0: the start.
+    read_ts: u64,
 }
 
 impl<S: TxnStore> Drop for Transaction<S> {
@@ -335,6 +404,42 @@ pub struct Savepoint {
 }
 
 impl<S: TxnStore> Transaction<S> {
+    /// How long taking a pessimistic lock may wait for another
+    /// transaction's (`innodb_lock_wait_timeout`).
+    pub fn set_lock_wait(&mut self, wait: Duration) {
+        self.lock_wait = wait;
+    }
+
+    /// Marks the transaction as run pessimistically: each statement locks
+    /// the rows it changes when it runs. The mark is the SQL layer's; the
+    /// transaction itself behaves the same.
+    pub fn set_pessimistic(&mut self) {
+        self.pessimistic_mode = true;
+    }
+
+    /// The writes buffered from now on build on reads at `ts` (a
+    /// statement's rows read through their fresh locks), so their keys are
+    /// checked for conflicts from `ts` on, not from the start; 0 goes back
+    /// to the start. A key written again later takes the mark then in
+    /// force.
+    pub fn set_read_ts(&mut self, ts: u64) {
+        self.read_ts = ts;
+    }
+
+    /// The oldest `for_update_ts` of the locks on `keys` (all taken by
+    /// [`lock_for_update`](Self::lock_for_update)), or `None` if one is
+    /// not locked.
+    pub fn locked_since(&self, keys: &[Vec<u8>]) -> Option<u64> {
+        keys.iter()
+            .map(|k| self.pessimistic_locks.get(k).copied())
+            .min()
+            .flatten()
+    }
+
+    pub fn is_pessimistic(&self) -> bool {
+        self.pessimistic_mode
+    }
+
     pub fn start_ts(&self) -> u64 {
         self.start_ts
     }
@@ -475,8 +580,9 @@ impl<S: TxnStore> Transaction<S> {
         self.buffer(Mutation::new(Op::Delete, key, Vec::new()));
     }
 
-    fn buffer(&mut self, m: Mutation) {
+    fn buffer(&mut self, mut m: Mutation) {
         self.primary.get_or_insert_with(|| m.key.clone());
+        m.read_ts = self.read_ts;
         self.writes.insert(m.key.clone(), m);
     }
 
@@ -511,15 +617,33 @@ impl<S: TxnStore> Transaction<S> {
             .collect();
         // The primary's lock goes first: a secondary's lock never points
         // at a primary without one.
-        let for_update_ts = self.client.tso.get_ts()?;
+        let mut for_update_ts = self.client.tso.get_ts()?;
         let (first, second) = if fresh.contains(&primary) {
-            ((fresh, for_update_ts), (since_start, self.start_ts))
+            ((fresh, true), (since_start, false))
         } else {
-            ((since_start, self.start_ts), (fresh, for_update_ts))
+            ((since_start, false), (fresh, true))
         };
-        for (keys, ts) in [first, second] {
-            if !keys.is_empty() {
-                self.acquire_pessimistic(&keys, ts)?;
+        for (keys, is_fresh) in [first, second] {
+            if keys.is_empty() {
+                continue;
+            }
+            if !is_fresh {
+                self.acquire_pessimistic(&keys, self.start_ts, self.lock_wait)?;
+                continue;
+            }
+            // A commit after `for_update_ts` — typically by the holder this
+            // lock waited for — is no conflict for a fresh lock: it is
+            // taken again at a newer timestamp, whose read sees the commit,
+            // for as long as the lock wait lasts.
+            let deadline = std::time::Instant::now() + self.lock_wait;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match self.acquire_pessimistic(&keys, for_update_ts, left) {
+                    Err(Error::WriteConflict { .. }) if !left.is_zero() => {
+                        for_update_ts = self.client.tso.get_ts()?;
+                    }
+                    outcome => break outcome?,
+                }
             }
         }
         let read = GetCommitted {
@@ -541,8 +665,14 @@ impl<S: TxnStore> Transaction<S> {
     }
 
     /// Takes this transaction's pessimistic locks on `keys`, failing on any
-    /// commit to them after `for_update_ts`.
-    fn acquire_pessimistic(&mut self, keys: &[Vec<u8>], for_update_ts: u64) -> Result<()> {
+    /// commit to them after `for_update_ts`, waiting up to `wait` for
+    /// another transaction's lock.
+    fn acquire_pessimistic(
+        &mut self,
+        keys: &[Vec<u8>],
+        for_update_ts: u64,
+        wait: Duration,
+    ) -> Result<()> {
         let Some(primary) = self.primary.clone() else {
             return Err(Error::Tso("a pessimistic lock without a primary".into()));
         };
@@ -553,8 +683,9 @@ impl<S: TxnStore> Transaction<S> {
             for_update_ts,
             lock_ttl: self.elapsed_ms()? + self.client.options.pessimistic_lock_ttl_ms,
         };
-        self.client
-            .with_lock_resolution(|| self.client.store.execute(cmd.clone().into()))?;
+        self.client.wait_out_locks(wait, Some(self.start_ts), || {
+            self.client.store.execute(cmd.clone().into())
+        })?;
         if self.pessimistic_locks.is_empty() {
             self.client
                 .pessimistic

@@ -597,3 +597,41 @@ fn a_beginning_transaction_is_registered_below_its_start_before_it_has_one() {
     assert_eq!(client.oldest_running(), None);
     *source.client.lock().unwrap() = None;
 }
+
+/// Two transactions each holding a row lock and then asking for the
+/// other's: the second to ask is refused at once with a deadlock; the
+/// first, waiting meanwhile, gets its lock once the second ends.
+#[test]
+fn a_cycle_of_lock_waits_is_refused_at_once_and_the_other_proceeds() {
+    let env = Env::<MemoryEngine>::memory();
+    let detector = Arc::new(super::deadlock::LocalDetector::new(Duration::from_secs(60)));
+    let client = env
+        .client
+        .clone()
+        .with_detector(detector.clone() as Arc<dyn super::deadlock::DeadlockDetector>);
+    let (a, b) = (b"a".to_vec(), b"b".to_vec());
+    let mut t1 = client.begin().unwrap();
+    let mut t2 = client.begin().unwrap();
+    t1.lock_for_update(std::slice::from_ref(&a)).unwrap();
+    t2.lock_for_update(std::slice::from_ref(&b)).unwrap();
+    t1.set_lock_wait(Duration::from_secs(600));
+    let t1_start = t1.start_ts();
+    let waiting = std::thread::spawn(move || {
+        let outcome = t1.lock_for_update(std::slice::from_ref(&b)).map(|_| ());
+        (t1, outcome)
+    });
+    // Once t1's wait is in the graph, t2 asking for a closes the cycle.
+    while detector.holder_waited_for(t1_start).is_none() {
+        std::thread::yield_now();
+    }
+    match t2.lock_for_update(std::slice::from_ref(&a)) {
+        Err(Error::Deadlock { start_ts, cycle }) => {
+            assert_eq!((start_ts, cycle), (t2.start_ts(), vec![t1_start]));
+        }
+        other => panic!("{other:?}"),
+    }
+    t2.rollback().unwrap();
+    let (t1, outcome) = waiting.join().unwrap();
+    outcome.unwrap();
+    t1.commit().unwrap();
+}

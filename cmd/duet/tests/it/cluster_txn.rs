@@ -73,6 +73,9 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
             transport.set_handlers(Arc::new(Handler {
                 store: Arc::clone(&store),
                 tso: Arc::clone(&tso),
+                detector: Arc::new(duet_storage::txn::deadlock::LocalDetector::new(
+                    duet_raft::cluster::WAIT_TTL,
+                )),
             }));
             let cluster = Arc::new(ClusterStore::new(
                 id,

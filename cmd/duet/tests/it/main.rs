@@ -12,6 +12,7 @@ mod fuzz;
 mod grammar;
 mod lifecycle;
 mod limits;
+mod pessimistic;
 mod placement;
 mod protocol;
 mod raft_store;

@@ -151,6 +151,11 @@ async fn ddl_and_dml_report_what_mysql_reports() {
 async fn transactions_are_snapshot_isolated_and_conflicts_are_1213() {
     let t = TestServer::start().await;
     let mut a = setup(&t).await;
+    // Conflicts found at commit: an optimistic transaction's way
+    // (pessimistic ones are in `pessimistic.rs`).
+    a.query_drop("SET duet_txn_mode = 'optimistic'")
+        .await
+        .unwrap();
     a.query_drop("INSERT INTO items (id, name, qty) VALUES (1, 'one', 1), (2, 'two', 2)")
         .await
         .unwrap();
@@ -1025,6 +1030,11 @@ async fn select_for_update_locks_and_reads_the_latest_rows() {
     for c in [&mut a, &mut b] {
         c.query_drop("USE test").await.unwrap();
     }
+    // Locking reads in an optimistic transaction, whose plain writes lock
+    // nothing until commit.
+    a.query_drop("SET duet_txn_mode = 'optimistic'")
+        .await
+        .unwrap();
     a.query_drop("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)")
         .await
         .unwrap();

@@ -378,7 +378,8 @@ impl Failure {
             // A store's refusal: it crosses nodes as a region error.
             | Error::DiskFull { .. }
             // Found by the client, never by a command.
-            | Error::WatchedKeyChanged { .. } => return None,
+            | Error::WatchedKeyChanged { .. }
+            | Error::Deadlock { .. } => return None,
         };
         f.kind = kind as i32;
         Some(f)

@@ -43,6 +43,12 @@ pub struct Mutation {
     pub key: Vec<u8>,
     #[prost(bytes = "vec", tag = "3")]
     pub value: Vec<u8>,
+    /// When what the value builds on was read, if later than the start: a
+    /// pessimistic statement computes index entries from rows it read
+    /// through their locks, so a commit to the entry before that read is
+    /// no conflict (the statement saw it). 0: the start.
+    #[prost(uint64, tag = "4")]
+    pub read_ts: u64,
 }
 
 impl Mutation {
@@ -51,6 +57,7 @@ impl Mutation {
             op: op as i32,
             key: key.into(),
             value: value.into(),
+            read_ts: 0,
         }
     }
 }

@@ -39,7 +39,10 @@ fn prewrite_key<S: Snapshot>(
             });
         }
         None => {
-            if already_committed(reader, key, c.start_ts)? {
+            // An index entry of a row this transaction locked: whatever
+            // committed it before the row was read through its lock was seen.
+            let since = c.start_ts.max(m.read_ts);
+            if already_committed(reader, key, c.start_ts, since)? {
                 return Ok(());
             }
         }
@@ -71,11 +74,13 @@ fn prewrite_key<S: Snapshot>(
 
 /// Optimistic conflict check. `true` if this transaction already committed
 /// the key (a retried prewrite after commit); an error if another transaction
-/// committed it after `start_ts` or this one was rolled back.
+/// committed it after `since` (the start, or the transaction's locks) or
+/// this one was rolled back.
 fn already_committed<S: Snapshot>(
     reader: &MvccReader<'_, S>,
     key: &[u8],
     start_ts: u64,
+    since: u64,
 ) -> Result<bool> {
     for (commit_ts, write) in reader.writes_since(key, start_ts)? {
         if write.start_ts == start_ts {
@@ -84,7 +89,7 @@ fn already_committed<S: Snapshot>(
                 _ => Ok(true),
             };
         }
-        if write.write_kind() != WriteKind::Rollback {
+        if write.write_kind() != WriteKind::Rollback && commit_ts > since {
             return Err(Error::WriteConflict {
                 start_ts,
                 conflict_start_ts: write.start_ts,

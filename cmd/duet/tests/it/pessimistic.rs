@@ -1,0 +1,269 @@
+//! Pessimistic transactions, the default (`duet_txn_mode`): a statement
+//! that changes rows locks them when it runs, so a second writer of a row
+//! waits for the first and then builds on its commit instead of failing
+//! at its own commit (1213); a wait ends at `innodb_lock_wait_timeout`
+//! (1205), and a wait that would close a cycle is refused at once (1213)
+//! while the other transaction proceeds.
+
+use std::time::Duration;
+
+use duet_tests::TestServer;
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+
+use crate::sql::{code, err, rows};
+
+async fn two(t: &TestServer) -> (Conn, Conn) {
+    let mut a = t.connect().await;
+    let mut b = t.connect().await;
+    for c in [&mut a, &mut b] {
+        c.query_drop("USE test").await.unwrap();
+    }
+    a.query_drop("CREATE TABLE acct (id INT PRIMARY KEY, bal INT, KEY (bal))")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO acct VALUES (1, 100), (2, 100)")
+        .await
+        .unwrap();
+    (a, b)
+}
+
+/// Runs `sql` on `c` in a task of its own: it may wait for a lock.
+fn spawn(mut c: Conn, sql: &'static str) -> tokio::task::JoinHandle<(Conn, Result<(), u16>)> {
+    tokio::spawn(async move {
+        let outcome = c.query_drop(sql).await.map_err(code);
+        (c, outcome)
+    })
+}
+
+fn one(value: &str) -> Vec<Vec<Option<String>>> {
+    vec![vec![Some(value.to_string())]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_waits_and_builds_on_the_first() {
+    let t = TestServer::start().await;
+    let (mut a, mut b) = two(&t).await;
+    assert_eq!(
+        rows(&mut a, "SELECT @@duet_txn_mode").await,
+        one("pessimistic")
+    );
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    // B's snapshot predates A's commit; its update still adds to it. The
+    // indexed column changes twice: its index entries too.
+    let waiting = spawn(b, "UPDATE acct SET bal = bal + 10 WHERE id = 1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.query_drop("COMMIT").await.unwrap();
+    let (mut b, outcome) = waiting.await.unwrap();
+    assert_eq!(outcome, Ok(()));
+    b.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct WHERE id = 1").await,
+        one("111")
+    );
+    assert_eq!(
+        rows(&mut a, "SELECT id FROM acct WHERE bal = 111").await,
+        one("1"),
+        "the index follows the last write"
+    );
+    assert_eq!(
+        rows(
+            &mut a,
+            "SELECT COUNT(*) FROM acct WHERE bal IN (100, 101, 110)"
+        )
+        .await,
+        one("1"),
+        "no stale index entry is left"
+    );
+
+    // DELETE locks too: the second deleter finds the row gone.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("DELETE FROM acct WHERE id = 2").await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    let waiting = spawn(b, "UPDATE acct SET bal = 0 WHERE id = 2");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.query_drop("COMMIT").await.unwrap();
+    let (mut b, outcome) = waiting.await.unwrap();
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(
+        rows(&mut b, "SELECT COUNT(*) FROM acct WHERE id = 2").await,
+        one("0")
+    );
+    b.query_drop("COMMIT").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_wait_ends_at_the_sessions_timeout() {
+    let t = TestServer::start().await;
+    let (mut a, mut b) = two(&t).await;
+    b.query_drop("SET innodb_lock_wait_timeout = 1")
+        .await
+        .unwrap();
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE acct SET bal = 0 WHERE id = 2")
+        .await
+        .unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    b.query_drop("UPDATE acct SET bal = 5 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        err(&mut b, "UPDATE acct SET bal = 5 WHERE id = 2").await,
+        1205
+    );
+    // Only the statement is undone; the transaction goes on.
+    b.query_drop("COMMIT").await.unwrap();
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct ORDER BY id").await,
+        vec![vec![Some("5".into())], vec![Some("0".into())]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_of_waits_is_a_deadlock_for_one_and_the_other_goes_on() {
+    let t = TestServer::start().await;
+    let (mut a, mut b) = two(&t).await;
+    for c in [&mut a, &mut b] {
+        // Long enough that only the detector can end the wait in time.
+        c.query_drop("SET innodb_lock_wait_timeout = 100")
+            .await
+            .unwrap();
+        c.query_drop("BEGIN").await.unwrap();
+    }
+    a.query_drop("UPDATE acct SET bal = bal - 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.query_drop("UPDATE acct SET bal = bal - 1 WHERE id = 2")
+        .await
+        .unwrap();
+    let a_waits = spawn(a, "UPDATE acct SET bal = bal + 1 WHERE id = 2");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b_waits = spawn(b, "UPDATE acct SET bal = bal + 1 WHERE id = 1");
+    let ((mut a, a_out), (mut b, b_out)) = (a_waits.await.unwrap(), b_waits.await.unwrap());
+    // Exactly one of them is the victim (a wait that ended by its timeout
+    // would be a 1205); its transaction is rolled back.
+    let (survivor, victim) = match (a_out, b_out) {
+        (Ok(()), Err(1213)) => (&mut a, &mut b),
+        (Err(1213), Ok(())) => (&mut b, &mut a),
+        other => panic!("{other:?}"),
+    };
+    survivor.query_drop("COMMIT").await.unwrap();
+    victim.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT SUM(bal) FROM acct").await,
+        one("200"),
+        "a transfer moved money both ways or not at all"
+    );
+}
+
+/// `clients` connections in `mode`, each running `rounds` transactions of
+/// `statements`; the codes of the statements that failed, each failure
+/// rolling its transaction back.
+async fn run_clients(
+    t: &TestServer,
+    mode: &'static str,
+    clients: usize,
+    rounds: usize,
+    statements: &'static [&'static str],
+) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let mut c = t.connect().await;
+        tasks.push(tokio::spawn(async move {
+            c.query_drop("USE test").await.unwrap();
+            c.query_drop(format!("SET duet_txn_mode = '{mode}'"))
+                .await
+                .unwrap();
+            let mut failed = Vec::new();
+            for _ in 0..rounds {
+                c.query_drop("BEGIN").await.unwrap();
+                let mut done = Ok(());
+                for sql in statements {
+                    done = c.query_drop(*sql).await;
+                    if done.is_err() {
+                        break;
+                    }
+                }
+                if done.is_ok() {
+                    done = c.query_drop("COMMIT").await;
+                }
+                if let Err(e) = done {
+                    failed.push(code(e));
+                    let _ = c.query_drop("ROLLBACK").await;
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = Vec::new();
+    for task in tasks {
+        failed.extend(task.await.unwrap());
+    }
+    failed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_and_ordered_transfers_never_conflict_when_pessimistic() {
+    let t = TestServer::start().await;
+    let (mut a, _b) = two(&t).await;
+    a.query_drop("CREATE TABLE counter (id INT PRIMARY KEY, n INT)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO counter VALUES (1, 0)")
+        .await
+        .unwrap();
+    // Every increment commits: each waits for the one before it.
+    let failed = run_clients(
+        &t,
+        "pessimistic",
+        4,
+        25,
+        &["UPDATE counter SET n = n + 1 WHERE id = 1"],
+    )
+    .await;
+    assert_eq!(failed, Vec::<u16>::new());
+    assert_eq!(
+        rows(&mut a, "SELECT n FROM counter").await,
+        one("100"),
+        "no lost update"
+    );
+    // Optimistically, the same increments conflict at commit, and the
+    // counter still counts exactly the committed ones.
+    let failed = run_clients(
+        &t,
+        "optimistic",
+        4,
+        25,
+        &["UPDATE counter SET n = n + 1 WHERE id = 1"],
+    )
+    .await;
+    assert!(failed.iter().all(|c| *c == 1213), "{failed:?}");
+    let committed = 100 - failed.len();
+    assert_eq!(
+        rows(&mut a, "SELECT n FROM counter").await,
+        one(&(100 + committed).to_string())
+    );
+    // Transfers that lock their two rows in one order (id 1, then id 2)
+    // cannot deadlock: none fails, and the total stays.
+    let failed = run_clients(
+        &t,
+        "pessimistic",
+        3,
+        20,
+        &[
+            "UPDATE acct SET bal = bal - 1 WHERE id = 1",
+            "UPDATE acct SET bal = bal + 1 WHERE id = 2",
+        ],
+    )
+    .await;
+    assert_eq!(failed, Vec::<u16>::new());
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct ORDER BY id").await,
+        vec![vec![Some("40".into())], vec![Some("160".into())]]
+    );
+}
