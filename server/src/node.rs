@@ -127,6 +127,31 @@ fn store_configs(
     (store_config, learner_config)
 }
 
+/// Whether this node is fresh (it never held a region), and whether it is
+/// emptied: it held regions once and every replica moved away. An emptied
+/// node founds nothing on a restart, as a joining one (founding the first
+/// region again left a learner standing alone, never caught up, serving
+/// stale columnar reads). The file `founded` in the data directory
+/// remembers that it started once.
+fn founding(config: &Config, engine: &RocksEngine) -> Result<(bool, bool)> {
+    let holds = has_regions(engine).map_err(|e| Error::Io {
+        context: "raft store".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let fresh = !holds && !config.data_dir.join("founded").exists();
+    Ok((fresh, !holds && !fresh))
+}
+
+/// Marks the data directory as started once (see [`founding`]), after
+/// the stores are up: their first regions are founded and durable.
+fn mark_founded(config: &Config) -> Result<()> {
+    let marker = config.data_dir.join("founded");
+    std::fs::write(&marker, b"").map_err(|e| Error::Io {
+        context: format!("writing {}", marker.display()),
+        source: e,
+    })
+}
+
 /// The learners' engine, which keeps only their Raft state, and the
 /// columnar replica, started from its checkpoint and their log (or to be
 /// rebuilt from region snapshots); it then applies every entry they
@@ -376,10 +401,14 @@ impl Node {
         // A node that has never held a region founds them with a learner
         // of each founder; one that has adds its learner by a membership
         // change (see `learner_loop`).
-        let fresh = !has_regions(engine.as_ref()).map_err(raft_err("raft store"))?;
+        let (fresh, emptied) = founding(config, engine.as_ref())?;
         let cluster = config.cluster()?;
-        let (store_config, learner_config) =
-            store_configs(config.node_id, &cluster, !config.join.is_empty(), fresh);
+        let (store_config, learner_config) = store_configs(
+            config.node_id,
+            &cluster,
+            !config.join.is_empty() || emptied,
+            fresh,
+        );
         let learner_id = learner_store_id(config.node_id);
         let (tx, rx) = inbox();
         let (learner_tx, learner_rx) = inbox();
@@ -399,6 +428,7 @@ impl Node {
         )
         .map_err(raft_err("raft store"))?;
         let store = Arc::new(store);
+        mark_founded(config)?;
         let (learner_engine, replica) = open_columnar(config)?;
         let learner: Arc<dyn duet_raft::peer::ApplyObserver> =
             Arc::new(duet_columnar::Learner::new(Arc::clone(&replica)));
