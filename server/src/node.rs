@@ -127,6 +127,9 @@ fn store_configs(
     (store_config, learner_config)
 }
 
+/// The file that marks a data directory whose node started once.
+const FOUNDED: &str = "founded";
+
 /// Whether this node is fresh (it never held a region), and whether it is
 /// emptied: it held regions once and every replica moved away. An emptied
 /// node founds nothing on a restart, as a joining one (founding the first
@@ -138,14 +141,14 @@ fn founding(config: &Config, engine: &RocksEngine) -> Result<(bool, bool)> {
         context: "raft store".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let fresh = !holds && !config.data_dir.join("founded").exists();
+    let fresh = !holds && !config.data_dir.join(FOUNDED).exists();
     Ok((fresh, !holds && !fresh))
 }
 
 /// Marks the data directory as started once (see [`founding`]), after
 /// the stores are up: their first regions are founded and durable.
 fn mark_founded(config: &Config) -> Result<()> {
-    let marker = config.data_dir.join("founded");
+    let marker = config.data_dir.join(FOUNDED);
     std::fs::write(&marker, b"").map_err(|e| Error::Io {
         context: format!("writing {}", marker.display()),
         source: e,
@@ -186,10 +189,6 @@ fn open_columnar(config: &Config) -> Result<(Arc<RocksEngine>, Arc<duet_columnar
     Ok((learner_engine, replica))
 }
 
-/// The node's transport: in a cluster, the node service on `raft_addr`
-/// (after asking the `join` member to admit this node); alone, an
-/// in-process router. Messages for `main` and `learner` (store id and
-/// inbox) go to this node's two stores.
 /// What hands out timestamps and finds deadlocks: a single node keeps its
 /// own; in a cluster the first region's leader serves both and the others
 /// forward to it (the handler answers them).
@@ -226,6 +225,10 @@ fn oracles(
     })
 }
 
+/// The node's transport: in a cluster, the node service on `raft_addr`
+/// (after asking the `join` member to admit this node); alone, an
+/// in-process router. Messages for `main` and `learner` (store id and
+/// inbox) go to this node's two stores.
 async fn start_transport(
     config: &Config,
     founders: BTreeMap<u64, SocketAddr>,
