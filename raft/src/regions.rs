@@ -247,6 +247,7 @@ impl<E: Engine> Regions<E> {
         for p in self.peers.values_mut() {
             p.tick();
             p.renew_lease(now);
+            p.expire_lock_waits(now);
         }
     }
 

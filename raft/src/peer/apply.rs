@@ -180,6 +180,10 @@ impl<E: Engine> Peer<E> {
             batch.modifies.extend(raft);
             effects
         };
+        self.wake_released(&batch.modifies[..effects]);
+        if matches!(kind, Kind::Split(..)) {
+            self.wake_all();
+        }
         for m in &batch.modifies[..effects] {
             if let Modify::Put {
                 cf: cf @ (Cf::Write | Cf::Default),

@@ -15,10 +15,11 @@
 //! answer. An engine failure during apply panics; it is never reported to a
 //! client after the entry committed.
 //!
-//! By concern: [`propose`], [`read`], [`apply`], and [`log`] (applied
-//! writes read back from the log).
+//! By concern: [`propose`], [`lock_wait`], [`read`], [`apply`], and [`log`]
+//! (applied writes read back from the log).
 
 mod apply;
+mod lock_wait;
 mod log;
 mod merge;
 mod propose;
@@ -229,6 +230,8 @@ struct Proposal {
 struct Waiting {
     command: Command,
     callback: Callback,
+    /// Woken from a lock wait: runs again once, and is not parked again.
+    woken: bool,
 }
 
 /// A replica of one region.
@@ -240,6 +243,8 @@ pub struct Peer<E: Engine> {
     proposals: VecDeque<Proposal>,
     /// Commands waiting for latches or for this leader's first apply.
     waiting: VecDeque<Waiting>,
+    /// Commands parked on another transaction's lock (see [`lock_wait`]).
+    parked: Vec<lock_wait::Parked>,
     /// Keys of the proposed, not yet applied commands: key → entry index.
     latches: HashMap<Vec<u8>, u64>,
     /// The term the latches were taken in.
@@ -364,6 +369,7 @@ impl<E: Engine> Peer<E> {
             engine,
             proposals: VecDeque::new(),
             waiting: VecDeque::new(),
+            parked: Vec::new(),
             latches: HashMap::new(),
             latch_term: 0,
             observers: Vec::new(),

@@ -16,6 +16,7 @@ impl<E: Engine> Peer<E> {
         self.submit(Waiting {
             command: command.clone(),
             callback,
+            woken: false,
         });
     }
 
@@ -42,13 +43,14 @@ impl<E: Engine> Peer<E> {
 
     /// Runs, in arrival order, the waiting commands that may run now.
     pub(super) fn pump(&mut self) {
-        if self.waiting.is_empty() {
-            return;
-        }
         if !self.is_leader() {
             for w in std::mem::take(&mut self.waiting) {
                 (w.callback)(Err(self.not_leader()));
             }
+            self.release_parked();
+            return;
+        }
+        if self.waiting.is_empty() {
             return;
         }
         // Until a leader applied an entry of its term, earlier terms'
@@ -101,6 +103,18 @@ impl<E: Engine> Peer<E> {
                 return;
             }
         };
+        // Blocked by another transaction's lock: nothing to log. Wait for
+        // the lock to go if the command may, else answer at once.
+        if w.command.answers_locks_unlogged()
+            && let Some(key) = effects.blocked_on()
+            && let Err(error) = effects.result()
+        {
+            match w.command.lock_wait() {
+                Some(wait) if !w.woken => self.park(w, key, wait, error),
+                _ => (w.callback)(Err(Error::Storage(error))),
+            }
+            return;
+        }
         let context = effects_context(self.region.epoch().version);
         if let Some(at) = self.propose_entry(context, effects.to_bytes(), w.callback) {
             for key in w.command.latch_keys() {

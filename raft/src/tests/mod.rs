@@ -4,6 +4,7 @@
 mod chaos;
 mod disk;
 mod learner;
+mod lock_wait;
 mod log;
 mod merge;
 mod read;

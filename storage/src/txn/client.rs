@@ -12,7 +12,7 @@ use super::commands::{
     AcquirePessimisticLock, CheckTxnStatus, Commit, Mutation, Op, PessimisticRollback, Prewrite,
     ResolveLock, Response, Rollback, TxnHeartBeat, TxnStatus,
 };
-use super::deadlock::{DeadlockDetector, key_hash};
+use super::deadlock::{DeadlockDetector, DeadlockHistory, DeadlockRecord, key_hash};
 use super::read::{Get, GetCommitted, Read, Scan, ScanLocks, Watched};
 use super::store::TxnStore;
 use crate::error::{Error, Result};
@@ -79,6 +79,8 @@ pub struct TxnClient<S: TxnStore> {
     /// timestamp, with their primary key: [`keep_alive`](Self::keep_alive)
     /// keeps those locks from expiring while their client thinks.
     pessimistic: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
+    /// The deadlocks this client's transactions were refused for.
+    deadlocks: Arc<DeadlockHistory>,
 }
 
 impl<S: TxnStore> Clone for TxnClient<S> {
@@ -91,6 +93,7 @@ impl<S: TxnStore> Clone for TxnClient<S> {
             seen: Arc::clone(&self.seen),
             detector: self.detector.clone(),
             pessimistic: Arc::clone(&self.pessimistic),
+            deadlocks: Arc::clone(&self.deadlocks),
         }
     }
 }
@@ -105,7 +108,14 @@ impl<S: TxnStore> TxnClient<S> {
             seen: Arc::default(),
             detector: None,
             pessimistic: Arc::default(),
+            deadlocks: Arc::default(),
         }
+    }
+
+    /// The last deadlocks this client's (and its clones') transactions
+    /// were refused for, oldest first.
+    pub fn deadlocks(&self) -> Vec<DeadlockRecord> {
+        self.deadlocks.list()
     }
 
     /// Reports pessimistic lock waits to `detector`, which refuses those
@@ -245,53 +255,86 @@ impl<S: TxnStore> TxnClient<S> {
 
     /// Runs `read`, resolving the locks it reports, until it succeeds or a
     /// live lock outlasts the wait.
-    fn with_lock_resolution<T>(&self, read: impl FnMut() -> Result<T>) -> Result<T> {
-        self.wait_out_locks(self.options.lock_wait, None, read)
+    fn with_lock_resolution<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+        self.wait_out_locks(self.options.lock_wait, None, |_| read())
     }
 
     /// Runs `attempt` until no live lock stands in its way, resolving the
     /// locks of finished or expired transactions, for at most `wait` (then
     /// the lock it met: a lock wait timeout). A `waiter` (a transaction that
     /// holds locks of its own) reports each wait to the deadlock detector
-    /// first and gives up at once on a deadlock.
+    /// first and gives up at once on a deadlock; its attempts are given how
+    /// long the store may hold them on a live lock (the region's leader
+    /// runs such an attempt again the moment the lock goes, see the raft
+    /// crate's lock waits), so it proceeds as soon as the holder finishes.
+    /// Other attempts are repeated after a pause.
     fn wait_out_locks<T>(
         &self,
         wait: Duration,
         waiter: Option<u64>,
-        mut attempt: impl FnMut() -> Result<T>,
+        mut attempt: impl FnMut(Duration) -> Result<T>,
     ) -> Result<T> {
         // Wall time, not the sum of the pauses: each attempt also costs a
         // round through the store.
         let started = std::time::Instant::now();
         let detector = waiter.zip(self.detector.as_ref());
         let mut pause = self.options.backoff;
-        let mut reported = None;
+        let mut reported: Option<(u64, std::time::Instant)> = None;
+        // The holder of the lock the last attempt met.
+        let mut last_holder = None;
+        // How long the next attempt may wait in the store: not before the
+        // wait is known to be live and reported.
+        let mut park = Duration::ZERO;
         let outcome = loop {
-            match attempt() {
+            let asked = std::time::Instant::now();
+            match attempt(park) {
                 Err(Error::KeyIsLocked(info)) => {
                     match self.resolve(&info) {
-                        Ok(true) => continue,
+                        Ok(true) => {
+                            park = Duration::ZERO;
+                            continue;
+                        }
                         Ok(false) => {}
                         Err(e) => break Err(e),
                     }
                     // Reported when the wait begins or moves to another
                     // holder, and again often enough to outlive the TTL.
-                    let due = reported.is_none_or(|(holder, at): (u64, std::time::Instant)| {
+                    let moved = last_holder.replace(info.start_ts) != Some(info.start_ts);
+                    let due = reported.is_none_or(|(holder, at)| {
                         holder != info.start_ts || at.elapsed() >= REPORT_WAIT_EVERY
                     });
                     if let Some((w, d)) = detector.filter(|_| due) {
                         if let Err(e) = d.wait_for(w, info.start_ts, key_hash(&info.key)) {
+                            if let Error::Deadlock { cycle, .. } = &e {
+                                self.deadlocks
+                                    .record(w, info.start_ts, &info.key, cycle.clone());
+                            }
                             break Err(e);
                         }
                         reported = Some((info.start_ts, std::time::Instant::now()));
                     }
-                    if started.elapsed() >= wait {
+                    let Some(left) = wait.checked_sub(started.elapsed()).filter(|l| !l.is_zero())
+                    else {
                         break Err(Error::KeyIsLocked(info));
+                    };
+                    // A store that held the attempt gives it back when the
+                    // lock goes, when the wait runs out, or when another
+                    // holder stands in the way: only an early answer with the
+                    // same holder (a store that does not hold attempts) is
+                    // followed by a pause, so that it is not asked in a loop.
+                    let held = waiter.is_some()
+                        && (park.is_zero() || moved || asked.elapsed() >= park / 2);
+                    if !held {
+                        std::thread::sleep(pause.min(left));
+                        // A long wait asks less often (each ask is a command
+                        // through the holder's primary region).
+                        pause = (pause * 2).min(MAX_WAIT_PAUSE.max(self.options.backoff));
                     }
-                    std::thread::sleep(pause);
-                    // A long wait asks less often (each ask is a command
-                    // through the holder's primary region).
-                    pause = (pause * 2).min(MAX_WAIT_PAUSE.max(self.options.backoff));
+                    park = if waiter.is_some() {
+                        left.min(REPORT_WAIT_EVERY)
+                    } else {
+                        Duration::ZERO
+                    };
                 }
                 other => break other,
             }
@@ -601,6 +644,14 @@ impl<S: TxnStore> Transaction<S> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        // Keys this transaction holds already: nobody committed them since
+        // they were locked, so the values read then are still the latest.
+        if keys.iter().all(|k| self.pessimistic_locks.contains_key(k)) {
+            return Ok(keys
+                .iter()
+                .map(|k| self.locked_values.get(k).cloned().flatten())
+                .collect());
+        }
         let primary = self.primary.get_or_insert_with(|| keys[0].clone()).clone();
         let wrote = |k: &Vec<u8>| {
             !self.pessimistic_locks.contains_key(k)
@@ -682,10 +733,16 @@ impl<S: TxnStore> Transaction<S> {
             start_ts: self.start_ts,
             for_update_ts,
             lock_ttl: self.elapsed_ms()? + self.client.options.pessimistic_lock_ttl_ms,
+            wait_ms: 0,
         };
-        self.client.wait_out_locks(wait, Some(self.start_ts), || {
-            self.client.store.execute(cmd.clone().into())
-        })?;
+        self.client
+            .wait_out_locks(wait, Some(self.start_ts), |park| {
+                let cmd = AcquirePessimisticLock {
+                    wait_ms: u64::try_from(park.as_millis()).unwrap_or(u64::MAX),
+                    ..cmd.clone()
+                };
+                self.client.store.execute(cmd.into())
+            })?;
         if self.pessimistic_locks.is_empty() {
             self.client
                 .pessimistic

@@ -14,9 +14,9 @@
 //! died, or a new detector took over) and is dropped. Time is passed in, so
 //! the graph is tested tick by tick.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 
@@ -251,5 +251,82 @@ mod tests {
         d.clean_up(1);
         d.wait_for(2, 1, key_hash(b"b")).unwrap();
         assert_ne!(key_hash(b"a"), key_hash(b"b"));
+    }
+}
+
+/// One deadlock a transaction of this node was refused for (TiDB's
+/// `DEADLOCKS` row): the waiter that got 1213, the lock it asked for, and
+/// the cycle it would have closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlockRecord {
+    /// Counts the deadlocks this node has seen, from 1.
+    pub id: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// The refused transaction (its start timestamp).
+    pub waiter: u64,
+    /// The transaction holding the lock it asked for.
+    pub holder: u64,
+    /// The locked key.
+    pub key: Vec<u8>,
+    /// The transactions of the cycle, from the holder on, each waiting for
+    /// the next, the last for the waiter.
+    pub cycle: Vec<u64>,
+}
+
+/// The last [`DEADLOCK_HISTORY`] deadlocks, newest last.
+#[derive(Debug, Default)]
+pub struct DeadlockHistory {
+    records: Mutex<(u64, VecDeque<DeadlockRecord>)>,
+}
+
+/// How many deadlocks a [`DeadlockHistory`] keeps.
+pub const DEADLOCK_HISTORY: usize = 100;
+
+impl DeadlockHistory {
+    /// Records that `waiter` was refused the lock `holder` holds on `key`.
+    pub fn record(&self, waiter: u64, holder: u64, key: &[u8], cycle: Vec<u64>) {
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut guard = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, records) = &mut *guard;
+        *count += 1;
+        if records.len() == DEADLOCK_HISTORY {
+            records.pop_front();
+        }
+        records.push_back(DeadlockRecord {
+            id: *count,
+            at_unix_ms,
+            waiter,
+            holder,
+            key: key.to_vec(),
+            cycle,
+        });
+    }
+
+    /// The kept records, oldest first.
+    pub fn list(&self) -> Vec<DeadlockRecord> {
+        let guard = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        guard.1.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn the_history_keeps_the_newest_deadlocks_numbered() {
+        let h = DeadlockHistory::default();
+        for i in 0..(DEADLOCK_HISTORY as u64 + 5) {
+            h.record(i, i + 1, b"k", vec![i + 1]);
+        }
+        let list = h.list();
+        assert_eq!(list.len(), DEADLOCK_HISTORY);
+        assert_eq!(list[0].id, 6, "the five oldest were dropped");
+        assert_eq!(list.last().map(|r| r.id), Some(DEADLOCK_HISTORY as u64 + 5));
+        assert_eq!(list[0].waiter, 5);
+        assert_eq!(list[0].cycle, vec![6]);
     }
 }

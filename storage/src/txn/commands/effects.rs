@@ -136,6 +136,18 @@ impl Effects {
         })
     }
 
+    /// The key of the other transaction's lock that failed the command,
+    /// if that is how it failed.
+    pub fn blocked_on(&self) -> Option<&[u8]> {
+        let failure = self.outcome.as_ref()?.error.as_ref()?;
+        (failure.kind() == FailureKind::KeyIsLocked).then_some(failure.key.as_slice())
+    }
+
+    /// The command's answer, as a replica applying these effects gives it.
+    pub fn result(&self) -> Result<Response> {
+        Outcome::into_result(self.outcome.clone())?
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         self.encode_to_vec()
     }

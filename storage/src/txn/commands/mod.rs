@@ -142,6 +142,11 @@ pub struct AcquirePessimisticLock {
     pub for_update_ts: u64,
     #[prost(uint64, tag = "5")]
     pub lock_ttl: u64,
+    /// How long the region's leader may hold the command while another
+    /// transaction's lock stands in its way, running it again as soon as
+    /// that lock is released (0: answer `KeyIsLocked` at once).
+    #[prost(uint64, tag = "6")]
+    pub wait_ms: u64,
 }
 
 /// Release pessimistic locks that were never prewritten.
@@ -358,6 +363,25 @@ impl Command {
             }
         };
         Some(Command { kind: Some(kind) })
+    }
+
+    /// How long a leader may park this command on a lock that blocks it
+    /// (see [`AcquirePessimisticLock::wait_ms`]); `None` for a command that
+    /// answers a lock at once.
+    pub fn lock_wait(&self) -> Option<std::time::Duration> {
+        match &self.kind {
+            Some(command::Kind::AcquirePessimisticLock(c)) if c.wait_ms > 0 => {
+                Some(std::time::Duration::from_millis(c.wait_ms))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a lock that blocks this command is a result no replica
+    /// needs to hear of: taking pessimistic locks writes nothing when it
+    /// fails, so the leader answers such a failure without logging it.
+    pub fn answers_locks_unlogged(&self) -> bool {
+        matches!(self.kind, Some(command::Kind::AcquirePessimisticLock(_)))
     }
 
     /// Whether everything this command touches lies in `[start, end)`.

@@ -230,6 +230,7 @@ fn golden_percolator_script() {
             start_ts: 40,
             for_update_ts: 41,
             lock_ttl: 3000,
+            wait_ms: 0,
         }
         .into(),
     );
