@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use duet_storage::txn::deadlock::DeadlockRecord;
 use duet_storage::txn::{Transaction, TxnClient, TxnStore};
 
 /// A storage failure, as the SQL layer reports it.
@@ -14,6 +15,11 @@ pub type KvResult<T> = std::result::Result<T, duet_storage::Error>;
 /// Begins transactions.
 pub trait Kv: Send + Sync + 'static {
     fn begin(&self) -> KvResult<Box<dyn KvTxn>>;
+    /// The last deadlocks this node's transactions were refused for
+    /// (`information_schema.duet_deadlocks`).
+    fn deadlocks(&self) -> Vec<DeadlockRecord> {
+        Vec::new()
+    }
 }
 
 /// One transaction. After `commit` or `rollback` it must not be used again.
@@ -64,6 +70,10 @@ pub struct Checkpoint(duet_storage::txn::Savepoint);
 impl<S: TxnStore> Kv for TxnClient<S> {
     fn begin(&self) -> KvResult<Box<dyn KvTxn>> {
         Ok(Box::new(Txn(Some(TxnClient::begin(self)?))))
+    }
+
+    fn deadlocks(&self) -> Vec<DeadlockRecord> {
+        TxnClient::deadlocks(self)
     }
 }
 

@@ -349,6 +349,7 @@ impl Session {
         let (mut affected, mut duplicates, mut first_id) = (0u64, 0u64, 0u64);
         let (mut inserted, mut replaced) = (0u64, 0u64);
         let multi = rows.len() > 1;
+        let mut prepared = Vec::with_capacity(rows.len());
         for values in rows {
             let (row, generated) = self.complete_row(table, &columns, values)?;
             if first_id == 0
@@ -361,6 +362,13 @@ impl Session {
                 _ => 0,
             };
             let handle = table::handle_of(table, &row, rowid)?;
+            prepared.push((row, handle));
+        }
+        // The statement's locks in one round, not one per row.
+        let keyed: Vec<(&Row, &duet_storage::codec::key::Handle)> =
+            prepared.iter().map(|(r, h)| (r, h)).collect();
+        table::lock_for_insert(lock(txn).as_mut(), table, &keyed)?;
+        for (row, handle) in prepared {
             let mut guard = lock(txn);
             let t = guard.as_mut();
             if (insert.replace_into || odku.is_some())

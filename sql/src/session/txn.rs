@@ -81,6 +81,10 @@ impl RowSource for TxnSource {
         self.1.columnar.as_ref()?.table_status(table.id)
     }
 
+    fn deadlocks(&self) -> Vec<duet_storage::txn::deadlock::DeadlockRecord> {
+        self.1.kv.deadlocks()
+    }
+
     fn cluster_report(&self) -> Option<serde_json::Value> {
         match self.1.cluster.as_ref()?.report() {
             Ok(report) => Some(report),

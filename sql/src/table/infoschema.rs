@@ -5,7 +5,8 @@
 //! reads, so they agree with `SHOW` and with the tables the statement sees.
 //! They are queried like any table (joins, filters, aggregates), through
 //! the query engine. `DUET_STORES` and `DUET_REGIONS` show the cluster's
-//! layout as the placement driver reports it.
+//! layout as the placement driver reports it; `DUET_DEADLOCKS` the last
+//! deadlocks this node's transactions were refused for (TiDB's `DEADLOCKS`).
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub(crate) const NAME: &str = "information_schema";
 pub(crate) const TABLES: &[&str] = &[
     "columns",
     "duet_columnar_replicas",
+    "duet_deadlocks",
     "duet_regions",
     "duet_stores",
     "key_column_usage",
@@ -59,6 +61,7 @@ pub(crate) fn table(
         "duet_columnar_replicas" => columnar_replicas(catalog, source),
         "duet_stores" => stores(source),
         "duet_regions" => regions(source),
+        "duet_deadlocks" => deadlocks(source),
         _ => return None,
     };
     let schema = Arc::new(Schema::new(
@@ -588,6 +591,68 @@ fn regions(source: &dyn RowSource) -> View {
         })
         .collect();
     (columns, rows)
+}
+
+/// `DUET_DEADLOCKS`: one row per transaction of each deadlock this node's
+/// transactions were refused for (1213), as TiDB's `DEADLOCKS`: the
+/// deadlock's id and time, then the refused waiter (`TRY_LOCK_TRX_ID`,
+/// with the key it asked for, in hex, and the holder) and the cycle's
+/// other transactions, each waiting for the next (`TRX_HOLDING_LOCK`).
+fn deadlocks(source: &dyn RowSource) -> View {
+    let columns = vec![
+        ("DEADLOCK_ID", Int),
+        ("OCCUR_TIME", Text),
+        ("RETRYABLE", Int),
+        ("TRY_LOCK_TRX_ID", Int),
+        ("KEY", Text),
+        ("TRX_HOLDING_LOCK", Int),
+    ];
+    let mut rows = Vec::new();
+    for d in source.deadlocks() {
+        let at = text(utc_text(d.at_unix_ms));
+        let id = Value::Int(i64::try_from(d.id).unwrap_or(i64::MAX));
+        let ts = |t: u64| Value::Int(i64::try_from(t).unwrap_or(i64::MAX));
+        rows.push(vec![
+            id.clone(),
+            at.clone(),
+            Value::Int(0),
+            ts(d.waiter),
+            text(hex(&d.key)),
+            ts(d.holder),
+        ]);
+        // Each of the others waits for the next; the last for the waiter.
+        let waits_for = d.cycle.iter().skip(1).copied().chain([d.waiter]);
+        for (trx, holder) in d.cycle.iter().zip(waits_for) {
+            rows.push(vec![
+                id.clone(),
+                at.clone(),
+                Value::Int(0),
+                ts(*trx),
+                Value::Null,
+                ts(holder),
+            ]);
+        }
+    }
+    (columns, rows)
+}
+
+/// `YYYY-MM-DD hh:mm:ss.fff` (UTC) of milliseconds since the epoch.
+fn utc_text(unix_ms: u64) -> String {
+    let ms = i64::try_from(unix_ms).unwrap_or(i64::MAX);
+    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = crate::rules::time::civil_from_days(days);
+    let secs = rest / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60,
+        rest % 1000
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 fn json_int(v: &serde_json::Value) -> Value {

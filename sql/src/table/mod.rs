@@ -231,6 +231,7 @@ pub fn insert_row(
     handle: &Handle,
 ) -> Result<()> {
     watch_definition(txn, table)?;
+    lock_for_insert(txn, table, &[(row, handle)])?;
     let key = row_key(table, handle)?;
     if txn.get(&key).map_err(storage)?.is_some() {
         let pk = table
@@ -250,6 +251,40 @@ pub fn insert_row(
     txn.insert(key, encode_value(table, row)?);
     for (k, v, unique) in entries {
         write_entry(txn, k, v, unique);
+    }
+    Ok(())
+}
+
+/// In a pessimistic transaction, locks the keys that inserting `rows`
+/// needs free (a row handle not drawn by the transaction itself, unique
+/// index values), in key order and in one round, before they are checked:
+/// a concurrent insert of the same value makes the statement wait, and
+/// the check then sees the latest commit, so a duplicate fails the
+/// statement, not the commit. Keys already locked cost nothing again.
+pub fn lock_for_insert(
+    txn: &mut dyn KvTxn,
+    table: &TableInfo,
+    rows: &[(&Row, &Handle)],
+) -> Result<()> {
+    if !txn.is_pessimistic() {
+        return Ok(());
+    }
+    let mut keys = Vec::new();
+    for (row, handle) in rows {
+        if !matches!(table.handle, HandleKind::RowId) {
+            keys.push(row_key(table, handle)?);
+        }
+        for index in table.secondary_indexes() {
+            let (k, _, unique) = index_entry(table, index, row, handle)?;
+            if unique && index.write_only.is_none() {
+                keys.push(k);
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    if !keys.is_empty() {
+        txn.lock_for_update(&keys).map_err(storage)?;
     }
     Ok(())
 }
@@ -290,6 +325,10 @@ pub fn update_row(
         let unique = unique && index.write_only.is_none();
         if old_key == new_key {
             continue;
+        }
+        if unique && txn.is_pessimistic() {
+            txn.lock_for_update(std::slice::from_ref(&new_key))
+                .map_err(storage)?;
         }
         if unique && txn.get(&new_key).map_err(storage)?.is_some() {
             return Err(duplicate(table, Some(index), new, new_handle));

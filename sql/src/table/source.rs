@@ -67,6 +67,10 @@ pub(crate) trait RowSource: Send + Sync {
     fn cluster_report(&self) -> Option<serde_json::Value> {
         None
     }
+    /// The last deadlocks this node's transactions were refused for.
+    fn deadlocks(&self) -> Vec<duet_storage::txn::deadlock::DeadlockRecord> {
+        Vec::new()
+    }
     /// Reads `table` from the columnar replicas at the statement's
     /// snapshot: this node's, and other nodes' for regions it does not hold.
     fn columnar_scan(

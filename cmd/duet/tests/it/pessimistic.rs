@@ -159,6 +159,27 @@ async fn a_cycle_of_waits_is_a_deadlock_for_one_and_the_other_goes_on() {
         one("200"),
         "a transfer moved money both ways or not at all"
     );
+    // The deadlock is on record: a row for the refused waiter (with the
+    // key it asked for) and one for the holder, each waiting for the other.
+    assert_eq!(
+        rows(
+            &mut a,
+            "SELECT COUNT(*), COUNT(DISTINCT deadlock_id), COUNT(`key`) \
+             FROM information_schema.duet_deadlocks"
+        )
+        .await,
+        vec![vec![Some("2".into()), Some("1".into()), Some("1".into())]]
+    );
+    assert_eq!(
+        rows(
+            &mut a,
+            "SELECT COUNT(*) FROM information_schema.duet_deadlocks w \
+             JOIN information_schema.duet_deadlocks h \
+             ON w.try_lock_trx_id = h.trx_holding_lock AND h.try_lock_trx_id = w.trx_holding_lock"
+        )
+        .await,
+        one("2")
+    );
 }
 
 /// `clients` connections in `mode`, each running `rounds` transactions of
@@ -265,5 +286,55 @@ async fn counters_and_ordered_transfers_never_conflict_when_pessimistic() {
     assert_eq!(
         rows(&mut a, "SELECT bal FROM acct ORDER BY id").await,
         vec![vec![Some("40".into())], vec![Some("160".into())]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_insert_of_a_key_waits_and_fails_its_statement_not_its_commit() {
+    let t = TestServer::start().await;
+    let (mut a, mut b) = two(&t).await;
+    a.query_drop("CREATE TABLE u (id INT PRIMARY KEY, email VARCHAR(20), UNIQUE KEY (email))")
+        .await
+        .unwrap();
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("INSERT INTO u VALUES (1, 'x@y')")
+        .await
+        .unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    // The same unique value under another key: B waits for A's lock on it.
+    let waiting = spawn(b, "INSERT INTO u VALUES (2, 'x@y')");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second insert waits for the first"
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    let (mut b, outcome) = waiting.await.unwrap();
+    assert_eq!(outcome, Err(1062), "the statement fails once A committed");
+    // The rest of B's transaction goes on and commits.
+    b.query_drop("INSERT INTO u VALUES (3, 'z@y')")
+        .await
+        .unwrap();
+    b.query_drop("COMMIT").await.unwrap();
+
+    // A key A inserts and then rolls back is B's after the wait.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("INSERT INTO u VALUES (4, 'w@y')")
+        .await
+        .unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    let waiting = spawn(b, "INSERT INTO u VALUES (4, 'v@y')");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.query_drop("ROLLBACK").await.unwrap();
+    let (mut b, outcome) = waiting.await.unwrap();
+    assert_eq!(outcome, Ok(()));
+    b.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&mut a, "SELECT id, email FROM u ORDER BY id").await,
+        vec![
+            vec![Some("1".into()), Some("x@y".into())],
+            vec![Some("3".into()), Some("z@y".into())],
+            vec![Some("4".into()), Some("v@y".into())],
+        ]
     );
 }
