@@ -61,6 +61,11 @@ pub(crate) fn now() -> DateTime {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0);
+    from_unix_micros(micros)
+}
+
+/// The date and time (UTC) `micros` microseconds after the Unix epoch.
+pub(crate) fn from_unix_micros(micros: i64) -> DateTime {
     let (days, rest) = (
         micros.div_euclid(86_400_000_000),
         micros.rem_euclid(86_400_000_000),

@@ -365,9 +365,8 @@ impl Session {
             prepared.push((row, handle));
         }
         // The statement's locks in one round, not one per row.
-        let keyed: Vec<(&Row, &duet_storage::codec::key::Handle)> =
-            prepared.iter().map(|(r, h)| (r, h)).collect();
-        table::lock_for_insert(lock(txn).as_mut(), table, &keyed)?;
+        let keyed = prepared.iter().map(|(r, h)| (r, h));
+        table::lock_for_insert(lock(txn).as_mut(), table, keyed)?;
         for (row, handle) in prepared {
             let mut guard = lock(txn);
             let t = guard.as_mut();

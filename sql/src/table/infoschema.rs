@@ -609,7 +609,8 @@ fn deadlocks(source: &dyn RowSource) -> View {
     ];
     let mut rows = Vec::new();
     for d in source.deadlocks() {
-        let at = text(utc_text(d.at_unix_ms));
+        let micros = i64::try_from(d.at_unix_ms).unwrap_or(i64::MAX / 1000) * 1000;
+        let at = text(crate::rules::time::from_unix_micros(micros).to_string());
         let id = Value::Int(i64::try_from(d.id).unwrap_or(i64::MAX));
         let ts = |t: u64| Value::Int(i64::try_from(t).unwrap_or(i64::MAX));
         rows.push(vec![
@@ -634,21 +635,6 @@ fn deadlocks(source: &dyn RowSource) -> View {
         }
     }
     (columns, rows)
-}
-
-/// `YYYY-MM-DD hh:mm:ss.fff` (UTC) of milliseconds since the epoch.
-fn utc_text(unix_ms: u64) -> String {
-    let ms = i64::try_from(unix_ms).unwrap_or(i64::MAX);
-    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = crate::rules::time::civil_from_days(days);
-    let secs = rest / 1000;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60,
-        rest % 1000
-    )
 }
 
 fn hex(bytes: &[u8]) -> String {

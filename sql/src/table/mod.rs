@@ -223,7 +223,8 @@ fn watch_definition(txn: &mut dyn KvTxn, table: &TableInfo) -> Result<()> {
 }
 
 /// Adds a new row: fails with 1062 if its key or a unique index value is
-/// taken (now, or by a concurrent transaction at commit).
+/// taken (now, or by a concurrent transaction at commit). A pessimistic
+/// caller has locked the keys first ([`lock_for_insert`]).
 pub fn insert_row(
     txn: &mut dyn KvTxn,
     table: &TableInfo,
@@ -231,7 +232,6 @@ pub fn insert_row(
     handle: &Handle,
 ) -> Result<()> {
     watch_definition(txn, table)?;
-    lock_for_insert(txn, table, &[(row, handle)])?;
     let key = row_key(table, handle)?;
     if txn.get(&key).map_err(storage)?.is_some() {
         let pk = table
@@ -261,10 +261,10 @@ pub fn insert_row(
 /// a concurrent insert of the same value makes the statement wait, and
 /// the check then sees the latest commit, so a duplicate fails the
 /// statement, not the commit. Keys already locked cost nothing again.
-pub fn lock_for_insert(
+pub fn lock_for_insert<'a>(
     txn: &mut dyn KvTxn,
     table: &TableInfo,
-    rows: &[(&Row, &Handle)],
+    rows: impl IntoIterator<Item = (&'a Row, &'a Handle)>,
 ) -> Result<()> {
     if !txn.is_pessimistic() {
         return Ok(());
@@ -317,6 +317,7 @@ pub fn update_row(
     watch_definition(txn, table)?;
     if old_handle != new_handle {
         delete_row(txn, table, old, old_handle)?;
+        lock_for_insert(txn, table, [(new, new_handle)])?;
         return insert_row(txn, table, new, new_handle);
     }
     for index in table.secondary_indexes() {
