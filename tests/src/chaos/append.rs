@@ -6,6 +6,14 @@
 //! answer was lost, or failed with anything but a conflict, is `Unknown`:
 //! it may have committed. Keys rotate (a window of [`KEYS`] keys moves on
 //! every [`PER_KEY`] values) so that lists stay short and reads cheap.
+//!
+//! Half the clients run optimistic transactions with plain reads; the
+//! others run pessimistic ones (the default) whose reads lock
+//! (`FOR UPDATE`). A pessimistic transaction's plain read sees its start
+//! snapshot while its writes see the latest rows (as InnoDB's repeatable
+//! read does), so a history of those may hold a G-single that snapshot
+//! isolation forbids and the checker would rightly flag; locking reads
+//! keep the whole history within snapshot isolation.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +34,26 @@ pub const TABLE: &str = "CREATE TABLE chaos.lists (k BIGINT PRIMARY KEY, v TEXT 
 /// conflict (1213) or a lock wait given up (1205).
 const ABORTS: [u16; 2] = [1213, 1205];
 
+/// How a client runs its transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `duet_txn_mode = 'optimistic'`, plain reads.
+    Optimistic,
+    /// The default mode, reads `FOR UPDATE`.
+    Pessimistic,
+}
+
+impl Mode {
+    /// Every other client is optimistic.
+    pub fn of(client: u64) -> Mode {
+        if client.is_multiple_of(2) {
+            Mode::Optimistic
+        } else {
+            Mode::Pessimistic
+        }
+    }
+}
+
 /// One client's loop through `url` until `stop`; its transactions go to
 /// the record's history.
 pub async fn client(
@@ -37,13 +65,22 @@ pub async fn client(
 ) {
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     while !stop.load(Ordering::SeqCst) {
+        let mode = Mode::of(seed);
         let Ok(mut c) = connect(&url).await else {
             pause().await;
             continue;
         };
+        if mode == Mode::Optimistic
+            && timed(c.query_drop("SET duet_txn_mode = 'optimistic'"))
+                .await
+                .is_err()
+        {
+            pause().await;
+            continue;
+        }
         while !stop.load(Ordering::SeqCst) {
             let ops = plan(&mut rng, &next);
-            let (txn, connection_lives) = run(&mut c, ops).await;
+            let (txn, connection_lives) = run(&mut c, ops, mode).await;
             lock(&record).history.push(txn);
             if !connection_lives {
                 break;
@@ -98,7 +135,7 @@ async fn timed<T>(f: impl Future<Output = Result<T, mysql_async::Error>>) -> Res
 
 /// Runs one transaction; what it saw, how it ended, and whether the
 /// connection can carry the next one.
-async fn run(c: &mut mysql_async::Conn, mut ops: Vec<Mop>) -> (Txn, bool) {
+async fn run(c: &mut mysql_async::Conn, mut ops: Vec<Mop>, mode: Mode) -> (Txn, bool) {
     let ended = |ops: Vec<Mop>, outcome: TxnOutcome| Txn { ops, outcome };
     if let Err(f) = timed(c.query_drop("BEGIN")).await {
         return (
@@ -107,7 +144,7 @@ async fn run(c: &mut mysql_async::Conn, mut ops: Vec<Mop>) -> (Txn, bool) {
         );
     }
     for i in 0..ops.len() {
-        match op(c, &mut ops[i]).await {
+        match op(c, &mut ops[i], mode).await {
             Ok(()) => {}
             // Nothing was committed; the rollback only frees the session.
             Err(Failed::Server(_)) => {
@@ -128,7 +165,7 @@ async fn run(c: &mut mysql_async::Conn, mut ops: Vec<Mop>) -> (Txn, bool) {
     }
 }
 
-async fn op(c: &mut mysql_async::Conn, op: &mut Mop) -> Result<(), Failed> {
+async fn op(c: &mut mysql_async::Conn, op: &mut Mop, mode: Mode) -> Result<(), Failed> {
     match op {
         Mop::Append { key, value } => {
             let q = format!(
@@ -138,7 +175,11 @@ async fn op(c: &mut mysql_async::Conn, op: &mut Mop) -> Result<(), Failed> {
             timed(c.query_drop(q)).await
         }
         Mop::Read { key, value } => {
-            let q = format!("SELECT v FROM chaos.lists WHERE k = {key}");
+            let lock = match mode {
+                Mode::Optimistic => "",
+                Mode::Pessimistic => " FOR UPDATE",
+            };
+            let q = format!("SELECT v FROM chaos.lists WHERE k = {key}{lock}");
             let rows: Vec<String> = timed(c.query(q)).await?;
             let list = match rows.first() {
                 None => Vec::new(),
