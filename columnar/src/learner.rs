@@ -216,7 +216,7 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
     /// peers (all at once) and returns once each peer applied that far; a
     /// region that cannot answer yet (no leader known, not created here
     /// yet) is asked again until `wait` runs out.
-    fn catch_up(&self, wait: Duration) -> Result<()> {
+    fn catch_up(&self, wait: Duration, read_ts: u64) -> Result<()> {
         let start = Instant::now();
         let deadline = start + wait;
         let mut ids: BTreeSet<u64> = self
@@ -230,8 +230,9 @@ impl<E: Engine> ReadPoint for LearnerReads<E> {
         let (tx, rx) = crossbeam::channel::unbounded();
         let ask = |id: u64| {
             let tx = tx.clone();
-            self.learners.read_index_async(
+            self.learners.read_index_async_at(
                 id,
+                read_ts,
                 Box::new(move |r| {
                     let _ = tx.send((id, r));
                 }),

@@ -219,6 +219,8 @@ impl World {
                 for_update_ts: 0,
                 pessimistic: Vec::new(),
                 min_commit_ts: 0,
+                try_one_pc: false,
+                max_commit_ts: 0,
             }
             .into(),
         )

@@ -656,10 +656,10 @@ impl<E: Engine> ClusterStore<E> {
         }
         let started = Instant::now();
         loop {
-            let ready = if self.store.local_read(region.id) {
+            let ready = if self.store.local_read_at(region.id, part.ts()) {
                 Ok(0)
             } else {
-                self.store.read_index(region.id)
+                self.store.read_index_at(region.id, part.ts())
             };
             let outcome = ready.and_then(|_| {
                 let snap = self.store.engine().snapshot();
@@ -703,7 +703,7 @@ impl<E: Engine> TxnStore for ClusterStore<E> {
     /// lease, see [`crate::peer::Lease`]) gets a ReadIndex round — all at
     /// once, answered on one channel — so even a follower has applied
     /// everything committed before the call.
-    fn catch_up(&self) -> duet_storage::Result<()> {
+    fn catch_up(&self, read_ts: u64) -> duet_storage::Result<()> {
         // A node short of disk space keeps its row replicas behind on
         // purpose; its own reads go to the leaders (see `read_in`) and the
         // columnar replica waits on its learners, which go on applying.
@@ -717,14 +717,15 @@ impl<E: Engine> TxnStore for ClusterStore<E> {
             .regions()
             .iter()
             .map(|r| r.id)
-            .filter(|id| !self.store.local_read(*id))
+            .filter(|id| !self.store.local_read_at(*id, read_ts))
             .collect();
         while !pending.is_empty() {
             let (tx, rx) = crossbeam::channel::unbounded();
             for &region_id in &pending {
                 let tx = tx.clone();
-                self.store.read_index_async(
+                self.store.read_index_async_at(
                     region_id,
+                    read_ts,
                     Box::new(move |r| {
                         let _ = tx.send((region_id, r));
                     }),

@@ -7,6 +7,7 @@
 //! drives it, and so do deterministic tests.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use tracing::warn;
 
 use crate::error::Result;
 use crate::keys;
-use crate::peer::{ApplyObserver, Lease, Peer, PeerConfig};
+use crate::peer::{ApplyObserver, Lease, Peer, PeerConfig, raise_floor};
 use crate::region::{Region, RegionTag};
 use crate::stale::{self, Verdict};
 
@@ -36,6 +37,11 @@ pub const FIRST_REGION: u64 = 1;
 pub struct RegionView {
     regions: Arc<RwLock<BTreeMap<u64, Region>>>,
     leaders: Arc<RwLock<HashMap<u64, Leadership>>>,
+    /// The largest timestamp a read of this store asked for (see
+    /// [`crate::peer`]'s one-phase commits).
+    floor: Arc<AtomicU64>,
+    /// Per region, its leader's one-phase commits in flight.
+    one_pc: Arc<RwLock<HashMap<u64, Arc<AtomicU64>>>>,
 }
 
 /// Who leads a region as one store's peer last knew it, and that peer's
@@ -102,6 +108,30 @@ impl RegionView {
             .is_some_and(|l| l.lease.covers(now))
     }
 
+    /// Whether this store may serve a linearizable read at timestamp `ts`
+    /// of `region_id` at `now` from its own engine: it raises the store's
+    /// read floor to `ts` first, and a region whose leader has one-phase
+    /// commits in flight is read through a read index instead, which
+    /// waits for them (the order matters, see [`crate::peer`]'s `one_pc`).
+    pub fn local_read_at(&self, region_id: u64, ts: u64, now: Instant) -> bool {
+        raise_floor(&self.floor, ts);
+        self.local_read(region_id, now) && self.one_pc_in_flight(region_id) == 0
+    }
+
+    /// One-phase commits in flight on this store's leader of `region_id`.
+    pub fn one_pc_in_flight(&self, region_id: u64) -> u64 {
+        let counts = self.one_pc.read().unwrap_or_else(|e| e.into_inner());
+        counts
+            .get(&region_id)
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+
+    /// The region's count of one-phase commits in flight, new if need be.
+    fn one_pc_counter(&self, region_id: u64) -> Arc<AtomicU64> {
+        let mut counts = self.one_pc.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(counts.entry(region_id).or_default())
+    }
+
     /// Who leads `region_id`, as this store's peer knew at its last Ready.
     pub fn leadership(&self, region_id: u64) -> Option<Leadership> {
         let leaders = self.leaders.read().unwrap_or_else(|e| e.into_inner());
@@ -126,6 +156,7 @@ impl RegionView {
     fn remove(&self, region_id: u64) {
         (self.regions.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
         (self.leaders.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
+        (self.one_pc.write().unwrap_or_else(|e| e.into_inner())).remove(&region_id);
     }
 
     fn update(&self, region: &Region) {
@@ -216,6 +247,10 @@ impl<E: Engine> Regions<E> {
         for o in &self.observers {
             peer.observe(Arc::clone(o));
         }
+        peer.share_one_pc(
+            Arc::clone(&self.view.floor),
+            self.view.one_pc_counter(region_id),
+        );
         self.view.update(peer.region());
         self.peers.insert(region_id, peer);
         Ok(())
@@ -223,6 +258,23 @@ impl<E: Engine> Regions<E> {
 
     pub fn view(&self) -> RegionView {
         self.view.clone()
+    }
+
+    /// The leaders (region, term) that want a fresh timestamp before they
+    /// commit in one phase (see [`Peer::take_ts_request`]).
+    pub fn take_ts_requests(&mut self) -> Vec<(u64, u64)> {
+        (self.peers.iter_mut())
+            .filter_map(|(id, p)| p.take_ts_request().map(|term| (*id, term)))
+            .collect()
+    }
+
+    /// Hands a timestamp taken after `requests` were made to their peers.
+    pub fn ts_taken(&mut self, requests: &[(u64, u64)], ts: Option<u64>) {
+        for (region_id, term) in requests {
+            if let Some(p) = self.peers.get_mut(region_id) {
+                p.ts_taken(*term, ts);
+            }
+        }
     }
 
     pub fn get_mut(&mut self, region_id: u64) -> Option<&mut Peer<E>> {

@@ -7,12 +7,13 @@
 //! (`ClusterStore`, in the cluster module, which is built on this one).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use duet_storage::engine::Engine;
+use duet_storage::tso::TimestampSource;
 use duet_storage::txn::commands::{Command, Response};
 use raft::prelude::Message;
 use tracing::warn;
@@ -71,6 +72,8 @@ pub enum StoreMsg {
     },
     ReadIndex {
         region_id: u64,
+        /// The read's timestamp (0: none; see [`crate::peer`]'s `one_pc`).
+        ts: u64,
         callback: ReadCallback,
     },
     Status {
@@ -88,6 +91,12 @@ pub enum StoreMsg {
         split_key: Vec<u8>,
         new_region_id: u64,
         callback: Callback,
+    },
+    /// A timestamp taken for leaders that asked for one (see
+    /// [`Regions::take_ts_requests`]); `None` if none could be.
+    TsTaken {
+        requests: Vec<(u64, u64)>,
+        ts: Option<u64>,
     },
     Stop,
 }
@@ -206,6 +215,8 @@ pub struct RaftStore<E: Engine> {
     /// Set while the node is short of disk space (see
     /// [`RaftStore::set_disk_full`]).
     disk_full: Arc<AtomicBool>,
+    /// See [`RaftStore::set_ts_source`].
+    ts_source: Arc<OnceLock<Arc<dyn TimestampSource>>>,
 }
 
 impl<E: Engine> RaftStore<E> {
@@ -242,13 +253,18 @@ impl<E: Engine> RaftStore<E> {
         let tick = config.tick_interval;
         let disk_full = Arc::new(AtomicBool::new(false));
         let full = Arc::clone(&disk_full);
+        let ts_source: Arc<OnceLock<Arc<dyn TimestampSource>>> = Arc::default();
+        let clock = Clock {
+            source: Arc::clone(&ts_source),
+            inbox: tx.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("raft-store-{}", config.store_id))
             .spawn(move || {
                 // A failed persist or apply must stop the node, never leave it
                 // serving with a dead Raft thread (see the apply contract).
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(regions, rx, transport, tick, &full)
+                    run(regions, rx, transport, tick, &full, &clock)
                 }));
                 if outcome.is_err() {
                     tracing::error!("raft store thread failed: stopping the node");
@@ -267,6 +283,7 @@ impl<E: Engine> RaftStore<E> {
             view,
             store_id: config.store_id,
             disk_full,
+            ts_source,
         })
     }
 
@@ -369,9 +386,16 @@ impl<E: Engine> RaftStore<E> {
     /// ReadIndex through this store's peer: returns once the peer has applied
     /// everything committed when the call was made.
     pub fn read_index(&self, region_id: u64) -> Result<u64> {
+        self.read_index_at(region_id, 0)
+    }
+
+    /// [`read_index`](Self::read_index) for a read at timestamp `ts`, which
+    /// also sees every one-phase commit at or below `ts`.
+    pub fn read_index_at(&self, region_id: u64, ts: u64) -> Result<u64> {
         let (tx, rx) = channel::bounded(1);
-        self.read_index_async(
+        self.read_index_async_at(
             region_id,
+            ts,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
@@ -383,9 +407,15 @@ impl<E: Engine> RaftStore<E> {
     /// Starts a ReadIndex through this store's peer; `callback` hears once
     /// the peer applied that far (or why it cannot).
     pub fn read_index_async(&self, region_id: u64, callback: ReadCallback) {
+        self.read_index_async_at(region_id, 0, callback);
+    }
+
+    /// [`read_index_async`](Self::read_index_async) for a read at `ts`.
+    pub fn read_index_async_at(&self, region_id: u64, ts: u64, callback: ReadCallback) {
         if let Err(channel::SendError(StoreMsg::ReadIndex { callback, .. })) =
             self.sender.send(StoreMsg::ReadIndex {
                 region_id,
+                ts,
                 callback,
             })
         {
@@ -397,6 +427,18 @@ impl<E: Engine> RaftStore<E> {
     /// its engine right now, with no ReadIndex round (see [`crate::peer::Lease`]).
     pub fn local_read(&self, region_id: u64) -> bool {
         self.view.local_read(region_id, Instant::now())
+    }
+
+    /// [`local_read`](Self::local_read) for a read at timestamp `ts` (see
+    /// [`RegionView::local_read_at`]).
+    pub fn local_read_at(&self, region_id: u64, ts: u64) -> bool {
+        self.view.local_read_at(region_id, ts, Instant::now())
+    }
+
+    /// Where this store's leaders take the timestamp that lets them commit
+    /// in one phase after an election (without one they never do).
+    pub fn set_ts_source(&self, source: Arc<dyn TimestampSource>) {
+        let _ = self.ts_source.set(source);
     }
 
     /// Proposes a membership change on the leader: each `(kind, node)` adds a
@@ -513,6 +555,31 @@ impl<E: Engine> Drop for RaftStore<E> {
     }
 }
 
+/// Where the store thread takes timestamps for its leaders, off the
+/// thread: the answer comes back through the inbox.
+struct Clock {
+    source: Arc<OnceLock<Arc<dyn TimestampSource>>>,
+    inbox: Sender<StoreMsg>,
+}
+
+impl Clock {
+    fn take_for(&self, requests: Vec<(u64, u64)>) {
+        let Some(source) = self.source.get().cloned() else {
+            return;
+        };
+        let inbox = self.inbox.clone();
+        let spawned = std::thread::Builder::new()
+            .name("raft-store-ts".into())
+            .spawn(move || {
+                let ts = source.get_ts().ok();
+                let _ = inbox.send(StoreMsg::TsTaken { requests, ts });
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "no thread to take a timestamp");
+        }
+    }
+}
+
 /// The Ready loop of one store.
 fn run<E: Engine>(
     mut peers: Regions<E>,
@@ -520,6 +587,7 @@ fn run<E: Engine>(
     transport: Arc<dyn Transport>,
     tick: Duration,
     disk_full: &AtomicBool,
+    clock: &Clock,
 ) {
     let mut next_tick = Instant::now() + tick;
     loop {
@@ -555,6 +623,10 @@ fn run<E: Engine>(
         }
         if let Err(e) = peers.flush_acks(Instant::now(), false, &mut send) {
             panic!("cannot persist raft state: {e}");
+        }
+        let requests = peers.take_ts_requests();
+        if !requests.is_empty() {
+            clock.take_for(requests);
         }
     }
 }
@@ -623,11 +695,13 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
         },
         StoreMsg::ReadIndex {
             region_id,
+            ts,
             callback,
         } => match peers.get_mut(region_id) {
-            Some(p) => p.read_index(callback, Instant::now()),
+            Some(p) => p.read_index_at(callback, Instant::now(), ts),
             None => callback(Err(Error::RegionNotFound(region_id))),
         },
+        StoreMsg::TsTaken { requests, ts } => peers.ts_taken(&requests, ts),
         StoreMsg::ChangeMembership {
             region_id,
             change,

@@ -24,6 +24,7 @@ pub struct Metrics {
     store_regions: IntGauge,
     store_leaders: IntGauge,
     region_cache_misses: IntCounter,
+    txn_commits: IntCounterVec,
     placement_operators: IntGaugeVec,
     placement_stores: IntGaugeVec,
     placement_short: IntGauge,
@@ -98,6 +99,14 @@ impl Metrics {
                 "lookups of regions held elsewhere that the region cache could not answer",
             )
             .expect("valid"),
+            txn_commits: IntCounterVec::new(
+                Opts::new(
+                    "txn_commits_total",
+                    "transactions committed through this node, by phases (1: one-phase commit)",
+                ),
+                &["phases"],
+            )
+            .expect("valid"),
             placement_operators: IntGaugeVec::new(
                 Opts::new(
                     "placement_operators",
@@ -136,7 +145,8 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 19] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
+            Box::new(self.txn_commits.clone()),
             Box::new(self.disk_full.clone()),
             Box::new(self.disk_available.clone()),
             Box::new(self.placement_operators.clone()),
@@ -197,6 +207,14 @@ impl Metrics {
     pub fn observe_region_cache(&self, misses: u64) {
         let seen = self.region_cache_misses.get();
         self.region_cache_misses.inc_by(misses.saturating_sub(seen));
+    }
+
+    /// Records the node's commits so far (one-phase, two-phase).
+    pub fn observe_commits(&self, (one, two): (u64, u64)) {
+        for (phases, count) in [("1", one), ("2", two)] {
+            let counter = self.txn_commits.with_label_values(&[phases]);
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
     }
 
     /// Records the placement driver's operator counts and store states

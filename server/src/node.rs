@@ -205,9 +205,14 @@ fn oracles(
 ) -> Result<Oracles> {
     let local = Arc::new(LocalDetector::new(WAIT_TTL));
     let Some(t) = grpc else {
+        let tso: Arc<dyn TimestampSource> =
+            Arc::new(Tso::open(Arc::clone(engine)).map_err(storage_err)?);
+        // The store's leaders take a timestamp after each election before
+        // they commit in one phase.
+        store.set_ts_source(Arc::clone(&tso));
         return Ok(Oracles {
             cluster_tso: None,
-            tso: Arc::new(Tso::open(Arc::clone(engine)).map_err(storage_err)?),
+            tso,
             detector: local,
         });
     };
@@ -218,6 +223,7 @@ fn oracles(
         detector: Arc::clone(&local),
     }));
     let detector = ClusterDetector::new(Arc::clone(store), Arc::clone(&tso), Arc::clone(t), local);
+    store.set_ts_source(tso.clone());
     Ok(Oracles {
         cluster_tso: Some(Arc::clone(&tso)),
         tso,

@@ -73,6 +73,7 @@ async fn metrics_text(State(s): State<StatusState>) -> impl IntoResponse {
     }
     s.metrics.observe_regions(&regions);
     (s.metrics).observe_region_cache(s.node.txn_store.region_cache_misses());
+    s.metrics.observe_commits(s.node.client.commit_counts());
     let space = crate::disk::space(&s.node.data_dir)
         .ok()
         .map(|d| d.available);

@@ -54,6 +54,11 @@ pub trait KvTxn: Send {
     fn build_on_locked(&mut self, keys: &[Vec<u8>]);
     /// How long taking a lock waits for another transaction's.
     fn set_lock_wait(&mut self, wait: std::time::Duration);
+    /// Whether the commit may be one-phase (`duet_enable_1pc`).
+    fn set_one_pc(&mut self, on: bool);
+    /// The transaction writes keys others watch (schema definitions): it
+    /// commits in two phases.
+    fn writes_watched(&mut self);
     /// Two-phase commit; the commit timestamp (0 if nothing was written).
     fn commit(&mut self) -> KvResult<u64>;
     fn rollback(&mut self) -> KvResult<()>;
@@ -169,6 +174,18 @@ impl<S: TxnStore> KvTxn for Txn<S> {
     fn set_lock_wait(&mut self, wait: std::time::Duration) {
         if let Some(t) = self.0.as_mut() {
             t.set_lock_wait(wait);
+        }
+    }
+
+    fn set_one_pc(&mut self, on: bool) {
+        if let Some(t) = self.0.as_mut() {
+            t.set_one_pc(on);
+        }
+    }
+
+    fn writes_watched(&mut self) {
+        if let Some(t) = self.0.as_mut() {
+            t.writes_watched();
         }
     }
 

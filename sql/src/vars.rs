@@ -193,6 +193,10 @@ static DEFS: &[Def] = &[
         Scope::Both,
         "4",
     ),
+    // Whether a transaction whose writes all fall in one region commits
+    // in one Raft round, at a timestamp that region's leader picks
+    // (TiDB's `tidb_enable_1pc`). Read when the transaction commits.
+    def("duet_enable_1pc", Kind::Bool, Scope::Both, "ON"),
     def(
         "duet_isolation_read_engines",
         READ_ENGINES,

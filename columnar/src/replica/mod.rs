@@ -233,7 +233,9 @@ pub struct Replica {
 /// region's leader through the node's learner peers and returns once they
 /// have applied that far (the replica then waits for its own queue).
 pub trait ReadPoint: Send + Sync {
-    fn catch_up(&self, wait: Duration) -> Result<()>;
+    /// `read_ts`: the timestamp the read is at (0: none), which the
+    /// leaders raise their read floor to.
+    fn catch_up(&self, wait: Duration, read_ts: u64) -> Result<()>;
     /// Whether this node follows every region over `[start, end)`: a
     /// table some of whose regions have no learner here (they are placed
     /// on other nodes) cannot be read from this replica.
@@ -288,10 +290,10 @@ impl Replica {
         *self.read_point.write().unwrap_or_else(|e| e.into_inner()) = Some(point);
     }
 
-    /// Makes the replica current for a read that begins now: a read index
-    /// through the learner peers, then the replica's own queue; within
-    /// `read_wait` in all.
-    pub fn catch_up(&self) -> Result<()> {
+    /// Makes the replica current for a read at `read_ts` (0: none) that
+    /// begins now: a read index through the learner peers, then the
+    /// replica's own queue; within `read_wait` in all.
+    pub fn catch_up(&self, read_ts: u64) -> Result<()> {
         let start = Instant::now();
         let point = self
             .read_point
@@ -299,7 +301,7 @@ impl Replica {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         if let Some(point) = point {
-            point.catch_up(self.config.read_wait)?;
+            point.catch_up(self.config.read_wait, read_ts)?;
         }
         self.wait_caught_up(self.config.read_wait.saturating_sub(start.elapsed()))
     }

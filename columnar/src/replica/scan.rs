@@ -37,7 +37,7 @@ impl Replica {
         // committed before is awaited; a learner too far behind makes the
         // table unavailable here.
         if !self.has_definition(table_id, fields)
-            && (self.catch_up().is_err() || !self.has_definition(table_id, fields))
+            && (self.catch_up(0).is_err() || !self.has_definition(table_id, fields))
         {
             return false;
         }
@@ -91,7 +91,7 @@ impl Replica {
                 "some of its regions have no columnar learner on this node".into(),
             ));
         }
-        self.catch_up()?;
+        self.catch_up(request.read_ts)?;
         if let Some(why) = self.stopped() {
             return Err(unavailable(why));
         }
@@ -147,7 +147,7 @@ impl Replica {
         let seconds_behind = self.seconds_behind();
         // Counted as of what is committed now, if the learner gets there
         // in time.
-        let _ = self.catch_up();
+        let _ = self.catch_up(0);
         let stopped = self.stopped().is_some() || self.awaits_table(table_id, None);
         let table = self.existing(table_id)?;
         let (status, snapshot) = {

@@ -99,8 +99,8 @@ impl<E: Engine> KvHandler for Handler<E> {
         if read.restrict(&region.start_key, &region.end_key).as_ref() != Some(read) {
             return Err(moved());
         }
-        if !self.store.local_read(region_id) {
-            self.store.read_index(region_id)?;
+        if !self.store.local_read_at(region_id, read.ts()) {
+            self.store.read_index_at(region_id, read.ts())?;
         }
         let snap = self.store.engine().snapshot();
         // A split applied since the check moves part of the range away.

@@ -15,18 +15,20 @@
 //! answer. An engine failure during apply panics; it is never reported to a
 //! client after the entry committed.
 //!
-//! By concern: [`propose`], [`lock_wait`], [`read`], [`apply`], and [`log`]
-//! (applied writes read back from the log).
+//! By concern: [`propose`], [`lock_wait`], [`one_pc`], [`read`], [`apply`],
+//! and [`log`] (applied writes read back from the log).
 
 mod apply;
 mod lock_wait;
 mod log;
 mod merge;
+mod one_pc;
 mod propose;
 mod read;
 
 pub use log::{Logged, Replay, applied_writes, logged_writes};
 pub use merge::HeldMerge;
+pub use one_pc::raise_floor;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -62,6 +64,8 @@ struct PendingRead {
     /// When a leader asked, and in which term: a confirmed answer proves
     /// it still led then, which starts a lease (see [`Lease`]).
     asked: Option<(Instant, u64)>,
+    /// The timestamp the read is for (see [`one_pc`]).
+    ts: u64,
 }
 
 /// Whether a peer may serve a linearizable read from its own engine, with
@@ -288,6 +292,8 @@ pub struct Peer<E: Engine> {
     merge_cleared: u64,
     /// Sources this peer absorbed, for the store to destroy.
     merged: Vec<u64>,
+    /// One-phase commits and the reads they wait for (see [`one_pc`]).
+    one_pc: one_pc::OnePc,
 }
 
 impl<E: Engine> Peer<E> {
@@ -393,6 +399,7 @@ impl<E: Engine> Peer<E> {
             held: Vec::new(),
             merge_cleared: 0,
             merged: Vec::new(),
+            one_pc: one_pc::OnePc::default(),
         })
     }
 
@@ -425,6 +432,11 @@ impl<E: Engine> Peer<E> {
 
     pub fn commit_index(&self) -> u64 {
         self.node.raft.raft_log.committed
+    }
+
+    /// The index of the last entry in this peer's log.
+    pub fn last_index(&self) -> u64 {
+        self.node.raft.raft_log.last_index()
     }
 
     pub fn applied_index(&self) -> u64 {
@@ -468,6 +480,7 @@ impl<E: Engine> Peer<E> {
     /// leader for one (again each tick until the request is out).
     pub fn tick(&mut self) {
         self.node.tick();
+        self.tick_one_pc();
         self.request_snapshot_if_wanted();
         self.pump();
         let (mut again, mut expired) = (Vec::new(), Vec::new());
@@ -560,9 +573,18 @@ impl<E: Engine> Peer<E> {
 
     /// Feeds a message from another peer of this region.
     pub fn step(&mut self, msg: Message) -> Result<()> {
-        if msg.get_msg_type() == MessageType::MsgReadIndex
-            && self.answer_under_lease(&msg, Instant::now())
-        {
+        if msg.get_msg_type() == MessageType::MsgReadIndex {
+            if self.hold_read_index(&msg) {
+                return Ok(());
+            }
+            return self.step_read_index(msg);
+        }
+        Ok(self.node.step(msg)?)
+    }
+
+    /// Answers another peer's ReadIndex, under the lease or through Raft.
+    fn step_read_index(&mut self, msg: Message) -> Result<()> {
+        if self.answer_under_lease(&msg, Instant::now()) {
             return Ok(());
         }
         Ok(self.node.step(msg)?)
@@ -683,6 +705,7 @@ impl<E: Engine> Peer<E> {
         out.extend(light.take_messages());
         self.apply(light.take_committed_entries());
         self.node.advance_apply();
+        self.settle_one_pc();
         self.finish_reads();
         self.pump();
         self.maybe_compact_log()?;

@@ -7,7 +7,7 @@ use super::{Callback, Peer, Proposal, Waiting};
 use crate::error::{Error, Result};
 use crate::region::{Region, RegionEpoch};
 use duet_storage::engine::Engine;
-use duet_storage::txn::commands::{Command, Effects};
+use duet_storage::txn::commands::Command;
 use raft::prelude::ConfChangeV2;
 
 impl<E: Engine> Peer<E> {
@@ -96,8 +96,8 @@ impl<E: Engine> Peer<E> {
             (w.callback)(Err(self.epoch_not_match()));
             return;
         }
-        let effects = match Effects::compute(&self.engine.snapshot(), &w.command) {
-            Ok(effects) => effects,
+        let (effects, one_pc) = match self.effects_of(&w.command) {
+            Ok(computed) => computed,
             Err(e) => {
                 (w.callback)(Err(Error::Storage(e)));
                 return;
@@ -116,7 +116,11 @@ impl<E: Engine> Peer<E> {
             return;
         }
         let context = effects_context(self.region.epoch().version);
-        if let Some(at) = self.propose_entry(context, effects.to_bytes(), w.callback) {
+        let proposed = self.propose_entry(context, effects.to_bytes(), w.callback);
+        if one_pc {
+            self.note_one_pc(proposed.map(|at| at.0));
+        }
+        if let Some(at) = proposed {
             for key in w.command.latch_keys() {
                 self.latches.insert(key.to_vec(), at.0);
             }

@@ -14,6 +14,13 @@ impl<E: Engine> Peer<E> {
     /// use it to serve fresh reads; on a leader a confirmed answer also
     /// starts a lease from `now`.
     pub fn read_index(&mut self, callback: ReadCallback, now: Instant) {
+        self.read_index_at(callback, now, 0);
+    }
+
+    /// [`read_index`](Self::read_index) for a read at timestamp `ts`: the
+    /// leader raises its node's read floor to it and answers after the
+    /// one-phase commits in flight (see [`super::one_pc`]).
+    pub fn read_index_at(&mut self, callback: ReadCallback, now: Instant, ts: u64) {
         if self.leader().is_none() {
             callback(Err(Error::NotLeader {
                 region_id: self.region_id,
@@ -32,8 +39,12 @@ impl<E: Engine> Peer<E> {
                 waited: 0,
                 sent: 1,
                 asked,
+                ts,
             },
         );
+        if self.is_leader() {
+            super::one_pc::raise_floor(&self.one_pc_floor(), ts);
+        }
         self.send_read_index(ctx);
     }
 
@@ -103,9 +114,15 @@ impl<E: Engine> Peer<E> {
     }
 
     pub(super) fn send_read_index(&mut self, ctx: u64) {
-        // The leader keys pending reads by context: make it unique cluster-wide.
+        if self.hold_own_read(ctx) {
+            return;
+        }
+        // The leader keys pending reads by context: make it unique
+        // cluster-wide. The read's timestamp follows.
+        let ts = self.reads.get(&ctx).map_or(0, |r| r.ts);
         let mut rctx = self.id.to_be_bytes().to_vec();
         rctx.extend_from_slice(&ctx.to_be_bytes());
+        rctx.extend_from_slice(&ts.to_be_bytes());
         self.node.read_index(rctx);
     }
 

@@ -234,6 +234,8 @@ fn a_log_of_large_entries_is_compacted_by_size() {
             for_update_ts: 0,
             pessimistic: Vec::new(),
             min_commit_ts: 0,
+            try_one_pc: false,
+            max_commit_ts: 0,
         }
     };
     for i in 0..3u64 {

@@ -7,6 +7,7 @@ mod learner;
 mod lock_wait;
 mod log;
 mod merge;
+mod one_pc;
 mod read;
 mod split;
 

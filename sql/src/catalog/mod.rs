@@ -412,6 +412,8 @@ pub struct SchemaWriter<'a> {
 
 impl SchemaWriter<'_> {
     fn bump_version(&mut self) -> Result<()> {
+        // Writers of rows watch the definitions a schema change writes.
+        self.txn.writes_watched();
         let v = Catalog::read_version(self.txn)? + 1;
         self.txn.put(VERSION_KEY.to_vec(), json(&v));
         Ok(())

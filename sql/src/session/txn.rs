@@ -269,8 +269,11 @@ impl Session {
             attempt += 1;
             let txn: SharedTxn =
                 Arc::new(Mutex::new(self.db.kv.begin().map_err(Error::from_storage)?));
+            let one_pc = self.one_pc_enabled();
             let outcome = f(self, &txn).and_then(|v| {
-                lock(&txn).commit().map_err(Error::from_storage)?;
+                let mut txn = lock(&txn);
+                txn.set_one_pc(one_pc);
+                txn.commit().map_err(Error::from_storage)?;
                 Ok(v)
             });
             match outcome {
@@ -321,10 +324,23 @@ impl Session {
     /// `COMMIT` (and the implicit commit before DDL and `BEGIN`).
     pub(crate) fn commit(&mut self) -> Result<()> {
         self.savepoints.clear();
+        let one_pc = self.one_pc_enabled();
         match self.txn.take() {
-            Some(txn) => lock(&txn).commit().map(|_| ()).map_err(Error::from_storage),
+            Some(txn) => {
+                let mut txn = lock(&txn);
+                txn.set_one_pc(one_pc);
+                txn.commit().map(|_| ()).map_err(Error::from_storage)
+            }
             None => Ok(()),
         }
+    }
+
+    /// `duet_enable_1pc`: whether a commit may be one-phase.
+    fn one_pc_enabled(&self) -> bool {
+        self.vars
+            .get(&self.db.globals, "duet_enable_1pc", None)
+            .map(|v| crate::eval::truthy(&v))
+            .unwrap_or(true)
     }
 
     /// `ROLLBACK`.

@@ -33,6 +33,9 @@ pub struct TxnOptions {
     /// First pause between attempts while waiting for a lock (it doubles
     /// up to [`MAX_WAIT_PAUSE`] while a pessimistic lock waits).
     pub backoff: Duration,
+    /// Whether a transaction asks to commit in one phase when its writes
+    /// fall in one region (see [`Transaction::set_one_pc`]).
+    pub one_pc: bool,
 }
 
 /// The longest pause between two attempts to take a pessimistic lock.
@@ -48,6 +51,7 @@ impl Default for TxnOptions {
             pessimistic_lock_ttl_ms: 20_000,
             lock_wait: Duration::from_secs(5),
             backoff: Duration::from_millis(5),
+            one_pc: true,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct TxnClient<S: TxnStore> {
     pessimistic: Arc<Mutex<BTreeMap<u64, Vec<u8>>>>,
     /// The deadlocks this client's transactions were refused for.
     deadlocks: Arc<DeadlockHistory>,
+    /// Commits so far: in one phase, in two.
+    commits: Arc<[AtomicU64; 2]>,
 }
 
 impl<S: TxnStore> Clone for TxnClient<S> {
@@ -94,6 +100,7 @@ impl<S: TxnStore> Clone for TxnClient<S> {
             detector: self.detector.clone(),
             pessimistic: Arc::clone(&self.pessimistic),
             deadlocks: Arc::clone(&self.deadlocks),
+            commits: Arc::clone(&self.commits),
         }
     }
 }
@@ -109,7 +116,17 @@ impl<S: TxnStore> TxnClient<S> {
             detector: None,
             pessimistic: Arc::default(),
             deadlocks: Arc::default(),
+            commits: Arc::default(),
         }
+    }
+
+    /// Transactions this client (and its clones) committed so far: in one
+    /// phase, and in two.
+    pub fn commit_counts(&self) -> (u64, u64) {
+        (
+            self.commits[0].load(Ordering::Relaxed),
+            self.commits[1].load(Ordering::Relaxed),
+        )
     }
 
     /// The last deadlocks this client's (and its clones') transactions
@@ -214,6 +231,8 @@ impl<S: TxnStore> TxnClient<S> {
             lock_wait: self.options.lock_wait,
             pessimistic_mode: false,
             read_ts: 0,
+            one_pc: self.options.one_pc,
+            writes_watched: false,
         })
     }
 
@@ -423,6 +442,10 @@ pub struct Transaction<S: TxnStore> {
     /// What the writes buffered now build on was read at this timestamp
     /// (see [`set_read_ts`](Self::set_read_ts)); 0: the start.
     read_ts: u64,
+    /// Ask for a one-phase commit (see [`set_one_pc`](Self::set_one_pc)).
+    one_pc: bool,
+    /// See [`writes_watched`](Self::writes_watched).
+    writes_watched: bool,
 }
 
 impl<S: TxnStore> Drop for Transaction<S> {
@@ -451,6 +474,25 @@ impl<S: TxnStore> Transaction<S> {
     /// transaction's (`innodb_lock_wait_timeout`).
     pub fn set_lock_wait(&mut self, wait: Duration) {
         self.lock_wait = wait;
+    }
+
+    /// Whether the commit asks the store to commit in one phase: a
+    /// transaction whose writes all fall in one region is then committed by
+    /// that region's leader in one Raft round, at a timestamp the leader
+    /// picks above every read it served of the region, with no second
+    /// phase. Others commit in two phases as before.
+    pub fn set_one_pc(&mut self, on: bool) {
+        self.one_pc = on;
+    }
+
+    /// Marks the transaction as a writer of keys other transactions watch
+    /// (see [`watch`](Self::watch)): it commits in two phases whatever
+    /// [`set_one_pc`](Self::set_one_pc) says. Its commit timestamp is then
+    /// taken after its locks are in place, above the timestamp any watcher
+    /// that missed them checked at — a one-phase commit's, picked from
+    /// the region's reads, could land below it.
+    pub fn writes_watched(&mut self) {
+        self.writes_watched = true;
     }
 
     /// Marks the transaction as run pessimistically: each statement locks
@@ -534,7 +576,7 @@ impl<S: TxnStore> Transaction<S> {
     /// store, such as the columnar replica.
     pub fn read_with<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
         self.client.with_lock_resolution(|| {
-            self.client.store.catch_up()?;
+            self.client.store.catch_up(self.start_ts)?;
             read()
         })
     }
@@ -759,12 +801,14 @@ impl<S: TxnStore> Transaction<S> {
         Ok(())
     }
 
-    /// Two-phase commit; returns the commit timestamp (0 if nothing was written).
+    /// Commits in one phase where it can, else in two; returns the commit
+    /// timestamp (0 if nothing was written).
     pub fn commit(self) -> Result<u64> {
         self.commit_with_fault(None)
     }
 
-    /// [`commit`](Self::commit), stopping early at `fault` as a crash would.
+    /// [`commit`](Self::commit), stopping early at `fault` as a crash would
+    /// (a transaction given a fault commits in two phases).
     pub fn commit_with_fault(mut self, fault: Option<CommitFault>) -> Result<u64> {
         let Some(primary) = self.primary.clone() else {
             return Ok(0);
@@ -775,7 +819,7 @@ impl<S: TxnStore> Transaction<S> {
             mutations.swap(0, i);
         }
         let max_for_update = self.pessimistic_locks.values().copied().max().unwrap_or(0);
-        let prewrite = Prewrite {
+        let mut prewrite = Prewrite {
             pessimistic: mutations
                 .iter()
                 .map(|m| self.pessimistic_locks.contains_key(&m.key))
@@ -786,14 +830,33 @@ impl<S: TxnStore> Transaction<S> {
             lock_ttl: self.lock_ttl()?,
             for_update_ts: max_for_update,
             min_commit_ts: max_for_update + 1,
+            try_one_pc: self.one_pc && !self.writes_watched && fault.is_none(),
+            max_commit_ts: 0,
         };
         let keys: Vec<Vec<u8>> = prewrite.mutations.iter().map(|m| m.key.clone()).collect();
-        if let Err(e) = self
+        // A one-phase commit lands at or below a timestamp whose check of
+        // the watched keys passed.
+        if prewrite.try_one_pc && !self.watched.is_empty() {
+            let bound = self.client.tso.get_ts()?;
+            if let Err(e) = self.check_watched(bound, &keys) {
+                let _ = self.rollback_keys(&keys);
+                return Err(e);
+            }
+            prewrite.max_commit_ts = bound;
+        }
+        match self
             .client
             .with_lock_resolution(|| self.client.store.execute(prewrite.clone().into()))
         {
-            let _ = self.rollback_keys(&keys);
-            return Err(e);
+            Ok(Response::Committed { commit_ts }) => {
+                self.client.commits[0].fetch_add(1, Ordering::Relaxed);
+                return Ok(commit_ts);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = self.rollback_keys(&keys);
+                return Err(e);
+            }
         }
         if fault == Some(CommitFault::AfterPrewrite) {
             return Ok(0);
@@ -809,6 +872,7 @@ impl<S: TxnStore> Transaction<S> {
             commit_ts,
         };
         self.commit_primary(commit)?;
+        self.client.commits[1].fetch_add(1, Ordering::Relaxed);
         if fault == Some(CommitFault::AfterPrimary) {
             return Ok(commit_ts);
         }

@@ -148,6 +148,21 @@ impl Read {
         self.encode_to_vec()
     }
 
+    /// The timestamp this read must see every commit at or below (0 for
+    /// none): a store raises its read floor to it, so that nothing commits
+    /// in one phase there below it afterwards. A watched key's check needs
+    /// none: its writers commit in two phases (see
+    /// [`Transaction::writes_watched`](super::Transaction::writes_watched)).
+    pub fn ts(&self) -> u64 {
+        use read_kind::Kind;
+        match self.kind.as_ref() {
+            Some(Kind::Get(r)) => r.ts,
+            Some(Kind::Scan(r)) => r.ts,
+            Some(Kind::GetCommitted(r)) => r.ts,
+            Some(Kind::Watched(_) | Kind::ScanLocks(_)) | None => 0,
+        }
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Read> {
         Read::decode(bytes).map_err(|e| Error::Corruption {
             what: "read",

@@ -17,8 +17,10 @@ pub trait TxnStore: Send + Sync + 'static {
     fn read(&self, read: &Read) -> Result<Answer>;
     /// Returns once this node has applied every command executed (anywhere)
     /// before the call, in every region it holds: the point that readers of
-    /// the node's own replicas (the columnar replica) wait for.
-    fn catch_up(&self) -> Result<()>;
+    /// the node's own replicas (the columnar replica) wait for. `read_ts`
+    /// is the timestamp they will read at (0: none): nothing commits at or
+    /// below it afterwards.
+    fn catch_up(&self, read_ts: u64) -> Result<()>;
     /// Executes one command.
     fn execute(&self, cmd: Command) -> Result<Response>;
 }
@@ -50,7 +52,7 @@ impl<E: Engine> TxnStore for LocalStore<E> {
         serve(&self.engine.snapshot(), read)
     }
 
-    fn catch_up(&self) -> Result<()> {
+    fn catch_up(&self, _read_ts: u64) -> Result<()> {
         Ok(())
     }
 

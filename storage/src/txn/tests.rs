@@ -42,6 +42,7 @@ impl<E: Engine> Env<E> {
             pessimistic_lock_ttl_ms: 20_000,
             lock_wait: Duration::ZERO,
             backoff: Duration::ZERO,
+            one_pc: true,
         };
         Env {
             client: TxnClient::new(Arc::clone(&store), tso, options),

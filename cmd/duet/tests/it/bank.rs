@@ -36,6 +36,7 @@ fn concurrent_transfers_keep_every_snapshot_consistent() {
         pessimistic_lock_ttl_ms: 20_000,
         lock_wait: Duration::from_secs(10),
         backoff: Duration::from_millis(1),
+        one_pc: true,
     };
     let client = TxnClient::new(store, tso, options);
     let mut init = client.begin().unwrap();

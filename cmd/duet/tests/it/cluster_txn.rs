@@ -87,6 +87,7 @@ fn start(rt: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -> Vec<Node> 
                 pessimistic_lock_ttl_ms: 20_000,
                 lock_wait: Duration::from_secs(10),
                 backoff: Duration::from_millis(5),
+                one_pc: true,
             };
             let client = TxnClient::new(Arc::clone(&cluster), tso.clone(), options);
             Node {

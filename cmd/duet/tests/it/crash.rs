@@ -28,6 +28,7 @@ fn client(dir: &Path) -> Client {
         pessimistic_lock_ttl_ms: 20_000,
         lock_wait: Duration::from_secs(5),
         backoff: Duration::from_millis(2),
+        one_pc: true,
     };
     TxnClient::new(store, tso, options)
 }

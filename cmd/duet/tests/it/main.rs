@@ -12,6 +12,7 @@ mod fuzz;
 mod grammar;
 mod lifecycle;
 mod limits;
+mod one_pc;
 mod pessimistic;
 mod placement;
 mod protocol;

@@ -62,7 +62,7 @@ impl TxnStore for Leader {
         serve(&self.wait_leader().engine().snapshot(), read)
     }
 
-    fn catch_up(&self) -> duet_storage::Result<()> {
+    fn catch_up(&self, _read_ts: u64) -> duet_storage::Result<()> {
         Ok(())
     }
 
@@ -160,6 +160,7 @@ fn three_stores_replicate_survive_the_leader_and_restart() {
         pessimistic_lock_ttl_ms: 20_000,
         lock_wait: Duration::from_secs(5),
         backoff: Duration::from_millis(10),
+        one_pc: true,
     };
     let mut acked = Vec::new();
     {

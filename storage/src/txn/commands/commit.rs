@@ -55,15 +55,19 @@ pub(super) fn apply<S: Snapshot>(snap: &S, c: &Commit) -> Result<WriteBatch> {
 
 /// Replaces `lock` on `key` by its commit record at `commit_ts`.
 pub(super) fn commit_lock(txn: &mut MvccTxn, key: &[u8], lock: &Lock, commit_ts: u64) {
-    let kind = match lock.lock_kind() {
-        LockKind::Put => WriteKind::Put,
-        LockKind::Delete => WriteKind::Delete,
-        LockKind::Lock | LockKind::Pessimistic => WriteKind::Lock,
-    };
     txn.put_write(
         key,
         commit_ts,
-        &Write::new(kind, lock.start_ts, lock.short_value.clone()),
+        &Write::new(write_kind(lock), lock.start_ts, lock.short_value.clone()),
     );
     txn.unlock(key);
+}
+
+/// The kind of commit record `lock` becomes.
+pub(super) fn write_kind(lock: &Lock) -> WriteKind {
+    match lock.lock_kind() {
+        LockKind::Put => WriteKind::Put,
+        LockKind::Delete => WriteKind::Delete,
+        LockKind::Lock | LockKind::Pessimistic => WriteKind::Lock,
+    }
 }

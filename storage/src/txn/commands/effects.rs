@@ -56,6 +56,9 @@ pub struct Outcome {
     pub status: Option<Status>,
     #[prost(message, optional, tag = "2")]
     pub error: Option<Failure>,
+    /// Non-zero: a one-phase commit at this timestamp.
+    #[prost(uint64, tag = "3")]
+    pub committed: u64,
 }
 
 /// A [`TxnStatus`].
@@ -136,6 +139,29 @@ impl Effects {
         })
     }
 
+    /// Runs prewrite `cmd` that asks for it (`try_one_pc`; any other
+    /// command runs as [`compute`](Self::compute) does) as a one-phase
+    /// commit at `commit_ts`: commit
+    /// records instead of locks, answered [`Response::Committed`]. A
+    /// prewrite that finds any of its keys already prewritten or committed
+    /// by its own transaction (a retry) is run as a plain prewrite, since
+    /// part of it may already wait for a second phase.
+    pub fn compute_one_pc<S: Snapshot>(snap: &S, cmd: &Command, commit_ts: u64) -> Result<Effects> {
+        let c = match cmd.kind.as_ref() {
+            Some(command::Kind::Prewrite(c)) if c.try_one_pc => c,
+            _ => return Effects::compute(snap, cmd),
+        };
+        let (writes, result) = match super::prewrite::one_pc(snap, c, commit_ts) {
+            Ok(Some(batch)) => (batch.modifies, Ok(Response::Committed { commit_ts })),
+            Ok(None) => return Effects::compute(snap, cmd),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        Ok(Effects {
+            writes: writes.into_iter().map(Write::from).collect(),
+            outcome: Outcome::from_result(result)?,
+        })
+    }
+
     /// The key of the other transaction's lock that failed the command,
     /// if that is how it failed.
     pub fn blocked_on(&self) -> Option<&[u8]> {
@@ -177,12 +203,16 @@ impl Outcome {
             Ok(Response::Done) => Ok(None),
             Ok(Response::TxnStatus(s)) => Ok(Some(Outcome {
                 status: Some(Status::from(s)),
-                error: None,
+                ..Outcome::default()
+            })),
+            Ok(Response::Committed { commit_ts }) => Ok(Some(Outcome {
+                committed: commit_ts,
+                ..Outcome::default()
             })),
             Err(e) => match Failure::from_error(&e) {
                 Some(f) => Ok(Some(Outcome {
-                    status: None,
                     error: Some(f),
+                    ..Outcome::default()
                 })),
                 None => Err(e),
             },
@@ -197,6 +227,9 @@ impl Outcome {
             Some(Outcome {
                 status: Some(s), ..
             }) => Ok(Response::TxnStatus(s.into_status()?)),
+            Some(Outcome { committed, .. }) if committed > 0 => Ok(Response::Committed {
+                commit_ts: committed,
+            }),
             Some(Outcome { .. }) => Ok(Response::Done),
         })
     }

@@ -81,6 +81,17 @@ pub struct Prewrite {
     pub pessimistic: Vec<bool>,
     #[prost(uint64, tag = "7")]
     pub min_commit_ts: u64,
+    /// Ask for one-phase commit: when every mutation falls in one region
+    /// (routing clears the flag on a part of a split prewrite), the
+    /// region's leader picks the commit timestamp and writes commit
+    /// records instead of locks, answering [`Response::Committed`]. It may
+    /// still prewrite as usual (answering `Done`), for the client to commit.
+    #[prost(bool, tag = "8")]
+    pub try_one_pc: bool,
+    /// With `try_one_pc`: the largest commit timestamp the client accepts
+    /// (0: any). Above it the leader prewrites as usual.
+    #[prost(uint64, tag = "9")]
+    pub max_commit_ts: u64,
 }
 
 /// Phase two: turn locks into commit records.
@@ -313,6 +324,9 @@ impl Command {
                         }
                     }
                 }
+                // One region commits a transaction alone only if it holds
+                // all of it.
+                part.try_one_pc &= part.mutations.len() == c.mutations.len();
                 (!part.mutations.is_empty()).then_some(Kind::Prewrite(part))?
             }
             Kind::Commit(c) => {
@@ -442,6 +456,10 @@ pub(crate) fn overlap(
 pub enum Response {
     Done,
     TxnStatus(TxnStatus),
+    /// A prewrite that committed in one phase, at `commit_ts`.
+    Committed {
+        commit_ts: u64,
+    },
 }
 
 /// Applies `cmd` to `snap`: the writes to make and the response. Errors such

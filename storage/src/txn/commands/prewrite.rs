@@ -1,20 +1,65 @@
 //! Prewrite: lock every key of a transaction, after checking that no other
 //! transaction holds it and (optimistically) that none committed it after our
 //! start. Pessimistic keys already hold our lock and skip the conflict check.
+//! A one-phase commit ([`one_pc`]) makes the same checks and writes commit
+//! records where a prewrite writes locks.
 
+use super::commit::write_kind;
 use super::{Mutation, Op, Prewrite};
 use crate::engine::{Snapshot, WriteBatch};
 use crate::error::{Error, Result};
-use crate::mvcc::{Lock, LockKind, MvccReader, MvccTxn, SHORT_VALUE_MAX_LEN, WriteKind};
+use crate::mvcc::{
+    Lock, LockKind, MvccReader, MvccTxn, SHORT_VALUE_MAX_LEN, TxnCommitRecord, Write, WriteKind,
+};
 
 pub(super) fn apply<S: Snapshot>(snap: &S, c: &Prewrite) -> Result<WriteBatch> {
-    let reader = MvccReader::new(snap);
     let mut txn = MvccTxn::new();
-    for (i, m) in c.mutations.iter().enumerate() {
-        let pessimistic = c.pessimistic.get(i).copied().unwrap_or(false);
-        prewrite_key(&reader, &mut txn, c, m, pessimistic)?;
+    for (key, lock, _) in checked(snap, c, &mut txn)?.into_iter().flatten() {
+        txn.put_lock(key, &lock);
     }
     Ok(txn.into_batch())
+}
+
+/// The writes of `c` committed at `commit_ts` in one phase, or `None` if
+/// any key was prewritten or committed by this transaction already.
+pub(super) fn one_pc<S: Snapshot>(
+    snap: &S,
+    c: &Prewrite,
+    commit_ts: u64,
+) -> Result<Option<WriteBatch>> {
+    let mut txn = MvccTxn::new();
+    let Some(locks) = checked(snap, c, &mut txn)?
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    for (key, lock, pessimistic) in locks {
+        let write = Write::new(write_kind(&lock), lock.start_ts, lock.short_value);
+        txn.put_write(key, commit_ts, &write);
+        if pessimistic {
+            txn.unlock(key);
+        }
+    }
+    Ok(Some(txn.into_batch()))
+}
+
+/// Checks every mutation of `c`, staging large values in `txn`; per
+/// mutation, the lock it takes and whether it held a pessimistic lock, or
+/// `None` for one its transaction already prewrote or committed.
+fn checked<'c, S: Snapshot>(
+    snap: &S,
+    c: &'c Prewrite,
+    txn: &mut MvccTxn,
+) -> Result<Vec<Option<(&'c [u8], Lock, bool)>>> {
+    let reader = MvccReader::new(snap);
+    let mut locks = Vec::with_capacity(c.mutations.len());
+    for (i, m) in c.mutations.iter().enumerate() {
+        let pessimistic = c.pessimistic.get(i).copied().unwrap_or(false);
+        let lock = prewrite_key(&reader, txn, c, m, pessimistic)?;
+        locks.push(lock.map(|l| (m.key.as_slice(), l, pessimistic)));
+    }
+    Ok(locks)
 }
 
 fn prewrite_key<S: Snapshot>(
@@ -23,15 +68,24 @@ fn prewrite_key<S: Snapshot>(
     c: &Prewrite,
     m: &Mutation,
     pessimistic: bool,
-) -> Result<()> {
+) -> Result<Option<Lock>> {
     let key = m.key.as_slice();
     match reader.load_lock(key)? {
         Some(lock) if lock.start_ts != c.start_ts => {
             return Err(Error::KeyIsLocked(Box::new(lock.info(key))));
         }
         // Already prewritten by this transaction: a retry.
-        Some(lock) if lock.lock_kind() != LockKind::Pessimistic => return Ok(()),
+        Some(lock) if lock.lock_kind() != LockKind::Pessimistic => return Ok(None),
         Some(_) => {}
+        // A retry of a prewrite that committed in one phase.
+        None if pessimistic
+            && matches!(
+                reader.txn_commit_record(key, c.start_ts)?,
+                TxnCommitRecord::Committed { .. }
+            ) =>
+        {
+            return Ok(None);
+        }
         None if pessimistic => {
             return Err(Error::TxnLockNotFound {
                 start_ts: c.start_ts,
@@ -43,7 +97,7 @@ fn prewrite_key<S: Snapshot>(
             // committed it before the row was read through its lock was seen.
             let since = c.start_ts.max(m.read_ts);
             if already_committed(reader, key, c.start_ts, since)? {
-                return Ok(());
+                return Ok(None);
             }
         }
     }
@@ -59,7 +113,7 @@ fn prewrite_key<S: Snapshot>(
     if kind == LockKind::Put && !inline {
         txn.put_value(key, c.start_ts, &m.value);
     }
-    let lock = Lock {
+    Ok(Some(Lock {
         kind: kind as i32,
         primary: c.primary.clone(),
         start_ts: c.start_ts,
@@ -67,9 +121,7 @@ fn prewrite_key<S: Snapshot>(
         short_value,
         for_update_ts: c.for_update_ts,
         min_commit_ts: c.min_commit_ts.max(c.start_ts + 1),
-    };
-    txn.put_lock(key, &lock);
-    Ok(())
+    }))
 }
 
 /// Optimistic conflict check. `true` if this transaction already committed

@@ -142,6 +142,8 @@ fn prewrite(mutations: Vec<Mutation>, primary: &str, start_ts: u64) -> Prewrite 
         for_update_ts: 0,
         pessimistic: vec![],
         min_commit_ts: 0,
+        try_one_pc: false,
+        max_commit_ts: 0,
     }
 }
 
@@ -548,4 +550,124 @@ fn destroying_a_range_removes_every_version_value_and_lock_in_it() {
     .into();
     assert!(unbounded.restrict(b"", b"").is_none());
     assert!(destroy.is_barrier() && destroy.latch_keys().is_empty());
+}
+
+/// Runs `cmd` as a one-phase commit at `commit_ts` through the log's form
+/// and writes its effects; the answer.
+fn one_pc_step(engine: &MemoryEngine, cmd: &Command, commit_ts: u64) -> Result<Response> {
+    let effects = Effects::compute_one_pc(&engine.snapshot(), cmd, commit_ts).unwrap();
+    let (batch, response) = Effects::from_bytes(&effects.to_bytes())
+        .and_then(Effects::into_parts)
+        .unwrap();
+    engine.write(&batch, WriteOptions::default()).unwrap();
+    response
+}
+
+#[test]
+fn a_one_phase_commit_writes_commit_records_and_its_retry_writes_nothing() {
+    let engine = MemoryEngine::new();
+    let big = vec![7u8; SHORT_VALUE_MAX_LEN + 1];
+    let mut p = prewrite(vec![put("a", b"1"), put("b", &big)], "a", 10);
+    p.try_one_pc = true;
+    let cmd: Command = p.clone().into();
+    assert!(matches!(
+        one_pc_step(&engine, &cmd, 15),
+        Ok(Response::Committed { commit_ts: 15 })
+    ));
+    let snap = engine.snapshot();
+    let reader = MvccReader::new(&snap);
+    assert_eq!(reader.load_lock(b"a").unwrap(), None, "no lock is left");
+    assert_eq!(reader.get(b"a", 14).unwrap(), None, "invisible below 15");
+    assert_eq!(reader.get(b"a", 15).unwrap(), Some(b"1".to_vec()));
+    assert_eq!(reader.get(b"b", 15).unwrap(), Some(big.clone()));
+    // The answer was lost and the prewrite comes again: it finds its own
+    // commit and writes nothing (the client's second phase finds it too).
+    assert!(matches!(one_pc_step(&engine, &cmd, 20), Ok(Response::Done)));
+    let commit: Command = Commit {
+        keys: keys(&["a", "b"]),
+        start_ts: 10,
+        commit_ts: 21,
+    }
+    .into();
+    assert!(matches!(
+        one_pc_step(&engine, &commit, 0),
+        Ok(Response::Done)
+    ));
+    assert_eq!(
+        MvccReader::new(&engine.snapshot()).get(b"a", 30).unwrap(),
+        Some(b"1".to_vec())
+    );
+
+    // A later transaction that started below 15 conflicts as with a
+    // two-phase commit.
+    let late: Command = prewrite(vec![put("a", b"2")], "a", 12).into();
+    assert!(matches!(
+        one_pc_step(&engine, &late, 16),
+        Err(Error::WriteConflict { .. })
+    ));
+}
+
+#[test]
+fn a_one_phase_commit_replaces_pessimistic_locks_and_a_prewritten_key_falls_back() {
+    let engine = MemoryEngine::new();
+    let lock: Command = AcquirePessimisticLock {
+        keys: keys(&["k"]),
+        primary: b"k".to_vec(),
+        start_ts: 40,
+        for_update_ts: 41,
+        lock_ttl: 3000,
+        wait_ms: 0,
+    }
+    .into();
+    assert!(matches!(one_pc_step(&engine, &lock, 0), Ok(Response::Done)));
+    let mut p = prewrite(vec![put("k", b"v")], "k", 40);
+    p.pessimistic = vec![true];
+    p.for_update_ts = 41;
+    p.try_one_pc = true;
+    let cmd: Command = p.into();
+    assert!(matches!(
+        one_pc_step(&engine, &cmd, 42),
+        Ok(Response::Committed { commit_ts: 42 })
+    ));
+    let snap = engine.snapshot();
+    assert_eq!(MvccReader::new(&snap).load_lock(b"k").unwrap(), None);
+    assert_eq!(
+        MvccReader::new(&snap).get(b"k", 42).unwrap(),
+        Some(b"v".to_vec())
+    );
+    // Retried after the pessimistic lock became a commit: no
+    // TxnLockNotFound, nothing written.
+    assert!(matches!(one_pc_step(&engine, &cmd, 50), Ok(Response::Done)));
+
+    // A key this transaction prewrote already (an earlier try fell back):
+    // the whole command prewrites as usual.
+    let plain: Command = prewrite(vec![put("x", b"1")], "x", 60).into();
+    assert!(matches!(
+        one_pc_step(&engine, &plain, 0),
+        Ok(Response::Done)
+    ));
+    let mut both = prewrite(vec![put("x", b"1"), put("y", b"2")], "x", 60);
+    both.try_one_pc = true;
+    assert!(matches!(
+        one_pc_step(&engine, &both.into(), 61),
+        Ok(Response::Done)
+    ));
+    let snap = engine.snapshot();
+    let reader = MvccReader::new(&snap);
+    assert!(reader.load_lock(b"y").unwrap().is_some(), "y is prewritten");
+    assert_eq!(reader.get_committed(b"x", 100).unwrap(), None);
+}
+
+#[test]
+fn only_a_prewrite_held_whole_by_one_region_may_commit_in_one_phase() {
+    let mut p = prewrite(vec![put("a", b"1"), put("z", b"3")], "a", 10);
+    p.try_one_pc = true;
+    let cmd: Command = p.into();
+    let one_pc = |c: Option<Command>| match c.and_then(|c| c.kind) {
+        Some(command::Kind::Prewrite(p)) => p.try_one_pc,
+        other => panic!("a prewrite expected, got {other:?}"),
+    };
+    assert!(one_pc(cmd.restrict(b"", b"")), "one region holds both keys");
+    assert!(!one_pc(cmd.restrict(b"", b"m")), "the left part of two");
+    assert!(!one_pc(cmd.restrict(b"m", b"")), "the right part of two");
 }
