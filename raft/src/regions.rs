@@ -167,6 +167,15 @@ impl RegionView {
     }
 }
 
+fn leadership_of<E: Engine>(p: &Peer<E>) -> Leadership {
+    Leadership {
+        term: p.term(),
+        leader: p.leader(),
+        is_leader: p.is_leader(),
+        lease: p.lease(),
+    }
+}
+
 /// The peers of one store.
 pub struct Regions<E: Engine> {
     store_id: u64,
@@ -258,6 +267,13 @@ impl<E: Engine> Regions<E> {
 
     pub fn view(&self) -> RegionView {
         self.view.clone()
+    }
+
+    /// Publishes who leads `region_id` and the peer's lease as they are now.
+    pub fn publish_leadership(&self, region_id: u64) {
+        if let Some(p) = self.peers.get(&region_id) {
+            self.view.set_leadership(region_id, leadership_of(p));
+        }
     }
 
     /// The leaders (region, term) that want a fresh timestamp before they
@@ -541,13 +557,7 @@ impl<E: Engine> Regions<E> {
         }
         // Leases change with ticks and elections too, not only with a Ready.
         for (region_id, p) in self.peers.iter() {
-            let now = Leadership {
-                term: p.term(),
-                leader: p.leader(),
-                is_leader: p.is_leader(),
-                lease: p.lease(),
-            };
-            self.view.set_leadership(*region_id, now);
+            self.view.set_leadership(*region_id, leadership_of(p));
         }
         for (right, was_leader) in created {
             // Replaces an empty peer a message created meanwhile, if any.

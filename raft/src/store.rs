@@ -610,9 +610,14 @@ fn run<E: Engine>(
                 return;
             }
         }
-        if Instant::now() >= next_tick {
-            peers.tick(Instant::now());
-            next_tick += tick;
+        let now = Instant::now();
+        if now >= next_tick {
+            peers.tick(now);
+            // A thread held up (paused, starved) does not make up the
+            // ticks it missed in a burst: a follower would count an
+            // election timeout in no time and vote while the leader's
+            // lease, measured in real time, still runs.
+            next_tick = (next_tick + tick).max(now);
         }
         for (tag, to) in peers.take_tombstones() {
             transport.send_tombstone(tag, to);
@@ -723,6 +728,9 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                 && let Some(to) = p.transfer_target()
             {
                 p.transfer_leader(to);
+                // No read under the lease from here on, before the
+                // transferee hears it may campaign.
+                peers.publish_leadership(region_id);
             }
         }
         StoreMsg::TransferLeader { region_id, to } => {
@@ -731,6 +739,7 @@ fn handle<E: Engine>(peers: &mut Regions<E>, msg: StoreMsg) -> bool {
                 && to != p.id()
             {
                 p.transfer_leader(to);
+                peers.publish_leadership(region_id);
             }
         }
         StoreMsg::Status { reply } => {

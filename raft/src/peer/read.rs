@@ -53,6 +53,11 @@ impl<E: Engine> Peer<E> {
         if !self.is_leader() || self.applied_term() != Some(self.term()) {
             return Lease::None;
         }
+        // Handing leadership over: the transferee campaigns at once, and
+        // the voters elect it however recently they heard from this leader.
+        if self.node.raft.lead_transferee.is_some() {
+            return Lease::None;
+        }
         if self.is_sole_voter() {
             return Lease::Forever;
         }

@@ -32,6 +32,24 @@ fn a_sole_voter_reads_locally_once_it_applied_its_own_term() {
 }
 
 #[test]
+fn a_leader_that_hands_its_leadership_over_reads_under_no_lease() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    c.elect(1);
+    let t0 = Instant::now();
+    let r = read_index_at(&mut c, 1, t0);
+    assert!(r.lock().unwrap().take().expect("answered").is_ok());
+    assert_eq!(c.peers[&1].lease(), Lease::Until(t0 + LEASE));
+    // The transferee campaigns as soon as it hears, and the voters elect
+    // it however recent the lease they confirmed: none from the start.
+    c.peers.get_mut(&1).unwrap().transfer_leader(2);
+    assert!(c.peers[&1].is_leader(), "still leading until the election");
+    assert_eq!(c.peers[&1].lease(), Lease::None);
+    c.pump();
+    assert!(c.peers[&2].is_leader());
+    assert_eq!(c.peers[&1].lease(), Lease::None);
+}
+
+#[test]
 fn a_confirmed_read_index_gives_the_leader_a_lease_that_ends_with_its_leadership() {
     let mut c = Cluster::memory(&[1, 2, 3], &[]);
     c.elect(1);
