@@ -346,6 +346,23 @@ pub(crate) fn dml_rows(
     Some(keys.read(txn, table, limit))
 }
 
+/// The row keys a `WHERE` of `table` names one by one (its primary key
+/// equal to values), whether their rows exist or not: what a locking
+/// read locks so that an insert of one of them waits for it, as InnoDB's
+/// lock on a unique key's gap would make it. `None` for any other `WHERE`.
+pub(crate) fn named_keys(
+    table: &Arc<TableInfo>,
+    alias: Option<&str>,
+    selection: Option<&Expr>,
+    params: &[Value],
+) -> Option<Vec<Vec<u8>>> {
+    let target = Target::new(table, alias.unwrap_or(&table.name))?;
+    match target.keys(selection?, params)? {
+        Keys::Points(points) => points.iter().map(|p| handle_key(table, p).ok()).collect(),
+        Keys::Range(..) => None,
+    }
+}
+
 /// An aggregate the fast path computes over the rows it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Aggregate {

@@ -644,6 +644,9 @@ impl Session {
             if !(lock_rows || lock(txn).is_pessimistic()) {
                 return change(s, txn, &target.table, rows);
             }
+            if s.lock_missing_keys(&target, clauses, params, txn, &rows)? {
+                rows = s.matching_rows(&target, clauses, params, txn, &catalog)?;
+            }
             rows = s.lock_matching(&target, clauses, params, txn, &catalog, rows)?;
             let keys: Vec<Vec<u8>> = rows.iter().map(|(k, _)| k.clone()).collect();
             lock(txn).build_on_locked(&keys);
@@ -651,6 +654,37 @@ impl Session {
             lock(txn).build_on_locked(&[]);
             outcome
         })
+    }
+
+    /// Locks the keys the statement's `WHERE` names one by one whose rows
+    /// it did not find (see [`point::named_keys`]), so that nobody inserts
+    /// them under it; `true` if it locked any (its rows are then read
+    /// again, through the locks).
+    fn lock_missing_keys(
+        &self,
+        target: &Target,
+        clauses: &Clauses<'_>,
+        params: &[Value],
+        txn: &SharedTxn,
+        rows: &[(Vec<u8>, Row)],
+    ) -> Result<bool> {
+        let Some(keys) = point::named_keys(&target.table, clauses.alias, clauses.selection, params)
+        else {
+            return Ok(false);
+        };
+        let missing: Vec<Vec<u8>> = (keys.into_iter())
+            .filter(|k| !rows.iter().any(|(found, _)| found == k))
+            .collect();
+        if missing.is_empty() {
+            return Ok(false);
+        }
+        let wait = self.lock_wait_timeout()?;
+        let mut guard = lock(txn);
+        guard.set_lock_wait(wait);
+        guard
+            .lock_for_update(&missing)
+            .map_err(Error::from_storage)?;
+        Ok(true)
     }
 
     /// Locks `rows` (as `SELECT … FOR UPDATE` does), then finds the

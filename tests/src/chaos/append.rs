@@ -13,7 +13,9 @@
 //! snapshot while its writes see the latest rows (as InnoDB's repeatable
 //! read does), so a history of those may hold a G-single that snapshot
 //! isolation forbids and the checker would rightly flag; locking reads
-//! keep the whole history within snapshot isolation.
+//! keep the whole history within snapshot isolation. With
+//! `DUET_CHAOS_TRACE` set, each transaction's number in the history and its
+//! client's mode are printed, to tell which ran an anomaly's transactions.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,7 +83,13 @@ pub async fn client(
         while !stop.load(Ordering::SeqCst) {
             let ops = plan(&mut rng, &next);
             let (txn, connection_lives) = run(&mut c, ops, mode).await;
-            lock(&record).history.push(txn);
+            {
+                let mut r = lock(&record);
+                if std::env::var_os("DUET_CHAOS_TRACE").is_some() {
+                    eprintln!("append: T{} {mode:?} seed {seed}", r.history.len());
+                }
+                r.history.push(txn);
+            }
             if !connection_lives {
                 break;
             }

@@ -338,3 +338,121 @@ async fn a_second_insert_of_a_key_waits_and_fails_its_statement_not_its_commit()
         ]
     );
 }
+
+/// Three transactions through three nodes, each holding a row of its own
+/// region and then asking for the next one's: the third wait closes the
+/// cycle, which the cluster's detector (on the first region's leader,
+/// remote to two of them) refuses at once. Exactly one gets 1213; the
+/// others proceed and commit.
+#[test]
+fn a_cycle_of_three_across_regions_and_nodes_is_broken_for_exactly_one() {
+    use crate::cluster::{founders, runtime, sql};
+    let rt = runtime();
+    let root = tempfile::tempdir().unwrap();
+    let (nodes, _, _) = founders(root.path(), &[]);
+    sql(&rt, &nodes[0], "CREATE DATABASE d");
+    sql(
+        &rt,
+        &nodes[0],
+        "CREATE TABLE d.acct (id INT PRIMARY KEY, bal INT)",
+    );
+    sql(
+        &rt,
+        &nodes[0],
+        "INSERT INTO d.acct VALUES (1, 100), (2, 100), (3, 100)",
+    );
+    sql(
+        &rt,
+        &nodes[0],
+        "SPLIT TABLE d.acct BETWEEN (1) AND (4) REGIONS 3",
+    );
+    let outcomes = rt.block_on(async {
+        let mut conns = Vec::new();
+        for (i, node) in nodes.iter().take(3).enumerate() {
+            let url = format!("mysql://root@127.0.0.1:{}/d", node.mysql);
+            let mut c = Conn::from_url(url.as_str()).await.unwrap();
+            // Long enough that only the detector can end a wait in time.
+            c.query_drop("SET innodb_lock_wait_timeout = 100")
+                .await
+                .unwrap();
+            c.query_drop("BEGIN").await.unwrap();
+            c.query_drop(format!(
+                "UPDATE acct SET bal = bal - 1 WHERE id = {}",
+                i + 1
+            ))
+            .await
+            .unwrap();
+            conns.push(c);
+        }
+        // 1 waits for 2, 2 for 3, then 3 for 1 closes the cycle.
+        let mut waits = Vec::new();
+        for (i, mut c) in conns.into_iter().enumerate() {
+            let next = (i + 1) % 3 + 1;
+            waits.push(tokio::spawn(async move {
+                let outcome = c
+                    .query_drop(format!("UPDATE acct SET bal = bal + 1 WHERE id = {next}"))
+                    .await
+                    .map_err(code);
+                // The victim's transaction is rolled back; a survivor
+                // commits once the others let go.
+                let commit = c.query_drop("COMMIT").await.map_err(code);
+                (outcome, commit)
+            }));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let mut outcomes = Vec::new();
+        for w in waits {
+            outcomes.push(w.await.unwrap());
+        }
+        outcomes
+    });
+    let refused = outcomes.iter().filter(|(o, _)| *o == Err(1213)).count();
+    assert_eq!(refused, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|(o, commit)| (o.is_ok() || *o == Err(1213)) && commit.is_ok()),
+        "{outcomes:?}"
+    );
+    let total = sql(&rt, &nodes[1], "SELECT SUM(bal), COUNT(*) FROM d.acct");
+    assert_eq!(total, vec![vec!["300".to_string(), "3".to_string()]]);
+    // The survivors' two transfers landed, the victim's did not: one row
+    // between them is back at 100, the two others one up and one down.
+    let moved = sql(
+        &rt,
+        &nodes[2],
+        "SELECT COUNT(*), MIN(bal), MAX(bal) FROM d.acct WHERE bal <> 100",
+    );
+    assert_eq!(
+        moved,
+        vec![vec!["2".to_string(), "99".into(), "101".into()]]
+    );
+}
+
+/// A locking read of a key whose row is missing locks the key: another
+/// transaction's insert of it waits (as InnoDB's lock on the gap would
+/// make it), and fails once the reader inserted the row itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locking_read_of_a_missing_row_keeps_others_from_inserting_it() {
+    let t = TestServer::start().await;
+    let (mut a, b) = two(&t).await;
+    a.query_drop("BEGIN").await.unwrap();
+    assert!(
+        rows(&mut a, "SELECT bal FROM acct WHERE id = 9 FOR UPDATE")
+            .await
+            .is_empty()
+    );
+    let inserting = spawn(b, "INSERT INTO acct VALUES (9, 1)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!inserting.is_finished(), "the insert waits for the lock");
+    a.query_drop("INSERT INTO acct VALUES (9, 5)")
+        .await
+        .unwrap();
+    a.query_drop("COMMIT").await.unwrap();
+    let (_, outcome) = inserting.await.unwrap();
+    assert_eq!(outcome, Err(1062), "the key is taken by then");
+    assert_eq!(
+        rows(&mut a, "SELECT bal FROM acct WHERE id = 9").await,
+        one("5")
+    );
+}
