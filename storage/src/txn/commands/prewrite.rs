@@ -14,8 +14,8 @@ use crate::mvcc::{
 
 pub(super) fn apply<S: Snapshot>(snap: &S, c: &Prewrite) -> Result<WriteBatch> {
     let mut txn = MvccTxn::new();
-    for (key, lock, _) in checked(snap, c, &mut txn)?.into_iter().flatten() {
-        txn.put_lock(key, &lock);
+    for k in checked(snap, c, &mut txn)?.into_iter().flatten() {
+        txn.put_lock(k.key, &k.lock);
     }
     Ok(txn.into_batch())
 }
@@ -34,30 +34,42 @@ pub(super) fn one_pc<S: Snapshot>(
     else {
         return Ok(None);
     };
-    for (key, lock, pessimistic) in locks {
-        let write = Write::new(write_kind(&lock), lock.start_ts, lock.short_value);
-        txn.put_write(key, commit_ts, &write);
-        if pessimistic {
-            txn.unlock(key);
+    for k in locks {
+        let write = Write::new(write_kind(&k.lock), k.lock.start_ts, k.lock.short_value);
+        txn.put_write(k.key, commit_ts, &write);
+        if k.pessimistic {
+            txn.unlock(k.key);
         }
     }
     Ok(Some(txn.into_batch()))
 }
 
+/// A key that passed its checks: the lock it takes.
+struct Checked<'c> {
+    key: &'c [u8],
+    lock: Lock,
+    /// It held this transaction's pessimistic lock.
+    pessimistic: bool,
+}
+
 /// Checks every mutation of `c`, staging large values in `txn`; per
-/// mutation, the lock it takes and whether it held a pessimistic lock, or
-/// `None` for one its transaction already prewrote or committed.
+/// mutation, what it locks, or `None` for one its transaction already
+/// prewrote or committed.
 fn checked<'c, S: Snapshot>(
     snap: &S,
     c: &'c Prewrite,
     txn: &mut MvccTxn,
-) -> Result<Vec<Option<(&'c [u8], Lock, bool)>>> {
+) -> Result<Vec<Option<Checked<'c>>>> {
     let reader = MvccReader::new(snap);
     let mut locks = Vec::with_capacity(c.mutations.len());
     for (i, m) in c.mutations.iter().enumerate() {
         let pessimistic = c.pessimistic.get(i).copied().unwrap_or(false);
         let lock = prewrite_key(&reader, txn, c, m, pessimistic)?;
-        locks.push(lock.map(|l| (m.key.as_slice(), l, pessimistic)));
+        locks.push(lock.map(|lock| Checked {
+            key: m.key.as_slice(),
+            lock,
+            pessimistic,
+        }));
     }
     Ok(locks)
 }
