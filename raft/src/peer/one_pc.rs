@@ -13,8 +13,10 @@
 //!   and goes through a read index instead.
 //! - A read index (this leader's own, a follower's, a learner's) carries
 //!   its read timestamp: the leader raises the floor with it and holds the
-//!   request until every one-phase commit in flight has applied, so the
-//!   index it answers covers them.
+//!   request until the one-phase commits in flight when it came have
+//!   applied (those after it land above it), so the index it answers
+//!   covers them. A read index without a timestamp (a view catching up,
+//!   the oracle's limit) reads no versions and is never held.
 //! - A new leader does not know what its predecessors' lease reads asked
 //!   for: it commits in two phases until a timestamp taken after its term
 //!   began (the store fetches one as soon as the leader applied an entry
@@ -55,10 +57,11 @@ pub(super) struct OnePc {
     asked_term: Option<u64>,
     /// Ticks to wait before asking again after the store could not.
     cooldown: usize,
-    /// Read index requests held until the commits in flight apply: other
-    /// peers' messages, and this peer's own contexts.
-    held: Vec<Message>,
-    held_own: Vec<u64>,
+    /// Read index requests held until the commits in flight when they
+    /// came applied (up to that entry): other peers' messages, and this
+    /// peer's own contexts.
+    held: Vec<(u64, Message)>,
+    held_own: Vec<(u64, u64)>,
 }
 
 /// Raises `floor` to a read at `ts`.
@@ -149,17 +152,37 @@ impl<E: Engine> Peer<E> {
         if settled > 0 {
             self.one_pc.inflight.fetch_sub(settled, Ordering::SeqCst);
         }
-        if !self.one_pc.entries.is_empty() {
-            return;
-        }
-        for m in std::mem::take(&mut self.one_pc.held) {
+        // Off the leadership every request goes on (to the new leader).
+        let through = if self.is_leader() {
+            self.applied
+        } else {
+            u64::MAX
+        };
+        let (due, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.one_pc.held)
+            .into_iter()
+            .partition(|(until, _)| *until <= through);
+        self.one_pc.held = held;
+        for (_, m) in due {
             let _ = self.step_read_index(m);
         }
-        for ctx in std::mem::take(&mut self.one_pc.held_own) {
+        let (due, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.one_pc.held_own)
+            .into_iter()
+            .partition(|(until, _)| *until <= through);
+        self.one_pc.held_own = held;
+        for (_, ctx) in due {
             if self.reads.contains_key(&ctx) {
                 self.send_read_index(ctx);
             }
         }
+    }
+
+    /// The last one-phase commit in flight that a read at `ts` must wait
+    /// for, if any (a read without a timestamp waits for none).
+    fn in_flight_for(&self, ts: u64) -> Option<u64> {
+        if ts == 0 || !self.is_leader() {
+            return None;
+        }
+        self.one_pc.entries.last().copied()
     }
 
     /// Raises the floor to the read `m` asks for; `true` if it waits for the
@@ -168,23 +191,29 @@ impl<E: Engine> Peer<E> {
     pub(super) fn hold_read_index(&mut self, m: &Message) -> bool {
         let ts = m.entries.first().map_or(0, |e| context_ts(&e.data));
         raise_floor(&self.one_pc.floor, ts);
-        if self.is_leader() && !self.one_pc.entries.is_empty() {
-            self.one_pc.held.push(m.clone());
-            return true;
+        match self.in_flight_for(ts) {
+            Some(until) => {
+                self.one_pc.held.push((until, m.clone()));
+                true
+            }
+            None => false,
         }
-        false
     }
 
     /// Whether this leader's own read index `ctx` waits for the one-phase
     /// commits in flight (then it is sent once they applied).
     pub(super) fn hold_own_read(&mut self, ctx: u64) -> bool {
-        if self.is_leader() && !self.one_pc.entries.is_empty() {
-            if !self.one_pc.held_own.contains(&ctx) {
-                self.one_pc.held_own.push(ctx);
-            }
+        let ts = self.reads.get(&ctx).map_or(0, |r| r.ts);
+        if self.one_pc.held_own.iter().any(|(_, c)| *c == ctx) {
             return true;
         }
-        false
+        match self.in_flight_for(ts) {
+            Some(until) => {
+                self.one_pc.held_own.push((until, ctx));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The term for which this leader wants a fresh timestamp before it
@@ -226,6 +255,11 @@ impl<E: Engine> Peer<E> {
     /// Counts a tick off the wait before asking for a timestamp again.
     pub(super) fn tick_one_pc(&mut self) {
         self.one_pc.cooldown = self.one_pc.cooldown.saturating_sub(1);
+    }
+
+    /// The entry of the last one-phase commit in flight, if any.
+    pub(super) fn last_one_pc(&self) -> Option<u64> {
+        self.one_pc.entries.last().copied()
     }
 
     pub(super) fn one_pc_floor(&self) -> Arc<AtomicU64> {

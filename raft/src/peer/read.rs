@@ -30,6 +30,29 @@ impl<E: Engine> Peer<E> {
         }
         self.next_read += 1;
         let ctx = self.next_read;
+        if self.is_leader() {
+            super::one_pc::raise_floor(&self.one_pc_floor(), ts);
+        }
+        // A read on a leader under its lease (one that found one-phase
+        // commits in flight) needs no quorum round: its commit index is
+        // current, so it waits only to apply that and those commits. A
+        // request without a timestamp may be a lease renewal: it asks.
+        if ts != 0 && self.lease().covers(now) {
+            let index = self.commit_index().max(self.last_one_pc().unwrap_or(0));
+            self.reads.insert(
+                ctx,
+                PendingRead {
+                    index: Some(index),
+                    callback,
+                    waited: 0,
+                    sent: 1,
+                    asked: None,
+                    ts,
+                },
+            );
+            self.finish_reads();
+            return;
+        }
         let asked = self.is_leader().then_some((now, self.term()));
         self.reads.insert(
             ctx,
@@ -42,9 +65,6 @@ impl<E: Engine> Peer<E> {
                 ts,
             },
         );
-        if self.is_leader() {
-            super::one_pc::raise_floor(&self.one_pc_floor(), ts);
-        }
         self.send_read_index(ctx);
     }
 

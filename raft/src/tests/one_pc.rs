@@ -152,3 +152,59 @@ fn a_read_index_raises_the_floor_and_waits_for_one_phase_commits_in_flight() {
     assert_eq!(value_at(&c, 2, "b", 702), Some(b"value".to_vec()));
     assert_eq!(shared[&1].1.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn a_read_index_without_a_timestamp_does_not_wait_for_one_phase_commits() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    share(&mut c);
+    c.elect(1);
+    sync(&mut c, 1, 100);
+    let pending = c.propose_unapplied(1, one_pc("a", 10));
+    let entry = c.peers[&1].last_index();
+    // A read index that reads no MVCC data at a timestamp (a view catching
+    // up, the oracle's limit) is answered as soon as Raft can.
+    let read = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&read);
+    (c.peers.get_mut(&2).unwrap()).read_index(
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+        Instant::now(),
+    );
+    c.pump();
+    assert!(matches!(answer(&pending), Ok(Response::Committed { .. })));
+    let index = read.lock().unwrap().take().expect("answered").unwrap();
+    assert!(index < entry, "read index {index} waited for entry {entry}");
+}
+
+#[test]
+fn a_leader_under_its_lease_reads_once_its_one_phase_commits_in_flight_applied() {
+    let mut c = Cluster::memory(&[1, 2, 3], &[]);
+    share(&mut c);
+    c.elect(1);
+    sync(&mut c, 1, 100);
+    let t0 = Instant::now();
+    let lease = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&lease);
+    (c.peers.get_mut(&1).unwrap())
+        .read_index(Box::new(move |r| *slot.lock().unwrap() = Some(r)), t0);
+    c.pump();
+    assert!(c.peers[&1].lease().covers(t0), "a confirmed lease");
+
+    let pending = c.propose_unapplied(1, one_pc("a", 10));
+    let entry = c.peers[&1].last_index();
+    let read = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&read);
+    (c.peers.get_mut(&1).unwrap()).read_index_at(
+        Box::new(move |r| *slot.lock().unwrap() = Some(r)),
+        t0,
+        500,
+    );
+    assert!(read.lock().unwrap().is_none(), "it waits for the commit");
+    c.pump();
+    assert!(matches!(
+        answer(&pending),
+        Ok(Response::Committed { commit_ts: 101 })
+    ));
+    let index = read.lock().unwrap().take().expect("answered").unwrap();
+    assert!(index >= entry, "read index {index} is below entry {entry}");
+    assert_eq!(value_at(&c, 1, "a", 500), Some(b"value".to_vec()));
+}
