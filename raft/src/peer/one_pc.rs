@@ -71,6 +71,15 @@ pub fn raise_floor(floor: &AtomicU64, ts: u64) {
     }
 }
 
+/// Takes from `held` the requests due once the log applied `through`.
+fn take_due<T>(held: &mut Vec<(u64, T)>, through: u64) -> Vec<T> {
+    let (due, kept): (Vec<_>, Vec<_>) = std::mem::take(held)
+        .into_iter()
+        .partition(|(until, _)| *until <= through);
+    *held = kept;
+    due.into_iter().map(|(_, r)| r).collect()
+}
+
 /// The read timestamp a read index context carries (see
 /// [`Peer::read_index_at`]): after the peer id and the request's number.
 pub(super) fn context_ts(ctx: &[u8]) -> u64 {
@@ -93,16 +102,10 @@ impl<E: Engine> Peer<E> {
     /// [`note_one_pc`](Self::note_one_pc).
     pub(super) fn effects_of(&mut self, cmd: &Command) -> duet_storage::Result<(Effects, bool)> {
         let snap = self.engine.snapshot();
-        let Some(command::Kind::Prewrite(p)) = cmd.kind.as_ref().filter(|_| self.is_leader())
-        else {
-            return Ok((Effects::compute(&snap, cmd)?, false));
+        let p = match cmd.kind.as_ref() {
+            Some(command::Kind::Prewrite(p)) if p.try_one_pc && self.one_pc_ready() => p,
+            _ => return Ok((Effects::compute(&snap, cmd)?, false)),
         };
-        if !p.try_one_pc {
-            return Ok((Effects::compute(&snap, cmd)?, false));
-        }
-        if self.one_pc.synced_term != self.term() {
-            return Ok((Effects::compute(&snap, cmd)?, false));
-        }
         // Counted before the floor is read (see the module's protocol).
         let inflight = Arc::clone(&self.one_pc.inflight);
         inflight.fetch_add(1, Ordering::SeqCst);
@@ -138,8 +141,8 @@ impl<E: Engine> Peer<E> {
     }
 
     /// After applying: the one-phase commits applied (or, off the
-    /// leadership, all) leave the count; once none is in flight, the held
-    /// read index requests go on.
+    /// leadership, all) leave the count, and the read index requests held
+    /// for them go on.
     pub(super) fn settle_one_pc(&mut self) {
         let before = self.one_pc.entries.len();
         if self.is_leader() {
@@ -158,18 +161,10 @@ impl<E: Engine> Peer<E> {
         } else {
             u64::MAX
         };
-        let (due, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.one_pc.held)
-            .into_iter()
-            .partition(|(until, _)| *until <= through);
-        self.one_pc.held = held;
-        for (_, m) in due {
+        for m in take_due(&mut self.one_pc.held, through) {
             let _ = self.step_read_index(m);
         }
-        let (due, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.one_pc.held_own)
-            .into_iter()
-            .partition(|(until, _)| *until <= through);
-        self.one_pc.held_own = held;
-        for (_, ctx) in due {
+        for ctx in take_due(&mut self.one_pc.held_own, through) {
             if self.reads.contains_key(&ctx) {
                 self.send_read_index(ctx);
             }
@@ -182,7 +177,7 @@ impl<E: Engine> Peer<E> {
         if ts == 0 || !self.is_leader() {
             return None;
         }
-        self.one_pc.entries.last().copied()
+        self.last_one_pc()
     }
 
     /// Raises the floor to the read `m` asks for; `true` if it waits for the
@@ -262,8 +257,9 @@ impl<E: Engine> Peer<E> {
         self.one_pc.entries.last().copied()
     }
 
-    pub(super) fn one_pc_floor(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.one_pc.floor)
+    /// Raises the node's read floor to a read at `ts`.
+    pub(super) fn raise_read_floor(&self, ts: u64) {
+        raise_floor(&self.one_pc.floor, ts);
     }
 
     /// Whether this leader may commit in one phase now.

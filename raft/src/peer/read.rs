@@ -31,7 +31,7 @@ impl<E: Engine> Peer<E> {
         self.next_read += 1;
         let ctx = self.next_read;
         if self.is_leader() {
-            super::one_pc::raise_floor(&self.one_pc_floor(), ts);
+            self.raise_read_floor(ts);
         }
         // A read on a leader under its lease (one that found one-phase
         // commits in flight) needs no quorum round: its commit index is
